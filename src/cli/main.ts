@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { ConfigError, loadConfig } from '../config.js';
+import { startServer } from '../server.js';
+
+const program = new Command()
+  .name('overair')
+  .description('Self-hosted over-the-air live updates for Capacitor apps')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('start the update server (flags override OVERAIR_* environment variables)')
+  .option('-p, --port <port>', 'port to listen on (OVERAIR_PORT, default 3000)')
+  .option('--host <host>', 'address to bind (OVERAIR_HOST, default 0.0.0.0)')
+  .option('-d, --data <dir>', 'data folder for the database and bundles (OVERAIR_DATA_DIR, default ./data)')
+  .option('--public-url <url>', 'base URL devices use for downloads (OVERAIR_PUBLIC_URL)')
+  .option('--database-url <url>', 'sqlite:PATH (OVERAIR_DATABASE_URL, default DATA/overair.db)')
+  .option('--storage <kind>', 'bundle storage: fs (OVERAIR_STORAGE)')
+  .option('--max-upload-size <size>', 'largest bundle upload, e.g. 512mb (OVERAIR_MAX_UPLOAD_SIZE)')
+  .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (OVERAIR_LOG_LEVEL)')
+  .action(async (flags: Record<string, string | undefined>) => {
+    const config = loadConfig(process.env, {
+      port: flags.port,
+      host: flags.host,
+      dataDir: flags.data,
+      publicUrl: flags.publicUrl,
+      databaseUrl: flags.databaseUrl,
+      storage: flags.storage,
+      maxUploadBytes: flags.maxUploadSize,
+      logLevel: flags.logLevel,
+    });
+    const server = await startServer(config);
+    if (server.initialToken) {
+      process.stdout.write(
+        `\nCreated the first admin token. It is shown only this once; store it now:\n\n  ${server.initialToken}\n\n`,
+      );
+    }
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      void server.close().then(() => process.exit(0));
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+
+program.parseAsync().catch((error: unknown) => {
+  process.stderr.write(`overair: ${error instanceof ConfigError ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,85 @@
+import type { Kysely, Updateable } from 'kysely';
+import type { ChannelHistoryRow, ChannelRow, ChannelsTable, Database } from './schema.js';
+import { now } from './time.js';
+
+export type NewHistoryEntry = Omit<ChannelHistoryRow, 'id' | 'at'>;
+
+export class ChannelsRepo {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  list(appId: string): Promise<ChannelRow[]> {
+    return this.db.selectFrom('channels').selectAll().where('app_id', '=', appId).orderBy('name').execute();
+  }
+
+  find(appId: string, name: string): Promise<ChannelRow | undefined> {
+    return this.db
+      .selectFrom('channels')
+      .selectAll()
+      .where('app_id', '=', appId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+  }
+
+  liveOn(bundleId: number): Promise<ChannelRow[]> {
+    return this.db.selectFrom('channels').selectAll().where('bundle_id', '=', bundleId).execute();
+  }
+
+  insert(channel: Omit<ChannelRow, 'id' | 'created_at' | 'updated_at'>): Promise<ChannelRow> {
+    const at = now();
+    return this.db
+      .insertInto('channels')
+      .values({ ...channel, created_at: at, updated_at: at })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+
+  async update(id: number, changes: Updateable<ChannelsTable>): Promise<void> {
+    await this.db
+      .updateTable('channels')
+      .set({ ...changes, updated_at: now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Only one default channel per app: clears the flag everywhere else. */
+  async clearDefault(appId: string, exceptId: number): Promise<void> {
+    await this.db
+      .updateTable('channels')
+      .set({ is_default: 0 })
+      .where('app_id', '=', appId)
+      .where('id', '!=', exceptId)
+      .execute();
+  }
+
+  async delete(id: number): Promise<void> {
+    await this.db.deleteFrom('channels').where('id', '=', id).execute();
+  }
+
+  async addHistory(entry: NewHistoryEntry): Promise<void> {
+    await this.db
+      .insertInto('channel_history')
+      .values({ ...entry, at: now() })
+      .execute();
+  }
+
+  history(channelId: number, limit: number, beforeId?: number): Promise<ChannelHistoryRow[]> {
+    let query = this.db.selectFrom('channel_history').selectAll().where('channel_id', '=', channelId);
+    if (beforeId !== undefined) query = query.where('id', '<', beforeId);
+    return query.orderBy('id', 'desc').limit(limit).execute();
+  }
+
+  /**
+   * The bundle that was live on the channel before the current one: the newest history entry that
+   * made a different bundle live, skipping bundles that no longer exist.
+   */
+  async previousLiveBundleId(channelId: number, currentBundleId: number | null): Promise<number | null> {
+    let query = this.db
+      .selectFrom('channel_history')
+      .innerJoin('bundles', 'bundles.id', 'channel_history.bundle_id')
+      .select('bundles.id')
+      .where('channel_history.channel_id', '=', channelId);
+    if (currentBundleId !== null) query = query.where('bundles.id', '!=', currentBundleId);
+    const row = await query.orderBy('channel_history.id', 'desc').limit(1).executeTakeFirst();
+    return row?.id ?? null;
+  }
+}

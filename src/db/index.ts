@@ -1,0 +1,38 @@
+import type { Kysely } from 'kysely';
+import { AppsRepo } from './apps.js';
+import { AuditRepo } from './audit.js';
+import { BundlesRepo } from './bundles.js';
+import { ChannelsRepo } from './channels.js';
+import { DevicesRepo } from './devices.js';
+import type { Database } from './schema.js';
+import { TokensRepo } from './tokens.js';
+
+/** All repositories over one connection or transaction. */
+export class Repos {
+  readonly apps: AppsRepo;
+  readonly bundles: BundlesRepo;
+  readonly channels: ChannelsRepo;
+  readonly devices: DevicesRepo;
+  readonly tokens: TokensRepo;
+  readonly audit: AuditRepo;
+
+  constructor(readonly db: Kysely<Database>) {
+    this.apps = new AppsRepo(db);
+    this.bundles = new BundlesRepo(db);
+    this.channels = new ChannelsRepo(db);
+    this.devices = new DevicesRepo(db);
+    this.tokens = new TokensRepo(db);
+    this.audit = new AuditRepo(db);
+  }
+
+  /** Runs `work` in one transaction with repositories bound to it. */
+  transaction<T>(work: (repos: Repos) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => work(new Repos(trx)));
+  }
+}
+
+/** Unique-constraint violations look different per driver; this recognises both. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
+}

@@ -1,0 +1,140 @@
+import { type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/**
+ * Ordered migrations. Once released, a migration never changes: add a new one instead. Each takes
+ * the dialect because an auto-increment key is spelled differently in SQLite and PostgreSQL.
+ */
+function migrations(dialect: DialectName): Record<string, Migration> {
+  // A surrogate key: SQLite needs AUTOINCREMENT, PostgreSQL a serial column.
+  const withId = (table: CreateTableBuilder<string, never>) =>
+    dialect === 'postgres'
+      ? table.addColumn('id', 'serial', (c) => c.primaryKey())
+      : table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+
+  return {
+    '0001_initial': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('apps')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+
+        await withId(db.schema.createTable('bundles'))
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint')
+          .addColumn('location', 'text', (c) => c.notNull())
+          .addColumn('external_url', 'text')
+          .addColumn('checksum', 'text', (c) => c.notNull())
+          .addColumn('session_key', 'text')
+          .addColumn('key_id', 'text')
+          .addColumn('min_native_version', 'text')
+          .addColumn('notes', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addUniqueConstraint('bundles_app_version', ['app_id', 'version'])
+          .execute();
+        await db.schema.createIndex('bundles_sha256').on('bundles').column('sha256').execute();
+
+        await withId(db.schema.createTable('channels'))
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('bundle_id', 'integer', (c) => c.references('bundles.id').onDelete('set null'))
+          .addColumn('is_default', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('allow_self_assign', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('channels_app_name', ['app_id', 'name'])
+          .execute();
+
+        await withId(db.schema.createTable('channel_history'))
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('channel_id', 'integer', (c) => c.notNull().references('channels.id').onDelete('cascade'))
+          .addColumn('channel_name', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('bundle_id', 'integer', (c) => c.references('bundles.id').onDelete('set null'))
+          .addColumn('version', 'text')
+          .addColumn('previous_version', 'text')
+          .addColumn('reason', 'text')
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text')
+          .execute();
+        await db.schema
+          .createIndex('channel_history_channel')
+          .on('channel_history')
+          .columns(['channel_id', 'id'])
+          .execute();
+
+        await db.schema
+          .createTable('devices')
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('platform', 'text', (c) => c.notNull())
+          .addColumn('version_name', 'text', (c) => c.notNull())
+          .addColumn('version_build', 'text', (c) => c.notNull())
+          .addColumn('version_code', 'text', (c) => c.notNull())
+          .addColumn('version_os', 'text', (c) => c.notNull())
+          .addColumn('plugin_version', 'text', (c) => c.notNull())
+          .addColumn('custom_id', 'text', (c) => c.notNull())
+          .addColumn('default_channel', 'text', (c) => c.notNull())
+          .addColumn('channel', 'text', (c) => c.notNull())
+          .addColumn('is_emulator', 'integer', (c) => c.notNull())
+          .addColumn('is_prod', 'integer', (c) => c.notNull())
+          .addColumn('channel_override', 'text')
+          .addColumn('self_channel', 'text')
+          .addColumn('first_seen', 'text', (c) => c.notNull())
+          .addColumn('last_seen', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('devices_pk', ['app_id', 'device_id'])
+          .execute();
+        await db.schema.createIndex('devices_last_seen').on('devices').columns(['app_id', 'last_seen']).execute();
+
+        await withId(db.schema.createTable('device_events'))
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('version_name', 'text', (c) => c.notNull())
+          .addColumn('old_version_name', 'text', (c) => c.notNull())
+          .addColumn('platform', 'text', (c) => c.notNull())
+          .addColumn('plugin_version', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('device_events_device')
+          .on('device_events')
+          .columns(['app_id', 'device_id', 'id'])
+          .execute();
+
+        await withId(db.schema.createTable('tokens'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull().unique())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_used_at', 'text')
+          .execute();
+
+        await withId(db.schema.createTable('audit_log'))
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('app_id', 'text')
+          .addColumn('target', 'text')
+          .addColumn('detail', 'text')
+          .execute();
+      },
+    },
+  };
+}
+
+export async function migrateToLatest(db: Kysely<any>, dialect: DialectName): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  const failed = results?.find((result) => result.status === 'Error');
+  if (error || failed) {
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+  }
+}

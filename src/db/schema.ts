@@ -1,0 +1,134 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/**
+ * The whole database schema as one interface. Portable types only, so SQLite and PostgreSQL share
+ * it: timestamps are ISO-8601 strings (they sort as text), booleans are 0/1 integers.
+ */
+type Timestamp = string;
+type Flag = number;
+
+export interface AppsTable {
+  id: string;
+  name: string;
+  created_at: Timestamp;
+}
+
+export interface BundlesTable {
+  id: Generated<number>;
+  app_id: string;
+  version: string;
+  /** sha256 (hex) of the bytes a device downloads; for stored bundles also their storage key. */
+  sha256: string;
+  size: number | null;
+  /** 'blob' when the bytes are in our storage, 'external' when they are hosted elsewhere. */
+  location: 'blob' | 'external';
+  external_url: string | null;
+  /** What the device is told to verify: the plain sha256, or the encrypted checksum for encrypted bundles. */
+  checksum: string;
+  session_key: string | null;
+  key_id: string | null;
+  min_native_version: string | null;
+  notes: string | null;
+  created_at: Timestamp;
+  created_by: string | null;
+}
+
+export interface ChannelsTable {
+  id: Generated<number>;
+  app_id: string;
+  name: string;
+  bundle_id: number | null;
+  is_default: Flag;
+  allow_self_assign: Flag;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ChannelHistoryTable {
+  id: Generated<number>;
+  app_id: string;
+  channel_id: number;
+  channel_name: string;
+  /** 'set' | 'rollback' | 'bundle_deleted' */
+  action: string;
+  bundle_id: number | null;
+  /** Kept as text so the history still reads after the bundle is deleted. */
+  version: string | null;
+  previous_version: string | null;
+  reason: string | null;
+  at: Timestamp;
+  actor: string | null;
+}
+
+export interface DevicesTable {
+  app_id: string;
+  device_id: string;
+  platform: string;
+  version_name: string;
+  version_build: string;
+  version_code: string;
+  version_os: string;
+  plugin_version: string;
+  custom_id: string;
+  default_channel: string;
+  /** The channel the server resolved for the device at its last update check. */
+  channel: string;
+  is_emulator: Flag;
+  is_prod: Flag;
+  channel_override: string | null;
+  self_channel: string | null;
+  first_seen: Timestamp;
+  last_seen: Timestamp;
+}
+
+export interface DeviceEventsTable {
+  id: Generated<number>;
+  app_id: string;
+  device_id: string;
+  action: string;
+  version_name: string;
+  old_version_name: string;
+  platform: string;
+  plugin_version: string;
+  at: Timestamp;
+}
+
+export interface TokensTable {
+  id: Generated<number>;
+  name: string;
+  /** sha256 (hex) of the secret; the secret itself is never stored. */
+  hash: string;
+  scope: 'read' | 'publish' | 'admin';
+  created_at: Timestamp;
+  last_used_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: Timestamp;
+  actor: string;
+  action: string;
+  app_id: string | null;
+  target: string | null;
+  detail: string | null;
+}
+
+export interface Database {
+  apps: AppsTable;
+  bundles: BundlesTable;
+  channels: ChannelsTable;
+  channel_history: ChannelHistoryTable;
+  devices: DevicesTable;
+  device_events: DeviceEventsTable;
+  tokens: TokensTable;
+  audit_log: AuditLogTable;
+}
+
+export type AppRow = Selectable<AppsTable>;
+export type BundleRow = Selectable<BundlesTable>;
+export type NewBundle = Insertable<BundlesTable>;
+export type ChannelRow = Selectable<ChannelsTable>;
+export type ChannelHistoryRow = Selectable<ChannelHistoryTable>;
+export type DeviceRow = Selectable<DevicesTable>;
+export type TokenRow = Selectable<TokensTable>;
+export type AuditRow = Selectable<AuditLogTable>;

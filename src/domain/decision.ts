@@ -1,0 +1,102 @@
+import { meetsMinimumNativeVersion } from './version.js';
+
+/** What the decision needs to know of a bundle; callers pass their full rows through. */
+export interface BundleFacts {
+  version: string;
+  minNativeVersion: string | null;
+}
+
+export interface ChannelFacts<B extends BundleFacts> {
+  name: string;
+  isDefault: boolean;
+  allowSelfAssign: boolean;
+  bundle: B | null;
+}
+
+export interface DeviceFacts {
+  /** The bundle the device runs, already normalised (see currentBundleVersion). */
+  currentVersion: string;
+  /** Native version name (version_build). */
+  nativeVersion: string;
+  /** Channel forced by an admin. */
+  override: string | null;
+  /** Channel the device assigned itself through the channel API (old plugins keep it on the server). */
+  selfAssigned: string | null;
+  /** The channel the device asks for (`defaultChannel`), "" when none. */
+  requested: string;
+}
+
+export type ChannelSource = 'override' | 'self_assigned' | 'requested' | 'default';
+
+export interface ResolvedChannel<B extends BundleFacts> {
+  channel: ChannelFacts<B>;
+  source: ChannelSource;
+}
+
+/** A channel a device may pick for itself: the app's default one, or one that allows self-assignment. */
+export function deviceMayJoin(channel: ChannelFacts<BundleFacts>): boolean {
+  return channel.isDefault || channel.allowSelfAssign;
+}
+
+/**
+ * The device's channel: an admin override, else its server-side self-assignment, else the channel it
+ * asks for when it may join it, else the app's default channel. A name that matches no channel (one
+ * deleted since) falls through to the next rule rather than stranding the device.
+ */
+export function resolveChannel<B extends BundleFacts>(
+  channels: ReadonlyMap<string, ChannelFacts<B>>,
+  device: Pick<DeviceFacts, 'override' | 'selfAssigned' | 'requested'>,
+): ResolvedChannel<B> | null {
+  const pick = (name: string | null) => (name ? channels.get(name) : undefined);
+  const override = pick(device.override);
+  if (override) return { channel: override, source: 'override' };
+  const selfAssigned = pick(device.selfAssigned);
+  if (selfAssigned && deviceMayJoin(selfAssigned)) return { channel: selfAssigned, source: 'self_assigned' };
+  const requested = pick(device.requested);
+  if (requested && deviceMayJoin(requested)) return { channel: requested, source: 'requested' };
+  for (const channel of channels.values()) {
+    if (channel.isDefault) return { channel, source: 'default' };
+  }
+  return null;
+}
+
+export type UpdateDecision<B extends BundleFacts> =
+  | { outcome: 'update'; bundle: B; channel: string }
+  | { outcome: 'up_to_date'; error: 'no_new_version_available'; message: string; channel: string }
+  | { outcome: 'blocked'; error: 'native_version_too_old'; message: string; channel: string; bundle: B }
+  | { outcome: 'failed'; error: 'no_channel'; message: string };
+
+/**
+ * The update decision for one device: the live bundle of its channel, when that differs from what it
+ * runs and its native build meets the bundle's minimum. The device compares names by string equality,
+ * so the server alone decides; a different live bundle is served even when it is older (a rollback).
+ */
+export function decideUpdate<B extends BundleFacts>(
+  channels: ReadonlyMap<string, ChannelFacts<B>>,
+  device: DeviceFacts,
+): UpdateDecision<B> {
+  const resolved = resolveChannel(channels, device);
+  if (!resolved) {
+    return { outcome: 'failed', error: 'no_channel', message: 'This app has no default channel for this device' };
+  }
+  const { channel } = resolved;
+  const bundle = channel.bundle;
+  if (!bundle || bundle.version === device.currentVersion) {
+    return {
+      outcome: 'up_to_date',
+      error: 'no_new_version_available',
+      message: 'No new version available',
+      channel: channel.name,
+    };
+  }
+  if (!meetsMinimumNativeVersion(device.nativeVersion, bundle.minNativeVersion)) {
+    return {
+      outcome: 'blocked',
+      error: 'native_version_too_old',
+      message: `Bundle ${bundle.version} needs native version ${bundle.minNativeVersion} or newer; this device runs ${device.nativeVersion || 'an unknown version'}`,
+      channel: channel.name,
+      bundle,
+    };
+  }
+  return { outcome: 'update', bundle, channel: channel.name };
+}

@@ -1,0 +1,19 @@
+/**
+ * An error meant for the client: it carries the HTTP status and a stable machine code, and its
+ * message is safe to show. Anything else that reaches the error handler is a bug and becomes a 500
+ * without details.
+ */
+export class OverairError extends Error {
+  override name = 'OverairError';
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 503,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (code: string, message: string) => new OverairError(400, code, message);
+export const notFound = (code: string, message: string) => new OverairError(404, code, message);
+export const conflict = (code: string, message: string) => new OverairError(409, code, message);

@@ -1,0 +1,172 @@
+import { Hono, type Context } from 'hono';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { UpdateDecision } from '../domain/decision.js';
+import { OverairError } from '../errors.js';
+import type { Services } from '../services/index.js';
+import type { LiveBundle } from '../services/release-cache.js';
+import { errorJson, parseInput, readJson, toErrorResponse } from './errors.js';
+import { appId, channelName, deviceInfo, nativeVersion, statsEvent, versionName } from './schemas.js';
+import type { DownloadLinks } from './download.js';
+
+/**
+ * The endpoints devices call, shaped exactly as @capgo/capacitor-updater parses them
+ * (docs/protocol.md). Two rules run through all of them: never a JSON null (Android reads it as the
+ * string "null"), and channel get/list errors go out with HTTP 200, because Android drops the body of
+ * a non-2xx answer to those two calls.
+ */
+export function deviceRoutes(services: Services, links: DownloadLinks, log: Logger) {
+  const routes = new Hono();
+
+  routes.post('/updates', async (c) => {
+    try {
+      const info = parseInput(deviceInfo, await readJson(c));
+      const decision = await services.updates.check(info);
+      return c.json(updateAnswer(decision, info.version_name, links.forBundle(c)));
+    } catch (error) {
+      // The plugin reads {error, message, kind} at any status; kind "failed" surfaces the problem.
+      return errorJson(c, error, log, { kind: 'failed' });
+    }
+  });
+
+  routes.post('/stats', async (c) => {
+    const body = await readJson(c).catch((error: unknown) => error);
+    if (body instanceof Error) return errorJson(c, body, log);
+    if (!Array.isArray(body)) {
+      try {
+        await recordStat(body);
+        return c.json({ status: 'ok' });
+      } catch (error) {
+        return errorJson(c, error, log);
+      }
+    }
+    // Plugins from 8.42 send batches: keep every valid event, report the others by index.
+    const results = [];
+    for (const [index, event] of body.entries()) {
+      try {
+        await recordStat(event);
+        results.push({ status: 'ok', index });
+      } catch (error) {
+        results.push({ status: 'error', index, ...toErrorResponse(error, log).body });
+      }
+    }
+    return c.json({ status: 'ok', results });
+  });
+
+  async function recordStat(value: unknown): Promise<void> {
+    const event = parseInput(statsEvent, value);
+    await services.stats.record(event, event);
+  }
+
+  // setChannel
+  routes.post('/channel_self', async (c) => {
+    try {
+      const body = parseInput(deviceInfo.extend({ channel: channelName }), await readJson(c));
+      const { unset } = await services.channelSelf.set(body, body.channel);
+      return c.json(unset ? { status: 'ok', unset: true } : { status: 'ok', allowSet: true });
+    } catch (error) {
+      return errorJson(c, error, log);
+    }
+  });
+
+  // getChannel
+  routes.put('/channel_self', async (c) => {
+    try {
+      const info = parseInput(deviceInfo, await readJson(c));
+      const { channel, source, allowSet } = await services.channelSelf.get(info);
+      return c.json({ channel, status: source === 'default' ? 'default' : 'override', allowSet });
+    } catch (error) {
+      return softError(c, error);
+    }
+  });
+
+  // listChannels: the info object arrives as query parameters.
+  routes.get('/channel_self', async (c) => {
+    try {
+      const info = parseInput(deviceInfo, c.req.query(), 'query');
+      return c.json(await services.channelSelf.list(info));
+    } catch (error) {
+      return softError(c, error);
+    }
+  });
+
+  // unsetChannel of plugins before 7.34 (newer ones unset locally and call nothing).
+  routes.delete('/channel_self', async (c) => {
+    try {
+      // Old plugins send the info object as a JSON body; Capgo's own handler reads the query.
+      const info = parseInput(deviceInfo, await readJson(c, c.req.query()));
+      await services.channelSelf.unset(info);
+      return c.json({ status: 'ok' });
+    } catch (error) {
+      return errorJson(c, error, log);
+    }
+  });
+
+  /** Channel get and list: expected failures ride on HTTP 200 so that Android shows them. */
+  function softError(c: Context, error: unknown) {
+    const { status, body } = toErrorResponse(error, log);
+    return c.json(body, error instanceof OverairError && status !== 400 ? 200 : status);
+  }
+
+  // The simple check of home-made clients.
+  routes.post('/check', async (c) => {
+    try {
+      const body = parseInput(
+        z.object({
+          app_id: appId,
+          channel: channelName.or(z.literal('')).default(''),
+          version: versionName.or(z.literal('builtin')),
+          native_version: nativeVersion.optional(),
+        }),
+        await readJson(c),
+      );
+      const decision = await services.updates.checkAnonymous(
+        body.app_id,
+        body.channel,
+        body.version,
+        body.native_version ?? '',
+      );
+      if (decision.outcome !== 'update') return c.json({});
+      const { version, url, checksum, session_key } = updatePayload(decision.bundle, links.forBundle(c));
+      return c.json({ version, url, checksum, ...(session_key !== undefined && { session_key }) });
+    } catch (error) {
+      return errorJson(c, error, log);
+    }
+  });
+
+  return routes;
+}
+
+type BundleUrl = (bundle: LiveBundle) => string;
+
+function updatePayload(bundle: LiveBundle, urlOf: BundleUrl) {
+  return {
+    version: bundle.version,
+    url: urlOf(bundle),
+    checksum: bundle.checksum,
+    ...(bundle.session_key !== null && { session_key: bundle.session_key }),
+    ...(bundle.notes !== null && { comment: bundle.notes }),
+  };
+}
+
+/** One decision in the plugin's words (docs/protocol.md, "What Overair answers"). */
+export function updateAnswer(decision: UpdateDecision<LiveBundle>, currentVersion: string, urlOf: BundleUrl) {
+  switch (decision.outcome) {
+    case 'update':
+      return updatePayload(decision.bundle, urlOf);
+    case 'up_to_date':
+      return { error: decision.error, message: decision.message, kind: 'up_to_date' };
+    case 'blocked':
+      // `breaking` makes the plugin fire breakingAvailable, so the app can ask for a store update.
+      return {
+        error: decision.error,
+        message: decision.message,
+        kind: 'blocked',
+        version: decision.bundle.version,
+        old: currentVersion,
+        breaking: true,
+      };
+    case 'failed':
+      return { error: decision.error, message: decision.message, kind: 'failed' };
+  }
+}

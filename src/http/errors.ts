@@ -1,0 +1,52 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { OverairError, badRequest } from '../errors.js';
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+}
+
+/** Maps anything thrown in a handler to a status and a JSON {error, message}; never a stack trace. */
+export function toErrorResponse(error: unknown, log: Logger): { status: ContentfulStatusCode; body: ErrorBody } {
+  if (error instanceof OverairError) return { status: error.status, body: { error: error.code, message: error.message } };
+  if (error instanceof HTTPException) {
+    const code = error.status === 413 ? 'payload_too_large' : 'bad_request';
+    return { status: error.status, body: { error: code, message: error.message || 'Bad request' } };
+  }
+  log.error({ err: error }, 'unhandled error');
+  return { status: 500, body: { error: 'internal_error', message: 'The server failed to handle this request' } };
+}
+
+export function errorJson(c: Context, error: unknown, log: Logger, extra: Record<string, string> = {}) {
+  const { status, body } = toErrorResponse(error, log);
+  return c.json({ ...body, ...extra }, status);
+}
+
+/** Reads a JSON body; malformed JSON is a 400, not a crash. `whenEmpty` is returned for no body at all. */
+export async function readJson(c: Context, whenEmpty?: unknown): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') {
+    if (whenEmpty !== undefined) return whenEmpty;
+    throw badRequest('invalid_json', 'The request body is empty; expected JSON');
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest('invalid_json', 'The request body is not valid JSON');
+  }
+}
+
+/** Validates input with a zod schema; the message names each offending field. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where = 'body'): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.slice(0, 5).map((issue) => {
+    const field = issue.path.length ? issue.path.join('.') : where;
+    return `${field}: ${issue.message}`;
+  });
+  throw badRequest('invalid_request', problems.join('; '));
+}

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { SHA256_HEX } from '../crypto/hash.js';
+import { versionNameProblem } from '../domain/version.js';
+
+/** Identifiers end up in URLs, logs and queries: a conservative alphabet, no path separators. */
+export const appId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'an app id is up to 128 letters, digits, ".", "_" or "-" (e.g. com.example.app)');
+export const channelName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a channel name is up to 64 letters, digits, ".", "_" or "-"');
+export const deviceId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'a device id is up to 128 letters, digits, ".", "_", ":" or "-"');
+export const versionName = z.string().superRefine((value, ctx) => {
+  const problem = versionNameProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+export const sha256 = z
+  .string()
+  .transform((value) => value.toLowerCase())
+  .pipe(z.string().regex(SHA256_HEX, 'expected a sha256 as 64 hex characters'));
+export const nativeVersion = z
+  .string()
+  .regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/, 'expected a native version such as 2.1.0');
+/** `bundle encrypt`'s ivSessionKey: base64(iv):base64(encrypted key). */
+export const sessionKey = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$/, 'expected the ivSessionKey from `bundle encrypt` (base64:base64)');
+/** The encrypted checksum: hex (V3) or base64 (V2). */
+export const encryptedChecksum = z
+  .string()
+  .regex(/^(?:[0-9a-fA-F]{64,1024}|[A-Za-z0-9+/]{32,1024}={0,2})$/, 'expected the checksum printed by `bundle encrypt`');
+export const keyId = z.string().regex(/^[A-Za-z0-9+/=]{1,64}$/, 'expected a key id (the start of the public key)');
+export const notes = z.string().max(2000);
+
+const text = (max = 256) => z.string().max(max);
+/** The plugin sends booleans; its channel-list call sends them as "true"/"false" query strings. */
+const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')]);
+
+/** The info object of every plugin request (docs/protocol.md §1). Only the two ids are required. */
+export const deviceInfo = z.object({
+  app_id: appId,
+  device_id: deviceId,
+  platform: text(32).default(''),
+  version_name: text().default(''),
+  version_build: text().default(''),
+  version_code: text().default(''),
+  version_os: text().default(''),
+  plugin_version: text(64).default(''),
+  custom_id: text().default(''),
+  defaultChannel: text(64).default(''),
+  is_emulator: flag.default(false),
+  is_prod: flag.default(true),
+  key_id: text(64).optional(),
+});
+
+export const statsEvent = deviceInfo.extend({
+  action: z.string().min(1).max(64),
+  // "<version>:<file>" for per-file delta failures, so longer than a version name.
+  version_name: text(512).default(''),
+  old_version_name: text().default(''),
+});
+
+export const pageLimit = z.coerce.number().int().min(1).max(500).default(50);
+export const cursorId = z.coerce.number().int().positive().optional();

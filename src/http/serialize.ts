@@ -1,0 +1,70 @@
+import type { BundleRow, ChannelHistoryRow, DeviceRow } from '../db/schema.js';
+import type { ChannelView } from '../services/channels.js';
+
+/** Admin API shapes: snake_case, flags as booleans, internal ids only where they serve as cursors. */
+export function bundleJson(bundle: BundleRow, url: string) {
+  return {
+    id: bundle.id,
+    app_id: bundle.app_id,
+    version: bundle.version,
+    sha256: bundle.sha256,
+    size: bundle.size === null ? null : Number(bundle.size),
+    location: bundle.location,
+    url,
+    checksum: bundle.checksum,
+    encrypted: bundle.session_key !== null,
+    session_key: bundle.session_key,
+    key_id: bundle.key_id,
+    min_native_version: bundle.min_native_version,
+    notes: bundle.notes,
+    created_at: bundle.created_at,
+    created_by: bundle.created_by,
+  };
+}
+
+export function channelJson(channel: ChannelView) {
+  return {
+    name: channel.name,
+    app_id: channel.app_id,
+    version: channel.version,
+    is_default: channel.is_default === 1,
+    allow_self_assign: channel.allow_self_assign === 1,
+    created_at: channel.created_at,
+    updated_at: channel.updated_at,
+  };
+}
+
+export function historyJson(entry: ChannelHistoryRow) {
+  return {
+    id: entry.id,
+    channel: entry.channel_name,
+    action: entry.action,
+    version: entry.version,
+    previous_version: entry.previous_version,
+    reason: entry.reason,
+    at: entry.at,
+    actor: entry.actor,
+  };
+}
+
+export function deviceJson(device: DeviceRow) {
+  return {
+    device_id: device.device_id,
+    app_id: device.app_id,
+    platform: device.platform,
+    version_name: device.version_name,
+    version_build: device.version_build,
+    version_code: device.version_code,
+    version_os: device.version_os,
+    plugin_version: device.plugin_version,
+    custom_id: device.custom_id,
+    channel: device.channel,
+    requested_channel: device.default_channel,
+    channel_override: device.channel_override,
+    self_assigned_channel: device.self_channel,
+    is_emulator: device.is_emulator === 1,
+    is_prod: device.is_prod === 1,
+    first_seen: device.first_seen,
+    last_seen: device.last_seen,
+  };
+}

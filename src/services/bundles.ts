@@ -1,0 +1,193 @@
+import type { Readable } from 'node:stream';
+import { validateBundleZip } from '../bundle/validate-zip.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import { isUniqueViolation, type Repos } from '../db/index.js';
+import type { BundleRow, NewBundle } from '../db/schema.js';
+import { now } from '../db/time.js';
+import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
+import type { ReleaseCache } from './release-cache.js';
+
+/** What describes a bundle besides its bytes; the same for uploads and external URLs. */
+export interface BundleMeta {
+  version: string;
+  /** Encrypted bundles (Capgo `bundle encrypt`): the ivSessionKey and the encrypted checksum. */
+  sessionKey?: string;
+  checksum?: string;
+  keyId?: string;
+  minNativeVersion?: string;
+  notes?: string;
+}
+
+export interface UploadInput extends BundleMeta {
+  /** sha256 the client computed; the upload fails unless the bytes match it. */
+  sha256?: string;
+}
+
+export interface ExternalInput extends BundleMeta {
+  url: string;
+  sha256: string;
+  size?: number;
+}
+
+export class BundleService {
+  constructor(
+    private readonly repos: Repos,
+    private readonly store: BlobStore,
+    private readonly cache: ReleaseCache,
+    readonly maxUploadBytes: number,
+  ) {}
+
+  async get(appId: string, version: string): Promise<BundleRow> {
+    const bundle = await this.repos.bundles.find(appId, version);
+    if (!bundle) throw notFound('bundle_not_found', `App "${appId}" has no bundle "${version}"`);
+    return bundle;
+  }
+
+  async list(appId: string, limit: number, beforeId?: number): Promise<BundleRow[]> {
+    await this.requireApp(appId);
+    return this.repos.bundles.page(appId, limit, beforeId);
+  }
+
+  /**
+   * Streams an upload into storage: staged and hashed in a temporary file, checked (checksum, and
+   * for plain bundles the zip itself), and only then committed and recorded. Any failure on the way
+   * leaves neither bytes nor a row behind.
+   */
+  async upload(appId: string, body: Readable, input: UploadInput, actor: string): Promise<BundleRow> {
+    await this.requireApp(appId);
+    await this.requireNewVersion(appId, input.version);
+    const encrypted = requireEncryptionPair(input);
+    const staged = await this.store.stage(body, { maxBytes: this.maxUploadBytes, expectedSha256: input.sha256 });
+    try {
+      // Encrypted bytes are ciphertext: the zip inside can only be checked with the app's key.
+      if (!encrypted) await validateBundleZip(staged.file);
+      await this.store.commit(staged);
+    } catch (error) {
+      await this.store.discard(staged);
+      throw error;
+    }
+    return this.record(
+      {
+        ...rowFromMeta(appId, input, actor),
+        sha256: staged.sha256,
+        size: staged.size,
+        location: 'blob',
+        external_url: null,
+        checksum: encrypted ? input.checksum! : staged.sha256,
+      },
+      staged,
+    );
+  }
+
+  /** Registers a bundle hosted elsewhere; devices download it from that URL. */
+  async registerExternal(appId: string, input: ExternalInput, actor: string): Promise<BundleRow> {
+    await this.requireApp(appId);
+    await this.requireNewVersion(appId, input.version);
+    const encrypted = requireEncryptionPair(input);
+    return this.record({
+      ...rowFromMeta(appId, input, actor),
+      sha256: input.sha256,
+      size: input.size ?? null,
+      location: 'external',
+      external_url: input.url,
+      checksum: encrypted ? input.checksum! : input.sha256,
+    });
+  }
+
+  /**
+   * Deletes a bundle. Every channel it is live on falls back to the bundle that was live there
+   * before it (or to none), and the channel history says so.
+   */
+  async delete(appId: string, version: string, actor: string): Promise<{ fallbacks: Record<string, string | null> }> {
+    const { bundle, fallbacks } = await this.repos.transaction(async (repos) => {
+      const bundle = await repos.bundles.find(appId, version);
+      if (!bundle) throw notFound('bundle_not_found', `App "${appId}" has no bundle "${version}"`);
+      const fallbacks: Record<string, string | null> = {};
+      for (const channel of await repos.channels.liveOn(bundle.id)) {
+        const previousId = await repos.channels.previousLiveBundleId(channel.id, bundle.id);
+        const previous = previousId === null ? undefined : await repos.bundles.findById(previousId);
+        await repos.channels.update(channel.id, { bundle_id: previous?.id ?? null });
+        await repos.channels.addHistory({
+          app_id: appId,
+          channel_id: channel.id,
+          channel_name: channel.name,
+          action: 'bundle_deleted',
+          bundle_id: previous?.id ?? null,
+          version: previous?.version ?? null,
+          previous_version: bundle.version,
+          reason: `bundle ${bundle.version} was deleted`,
+          actor,
+        });
+        fallbacks[channel.name] = previous?.version ?? null;
+      }
+      await repos.bundles.delete(bundle.id);
+      await repos.audit.record({ actor, action: 'bundle.delete', appId, target: version, detail: { fallbacks } });
+      return { bundle, fallbacks };
+    });
+    this.cache.invalidate(appId);
+    if (bundle.location === 'blob') await this.deleteBlobsIfUnused([bundle.sha256]);
+    return { fallbacks };
+  }
+
+  private async record(row: NewBundle, staged?: StagedBlob): Promise<BundleRow> {
+    try {
+      return await this.repos.transaction(async (repos) => {
+        const bundle = await repos.bundles.insert(row);
+        await repos.audit.record({
+          actor: row.created_by ?? 'unknown',
+          action: row.location === 'blob' ? 'bundle.upload' : 'bundle.register',
+          appId: row.app_id,
+          target: row.version,
+          detail: { sha256: row.sha256, size: row.size },
+        });
+        return bundle;
+      });
+    } catch (error) {
+      // Lost a race with a concurrent upload of the same version (or the app went away).
+      if (staged) await this.deleteBlobsIfUnused([staged.sha256]);
+      if (isUniqueViolation(error)) throw versionExists(row.app_id, row.version);
+      throw error;
+    }
+  }
+
+  private async deleteBlobsIfUnused(sha256s: string[]): Promise<void> {
+    for (const sha of await this.repos.bundles.unreferencedBlobs(sha256s)) await this.store.delete(sha);
+  }
+
+  private async requireApp(appId: string): Promise<void> {
+    if (!(await this.repos.apps.find(appId))) throw notFound('app_not_found', `No app "${appId}"`);
+  }
+
+  /** Checked before any byte is read, so a duplicate fails fast instead of after a long upload. */
+  private async requireNewVersion(appId: string, version: string): Promise<void> {
+    if (await this.repos.bundles.find(appId, version)) throw versionExists(appId, version);
+  }
+}
+
+const versionExists = (appId: string, version: string) =>
+  conflict('version_exists', `App "${appId}" already has a bundle "${version}"; versions are immutable, use a new one`);
+
+/** An encrypted bundle needs both halves of `bundle encrypt`'s output; returns whether it is encrypted. */
+function requireEncryptionPair(meta: BundleMeta): boolean {
+  if (!meta.sessionKey && !meta.checksum) return false;
+  if (!meta.sessionKey || !meta.checksum) {
+    throw badRequest(
+      'incomplete_encryption',
+      'An encrypted bundle needs both session_key (ivSessionKey) and checksum (the encrypted checksum) from `bundle encrypt`',
+    );
+  }
+  return true;
+}
+
+function rowFromMeta(appId: string, meta: BundleMeta, actor: string) {
+  return {
+    app_id: appId,
+    version: meta.version,
+    session_key: meta.sessionKey ?? null,
+    key_id: meta.keyId ?? null,
+    min_native_version: meta.minNativeVersion ?? null,
+    notes: meta.notes ?? null,
+    created_at: now(),
+    created_by: actor,
+  };
+}

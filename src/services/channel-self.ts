@@ -1,0 +1,77 @@
+import { deviceMayJoin, resolveChannel, type ChannelFacts, type ChannelSource } from '../domain/decision.js';
+import { pluginKeepsChannelLocally } from '../domain/plugin.js';
+import { OverairError, notFound } from '../errors.js';
+import type { Repos } from '../db/index.js';
+import type { DeviceActivity } from './device-activity.js';
+import type { DeviceInfo } from './device-info.js';
+import type { LiveBundle, ReleaseCache } from './release-cache.js';
+
+export interface ListedChannel {
+  id: number;
+  name: string;
+  public: boolean;
+  allow_self_set: boolean;
+}
+
+/**
+ * The plugin's channel API (setChannel, getChannel, listChannels, and unsetChannel of old plugins).
+ * Errors are OverairErrors; the HTTP layer decides which status each call may carry.
+ */
+export class ChannelSelfService {
+  constructor(
+    private readonly repos: Repos,
+    private readonly cache: ReleaseCache,
+    private readonly activity: DeviceActivity,
+  ) {}
+
+  async set(info: DeviceInfo, name: string): Promise<{ unset: boolean }> {
+    const channels = await this.channelsOf(info);
+    const channel = channels.get(name);
+    if (!channel) throw notFound('channel_not_found', `No channel "${name}" for this app`);
+    if (!deviceMayJoin(channel)) {
+      throw new OverairError(403, 'channel_self_set_not_allowed', `Channel "${name}" does not allow devices to join it`);
+    }
+    this.activity.recordDevice(info);
+    // Joining the default channel is leaving any other: tell the plugin to clear its local choice.
+    const unset = channel.isDefault && !channel.allowSelfAssign;
+    if (!pluginKeepsChannelLocally(info.plugin_version)) {
+      await this.repos.devices.setChannelColumn(info.app_id, info.device_id, 'self_channel', unset ? null : name);
+    }
+    return { unset };
+  }
+
+  async get(info: DeviceInfo): Promise<{ channel: string; source: ChannelSource; allowSet: boolean }> {
+    const channels = await this.channelsOf(info);
+    const stored = await this.repos.devices.channelsOf(info.app_id, info.device_id);
+    const resolved = resolveChannel(channels, {
+      override: stored?.channel_override ?? null,
+      selfAssigned: stored?.self_channel ?? null,
+      requested: info.defaultChannel,
+    });
+    if (!resolved) throw notFound('channel_not_found', 'This app has no default channel');
+    this.activity.recordDevice(info);
+    return { channel: resolved.channel.name, source: resolved.source, allowSet: resolved.channel.allowSelfAssign };
+  }
+
+  /** Channels a device may pick: the default one and those open to self-assignment. */
+  async list(info: DeviceInfo): Promise<ListedChannel[]> {
+    await this.channelsOf(info);
+    const rows = await this.repos.channels.list(info.app_id);
+    return rows
+      .filter((row) => row.is_default === 1 || row.allow_self_assign === 1)
+      .map((row) => ({ id: row.id, name: row.name, public: row.is_default === 1, allow_self_set: row.allow_self_assign === 1 }));
+  }
+
+  /** DELETE from plugins before 7.34: forget the server-side self-assignment. */
+  async unset(info: DeviceInfo): Promise<void> {
+    await this.channelsOf(info);
+    await this.repos.devices.setChannelColumn(info.app_id, info.device_id, 'self_channel', null);
+    this.activity.recordDevice(info);
+  }
+
+  private async channelsOf(info: DeviceInfo): Promise<Map<string, ChannelFacts<LiveBundle>>> {
+    const release = await this.cache.get(info.app_id);
+    if (!release) throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
+    return release.channels;
+  }
+}

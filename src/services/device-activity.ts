@@ -1,0 +1,109 @@
+import type { Logger } from 'pino';
+import type { DeviceReport, NewDeviceEvent } from '../db/devices.js';
+import type { Repos } from '../db/index.js';
+import { now } from '../db/time.js';
+import type { DeviceInfo } from './device-info.js';
+
+export interface DeviceEvent {
+  action: string;
+  version_name: string;
+  old_version_name: string;
+}
+
+/**
+ * Write-behind recording of what devices report. Update checks must not wait for a database write,
+ * so reports are queued (the newest per device wins) and flushed in one transaction every
+ * `intervalMs`, or sooner when the queue is long. `close()` flushes what is left.
+ */
+export class DeviceActivity {
+  private reports = new Map<string, DeviceReport>();
+  private events: NewDeviceEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly repos: Repos,
+    private readonly log: Logger,
+    private readonly intervalMs = 250,
+    private readonly maxQueued = 2000,
+  ) {}
+
+  recordDevice(info: DeviceInfo, channel?: string): void {
+    const report = toReport(info, channel);
+    this.reports.set(`${info.app_id}\u0000${info.device_id}`, report);
+    this.schedule();
+  }
+
+  recordEvent(info: DeviceInfo, event: DeviceEvent): void {
+    this.events.push({
+      app_id: info.app_id,
+      device_id: info.device_id,
+      action: event.action,
+      version_name: event.version_name,
+      old_version_name: event.old_version_name,
+      platform: info.platform,
+      plugin_version: info.plugin_version,
+      at: now(),
+    });
+    this.schedule();
+  }
+
+  /** Writes everything queued so far; resolves once it is in the database. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const reports = [...this.reports.values()];
+    const events = this.events;
+    this.reports = new Map();
+    this.events = [];
+    this.flushing = this.flushing.then(() => this.write(reports, events));
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+  }
+
+  private schedule(): void {
+    if (this.reports.size + this.events.length >= this.maxQueued) {
+      void this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), this.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  private async write(reports: DeviceReport[], events: NewDeviceEvent[]): Promise<void> {
+    if (reports.length === 0 && events.length === 0) return;
+    try {
+      await this.repos.transaction(async (repos) => {
+        await repos.devices.upsertReports(reports);
+        await repos.devices.insertEvents(events);
+      });
+    } catch (error) {
+      // Most likely an app deleted while its devices were queued; keep what can still be written.
+      this.log.warn({ err: error }, 'device batch failed, retrying row by row');
+      for (const report of reports) await this.repos.devices.upsertReports([report]).catch(() => undefined);
+      for (const event of events) await this.repos.devices.insertEvents([event]).catch(() => undefined);
+    }
+  }
+}
+
+function toReport(info: DeviceInfo, channel: string | undefined): DeviceReport {
+  return {
+    app_id: info.app_id,
+    device_id: info.device_id,
+    platform: info.platform,
+    version_name: info.version_name,
+    version_build: info.version_build,
+    version_code: info.version_code,
+    version_os: info.version_os,
+    plugin_version: info.plugin_version,
+    custom_id: info.custom_id,
+    default_channel: info.defaultChannel,
+    is_emulator: info.is_emulator ? 1 : 0,
+    is_prod: info.is_prod ? 1 : 0,
+    last_seen: now(),
+    ...(channel !== undefined && { channel }),
+  };
+}

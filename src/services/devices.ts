@@ -1,0 +1,58 @@
+import { notFound } from '../errors.js';
+import type { DeviceFilter } from '../db/devices.js';
+import type { Repos } from '../db/index.js';
+import type { DeviceRow } from '../db/schema.js';
+import type { DeviceActivity } from './device-activity.js';
+
+export interface DeviceCursor {
+  lastSeen: string;
+  deviceId: string;
+}
+
+export class DeviceService {
+  constructor(
+    private readonly repos: Repos,
+    private readonly activity: DeviceActivity,
+  ) {}
+
+  async list(appId: string, filter: DeviceFilter, limit: number, after?: DeviceCursor): Promise<DeviceRow[]> {
+    await this.requireApp(appId);
+    // Reports still queued would make a just-checked device look missing.
+    await this.activity.flush();
+    return this.repos.devices.page(appId, filter, limit, after);
+  }
+
+  async get(appId: string, deviceId: string): Promise<DeviceRow> {
+    await this.activity.flush();
+    const device = await this.repos.devices.find(appId, deviceId);
+    if (device) return device;
+    await this.requireApp(appId);
+    throw notFound('device_not_found', `App "${appId}" has no device "${deviceId}"`);
+  }
+
+  /** Pins a device to a channel whatever it asks for; works before the device's first check too. */
+  async setOverride(appId: string, deviceId: string, channel: string, actor: string): Promise<DeviceRow> {
+    await this.repos.transaction(async (repos) => {
+      if (!(await repos.channels.find(appId, channel))) {
+        await this.requireApp(appId);
+        throw notFound('channel_not_found', `App "${appId}" has no channel "${channel}"`);
+      }
+      await repos.devices.setChannelColumn(appId, deviceId, 'channel_override', channel);
+      await repos.audit.record({ actor, action: 'device.override', appId, target: deviceId, detail: { channel } });
+    });
+    return this.get(appId, deviceId);
+  }
+
+  async clearOverride(appId: string, deviceId: string, actor: string): Promise<DeviceRow> {
+    const device = await this.get(appId, deviceId);
+    await this.repos.transaction(async (repos) => {
+      await repos.devices.setChannelColumn(appId, deviceId, 'channel_override', null);
+      await repos.audit.record({ actor, action: 'device.override_clear', appId, target: deviceId });
+    });
+    return { ...device, channel_override: null };
+  }
+
+  private async requireApp(appId: string): Promise<void> {
+    if (!(await this.repos.apps.find(appId))) throw notFound('app_not_found', `No app "${appId}"`);
+  }
+}

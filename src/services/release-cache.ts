@@ -1,0 +1,59 @@
+import type { ChannelFacts } from '../domain/decision.js';
+import type { Repos } from '../db/index.js';
+import type { BundleRow } from '../db/schema.js';
+
+/** Everything the update decision needs about one app, read in two queries and shared by all checks. */
+export interface AppRelease {
+  appId: string;
+  channels: Map<string, ChannelFacts<LiveBundle>>;
+}
+
+export type LiveBundle = BundleRow & { minNativeVersion: string | null };
+
+/**
+ * Read-through cache of each app's channels and live bundles: the update check is the hot path and
+ * this data changes only on admin actions. Writes in this process drop the entry at once; the short
+ * TTL bounds how stale another instance sharing the database can be.
+ */
+export class ReleaseCache {
+  private readonly entries = new Map<string, { expires: number; value: Promise<AppRelease | null> }>();
+
+  constructor(
+    private readonly repos: Repos,
+    readonly ttlMs = 2000,
+  ) {}
+
+  get(appId: string): Promise<AppRelease | null> {
+    const cached = this.entries.get(appId);
+    const time = Date.now();
+    if (cached && cached.expires > time) return cached.value;
+    const value = this.load(appId);
+    this.entries.set(appId, { expires: time + this.ttlMs, value });
+    // A failed load must not be served from the cache for the whole TTL.
+    value.catch(() => this.entries.delete(appId));
+    return value;
+  }
+
+  invalidate(appId: string): void {
+    this.entries.delete(appId);
+  }
+
+  private async load(appId: string): Promise<AppRelease | null> {
+    const app = await this.repos.apps.find(appId);
+    if (!app) return null;
+    const channels = await this.repos.channels.list(appId);
+    const liveIds = [...new Set(channels.flatMap((channel) => (channel.bundle_id === null ? [] : [channel.bundle_id])))];
+    const bundles = await this.repos.bundles.findByIds(liveIds);
+    const byId = new Map(bundles.map((bundle) => [bundle.id, { ...bundle, minNativeVersion: bundle.min_native_version }]));
+    const facts = new Map<string, ChannelFacts<LiveBundle>>();
+    for (const channel of channels) {
+      facts.set(channel.name, {
+        name: channel.name,
+        isDefault: channel.is_default === 1,
+        allowSelfAssign: channel.allow_self_assign === 1,
+        bundle: channel.bundle_id === null ? null : (byId.get(channel.bundle_id) ?? null),
+      });
+    }
+    return { appId, channels: facts };
+  }
+}

@@ -1,0 +1,81 @@
+import { safeEqual } from '../crypto/hash.js';
+import { hashToken, newTokenSecret } from '../crypto/tokens.js';
+import { conflict, notFound } from '../errors.js';
+import type { Repos } from '../db/index.js';
+import type { TokenRow } from '../db/schema.js';
+
+export type Scope = TokenRow['scope'];
+
+/** Scopes are nested: publish can do what read can, admin what publish can. */
+const SCOPE_RANK: Record<Scope, number> = { read: 0, publish: 1, admin: 2 };
+
+export function scopeAllows(held: Scope, needed: Scope): boolean {
+  return SCOPE_RANK[held] >= SCOPE_RANK[needed];
+}
+
+export type PublicToken = Omit<TokenRow, 'hash'>;
+
+const publicToken = ({ hash: _hash, ...token }: TokenRow): PublicToken => token;
+
+/** How often a token's last-used time is written: per request would turn reads into writes. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+export class TokenService {
+  constructor(private readonly repos: Repos) {}
+
+  /** The token a secret belongs to, or null. Looked up by hash, then compared in constant time. */
+  async authenticate(secret: string): Promise<TokenRow | null> {
+    const hash = hashToken(secret);
+    const token = await this.repos.tokens.findByHash(hash);
+    if (!token || !safeEqual(hash, token.hash)) return null;
+    const lastUsed = token.last_used_at ? Date.parse(token.last_used_at) : 0;
+    if (Date.now() - lastUsed > TOUCH_INTERVAL_MS) await this.repos.tokens.touch(token.id);
+    return token;
+  }
+
+  /**
+   * At start: adopt the operator's OVERAIR_ADMIN_TOKEN, or, on an empty database, mint an admin token.
+   * Returns a newly minted secret (to print once), or null.
+   */
+  async ensureAdminToken(configured: string | undefined): Promise<string | null> {
+    if (configured) {
+      const hash = hashToken(configured);
+      if (!(await this.repos.tokens.findByHash(hash))) {
+        await this.repos.tokens.insert({ name: 'OVERAIR_ADMIN_TOKEN', hash, scope: 'admin' });
+      }
+      return null;
+    }
+    if ((await this.repos.tokens.count()) > 0) return null;
+    const secret = newTokenSecret();
+    await this.repos.tokens.insert({ name: 'initial admin', hash: hashToken(secret), scope: 'admin' });
+    return secret;
+  }
+
+  async list(): Promise<PublicToken[]> {
+    return (await this.repos.tokens.list()).map(publicToken);
+  }
+
+  async create(name: string, scope: Scope, actor: string): Promise<{ token: PublicToken; secret: string }> {
+    const secret = newTokenSecret();
+    const token = await this.repos.transaction(async (repos) => {
+      const token = await repos.tokens.insert({ name, hash: hashToken(secret), scope });
+      await repos.audit.record({ actor, action: 'token.create', target: String(token.id), detail: { name, scope } });
+      return token;
+    });
+    return { token: publicToken(token), secret };
+  }
+
+  async revoke(id: number, actor: string): Promise<void> {
+    await this.repos.transaction(async (repos) => {
+      const tokens = await repos.tokens.list();
+      const token = tokens.find((candidate) => candidate.id === id);
+      if (!token) throw notFound('token_not_found', `No token with id ${id}`);
+      const admins = tokens.filter((candidate) => candidate.scope === 'admin');
+      if (token.scope === 'admin' && admins.length === 1) {
+        throw conflict('last_admin_token', 'This is the last admin token; create another one before revoking it');
+      }
+      await repos.tokens.delete(id);
+      await repos.audit.record({ actor, action: 'token.revoke', target: String(id), detail: { name: token.name } });
+    });
+  }
+}

@@ -1,0 +1,36 @@
+import type { Readable } from 'node:stream';
+
+/** Bytes received and hashed into a local temporary file, not yet visible to anyone. */
+export interface StagedBlob {
+  sha256: string;
+  size: number;
+  /** Local path of the temporary file, so the bundle can be validated before it is committed. */
+  file: string;
+}
+
+export interface StageOptions {
+  maxBytes: number;
+  /** When given, the upload fails unless the received bytes hash to it. */
+  expectedSha256?: string;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive, as in HTTP. */
+  end: number;
+}
+
+/**
+ * Content-addressed bundle storage: bytes are written once under their sha256. An upload is staged
+ * first (streamed to a temporary file and hashed), then committed or discarded, so a failed or
+ * interrupted upload never leaves a blob behind.
+ */
+export interface BlobStore {
+  stage(source: Readable, options: StageOptions): Promise<StagedBlob>;
+  commit(staged: StagedBlob): Promise<void>;
+  discard(staged: StagedBlob): Promise<void>;
+  /** Size of a stored blob, or null when there is none. */
+  size(sha256: string): Promise<number | null>;
+  read(sha256: string, range?: ByteRange): Readable;
+  delete(sha256: string): Promise<void>;
+}

@@ -1,0 +1,63 @@
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { SHA256_HEX } from '../crypto/hash.js';
+import type { BlobStore, ByteRange, StageOptions, StagedBlob } from './blob-store.js';
+import { stageToTempFile } from './staging.js';
+
+/**
+ * Bundles on the local disk, under `root/ab/<sha256>`. The temporary folder sits inside `root` so
+ * that committing is an atomic rename on the same file system.
+ */
+export class FsBlobStore implements BlobStore {
+  private readonly tmpDir: string;
+
+  constructor(private readonly root: string) {
+    this.tmpDir = path.join(root, '.tmp');
+  }
+
+  /** Removes temporary files left by a crash during an upload. */
+  async init(): Promise<void> {
+    await fs.rm(this.tmpDir, { recursive: true, force: true });
+    await fs.mkdir(this.tmpDir, { recursive: true });
+  }
+
+  stage(source: Readable, options: StageOptions): Promise<StagedBlob> {
+    return stageToTempFile(source, this.tmpDir, options);
+  }
+
+  async commit(staged: StagedBlob): Promise<void> {
+    const target = this.pathOf(staged.sha256);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    // Same content under the same name: renaming over an existing blob is harmless and atomic.
+    await fs.rename(staged.file, target);
+  }
+
+  async discard(staged: StagedBlob): Promise<void> {
+    await fs.rm(staged.file, { force: true });
+  }
+
+  async size(sha256: string): Promise<number | null> {
+    try {
+      return (await fs.stat(this.pathOf(sha256))).size;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  read(sha256: string, range?: ByteRange): Readable {
+    return createReadStream(this.pathOf(sha256), range ? { start: range.start, end: range.end } : {});
+  }
+
+  async delete(sha256: string): Promise<void> {
+    await fs.rm(this.pathOf(sha256), { force: true });
+  }
+
+  /** The only way a path is built here: from a validated hex digest, never from user text. */
+  private pathOf(sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
+    return path.join(this.root, sha256.slice(0, 2), sha256);
+  }
+}
