@@ -1,0 +1,92 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export const VECTORS = path.resolve(import.meta.dirname, '../../../shared/vectors/capgo-cli-8.68');
+export const ADMIN_TOKEN = 'oat_test-admin-token-0123456789abcdef';
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  /** Admin API call with the admin token (or `token`); JSON body in, parsed JSON out. */
+  api(method: string, route: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
+  /** Device call as the plugin makes it: JSON body, no auth. */
+  device(method: string, route: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  stop(): Promise<void>;
+}
+
+/** A real server on a free loopback port with its own temporary data folder. */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-test-'));
+  const config = loadConfig({
+    OVERAIR_DATA_DIR: dataDir,
+    OVERAIR_PORT: '0',
+    OVERAIR_HOST: '127.0.0.1',
+    OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN,
+    OVERAIR_LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const server = await startServer(config, createLogger(config.logLevel));
+  const call = async (method: string, route: string, body: unknown, headers: Record<string, string>) => {
+    const response = await fetch(server.url + route, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: the raw text is returned for the assertion to show
+    }
+    return { status: response.status, body: parsed as any, headers: response.headers };
+  };
+  return {
+    ...server,
+    dataDir,
+    api: (method, route, body, token = ADMIN_TOKEN) =>
+      call(method, `/api/v1${route}`, body, { authorization: `Bearer ${token}` }),
+    device: (method, route, body) => call(method, route, body, {}),
+    async stop() {
+      await server.close();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Uploads a zip file's bytes as the CLI does: raw body, metadata in the query. */
+export async function uploadBundle(
+  server: TestServer,
+  appId: string,
+  bytes: Buffer | Uint8Array<ArrayBuffer>,
+  query: Record<string, string>,
+): Promise<{ status: number; body: any }> {
+  const response = await fetch(
+    `${server.url}/api/v1/apps/${appId}/bundles/upload?${new URLSearchParams(query)}`,
+    { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/zip' }, body: new Uint8Array(bytes) },
+  );
+  return { status: response.status, body: await response.json() };
+}
+
+/** The info object of @capgo/capacitor-updater 8.x (docs/protocol.md §1). */
+export function deviceInfo(overrides: Record<string, unknown> = {}) {
+  return {
+    platform: 'android',
+    device_id: '6f1e2a4c-3b5d-4e6f-8a9b-0c1d2e3f4a5b',
+    app_id: 'com.example.app',
+    custom_id: '',
+    version_build: '1.0.0',
+    version_code: '10',
+    version_os: '14',
+    version_name: '1.0.0',
+    plugin_version: '8.51.23',
+    is_emulator: false,
+    is_prod: true,
+    install_source: 'google_play',
+    defaultChannel: '',
+    ...overrides,
+  };
+}
