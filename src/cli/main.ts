@@ -30,20 +30,27 @@ program
       maxUploadBytes: flags.maxUploadSize,
       logLevel: flags.logLevel,
     });
-    const server = await startServer(config);
+    // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
+    let stopping = false;
+    let server: Awaited<ReturnType<typeof startServer>> | undefined;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      // Before the server is up, the start-up path below sees `stopping` and closes it.
+      if (server) void server.close().then(() => process.exit(0));
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    server = await startServer(config);
+    if (stopping) {
+      await server.close();
+      process.exit(0);
+    }
     if (server.initialToken) {
       process.stdout.write(
         `\nCreated the first admin token. It is shown only this once; store it now:\n\n  ${server.initialToken}\n\n`,
       );
     }
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      void server.close().then(() => process.exit(0));
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
   });
 
 program.parseAsync().catch((error: unknown) => {
