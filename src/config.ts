@@ -15,7 +15,13 @@ const sizeInBytes = z
   .transform((text) => {
     const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text)!;
     const unit = (match[2] ?? '').toLowerCase();
-    const factor = unit.startsWith('g') ? 1024 ** 3 : unit.startsWith('m') ? 1024 ** 2 : unit.startsWith('k') ? 1024 : 1;
+    const factor = unit.startsWith('g')
+      ? 1024 ** 3
+      : unit.startsWith('m')
+        ? 1024 ** 2
+        : unit.startsWith('k')
+          ? 1024
+          : 1;
     return Math.floor(Number(match[1]) * factor);
   })
   .pipe(z.number().int().positive());

@@ -18,16 +18,23 @@ export interface RunningServer {
 }
 
 /** Opens the database (migrating it), the bundle store, and starts listening. */
-export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  log: Logger = createLogger(config.logLevel),
+): Promise<RunningServer> {
   const database = await openSqlite(config.databaseFile);
   const store = new FsBlobStore(config.blobDir);
   await store.init();
-  const services = createServices(new Repos(database.db), store, log, { maxUploadBytes: config.maxUploadBytes });
+  const services = createServices(new Repos(database.db), store, log, {
+    maxUploadBytes: config.maxUploadBytes,
+  });
   const initialToken = await services.tokens.ensureAdminToken(config.adminToken);
   const app = createHttpApp(services, log, { publicUrl: config.publicUrl });
 
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const started = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(started));
+    const started = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
+      resolve(started),
+    );
     started.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;

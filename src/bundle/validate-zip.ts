@@ -25,7 +25,8 @@ export function entryNameProblem(name: string): string | undefined {
   if (name.includes('\\')) return `entry "${name}" contains a backslash`;
   if (name.includes('\0')) return `entry "${name}" contains a NUL character`;
   if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) return `entry "${name}" is an absolute path`;
-  if (name.split('/').some((part) => part === '..')) return `entry "${name}" leaves the bundle folder with ".."`;
+  if (name.split('/').some((part) => part === '..'))
+    return `entry "${name}" leaves the bundle folder with ".."`;
   return undefined;
 }
 
@@ -34,13 +35,18 @@ export function entryNameProblem(name: string): string | undefined {
  * limits, and index.html sits at the root or in a single top folder (which the plugin flattens).
  * Reads only the central directory, so it is quick whatever the bundle's size.
  */
-export async function validateBundleZip(file: string, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Promise<ZipSummary> {
+export async function validateBundleZip(
+  file: string,
+  limits: ZipLimits = DEFAULT_ZIP_LIMITS,
+): Promise<ZipSummary> {
   const zip = await openZip(file);
   try {
     const names: string[] = [];
     let unpackedBytes = 0;
     await new Promise<void>((resolve, reject) => {
-      zip.on('error', (error: Error) => reject(badRequest('invalid_zip', `The bundle is not a valid zip: ${error.message}`)));
+      zip.on('error', (error: Error) =>
+        reject(badRequest('invalid_zip', `The bundle is not a valid zip: ${error.message}`)),
+      );
       zip.on('end', () => resolve());
       zip.on('entry', (entry: yauzl.Entry) => {
         const problem = entryNameProblem(entry.fileName);
@@ -80,9 +86,16 @@ function findRoot(names: string[]): string {
 function openZip(file: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
     // yauzl already refuses some unsafe names itself (reported through 'error'); we check the rest.
-    yauzl.open(file, { lazyEntries: true, autoClose: false, decodeStrings: true, strictFileNames: false }, (error, zip) => {
-      if (error || !zip) reject(badRequest('invalid_zip', `The bundle is not a valid zip: ${error?.message ?? 'unreadable'}`));
-      else resolve(zip);
-    });
+    yauzl.open(
+      file,
+      { lazyEntries: true, autoClose: false, decodeStrings: true, strictFileNames: false },
+      (error, zip) => {
+        if (error || !zip)
+          reject(
+            badRequest('invalid_zip', `The bundle is not a valid zip: ${error?.message ?? 'unreadable'}`),
+          );
+        else resolve(zip);
+      },
+    );
   });
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
-import { startServer } from '../server.js';
+import { startServer, type RunningServer } from '../server.js';
 
 const program = new Command()
   .name('overair')
@@ -32,16 +32,17 @@ program
     });
     // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
     let stopping = false;
-    let server: Awaited<ReturnType<typeof startServer>> | undefined;
+    const running: { server?: RunningServer } = {};
     const stop = () => {
       if (stopping) return;
       stopping = true;
       // Before the server is up, the start-up path below sees `stopping` and closes it.
-      if (server) void server.close().then(() => process.exit(0));
+      if (running.server) void running.server.close().then(() => process.exit(0));
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    server = await startServer(config);
+    const server = await startServer(config);
+    running.server = server;
     if (stopping) {
       await server.close();
       process.exit(0);

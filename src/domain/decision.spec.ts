@@ -21,7 +21,10 @@ const device = (overrides: Partial<DeviceFacts> = {}): DeviceFacts => ({
   ...overrides,
 });
 
-const v = (version: string, minNativeVersion: string | null = null): Bundle => ({ version, minNativeVersion });
+const v = (version: string, minNativeVersion: string | null = null): Bundle => ({
+  version,
+  minNativeVersion,
+});
 
 describe('resolveChannel', () => {
   const all = channels(
@@ -36,7 +39,10 @@ describe('resolveChannel', () => {
   });
 
   it('honours an admin override, even to a channel devices may not join', () => {
-    const resolved = resolveChannel(all, device({ override: 'internal', requested: 'beta', selfAssigned: 'beta' }));
+    const resolved = resolveChannel(
+      all,
+      device({ override: 'internal', requested: 'beta', selfAssigned: 'beta' }),
+    );
     expect(resolved).toMatchObject({ channel: { name: 'internal' }, source: 'override' });
   });
 
@@ -46,7 +52,10 @@ describe('resolveChannel', () => {
   });
 
   it('gives the requested channel when it allows self-assignment', () => {
-    expect(resolveChannel(all, device({ requested: 'beta' }))).toMatchObject({ channel: { name: 'beta' }, source: 'requested' });
+    expect(resolveChannel(all, device({ requested: 'beta' }))).toMatchObject({
+      channel: { name: 'beta' },
+      source: 'requested',
+    });
   });
 
   it('falls back to the default channel when the requested one is private or missing', () => {
@@ -65,8 +74,15 @@ describe('resolveChannel', () => {
 
 describe('decideUpdate', () => {
   it('offers the live bundle when it differs from what the device runs', () => {
-    const decision = decideUpdate(channels({ name: 'production', isDefault: true, bundle: v('1.0.1') }), device());
-    expect(decision).toMatchObject({ outcome: 'update', bundle: { version: '1.0.1' }, channel: 'production' });
+    const decision = decideUpdate(
+      channels({ name: 'production', isDefault: true, bundle: v('1.0.1') }),
+      device(),
+    );
+    expect(decision).toMatchObject({
+      outcome: 'update',
+      bundle: { version: '1.0.1' },
+      channel: 'production',
+    });
   });
 
   it('answers up to date when the device runs the live bundle', () => {
@@ -109,7 +125,9 @@ describe('decideUpdate', () => {
       { name: 'production', isDefault: true, bundle: v('1.0.1') },
       { name: 'beta', allowSelfAssign: true, bundle: v('1.1.0-beta.1') },
     );
-    expect(decideUpdate(all, device({ requested: 'beta' }))).toMatchObject({ bundle: { version: '1.1.0-beta.1' } });
+    expect(decideUpdate(all, device({ requested: 'beta' }))).toMatchObject({
+      bundle: { version: '1.1.0-beta.1' },
+    });
     expect(decideUpdate(all, device())).toMatchObject({ bundle: { version: '1.0.1' } });
   });
 });

@@ -77,7 +77,11 @@ export function decideUpdate<B extends BundleFacts>(
 ): UpdateDecision<B> {
   const resolved = resolveChannel(channels, device);
   if (!resolved) {
-    return { outcome: 'failed', error: 'no_channel', message: 'This app has no default channel for this device' };
+    return {
+      outcome: 'failed',
+      error: 'no_channel',
+      message: 'This app has no default channel for this device',
+    };
   }
   const { channel } = resolved;
   const bundle = channel.bundle;

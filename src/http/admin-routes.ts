@@ -64,9 +64,16 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
   api.post('/apps', admin, async (c) => {
     const input = await body(
       c,
-      z.object({ id: s.appId, name: z.string().min(1).max(200).optional(), default_channel: s.channelName.nullable().optional() }),
+      z.object({
+        id: s.appId,
+        name: z.string().min(1).max(200).optional(),
+        default_channel: s.channelName.nullable().optional(),
+      }),
     );
-    const app = await services.apps.create({ id: input.id, name: input.name, defaultChannel: input.default_channel }, c.get('actor'));
+    const app = await services.apps.create(
+      { id: input.id, name: input.name, defaultChannel: input.default_channel },
+      c.get('actor'),
+    );
     return c.json(app, 201);
   });
   api.get('/apps/:appId', read, async (c) => c.json(await services.apps.get(appParam(c))));
@@ -90,7 +97,11 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
     const input = query(c, z.object({ ...bundleMeta, sha256: s.sha256.optional() }));
     const declared = Number(c.req.header('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > services.bundles.maxUploadBytes) {
-      throw new OverairError(413, 'payload_too_large', `The upload exceeds the limit of ${services.bundles.maxUploadBytes} bytes`);
+      throw new OverairError(
+        413,
+        'payload_too_large',
+        `The upload exceeds the limit of ${services.bundles.maxUploadBytes} bytes`,
+      );
     }
     const raw = c.req.raw.body;
     if (!raw) throw badRequest('empty_body', 'Send the bundle zip as the request body');
@@ -136,10 +147,18 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
   );
   api.post('/apps/:appId/channels', publish, async (c) => {
     const appId = appParam(c);
-    const input = await body(c, z.object({ name: s.channelName, version: s.versionName.optional(), ...channelFlags }));
+    const input = await body(
+      c,
+      z.object({ name: s.channelName, version: s.versionName.optional(), ...channelFlags }),
+    );
     const channel = await services.channels.create(
       appId,
-      { name: input.name, version: input.version, isDefault: input.is_default, allowSelfAssign: input.allow_self_assign },
+      {
+        name: input.name,
+        version: input.version,
+        isDefault: input.is_default,
+        allowSelfAssign: input.allow_self_assign,
+      },
       c.get('actor'),
     );
     return c.json(channelJson(channel), 201);
@@ -169,7 +188,10 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
   });
   api.post('/apps/:appId/channels/:channel/rollback', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
-    const { reason } = parseInput(z.object({ reason: z.string().max(500).optional() }), await readJson(c, {}));
+    const { reason } = parseInput(
+      z.object({ reason: z.string().max(500).optional() }),
+      await readJson(c, {}),
+    );
     return c.json(channelJson(await services.channels.rollback(appId, name, c.get('actor'), reason)));
   });
   api.get('/apps/:appId/channels/:channel/history', read, async (c) => {
@@ -200,7 +222,8 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
     const last = rows[rows.length - 1];
     return c.json({
       items: rows.map(deviceJson),
-      next_cursor: last && rows.length === filter.limit ? encodeDeviceCursor(last.last_seen, last.device_id) : null,
+      next_cursor:
+        last && rows.length === filter.limit ? encodeDeviceCursor(last.last_seen, last.device_id) : null,
     });
   });
   api.get('/apps/:appId/devices/:deviceId', read, async (c) =>
@@ -218,7 +241,10 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
   // Tokens and audit
   api.get('/tokens', admin, async (c) => c.json({ items: await services.tokens.list() }));
   api.post('/tokens', admin, async (c) => {
-    const input = await body(c, z.object({ name: z.string().min(1).max(100), scope: z.enum(['read', 'publish', 'admin']) }));
+    const input = await body(
+      c,
+      z.object({ name: z.string().min(1).max(100), scope: z.enum(['read', 'publish', 'admin']) }),
+    );
     const { token, secret } = await services.tokens.create(input.name, input.scope, c.get('actor'));
     return c.json({ ...token, token: secret }, 201);
   });

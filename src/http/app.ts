@@ -30,7 +30,12 @@ export function createHttpApp(services: Services, log: Logger, options: HttpOpti
     const started = performance.now();
     await next();
     log.info(
-      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 },
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      },
       'request',
     );
   });
@@ -41,7 +46,9 @@ export function createHttpApp(services: Services, log: Logger, options: HttpOpti
   app.route('/', downloadRoutes(services, log));
   app.route('/api/v1', adminRoutes(services, links));
 
-  app.notFound((c) => c.json({ error: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) =>
+    c.json({ error: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` }, 404),
+  );
   app.onError((error, c) => {
     const { status, body } = toErrorResponse(error, log);
     return c.json(body, status);

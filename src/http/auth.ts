@@ -13,7 +13,11 @@ export function requireToken(tokens: TokenService): MiddlewareHandler<AdminEnv> 
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) {
       c.header('WWW-Authenticate', 'Bearer');
-      throw new OverairError(401, 'unauthorized', 'This route needs an admin token: Authorization: Bearer <token>');
+      throw new OverairError(
+        401,
+        'unauthorized',
+        'This route needs an admin token: Authorization: Bearer <token>',
+      );
     }
     const token = await tokens.authenticate(match[1]);
     if (!token) {
@@ -30,7 +34,11 @@ export function requireScope(needed: Scope): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
     const held = c.get('token').scope;
     if (!scopeAllows(held, needed)) {
-      throw new OverairError(403, 'forbidden', `This action needs a token with the "${needed}" scope; this one has "${held}"`);
+      throw new OverairError(
+        403,
+        'forbidden',
+        `This action needs a token with the "${needed}" scope; this one has "${held}"`,
+      );
     }
     await next();
   });

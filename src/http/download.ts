@@ -18,7 +18,9 @@ export class DownloadLinks {
   forBundle(c: Context) {
     const base = this.base(c);
     return (bundle: { location: string; sha256: string; external_url: string | null }) =>
-      bundle.location === 'external' && bundle.external_url ? bundle.external_url : `${base}/download/${bundle.sha256}`;
+      bundle.location === 'external' && bundle.external_url
+        ? bundle.external_url
+        : `${base}/download/${bundle.sha256}`;
   }
 }
 
@@ -32,7 +34,10 @@ export function downloadRoutes(services: Services, log: Logger) {
 
   routes.on(['GET', 'HEAD'], '/download/:file', async (c) => {
     try {
-      const sha = c.req.param('file').replace(/\.zip$/, '').toLowerCase();
+      const sha = c.req
+        .param('file')
+        .replace(/\.zip$/, '')
+        .toLowerCase();
       const size = SHA256_HEX.test(sha) ? await services.store.size(sha) : null;
       if (size === null) throw notFound('bundle_not_found', 'No bundle with this checksum');
       const etag = `"${sha}"`;
@@ -42,7 +47,12 @@ export function downloadRoutes(services: Services, log: Logger) {
         'Cache-Control': 'public, max-age=31536000, immutable',
         ETag: etag,
       };
-      if (c.req.header('if-none-match')?.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) {
+      if (
+        c.req
+          .header('if-none-match')
+          ?.split(',')
+          .some((tag) => tag.trim() === etag || tag.trim() === '*')
+      ) {
         return c.body(null, 304, headers);
       }
       const ifRange = c.req.header('if-range');

@@ -11,14 +11,21 @@ export interface ErrorBody {
 }
 
 /** Maps anything thrown in a handler to a status and a JSON {error, message}; never a stack trace. */
-export function toErrorResponse(error: unknown, log: Logger): { status: ContentfulStatusCode; body: ErrorBody } {
-  if (error instanceof OverairError) return { status: error.status, body: { error: error.code, message: error.message } };
+export function toErrorResponse(
+  error: unknown,
+  log: Logger,
+): { status: ContentfulStatusCode; body: ErrorBody } {
+  if (error instanceof OverairError)
+    return { status: error.status, body: { error: error.code, message: error.message } };
   if (error instanceof HTTPException) {
     const code = error.status === 413 ? 'payload_too_large' : 'bad_request';
     return { status: error.status, body: { error: code, message: error.message || 'Bad request' } };
   }
   log.error({ err: error }, 'unhandled error');
-  return { status: 500, body: { error: 'internal_error', message: 'The server failed to handle this request' } };
+  return {
+    status: 500,
+    body: { error: 'internal_error', message: 'The server failed to handle this request' },
+  };
 }
 
 export function errorJson(c: Context, error: unknown, log: Logger, extra: Record<string, string> = {}) {

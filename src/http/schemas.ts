@@ -5,13 +5,19 @@ import { versionNameProblem } from '../domain/version.js';
 /** Identifiers end up in URLs, logs and queries: a conservative alphabet, no path separators. */
 export const appId = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'an app id is up to 128 letters, digits, ".", "_" or "-" (e.g. com.example.app)');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+    'an app id is up to 128 letters, digits, ".", "_" or "-" (e.g. com.example.app)',
+  );
 export const channelName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a channel name is up to 64 letters, digits, ".", "_" or "-"');
 export const deviceId = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'a device id is up to 128 letters, digits, ".", "_", ":" or "-"');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/,
+    'a device id is up to 128 letters, digits, ".", "_", ":" or "-"',
+  );
 export const versionName = z.string().superRefine((value, ctx) => {
   const problem = versionNameProblem(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
@@ -26,12 +32,20 @@ export const nativeVersion = z
 /** `bundle encrypt`'s ivSessionKey: base64(iv):base64(encrypted key). */
 export const sessionKey = z
   .string()
-  .regex(/^[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$/, 'expected the ivSessionKey from `bundle encrypt` (base64:base64)');
+  .regex(
+    /^[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$/,
+    'expected the ivSessionKey from `bundle encrypt` (base64:base64)',
+  );
 /** The encrypted checksum: hex (V3) or base64 (V2). */
 export const encryptedChecksum = z
   .string()
-  .regex(/^(?:[0-9a-fA-F]{64,1024}|[A-Za-z0-9+/]{32,1024}={0,2})$/, 'expected the checksum printed by `bundle encrypt`');
-export const keyId = z.string().regex(/^[A-Za-z0-9+/=]{1,64}$/, 'expected a key id (the start of the public key)');
+  .regex(
+    /^(?:[0-9a-fA-F]{64,1024}|[A-Za-z0-9+/]{32,1024}={0,2})$/,
+    'expected the checksum printed by `bundle encrypt`',
+  );
+export const keyId = z
+  .string()
+  .regex(/^[A-Za-z0-9+/=]{1,64}$/, 'expected a key id (the start of the public key)');
 export const notes = z.string().max(2000);
 
 const text = (max = 256) => z.string().max(max);

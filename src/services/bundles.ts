@@ -57,7 +57,10 @@ export class BundleService {
     await this.requireApp(appId);
     await this.requireNewVersion(appId, input.version);
     const encrypted = requireEncryptionPair(input);
-    const staged = await this.store.stage(body, { maxBytes: this.maxUploadBytes, expectedSha256: input.sha256 });
+    const staged = await this.store.stage(body, {
+      maxBytes: this.maxUploadBytes,
+      expectedSha256: input.sha256,
+    });
     try {
       // Encrypted bytes are ciphertext: the zip inside can only be checked with the app's key.
       if (!encrypted) await validateBundleZip(staged.file);
@@ -98,7 +101,11 @@ export class BundleService {
    * Deletes a bundle. Every channel it is live on falls back to the bundle that was live there
    * before it (or to none), and the channel history says so.
    */
-  async delete(appId: string, version: string, actor: string): Promise<{ fallbacks: Record<string, string | null> }> {
+  async delete(
+    appId: string,
+    version: string,
+    actor: string,
+  ): Promise<{ fallbacks: Record<string, string | null> }> {
     const { bundle, fallbacks } = await this.repos.transaction(async (repos) => {
       const bundle = await repos.bundles.find(appId, version);
       if (!bundle) throw notFound('bundle_not_found', `App "${appId}" has no bundle "${version}"`);
@@ -121,7 +128,13 @@ export class BundleService {
         fallbacks[channel.name] = previous?.version ?? null;
       }
       await repos.bundles.delete(bundle.id);
-      await repos.audit.record({ actor, action: 'bundle.delete', appId, target: version, detail: { fallbacks } });
+      await repos.audit.record({
+        actor,
+        action: 'bundle.delete',
+        appId,
+        target: version,
+        detail: { fallbacks },
+      });
       return { bundle, fallbacks };
     });
     this.cache.invalidate(appId);
@@ -165,7 +178,10 @@ export class BundleService {
 }
 
 const versionExists = (appId: string, version: string) =>
-  conflict('version_exists', `App "${appId}" already has a bundle "${version}"; versions are immutable, use a new one`);
+  conflict(
+    'version_exists',
+    `App "${appId}" already has a bundle "${version}"; versions are immutable, use a new one`,
+  );
 
 /** An encrypted bundle needs both halves of `bundle encrypt`'s output; returns whether it is encrypted. */
 function requireEncryptionPair(meta: BundleMeta): boolean {

@@ -29,13 +29,22 @@ export class ChannelSelfService {
     const channel = channels.get(name);
     if (!channel) throw notFound('channel_not_found', `No channel "${name}" for this app`);
     if (!deviceMayJoin(channel)) {
-      throw new OverairError(403, 'channel_self_set_not_allowed', `Channel "${name}" does not allow devices to join it`);
+      throw new OverairError(
+        403,
+        'channel_self_set_not_allowed',
+        `Channel "${name}" does not allow devices to join it`,
+      );
     }
     this.activity.recordDevice(info);
     // Joining the default channel is leaving any other: tell the plugin to clear its local choice.
     const unset = channel.isDefault && !channel.allowSelfAssign;
     if (!pluginKeepsChannelLocally(info.plugin_version)) {
-      await this.repos.devices.setChannelColumn(info.app_id, info.device_id, 'self_channel', unset ? null : name);
+      await this.repos.devices.setChannelColumn(
+        info.app_id,
+        info.device_id,
+        'self_channel',
+        unset ? null : name,
+      );
     }
     return { unset };
   }
@@ -50,7 +59,11 @@ export class ChannelSelfService {
     });
     if (!resolved) throw notFound('channel_not_found', 'This app has no default channel');
     this.activity.recordDevice(info);
-    return { channel: resolved.channel.name, source: resolved.source, allowSet: resolved.channel.allowSelfAssign };
+    return {
+      channel: resolved.channel.name,
+      source: resolved.source,
+      allowSet: resolved.channel.allowSelfAssign,
+    };
   }
 
   /** Channels a device may pick: the default one and those open to self-assignment. */
@@ -59,7 +72,12 @@ export class ChannelSelfService {
     const rows = await this.repos.channels.list(info.app_id);
     return rows
       .filter((row) => row.is_default === 1 || row.allow_self_assign === 1)
-      .map((row) => ({ id: row.id, name: row.name, public: row.is_default === 1, allow_self_set: row.allow_self_assign === 1 }));
+      .map((row) => ({
+        id: row.id,
+        name: row.name,
+        public: row.is_default === 1,
+        allow_self_set: row.allow_self_assign === 1,
+      }));
   }
 
   /** DELETE from plugins before 7.34: forget the server-side self-assignment. */

@@ -51,13 +51,20 @@ export class ChannelService {
         });
         if (isDefault) await repos.channels.clearDefault(appId, channel.id);
         if (bundle) await this.logChange(repos, channel, 'set', bundle, null, actor);
-        await repos.audit.record({ actor, action: 'channel.create', appId, target: input.name, detail: { ...input } });
+        await repos.audit.record({
+          actor,
+          action: 'channel.create',
+          appId,
+          target: input.name,
+          detail: { ...input },
+        });
         return channel;
       });
       this.cache.invalidate(appId);
       return this.view(channel);
     } catch (error) {
-      if (isUniqueViolation(error)) throw conflict('channel_exists', `App "${appId}" already has a channel "${input.name}"`);
+      if (isUniqueViolation(error))
+        throw conflict('channel_exists', `App "${appId}" already has a channel "${input.name}"`);
       throw error;
     }
   }
@@ -66,14 +73,23 @@ export class ChannelService {
     await this.repos.transaction(async (repos) => {
       const channel = await this.findIn(repos, appId, name);
       if (changes.isDefault === false && channel.is_default === 1) {
-        throw conflict('default_channel_required', 'Make another channel the default instead of unsetting this one');
+        throw conflict(
+          'default_channel_required',
+          'Make another channel the default instead of unsetting this one',
+        );
       }
       await repos.channels.update(channel.id, {
         ...(changes.isDefault !== undefined && { is_default: toFlag(changes.isDefault) }),
         ...(changes.allowSelfAssign !== undefined && { allow_self_assign: toFlag(changes.allowSelfAssign) }),
       });
       if (changes.isDefault) await repos.channels.clearDefault(appId, channel.id);
-      await repos.audit.record({ actor, action: 'channel.update', appId, target: name, detail: { ...changes } });
+      await repos.audit.record({
+        actor,
+        action: 'channel.update',
+        appId,
+        target: name,
+        detail: { ...changes },
+      });
     });
     this.cache.invalidate(appId);
     return this.get(appId, name);
@@ -109,10 +125,17 @@ export class ChannelService {
       const channel = await this.findIn(repos, appId, name);
       const previousId = await repos.channels.previousLiveBundleId(channel.id, channel.bundle_id);
       const previous = previousId === null ? undefined : await repos.bundles.findById(previousId);
-      if (!previous) throw conflict('nothing_to_roll_back', `Channel "${name}" has no earlier bundle to roll back to`);
+      if (!previous)
+        throw conflict('nothing_to_roll_back', `Channel "${name}" has no earlier bundle to roll back to`);
       await repos.channels.update(channel.id, { bundle_id: previous.id });
       await this.logChange(repos, channel, 'rollback', previous, reason ?? null, actor);
-      await repos.audit.record({ actor, action: 'channel.rollback', appId, target: name, detail: { to: previous.version } });
+      await repos.audit.record({
+        actor,
+        action: 'channel.rollback',
+        appId,
+        target: name,
+        detail: { to: previous.version },
+      });
     });
     this.cache.invalidate(appId);
     return this.get(appId, name);
@@ -146,7 +169,8 @@ export class ChannelService {
   }
 
   private async view(channel: ChannelRow): Promise<ChannelView> {
-    const bundle = channel.bundle_id === null ? undefined : await this.repos.bundles.findById(channel.bundle_id);
+    const bundle =
+      channel.bundle_id === null ? undefined : await this.repos.bundles.findById(channel.bundle_id);
     return { ...channel, version: bundle?.version ?? null };
   }
 

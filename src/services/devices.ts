@@ -38,7 +38,13 @@ export class DeviceService {
         throw notFound('channel_not_found', `App "${appId}" has no channel "${channel}"`);
       }
       await repos.devices.setChannelColumn(appId, deviceId, 'channel_override', channel);
-      await repos.audit.record({ actor, action: 'device.override', appId, target: deviceId, detail: { channel } });
+      await repos.audit.record({
+        actor,
+        action: 'device.override',
+        appId,
+        target: deviceId,
+        detail: { channel },
+      });
     });
     return this.get(appId, deviceId);
   }

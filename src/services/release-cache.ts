@@ -42,9 +42,13 @@ export class ReleaseCache {
     const app = await this.repos.apps.find(appId);
     if (!app) return null;
     const channels = await this.repos.channels.list(appId);
-    const liveIds = [...new Set(channels.flatMap((channel) => (channel.bundle_id === null ? [] : [channel.bundle_id])))];
+    const liveIds = [
+      ...new Set(channels.flatMap((channel) => (channel.bundle_id === null ? [] : [channel.bundle_id]))),
+    ];
     const bundles = await this.repos.bundles.findByIds(liveIds);
-    const byId = new Map(bundles.map((bundle) => [bundle.id, { ...bundle, minNativeVersion: bundle.min_native_version }]));
+    const byId = new Map(
+      bundles.map((bundle) => [bundle.id, { ...bundle, minNativeVersion: bundle.min_native_version }]),
+    );
     const facts = new Map<string, ChannelFacts<LiveBundle>>();
     for (const channel of channels) {
       facts.set(channel.name, {

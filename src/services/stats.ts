@@ -11,7 +11,8 @@ export class StatsService {
   ) {}
 
   async record(info: DeviceInfo, event: DeviceEvent): Promise<void> {
-    if (!(await this.cache.get(info.app_id))) throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
+    if (!(await this.cache.get(info.app_id)))
+      throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
     this.activity.recordEvent(info, event);
     this.activity.recordDevice(info);
   }

@@ -59,7 +59,12 @@ export class TokenService {
     const secret = newTokenSecret();
     const token = await this.repos.transaction(async (repos) => {
       const token = await repos.tokens.insert({ name, hash: hashToken(secret), scope });
-      await repos.audit.record({ actor, action: 'token.create', target: String(token.id), detail: { name, scope } });
+      await repos.audit.record({
+        actor,
+        action: 'token.create',
+        target: String(token.id),
+        detail: { name, scope },
+      });
       return token;
     });
     return { token: publicToken(token), secret };
@@ -72,10 +77,18 @@ export class TokenService {
       if (!token) throw notFound('token_not_found', `No token with id ${id}`);
       const admins = tokens.filter((candidate) => candidate.scope === 'admin');
       if (token.scope === 'admin' && admins.length === 1) {
-        throw conflict('last_admin_token', 'This is the last admin token; create another one before revoking it');
+        throw conflict(
+          'last_admin_token',
+          'This is the last admin token; create another one before revoking it',
+        );
       }
       await repos.tokens.delete(id);
-      await repos.audit.record({ actor, action: 'token.revoke', target: String(id), detail: { name: token.name } });
+      await repos.audit.record({
+        actor,
+        action: 'token.revoke',
+        target: String(id),
+        detail: { name: token.name },
+      });
     });
   }
 }

@@ -12,7 +12,11 @@ import type { StageOptions, StagedBlob } from './blob-store.js';
  * flat whatever the size. On any failure (too large, checksum mismatch, client gone) the temporary
  * file is removed before the error propagates.
  */
-export async function stageToTempFile(source: Readable, tmpDir: string, options: StageOptions): Promise<StagedBlob> {
+export async function stageToTempFile(
+  source: Readable,
+  tmpDir: string,
+  options: StageOptions,
+): Promise<StagedBlob> {
   await fs.mkdir(tmpDir, { recursive: true });
   const file = path.join(tmpDir, `upload-${randomUUID()}`);
   const hash = createHash('sha256');
@@ -21,7 +25,13 @@ export async function stageToTempFile(source: Readable, tmpDir: string, options:
     transform(chunk: Buffer, _encoding, callback) {
       size += chunk.length;
       if (size > options.maxBytes) {
-        callback(new OverairError(413, 'payload_too_large', `The upload exceeds the limit of ${options.maxBytes} bytes`));
+        callback(
+          new OverairError(
+            413,
+            'payload_too_large',
+            `The upload exceeds the limit of ${options.maxBytes} bytes`,
+          ),
+        );
         return;
       }
       hash.update(chunk);
@@ -33,7 +43,10 @@ export async function stageToTempFile(source: Readable, tmpDir: string, options:
     const sha256 = hash.digest('hex');
     if (size === 0) throw badRequest('empty_body', 'The upload is empty');
     if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-      throw badRequest('checksum_mismatch', `The upload's sha256 is ${sha256}, not ${options.expectedSha256}`);
+      throw badRequest(
+        'checksum_mismatch',
+        `The upload's sha256 is ${sha256}, not ${options.expectedSha256}`,
+      );
     }
     return { sha256, size, file };
   } catch (error) {
