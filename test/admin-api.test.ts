@@ -4,11 +4,19 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeZip } from './helpers/zips.js';
-import { ADMIN_TOKEN, VECTORS, deviceInfo, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
+import {
+  ADMIN_TOKEN,
+  VECTORS,
+  deviceInfo,
+  startTestServer,
+  uploadBundle,
+  type TestServer,
+} from './helpers/server.js';
 
 const APP = 'com.example.admin';
 
-const bundleZip = (marker: string) => makeZip({ 'index.html': `<html>${marker}</html>`, 'js/app.js': 'notifyAppReady()' });
+const bundleZip = (marker: string) =>
+  makeZip({ 'index.html': `<html>${marker}</html>`, 'js/app.js': 'notifyAppReady()' });
 
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
@@ -43,15 +51,22 @@ describe('admin API', () => {
       expect(JSON.stringify(listed.body)).not.toContain(secret);
       expect(listed.body.items.find((t: { name: string }) => t.name === 'ci')).not.toHaveProperty('hash');
 
-      expect((await server.api('GET', '/whoami', undefined, secret)).body).toMatchObject({ name: 'ci', scope: 'publish' });
+      expect((await server.api('GET', '/whoami', undefined, secret)).body).toMatchObject({
+        name: 'ci',
+        scope: 'publish',
+      });
       // publish may release, but not create apps or mint tokens
       expect((await server.api('POST', '/apps', { id: 'com.example.ci' }, secret)).status).toBe(403);
       expect((await server.api('POST', '/tokens', { name: 'x', scope: 'admin' }, secret)).status).toBe(403);
       expect((await server.api('DELETE', `/apps/${APP}`, undefined, secret)).body.error).toBe('forbidden');
 
-      const reader = (await server.api('POST', '/tokens', { name: 'dash', scope: 'read' })).body.token as string;
+      const reader = (await server.api('POST', '/tokens', { name: 'dash', scope: 'read' })).body
+        .token as string;
       expect((await server.api('GET', `/apps/${APP}/channels`, undefined, reader)).status).toBe(200);
-      expect((await server.api('PUT', `/apps/${APP}/channels/production/bundle`, { version: '1.0.0' }, reader)).status).toBe(403);
+      expect(
+        (await server.api('PUT', `/apps/${APP}/channels/production/bundle`, { version: '1.0.0' }, reader))
+          .status,
+      ).toBe(403);
 
       const revoked = await server.api('DELETE', `/tokens/${created.body.id}`);
       expect(revoked.status).toBe(200);
@@ -67,7 +82,10 @@ describe('admin API', () => {
     it('stores tokens hashed only', async () => {
       const file = path.join(server.dataDir, 'overair.db');
       // The write-ahead log holds recent writes until a checkpoint: read both.
-      const db = Buffer.concat([await fs.readFile(file), await fs.readFile(`${file}-wal`).catch(() => Buffer.alloc(0))]);
+      const db = Buffer.concat([
+        await fs.readFile(file),
+        await fs.readFile(`${file}-wal`).catch(() => Buffer.alloc(0)),
+      ]);
       expect(db.includes(Buffer.from(ADMIN_TOKEN))).toBe(false);
       expect(db.includes(Buffer.from(createHash('sha256').update(ADMIN_TOKEN).digest('hex')))).toBe(true);
     });
@@ -78,10 +96,16 @@ describe('admin API', () => {
       expect((await server.api('POST', '/apps', { id: 'com.example.two' })).status).toBe(201);
       expect((await server.api('POST', '/apps', { id: 'com.example.two' })).status).toBe(409);
       const list = await server.api('GET', '/apps');
-      expect(list.body.items.map((a: { id: string }) => a.id)).toEqual(expect.arrayContaining([APP, 'com.example.two']));
-      expect((await server.api('GET', '/apps/com.example.two')).body).toMatchObject({ id: 'com.example.two' });
+      expect(list.body.items.map((a: { id: string }) => a.id)).toEqual(
+        expect.arrayContaining([APP, 'com.example.two']),
+      );
+      expect((await server.api('GET', '/apps/com.example.two')).body).toMatchObject({
+        id: 'com.example.two',
+      });
       const channels = await server.api('GET', '/apps/com.example.two/channels');
-      expect(channels.body.items).toEqual([expect.objectContaining({ name: 'production', is_default: true, version: null })]);
+      expect(channels.body.items).toEqual([
+        expect.objectContaining({ name: 'production', is_default: true, version: null }),
+      ]);
     });
 
     it('deletes an app with its bundles and their bytes', async () => {
@@ -107,14 +131,19 @@ describe('admin API', () => {
 
     it('keeps nothing when the sha256 the client sent does not match', async () => {
       const before = await filesUnder(path.join(server.dataDir, 'bundles'));
-      const wrong = await uploadBundle(server, APP, await bundleZip('mismatch'), { version: '0.9.1', sha256: 'a'.repeat(64) });
+      const wrong = await uploadBundle(server, APP, await bundleZip('mismatch'), {
+        version: '0.9.1',
+        sha256: 'a'.repeat(64),
+      });
       expect(wrong).toMatchObject({ status: 400, body: { error: 'checksum_mismatch' } });
       expect((await server.api('GET', `/apps/${APP}/bundles/0.9.1`)).status).toBe(404);
       expect(await filesUnder(path.join(server.dataDir, 'bundles'))).toEqual(before);
     });
 
     it('refuses zips with unsafe entries or without index.html', async () => {
-      const evil = await uploadBundle(server, APP, await makeZip({ 'index.html': 'x', '../evil.js': 'x' }), { version: '0.9.2' });
+      const evil = await uploadBundle(server, APP, await makeZip({ 'index.html': 'x', '../evil.js': 'x' }), {
+        version: '0.9.2',
+      });
       expect(evil.status).toBe(400);
       expect(evil.body.error).toMatch(/invalid_zip/);
       const noIndex = await uploadBundle(server, APP, await makeZip({ 'app.js': 'x' }), { version: '0.9.2' });
@@ -122,7 +151,9 @@ describe('admin API', () => {
       const notZip = await uploadBundle(server, APP, Buffer.from('hello'), { version: '0.9.2' });
       expect(notZip.body.error).toBe('invalid_zip');
       // A single top folder holding index.html is what the plugin flattens: accepted.
-      const nested = await uploadBundle(server, APP, await makeZip({ 'dist/index.html': 'x' }), { version: '0.9.2' });
+      const nested = await uploadBundle(server, APP, await makeZip({ 'dist/index.html': 'x' }), {
+        version: '0.9.2',
+      });
       expect(nested.status).toBe(201);
     });
 
@@ -154,7 +185,8 @@ describe('admin API', () => {
       });
       // The server notices the abort asynchronously.
       const tmp = path.join(server.dataDir, 'bundles', '.tmp');
-      for (let i = 0; i < 50 && (await fs.readdir(tmp)).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 50 && (await fs.readdir(tmp)).length > 0; i++)
+        await new Promise((r) => setTimeout(r, 50));
       expect(await fs.readdir(tmp)).toEqual([]);
       expect((await server.api('GET', `/apps/${APP}/bundles/0.9.3`)).status).toBe(404);
     });
@@ -182,8 +214,15 @@ describe('admin API', () => {
         checksum: enc.checksum,
       });
       expect(up.status).toBe(201);
-      expect(up.body).toMatchObject({ encrypted: true, checksum: enc.checksum, session_key: enc.ivSessionKey });
-      const half = await uploadBundle(server, APP, bytes, { version: '3.0.1-enc', session_key: enc.ivSessionKey });
+      expect(up.body).toMatchObject({
+        encrypted: true,
+        checksum: enc.checksum,
+        session_key: enc.ivSessionKey,
+      });
+      const half = await uploadBundle(server, APP, bytes, {
+        version: '3.0.1-enc',
+        session_key: enc.ivSessionKey,
+      });
       expect(half.body.error).toBe('incomplete_encryption');
     });
   });
@@ -198,10 +237,18 @@ describe('admin API', () => {
         sha256: sha,
       });
       expect(reg.status).toBe(201);
-      expect(reg.body).toMatchObject({ location: 'external', url: 'https://cdn.example.com/app-5.0.0.zip', checksum: sha });
+      expect(reg.body).toMatchObject({
+        location: 'external',
+        url: 'https://cdn.example.com/app-5.0.0.zip',
+        checksum: sha,
+      });
       await server.api('PUT', '/apps/com.example.ext/channels/production/bundle', { version: '5.0.0' });
       const answer = await server.device('POST', '/updates', deviceInfo({ app_id: 'com.example.ext' }));
-      expect(answer.body).toEqual({ version: '5.0.0', url: 'https://cdn.example.com/app-5.0.0.zip', checksum: sha });
+      expect(answer.body).toEqual({
+        version: '5.0.0',
+        url: 'https://cdn.example.com/app-5.0.0.zip',
+        checksum: sha,
+      });
     });
   });
 
@@ -240,20 +287,37 @@ describe('admin API', () => {
       }
       const rolled = await server.api('POST', `${CH}/stable/rollback`, { reason: 'crash on start' });
       expect(rolled.body.version).toBe('4.0.1');
-      const device = await server.device('POST', '/updates', deviceInfo({ app_id: APP, version_name: '4.0.2' }));
+      const device = await server.device(
+        'POST',
+        '/updates',
+        deviceInfo({ app_id: APP, version_name: '4.0.2' }),
+      );
       expect(device.body.kind).toBe('up_to_date'); // device is on production, not stable
       await server.api('PUT', `/apps/${APP}/devices/roll-dev/channel`, { channel: 'stable' });
-      const onStable = await server.device('POST', '/updates', deviceInfo({ app_id: APP, device_id: 'roll-dev', version_name: '4.0.2' }));
+      const onStable = await server.device(
+        'POST',
+        '/updates',
+        deviceInfo({ app_id: APP, device_id: 'roll-dev', version_name: '4.0.2' }),
+      );
       expect(onStable.body.version).toBe('4.0.1');
 
       const history = await server.api('GET', `${CH}/stable/history`);
-      expect(history.body.items.map((h: { action: string; version: string; previous_version: string | null }) => [h.action, h.version, h.previous_version])).toEqual([
+      expect(
+        history.body.items.map((h: { action: string; version: string; previous_version: string | null }) => [
+          h.action,
+          h.version,
+          h.previous_version,
+        ]),
+      ).toEqual([
         ['rollback', '4.0.1', '4.0.2'],
         ['set', '4.0.2', '4.0.1'],
         ['set', '4.0.1', '4.0.0'],
         ['set', '4.0.0', null],
       ]);
-      expect(history.body.items[0]).toMatchObject({ reason: 'crash on start', actor: 'token:OVERAIR_ADMIN_TOKEN' });
+      expect(history.body.items[0]).toMatchObject({
+        reason: 'crash on start',
+        actor: 'token:OVERAIR_ADMIN_TOKEN',
+      });
     });
 
     it('falls back to the bundle live before when the live bundle is deleted, or to none', async () => {
@@ -269,7 +333,12 @@ describe('admin API', () => {
       expect(again.body.channels).toEqual({ fallback: null });
       const history = await server.api('GET', `${CH}/fallback/history`);
       expect(history.body.items.slice(0, 2)).toEqual([
-        expect.objectContaining({ action: 'bundle_deleted', version: null, previous_version: '6.0.0', reason: 'bundle 6.0.0 was deleted' }),
+        expect.objectContaining({
+          action: 'bundle_deleted',
+          version: null,
+          previous_version: '6.0.0',
+          reason: 'bundle 6.0.0 was deleted',
+        }),
         expect.objectContaining({ action: 'bundle_deleted', version: '6.0.0', previous_version: '6.0.1' }),
       ]);
       expect((await server.api('POST', `${CH}/fallback/rollback`)).body.error).toBe('nothing_to_roll_back');
@@ -296,7 +365,14 @@ describe('admin API', () => {
   it('keeps an audit log of admin actions', async () => {
     const audit = await server.api('GET', `/audit?app=${APP}&limit=500`);
     const actions = new Set(audit.body.items.map((entry: { action: string }) => entry.action));
-    for (const action of ['app.create', 'bundle.upload', 'channel.set', 'channel.rollback', 'bundle.delete', 'device.override']) {
+    for (const action of [
+      'app.create',
+      'bundle.upload',
+      'channel.set',
+      'channel.rollback',
+      'bundle.delete',
+      'device.override',
+    ]) {
       expect(actions).toContain(action);
     }
   });

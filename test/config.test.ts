@@ -18,7 +18,11 @@ describe('configuration', () => {
 
   it('reads OVERAIR_* variables, and flags win over them', () => {
     const config = loadConfig(
-      { OVERAIR_PORT: '8080', OVERAIR_PUBLIC_URL: 'https://updates.example.com/', OVERAIR_MAX_UPLOAD_SIZE: '2gb' },
+      {
+        OVERAIR_PORT: '8080',
+        OVERAIR_PUBLIC_URL: 'https://updates.example.com/',
+        OVERAIR_MAX_UPLOAD_SIZE: '2gb',
+      },
       { port: '9090' },
     );
     expect(config.port).toBe(9090);
@@ -69,10 +73,18 @@ describe('overair serve', () => {
     const data = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-cli-'));
     try {
       const env = { OVERAIR_LOG_LEVEL: 'warn', OVERAIR_ADMIN_TOKEN: '' };
-      const first = await runCli(['serve', '--port', '0', '--host', '127.0.0.1', '--data', data], env, /oat_\S+/);
+      const first = await runCli(
+        ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data],
+        env,
+        /oat_\S+/,
+      );
       expect(first.output).toMatch(/first admin token[\s\S]*oat_/);
       expect(first.code).toBe(0);
-      const second = await runCli(['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--log-level', 'info'], env, /listening/);
+      const second = await runCli(
+        ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--log-level', 'info'],
+        env,
+        /listening/,
+      );
       expect(second.output).not.toContain('oat_');
       await fs.access(path.join(data, 'overair.db'));
     } finally {

@@ -21,14 +21,29 @@ describe('a device on the Capgo plugin, end to end', () => {
   it('gets nothing before a bundle is live', async () => {
     const answer = await server.device('POST', '/updates', deviceInfo());
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ error: 'no_new_version_available', message: 'No new version available', kind: 'up_to_date' });
+    expect(answer.body).toEqual({
+      error: 'no_new_version_available',
+      message: 'No new version available',
+      kind: 'up_to_date',
+    });
   });
 
   it('downloads the bundle made by the Capgo CLI once it is live, and its checksum matches', async () => {
-    const expected = JSON.parse(await fs.readFile(path.join(VECTORS, 'zip-output.json'), 'utf8')) as { checksum: string };
-    const upload = await uploadBundle(server, APP, zip, { version: '1.0.1', sha256: expected.checksum, notes: 'first' });
+    const expected = JSON.parse(await fs.readFile(path.join(VECTORS, 'zip-output.json'), 'utf8')) as {
+      checksum: string;
+    };
+    const upload = await uploadBundle(server, APP, zip, {
+      version: '1.0.1',
+      sha256: expected.checksum,
+      notes: 'first',
+    });
     expect(upload.status).toBe(201);
-    expect(upload.body).toMatchObject({ version: '1.0.1', sha256: expected.checksum, size: zip.length, encrypted: false });
+    expect(upload.body).toMatchObject({
+      version: '1.0.1',
+      sha256: expected.checksum,
+      size: zip.length,
+      encrypted: false,
+    });
 
     const live = await server.api('PUT', `/apps/${APP}/channels/production/bundle`, { version: '1.0.1' });
     expect(live.status).toBe(200);
@@ -58,15 +73,27 @@ describe('a device on the Capgo plugin, end to end', () => {
 
   it('treats "builtin" from older plugins as the native version', async () => {
     // A pre-8.44 device on a store build whose native version equals the live bundle has nothing to do...
-    const same = await server.device('POST', '/updates', deviceInfo({ version_name: 'builtin', version_build: '1.0.1', plugin_version: '7.20.0' }));
+    const same = await server.device(
+      'POST',
+      '/updates',
+      deviceInfo({ version_name: 'builtin', version_build: '1.0.1', plugin_version: '7.20.0' }),
+    );
     expect(same.body.kind).toBe('up_to_date');
     // ...while one on an older store build gets the bundle.
-    const older = await server.device('POST', '/updates', deviceInfo({ version_name: 'builtin', version_build: '1.0.0', plugin_version: '7.20.0' }));
+    const older = await server.device(
+      'POST',
+      '/updates',
+      deviceInfo({ version_name: 'builtin', version_build: '1.0.0', plugin_version: '7.20.0' }),
+    );
     expect(older.body.version).toBe('1.0.1');
   });
 
   it('records the device with what it reported and the channel it was served from', async () => {
-    await server.device('POST', '/updates', deviceInfo({ device_id: 'dev-record', version_name: '1.0.0', custom_id: 'user-7' }));
+    await server.device(
+      'POST',
+      '/updates',
+      deviceInfo({ device_id: 'dev-record', version_name: '1.0.0', custom_id: 'user-7' }),
+    );
     const device = await server.api('GET', `/apps/${APP}/devices/dev-record`);
     expect(device.status).toBe(200);
     expect(device.body).toMatchObject({
@@ -87,10 +114,27 @@ describe('a device on the Capgo plugin, end to end', () => {
 
   it('holds a bundle back from devices below its minimum native version, with a breaking flag', async () => {
     await uploadBundle(server, APP, zip, { version: '2.0.0', min_native_version: '2.0.0' });
-    await server.api('POST', `/apps/${APP}/channels`, { name: 'next', allow_self_assign: true, version: '2.0.0' });
-    const old = await server.device('POST', '/updates', deviceInfo({ defaultChannel: 'next', version_build: '1.5.0' }));
-    expect(old.body).toMatchObject({ kind: 'blocked', error: 'native_version_too_old', version: '2.0.0', breaking: true });
-    const fresh = await server.device('POST', '/updates', deviceInfo({ defaultChannel: 'next', version_build: '2.0.0' }));
+    await server.api('POST', `/apps/${APP}/channels`, {
+      name: 'next',
+      allow_self_assign: true,
+      version: '2.0.0',
+    });
+    const old = await server.device(
+      'POST',
+      '/updates',
+      deviceInfo({ defaultChannel: 'next', version_build: '1.5.0' }),
+    );
+    expect(old.body).toMatchObject({
+      kind: 'blocked',
+      error: 'native_version_too_old',
+      version: '2.0.0',
+      breaking: true,
+    });
+    const fresh = await server.device(
+      'POST',
+      '/updates',
+      deviceInfo({ defaultChannel: 'next', version_build: '2.0.0' }),
+    );
     expect(fresh.body.version).toBe('2.0.0');
   });
 
@@ -116,11 +160,20 @@ describe('a device on the Capgo plugin, end to end', () => {
   });
 
   it('keeps the channel of old plugins on the server until they unset it with DELETE', async () => {
-    const old = deviceInfo({ device_id: 'old-plugin', plugin_version: '7.20.0', version_build: '2.0.0', version_name: '1.0.0' });
+    const old = deviceInfo({
+      device_id: 'old-plugin',
+      plugin_version: '7.20.0',
+      version_build: '2.0.0',
+      version_name: '1.0.0',
+    });
     await server.device('POST', '/channel_self', { ...old, channel: 'next' });
     // The old plugin does not send the channel back as defaultChannel: the server remembers it.
     expect((await server.device('POST', '/updates', old)).body.version).toBe('2.0.0');
-    expect((await server.device('PUT', '/channel_self', old)).body).toEqual({ channel: 'next', status: 'override', allowSet: true });
+    expect((await server.device('PUT', '/channel_self', old)).body).toEqual({
+      channel: 'next',
+      status: 'override',
+      allowSet: true,
+    });
     expect((await server.device('DELETE', '/channel_self', old)).body).toEqual({ status: 'ok' });
     expect((await server.device('POST', '/updates', old)).body.version).toBe('1.0.1');
   });
@@ -130,8 +183,14 @@ describe('a device on the Capgo plugin, end to end', () => {
     await server.device('POST', '/channel_self', { ...fresh, channel: 'next' });
     // After a local unsetChannel the device asks for nothing and must get the default channel.
     expect((await server.device('POST', '/updates', fresh)).body.version).toBe('1.0.1');
-    expect((await server.device('POST', '/updates', { ...fresh, defaultChannel: 'next' })).body.version).toBe('2.0.0');
-    expect((await server.device('PUT', '/channel_self', fresh)).body).toEqual({ channel: 'production', status: 'default', allowSet: false });
+    expect((await server.device('POST', '/updates', { ...fresh, defaultChannel: 'next' })).body.version).toBe(
+      '2.0.0',
+    );
+    expect((await server.device('PUT', '/channel_self', fresh)).body).toEqual({
+      channel: 'production',
+      status: 'default',
+      allowSet: false,
+    });
   });
 
   it('puts an overridden device on its channel whatever it asks for, until the override is cleared', async () => {
@@ -140,7 +199,10 @@ describe('a device on the Capgo plugin, end to end', () => {
     expect(set.status).toBe(200);
     expect(set.body.channel_override).toBe('next');
     expect((await server.device('POST', '/updates', qa)).body.version).toBe('2.0.0');
-    expect((await server.device('PUT', '/channel_self', qa)).body).toMatchObject({ channel: 'next', status: 'override' });
+    expect((await server.device('PUT', '/channel_self', qa)).body).toMatchObject({
+      channel: 'next',
+      status: 'override',
+    });
     const cleared = await server.api('DELETE', `/apps/${APP}/devices/qa-phone/channel`);
     expect(cleared.body.channel_override).toBeNull();
     expect((await server.device('POST', '/updates', qa)).body.version).toBe('1.0.1');
@@ -149,18 +211,30 @@ describe('a device on the Capgo plugin, end to end', () => {
   it('answers channel get and list errors with HTTP 200, which Android can read', async () => {
     const get = await server.device('PUT', '/channel_self', deviceInfo({ app_id: 'com.unknown.app' }));
     expect(get).toMatchObject({ status: 200, body: { error: 'app_not_found' } });
-    const list = await server.device('GET', `/channel_self?${new URLSearchParams(deviceInfo({ app_id: 'com.unknown.app' }) as never)}`);
+    const list = await server.device(
+      'GET',
+      `/channel_self?${new URLSearchParams(deviceInfo({ app_id: 'com.unknown.app' }) as never)}`,
+    );
     expect(list).toMatchObject({ status: 200, body: { error: 'app_not_found' } });
   });
 
   it('answers an unknown app on the update check with the error and kind the plugin reads', async () => {
     const answer = await server.device('POST', '/updates', deviceInfo({ app_id: 'com.unknown.app' }));
     expect(answer.status).toBe(404);
-    expect(answer.body).toMatchObject({ error: 'app_not_found', kind: 'failed', message: expect.any(String) });
+    expect(answer.body).toMatchObject({
+      error: 'app_not_found',
+      kind: 'failed',
+      message: expect.any(String),
+    });
   });
 
   it('accepts stats as a single object and as a batch, and records the events', async () => {
-    const event = { ...deviceInfo({ device_id: 'stats-dev' }), action: 'set', version_name: '1.0.1', old_version_name: '1.0.0' };
+    const event = {
+      ...deviceInfo({ device_id: 'stats-dev' }),
+      action: 'set',
+      version_name: '1.0.1',
+      old_version_name: '1.0.0',
+    };
     expect((await server.device('POST', '/stats', event)).body).toEqual({ status: 'ok' });
     const batch = await server.device('POST', '/stats', [
       { ...event, action: 'download_complete', timestamp: Date.now() },
@@ -179,10 +253,25 @@ describe('a device on the Capgo plugin, end to end', () => {
   });
 
   it('serves home-made clients on POST /check', async () => {
-    const update = await server.device('POST', '/check', { app_id: APP, channel: 'production', version: '1.0.0' });
-    expect(update.body).toEqual({ version: '1.0.1', url: expect.stringContaining('/download/'), checksum: expect.any(String) });
-    expect((await server.device('POST', '/check', { app_id: APP, channel: 'production', version: '1.0.1' })).body).toEqual({});
-    const next = await server.device('POST', '/check', { app_id: APP, channel: 'next', version: '1.0.1', native_version: '2.1' });
+    const update = await server.device('POST', '/check', {
+      app_id: APP,
+      channel: 'production',
+      version: '1.0.0',
+    });
+    expect(update.body).toEqual({
+      version: '1.0.1',
+      url: expect.stringContaining('/download/'),
+      checksum: expect.any(String),
+    });
+    expect(
+      (await server.device('POST', '/check', { app_id: APP, channel: 'production', version: '1.0.1' })).body,
+    ).toEqual({});
+    const next = await server.device('POST', '/check', {
+      app_id: APP,
+      channel: 'next',
+      version: '1.0.1',
+      native_version: '2.1',
+    });
     expect(next.body.version).toBe('2.0.0');
   });
 });

@@ -13,7 +13,11 @@ export interface TestServer extends RunningServer {
   /** Admin API call with the admin token (or `token`); JSON body in, parsed JSON out. */
   api(method: string, route: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
   /** Device call as the plugin makes it: JSON body, no auth. */
-  device(method: string, route: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  device(
+    method: string,
+    route: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   stop(): Promise<void>;
 }
 
@@ -66,7 +70,11 @@ export async function uploadBundle(
 ): Promise<{ status: number; body: any }> {
   const response = await fetch(
     `${server.url}/api/v1/apps/${appId}/bundles/upload?${new URLSearchParams(query)}`,
-    { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/zip' }, body: new Uint8Array(bytes) },
+    {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/zip' },
+      body: new Uint8Array(bytes),
+    },
   );
   return { status: response.status, body: await response.json() };
 }
