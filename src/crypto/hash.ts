@@ -17,3 +17,16 @@ export function safeEqual(a: string, b: string): boolean {
   }
   return timingSafeEqual(left, right);
 }
+
+/** sha256 and byte count of a stream, read chunk by chunk (memory stays flat). */
+export async function hashChunks(
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}

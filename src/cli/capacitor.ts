@@ -1,0 +1,66 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createJiti } from 'jiti';
+import { CliError } from './io.js';
+
+export interface CapacitorProject {
+  file: string;
+  appId?: string;
+  webDir?: string;
+  updater: Record<string, unknown>;
+}
+
+const CONFIG_FILES = [
+  'capacitor.config.json',
+  'capacitor.config.ts',
+  'capacitor.config.js',
+  'capacitor.config.mjs',
+];
+
+/** The Capacitor config of the project in `cwd`, or null when there is none. */
+export async function readCapacitorConfig(cwd: string): Promise<CapacitorProject | null> {
+  for (const name of CONFIG_FILES) {
+    const file = path.join(cwd, name);
+    try {
+      await fs.access(file);
+    } catch {
+      continue;
+    }
+    let config: Record<string, any>;
+    try {
+      config = name.endsWith('.json')
+        ? (JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, any>)
+        : // TypeScript and JavaScript configs are modules: load them as Capacitor's own CLI does.
+          ((await createJiti(import.meta.url).import(file, { default: true })) as Record<string, any>);
+    } catch (error) {
+      throw new CliError(`cannot read ${name}: ${(error as Error).message}`);
+    }
+    return {
+      file,
+      appId: typeof config.appId === 'string' ? config.appId : undefined,
+      webDir: typeof config.webDir === 'string' ? config.webDir : undefined,
+      updater: (config.plugins?.CapacitorUpdater as Record<string, unknown> | undefined) ?? {},
+    };
+  }
+  return null;
+}
+
+/** The version in the project's package.json, the default bundle version. */
+export async function packageVersion(cwd: string): Promise<string | undefined> {
+  try {
+    const pkg = JSON.parse(await fs.readFile(path.join(cwd, 'package.json'), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The app id: the flag, else the Capacitor config's. */
+export async function resolveAppId(cwd: string, given: string | undefined): Promise<string> {
+  if (given) return given;
+  const project = await readCapacitorConfig(cwd);
+  if (project?.appId) return project.appId;
+  throw new CliError('no app id: pass --app APP_ID or run this in a Capacitor project (capacitor.config.*)');
+}

@@ -1,0 +1,134 @@
+import type { Command } from 'commander';
+import { resolveAppId } from '../capacitor.js';
+import { contextOf } from '../context.js';
+import { CliError, type CliIo } from '../io.js';
+import { emit, fields, table } from '../output.js';
+import { normaliseServer, saveLogin } from '../settings.js';
+import { ApiClient } from '../client.js';
+
+/** `login`, `token …` and `app …`: who talks to which server, and the apps on it. */
+export function registerAdminCommands(program: Command, io: CliIo): void {
+  program
+    .command('login')
+    .description('check a server and token, and remember them for later commands (file mode 0600)')
+    .action(async (_options, command: Command) => {
+      const { server, token, json } = command.optsWithGlobals<{
+        server?: string;
+        token?: string;
+        json?: boolean;
+      }>();
+      const url = server ?? io.env.OVERAIR_SERVER;
+      const secret = token ?? io.env.OVERAIR_TOKEN;
+      if (!url || !secret)
+        throw new CliError('login needs --server URL and --token TOKEN (or OVERAIR_SERVER / OVERAIR_TOKEN)');
+      const connection = { server: normaliseServer(url), token: secret };
+      const who = await new ApiClient(connection).get<{ name: string; scope: string }>('/whoami');
+      const file = await saveLogin(io.env, connection);
+      emit(
+        io,
+        Boolean(json),
+        { server: connection.server, token_name: who.name, scope: who.scope, saved_to: file },
+        (v) => `Logged in to ${v.server} as token "${v.token_name}" (${v.scope}); saved to ${v.saved_to}`,
+      );
+    });
+
+  const token = program.command('token').description('manage API tokens (needs an admin token)');
+  token
+    .command('create')
+    .description('create a token; its secret is printed once')
+    .requiredOption('--name <name>', 'a name to recognise it by, e.g. "github-actions"')
+    .option('--scope <scope>', 'read | publish | admin', 'publish')
+    .action(async (options: { name: string; scope: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      if (!['read', 'publish', 'admin'].includes(options.scope)) {
+        throw new CliError(`--scope must be read, publish or admin, not "${options.scope}"`);
+      }
+      const created = await (await ctx.api()).post('/tokens', { name: options.name, scope: options.scope });
+      emit(
+        io,
+        ctx.json,
+        created,
+        (v) =>
+          `Created token "${v.name}" (${v.scope}, id ${v.id}). Store it now, it is not shown again:\n${v.token}`,
+      );
+    });
+  token
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .action(async (_options, command: Command) => {
+      const ctx = contextOf(io, command);
+      const { items } = await (await ctx.api()).get('/tokens');
+      emit(io, ctx.json, items as any[], (rows) =>
+        table(
+          ['ID', 'NAME', 'SCOPE', 'CREATED', 'LAST USED'],
+          rows.map((t) => [t.id, t.name, t.scope, t.created_at, t.last_used_at]),
+        ),
+      );
+    });
+  token
+    .command('revoke <id>')
+    .description('revoke a token by id')
+    .action(async (id: string, _options, command: Command) => {
+      const ctx = contextOf(io, command);
+      await (await ctx.api()).delete(`/tokens/${encodeURIComponent(id)}`);
+      emit(io, ctx.json, { revoked: Number(id) }, () => `Revoked token ${id}`);
+    });
+
+  const app = program.command('app').description('manage apps');
+  app
+    .command('create [appId]')
+    .description("create an app (id defaults to the Capacitor config's appId) with its default channel")
+    .option('--name <name>', 'display name')
+    .option('--default-channel <channel>', 'name of the default channel', 'production')
+    .action(
+      async (
+        appId: string | undefined,
+        options: { name?: string; defaultChannel: string },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const id = await resolveAppId(io.cwd, appId);
+        const created = await (
+          await ctx.api()
+        ).post('/apps', { id, name: options.name, default_channel: options.defaultChannel });
+        emit(
+          io,
+          ctx.json,
+          created,
+          (v) => `Created app ${v.id} with default channel "${options.defaultChannel}"`,
+        );
+      },
+    );
+  app
+    .command('list')
+    .description('list apps')
+    .action(async (_options, command: Command) => {
+      const ctx = contextOf(io, command);
+      const { items } = await (await ctx.api()).get('/apps');
+      emit(io, ctx.json, items as any[], (rows) =>
+        table(
+          ['APP ID', 'NAME', 'CREATED'],
+          rows.map((a) => [a.id, a.name, a.created_at]),
+        ),
+      );
+    });
+  app
+    .command('info [appId]')
+    .description('show an app')
+    .action(async (appId: string | undefined, _options, command: Command) => {
+      const ctx = contextOf(io, command);
+      const found = await (
+        await ctx.api()
+      ).get(`/apps/${encodeURIComponent(await resolveAppId(io.cwd, appId))}`);
+      emit(io, ctx.json, found, (v) => fields(v));
+    });
+  app
+    .command('delete <appId>')
+    .description('delete an app with all its channels, bundles and devices')
+    .requiredOption('--yes', 'confirm: this cannot be undone')
+    .action(async (appId: string, _options, command: Command) => {
+      const ctx = contextOf(io, command);
+      await (await ctx.api()).delete(`/apps/${encodeURIComponent(appId)}`);
+      emit(io, ctx.json, { deleted: appId }, () => `Deleted app ${appId}`);
+    });
+}

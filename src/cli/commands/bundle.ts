@@ -1,0 +1,284 @@
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import type { Command } from 'commander';
+import { checkBundleFolder, hashFile, listFolder, zipFolder } from '../../bundle/zip-folder.js';
+import { SHA256_HEX, hashChunks } from '../../crypto/hash.js';
+import { packageVersion, readCapacitorConfig, resolveAppId } from '../capacitor.js';
+import type { ApiClient } from '../client.js';
+import { contextOf, type CommandContext } from '../context.js';
+import { CliError, type CliIo } from '../io.js';
+import { emit, fields, formatBytes, progressBar, table } from '../output.js';
+
+interface ZipOptions {
+  path?: string;
+  bundle?: string;
+  name?: string;
+  codeCheck: boolean;
+}
+
+interface UploadOptions {
+  app?: string;
+  path?: string;
+  zip?: string;
+  bundle?: string;
+  channel?: string;
+  minNative?: string;
+  comment?: string;
+  external?: string;
+  checksum?: string;
+  ivSessionKey?: string;
+  keyId?: string;
+  verify: boolean;
+  codeCheck: boolean;
+}
+
+/** `bundle zip|upload|list|info|delete`. */
+export function registerBundleCommands(program: Command, io: CliIo): void {
+  const bundle = program.command('bundle').description('make, upload and manage bundles');
+
+  bundle
+    .command('zip [appId]')
+    .description('zip a web build with its files at the root, as the plugin expects, and print its sha256')
+    .option('--path <dir>', "web folder (default: the Capacitor config's webDir)")
+    .option('--bundle <version>', "bundle version (default: package.json's version)")
+    .option('--name <file>', 'zip file to write (default: APPID_VERSION.zip)')
+    .option('--no-code-check', 'skip the check for index.html and a notifyAppReady() call')
+    .action(async (appId: string | undefined, options: ZipOptions, command: Command) => {
+      const ctx = contextOf(io, command);
+      const id = await resolveAppId(io.cwd, appId);
+      const version = await resolveVersion(io.cwd, options.bundle);
+      const folder = await resolveWebDir(io.cwd, options.path);
+      const target = path.resolve(io.cwd, options.name ?? `${id}_${version}.zip`);
+      const { sha256, size } = await zipWebFolder(folder, target, options.codeCheck);
+      emit(
+        io,
+        ctx.json,
+        { bundle: version, filename: target, checksum: sha256, size },
+        (v) => `Wrote ${v.filename} (${formatBytes(v.size)})\nsha256 ${v.checksum}`,
+      );
+    });
+
+  bundle
+    .command('upload')
+    .description('upload a bundle (a folder, a zip, or an external URL) and optionally make it live')
+    .option('--app <appId>', "app id (default: the Capacitor config's appId)")
+    .option('--path <dir>', "web folder to zip and upload (default: the Capacitor config's webDir)")
+    .option('--zip <file>', 'a zip to upload as it is (e.g. made by the Capgo CLI)')
+    .option('--bundle <version>', "bundle version (default: package.json's version)")
+    .option('--channel <channel>', 'make the bundle live on this channel once uploaded')
+    .option('--min-native <version>', 'minimum native version (version_build) that may get the bundle')
+    .option('--comment <text>', 'release notes, shown in listings and sent to devices as comment')
+    .option('--external <url>', 'register a bundle hosted at this URL instead of uploading bytes')
+    .option(
+      '--checksum <checksum>',
+      'with --external: its sha256; for encrypted bundles: the checksum from `bundle encrypt`',
+    )
+    .option('--iv-session-key <key>', 'the ivSessionKey printed by `bundle encrypt` (encrypted bundles)')
+    .option('--key-id <id>', 'key id of the public key the bundle was encrypted for')
+    .option('--no-verify', 'with --external: do not download the bundle once to check its checksum')
+    .option('--no-code-check', 'with --path: skip the check for index.html and notifyAppReady()')
+    .action(async (options: UploadOptions, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const version = await resolveVersion(io.cwd, options.bundle);
+      const api = await ctx.api();
+      const uploaded = options.external
+        ? await registerExternal(api, appId, version, options)
+        : await uploadBytes(ctx, api, appId, version, options);
+      let channel: unknown;
+      if (options.channel) {
+        channel = await api.put(`/apps/${enc(appId)}/channels/${enc(options.channel)}/bundle`, { version });
+      }
+      emit(io, ctx.json, { ...uploaded, ...(options.channel && { channel }) }, (v) =>
+        [
+          `Uploaded ${appId} ${v.version} (${v.size === null ? 'size unknown' : formatBytes(v.size)}), sha256 ${v.sha256}`,
+          options.channel
+            ? `Live on channel "${options.channel}"`
+            : `Make it live: overair channel set CHANNEL ${v.version}`,
+        ].join('\n'),
+      );
+    });
+
+  bundle
+    .command('list')
+    .description('list bundles, newest first')
+    .option('--app <appId>', 'app id')
+    .option('--limit <n>', 'how many', '50')
+    .action(async (options: { app?: string; limit: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const { items } = await (await ctx.api()).get(`/apps/${enc(appId)}/bundles`, { limit: options.limit });
+      emit(io, ctx.json, items as any[], (rows) =>
+        table(
+          ['VERSION', 'SIZE', 'ENCRYPTED', 'MIN NATIVE', 'CREATED', 'SHA256'],
+          rows.map((b) => [
+            b.version,
+            b.size === null ? null : formatBytes(b.size),
+            b.encrypted,
+            b.min_native_version,
+            b.created_at,
+            b.sha256.slice(0, 12),
+          ]),
+        ),
+      );
+    });
+
+  bundle
+    .command('info <version>')
+    .description('show a bundle')
+    .option('--app <appId>', 'app id')
+    .action(async (version: string, options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const found = await (await ctx.api()).get(`/apps/${enc(appId)}/bundles/${enc(version)}`);
+      emit(io, ctx.json, found, (v) => fields(v));
+    });
+
+  bundle
+    .command('delete <version>')
+    .description('delete a bundle; channels it is live on fall back to their previous bundle')
+    .option('--app <appId>', 'app id')
+    .action(async (version: string, options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const result = await (await ctx.api()).delete(`/apps/${enc(appId)}/bundles/${enc(version)}`);
+      emit(io, ctx.json, result, (v: { channels: Record<string, string | null> }) =>
+        [
+          `Deleted ${appId} ${version}`,
+          ...Object.entries(v.channels).map(
+            ([name, to]) => `Channel "${name}" now serves ${to ?? 'no bundle'}`,
+          ),
+        ].join('\n'),
+      );
+    });
+}
+
+const enc = encodeURIComponent;
+
+async function resolveVersion(cwd: string, given: string | undefined): Promise<string> {
+  const version = given ?? (await packageVersion(cwd));
+  if (!version)
+    throw new CliError('no bundle version: pass --bundle VERSION or set "version" in package.json');
+  return version;
+}
+
+async function resolveWebDir(cwd: string, given: string | undefined): Promise<string> {
+  const webDir = given ?? (await readCapacitorConfig(cwd))?.webDir;
+  if (!webDir) throw new CliError('no web folder: pass --path DIR or set webDir in the Capacitor config');
+  const folder = path.resolve(cwd, webDir);
+  const stat = await fs.stat(folder).catch(() => null);
+  if (!stat?.isDirectory()) throw new CliError(`${folder} is not a folder`);
+  return folder;
+}
+
+async function zipWebFolder(folder: string, target: string, codeCheck: boolean) {
+  const files = await listFolder(folder);
+  if (files.length === 0) throw new CliError(`${folder} is empty`);
+  if (codeCheck) {
+    const problems = await checkBundleFolder(files);
+    if (problems.length > 0) {
+      throw new CliError(
+        `${problems.map((p) => p.message).join('; ')} (in ${folder}; --no-code-check skips this)`,
+      );
+    }
+  }
+  return zipFolder(files, target);
+}
+
+async function uploadBytes(
+  ctx: CommandContext,
+  api: ApiClient,
+  appId: string,
+  version: string,
+  options: UploadOptions,
+) {
+  if (options.zip && options.path) throw new CliError('give either --zip or --path, not both');
+  let zipFile = options.zip ? path.resolve(ctx.io.cwd, options.zip) : undefined;
+  let temporary: string | undefined;
+  try {
+    if (!zipFile) {
+      temporary = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-zip-'));
+      zipFile = path.join(temporary, 'bundle.zip');
+      await zipWebFolder(await resolveWebDir(ctx.io.cwd, options.path), zipFile, options.codeCheck);
+    } else if (!(await fs.stat(zipFile).catch(() => null))?.isFile()) {
+      throw new CliError(`${zipFile}: no such file`);
+    }
+    const { sha256, size } = await hashFile(zipFile);
+    const bar = progressBar(ctx.io, ctx.io.interactive && !ctx.json, size, `Uploading ${version}`);
+    let sent = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        sent += chunk.length;
+        bar.update(sent);
+        callback(null, chunk);
+      },
+    });
+    const body = Readable.toWeb(createReadStream(zipFile).pipe(counter)) as ReadableStream<Uint8Array>;
+    const uploaded = await api.request<any>('POST', `/apps/${enc(appId)}/bundles/upload`, {
+      query: {
+        version,
+        sha256,
+        min_native_version: options.minNative,
+        notes: options.comment,
+        session_key: options.ivSessionKey,
+        checksum: options.ivSessionKey ? options.checksum : undefined,
+        key_id: options.keyId,
+      },
+      stream: { body, length: size, type: 'application/zip' },
+    });
+    bar.finish();
+    // The server hashed what it received; anything else than what was read here is a corrupted transfer.
+    if (uploaded.sha256 !== sha256) {
+      throw new CliError(`checksum mismatch: the server stored ${uploaded.sha256}, the file is ${sha256}`);
+    }
+    return uploaded;
+  } finally {
+    if (temporary) await fs.rm(temporary, { recursive: true, force: true });
+  }
+}
+
+async function registerExternal(api: ApiClient, appId: string, version: string, options: UploadOptions) {
+  const url = options.external!;
+  const encrypted = Boolean(options.ivSessionKey);
+  if (!options.checksum) throw new CliError('--external needs --checksum');
+  if (!encrypted && !SHA256_HEX.test(options.checksum.toLowerCase())) {
+    throw new CliError('--checksum must be the sha256 of the zip (64 hex characters)');
+  }
+  let sha256 = encrypted ? undefined : options.checksum.toLowerCase();
+  let size: number | undefined;
+  if (options.verify || encrypted) {
+    const fetched = await hashUrl(url);
+    if (sha256 && fetched.sha256 !== sha256) {
+      throw new CliError(`checksum mismatch: ${url} has sha256 ${fetched.sha256}, not ${sha256}`);
+    }
+    ({ sha256, size } = fetched);
+  }
+  return api.post(`/apps/${enc(appId)}/bundles`, {
+    version,
+    url,
+    sha256,
+    size,
+    min_native_version: options.minNative,
+    notes: options.comment,
+    ...(encrypted && {
+      session_key: options.ivSessionKey,
+      checksum: options.checksum,
+      key_id: options.keyId,
+    }),
+  });
+}
+
+/** Downloads a URL once, streaming, to learn its sha256 and size. */
+async function hashUrl(url: string): Promise<{ sha256: string; size: number }> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new CliError(`cannot download ${url}: ${(error as Error).message}`);
+  }
+  if (!response.ok || !response.body) throw new CliError(`cannot download ${url}: HTTP ${response.status}`);
+  return hashChunks(response.body as AsyncIterable<Uint8Array>);
+}

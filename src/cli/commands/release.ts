@@ -1,0 +1,239 @@
+import type { Command } from 'commander';
+import { resolveAppId } from '../capacitor.js';
+import { contextOf } from '../context.js';
+import { CliError, type CliIo } from '../io.js';
+import { emit, fields, table } from '../output.js';
+
+const enc = encodeURIComponent;
+
+const onOff = (value: string): boolean => {
+  if (value === 'on' || value === 'true') return true;
+  if (value === 'off' || value === 'false') return false;
+  throw new CliError(`expected on or off, not "${value}"`);
+};
+
+const channelLine = (c: any) =>
+  `Channel "${c.name}": ${c.version ?? 'no bundle'}${c.is_default ? ' (default)' : ''}${c.allow_self_assign ? ' (self-assign)' : ''}`;
+
+/** `channel …` and `device …`: who gets which bundle. */
+export function registerReleaseCommands(program: Command, io: CliIo): void {
+  const channel = program.command('channel').description('manage channels and what is live on them');
+  const appOption = ['--app <appId>', "app id (default: the Capacitor config's appId)"] as const;
+
+  channel
+    .command('create <channel>')
+    .description('create a channel')
+    .option(...appOption)
+    .option('--default', 'make it the default channel of the app')
+    .option('--self-assign', 'let devices join it themselves (setChannel)')
+    .action(
+      async (
+        name: string,
+        options: { app?: string; default?: boolean; selfAssign?: boolean },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const appId = await resolveAppId(io.cwd, options.app);
+        const created = await (
+          await ctx.api()
+        ).post(`/apps/${enc(appId)}/channels`, {
+          name,
+          ...(options.default && { is_default: true }),
+          allow_self_assign: Boolean(options.selfAssign),
+        });
+        emit(io, ctx.json, created, (c) => `Created ${channelLine(c)}`);
+      },
+    );
+
+  channel
+    .command('list')
+    .description('list channels')
+    .option(...appOption)
+    .action(async (options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const { items } = await (await ctx.api()).get(`/apps/${enc(appId)}/channels`);
+      emit(io, ctx.json, items as any[], (rows) =>
+        table(
+          ['CHANNEL', 'LIVE', 'DEFAULT', 'SELF-ASSIGN'],
+          rows.map((c) => [c.name, c.version, c.is_default, c.allow_self_assign]),
+        ),
+      );
+    });
+
+  channel
+    .command('info <channel>')
+    .description('show a channel')
+    .option(...appOption)
+    .action(async (name: string, options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      emit(io, ctx.json, await (await ctx.api()).get(`/apps/${enc(appId)}/channels/${enc(name)}`), (c) =>
+        fields(c),
+      );
+    });
+
+  channel
+    .command('set <channel> <version>')
+    .description('make a bundle live on a channel')
+    .option(...appOption)
+    .action(async (name: string, version: string, options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const updated = await (
+        await ctx.api()
+      ).put(`/apps/${enc(appId)}/channels/${enc(name)}/bundle`, { version });
+      emit(io, ctx.json, updated, (c) => channelLine(c));
+    });
+
+  channel
+    .command('rollback <channel>')
+    .description('make the bundle that was live before the current one live again')
+    .option(...appOption)
+    .option('--reason <text>', 'why, recorded in the history')
+    .action(async (name: string, options: { app?: string; reason?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const updated = await (
+        await ctx.api()
+      ).post(`/apps/${enc(appId)}/channels/${enc(name)}/rollback`, {
+        reason: options.reason,
+      });
+      emit(io, ctx.json, updated, (c) => `Rolled back: ${channelLine(c)}`);
+    });
+
+  channel
+    .command('history <channel>')
+    .description('every change of the live bundle, newest first')
+    .option(...appOption)
+    .option('--limit <n>', 'how many', '50')
+    .action(async (name: string, options: { app?: string; limit: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const { items } = await (
+        await ctx.api()
+      ).get(`/apps/${enc(appId)}/channels/${enc(name)}/history`, { limit: options.limit });
+      emit(io, ctx.json, items as any[], (rows) =>
+        table(
+          ['AT', 'ACTION', 'VERSION', 'PREVIOUS', 'BY', 'REASON'],
+          rows.map((h) => [h.at, h.action, h.version, h.previous_version, h.actor, h.reason]),
+        ),
+      );
+    });
+
+  channel
+    .command('update <channel>')
+    .description("change a channel's settings")
+    .option(...appOption)
+    .option('--self-assign <on|off>', 'let devices join it themselves')
+    .option('--default', 'make it the default channel of the app')
+    .action(
+      async (
+        name: string,
+        options: { app?: string; selfAssign?: string; default?: boolean },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const appId = await resolveAppId(io.cwd, options.app);
+        const changes = {
+          ...(options.selfAssign !== undefined && { allow_self_assign: onOff(options.selfAssign) }),
+          ...(options.default && { is_default: true }),
+        };
+        if (Object.keys(changes).length === 0)
+          throw new CliError('nothing to change: give --self-assign on|off or --default');
+        const updated = await (await ctx.api()).patch(`/apps/${enc(appId)}/channels/${enc(name)}`, changes);
+        emit(io, ctx.json, updated, (c) => `Updated ${channelLine(c)}`);
+      },
+    );
+
+  channel
+    .command('delete <channel>')
+    .description('delete a channel (devices pinned to it go back to the normal rules)')
+    .option(...appOption)
+    .action(async (name: string, options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      await (await ctx.api()).delete(`/apps/${enc(appId)}/channels/${enc(name)}`);
+      emit(io, ctx.json, { deleted: name }, () => `Deleted channel "${name}"`);
+    });
+
+  const device = program.command('device').description('see devices and pin them to channels');
+  device
+    .command('list')
+    .description('devices, most recently seen first')
+    .option(...appOption)
+    .option('--channel <channel>', 'only devices served from this channel')
+    .option('--version <version>', 'only devices running this bundle')
+    .option('--platform <platform>', 'ios, android or electron')
+    .option('--limit <n>', 'how many', '50')
+    .action(
+      async (
+        options: { app?: string; channel?: string; version?: string; platform?: string; limit: string },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const appId = await resolveAppId(io.cwd, options.app);
+        const { items } = await (
+          await ctx.api()
+        ).get(`/apps/${enc(appId)}/devices`, {
+          channel: options.channel,
+          version: options.version,
+          platform: options.platform,
+          limit: options.limit,
+        });
+        emit(io, ctx.json, items as any[], (rows) =>
+          table(
+            ['DEVICE', 'PLATFORM', 'BUNDLE', 'NATIVE', 'CHANNEL', 'OVERRIDE', 'PLUGIN', 'LAST SEEN'],
+            rows.map((d) => [
+              d.device_id,
+              d.platform,
+              d.version_name,
+              d.version_build,
+              d.channel,
+              d.channel_override,
+              d.plugin_version,
+              d.last_seen,
+            ]),
+          ),
+        );
+      },
+    );
+  device
+    .command('info <deviceId>')
+    .description('show a device')
+    .option(...appOption)
+    .action(async (deviceId: string, options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      emit(io, ctx.json, await (await ctx.api()).get(`/apps/${enc(appId)}/devices/${enc(deviceId)}`), (d) =>
+        fields(d),
+      );
+    });
+  device
+    .command('set-channel <deviceId> <channel>')
+    .description('pin a device to a channel, whatever it asks for')
+    .option(...appOption)
+    .action(async (deviceId: string, name: string, options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const updated = await (
+        await ctx.api()
+      ).put(`/apps/${enc(appId)}/devices/${enc(deviceId)}/channel`, { channel: name });
+      emit(
+        io,
+        ctx.json,
+        updated,
+        (d) => `Device ${d.device_id} is pinned to channel "${d.channel_override}"`,
+      );
+    });
+  device
+    .command('unset-channel <deviceId>')
+    .description('remove the pin')
+    .option(...appOption)
+    .action(async (deviceId: string, options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const updated = await (await ctx.api()).delete(`/apps/${enc(appId)}/devices/${enc(deviceId)}/channel`);
+      emit(io, ctx.json, updated, (d) => `Device ${d.device_id} follows the normal channel rules again`);
+    });
+}

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config.js';
+import { startServer, type RunningServer } from '../../server.js';
+import type { CliIo } from '../io.js';
+
+/** `serve`: the server itself. Runs until SIGINT or SIGTERM, then closes cleanly. */
+export function registerServeCommand(program: Command, io: CliIo): void {
+  program
+    .command('serve')
+    .description('start the update server (flags override OVERAIR_* environment variables)')
+    .option('-p, --port <port>', 'port to listen on (OVERAIR_PORT, default 3000)')
+    .option('--host <host>', 'address to bind (OVERAIR_HOST, default 0.0.0.0)')
+    .option('-d, --data <dir>', 'data folder for the database and bundles (OVERAIR_DATA_DIR, default ./data)')
+    .option('--public-url <url>', 'base URL devices use for downloads (OVERAIR_PUBLIC_URL)')
+    .option('--database-url <url>', 'sqlite:PATH (OVERAIR_DATABASE_URL, default DATA/overair.db)')
+    .option('--storage <kind>', 'bundle storage: fs (OVERAIR_STORAGE)')
+    .option('--max-upload-size <size>', 'largest bundle upload, e.g. 512mb (OVERAIR_MAX_UPLOAD_SIZE)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (OVERAIR_LOG_LEVEL)')
+    .action(async (flags: Record<string, string | undefined>) => {
+      const config = loadConfig(io.env, {
+        port: flags.port,
+        host: flags.host,
+        dataDir: flags.data,
+        publicUrl: flags.publicUrl,
+        databaseUrl: flags.databaseUrl,
+        storage: flags.storage,
+        maxUploadBytes: flags.maxUploadSize,
+        logLevel: flags.logLevel,
+      });
+      // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
+      let stopping = false;
+      const running: { server?: RunningServer } = {};
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        // Before the server is up, the start-up path below sees `stopping` and closes it.
+        if (running.server) void running.server.close().then(() => process.exit(0));
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      const server = await startServer(config);
+      running.server = server;
+      if (stopping) {
+        await server.close();
+        process.exit(0);
+      }
+      if (server.initialToken) {
+        io.stdout(
+          `\nCreated the first admin token. It is shown only this once; store it now:\n\n  ${server.initialToken}\n\n`,
+        );
+      }
+    });
+}
