@@ -10,6 +10,13 @@ export interface CapacitorProject {
   updater: Record<string, unknown>;
 }
 
+/** The parts of a Capacitor config Overair reads; anything else is left alone. */
+interface CapacitorConfigFile {
+  appId?: unknown;
+  webDir?: unknown;
+  plugins?: { CapacitorUpdater?: Record<string, unknown> };
+}
+
 const CONFIG_FILES = [
   'capacitor.config.json',
   'capacitor.config.ts',
@@ -26,12 +33,12 @@ export async function readCapacitorConfig(cwd: string): Promise<CapacitorProject
     } catch {
       continue;
     }
-    let config: Record<string, any>;
+    let config: CapacitorConfigFile;
     try {
       config = name.endsWith('.json')
-        ? (JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, any>)
+        ? (JSON.parse(await fs.readFile(file, 'utf8')) as CapacitorConfigFile)
         : // TypeScript and JavaScript configs are modules: load them as Capacitor's own CLI does.
-          ((await createJiti(import.meta.url).import(file, { default: true })) as Record<string, any>);
+          ((await createJiti(import.meta.url).import(file, { default: true })) as CapacitorConfigFile);
     } catch (error) {
       throw new CliError(`cannot read ${name}: ${(error as Error).message}`);
     }
@@ -39,7 +46,7 @@ export async function readCapacitorConfig(cwd: string): Promise<CapacitorProject
       file,
       appId: typeof config.appId === 'string' ? config.appId : undefined,
       webDir: typeof config.webDir === 'string' ? config.webDir : undefined,
-      updater: (config.plugins?.CapacitorUpdater as Record<string, unknown> | undefined) ?? {},
+      updater: config.plugins?.CapacitorUpdater ?? {},
     };
   }
   return null;

@@ -16,23 +16,23 @@ export class ApiClient {
     return this.connection.server;
   }
 
-  get<T = any>(route: string, query?: RequestOptions['query']): Promise<T> {
+  get<T>(route: string, query?: RequestOptions['query']): Promise<T> {
     return this.request<T>('GET', route, { query });
   }
 
-  post<T = any>(route: string, json?: unknown): Promise<T> {
+  post<T>(route: string, json?: unknown): Promise<T> {
     return this.request<T>('POST', route, { json });
   }
 
-  put<T = any>(route: string, json?: unknown): Promise<T> {
+  put<T>(route: string, json?: unknown): Promise<T> {
     return this.request<T>('PUT', route, { json });
   }
 
-  patch<T = any>(route: string, json?: unknown): Promise<T> {
+  patch<T>(route: string, json?: unknown): Promise<T> {
     return this.request<T>('PATCH', route, { json });
   }
 
-  delete<T = any>(route: string): Promise<T> {
+  delete<T>(route: string): Promise<T> {
     return this.request<T>('DELETE', route, {});
   }
 
@@ -66,7 +66,7 @@ export class ApiClient {
       );
     }
     const text = await response.text();
-    let parsed: any;
+    let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
@@ -74,12 +74,14 @@ export class ApiClient {
         `${method} ${url.pathname}: the server answered ${response.status} with something other than JSON`,
       );
     }
-    if (!response.ok) throw new CliError(describeFailure(response.status, parsed));
+    if (!response.ok) throw new CliError(describeFailure(response.status, parsed as ErrorJson | undefined));
     return parsed as T;
   }
 }
 
-function describeFailure(status: number, body: { error?: string; message?: string } | undefined): string {
+type ErrorJson = { error?: string; message?: string };
+
+function describeFailure(status: number, body: ErrorJson | undefined): string {
   const message = body?.message ?? `the server answered HTTP ${status}`;
   if (status === 401) return `not authorised: ${message} (check --token, OVERAIR_TOKEN or \`overair login\`)`;
   if (status === 403) return `forbidden: ${message}`;

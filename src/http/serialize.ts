@@ -1,8 +1,9 @@
+import type { BundleJson, ChannelJson, DeviceJson, HistoryJson } from '../api-types.js';
 import type { BundleRow, ChannelHistoryRow, DeviceRow } from '../db/schema.js';
 import type { ChannelView } from '../services/channels.js';
 
 /** Admin API shapes: snake_case, flags as booleans, internal ids only where they serve as cursors. */
-export function bundleJson(bundle: BundleRow, url: string) {
+export function bundleJson(bundle: BundleRow, url: string): BundleJson {
   return {
     id: bundle.id,
     app_id: bundle.app_id,
@@ -22,7 +23,7 @@ export function bundleJson(bundle: BundleRow, url: string) {
   };
 }
 
-export function channelJson(channel: ChannelView) {
+export function channelJson(channel: ChannelView): ChannelJson {
   return {
     name: channel.name,
     app_id: channel.app_id,
@@ -34,7 +35,7 @@ export function channelJson(channel: ChannelView) {
   };
 }
 
-export function historyJson(entry: ChannelHistoryRow) {
+export function historyJson(entry: ChannelHistoryRow): HistoryJson {
   return {
     id: entry.id,
     channel: entry.channel_name,
@@ -47,7 +48,7 @@ export function historyJson(entry: ChannelHistoryRow) {
   };
 }
 
-export function deviceJson(device: DeviceRow) {
+export function deviceJson(device: DeviceRow): DeviceJson {
   return {
     device_id: device.device_id,
     app_id: device.app_id,

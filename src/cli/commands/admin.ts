@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { AppJson, Page, TokenJson } from '../../api-types.js';
 import { resolveAppId } from '../capacitor.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
@@ -43,7 +44,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       if (!['read', 'publish', 'admin'].includes(options.scope)) {
         throw new CliError(`--scope must be read, publish or admin, not "${options.scope}"`);
       }
-      const created = await (await ctx.api()).post('/tokens', { name: options.name, scope: options.scope });
+      const created = await (
+        await ctx.api()
+      ).post<TokenJson & { token: string }>('/tokens', { name: options.name, scope: options.scope });
       emit(
         io,
         ctx.json,
@@ -57,8 +60,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .description('list tokens (never their secrets)')
     .action(async (_options, command: Command) => {
       const ctx = contextOf(io, command);
-      const { items } = await (await ctx.api()).get('/tokens');
-      emit(io, ctx.json, items as any[], (rows) =>
+      const { items } = await (await ctx.api()).get<Page<TokenJson>>('/tokens');
+      emit(io, ctx.json, items, (rows) =>
         table(
           ['ID', 'NAME', 'SCOPE', 'CREATED', 'LAST USED'],
           rows.map((t) => [t.id, t.name, t.scope, t.created_at, t.last_used_at]),
@@ -90,7 +93,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
         const id = await resolveAppId(io.cwd, appId);
         const created = await (
           await ctx.api()
-        ).post('/apps', { id, name: options.name, default_channel: options.defaultChannel });
+        ).post<AppJson>('/apps', { id, name: options.name, default_channel: options.defaultChannel });
         emit(
           io,
           ctx.json,
@@ -104,8 +107,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .description('list apps')
     .action(async (_options, command: Command) => {
       const ctx = contextOf(io, command);
-      const { items } = await (await ctx.api()).get('/apps');
-      emit(io, ctx.json, items as any[], (rows) =>
+      const { items } = await (await ctx.api()).get<Page<AppJson>>('/apps');
+      emit(io, ctx.json, items, (rows) =>
         table(
           ['APP ID', 'NAME', 'CREATED'],
           rows.map((a) => [a.id, a.name, a.created_at]),
@@ -119,8 +122,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       const ctx = contextOf(io, command);
       const found = await (
         await ctx.api()
-      ).get(`/apps/${encodeURIComponent(await resolveAppId(io.cwd, appId))}`);
-      emit(io, ctx.json, found, (v) => fields(v));
+      ).get<AppJson>(`/apps/${encodeURIComponent(await resolveAppId(io.cwd, appId))}`);
+      emit(io, ctx.json, found, (v) => fields({ ...v }));
     });
   app
     .command('delete <appId>')

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { Command } from 'commander';
+import type { BundleJson, ChannelJson, Page } from '../../api-types.js';
 import { checkBundleFolder, hashFile, listFolder, zipFolder } from '../../bundle/zip-folder.js';
 import { SHA256_HEX, hashChunks } from '../../crypto/hash.js';
 import { packageVersion, readCapacitorConfig, resolveAppId } from '../capacitor.js';
@@ -90,7 +91,9 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
         : await uploadBytes(ctx, api, appId, version, options);
       let channel: unknown;
       if (options.channel) {
-        channel = await api.put(`/apps/${enc(appId)}/channels/${enc(options.channel)}/bundle`, { version });
+        channel = await api.put<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(options.channel)}/bundle`, {
+          version,
+        });
       }
       emit(io, ctx.json, { ...uploaded, ...(options.channel && { channel }) }, (v) =>
         [
@@ -110,8 +113,10 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     .action(async (options: { app?: string; limit: string }, command: Command) => {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);
-      const { items } = await (await ctx.api()).get(`/apps/${enc(appId)}/bundles`, { limit: options.limit });
-      emit(io, ctx.json, items as any[], (rows) =>
+      const { items } = await (
+        await ctx.api()
+      ).get<Page<BundleJson>>(`/apps/${enc(appId)}/bundles`, { limit: options.limit });
+      emit(io, ctx.json, items, (rows) =>
         table(
           ['VERSION', 'SIZE', 'ENCRYPTED', 'MIN NATIVE', 'CREATED', 'SHA256'],
           rows.map((b) => [
@@ -133,8 +138,8 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     .action(async (version: string, options: { app?: string }, command: Command) => {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);
-      const found = await (await ctx.api()).get(`/apps/${enc(appId)}/bundles/${enc(version)}`);
-      emit(io, ctx.json, found, (v) => fields(v));
+      const found = await (await ctx.api()).get<BundleJson>(`/apps/${enc(appId)}/bundles/${enc(version)}`);
+      emit(io, ctx.json, found, (v) => fields({ ...v }));
     });
 
   bundle
@@ -144,7 +149,9 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     .action(async (version: string, options: { app?: string }, command: Command) => {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);
-      const result = await (await ctx.api()).delete(`/apps/${enc(appId)}/bundles/${enc(version)}`);
+      const result = await (
+        await ctx.api()
+      ).delete<{ channels: Record<string, string | null> }>(`/apps/${enc(appId)}/bundles/${enc(version)}`);
       emit(io, ctx.json, result, (v: { channels: Record<string, string | null> }) =>
         [
           `Deleted ${appId} ${version}`,
@@ -217,7 +224,7 @@ async function uploadBytes(
       },
     });
     const body = Readable.toWeb(createReadStream(zipFile).pipe(counter)) as ReadableStream<Uint8Array>;
-    const uploaded = await api.request<any>('POST', `/apps/${enc(appId)}/bundles/upload`, {
+    const uploaded = await api.request<BundleJson>('POST', `/apps/${enc(appId)}/bundles/upload`, {
       query: {
         version,
         sha256,
@@ -256,7 +263,7 @@ async function registerExternal(api: ApiClient, appId: string, version: string, 
     }
     ({ sha256, size } = fetched);
   }
-  return api.post(`/apps/${enc(appId)}/bundles`, {
+  return api.post<BundleJson>(`/apps/${enc(appId)}/bundles`, {
     version,
     url,
     sha256,

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { AppJson, BundleJson, ChannelJson, Page } from '../../api-types.js';
 import { readCapacitorConfig } from '../capacitor.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
@@ -72,7 +73,7 @@ export function registerDoctorCommand(program: Command, io: CliIo): void {
       }
 
       if (project.appId) {
-        const app = await api.get(`/apps/${encodeURIComponent(project.appId)}`).catch(() => null);
+        const app = await api.get<AppJson>(`/apps/${encodeURIComponent(project.appId)}`).catch(() => null);
         if (!app) {
           add(
             'fail',
@@ -81,15 +82,17 @@ export function registerDoctorCommand(program: Command, io: CliIo): void {
           );
         } else {
           add('ok', 'app', `${project.appId} exists on the server`);
-          const { items: channels } = await api.get(`/apps/${encodeURIComponent(project.appId)}/channels`);
-          const main = (channels as any[]).find((c) => c.is_default);
+          const { items: channels } = await api.get<Page<ChannelJson>>(
+            `/apps/${encodeURIComponent(project.appId)}/channels`,
+          );
+          const main = channels.find((c) => c.is_default);
           if (!main)
             add('fail', 'channel', 'the app has no default channel: `overair channel update NAME --default`');
           else if (!main.version)
             add('warn', 'channel', `default channel "${main.name}" has no live bundle yet`);
           else add('ok', 'channel', `default channel "${main.name}" serves ${main.version}`);
           if (main?.version) {
-            const live = await api.get(
+            const live = await api.get<BundleJson>(
               `/apps/${encodeURIComponent(project.appId)}/bundles/${encodeURIComponent(main.version)}`,
             );
             checkEncryption(add, typeof updater.publicKey === 'string' ? updater.publicKey : undefined, live);

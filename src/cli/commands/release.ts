@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { ChannelJson, DeviceJson, HistoryJson, Page } from '../../api-types.js';
 import { resolveAppId } from '../capacitor.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
@@ -12,7 +13,7 @@ const onOff = (value: string): boolean => {
   throw new CliError(`expected on or off, not "${value}"`);
 };
 
-const channelLine = (c: any) =>
+const channelLine = (c: ChannelJson) =>
   `Channel "${c.name}": ${c.version ?? 'no bundle'}${c.is_default ? ' (default)' : ''}${c.allow_self_assign ? ' (self-assign)' : ''}`;
 
 /** `channel …` and `device …`: who gets which bundle. */
@@ -36,7 +37,7 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
         const appId = await resolveAppId(io.cwd, options.app);
         const created = await (
           await ctx.api()
-        ).post(`/apps/${enc(appId)}/channels`, {
+        ).post<ChannelJson>(`/apps/${enc(appId)}/channels`, {
           name,
           ...(options.default && { is_default: true }),
           allow_self_assign: Boolean(options.selfAssign),
@@ -52,8 +53,8 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .action(async (options: { app?: string }, command: Command) => {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);
-      const { items } = await (await ctx.api()).get(`/apps/${enc(appId)}/channels`);
-      emit(io, ctx.json, items as any[], (rows) =>
+      const { items } = await (await ctx.api()).get<Page<ChannelJson>>(`/apps/${enc(appId)}/channels`);
+      emit(io, ctx.json, items, (rows) =>
         table(
           ['CHANNEL', 'LIVE', 'DEFAULT', 'SELF-ASSIGN'],
           rows.map((c) => [c.name, c.version, c.is_default, c.allow_self_assign]),
@@ -68,8 +69,11 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .action(async (name: string, options: { app?: string }, command: Command) => {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);
-      emit(io, ctx.json, await (await ctx.api()).get(`/apps/${enc(appId)}/channels/${enc(name)}`), (c) =>
-        fields(c),
+      emit(
+        io,
+        ctx.json,
+        await (await ctx.api()).get<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(name)}`),
+        (c) => fields({ ...c }),
       );
     });
 
@@ -82,7 +86,7 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
       const appId = await resolveAppId(io.cwd, options.app);
       const updated = await (
         await ctx.api()
-      ).put(`/apps/${enc(appId)}/channels/${enc(name)}/bundle`, { version });
+      ).put<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(name)}/bundle`, { version });
       emit(io, ctx.json, updated, (c) => channelLine(c));
     });
 
@@ -96,7 +100,7 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
       const appId = await resolveAppId(io.cwd, options.app);
       const updated = await (
         await ctx.api()
-      ).post(`/apps/${enc(appId)}/channels/${enc(name)}/rollback`, {
+      ).post<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(name)}/rollback`, {
         reason: options.reason,
       });
       emit(io, ctx.json, updated, (c) => `Rolled back: ${channelLine(c)}`);
@@ -112,8 +116,8 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
       const appId = await resolveAppId(io.cwd, options.app);
       const { items } = await (
         await ctx.api()
-      ).get(`/apps/${enc(appId)}/channels/${enc(name)}/history`, { limit: options.limit });
-      emit(io, ctx.json, items as any[], (rows) =>
+      ).get<Page<HistoryJson>>(`/apps/${enc(appId)}/channels/${enc(name)}/history`, { limit: options.limit });
+      emit(io, ctx.json, items, (rows) =>
         table(
           ['AT', 'ACTION', 'VERSION', 'PREVIOUS', 'BY', 'REASON'],
           rows.map((h) => [h.at, h.action, h.version, h.previous_version, h.actor, h.reason]),
@@ -141,7 +145,9 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
         };
         if (Object.keys(changes).length === 0)
           throw new CliError('nothing to change: give --self-assign on|off or --default');
-        const updated = await (await ctx.api()).patch(`/apps/${enc(appId)}/channels/${enc(name)}`, changes);
+        const updated = await (
+          await ctx.api()
+        ).patch<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(name)}`, changes);
         emit(io, ctx.json, updated, (c) => `Updated ${channelLine(c)}`);
       },
     );
@@ -175,13 +181,13 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
         const appId = await resolveAppId(io.cwd, options.app);
         const { items } = await (
           await ctx.api()
-        ).get(`/apps/${enc(appId)}/devices`, {
+        ).get<Page<DeviceJson>>(`/apps/${enc(appId)}/devices`, {
           channel: options.channel,
           version: options.version,
           platform: options.platform,
           limit: options.limit,
         });
-        emit(io, ctx.json, items as any[], (rows) =>
+        emit(io, ctx.json, items, (rows) =>
           table(
             ['DEVICE', 'PLATFORM', 'BUNDLE', 'NATIVE', 'CHANNEL', 'OVERRIDE', 'PLUGIN', 'LAST SEEN'],
             rows.map((d) => [
@@ -205,8 +211,11 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .action(async (deviceId: string, options: { app?: string }, command: Command) => {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);
-      emit(io, ctx.json, await (await ctx.api()).get(`/apps/${enc(appId)}/devices/${enc(deviceId)}`), (d) =>
-        fields(d),
+      emit(
+        io,
+        ctx.json,
+        await (await ctx.api()).get<DeviceJson>(`/apps/${enc(appId)}/devices/${enc(deviceId)}`),
+        (d) => fields({ ...d }),
       );
     });
   device
@@ -218,7 +227,7 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
       const appId = await resolveAppId(io.cwd, options.app);
       const updated = await (
         await ctx.api()
-      ).put(`/apps/${enc(appId)}/devices/${enc(deviceId)}/channel`, { channel: name });
+      ).put<DeviceJson>(`/apps/${enc(appId)}/devices/${enc(deviceId)}/channel`, { channel: name });
       emit(
         io,
         ctx.json,
@@ -233,7 +242,9 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .action(async (deviceId: string, options: { app?: string }, command: Command) => {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);
-      const updated = await (await ctx.api()).delete(`/apps/${enc(appId)}/devices/${enc(deviceId)}/channel`);
+      const updated = await (
+        await ctx.api()
+      ).delete<DeviceJson>(`/apps/${enc(appId)}/devices/${enc(deviceId)}/channel`);
       emit(io, ctx.json, updated, (d) => `Device ${d.device_id} follows the normal channel rules again`);
     });
 }
