@@ -9,6 +9,24 @@ export type DeviceReport = Omit<DeviceRow, 'channel_override' | 'self_channel' |
 };
 export type NewDeviceEvent = Insertable<DeviceEventsTable>;
 
+/** Columns a device report overwrites on conflict (all but the keys, first_seen and the channel columns). */
+const REPORTED_COLUMNS = [
+  'platform',
+  'version_name',
+  'version_build',
+  'version_code',
+  'version_os',
+  'plugin_version',
+  'custom_id',
+  'default_channel',
+  'is_emulator',
+  'is_prod',
+  'last_seen',
+] as const satisfies readonly (keyof DevicesTable)[];
+
+/** Rows per multi-row statement: well under SQLite's limit of bound parameters. */
+const BATCH_ROWS = 100;
+
 export interface DeviceFilter {
   channel?: string;
   version?: string;
@@ -27,14 +45,18 @@ export class DevicesRepo {
       .executeTakeFirst();
   }
 
-  /** The two columns the update decision needs, in one indexed point lookup. */
-  channelsOf(appId: string, deviceId: string) {
+  /**
+   * Devices with a server-side channel (an admin override, or an old plugin's self-assignment).
+   * Few devices have one, so the update check keeps them all in memory instead of reading a row
+   * per check.
+   */
+  assignments(appId: string) {
     return this.db
       .selectFrom('devices')
-      .select(['channel_override', 'self_channel'])
+      .select(['device_id', 'channel_override', 'self_channel'])
       .where('app_id', '=', appId)
-      .where('device_id', '=', deviceId)
-      .executeTakeFirst();
+      .where((eb) => eb.or([eb('channel_override', 'is not', null), eb('self_channel', 'is not', null)]))
+      .execute();
   }
 
   /**
@@ -57,34 +79,47 @@ export class DevicesRepo {
     return query.orderBy('last_seen', 'desc').orderBy('device_id', 'asc').limit(limit).execute();
   }
 
-  /** Upserts what devices reported, leaving the server-side channel columns untouched. */
+  /**
+   * Upserts what devices reported, leaving the server-side channel columns untouched: a few
+   * multi-row statements per batch, not one per device. Run it inside a transaction.
+   */
   async upsertReports(reports: DeviceReport[]): Promise<void> {
-    if (reports.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
-      for (const report of reports) {
-        const { app_id: _app, device_id: _device, ...changes } = report;
-        await trx
+    // The served channel is only known on update checks; other reports must not overwrite it.
+    const withChannel = reports.filter((report) => report.channel !== undefined);
+    const withoutChannel = reports.filter((report) => report.channel === undefined);
+    for (const [group, columns] of [
+      [withChannel, [...REPORTED_COLUMNS, 'channel']],
+      [withoutChannel, REPORTED_COLUMNS],
+    ] as const) {
+      for (let start = 0; start < group.length; start += BATCH_ROWS) {
+        const rows = group.slice(start, start + BATCH_ROWS).map((report) => ({
+          ...report,
+          channel: report.channel ?? '',
+          channel_override: null,
+          self_channel: null,
+          first_seen: report.last_seen,
+        }));
+        await this.db
           .insertInto('devices')
-          .values({
-            ...report,
-            channel: report.channel ?? '',
-            channel_override: null,
-            self_channel: null,
-            first_seen: report.last_seen,
-          })
-          .onConflict((oc) => oc.columns(['app_id', 'device_id']).doUpdateSet(changes))
+          .values(rows)
+          .onConflict((oc) =>
+            oc
+              .columns(['app_id', 'device_id'])
+              .doUpdateSet((eb) =>
+                Object.fromEntries(columns.map((column) => [column, eb.ref(`excluded.${column}`)])),
+              ),
+          )
           .execute();
       }
-    });
+    }
   }
 
   async insertEvents(events: NewDeviceEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // Chunked: SQLite limits the number of bound parameters in one statement.
-    for (let start = 0; start < events.length; start += 100) {
+    for (let start = 0; start < events.length; start += BATCH_ROWS) {
       await this.db
         .insertInto('device_events')
-        .values(events.slice(start, start + 100))
+        .values(events.slice(start, start + BATCH_ROWS))
         .execute();
     }
   }

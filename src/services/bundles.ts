@@ -5,6 +5,7 @@ import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { BundleRow, NewBundle } from '../db/schema.js';
 import { now } from '../db/time.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
+import { requireApp } from './require.js';
 import type { ReleaseCache } from './release-cache.js';
 
 /** What describes a bundle besides its bytes; the same for uploads and external URLs. */
@@ -44,7 +45,7 @@ export class BundleService {
   }
 
   async list(appId: string, limit: number, beforeId?: number): Promise<BundleRow[]> {
-    await this.requireApp(appId);
+    await requireApp(this.repos, appId);
     return this.repos.bundles.page(appId, limit, beforeId);
   }
 
@@ -54,7 +55,7 @@ export class BundleService {
    * leaves neither bytes nor a row behind.
    */
   async upload(appId: string, body: Readable, input: UploadInput, actor: string): Promise<BundleRow> {
-    await this.requireApp(appId);
+    await requireApp(this.repos, appId);
     await this.requireNewVersion(appId, input.version);
     const encrypted = requireEncryptionPair(input);
     const staged = await this.store.stage(body, {
@@ -84,7 +85,7 @@ export class BundleService {
 
   /** Registers a bundle hosted elsewhere; devices download it from that URL. */
   async registerExternal(appId: string, input: ExternalInput, actor: string): Promise<BundleRow> {
-    await this.requireApp(appId);
+    await requireApp(this.repos, appId);
     await this.requireNewVersion(appId, input.version);
     const encrypted = requireEncryptionPair(input);
     return this.record({
@@ -165,10 +166,6 @@ export class BundleService {
 
   private async deleteBlobsIfUnused(sha256s: string[]): Promise<void> {
     for (const sha of await this.repos.bundles.unreferencedBlobs(sha256s)) await this.store.delete(sha);
-  }
-
-  private async requireApp(appId: string): Promise<void> {
-    if (!(await this.repos.apps.find(appId))) throw notFound('app_not_found', `No app "${appId}"`);
   }
 
   /** Checked before any byte is read, so a duplicate fails fast instead of after a long upload. */

@@ -1,10 +1,10 @@
-import { deviceMayJoin, resolveChannel, type ChannelFacts, type ChannelSource } from '../domain/decision.js';
+import { deviceMayJoin, resolveChannel, type ChannelSource } from '../domain/decision.js';
 import { pluginKeepsChannelLocally } from '../domain/plugin.js';
 import { OverairError, notFound } from '../errors.js';
 import type { Repos } from '../db/index.js';
 import type { DeviceActivity } from './device-activity.js';
 import type { DeviceInfo } from './device-info.js';
-import type { LiveBundle, ReleaseCache } from './release-cache.js';
+import { assignmentOf, type AppRelease, type ReleaseCache } from './release-cache.js';
 
 export interface ListedChannel {
   id: number;
@@ -25,8 +25,7 @@ export class ChannelSelfService {
   ) {}
 
   async set(info: DeviceInfo, name: string): Promise<{ unset: boolean }> {
-    const channels = await this.channelsOf(info);
-    const channel = channels.get(name);
+    const channel = (await this.release(info)).channels.get(name);
     if (!channel) throw notFound('channel_not_found', `No channel "${name}" for this app`);
     if (!deviceMayJoin(channel)) {
       throw new OverairError(
@@ -45,16 +44,15 @@ export class ChannelSelfService {
         'self_channel',
         unset ? null : name,
       );
+      this.cache.invalidate(info.app_id);
     }
     return { unset };
   }
 
   async get(info: DeviceInfo): Promise<{ channel: string; source: ChannelSource; allowSet: boolean }> {
-    const channels = await this.channelsOf(info);
-    const stored = await this.repos.devices.channelsOf(info.app_id, info.device_id);
-    const resolved = resolveChannel(channels, {
-      override: stored?.channel_override ?? null,
-      selfAssigned: stored?.self_channel ?? null,
+    const release = await this.release(info);
+    const resolved = resolveChannel(release.channels, {
+      ...assignmentOf(release, info.device_id),
       requested: info.defaultChannel,
     });
     if (!resolved) throw notFound('channel_not_found', 'This app has no default channel');
@@ -68,7 +66,7 @@ export class ChannelSelfService {
 
   /** Channels a device may pick: the default one and those open to self-assignment. */
   async list(info: DeviceInfo): Promise<ListedChannel[]> {
-    await this.channelsOf(info);
+    await this.release(info);
     const rows = await this.repos.channels.list(info.app_id);
     return rows
       .filter((row) => row.is_default === 1 || row.allow_self_assign === 1)
@@ -82,14 +80,15 @@ export class ChannelSelfService {
 
   /** DELETE from plugins before 7.34: forget the server-side self-assignment. */
   async unset(info: DeviceInfo): Promise<void> {
-    await this.channelsOf(info);
+    await this.release(info);
     await this.repos.devices.setChannelColumn(info.app_id, info.device_id, 'self_channel', null);
+    this.cache.invalidate(info.app_id);
     this.activity.recordDevice(info);
   }
 
-  private async channelsOf(info: DeviceInfo): Promise<Map<string, ChannelFacts<LiveBundle>>> {
+  private async release(info: DeviceInfo): Promise<AppRelease> {
     const release = await this.cache.get(info.app_id);
     if (!release) throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
-    return release.channels;
+    return release;
   }
 }

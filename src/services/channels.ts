@@ -2,6 +2,7 @@ import { conflict, notFound } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { ChannelHistoryRow, ChannelRow } from '../db/schema.js';
 import { toFlag } from '../db/time.js';
+import { requireApp } from './require.js';
 import type { ReleaseCache } from './release-cache.js';
 
 export interface ChannelView extends ChannelRow {
@@ -21,7 +22,7 @@ export class ChannelService {
   ) {}
 
   async list(appId: string): Promise<ChannelView[]> {
-    await this.requireApp(appId);
+    await requireApp(this.repos, appId);
     const channels = await this.repos.channels.list(appId);
     return Promise.all(channels.map((channel) => this.view(channel)));
   }
@@ -35,7 +36,7 @@ export class ChannelService {
     input: { name: string; version?: string } & ChannelChanges,
     actor: string,
   ): Promise<ChannelView> {
-    await this.requireApp(appId);
+    await requireApp(this.repos, appId);
     try {
       const channel = await this.repos.transaction(async (repos) => {
         const existing = await repos.channels.list(appId);
@@ -181,7 +182,7 @@ export class ChannelService {
   private async findIn(repos: Repos, appId: string, name: string): Promise<ChannelRow> {
     const channel = await repos.channels.find(appId, name);
     if (channel) return channel;
-    await this.requireApp(appId);
+    await requireApp(repos, appId);
     throw notFound('channel_not_found', `App "${appId}" has no channel "${name}"`);
   }
 
@@ -189,9 +190,5 @@ export class ChannelService {
     const bundle = await repos.bundles.find(appId, version);
     if (!bundle) throw notFound('bundle_not_found', `App "${appId}" has no bundle "${version}"`);
     return bundle;
-  }
-
-  private async requireApp(appId: string): Promise<void> {
-    if (!(await this.repos.apps.find(appId))) throw notFound('app_not_found', `No app "${appId}"`);
   }
 }

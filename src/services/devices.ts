@@ -2,7 +2,9 @@ import { notFound } from '../errors.js';
 import type { DeviceFilter } from '../db/devices.js';
 import type { Repos } from '../db/index.js';
 import type { DeviceRow } from '../db/schema.js';
+import { requireApp } from './require.js';
 import type { DeviceActivity } from './device-activity.js';
+import type { ReleaseCache } from './release-cache.js';
 
 export interface DeviceCursor {
   lastSeen: string;
@@ -13,10 +15,11 @@ export class DeviceService {
   constructor(
     private readonly repos: Repos,
     private readonly activity: DeviceActivity,
+    private readonly cache: ReleaseCache,
   ) {}
 
   async list(appId: string, filter: DeviceFilter, limit: number, after?: DeviceCursor): Promise<DeviceRow[]> {
-    await this.requireApp(appId);
+    await requireApp(this.repos, appId);
     // Reports still queued would make a just-checked device look missing.
     await this.activity.flush();
     return this.repos.devices.page(appId, filter, limit, after);
@@ -26,7 +29,7 @@ export class DeviceService {
     await this.activity.flush();
     const device = await this.repos.devices.find(appId, deviceId);
     if (device) return device;
-    await this.requireApp(appId);
+    await requireApp(this.repos, appId);
     throw notFound('device_not_found', `App "${appId}" has no device "${deviceId}"`);
   }
 
@@ -34,7 +37,7 @@ export class DeviceService {
   async setOverride(appId: string, deviceId: string, channel: string, actor: string): Promise<DeviceRow> {
     await this.repos.transaction(async (repos) => {
       if (!(await repos.channels.find(appId, channel))) {
-        await this.requireApp(appId);
+        await requireApp(repos, appId);
         throw notFound('channel_not_found', `App "${appId}" has no channel "${channel}"`);
       }
       await repos.devices.setChannelColumn(appId, deviceId, 'channel_override', channel);
@@ -46,6 +49,7 @@ export class DeviceService {
         detail: { channel },
       });
     });
+    this.cache.invalidate(appId);
     return this.get(appId, deviceId);
   }
 
@@ -55,10 +59,7 @@ export class DeviceService {
       await repos.devices.setChannelColumn(appId, deviceId, 'channel_override', null);
       await repos.audit.record({ actor, action: 'device.override_clear', appId, target: deviceId });
     });
+    this.cache.invalidate(appId);
     return { ...device, channel_override: null };
-  }
-
-  private async requireApp(appId: string): Promise<void> {
-    if (!(await this.repos.apps.find(appId))) throw notFound('app_not_found', `No app "${appId}"`);
   }
 }

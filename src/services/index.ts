@@ -28,10 +28,10 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     apps: new AppService(repos, store, cache),
     bundles: new BundleService(repos, store, cache, options.maxUploadBytes),
     channels: new ChannelService(repos, cache),
-    devices: new DeviceService(repos, activity),
+    devices: new DeviceService(repos, activity, cache),
     tokens: new TokenService(repos),
     audit: repos.audit,
-    updates: new UpdateService(repos, cache, activity),
+    updates: new UpdateService(cache, activity),
     channelSelf: new ChannelSelfService(repos, cache, activity),
     stats: new StatsService(cache, activity),
   };

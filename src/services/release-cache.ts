@@ -2,17 +2,30 @@ import type { ChannelFacts } from '../domain/decision.js';
 import type { Repos } from '../db/index.js';
 import type { BundleRow } from '../db/schema.js';
 
-/** Everything the update decision needs about one app, read in two queries and shared by all checks. */
+/** Everything the update decision needs about one app, read in a few queries and shared by all checks. */
 export interface AppRelease {
   appId: string;
   channels: Map<string, ChannelFacts<LiveBundle>>;
+  /** Devices whose channel is set on the server, by device id. */
+  assignments: Map<string, ChannelAssignment>;
+}
+
+export interface ChannelAssignment {
+  override: string | null;
+  selfAssigned: string | null;
+}
+
+const NO_ASSIGNMENT: ChannelAssignment = { override: null, selfAssigned: null };
+
+export function assignmentOf(release: AppRelease, deviceId: string): ChannelAssignment {
+  return release.assignments.get(deviceId) ?? NO_ASSIGNMENT;
 }
 
 export type LiveBundle = BundleRow & { minNativeVersion: string | null };
 
 /**
- * Read-through cache of each app's channels and live bundles: the update check is the hot path and
- * this data changes only on admin actions. Writes in this process drop the entry at once; the short
+ * Read-through cache of each app's channels, live bundles and device channel assignments: the update
+ * check is the hot path and answers from memory; this data changes only on admin and channel actions. Writes in this process drop the entry at once; the short
  * TTL bounds how stale another instance sharing the database can be.
  */
 export class ReleaseCache {
@@ -58,6 +71,12 @@ export class ReleaseCache {
         bundle: channel.bundle_id === null ? null : (byId.get(channel.bundle_id) ?? null),
       });
     }
-    return { appId, channels: facts };
+    const assignments = new Map(
+      (await this.repos.devices.assignments(appId)).map((row) => [
+        row.device_id,
+        { override: row.channel_override, selfAssigned: row.self_channel },
+      ]),
+    );
+    return { appId, channels: facts, assignments };
   }
 }

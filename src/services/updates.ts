@@ -1,15 +1,13 @@
 import { decideUpdate, type UpdateDecision } from '../domain/decision.js';
 import { currentBundleVersion } from '../domain/plugin.js';
 import { notFound } from '../errors.js';
-import type { Repos } from '../db/index.js';
 import type { DeviceActivity } from './device-activity.js';
 import type { DeviceInfo } from './device-info.js';
-import type { LiveBundle, ReleaseCache } from './release-cache.js';
+import { assignmentOf, type LiveBundle, type ReleaseCache } from './release-cache.js';
 
 /** The update check: resolve the device's channel and release from the cache, record the device. */
 export class UpdateService {
   constructor(
-    private readonly repos: Repos,
     private readonly cache: ReleaseCache,
     private readonly activity: DeviceActivity,
   ) {}
@@ -17,12 +15,10 @@ export class UpdateService {
   async check(info: DeviceInfo): Promise<UpdateDecision<LiveBundle>> {
     const release = await this.cache.get(info.app_id);
     if (!release) throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
-    const stored = await this.repos.devices.channelsOf(info.app_id, info.device_id);
     const decision = decideUpdate(release.channels, {
+      ...assignmentOf(release, info.device_id),
       currentVersion: currentBundleVersion(info.version_name, info.version_build),
       nativeVersion: info.version_build,
-      override: stored?.channel_override ?? null,
-      selfAssigned: stored?.self_channel ?? null,
       requested: info.defaultChannel,
     });
     this.activity.recordDevice(info, 'channel' in decision ? decision.channel : '');
