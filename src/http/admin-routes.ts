@@ -168,7 +168,16 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
   );
   api.patch('/apps/:appId/channels/:channel', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
-    const input = await body(c, z.object(channelFlags).strict());
+    const input = await body(
+      c,
+      z
+        .object(channelFlags)
+        .strict()
+        .refine(
+          (flags) => Object.keys(flags).length > 0,
+          'nothing to change: give is_default or allow_self_assign',
+        ),
+    );
     const channel = await services.channels.update(
       appId,
       name,

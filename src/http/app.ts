@@ -1,7 +1,5 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
-import { OverairError } from '../errors.js';
 import type { Services } from '../services/index.js';
 import { adminRoutes } from './admin-routes.js';
 import { deviceRoutes } from './device-routes.js';
@@ -10,20 +8,12 @@ import { toErrorResponse } from './errors.js';
 
 export interface HttpOptions {
   publicUrl?: string;
-  /** Largest JSON body accepted; bundle uploads stream and have their own limit. */
-  maxJsonBytes?: number;
 }
 
 /** The whole HTTP surface as one Hono app, callable in tests with `app.request()`. */
 export function createHttpApp(services: Services, log: Logger, options: HttpOptions = {}) {
   const app = new Hono();
   const links = new DownloadLinks(options.publicUrl);
-  const jsonLimit = bodyLimit({
-    maxSize: options.maxJsonBytes ?? 1024 * 1024,
-    onError: () => {
-      throw new OverairError(413, 'payload_too_large', 'The request body is too large');
-    },
-  });
 
   // One log line a request: path without the query string, which may carry a session key.
   app.use('*', async (c, next) => {
@@ -39,7 +29,6 @@ export function createHttpApp(services: Services, log: Logger, options: HttpOpti
       'request',
     );
   });
-  app.use('*', async (c, next) => (c.req.path.endsWith('/bundles/upload') ? next() : jsonLimit(c, next)));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.route('/', deviceRoutes(services, links, log));

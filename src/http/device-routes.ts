@@ -102,10 +102,14 @@ export function deviceRoutes(services: Services, links: DownloadLinks, log: Logg
     }
   });
 
-  /** Channel get and list: expected failures ride on HTTP 200 so that Android shows them. */
+  /**
+   * Channel get and list: an unknown app or channel rides on HTTP 200 so that Android shows it;
+   * malformed or oversized requests, which the plugin never sends, keep their 4xx.
+   */
   function softError(c: Context, error: unknown) {
     const { status, body } = toErrorResponse(error, log);
-    return c.json(body, error instanceof OverairError && status !== 400 ? 200 : status);
+    const semantic = error instanceof OverairError && (status === 403 || status === 404);
+    return c.json(body, semantic ? 200 : status);
   }
 
   // The simple check of home-made clients.

@@ -58,7 +58,11 @@ export function downloadRoutes(services: Services, log: Logger) {
       const ifRange = c.req.header('if-range');
       const range = ifRange && ifRange !== etag ? 'full' : parseRange(c.req.header('range'), size);
       if (range === 'unsatisfiable') {
-        return c.body(null, 416, { ...headers, 'Content-Range': `bytes */${size}` });
+        c.header('Content-Range', `bytes */${size}`);
+        return c.json(
+          { error: 'range_not_satisfiable', message: `The range is outside the bundle's ${size} bytes` },
+          416,
+        );
       }
       const partial = range !== 'full';
       const span: ByteRange = partial ? range : { start: 0, end: size - 1 };

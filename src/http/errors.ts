@@ -33,9 +33,17 @@ export function errorJson(c: Context, error: unknown, log: Logger, extra: Record
   return c.json({ ...body, ...extra }, status);
 }
 
-/** Reads a JSON body; malformed JSON is a 400, not a crash. `whenEmpty` is returned for no body at all. */
+/** Largest JSON body any route accepts; bundle uploads stream and have their own limit. */
+export const MAX_JSON_BYTES = 1024 * 1024;
+
+/**
+ * Reads a JSON body of at most MAX_JSON_BYTES; malformed JSON is a 400 and an oversized body a 413,
+ * never a crash. Reading stops at the limit, so a huge body never sits in memory. Errors are thrown
+ * from here, inside the handler, so each route shapes them (the update check adds `kind`).
+ * `whenEmpty` is returned for no body at all.
+ */
 export async function readJson(c: Context, whenEmpty?: unknown): Promise<unknown> {
-  const text = await c.req.text();
+  const text = await readBoundedText(c, MAX_JSON_BYTES);
   if (text.trim() === '') {
     if (whenEmpty !== undefined) return whenEmpty;
     throw badRequest('invalid_json', 'The request body is empty; expected JSON');
@@ -45,6 +53,22 @@ export async function readJson(c: Context, whenEmpty?: unknown): Promise<unknown
   } catch {
     throw badRequest('invalid_json', 'The request body is not valid JSON');
   }
+}
+
+async function readBoundedText(c: Context, limit: number): Promise<string> {
+  const tooLarge = () =>
+    new OverairError(413, 'payload_too_large', `The request body is larger than ${limit} bytes`);
+  if (Number(c.req.header('content-length') ?? 0) > limit) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Validates input with a zod schema; the message names each offending field. */

@@ -1,0 +1,57 @@
+// Just the part of autocannon@8's programmatic API that bench/check.ts uses (no @types package).
+declare module 'autocannon' {
+  namespace autocannon {
+    interface RawRequest {
+      method?: string;
+      path?: string;
+      headers?: Record<string, string>;
+      body?: string | Buffer;
+    }
+    interface Request extends RawRequest {
+      setupRequest?: (request: RawRequest, context: Record<string, unknown>) => RawRequest | null | undefined;
+    }
+    interface Options {
+      url: string;
+      connections?: number;
+      duration?: number;
+      pipelining?: number;
+      timeout?: number;
+      method?: string;
+      headers?: Record<string, string>;
+      body?: string;
+      requests?: Request[];
+      /** Falsy for a response body that counts as a mismatch. */
+      verifyBody?: (body: string) => unknown;
+      warmup?: { connections?: number; duration?: number };
+      title?: string;
+    }
+    interface Histogram {
+      average: number;
+      mean: number;
+      stddev: number;
+      min: number;
+      max: number;
+      total: number;
+      p50: number;
+      p90: number;
+      p99: number;
+      p99_9: number;
+    }
+    interface Result {
+      title?: string;
+      requests: Histogram & { sent: number };
+      latency: Histogram;
+      duration: number;
+      errors: number;
+      timeouts: number;
+      mismatches: number;
+      non2xx: number;
+      statusCodeStats: Record<string, { count: number }>;
+    }
+    interface Instance extends PromiseLike<Result> {
+      stop(): void;
+    }
+  }
+  function autocannon(options: autocannon.Options): autocannon.Instance;
+  export = autocannon;
+}
