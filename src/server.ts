@@ -1,9 +1,12 @@
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import http from 'node:http';
+import type { Hono } from 'hono';
 import type { Config } from './config.js';
 import { openSqlite } from './db/connect.js';
 import { Repos } from './db/index.js';
 import { createHttpApp } from './http/app.js';
+import { DownloadLinks } from './http/download.js';
+import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
 import { createServices, type Services } from './services/index.js';
 import { FsBlobStore } from './storage/fs-store.js';
@@ -12,6 +15,8 @@ export interface RunningServer {
   url: string;
   port: number;
   services: Services;
+  /** The Hono app: every route, callable without a socket (`app.request()`). */
+  app: Hono;
   /** A freshly minted admin token on first start (printed once), else null. */
   initialToken: string | null;
   close(): Promise<void>;
@@ -29,13 +34,13 @@ export async function startServer(
     maxUploadBytes: config.maxUploadBytes,
   });
   const initialToken = await services.tokens.ensureAdminToken(config.adminToken);
-  const app = createHttpApp(services, log, { publicUrl: config.publicUrl });
+  const links = new DownloadLinks(config.publicUrl);
+  const app = createHttpApp(services, log, links);
 
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const started = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
-      resolve(started),
-    );
-    started.once('error', reject);
+  const server = http.createServer(createNodeListener(app, services, links, log));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
@@ -46,6 +51,7 @@ export async function startServer(
     url,
     port,
     services,
+    app,
     initialToken,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -66,6 +66,24 @@ describe('a device on the Capgo plugin, end to end', () => {
     expect(sha256(bytes)).toBe(answer.body.checksum);
   });
 
+  it('answers alike through the Node fast path and the Hono route used on other runtimes', async () => {
+    for (const body of [
+      deviceInfo({ version_name: '1.0.0' }),
+      deviceInfo({ version_name: '1.0.1' }),
+      deviceInfo({ app_id: 'com.unknown.app' }),
+      { app_id: 42 },
+    ]) {
+      const viaSocket = await server.device('POST', '/updates', body);
+      const viaHono = await server.app.request(`${server.url}/updates`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(viaHono.status).toBe(viaSocket.status);
+      expect(await viaHono.json()).toEqual(viaSocket.body);
+    }
+  });
+
   it('answers up to date once the device runs the live bundle', async () => {
     const answer = await server.device('POST', '/updates', deviceInfo({ version_name: '1.0.1' }));
     expect(answer.body).toMatchObject({ kind: 'up_to_date', error: 'no_new_version_available' });

@@ -3,31 +3,18 @@ import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
 import { adminRoutes } from './admin-routes.js';
 import { deviceRoutes } from './device-routes.js';
-import { DownloadLinks, downloadRoutes } from './download.js';
+import { type DownloadLinks, downloadRoutes } from './download.js';
 import { toErrorResponse } from './errors.js';
-
-export interface HttpOptions {
-  publicUrl?: string;
-}
+import { logRequest } from './request-log.js';
 
 /** The whole HTTP surface as one Hono app, callable in tests with `app.request()`. */
-export function createHttpApp(services: Services, log: Logger, options: HttpOptions = {}) {
+export function createHttpApp(services: Services, log: Logger, links: DownloadLinks) {
   const app = new Hono();
-  const links = new DownloadLinks(options.publicUrl);
 
-  // One log line a request: path without the query string, which may carry a session key.
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
-    log.info(
-      {
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
-      },
-      'request',
-    );
+    logRequest(log, c.req.method, c.req.path, c.res.status, started);
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

@@ -7,7 +7,8 @@ import type { Services } from '../services/index.js';
 import type { LiveBundle } from '../services/release-cache.js';
 import { errorJson, parseInput, readJson, toErrorResponse } from './errors.js';
 import { appId, channelName, deviceInfo, nativeVersion, statsEvent, versionName } from './schemas.js';
-import type { DownloadLinks } from './download.js';
+import type { BundleUrl, DownloadLinks } from './download.js';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /**
  * The endpoints devices call, shaped exactly as @capgo/capacitor-updater parses them
@@ -19,14 +20,9 @@ export function deviceRoutes(services: Services, links: DownloadLinks, log: Logg
   const routes = new Hono();
 
   routes.post('/updates', async (c) => {
-    try {
-      const info = parseInput(deviceInfo, await readJson(c));
-      const decision = await services.updates.check(info);
-      return c.json(updateAnswer(decision, info.version_name, links.forBundle(c)));
-    } catch (error) {
-      // The plugin reads {error, message, kind} at any status; kind "failed" surfaces the problem.
-      return errorJson(c, error, log, { kind: 'failed' });
-    }
+    const body = await readJson(c).catch((error: unknown) => new BodyError(error));
+    const { status, payload } = await answerUpdateCheck(services, log, body, links.forBundle(c));
+    return c.json(payload, status);
   });
 
   routes.post('/stats', async (c) => {
@@ -141,7 +137,32 @@ export function deviceRoutes(services: Services, links: DownloadLinks, log: Logg
   return routes;
 }
 
-type BundleUrl = (bundle: LiveBundle) => string;
+/** A body that could not be read, carried to answerUpdateCheck so it is answered like any error. */
+export class BodyError {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * The update check, from the request body to the plugin's answer. Shared by the Hono route and the
+ * Node fast path (node-listener.ts), so both answer exactly alike.
+ */
+export async function answerUpdateCheck(
+  services: Services,
+  log: Logger,
+  body: unknown,
+  urlOf: BundleUrl,
+): Promise<{ status: ContentfulStatusCode; payload: object }> {
+  try {
+    if (body instanceof BodyError) throw body.error;
+    const info = parseInput(deviceInfo, body);
+    const decision = await services.updates.check(info);
+    return { status: 200, payload: updateAnswer(decision, info.version_name, urlOf) };
+  } catch (error) {
+    // The plugin reads {error, message, kind} at any status; kind "failed" surfaces the problem.
+    const { status, body: payload } = toErrorResponse(error, log);
+    return { status, payload: { ...payload, kind: 'failed' } };
+  }
+}
 
 function updatePayload(bundle: LiveBundle, urlOf: BundleUrl) {
   return {

@@ -15,14 +15,21 @@ export class DownloadLinks {
     return this.publicUrl ?? new URL(c.req.url).origin;
   }
 
-  forBundle(c: Context) {
-    const base = this.base(c);
-    return (bundle: { location: string; sha256: string; external_url: string | null }) =>
+  /** A function giving each bundle's URL; the base is only worked out when a URL is asked for. */
+  forBundle(c: Context): BundleUrl {
+    return this.withOrigin(() => new URL(c.req.url).origin);
+  }
+
+  /** The same, for callers that know the request's origin without a Hono context. */
+  withOrigin(origin: () => string): BundleUrl {
+    return (bundle) =>
       bundle.location === 'external' && bundle.external_url
         ? bundle.external_url
-        : `${base}/download/${bundle.sha256}`;
+        : `${this.publicUrl ?? origin()}/download/${bundle.sha256}`;
   }
 }
+
+export type BundleUrl = (bundle: { location: string; sha256: string; external_url: string | null }) => string;
 
 /**
  * Bundle bytes by sha256. Content-addressed, so the answer never changes: strong ETag, immutable

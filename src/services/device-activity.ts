@@ -12,11 +12,14 @@ export interface DeviceEvent {
 
 /**
  * Write-behind recording of what devices report. Update checks must not wait for a database write,
- * so reports are queued (the newest per device wins) and flushed in one transaction every
- * `intervalMs`, or sooner when the queue is long. `close()` flushes what is left.
+ * so reports are queued (the newest per device wins) and flushed every `intervalMs`, or sooner when
+ * the queue is long. A flush writes in chunks of `chunkRows`, each its own short transaction, and
+ * lets requests run between chunks, so a large batch never stalls the event loop for long.
+ * Timestamps are taken at flush time: last_seen is exact to within the interval. `close()` flushes
+ * what is left.
  */
 export class DeviceActivity {
-  private reports = new Map<string, DeviceReport>();
+  private reports = new Map<string, { info: DeviceInfo; channel: string | undefined }>();
   private events: NewDeviceEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -26,11 +29,11 @@ export class DeviceActivity {
     private readonly log: Logger,
     private readonly intervalMs = 250,
     private readonly maxQueued = 2000,
+    private readonly chunkRows = 100,
   ) {}
 
   recordDevice(info: DeviceInfo, channel?: string): void {
-    const report = toReport(info, channel);
-    this.reports.set(`${info.app_id}\u0000${info.device_id}`, report);
+    this.reports.set(`${info.app_id}\u0000${info.device_id}`, { info, channel });
     this.schedule();
   }
 
@@ -52,7 +55,8 @@ export class DeviceActivity {
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const reports = [...this.reports.values()];
+    const seen = now();
+    const reports = [...this.reports.values()].map(({ info, channel }) => toReport(info, channel, seen));
     const events = this.events;
     this.reports = new Map();
     this.events = [];
@@ -74,7 +78,16 @@ export class DeviceActivity {
   }
 
   private async write(reports: DeviceReport[], events: NewDeviceEvent[]): Promise<void> {
-    if (reports.length === 0 && events.length === 0) return;
+    for (let start = 0; start < Math.max(reports.length, events.length); start += this.chunkRows) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      await this.writeChunk(
+        reports.slice(start, start + this.chunkRows),
+        events.slice(start, start + this.chunkRows),
+      );
+    }
+  }
+
+  private async writeChunk(reports: DeviceReport[], events: NewDeviceEvent[]): Promise<void> {
     try {
       await this.repos.transaction(async (repos) => {
         await repos.devices.upsertReports(reports);
@@ -89,7 +102,7 @@ export class DeviceActivity {
   }
 }
 
-function toReport(info: DeviceInfo, channel: string | undefined): DeviceReport {
+function toReport(info: DeviceInfo, channel: string | undefined, seen: string): DeviceReport {
   return {
     app_id: info.app_id,
     device_id: info.device_id,
@@ -103,7 +116,7 @@ function toReport(info: DeviceInfo, channel: string | undefined): DeviceReport {
     default_channel: info.defaultChannel,
     is_emulator: info.is_emulator ? 1 : 0,
     is_prod: info.is_prod ? 1 : 0,
-    last_seen: now(),
+    last_seen: seen,
     ...(channel !== undefined && { channel }),
   };
 }

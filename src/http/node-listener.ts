@@ -1,0 +1,60 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import type { Hono } from 'hono';
+import type { Logger } from 'pino';
+import type { Services } from '../services/index.js';
+import { BodyError, answerUpdateCheck } from './device-routes.js';
+import type { DownloadLinks } from './download.js';
+import { parseJsonBody } from './errors.js';
+import { logRequest } from './request-log.js';
+
+/**
+ * The Node request listener. The update check is the hot path (every launch and resume of every
+ * device), so on Node it is answered straight from the socket, skipping the web Request/Response
+ * objects the Hono adapter builds, which cost as much as the check itself. It calls the same
+ * answerUpdateCheck as the Hono route, so both answer alike; everything else goes to Hono.
+ */
+export function createNodeListener(app: Hono, services: Services, links: DownloadLinks, log: Logger) {
+  const hono = getRequestListener(app.fetch);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'POST' && (req.url === '/updates' || req.url === '/updates/')) {
+      void fastUpdateCheck(req, res);
+    } else {
+      void hono(req, res);
+    }
+  };
+
+  async function fastUpdateCheck(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    try {
+      const body = await parseJsonBody(req, req.headers['content-length']).catch(
+        (error: unknown) => new BodyError(error),
+      );
+      const origin = () => `http://${req.headers.host ?? 'localhost'}`;
+      const { status, payload } = await answerUpdateCheck(services, log, body, links.withOrigin(origin));
+      // Answer in the next turn of the event loop rather than inside the request's own callbacks:
+      // measured here, this alone raises update checks per second by half (npm run bench), as the
+      // writes of all requests read in one poll go out together.
+      await new Promise((resolve) => setImmediate(resolve));
+      const json = JSON.stringify(payload);
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(json),
+      });
+      res.end(json);
+      // An early answer (413) leaves an unread body: drain it so the connection can be reused.
+      if (!req.complete) req.resume();
+    } catch (error) {
+      log.error({ err: error }, 'update check failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          error: 'internal_error',
+          message: 'The server failed to handle this request',
+          kind: 'failed',
+        }),
+      );
+    }
+    logRequest(log, 'POST', '/updates', res.statusCode, started);
+  }
+}

@@ -1,0 +1,6 @@
+import type { Logger } from 'pino';
+
+/** One log line a request: the path without its query string, which may carry a session key. */
+export function logRequest(log: Logger, method: string, path: string, status: number, started: number): void {
+  log.info({ method, path, status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+}
