@@ -73,6 +73,23 @@ describe('overair CLI against a real server', () => {
     expect(zipped.json.checksum).toBe(createHash('sha256').update(bytes).digest('hex'));
   });
 
+  it('reads the app id and web folder from a capacitor.config.ts', async () => {
+    const tsProject = await makeProject({ appId: 'ignored' });
+    try {
+      await fs.rm(path.join(tsProject, 'capacitor.config.json'));
+      await fs.writeFile(
+        path.join(tsProject, 'capacitor.config.ts'),
+        "import type { CapacitorConfig } from '@capacitor/cli';\n" +
+          "const config: CapacitorConfig = { appId: 'com.example.ts', appName: 'TS', webDir: 'dist' };\nexport default config;\n",
+      );
+      const zipped = await cli(['bundle', 'zip', '--json'], { cwd: tsProject });
+      expect(zipped.code).toBe(0);
+      expect(zipped.json.filename).toBe(path.join(tsProject, 'com.example.ts_1.0.0.zip'));
+    } finally {
+      await fs.rm(tsProject, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to zip a folder without index.html or without notifyAppReady(), unless told not to check', async () => {
     const noIndex = await makeProject({
       appId: APP,
