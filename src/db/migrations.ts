@@ -142,6 +142,13 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_signatures_and_token_expiry': {
+      async up(db: Kysely<any>) {
+        // RSA-SHA256 signature (base64) of the bundle's zip bytes, made by the publisher.
+        await db.schema.alterTable('bundles').addColumn('signature', 'text').execute();
+        await db.schema.alterTable('tokens').addColumn('expires_at', 'text').execute();
+      },
+    },
   };
 }
 

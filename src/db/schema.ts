@@ -29,6 +29,8 @@ export interface BundlesTable {
   key_id: string | null;
   min_native_version: string | null;
   notes: string | null;
+  /** RSA-SHA256 signature (base64) of the zip bytes by the publisher's key, when signed. */
+  signature: string | null;
   created_at: Timestamp;
   created_by: string | null;
 }
@@ -101,6 +103,8 @@ export interface TokensTable {
   scope: 'read' | 'publish' | 'admin';
   created_at: Timestamp;
   last_used_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+  /** After this moment the token is refused; null for no expiry. */
+  expires_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
 }
 
 export interface AuditLogTable {
