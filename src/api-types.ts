@@ -22,6 +22,8 @@ export interface BundleJson {
   key_id: string | null;
   min_native_version: string | null;
   notes: string | null;
+  /** RSA-SHA256 signature (base64) of the bytes at `url`, by the publisher's key; null when unsigned. */
+  signature: string | null;
   created_at: string;
   created_by: string | null;
 }

@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
+import { CryptoInputError } from '../crypto/capgo.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerBundleCommands } from './commands/bundle.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerKeysCommands } from './commands/keys.js';
 import { registerReleaseCommands } from './commands/release.js';
 import { registerServeCommand } from './commands/serve.js';
 import { CliError, type CliIo } from './io.js';
@@ -20,6 +22,7 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   registerServeCommand(program, io);
   registerAdminCommands(program, io);
+  registerKeysCommands(program, io);
   registerBundleCommands(program, io);
   registerReleaseCommands(program, io);
   registerDoctorCommand(program, io);
@@ -43,7 +46,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       // Commander already printed the message (or the help, whose exit code is 0).
       return error.exitCode;
     }
-    if (error instanceof CliError || error instanceof ConfigError) {
+    if (error instanceof CliError || error instanceof ConfigError || error instanceof CryptoInputError) {
       io.stderr(`overair: ${error.message}\n`);
       return error instanceof CliError ? error.exitCode : 1;
     }

@@ -26,6 +26,7 @@ const bundleMeta = {
   key_id: s.keyId.optional(),
   min_native_version: s.nativeVersion.optional(),
   notes: s.notes.optional(),
+  signature: s.signature.optional(),
 };
 
 const toMeta = (input: {
@@ -35,6 +36,7 @@ const toMeta = (input: {
   key_id?: string;
   min_native_version?: string;
   notes?: string;
+  signature?: string;
 }) => ({
   version: input.version,
   sessionKey: input.session_key,
@@ -42,6 +44,7 @@ const toMeta = (input: {
   keyId: input.key_id,
   minNativeVersion: input.min_native_version,
   notes: input.notes,
+  signature: input.signature,
 });
 
 /** The admin REST API under /api/v1: JSON in and out, bearer token, scopes read < publish < admin. */

@@ -47,6 +47,10 @@ export const keyId = z
   .string()
   .regex(/^[A-Za-z0-9+/=]{1,64}$/, 'expected a key id (the start of the public key)');
 export const notes = z.string().max(2000);
+/** A base64 RSA signature (2048 to 4096-bit keys). */
+export const signature = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]{300,800}={0,2}$/, 'expected a base64 RSA-SHA256 signature');
 
 const text = (max = 256) => z.string().max(max);
 /** The plugin sends booleans; its channel-list call sends them as "true"/"false" query strings. */

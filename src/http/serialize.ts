@@ -18,6 +18,7 @@ export function bundleJson(bundle: BundleRow, url: string): BundleJson {
     key_id: bundle.key_id,
     min_native_version: bundle.min_native_version,
     notes: bundle.notes,
+    signature: bundle.signature,
     created_at: bundle.created_at,
     created_by: bundle.created_by,
   };

@@ -17,6 +17,8 @@ export interface BundleMeta {
   keyId?: string;
   minNativeVersion?: string;
   notes?: string;
+  /** RSA-SHA256 signature (base64) of the bundle's bytes, made by the publisher. */
+  signature?: string;
 }
 
 export interface UploadInput extends BundleMeta {
@@ -200,6 +202,7 @@ function rowFromMeta(appId: string, meta: BundleMeta, actor: string) {
     key_id: meta.keyId ?? null,
     min_native_version: meta.minNativeVersion ?? null,
     notes: meta.notes ?? null,
+    signature: meta.signature ?? null,
     created_at: now(),
     created_by: actor,
   };

@@ -6,11 +6,23 @@ import { Readable, Transform } from 'node:stream';
 import type { Command } from 'commander';
 import type { BundleJson, ChannelJson, Page } from '../../api-types.js';
 import { checkBundleFolder, hashFile, listFolder, zipFolder } from '../../bundle/zip-folder.js';
+import {
+  CryptoInputError,
+  decryptBundleFile,
+  decryptChecksum,
+  encryptBundleFile,
+  keyIdOf,
+  loadPublicKey,
+  publicKeyOf,
+  signFile,
+  verifyFileSignature,
+} from '../../crypto/capgo.js';
 import { SHA256_HEX, hashChunks } from '../../crypto/hash.js';
 import { packageVersion, readCapacitorConfig, resolveAppId } from '../capacitor.js';
 import type { ApiClient } from '../client.js';
 import { contextOf, type CommandContext } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
+import { PRIVATE_KEY_FILE, configKeyId, readKeyFile, readPrivateKey, readPublicKey } from '../key-files.js';
 import { emit, fields, formatBytes, progressBar, table } from '../output.js';
 
 interface ZipOptions {
@@ -34,6 +46,10 @@ interface UploadOptions {
   keyId?: string;
   verify: boolean;
   codeCheck: boolean;
+  encrypt?: boolean;
+  key?: string;
+  keyData?: string;
+  privateKey?: string;
 }
 
 /** `bundle zip|upload|list|info|delete`. */
@@ -80,6 +96,10 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     .option('--iv-session-key <key>', 'the ivSessionKey printed by `bundle encrypt` (encrypted bundles)')
     .option('--key-id <id>', 'key id of the public key the bundle was encrypted for')
     .option('--no-verify', 'with --external: do not download the bundle once to check its checksum')
+    .option('--encrypt', 'encrypt the zip here before uploading (the private key never leaves this machine)')
+    .option('--key <file>', `with --encrypt: private key file (default ./${PRIVATE_KEY_FILE})`)
+    .option('--key-data <pem>', 'with --encrypt: the private key itself')
+    .option('--private-key <file>', 'sign the uploaded bytes with this RSA private key (RSA-SHA256)')
     .option('--no-code-check', 'with --path: skip the check for index.html and notifyAppReady()')
     .action(async (options: UploadOptions, command: Command) => {
       const ctx = contextOf(io, command);
@@ -104,6 +124,124 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
         ].join('\n'),
       );
     });
+
+  bundle
+    .command('encrypt <zip> <checksum>')
+    .description(
+      'encrypt a bundle zip as the Capgo CLI does: writes ZIP_encrypted.zip, prints its session key and checksum',
+    )
+    .option('--key <file>', `private key file (default ./${PRIVATE_KEY_FILE})`)
+    .option('--key-data <pem>', 'the private key itself')
+    .action(
+      async (
+        zip: string,
+        checksum: string,
+        options: { key?: string; keyData?: string },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const input = path.resolve(io.cwd, zip);
+        if (!SHA256_HEX.test(checksum.toLowerCase()))
+          throw new CliError(
+            "CHECKSUM must be the zip's sha256 (64 hex characters), as `bundle zip` prints it",
+          );
+        const actual = (
+          await hashFile(input).catch(() => {
+            throw new CliError(`${input}: no such file`);
+          })
+        ).sha256;
+        if (actual !== checksum.toLowerCase())
+          throw new CliError(`checksum mismatch: ${input} has sha256 ${actual}`);
+        const output = `${input}_encrypted.zip`;
+        const result = await encryptBundleFile(input, output, await readPrivateKey(io.cwd, options), actual);
+        emit(
+          io,
+          ctx.json,
+          { checksum: result.checksum, filename: output, ivSessionKey: result.ivSessionKey },
+          (v) =>
+            [`Wrote ${v.filename}`, `checksum ${v.checksum}`, `ivSessionKey ${v.ivSessionKey}`].join('\n'),
+        );
+      },
+    );
+
+  bundle
+    .command('decrypt <zip> <ivSessionKey>')
+    .description('decrypt a bundle with the public key only, as a device does: writes ZIP_decrypted.zip')
+    .option(
+      '--key <file>',
+      "public key file (default: the Capacitor config's publicKey, else ./.capgo_key_v2.pub)",
+    )
+    .option('--key-data <pem>', 'the public key itself')
+    .option('--checksum <checksum>', 'the encrypted checksum: check the decrypted zip against it')
+    .action(
+      async (
+        zip: string,
+        ivSessionKey: string,
+        options: { key?: string; keyData?: string; checksum?: string },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const input = path.resolve(io.cwd, zip);
+        const output = `${input.replace(/_encrypted\.zip$/, '')}_decrypted.zip`;
+        const publicKey = await readPublicKey(io.cwd, options);
+        await decryptBundleFile(input, output, ivSessionKey, publicKey);
+        const { sha256 } = await hashFile(output);
+        if (options.checksum) {
+          const expected = decryptChecksum(options.checksum, loadPublicKey(publicKey));
+          if (expected !== sha256) {
+            await fs.rm(output, { force: true });
+            throw new CliError(
+              `checksum mismatch: the decrypted bundle has sha256 ${sha256}, the checksum says ${expected}`,
+            );
+          }
+        }
+        emit(
+          io,
+          ctx.json,
+          { filename: output, checksum: sha256, verified: Boolean(options.checksum) },
+          (v) => `Wrote ${v.filename} (sha256 ${v.checksum}${v.verified ? ', matches the checksum' : ''})`,
+        );
+      },
+    );
+
+  bundle
+    .command('verify <zip>')
+    .description("check a bundle's RSA-SHA256 signature with a public key")
+    .requiredOption('--public-key <file>', 'public key (PEM) of the key that signed it')
+    .option('--signature <base64>', 'the signature (default: the one stored with --bundle on the server)')
+    .option('--bundle <version>', 'take the signature stored with this bundle on the server')
+    .option('--app <appId>', 'app id, with --bundle')
+    .action(
+      async (
+        zip: string,
+        options: { publicKey: string; signature?: string; bundle?: string; app?: string },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        let signature = options.signature;
+        if (!signature) {
+          if (!options.bundle)
+            throw new CliError('give --signature, or --bundle VERSION to use the one on the server');
+          const appId = await resolveAppId(io.cwd, options.app);
+          const stored = await (
+            await ctx.api()
+          ).get<BundleJson>(`/apps/${enc(appId)}/bundles/${enc(options.bundle)}`);
+          if (!stored.signature)
+            throw new CliError(`bundle ${options.bundle} was uploaded without a signature`);
+          signature = stored.signature;
+        }
+        const file = path.resolve(io.cwd, zip);
+        const valid = await verifyFileSignature(
+          file,
+          signature,
+          await readKeyFile(io.cwd, options.publicKey),
+        );
+        emit(io, ctx.json, { file, valid }, (v) =>
+          v.valid ? `Signature valid: ${v.file}` : `Signature INVALID: ${v.file}`,
+        );
+        if (!valid) throw new CliError('the signature does not match this file and key');
+      },
+    );
 
   bundle
     .command('list')
@@ -213,7 +351,21 @@ async function uploadBytes(
     } else if (!(await fs.stat(zipFile).catch(() => null))?.isFile()) {
       throw new CliError(`${zipFile}: no such file`);
     }
-    const { sha256, size } = await hashFile(zipFile);
+    // What is uploaded: the zip, or its encryption; a signature covers exactly those bytes.
+    let file = zipFile;
+    let sealed: { ivSessionKey: string; checksum: string; keyId: string } | undefined;
+    if (options.encrypt) {
+      const privateKey = await readPrivateKey(ctx.io.cwd, options);
+      temporary ??= await fs.mkdtemp(path.join(os.tmpdir(), 'overair-zip-'));
+      file = path.join(temporary, 'bundle.encrypted.zip');
+      const plain = await hashFile(zipFile);
+      const result = await encryptBundleFile(zipFile, file, privateKey, plain.sha256);
+      sealed = { ...result, keyId: keyIdOf(publicKeyOf(privateKey)) };
+    }
+    const signature = options.privateKey
+      ? await signFile(file, await readKeyFile(ctx.io.cwd, options.privateKey))
+      : undefined;
+    const { sha256, size } = await hashFile(file);
     const bar = progressBar(ctx.io, ctx.io.interactive && !ctx.json, size, `Uploading ${version}`);
     let sent = 0;
     const counter = new Transform({
@@ -223,16 +375,18 @@ async function uploadBytes(
         callback(null, chunk);
       },
     });
-    const body = Readable.toWeb(createReadStream(zipFile).pipe(counter)) as ReadableStream<Uint8Array>;
+    const body = Readable.toWeb(createReadStream(file).pipe(counter)) as ReadableStream<Uint8Array>;
+    const ivSessionKey = sealed?.ivSessionKey ?? options.ivSessionKey;
     const uploaded = await api.request<BundleJson>('POST', `/apps/${enc(appId)}/bundles/upload`, {
       query: {
         version,
         sha256,
         min_native_version: options.minNative,
         notes: options.comment,
-        session_key: options.ivSessionKey,
-        checksum: options.ivSessionKey ? options.checksum : undefined,
-        key_id: options.keyId,
+        session_key: ivSessionKey,
+        checksum: sealed?.checksum ?? (ivSessionKey ? options.checksum : undefined),
+        key_id: sealed?.keyId ?? options.keyId ?? (ivSessionKey ? await configKeyId(ctx.io.cwd) : undefined),
+        signature,
       },
       stream: { body, length: size, type: 'application/zip' },
     });
@@ -249,6 +403,11 @@ async function uploadBytes(
 
 async function registerExternal(api: ApiClient, appId: string, version: string, options: UploadOptions) {
   const url = options.external!;
+  if (options.encrypt || options.privateKey) {
+    throw new CliError(
+      '--encrypt and --private-key work on bytes uploaded here; encrypt or sign before hosting them elsewhere',
+    );
+  }
   const encrypted = Boolean(options.ivSessionKey);
   if (!options.checksum) throw new CliError('--external needs --checksum');
   if (!encrypted && !SHA256_HEX.test(options.checksum.toLowerCase())) {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { AppJson, BundleJson, ChannelJson, Page } from '../../api-types.js';
+import { keyIdOf } from '../../crypto/capgo.js';
 import { readCapacitorConfig } from '../capacitor.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
@@ -9,14 +10,6 @@ interface Finding {
   level: 'ok' | 'warn' | 'fail';
   check: string;
   detail: string;
-}
-
-/** The plugin's key id: the first 20 characters of the public key's base64 body (protocol §6.7). */
-export function keyIdOf(publicKeyPem: string): string {
-  return publicKeyPem
-    .replace(/-----(BEGIN|END)[^-]*-----/g, '')
-    .replace(/\s+/g, '')
-    .slice(0, 20);
 }
 
 const ENDPOINTS = [
