@@ -7,7 +7,6 @@ import type { Command } from 'commander';
 import type { BundleJson, ChannelJson, Page } from '../../api-types.js';
 import { checkBundleFolder, hashFile, listFolder, zipFolder } from '../../bundle/zip-folder.js';
 import {
-  CryptoInputError,
   decryptBundleFile,
   decryptChecksum,
   encryptBundleFile,
