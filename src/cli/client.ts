@@ -1,3 +1,7 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { CliError } from './io.js';
 import type { Connection } from './settings.js';
 
@@ -5,7 +9,7 @@ export interface RequestOptions {
   query?: Record<string, string | number | undefined>;
   json?: unknown;
   /** A streamed body (bundle upload); `length` lets the server refuse an oversized upload at once. */
-  stream?: { body: ReadableStream<Uint8Array>; length: number; type: string };
+  stream?: { body: Readable; length: number; type: string };
 }
 
 /** The admin API as the CLI sees it: JSON in and out, every failure turned into one clear message. */
@@ -42,39 +46,36 @@ export class ApiClient {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
     const headers: Record<string, string> = { authorization: `Bearer ${this.connection.token}` };
-    let body: BodyInit | undefined;
-    if (options.stream) {
-      headers['content-type'] = options.stream.type;
-      headers['content-length'] = String(options.stream.length);
-      body = options.stream.body;
-    } else if (options.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(options.json);
-    }
-    let response: Response;
+    let status: number;
+    let text: string;
     try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body,
-        ...(options.stream && { duplex: 'half' }),
-      } as RequestInit);
+      if (options.stream) {
+        headers['content-type'] = options.stream.type;
+        headers['content-length'] = String(options.stream.length);
+        ({ status, text } = await streamRequest(method, url, headers, options.stream.body));
+      } else {
+        if (options.json !== undefined) headers['content-type'] = 'application/json';
+        const body = options.json === undefined ? undefined : JSON.stringify(options.json);
+        const response = await fetch(url, { method, headers, body });
+        ({ status, text } = { status: response.status, text: await response.text() });
+      }
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const cause =
+        (error as { cause?: { code?: string; message?: string } }).cause ?? (error as { code?: string });
       throw new CliError(
-        `cannot reach ${this.connection.server}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+        `cannot reach ${this.connection.server}: ${cause?.code ?? (error as Error).message}`,
       );
     }
-    const text = await response.text();
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
       throw new CliError(
-        `${method} ${url.pathname}: the server answered ${response.status} with something other than JSON`,
+        `${method} ${url.pathname}: the server answered ${status} with something other than JSON`,
       );
     }
-    if (!response.ok) throw new CliError(describeFailure(response.status, parsed as ErrorJson | undefined));
+    if (status < 200 || status > 299)
+      throw new CliError(describeFailure(status, parsed as ErrorJson | undefined));
     return parsed as T;
   }
 }
@@ -86,4 +87,33 @@ function describeFailure(status: number, body: ErrorJson | undefined): string {
   if (status === 401) return `not authorised: ${message} (check --token, OVERAIR_TOKEN or \`overair login\`)`;
   if (status === 403) return `forbidden: ${message}`;
   return body?.error ? `${message} [${body.error}]` : message;
+}
+
+/**
+ * A request with a streamed body over node:http(s). Node's fetch keeps a whole streamed request body
+ * in memory (nodejs/undici#4058), so a 200 MB upload would cost 200 MB; this stays flat. When the
+ * server answers before the body is sent (a 409 or 413), its answer wins over the broken pipe.
+ */
+function streamRequest(
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  body: Readable,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === 'https:' ? https.request : http.request;
+    let answered = false;
+    const request = send(url, { method, headers }, (response) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+      );
+      response.on('error', reject);
+    });
+    pipeline(body, request).catch((error: unknown) => {
+      if (!answered) reject(error);
+    });
+  });
 }

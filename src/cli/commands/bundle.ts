@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import type { Command } from 'commander';
 import type { BundleJson, ChannelJson, Page } from '../../api-types.js';
 import { checkBundleFolder, hashFile, listFolder, zipFolder } from '../../bundle/zip-folder.js';
@@ -374,7 +374,7 @@ async function uploadBytes(
         callback(null, chunk);
       },
     });
-    const body = Readable.toWeb(createReadStream(file).pipe(counter)) as ReadableStream<Uint8Array>;
+    const body = createReadStream(file).pipe(counter);
     const ivSessionKey = sealed?.ivSessionKey ?? options.ivSessionKey;
     const uploaded = await api.request<BundleJson>('POST', `/apps/${enc(appId)}/bundles/upload`, {
       query: {

@@ -16,16 +16,42 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--storage <kind>', 'bundle storage: fs (OVERAIR_STORAGE)')
     .option('--max-upload-size <size>', 'largest bundle upload, e.g. 512mb (OVERAIR_MAX_UPLOAD_SIZE)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (OVERAIR_LOG_LEVEL)')
-    .action(async (flags: Record<string, string | undefined>) => {
+    .option(
+      '--private-downloads [on]',
+      'signed, expiring download links: true|false (OVERAIR_PRIVATE_DOWNLOADS)',
+    )
+    .option(
+      '--download-secret <secret>',
+      'key signing download links, 32+ characters; prefer the env var (OVERAIR_DOWNLOAD_SECRET)',
+    )
+    .option(
+      '--download-url-ttl <duration>',
+      'lifetime of a download link, e.g. 7d (OVERAIR_DOWNLOAD_URL_TTL)',
+    )
+    .option('--trust-proxy [on]', 'take the client address from X-Forwarded-For (OVERAIR_TRUST_PROXY)')
+    .option(
+      '--auth-max-failures <n>',
+      'failed admin logins per address per window, 0: off (OVERAIR_AUTH_MAX_FAILURES)',
+    )
+    .option('--auth-failure-window <duration>', 'window of that limit, e.g. 5m (OVERAIR_AUTH_FAILURE_WINDOW)')
+    .action(async (flags: Record<string, string | true | undefined>) => {
+      // `--private-downloads` alone means true; with a value it is that value.
+      const text = (value: string | true | undefined) => (value === true ? 'true' : value);
       const config = loadConfig(io.env, {
-        port: flags.port,
-        host: flags.host,
-        dataDir: flags.data,
-        publicUrl: flags.publicUrl,
-        databaseUrl: flags.databaseUrl,
-        storage: flags.storage,
-        maxUploadBytes: flags.maxUploadSize,
-        logLevel: flags.logLevel,
+        port: text(flags.port),
+        host: text(flags.host),
+        dataDir: text(flags.data),
+        publicUrl: text(flags.publicUrl),
+        databaseUrl: text(flags.databaseUrl),
+        storage: text(flags.storage),
+        maxUploadBytes: text(flags.maxUploadSize),
+        logLevel: text(flags.logLevel),
+        privateDownloads: text(flags.privateDownloads),
+        downloadSecret: text(flags.downloadSecret),
+        downloadUrlTtlSeconds: text(flags.downloadUrlTtl),
+        trustProxy: text(flags.trustProxy),
+        authMaxFailures: text(flags.authMaxFailures),
+        authFailureWindowSeconds: text(flags.authFailureWindow),
       });
       // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
       let stopping = false;
