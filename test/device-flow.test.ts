@@ -56,6 +56,8 @@ describe('a device on the Capgo plugin, end to end', () => {
       url: `${server.url}/download/${expected.checksum}`,
       checksum: expected.checksum,
       comment: 'first',
+      // The bundle's files for a delta update (test/delta.test.ts): index.html, assets/app.js...
+      manifest: expect.arrayContaining([expect.objectContaining({ file_name: 'index.html' })]),
     });
     expect(JSON.stringify(answer.body)).not.toContain('null');
 

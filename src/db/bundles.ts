@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { BundleRow, Database, NewBundle } from './schema.js';
+import type { BundleFile } from '../bundle/extract-files.js';
+import type { BundleFileRow, BundleRow, Database, NewBundle } from './schema.js';
 
 export class BundlesRepo {
   constructor(private readonly db: Kysely<Database>) {}
@@ -37,26 +38,82 @@ export class BundlesRepo {
     await this.db.deleteFrom('bundles').where('id', '=', id).execute();
   }
 
-  /** Stored blobs referenced by no bundle of any app among the given digests (safe to delete). */
+  /**
+   * Stored blobs referenced by no bundle and no bundle file of any app among the given digests
+   * (safe to delete).
+   */
   async unreferencedBlobs(sha256s: string[]): Promise<string[]> {
-    if (sha256s.length === 0) return [];
-    const used = await this.db
-      .selectFrom('bundles')
-      .select('sha256')
-      .where('location', '=', 'blob')
-      .where('sha256', 'in', sha256s)
-      .execute();
-    const stillUsed = new Set(used.map((row) => row.sha256));
-    return [...new Set(sha256s)].filter((sha) => !stillUsed.has(sha));
+    const candidates = [...new Set(sha256s)];
+    if (candidates.length === 0) return [];
+    const stillUsed = new Set<string>();
+    for (let start = 0; start < candidates.length; start += 500) {
+      const chunk = candidates.slice(start, start + 500);
+      const zips = await this.db
+        .selectFrom('bundles')
+        .select('sha256')
+        .where('location', '=', 'blob')
+        .where('sha256', 'in', chunk)
+        .execute();
+      const files = await this.db
+        .selectFrom('bundle_files')
+        .select('stored_sha256')
+        .where('stored_sha256', 'in', chunk)
+        .execute();
+      for (const row of zips) stillUsed.add(row.sha256);
+      for (const row of files) stillUsed.add(row.stored_sha256);
+    }
+    return candidates.filter((sha) => !stillUsed.has(sha));
   }
 
-  async blobsOfApp(appId: string): Promise<string[]> {
-    const rows = await this.db
+  /** Every blob the bundles of an app (or one bundle of it) use: their zips and their files. */
+  async blobsOf(appId: string, bundleId?: number): Promise<string[]> {
+    let zips = this.db
       .selectFrom('bundles')
       .select('sha256')
       .where('app_id', '=', appId)
-      .where('location', '=', 'blob')
+      .where('location', '=', 'blob');
+    let files = this.db
+      .selectFrom('bundle_files')
+      .innerJoin('bundles', 'bundles.id', 'bundle_files.bundle_id')
+      .select('bundle_files.stored_sha256')
+      .where('bundles.app_id', '=', appId);
+    if (bundleId !== undefined) {
+      zips = zips.where('id', '=', bundleId);
+      files = files.where('bundles.id', '=', bundleId);
+    }
+    return [
+      ...(await zips.execute()).map((row) => row.sha256),
+      ...(await files.execute()).map((row) => row.stored_sha256),
+    ];
+  }
+
+  async insertFiles(bundleId: number, files: BundleFile[]): Promise<void> {
+    for (let start = 0; start < files.length; start += 100) {
+      await this.db
+        .insertInto('bundle_files')
+        .values(
+          files.slice(start, start + 100).map((file) => ({
+            bundle_id: bundleId,
+            path: file.path,
+            file_hash: file.fileHash,
+            stored_sha256: file.storedSha256,
+            stored_size: file.storedSize,
+            brotli: file.brotli ? 1 : 0,
+          })),
+        )
+        .execute();
+    }
+  }
+
+  /** The files of the given bundles, for their manifests. */
+  async filesOf(bundleIds: number[]): Promise<BundleFileRow[]> {
+    if (bundleIds.length === 0) return [];
+    return this.db
+      .selectFrom('bundle_files')
+      .selectAll()
+      .where('bundle_id', 'in', bundleIds)
+      .orderBy('bundle_id')
+      .orderBy('path')
       .execute();
-    return rows.map((row) => row.sha256);
   }
 }

@@ -149,6 +149,26 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('tokens').addColumn('expires_at', 'text').execute();
       },
     },
+    '0004_bundle_files': {
+      async up(db: Kysely<any>) {
+        // Each file of a bundle, stored on its own for delta (manifest) updates.
+        await db.schema
+          .createTable('bundle_files')
+          .addColumn('bundle_id', 'integer', (c) => c.notNull().references('bundles.id').onDelete('cascade'))
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('file_hash', 'text', (c) => c.notNull())
+          .addColumn('stored_sha256', 'text', (c) => c.notNull())
+          .addColumn('stored_size', 'bigint', (c) => c.notNull())
+          .addColumn('brotli', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('bundle_files_pk', ['bundle_id', 'path'])
+          .execute();
+        await db.schema
+          .createIndex('bundle_files_stored')
+          .on('bundle_files')
+          .column('stored_sha256')
+          .execute();
+      },
+    },
   };
 }
 

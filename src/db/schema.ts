@@ -35,6 +35,18 @@ export interface BundlesTable {
   created_by: string | null;
 }
 
+export interface BundleFilesTable {
+  bundle_id: number;
+  /** Path in the installed bundle. */
+  path: string;
+  /** sha256 of the file's own bytes, which the plugin verifies. */
+  file_hash: string;
+  /** sha256 of the bytes stored and served (brotli-compressed when `brotli` is 1). */
+  stored_sha256: string;
+  stored_size: number;
+  brotli: Flag;
+}
+
 export interface ChannelsTable {
   id: Generated<number>;
   app_id: string;
@@ -120,6 +132,7 @@ export interface AuditLogTable {
 export interface Database {
   apps: AppsTable;
   bundles: BundlesTable;
+  bundle_files: BundleFilesTable;
   channels: ChannelsTable;
   channel_history: ChannelHistoryTable;
   devices: DevicesTable;
@@ -131,6 +144,7 @@ export interface Database {
 export type AppRow = Selectable<AppsTable>;
 export type BundleRow = Selectable<BundlesTable>;
 export type NewBundle = Insertable<BundlesTable>;
+export type BundleFileRow = Selectable<BundleFilesTable>;
 export type ChannelRow = Selectable<ChannelsTable>;
 export type ChannelHistoryRow = Selectable<ChannelHistoryTable>;
 export type DeviceRow = Selectable<DevicesTable>;

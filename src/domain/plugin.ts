@@ -16,6 +16,18 @@ export function currentBundleVersion(versionName: string, nativeVersion: string)
 }
 
 /**
+ * Manifest (delta) updates: plugins from 5.10 / 6.25 / 7.0.35 and every 8.x download the files a
+ * manifest lists; older ones only know the full zip (Capgo's backend uses the same thresholds).
+ */
+export function pluginSupportsManifest(pluginVersion: string): boolean {
+  const parsed = semver.coerce(pluginVersion);
+  if (!parsed) return false;
+  if (parsed.major >= 8) return true;
+  const minimum = { 7: '7.0.35', 6: '6.25.0', 5: '5.10.0' }[parsed.major];
+  return minimum !== undefined && semver.gte(parsed, minimum);
+}
+
+/**
  * From 5.34 / 6.34 / 7.34 and in every 8.x, `setChannel` is persisted on the device and sent back as
  * `defaultChannel` in every request, and `unsetChannel` makes no network call. Older plugins keep the
  * channel on the server and unset it with DELETE. A server-side self-assignment must therefore only be

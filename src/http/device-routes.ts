@@ -2,6 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { UpdateDecision } from '../domain/decision.js';
+import { pluginSupportsManifest } from '../domain/plugin.js';
 import { OverairError } from '../errors.js';
 import type { Services } from '../services/index.js';
 import type { LiveBundle } from '../services/release-cache.js';
@@ -156,7 +157,7 @@ export async function answerUpdateCheck(
     if (body instanceof BodyError) throw body.error;
     const info = parseInput(deviceInfo, body);
     const decision = await services.updates.check(info);
-    return { status: 200, payload: updateAnswer(decision, info.version_name, urlOf) };
+    return { status: 200, payload: updateAnswer(decision, info, urlOf) };
   } catch (error) {
     // The plugin reads {error, message, kind} at any status; kind "failed" surfaces the problem.
     const { status, body: payload } = toErrorResponse(error, log);
@@ -164,21 +165,38 @@ export async function answerUpdateCheck(
   }
 }
 
-function updatePayload(bundle: LiveBundle, urlOf: BundleUrl) {
+function updatePayload(bundle: LiveBundle, urlOf: BundleUrl, withManifest = false) {
   return {
     version: bundle.version,
+    // Sent with a manifest too: the plugin refuses an answer without a valid url.
     url: urlOf(bundle),
     checksum: bundle.checksum,
     ...(bundle.session_key !== null && { session_key: bundle.session_key }),
     ...(bundle.notes !== null && { comment: bundle.notes }),
+    // Every file of the bundle (the plugin builds the new bundle from these alone); never empty,
+    // since an empty manifest would install an empty bundle.
+    ...(withManifest && bundle.files.length > 0 && { manifest: manifestOf(bundle, urlOf) }),
   };
 }
 
+/** The delta manifest as the plugin parses it: "*.br" names are brotli-decoded on the device. */
+function manifestOf(bundle: LiveBundle, urlOf: BundleUrl) {
+  return bundle.files.map((file) => ({
+    file_name: file.brotli === 1 ? `${file.path}.br` : file.path,
+    file_hash: file.file_hash,
+    download_url: urlOf({ location: 'blob', sha256: file.stored_sha256, external_url: null }),
+  }));
+}
+
 /** One decision in the plugin's words (docs/protocol.md, "What Overair answers"). */
-export function updateAnswer(decision: UpdateDecision<LiveBundle>, currentVersion: string, urlOf: BundleUrl) {
+export function updateAnswer(
+  decision: UpdateDecision<LiveBundle>,
+  info: { version_name: string; plugin_version: string },
+  urlOf: BundleUrl,
+) {
   switch (decision.outcome) {
     case 'update':
-      return updatePayload(decision.bundle, urlOf);
+      return updatePayload(decision.bundle, urlOf, pluginSupportsManifest(info.plugin_version));
     case 'up_to_date':
       return { error: decision.error, message: decision.message, kind: 'up_to_date' };
     case 'blocked':
@@ -188,7 +206,7 @@ export function updateAnswer(decision: UpdateDecision<LiveBundle>, currentVersio
         message: decision.message,
         kind: 'blocked',
         version: decision.bundle.version,
-        old: currentVersion,
+        old: info.version_name,
         breaking: true,
       };
     case 'failed':

@@ -56,7 +56,7 @@ export class AppService {
   /** Deletes the app with its channels, bundles and devices, then the bytes no other app shares. */
   async delete(id: string, actor: string): Promise<void> {
     const blobs = await this.repos.transaction(async (repos) => {
-      const blobs = await repos.bundles.blobsOfApp(id);
+      const blobs = await repos.bundles.blobsOf(id);
       if (!(await repos.apps.delete(id))) throw notFound('app_not_found', `No app "${id}"`);
       await repos.audit.record({ actor, action: 'app.delete', appId: id, target: id });
       return blobs;

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { extractBundleFiles, type BundleFile } from '../bundle/extract-files.js';
 import { validateBundleZip } from '../bundle/validate-zip.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
@@ -64,12 +65,18 @@ export class BundleService {
       maxBytes: this.maxUploadBytes,
       expectedSha256: input.sha256,
     });
+    let files: BundleFile[] = [];
     try {
-      // Encrypted bytes are ciphertext: the zip inside can only be checked with the app's key.
-      if (!encrypted) await validateBundleZip(staged.file);
+      // Encrypted bytes are ciphertext: the zip inside can only be checked with the app's key, and
+      // its files cannot be served one by one (their hashes would have to be sealed by that key).
+      if (!encrypted) {
+        const { root } = await validateBundleZip(staged.file);
+        files = await extractBundleFiles(staged.file, root, this.store, this.maxUploadBytes);
+      }
       await this.store.commit(staged);
     } catch (error) {
       await this.store.discard(staged);
+      await this.deleteBlobsIfUnused(files.map((file) => file.storedSha256));
       throw error;
     }
     return this.record(
@@ -82,6 +89,7 @@ export class BundleService {
         checksum: encrypted ? input.checksum! : staged.sha256,
       },
       staged,
+      files,
     );
   }
 
@@ -109,9 +117,10 @@ export class BundleService {
     version: string,
     actor: string,
   ): Promise<{ fallbacks: Record<string, string | null> }> {
-    const { bundle, fallbacks } = await this.repos.transaction(async (repos) => {
+    const { blobs, fallbacks } = await this.repos.transaction(async (repos) => {
       const bundle = await repos.bundles.find(appId, version);
       if (!bundle) throw notFound('bundle_not_found', `App "${appId}" has no bundle "${version}"`);
+      const blobs = await repos.bundles.blobsOf(appId, bundle.id);
       const fallbacks: Record<string, string | null> = {};
       for (const channel of await repos.channels.liveOn(bundle.id)) {
         const previousId = await repos.channels.previousLiveBundleId(channel.id, bundle.id);
@@ -138,17 +147,18 @@ export class BundleService {
         target: version,
         detail: { fallbacks },
       });
-      return { bundle, fallbacks };
+      return { blobs, fallbacks };
     });
     this.cache.invalidate(appId);
-    if (bundle.location === 'blob') await this.deleteBlobsIfUnused([bundle.sha256]);
+    await this.deleteBlobsIfUnused(blobs);
     return { fallbacks };
   }
 
-  private async record(row: NewBundle, staged?: StagedBlob): Promise<BundleRow> {
+  private async record(row: NewBundle, staged?: StagedBlob, files: BundleFile[] = []): Promise<BundleRow> {
     try {
       return await this.repos.transaction(async (repos) => {
         const bundle = await repos.bundles.insert(row);
+        await repos.bundles.insertFiles(bundle.id, files);
         await repos.audit.record({
           actor: row.created_by ?? 'unknown',
           action: row.location === 'blob' ? 'bundle.upload' : 'bundle.register',
@@ -160,7 +170,7 @@ export class BundleService {
       });
     } catch (error) {
       // Lost a race with a concurrent upload of the same version (or the app went away).
-      if (staged) await this.deleteBlobsIfUnused([staged.sha256]);
+      if (staged) await this.deleteBlobsIfUnused([staged.sha256, ...files.map((file) => file.storedSha256)]);
       if (isUniqueViolation(error)) throw versionExists(row.app_id, row.version);
       throw error;
     }

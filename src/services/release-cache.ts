@@ -1,6 +1,6 @@
 import type { ChannelFacts } from '../domain/decision.js';
 import type { Repos } from '../db/index.js';
-import type { BundleRow } from '../db/schema.js';
+import type { BundleFileRow, BundleRow } from '../db/schema.js';
 
 /** Everything the update decision needs about one app, read in a few queries and shared by all checks. */
 export interface AppRelease {
@@ -21,7 +21,11 @@ export function assignmentOf(release: AppRelease, deviceId: string): ChannelAssi
   return release.assignments.get(deviceId) ?? NO_ASSIGNMENT;
 }
 
-export type LiveBundle = BundleRow & { minNativeVersion: string | null };
+export type LiveBundle = BundleRow & {
+  minNativeVersion: string | null;
+  /** The bundle's files for a delta update; empty when it has none (encrypted or external bundles). */
+  files: BundleFileRow[];
+};
 
 /**
  * Read-through cache of each app's channels, live bundles and device channel assignments: the update
@@ -59,8 +63,17 @@ export class ReleaseCache {
       ...new Set(channels.flatMap((channel) => (channel.bundle_id === null ? [] : [channel.bundle_id]))),
     ];
     const bundles = await this.repos.bundles.findByIds(liveIds);
+    const files = new Map<number, BundleFileRow[]>();
+    for (const file of await this.repos.bundles.filesOf(liveIds)) {
+      const list = files.get(file.bundle_id);
+      if (list) list.push(file);
+      else files.set(file.bundle_id, [file]);
+    }
     const byId = new Map(
-      bundles.map((bundle) => [bundle.id, { ...bundle, minNativeVersion: bundle.min_native_version }]),
+      bundles.map((bundle) => [
+        bundle.id,
+        { ...bundle, minNativeVersion: bundle.min_native_version, files: files.get(bundle.id) ?? [] },
+      ]),
     );
     const facts = new Map<string, ChannelFacts<LiveBundle>>();
     for (const channel of channels) {

@@ -12,6 +12,8 @@ export interface StageOptions {
   maxBytes: number;
   /** When given, the upload fails unless the received bytes hash to it. */
   expectedSha256?: string;
+  /** Accept zero bytes (a bundle's empty file); an empty upload is otherwise refused. */
+  allowEmpty?: boolean;
 }
 
 export interface ByteRange {

@@ -41,7 +41,7 @@ export async function stageToTempFile(
   try {
     await pipeline(source, meter, createWriteStream(file, { flags: 'wx' }));
     const sha256 = hash.digest('hex');
-    if (size === 0) throw badRequest('empty_body', 'The upload is empty');
+    if (size === 0 && !options.allowEmpty) throw badRequest('empty_body', 'The upload is empty');
     if (options.expectedSha256 && options.expectedSha256 !== sha256) {
       throw badRequest(
         'checksum_mismatch',

@@ -1,0 +1,136 @@
+import { Readable } from 'node:stream';
+import { brotliCompress, constants as zlib } from 'node:zlib';
+import { promisify } from 'node:util';
+import yauzl from 'yauzl';
+import { sha256Hex } from '../crypto/hash.js';
+import type { BlobStore } from '../storage/blob-store.js';
+
+const compress = promisify(brotliCompress);
+
+/** One file of a bundle as a device installs it, stored on its own for delta updates. */
+export interface BundleFile {
+  /** Path inside the installed bundle, "/"-separated (the zip's single top folder stripped). */
+  path: string;
+  /** sha256 (hex) of the file's own bytes: what the plugin checks after download. */
+  fileHash: string;
+  /** sha256 of the bytes stored and served (brotli-compressed when `brotli`). */
+  storedSha256: string;
+  storedSize: number;
+  /** Served as "<path>.br": the plugin brotli-decodes it itself. */
+  brotli: boolean;
+}
+
+/** Files below this are sent as they are, as the Capgo CLI does; larger ones are brotli-compressed when it pays. */
+const BROTLI_MIN_BYTES = 8192;
+/** Files above this are stored as they are, streamed, without being held in memory to compress. */
+const IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Stores every file of a validated bundle zip in the blob store, content-addressed (a file shared by
+ * many releases is stored once), and lists them for the update check's manifest: exactly the files a
+ * full install leaves on the device, so a delta install ends with the same tree.
+ */
+export async function extractBundleFiles(
+  zipFile: string,
+  root: string,
+  store: BlobStore,
+  maxBytes: number,
+): Promise<BundleFile[]> {
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+    yauzl.open(zipFile, { lazyEntries: true, autoClose: false }, (error, opened) =>
+      error || !opened ? reject(error ?? new Error('unreadable zip')) : resolve(opened),
+    ),
+  );
+  const prefix = root ? `${root}/` : '';
+  const files: BundleFile[] = [];
+  try {
+    for await (const entry of entries(zip)) {
+      if (entry.fileName.endsWith('/')) continue;
+      const name = entry.fileName.slice(prefix.length);
+      // Outside the single top folder: the plugin drops it when it flattens the bundle.
+      if (!entry.fileName.startsWith(prefix)) continue;
+      const source = await openEntry(zip, entry);
+      files.push(
+        entry.uncompressedSize <= IN_MEMORY_MAX_BYTES
+          ? await storeSmall(name, await collect(source), store)
+          : await storeLarge(name, source, store, maxBytes),
+      );
+    }
+  } finally {
+    zip.close();
+  }
+  return files;
+}
+
+async function storeSmall(path: string, bytes: Buffer, store: BlobStore): Promise<BundleFile> {
+  const fileHash = sha256Hex(bytes);
+  let stored = bytes;
+  let brotli = false;
+  if (bytes.length >= BROTLI_MIN_BYTES) {
+    const packed = await compress(bytes, {
+      params: { [zlib.BROTLI_PARAM_QUALITY]: 9, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
+    });
+    if (packed.length < bytes.length - 10) {
+      stored = packed;
+      brotli = true;
+    }
+  }
+  const staged = await store.stage(Readable.from([stored]), {
+    maxBytes: Math.max(stored.length, 1),
+    allowEmpty: true,
+  });
+  await store.commit(staged);
+  return { path, fileHash, storedSha256: staged.sha256, storedSize: stored.length, brotli };
+}
+
+async function storeLarge(
+  path: string,
+  source: Readable,
+  store: BlobStore,
+  maxBytes: number,
+): Promise<BundleFile> {
+  const staged = await store.stage(source, { maxBytes });
+  await store.commit(staged);
+  return {
+    path,
+    fileHash: staged.sha256,
+    storedSha256: staged.sha256,
+    storedSize: staged.size,
+    brotli: false,
+  };
+}
+
+async function* entries(zip: yauzl.ZipFile): AsyncGenerator<yauzl.Entry> {
+  while (true) {
+    const entry = await new Promise<yauzl.Entry | null>((resolve, reject) => {
+      const cleanup = () => {
+        zip.off('entry', onEntry);
+        zip.off('end', onEnd);
+        zip.off('error', onError);
+      };
+      const onEntry = (value: yauzl.Entry) => (cleanup(), resolve(value));
+      const onEnd = () => (cleanup(), resolve(null));
+      const onError = (error: Error) => (cleanup(), reject(error));
+      zip.on('entry', onEntry);
+      zip.on('end', onEnd);
+      zip.on('error', onError);
+      zip.readEntry();
+    });
+    if (!entry) return;
+    yield entry;
+  }
+}
+
+function openEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Readable> {
+  return new Promise((resolve, reject) =>
+    zip.openReadStream(entry, (error, stream) =>
+      error || !stream ? reject(error ?? new Error('unreadable entry')) : resolve(stream),
+    ),
+  );
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
