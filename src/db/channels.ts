@@ -1,4 +1,4 @@
-import type { Kysely, Updateable } from 'kysely';
+import type { Insertable, Kysely, Updateable } from 'kysely';
 import type { ChannelHistoryRow, ChannelRow, ChannelsTable, Database } from './schema.js';
 import { now } from './time.js';
 
@@ -24,7 +24,7 @@ export class ChannelsRepo {
     return this.db.selectFrom('channels').selectAll().where('bundle_id', '=', bundleId).execute();
   }
 
-  insert(channel: Omit<ChannelRow, 'id' | 'created_at' | 'updated_at'>): Promise<ChannelRow> {
+  insert(channel: Omit<Insertable<ChannelsTable>, 'created_at' | 'updated_at'>): Promise<ChannelRow> {
     const at = now();
     return this.db
       .insertInto('channels')

@@ -169,6 +169,68 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_release_control': {
+      async up(db: Kysely<any>) {
+        const channel = (column: string, type: 'text' | 'integer' | 'real', build = (c: any) => c) =>
+          db.schema.alterTable('channels').addColumn(column, type, build).execute();
+        // Staged rollout: `rollout_bundle_id` goes to `rollout_percent` % of devices, `bundle_id` to the rest.
+        await channel('rollout_bundle_id', 'integer', (c) => c.references('bundles.id').onDelete('set null'));
+        await channel('rollout_percent', 'integer', (c) => c.notNull().defaultTo(0));
+        // Targeting: comma-separated platforms ('' = all), emulators, development and production builds.
+        await channel('platforms', 'text', (c) => c.notNull().defaultTo(''));
+        await channel('allow_emulator', 'integer', (c) => c.notNull().defaultTo(1));
+        await channel('allow_dev', 'integer', (c) => c.notNull().defaultTo(1));
+        await channel('allow_prod', 'integer', (c) => c.notNull().defaultTo(1));
+        // Native-version policy: 'none' | 'major' | 'minor' | 'patch' | 'under_native'; downgrades.
+        await channel('disable_auto_update', 'text', (c) => c.notNull().defaultTo('none'));
+        await channel('allow_downgrade', 'integer', (c) => c.notNull().defaultTo(1));
+        // Automatic safety: halt when this share of a release's devices fail, once enough have tried it.
+        await channel('failure_threshold', 'real');
+        await channel('failure_min_devices', 'integer', (c) => c.notNull().defaultTo(20));
+
+        await db.schema
+          .alterTable('device_events')
+          .addColumn('channel', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema
+          .createIndex('device_events_release')
+          .on('device_events')
+          .columns(['app_id', 'version_name', 'action'])
+          .execute();
+        await db.schema
+          .createIndex('device_events_time')
+          .on('device_events')
+          .columns(['app_id', 'at'])
+          .execute();
+
+        await withId(db.schema.createTable('webhooks'))
+          .addColumn('app_id', 'text', (c) => c.references('apps.id').onDelete('cascade'))
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await withId(db.schema.createTable('webhook_deliveries'))
+          .addColumn('webhook_id', 'integer', (c) =>
+            c.notNull().references('webhooks.id').onDelete('cascade'),
+          )
+          .addColumn('event', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('response_status', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('next_attempt_at', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('delivered_at', 'text')
+          .execute();
+        await db.schema
+          .createIndex('webhook_deliveries_due')
+          .on('webhook_deliveries')
+          .columns(['status', 'next_attempt_at'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -56,6 +56,20 @@ export interface ChannelsTable {
   allow_self_assign: Flag;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** Staged rollout: this bundle goes to `rollout_percent` % of the devices, `bundle_id` to the rest. */
+  rollout_bundle_id: number | null;
+  rollout_percent: Generated<number>;
+  /** Comma-separated platforms the channel serves; '' for all. */
+  platforms: Generated<string>;
+  allow_emulator: Generated<Flag>;
+  allow_dev: Generated<Flag>;
+  allow_prod: Generated<Flag>;
+  /** 'none' | 'major' | 'minor' | 'patch' | 'under_native' (see domain/policy). */
+  disable_auto_update: Generated<string>;
+  allow_downgrade: Generated<Flag>;
+  /** Failure rate (0-1) that halts a release, or null for no automatic halt. */
+  failure_threshold: number | null;
+  failure_min_devices: Generated<number>;
 }
 
 export interface ChannelHistoryTable {
@@ -104,7 +118,36 @@ export interface DeviceEventsTable {
   old_version_name: string;
   platform: string;
   plugin_version: string;
+  /** The channel the device was on when it reported. */
+  channel: Generated<string>;
   at: Timestamp;
+}
+
+export interface WebhooksTable {
+  id: Generated<number>;
+  /** null: every app. */
+  app_id: string | null;
+  url: string;
+  /** HMAC key for the signature header; shown once at creation. */
+  secret: string;
+  /** Comma-separated event names, or '*'. */
+  events: string;
+  created_at: Timestamp;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  webhook_id: number;
+  event: string;
+  payload: string;
+  /** 'pending' | 'delivered' | 'failed' */
+  status: string;
+  attempts: Generated<number>;
+  response_status: number | null;
+  last_error: string | null;
+  next_attempt_at: Timestamp | null;
+  created_at: Timestamp;
+  delivered_at: Timestamp | null;
 }
 
 export interface TokensTable {
@@ -138,6 +181,8 @@ export interface Database {
   devices: DevicesTable;
   device_events: DeviceEventsTable;
   tokens: TokensTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   audit_log: AuditLogTable;
 }
 

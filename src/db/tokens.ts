@@ -21,7 +21,9 @@ export class TokensRepo {
     return Number(row.n);
   }
 
-  insert(token: Pick<TokenRow, 'name' | 'hash' | 'scope'>): Promise<TokenRow> {
+  insert(
+    token: Pick<TokenRow, 'name' | 'hash' | 'scope'> & { expires_at?: string | null },
+  ): Promise<TokenRow> {
     return this.db
       .insertInto('tokens')
       .values({ ...token, created_at: now() })
