@@ -89,6 +89,20 @@ describe('delta updates: a device downloads only the files that changed', () => 
     );
   });
 
+  it('gzips a large manifest answer for clients that accept it', async () => {
+    const response = await fetch(`${server.url}/updates`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'accept-encoding': 'gzip' },
+      body: JSON.stringify(deviceInfo({ app_id: APP, version_name: '1.0.0' })),
+    });
+    expect(response.headers.get('content-encoding')).toBe('gzip');
+    const plain = await server.device('POST', '/updates', deviceInfo({ app_id: APP, version_name: '1.0.0' }));
+    expect(Number(response.headers.get('content-length'))).toBeLessThan(
+      JSON.stringify(plain.body).length / 3,
+    );
+    expect(await response.json()).toEqual(plain.body);
+  });
+
   it('sends only the full zip to plugins too old for manifests', async () => {
     const answer = await server.device(
       'POST',

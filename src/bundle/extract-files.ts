@@ -68,7 +68,7 @@ async function storeSmall(path: string, bytes: Buffer, store: BlobStore): Promis
   let brotli = false;
   if (bytes.length >= BROTLI_MIN_BYTES) {
     const packed = await compress(bytes, {
-      params: { [zlib.BROTLI_PARAM_QUALITY]: 9, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
+      params: { [zlib.BROTLI_PARAM_QUALITY]: 6, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
     });
     if (packed.length < bytes.length - 10) {
       stored = packed;

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { decideUpdate, resolveChannel, type ChannelFacts, type DeviceFacts } from './decision.js';
+import {
+  OPEN_CHANNEL,
+  decideUpdate,
+  resolveChannel,
+  type ChannelFacts,
+  type DeviceFacts,
+} from './decision.js';
 
 type Bundle = { version: string; minNativeVersion: string | null };
 
@@ -7,12 +13,22 @@ function channels(...list: Array<Partial<ChannelFacts<Bundle>> & { name: string 
   return new Map(
     list.map((channel) => [
       channel.name,
-      { isDefault: false, allowSelfAssign: false, bundle: null, ...channel } as ChannelFacts<Bundle>,
+      {
+        isDefault: false,
+        allowSelfAssign: false,
+        bundle: null,
+        ...OPEN_CHANNEL,
+        ...channel,
+      } as ChannelFacts<Bundle>,
     ]),
   );
 }
 
 const device = (overrides: Partial<DeviceFacts> = {}): DeviceFacts => ({
+  deviceId: 'device-1',
+  platform: 'android',
+  isEmulator: false,
+  isProd: true,
   currentVersion: '1.0.0',
   nativeVersion: '1.0.0',
   override: null,
@@ -129,5 +145,73 @@ describe('decideUpdate', () => {
       bundle: { version: '1.1.0-beta.1' },
     });
     expect(decideUpdate(all, device())).toMatchObject({ bundle: { version: '1.0.1' } });
+  });
+});
+
+/** The error code of a refused decision. */
+const errorOf = (decision: ReturnType<typeof decideUpdate>) =>
+  'error' in decision ? decision.error : undefined;
+
+describe('decideUpdate with channel rules', () => {
+  const base = { name: 'production', isDefault: true, bundle: v('1.0.1') };
+
+  it('serves a staged rollout to its share of devices and the channel bundle to the rest', () => {
+    const all = channels({ ...base, rollout: { bundle: v('1.1.0'), percent: 30 } });
+    const ids = Array.from({ length: 2000 }, (_, i) => `d${i}`);
+    const versions = ids.map((deviceId) => {
+      const decision = decideUpdate(all, device({ deviceId, currentVersion: '0.9.0' }));
+      return decision.outcome === 'update' ? decision.bundle.version : 'none';
+    });
+    const share = versions.filter((version) => version === '1.1.0').length / ids.length;
+    expect(share).toBeGreaterThan(0.27);
+    expect(share).toBeLessThan(0.33);
+    expect(versions.every((version) => version === '1.1.0' || version === '1.0.1')).toBe(true);
+  });
+
+  it('refuses devices the channel does not target, with the code the plugin treats as blocked', () => {
+    const targeted = (targeting: Partial<ChannelFacts<Bundle>['targeting']>) =>
+      channels({ ...base, targeting: { ...OPEN_CHANNEL.targeting, ...targeting } });
+    expect(decideUpdate(targeted({ platforms: ['ios'] }), device())).toMatchObject({
+      outcome: 'blocked',
+      error: 'disabled_platform_android',
+    });
+    expect(decideUpdate(targeted({ platforms: ['ios', 'android'] }), device()).outcome).toBe('update');
+    expect(errorOf(decideUpdate(targeted({ allowEmulator: false }), device({ isEmulator: true })))).toBe(
+      'disable_emulator',
+    );
+    expect(errorOf(decideUpdate(targeted({ allowDev: false }), device({ isProd: false })))).toBe(
+      'disable_dev_build',
+    );
+    expect(errorOf(decideUpdate(targeted({ allowProd: false }), device()))).toBe('disable_prod_build');
+  });
+
+  it('applies the native-version policy', () => {
+    const policy = (nativePolicy: ChannelFacts<Bundle>['nativePolicy'], version: string) =>
+      channels({ ...base, bundle: v(version), nativePolicy });
+    const onNative = (nativeVersion: string) => device({ nativeVersion, currentVersion: '0.0.1' });
+    expect(errorOf(decideUpdate(policy('major', '2.0.0'), onNative('1.5.0')))).toBe(
+      'disable_auto_update_to_major',
+    );
+    expect(decideUpdate(policy('major', '1.9.0'), onNative('1.5.0')).outcome).toBe('update');
+    expect(errorOf(decideUpdate(policy('minor', '1.6.0'), onNative('1.5.0')))).toBe(
+      'disable_auto_update_to_minor',
+    );
+    expect(decideUpdate(policy('minor', '1.5.9'), onNative('1.5.0')).outcome).toBe('update');
+    expect(errorOf(decideUpdate(policy('patch', '1.5.1'), onNative('1.5.0')))).toBe(
+      'disable_auto_update_to_patch',
+    );
+    expect(decideUpdate(policy('patch', '1.5.0-hotfix.1'), onNative('1.5.0')).outcome).toBe('update');
+    expect(errorOf(decideUpdate(policy('under_native', '1.4.0'), onNative('1.5.0')))).toBe(
+      'disable_auto_update_under_native',
+    );
+    expect(decideUpdate(policy('under_native', '1.5.0'), onNative('1.5.0')).outcome).toBe('update');
+  });
+
+  it('refuses downgrades only where the channel forbids them', () => {
+    const rolledBack = channels({ ...base, bundle: v('1.0.0') });
+    expect(decideUpdate(rolledBack, device({ currentVersion: '1.1.0' })).outcome).toBe('update');
+    const strict = channels({ ...base, bundle: v('1.0.0'), allowDowngrade: false });
+    expect(errorOf(decideUpdate(strict, device({ currentVersion: '1.1.0' })))).toBe('downgrade_not_allowed');
+    expect(decideUpdate(strict, device({ currentVersion: '0.9.0' })).outcome).toBe('update');
   });
 });

@@ -1,3 +1,11 @@
+import {
+  isDowngrade,
+  nativePolicyRefusal,
+  targetingRefusal,
+  type NativePolicy,
+  type Targeting,
+} from './policy.js';
+import { inRollout } from './rollout.js';
 import { meetsMinimumNativeVersion } from './version.js';
 
 /** What the decision needs to know of a bundle; callers pass their full rows through. */
@@ -11,9 +19,26 @@ export interface ChannelFacts<B extends BundleFacts> {
   isDefault: boolean;
   allowSelfAssign: boolean;
   bundle: B | null;
+  /** A staged rollout: `bundle` of it goes to `percent` % of the devices, the channel's bundle to the rest. */
+  rollout: { bundle: B; percent: number } | null;
+  targeting: Targeting;
+  nativePolicy: NativePolicy;
+  allowDowngrade: boolean;
 }
 
+/** A channel with no rules: every device, every version (what a new channel starts as). */
+export const OPEN_CHANNEL = {
+  rollout: null,
+  targeting: { platforms: [], allowEmulator: true, allowDev: true, allowProd: true },
+  nativePolicy: 'none',
+  allowDowngrade: true,
+} as const satisfies Partial<ChannelFacts<BundleFacts>>;
+
 export interface DeviceFacts {
+  deviceId: string;
+  platform: string;
+  isEmulator: boolean;
+  isProd: boolean;
   /** The bundle the device runs, already normalised (see currentBundleVersion). */
   currentVersion: string;
   /** Native version name (version_build). */
@@ -63,13 +88,22 @@ export function resolveChannel<B extends BundleFacts>(
 export type UpdateDecision<B extends BundleFacts> =
   | { outcome: 'update'; bundle: B; channel: string }
   | { outcome: 'up_to_date'; error: 'no_new_version_available'; message: string; channel: string }
-  | { outcome: 'blocked'; error: 'native_version_too_old'; message: string; channel: string; bundle: B }
+  | { outcome: 'blocked'; error: string; message: string; channel: string; bundle?: B }
   | { outcome: 'failed'; error: 'no_channel'; message: string };
 
+/** The bundle a channel serves this device: the rollout's for devices in its slice, else the channel's. */
+export function servedBundle<B extends BundleFacts>(channel: ChannelFacts<B>, deviceId: string): B | null {
+  const rollout = channel.rollout;
+  if (rollout && inRollout(deviceId, rollout.bundle.version, rollout.percent)) return rollout.bundle;
+  return channel.bundle;
+}
+
 /**
- * The update decision for one device: the live bundle of its channel, when that differs from what it
- * runs and its native build meets the bundle's minimum. The device compares names by string equality,
- * so the server alone decides; a different live bundle is served even when it is older (a rollback).
+ * The update decision for one device: the bundle its channel serves it (rollout included), when that
+ * differs from what it runs and every rule of the channel lets it through: targeting (platform,
+ * emulator, development or store build), the bundle's minimum native version, the channel's
+ * native-version policy, and downgrades. The device compares names by string equality, so the server
+ * alone decides; an older bundle is served (a rollback) unless the channel forbids downgrades.
  */
 export function decideUpdate<B extends BundleFacts>(
   channels: ReadonlyMap<string, ChannelFacts<B>>,
@@ -84,7 +118,16 @@ export function decideUpdate<B extends BundleFacts>(
     };
   }
   const { channel } = resolved;
-  const bundle = channel.bundle;
+  const blocked = (error: string, message: string, bundle?: B): UpdateDecision<B> => ({
+    outcome: 'blocked',
+    error,
+    message,
+    channel: channel.name,
+    ...(bundle && { bundle }),
+  });
+  const refusal = targetingRefusal(channel.targeting, device);
+  if (refusal) return blocked(refusal, `Channel "${channel.name}" does not serve this device (${refusal})`);
+  const bundle = servedBundle(channel, device.deviceId);
   if (!bundle || bundle.version === device.currentVersion) {
     return {
       outcome: 'up_to_date',
@@ -94,13 +137,26 @@ export function decideUpdate<B extends BundleFacts>(
     };
   }
   if (!meetsMinimumNativeVersion(device.nativeVersion, bundle.minNativeVersion)) {
-    return {
-      outcome: 'blocked',
-      error: 'native_version_too_old',
-      message: `Bundle ${bundle.version} needs native version ${bundle.minNativeVersion} or newer; this device runs ${device.nativeVersion || 'an unknown version'}`,
-      channel: channel.name,
+    return blocked(
+      'native_version_too_old',
+      `Bundle ${bundle.version} needs native version ${bundle.minNativeVersion} or newer; this device runs ${device.nativeVersion || 'an unknown version'}`,
       bundle,
-    };
+    );
+  }
+  const policy = nativePolicyRefusal(channel.nativePolicy, device.nativeVersion, bundle.version);
+  if (policy) {
+    return blocked(
+      policy,
+      `Channel "${channel.name}" keeps native ${device.nativeVersion} off bundle ${bundle.version}`,
+      bundle,
+    );
+  }
+  if (!channel.allowDowngrade && isDowngrade(device.currentVersion, bundle.version)) {
+    return blocked(
+      'downgrade_not_allowed',
+      `Channel "${channel.name}" does not downgrade ${device.currentVersion} to ${bundle.version}`,
+      bundle,
+    );
   }
   return { outcome: 'update', bundle, channel: channel.name };
 }

@@ -7,7 +7,15 @@ import { OverairError } from '../errors.js';
 import type { Services } from '../services/index.js';
 import type { LiveBundle } from '../services/release-cache.js';
 import { errorJson, parseInput, readJson, toErrorResponse } from './errors.js';
-import { appId, channelName, deviceInfo, nativeVersion, statsEvent, versionName } from './schemas.js';
+import {
+  appId,
+  channelName,
+  deviceId,
+  deviceInfo,
+  nativeVersion,
+  statsEvent,
+  versionName,
+} from './schemas.js';
 import type { BundleUrl, DownloadLinks } from './download.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
@@ -118,15 +126,20 @@ export function deviceRoutes(services: Services, links: DownloadLinks, log: Logg
           channel: channelName.or(z.literal('')).default(''),
           version: versionName.or(z.literal('builtin')),
           native_version: nativeVersion.optional(),
+          // Optional: a stable id places the client in staged rollouts; a platform in targeting.
+          device_id: deviceId.optional(),
+          platform: z.string().max(32).optional(),
         }),
         await readJson(c),
       );
-      const decision = await services.updates.checkAnonymous(
-        body.app_id,
-        body.channel,
-        body.version,
-        body.native_version ?? '',
-      );
+      const decision = await services.updates.checkAnonymous({
+        appId: body.app_id,
+        channel: body.channel,
+        version: body.version,
+        nativeVersion: body.native_version ?? '',
+        deviceId: body.device_id ?? '',
+        platform: body.platform ?? '',
+      });
       if (decision.outcome !== 'update') return c.json({});
       const { version, url, checksum, session_key } = updatePayload(decision.bundle, links.forBundle(c));
       return c.json({ version, url, checksum, ...(session_key !== undefined && { session_key }) });
@@ -188,6 +201,9 @@ function manifestOf(bundle: LiveBundle, urlOf: BundleUrl) {
   }));
 }
 
+/** Refusals that a newer native build from the store would lift. */
+const NEEDS_STORE_UPDATE = new Set(['native_version_too_old', 'disable_auto_update_to_major']);
+
 /** One decision in the plugin's words (docs/protocol.md, "What Overair answers"). */
 export function updateAnswer(
   decision: UpdateDecision<LiveBundle>,
@@ -200,14 +216,13 @@ export function updateAnswer(
     case 'up_to_date':
       return { error: decision.error, message: decision.message, kind: 'up_to_date' };
     case 'blocked':
-      // `breaking` makes the plugin fire breakingAvailable, so the app can ask for a store update.
       return {
         error: decision.error,
         message: decision.message,
         kind: 'blocked',
-        version: decision.bundle.version,
-        old: info.version_name,
-        breaking: true,
+        ...(decision.bundle && { version: decision.bundle.version, old: info.version_name }),
+        // Makes the plugin fire breakingAvailable, so the app can ask for a store update.
+        ...(NEEDS_STORE_UPDATE.has(decision.error) && { breaking: true }),
       };
     case 'failed':
       return { error: decision.error, message: decision.message, kind: 'failed' };

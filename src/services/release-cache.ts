@@ -1,4 +1,5 @@
 import type { ChannelFacts } from '../domain/decision.js';
+import type { NativePolicy } from '../domain/policy.js';
 import type { Repos } from '../db/index.js';
 import type { BundleFileRow, BundleRow } from '../db/schema.js';
 
@@ -60,7 +61,11 @@ export class ReleaseCache {
     if (!app) return null;
     const channels = await this.repos.channels.list(appId);
     const liveIds = [
-      ...new Set(channels.flatMap((channel) => (channel.bundle_id === null ? [] : [channel.bundle_id]))),
+      ...new Set(
+        channels.flatMap((channel) =>
+          [channel.bundle_id, channel.rollout_bundle_id].filter((id): id is number => id !== null),
+        ),
+      ),
     ];
     const bundles = await this.repos.bundles.findByIds(liveIds);
     const files = new Map<number, BundleFileRow[]>();
@@ -77,11 +82,22 @@ export class ReleaseCache {
     );
     const facts = new Map<string, ChannelFacts<LiveBundle>>();
     for (const channel of channels) {
+      const rolloutBundle =
+        channel.rollout_bundle_id === null ? undefined : byId.get(channel.rollout_bundle_id);
       facts.set(channel.name, {
         name: channel.name,
         isDefault: channel.is_default === 1,
         allowSelfAssign: channel.allow_self_assign === 1,
         bundle: channel.bundle_id === null ? null : (byId.get(channel.bundle_id) ?? null),
+        rollout: rolloutBundle ? { bundle: rolloutBundle, percent: channel.rollout_percent } : null,
+        targeting: {
+          platforms: channel.platforms ? channel.platforms.split(',') : [],
+          allowEmulator: channel.allow_emulator === 1,
+          allowDev: channel.allow_dev === 1,
+          allowProd: channel.allow_prod === 1,
+        },
+        nativePolicy: channel.disable_auto_update as NativePolicy,
+        allowDowngrade: channel.allow_downgrade === 1,
       });
     }
     const assignments = new Map(

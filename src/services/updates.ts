@@ -17,6 +17,10 @@ export class UpdateService {
     if (!release) throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
     const decision = decideUpdate(release.channels, {
       ...assignmentOf(release, info.device_id),
+      deviceId: info.device_id,
+      platform: info.platform,
+      isEmulator: info.is_emulator,
+      isProd: info.is_prod,
       currentVersion: currentBundleVersion(info.version_name, info.version_build),
       nativeVersion: info.version_build,
       requested: info.defaultChannel,
@@ -29,20 +33,26 @@ export class UpdateService {
    * The plain `/check` of home-made clients: no device identity, just the channel asked for (or the
    * default one) and the version the client runs.
    */
-  async checkAnonymous(
-    appId: string,
-    channel: string,
-    version: string,
-    nativeVersion: string,
-  ): Promise<UpdateDecision<LiveBundle>> {
-    const release = await this.cache.get(appId);
-    if (!release) throw notFound('app_not_found', `No app "${appId}" on this server`);
+  async checkAnonymous(request: {
+    appId: string;
+    channel: string;
+    version: string;
+    nativeVersion: string;
+    deviceId: string;
+    platform: string;
+  }): Promise<UpdateDecision<LiveBundle>> {
+    const release = await this.cache.get(request.appId);
+    if (!release) throw notFound('app_not_found', `No app "${request.appId}" on this server`);
     return decideUpdate(release.channels, {
-      currentVersion: version,
-      nativeVersion,
+      deviceId: request.deviceId,
+      platform: request.platform,
+      isEmulator: false,
+      isProd: true,
+      currentVersion: request.version,
+      nativeVersion: request.nativeVersion,
       override: null,
       selfAssigned: null,
-      requested: channel,
+      requested: request.channel,
     });
   }
 }
