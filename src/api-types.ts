@@ -32,8 +32,19 @@ export interface ChannelJson {
   name: string;
   app_id: string;
   version: string | null;
+  /** A staged rollout in progress: its version and share of devices, else null. */
+  rollout: { version: string; percent: number } | null;
   is_default: boolean;
   allow_self_assign: boolean;
+  /** Platforms served; empty for all. */
+  platforms: string[];
+  allow_emulator: boolean;
+  allow_dev: boolean;
+  allow_prod: boolean;
+  native_policy: string;
+  allow_downgrade: boolean;
+  failure_threshold: number | null;
+  failure_min_devices: number;
   created_at: string;
   updated_at: string;
 }
@@ -75,6 +86,8 @@ export interface TokenJson {
   scope: 'read' | 'publish' | 'admin';
   created_at: string;
   last_used_at: string | null;
+  /** When the token stops working; null for never. */
+  expires_at: string | null;
 }
 
 export interface Page<T> {

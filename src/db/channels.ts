@@ -77,7 +77,9 @@ export class ChannelsRepo {
       .selectFrom('channel_history')
       .innerJoin('bundles', 'bundles.id', 'channel_history.bundle_id')
       .select('bundles.id')
-      .where('channel_history.channel_id', '=', channelId);
+      .where('channel_history.channel_id', '=', channelId)
+      // A rollout never made its bundle live for the whole channel.
+      .where('channel_history.action', '!=', 'rollout');
     if (currentBundleId !== null) query = query.where('bundles.id', '!=', currentBundleId);
     const row = await query.orderBy('channel_history.id', 'desc').limit(1).executeTakeFirst();
     return row?.id ?? null;

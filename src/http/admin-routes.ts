@@ -2,8 +2,13 @@ import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { OverairError, badRequest } from '../errors.js';
+import { NATIVE_POLICIES } from '../domain/policy.js';
+import type { ChannelChanges } from '../services/channels.js';
 import type { Services } from '../services/index.js';
-import { requireScope, requireToken, type AdminEnv } from './auth.js';
+import type { Logger } from 'pino';
+import { auditRequests, limitFailedAuth, requireScope, requireToken, type AdminEnv } from './auth.js';
+import type { FailedAuthLimiter } from './auth-limiter.js';
+import { clientAddress } from './client-address.js';
 import type { DownloadLinks } from './download.js';
 import { parseInput, readJson } from './errors.js';
 import * as s from './schemas.js';
@@ -47,14 +52,32 @@ const toMeta = (input: {
   signature: input.signature,
 });
 
-/** The admin REST API under /api/v1: JSON in and out, bearer token, scopes read < publish < admin. */
-export function adminRoutes(services: Services, links: DownloadLinks) {
+/** What guards the admin API besides tokens: the failed-authentication limit, and whom to believe. */
+export interface AdminGuard {
+  limiter: FailedAuthLimiter;
+  /** Take the client's address from X-Forwarded-For (OVERAIR_TRUST_PROXY). */
+  trustProxy: boolean;
+  log: Logger;
+}
+
+/**
+ * The admin REST API under /api/v1: JSON in and out, bearer token, scopes read < publish < admin.
+ * Every request, refused or not, is audited; too many failed authentications from one address
+ * get 429s for a while.
+ */
+export function adminRoutes(services: Services, links: DownloadLinks, guard: AdminGuard) {
   const api = new Hono<AdminEnv>();
   const read = requireScope('read');
   const publish = requireScope('publish');
   const admin = requireScope('admin');
   const bundleUrl = (c: C) => links.forBundle(c);
 
+  // In this order: the audit entry must cover the refusals of the two below.
+  api.use(
+    '*',
+    auditRequests(services.audit, guard.log, (c) => clientAddress(c, guard.trustProxy)),
+  );
+  api.use('*', limitFailedAuth(guard.limiter));
   api.use('*', requireToken(services.tokens));
 
   api.get('/whoami', read, (c) => {
@@ -144,7 +167,33 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
   });
 
   // Channels
-  const channelFlags = { is_default: z.boolean().optional(), allow_self_assign: z.boolean().optional() };
+  const channelFlags = {
+    is_default: z.boolean().optional(),
+    allow_self_assign: z.boolean().optional(),
+    platforms: z
+      .array(z.enum(['ios', 'android', 'electron']))
+      .max(3)
+      .optional(),
+    allow_emulator: z.boolean().optional(),
+    allow_dev: z.boolean().optional(),
+    allow_prod: z.boolean().optional(),
+    native_policy: z.enum(NATIVE_POLICIES).optional(),
+    allow_downgrade: z.boolean().optional(),
+    failure_threshold: z.number().gt(0).max(1).nullable().optional(),
+    failure_min_devices: z.number().int().min(1).max(1_000_000).optional(),
+  };
+  const toChanges = (input: z.infer<z.ZodObject<typeof channelFlags>>): ChannelChanges => ({
+    isDefault: input.is_default,
+    allowSelfAssign: input.allow_self_assign,
+    platforms: input.platforms,
+    allowEmulator: input.allow_emulator,
+    allowDev: input.allow_dev,
+    allowProd: input.allow_prod,
+    nativePolicy: input.native_policy,
+    allowDowngrade: input.allow_downgrade,
+    failureThreshold: input.failure_threshold,
+    failureMinDevices: input.failure_min_devices,
+  });
   api.get('/apps/:appId/channels', read, async (c) =>
     c.json({ items: (await services.channels.list(appParam(c))).map(channelJson) }),
   );
@@ -156,12 +205,7 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
     );
     const channel = await services.channels.create(
       appId,
-      {
-        name: input.name,
-        version: input.version,
-        isDefault: input.is_default,
-        allowSelfAssign: input.allow_self_assign,
-      },
+      { name: input.name, version: input.version, ...toChanges(input) },
       c.get('actor'),
     );
     return c.json(channelJson(channel), 201);
@@ -176,17 +220,9 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
       z
         .object(channelFlags)
         .strict()
-        .refine(
-          (flags) => Object.keys(flags).length > 0,
-          'nothing to change: give is_default or allow_self_assign',
-        ),
+        .refine((flags) => Object.keys(flags).length > 0, 'nothing to change: give at least one setting'),
     );
-    const channel = await services.channels.update(
-      appId,
-      name,
-      { isDefault: input.is_default, allowSelfAssign: input.allow_self_assign },
-      c.get('actor'),
-    );
+    const channel = await services.channels.update(appId, name, toChanges(input), c.get('actor'));
     return c.json(channelJson(channel));
   });
   api.delete('/apps/:appId/channels/:channel', admin, async (c) => {
@@ -197,6 +233,13 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
     const [appId, name] = [appParam(c), channelParam(c)];
     const { version } = await body(c, z.object({ version: s.versionName }));
     return c.json(channelJson(await services.channels.setLive(appId, name, version, c.get('actor'))));
+  });
+  api.post('/apps/:appId/channels/:channel/rollout', publish, async (c) => {
+    const [appId, name] = [appParam(c), channelParam(c)];
+    const input = await body(c, z.object({ version: s.versionName, percent: z.number().min(0.01).max(100) }));
+    return c.json(
+      channelJson(await services.channels.rollout(appId, name, input.version, input.percent, c.get('actor'))),
+    );
   });
   api.post('/apps/:appId/channels/:channel/rollback', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
@@ -255,9 +298,26 @@ export function adminRoutes(services: Services, links: DownloadLinks) {
   api.post('/tokens', admin, async (c) => {
     const input = await body(
       c,
-      z.object({ name: z.string().min(1).max(100), scope: z.enum(['read', 'publish', 'admin']) }),
+      z
+        .object({
+          name: z.string().min(1).max(100),
+          scope: z.enum(['read', 'publish', 'admin']),
+          expires_in_days: z.number().int().positive().max(3650).optional(),
+          expires_at: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time' }).optional(),
+        })
+        .strict()
+        .refine(
+          (input) => input.expires_in_days === undefined || input.expires_at === undefined,
+          'give expires_in_days or expires_at, not both',
+        ),
     );
-    const { token, secret } = await services.tokens.create(input.name, input.scope, c.get('actor'));
+    const expiry =
+      input.expires_in_days !== undefined
+        ? { inDays: input.expires_in_days }
+        : input.expires_at !== undefined
+          ? { at: input.expires_at }
+          : undefined;
+    const { token, secret } = await services.tokens.create(input.name, input.scope, c.get('actor'), expiry);
     return c.json({ ...token, token: secret }, 201);
   });
   api.delete('/tokens/:id', admin, async (c) => {

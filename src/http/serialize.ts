@@ -29,8 +29,19 @@ export function channelJson(channel: ChannelView): ChannelJson {
     name: channel.name,
     app_id: channel.app_id,
     version: channel.version,
+    rollout: channel.rolloutVersion
+      ? { version: channel.rolloutVersion, percent: channel.rollout_percent }
+      : null,
     is_default: channel.is_default === 1,
     allow_self_assign: channel.allow_self_assign === 1,
+    platforms: channel.platforms ? channel.platforms.split(',') : [],
+    allow_emulator: channel.allow_emulator === 1,
+    allow_dev: channel.allow_dev === 1,
+    allow_prod: channel.allow_prod === 1,
+    native_policy: channel.disable_auto_update,
+    allow_downgrade: channel.allow_downgrade === 1,
+    failure_threshold: channel.failure_threshold,
+    failure_min_devices: channel.failure_min_devices,
     created_at: channel.created_at,
     updated_at: channel.updated_at,
   };

@@ -1,24 +1,57 @@
 import { conflict, notFound } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
-import type { ChannelHistoryRow, ChannelRow } from '../db/schema.js';
+import type { Updateable } from 'kysely';
+import type { ChannelHistoryRow, ChannelRow, ChannelsTable } from '../db/schema.js';
 import { toFlag } from '../db/time.js';
+import type { NativePolicy } from '../domain/policy.js';
+import { NO_EVENTS, type EventSink } from './events.js';
 import { requireApp } from './require.js';
 import type { ReleaseCache } from './release-cache.js';
 
 export interface ChannelView extends ChannelRow {
   /** Version name of the live bundle, or null. */
   version: string | null;
+  /** Version being rolled out to `rollout_percent` % of the devices, or null. */
+  rolloutVersion: string | null;
 }
 
 export interface ChannelChanges {
   isDefault?: boolean;
   allowSelfAssign?: boolean;
+  platforms?: string[];
+  allowEmulator?: boolean;
+  allowDev?: boolean;
+  allowProd?: boolean;
+  nativePolicy?: NativePolicy;
+  allowDowngrade?: boolean;
+  /** A failure rate (0-1) that halts a release automatically, or null for none. */
+  failureThreshold?: number | null;
+  failureMinDevices?: number;
+}
+
+/** Column values for the changes that were given (undefined ones leave the column alone). */
+function columnsOf(changes: ChannelChanges): Updateable<ChannelsTable> {
+  const flag = (value: boolean | undefined) => (value === undefined ? undefined : toFlag(value));
+  const columns: Updateable<ChannelsTable> = {
+    is_default: flag(changes.isDefault),
+    allow_self_assign: flag(changes.allowSelfAssign),
+    platforms: changes.platforms?.join(','),
+    allow_emulator: flag(changes.allowEmulator),
+    allow_dev: flag(changes.allowDev),
+    allow_prod: flag(changes.allowProd),
+    disable_auto_update: changes.nativePolicy,
+    allow_downgrade: flag(changes.allowDowngrade),
+    failure_threshold: changes.failureThreshold,
+    failure_min_devices: changes.failureMinDevices,
+  };
+  return Object.fromEntries(Object.entries(columns).filter(([, value]) => value !== undefined));
 }
 
 export class ChannelService {
   constructor(
     private readonly repos: Repos,
     private readonly cache: ReleaseCache,
+    private readonly events: EventSink = NO_EVENTS,
   ) {}
 
   async list(appId: string): Promise<ChannelView[]> {
@@ -44,6 +77,7 @@ export class ChannelService {
         const isDefault = input.isDefault ?? !existing.some((channel) => channel.is_default === 1);
         const bundle = input.version ? await this.bundleOf(repos, appId, input.version) : undefined;
         const channel = await repos.channels.insert({
+          ...columnsOf(input),
           app_id: appId,
           name: input.name,
           bundle_id: bundle?.id ?? null,
@@ -79,10 +113,7 @@ export class ChannelService {
           'Make another channel the default instead of unsetting this one',
         );
       }
-      await repos.channels.update(channel.id, {
-        ...(changes.isDefault !== undefined && { is_default: toFlag(changes.isDefault) }),
-        ...(changes.allowSelfAssign !== undefined && { allow_self_assign: toFlag(changes.allowSelfAssign) }),
-      });
+      await repos.channels.update(channel.id, columnsOf(changes));
       if (changes.isDefault) await repos.channels.clearDefault(appId, channel.id);
       await repos.audit.record({
         actor,
@@ -106,40 +137,128 @@ export class ChannelService {
     this.cache.invalidate(appId);
   }
 
-  /** Makes a bundle live on the channel (a no-op when it already is). */
-  async setLive(appId: string, name: string, version: string, actor: string): Promise<ChannelView> {
-    await this.repos.transaction(async (repos) => {
+  /** Makes a bundle live on the whole channel (a no-op when it already is); ends any rollout. */
+  async setLive(
+    appId: string,
+    name: string,
+    version: string,
+    actor: string,
+    reason?: string,
+  ): Promise<ChannelView> {
+    const changed = await this.repos.transaction(async (repos) => {
       const channel = await this.findIn(repos, appId, name);
       const bundle = await this.bundleOf(repos, appId, version);
-      if (channel.bundle_id === bundle.id) return;
-      await repos.channels.update(channel.id, { bundle_id: bundle.id });
-      await this.logChange(repos, channel, 'set', bundle, null, actor);
+      if (channel.bundle_id === bundle.id && channel.rollout_bundle_id === null) return false;
+      await repos.channels.update(channel.id, {
+        bundle_id: bundle.id,
+        rollout_bundle_id: null,
+        rollout_percent: 0,
+      });
+      await this.logChange(repos, channel, 'set', bundle, reason ?? null, actor);
       await repos.audit.record({ actor, action: 'channel.set', appId, target: name, detail: { version } });
+      return true;
     });
     this.cache.invalidate(appId);
+    if (changed) this.events.emit(appId, 'channel.released', { channel: name, version, actor });
     return this.get(appId, name);
   }
 
-  /** Makes the bundle that was live before the current one live again. */
-  async rollback(appId: string, name: string, actor: string, reason?: string): Promise<ChannelView> {
+  /**
+   * A staged rollout: `version` goes to `percent` % of the channel's devices (each device's place is
+   * fixed per release, so raising the percentage only adds devices), the live bundle to the others.
+   * 100 % completes it: the bundle becomes the channel's live bundle.
+   */
+  async rollout(
+    appId: string,
+    name: string,
+    version: string,
+    percent: number,
+    actor: string,
+  ): Promise<ChannelView> {
+    if (percent >= 100) return this.setLive(appId, name, version, actor, 'rollout completed');
     await this.repos.transaction(async (repos) => {
       const channel = await this.findIn(repos, appId, name);
-      const previousId = await repos.channels.previousLiveBundleId(channel.id, channel.bundle_id);
-      const previous = previousId === null ? undefined : await repos.bundles.findById(previousId);
-      if (!previous)
-        throw conflict('nothing_to_roll_back', `Channel "${name}" has no earlier bundle to roll back to`);
-      await repos.channels.update(channel.id, { bundle_id: previous.id });
-      await this.logChange(repos, channel, 'rollback', previous, reason ?? null, actor);
+      const bundle = await this.bundleOf(repos, appId, version);
+      if (channel.bundle_id === bundle.id) {
+        throw conflict('already_live', `Bundle ${version} is already live on all of channel "${name}"`);
+      }
+      await repos.channels.update(channel.id, { rollout_bundle_id: bundle.id, rollout_percent: percent });
+      await this.logChange(repos, channel, 'rollout', bundle, `${percent}% of devices`, actor);
       await repos.audit.record({
         actor,
-        action: 'channel.rollback',
+        action: 'channel.rollout',
         appId,
         target: name,
-        detail: { to: previous.version },
+        detail: { version, percent },
       });
     });
     this.cache.invalidate(appId);
+    this.events.emit(appId, 'channel.rollout', { channel: name, version, percent, actor });
     return this.get(appId, name);
+  }
+
+  /**
+   * Undoes the last release: a rollout in progress is stopped (every device gets the live bundle
+   * again); otherwise the bundle that was live before the current one becomes live again.
+   */
+  async rollback(appId: string, name: string, actor: string, reason?: string): Promise<ChannelView> {
+    const result = await this.undoRelease(appId, name, 'rollback', actor, reason ?? null);
+    this.events.emit(appId, 'channel.rollback', { channel: name, ...result, actor, reason: reason ?? null });
+    return this.get(appId, name);
+  }
+
+  /** The automatic safety's rollback: the same as `rollback`, recorded and announced as a halt. */
+  async halt(appId: string, name: string, reason: string): Promise<ChannelView> {
+    const result = await this.undoRelease(appId, name, 'halt', 'overair', reason);
+    this.events.emit(appId, 'release.halted', { channel: name, ...result, reason });
+    return this.get(appId, name);
+  }
+
+  private async undoRelease(
+    appId: string,
+    name: string,
+    action: 'rollback' | 'halt',
+    actor: string,
+    reason: string | null,
+  ): Promise<{ from: string | null; to: string | null }> {
+    const result = await this.repos.transaction(async (repos) => {
+      const channel = await this.findIn(repos, appId, name);
+      let from: { id: number; version: string } | undefined;
+      let to: { id: number; version: string } | undefined;
+      if (channel.rollout_bundle_id !== null) {
+        from = await repos.bundles.findById(channel.rollout_bundle_id);
+        to = channel.bundle_id === null ? undefined : await repos.bundles.findById(channel.bundle_id);
+        await repos.channels.update(channel.id, { rollout_bundle_id: null, rollout_percent: 0 });
+      } else {
+        const previousId = await repos.channels.previousLiveBundleId(channel.id, channel.bundle_id);
+        to = previousId === null ? undefined : await repos.bundles.findById(previousId);
+        if (!to)
+          throw conflict('nothing_to_roll_back', `Channel "${name}" has no earlier bundle to roll back to`);
+        from = channel.bundle_id === null ? undefined : await repos.bundles.findById(channel.bundle_id);
+        await repos.channels.update(channel.id, { bundle_id: to.id });
+      }
+      await repos.channels.addHistory({
+        app_id: appId,
+        channel_id: channel.id,
+        channel_name: channel.name,
+        action,
+        bundle_id: to?.id ?? null,
+        version: to?.version ?? null,
+        previous_version: from?.version ?? null,
+        reason,
+        actor,
+      });
+      await repos.audit.record({
+        actor,
+        action: `channel.${action}`,
+        appId,
+        target: name,
+        detail: { from: from?.version ?? null, to: to?.version ?? null, reason },
+      });
+      return { from: from?.version ?? null, to: to?.version ?? null };
+    });
+    this.cache.invalidate(appId);
+    return result;
   }
 
   async history(appId: string, name: string, limit: number, beforeId?: number): Promise<ChannelHistoryRow[]> {
@@ -150,7 +269,7 @@ export class ChannelService {
   private async logChange(
     repos: Repos,
     channel: ChannelRow,
-    action: 'set' | 'rollback',
+    action: 'set' | 'rollout',
     bundle: { id: number; version: string },
     reason: string | null,
     actor: string,
@@ -170,9 +289,13 @@ export class ChannelService {
   }
 
   private async view(channel: ChannelRow): Promise<ChannelView> {
-    const bundle =
-      channel.bundle_id === null ? undefined : await this.repos.bundles.findById(channel.bundle_id);
-    return { ...channel, version: bundle?.version ?? null };
+    const versionOf = async (id: number | null) =>
+      id === null ? null : ((await this.repos.bundles.findById(id))?.version ?? null);
+    return {
+      ...channel,
+      version: await versionOf(channel.bundle_id),
+      rolloutVersion: await versionOf(channel.rollout_bundle_id),
+    };
   }
 
   private find(appId: string, name: string): Promise<ChannelRow> {

@@ -13,8 +13,46 @@ const onOff = (value: string): boolean => {
   throw new CliError(`expected on or off, not "${value}"`);
 };
 
+interface ChannelUpdateOptions {
+  app?: string;
+  selfAssign?: string;
+  default?: boolean;
+  platforms?: string;
+  emulators?: string;
+  devBuilds?: string;
+  prodBuilds?: string;
+  nativePolicy?: string;
+  downgrade?: string;
+  failureThreshold?: string;
+  failureMinDevices?: string;
+}
+
+/** The API's channel settings from `channel update` flags; only the flags given. */
+function channelChanges(options: ChannelUpdateOptions): Record<string, unknown> {
+  const changes: Record<string, unknown> = {};
+  if (options.selfAssign !== undefined) changes.allow_self_assign = onOff(options.selfAssign);
+  if (options.default) changes.is_default = true;
+  if (options.platforms !== undefined) {
+    changes.platforms = options.platforms === 'all' ? [] : options.platforms.split(',').map((p) => p.trim());
+  }
+  if (options.emulators !== undefined) changes.allow_emulator = onOff(options.emulators);
+  if (options.devBuilds !== undefined) changes.allow_dev = onOff(options.devBuilds);
+  if (options.prodBuilds !== undefined) changes.allow_prod = onOff(options.prodBuilds);
+  if (options.nativePolicy !== undefined) changes.native_policy = options.nativePolicy;
+  if (options.downgrade !== undefined) changes.allow_downgrade = onOff(options.downgrade);
+  if (options.failureThreshold !== undefined) {
+    changes.failure_threshold = options.failureThreshold === 'off' ? null : Number(options.failureThreshold);
+  }
+  if (options.failureMinDevices !== undefined)
+    changes.failure_min_devices = Number(options.failureMinDevices);
+  return changes;
+}
+
 const channelLine = (c: ChannelJson) =>
-  `Channel "${c.name}": ${c.version ?? 'no bundle'}${c.is_default ? ' (default)' : ''}${c.allow_self_assign ? ' (self-assign)' : ''}`;
+  `Channel "${c.name}": ${c.version ?? 'no bundle'}` +
+  (c.rollout ? `, rolling out ${c.rollout.version} to ${c.rollout.percent}%` : '') +
+  (c.is_default ? ' (default)' : '') +
+  (c.allow_self_assign ? ' (self-assign)' : '');
 
 /** `channel …` and `device …`: who gets which bundle. */
 export function registerReleaseCommands(program: Command, io: CliIo): void {
@@ -56,8 +94,15 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
       const { items } = await (await ctx.api()).get<Page<ChannelJson>>(`/apps/${enc(appId)}/channels`);
       emit(io, ctx.json, items, (rows) =>
         table(
-          ['CHANNEL', 'LIVE', 'DEFAULT', 'SELF-ASSIGN'],
-          rows.map((c) => [c.name, c.version, c.is_default, c.allow_self_assign]),
+          ['CHANNEL', 'LIVE', 'ROLLOUT', 'DEFAULT', 'SELF-ASSIGN', 'PLATFORMS'],
+          rows.map((c) => [
+            c.name,
+            c.version,
+            c.rollout ? `${c.rollout.version} ${c.rollout.percent}%` : null,
+            c.is_default,
+            c.allow_self_assign,
+            c.platforms.length ? c.platforms.join(',') : 'all',
+          ]),
         ),
       );
     });
@@ -131,24 +176,50 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .option(...appOption)
     .option('--self-assign <on|off>', 'let devices join it themselves')
     .option('--default', 'make it the default channel of the app')
+    .option('--platforms <list>', 'platforms it serves: ios,android,electron, or "all"')
+    .option('--emulators <on|off>', 'serve emulators and simulators')
+    .option('--dev-builds <on|off>', 'serve development (debuggable) builds')
+    .option('--prod-builds <on|off>', 'serve store (production) builds')
+    .option(
+      '--native-policy <level>',
+      'none | major | minor | patch | under_native: keep devices off bundles beyond their native version',
+    )
+    .option('--downgrade <on|off>', 'serve bundles older than what a device runs (rollbacks need it)')
+    .option(
+      '--failure-threshold <rate>',
+      'halt a release when this share of its devices fail (0-1), or "off"',
+    )
+    .option('--failure-min-devices <n>', 'devices that must have tried a release before it can be halted')
+    .action(async (name: string, options: ChannelUpdateOptions, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const changes = channelChanges(options);
+      if (Object.keys(changes).length === 0)
+        throw new CliError('nothing to change: see --help for the settings');
+      const updated = await (
+        await ctx.api()
+      ).patch<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(name)}`, changes);
+      emit(io, ctx.json, updated, (c) => `Updated ${channelLine(c)}`);
+    });
+
+  channel
+    .command('rollout <channel> <version>')
+    .description(
+      "serve a bundle to a share of the channel's devices (raise it step by step; 100 completes it)",
+    )
+    .option(...appOption)
+    .requiredOption('--percent <n>', 'share of devices, 0.01 to 100')
     .action(
-      async (
-        name: string,
-        options: { app?: string; selfAssign?: string; default?: boolean },
-        command: Command,
-      ) => {
+      async (name: string, version: string, options: { app?: string; percent: string }, command: Command) => {
         const ctx = contextOf(io, command);
         const appId = await resolveAppId(io.cwd, options.app);
-        const changes = {
-          ...(options.selfAssign !== undefined && { allow_self_assign: onOff(options.selfAssign) }),
-          ...(options.default && { is_default: true }),
-        };
-        if (Object.keys(changes).length === 0)
-          throw new CliError('nothing to change: give --self-assign on|off or --default');
+        const percent = Number(options.percent);
+        if (!Number.isFinite(percent) || percent <= 0 || percent > 100)
+          throw new CliError('--percent must be a number above 0, at most 100');
         const updated = await (
           await ctx.api()
-        ).patch<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(name)}`, changes);
-        emit(io, ctx.json, updated, (c) => `Updated ${channelLine(c)}`);
+        ).post<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(name)}/rollout`, { version, percent });
+        emit(io, ctx.json, updated, (c) => channelLine(c));
       },
     );
 
