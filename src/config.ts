@@ -26,6 +26,27 @@ const sizeInBytes = z
   })
   .pipe(z.number().int().positive());
 
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** A duration such as 30s, 5m, 12h or 7d (a bare number is seconds), in whole seconds. */
+const durationInSeconds = (max: number, maxText: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+\s*[smhd]?$/i, 'expected a duration such as 30s, 5m, 12h or 7d')
+    .transform((text) => {
+      const match = /^(\d+)\s*([a-z]?)$/i.exec(text)!;
+      return Number(match[1]) * (DURATION_UNITS[(match[2] || 's').toLowerCase()] ?? 1);
+    })
+    .pipe(z.number().int().min(1, 'must be at least 1s').max(max, `must be at most ${maxText}`));
+
+const onOff = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false'], { error: 'expected true or false' }))
+  .transform((value) => value === 'true');
+
 const configSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535),
   host: z.string().min(1),
@@ -42,6 +63,16 @@ const configSchema = z.object({
   maxUploadBytes: sizeInBytes,
   logLevel: z.enum(LOG_LEVELS),
   adminToken: z.string().min(24, 'must be at least 24 characters').optional(),
+  privateDownloads: onOff,
+  downloadSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+  downloadUrlTtlSeconds: durationInSeconds(366 * 86_400, '366d'),
+  trustProxy: onOff,
+  authMaxFailures: z.coerce
+    .number({ error: 'expected a whole number (0 turns the limit off)' })
+    .int('expected a whole number (0 turns the limit off)')
+    .min(0)
+    .max(1_000_000),
+  authFailureWindowSeconds: durationInSeconds(86_400, '1d'),
 });
 
 export type Config = z.output<typeof configSchema> & { databaseFile: string; blobDir: string };
@@ -57,6 +88,12 @@ const ENV_NAMES = {
   maxUploadBytes: 'OVERAIR_MAX_UPLOAD_SIZE',
   logLevel: 'OVERAIR_LOG_LEVEL',
   adminToken: 'OVERAIR_ADMIN_TOKEN',
+  privateDownloads: 'OVERAIR_PRIVATE_DOWNLOADS',
+  downloadSecret: 'OVERAIR_DOWNLOAD_SECRET',
+  downloadUrlTtlSeconds: 'OVERAIR_DOWNLOAD_URL_TTL',
+  trustProxy: 'OVERAIR_TRUST_PROXY',
+  authMaxFailures: 'OVERAIR_AUTH_MAX_FAILURES',
+  authFailureWindowSeconds: 'OVERAIR_AUTH_FAILURE_WINDOW',
 } as const satisfies Record<keyof z.input<typeof configSchema>, string>;
 
 const DEFAULTS = {
@@ -66,7 +103,15 @@ const DEFAULTS = {
   storage: 'fs',
   maxUploadBytes: '512mb',
   logLevel: 'info',
+  privateDownloads: 'false',
+  // The plugin resumes an interrupted download at later checks, and Capgo signs its links for 7 days.
+  downloadUrlTtlSeconds: '7d',
+  trustProxy: 'false',
+  authMaxFailures: '10',
+  authFailureWindowSeconds: '5m',
 } as const;
+
+const SECRET_SETTINGS = new Set<string>(['adminToken', 'downloadSecret']);
 
 export type ConfigOverrides = Partial<Record<keyof typeof ENV_NAMES, string | undefined>>;
 
@@ -84,7 +129,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0]) as keyof typeof ENV_NAMES;
-      return `${ENV_NAMES[key] ?? key} (${JSON.stringify(raw[key])}): ${issue.message}`;
+      // Secrets are never echoed, not even rejected ones: the message may end up in a log.
+      const shown = SECRET_SETTINGS.has(key)
+        ? `${raw[key]?.length ?? 0} characters`
+        : JSON.stringify(raw[key]);
+      return `${ENV_NAMES[key] ?? key} (${shown}): ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }

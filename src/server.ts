@@ -9,6 +9,7 @@ import { DownloadLinks } from './http/download.js';
 import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
 import { createServices, type Services } from './services/index.js';
+import { loadOrCreateDownloadSecret } from './storage/download-secret.js';
 import { FsBlobStore } from './storage/fs-store.js';
 
 export interface RunningServer {
@@ -34,8 +35,20 @@ export async function startServer(
     maxUploadBytes: config.maxUploadBytes,
   });
   const initialToken = await services.tokens.ensureAdminToken(config.adminToken);
-  const links = new DownloadLinks(config.publicUrl);
-  const app = createHttpApp(services, log, links);
+  const links = new DownloadLinks(
+    config.publicUrl,
+    config.privateDownloads
+      ? {
+          secret: config.downloadSecret ?? (await loadOrCreateDownloadSecret(config.dataDir, log)),
+          ttlSeconds: config.downloadUrlTtlSeconds,
+        }
+      : undefined,
+  );
+  const app = createHttpApp(services, log, links, {
+    trustProxy: config.trustProxy,
+    authMaxFailures: config.authMaxFailures,
+    authFailureWindowMs: config.authFailureWindowSeconds * 1000,
+  });
 
   const server = http.createServer(createNodeListener(app, services, links, log));
   await new Promise<void>((resolve, reject) => {

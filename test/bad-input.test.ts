@@ -11,6 +11,10 @@
  *   (src/http/device-routes.ts), so a batch of only bad events is {status:"ok", results:[{status:"error",
  *   index, error, message}, …]}. A body that is not JSON at all is still a 400.
  * - HEAD answers carry no body: only the status is checked.
+ * - "Nothing may be written" excludes the audit entry every admin request leaves (action
+ *   http.request, src/http/auth.ts): those are checked apart, one per admin request sent, none
+ *   recording a success. The failed-login limit is off here (hundreds of refused requests come
+ *   from one address); test/admin-security.test.ts covers it.
  *
  * Requests go through node:http, not fetch, so that paths reach the server exactly as written
  * (fetch would normalise "..", "%2e%2e" and friends away).
@@ -29,6 +33,7 @@ import {
   uploadBundle,
   type TestServer,
 } from './helpers/server.js';
+import { REQUEST_AUDIT_ACTION } from '../src/http/auth.js';
 
 const APP = 'com.example.app';
 /** An app created without any channel: "no channel" errors. */
@@ -1337,6 +1342,8 @@ group('unknown routes', [
 
 let server: TestServer;
 let requests = 0;
+/** Of those, the ones sent to the admin API (each must leave a request entry in the audit log). */
+let adminRequests = 0;
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 interface Answer {
@@ -1356,6 +1363,7 @@ function authHeader(auth: Auth | undefined): Record<string, string> {
 
 function send(c: Case): Promise<Answer> {
   requests++;
+  if (/^\/api\/v1(\/|\?|$)/.test(resolve(c.path))) adminRequests++;
   const body = c.body === undefined ? undefined : Buffer.from(resolve(c.body));
   const headers: Record<string, string> = { ...authHeader(c.auth), ...c.headers };
   if (c.contentType) headers['content-type'] = c.contentType;
@@ -1480,6 +1488,8 @@ interface Snapshot {
   rows: Record<string, string[]>;
   files: string[];
   staging: string[];
+  /** The per-request audit entries, kept apart from `rows` (every admin request adds one). */
+  requestLog: Array<{ status: number; path: string }>;
 }
 
 async function snapshot(): Promise<Snapshot> {
@@ -1494,8 +1504,14 @@ async function snapshot(): Promise<Snapshot> {
       .all() as Array<{ name: string }>;
     const counts: Record<string, number> = {};
     const rows: Record<string, string[]> = {};
+    const requestLog: Snapshot['requestLog'] = [];
     for (const { name } of tables) {
-      const all = db.prepare(`SELECT * FROM "${name}"`).all() as Array<Record<string, unknown>>;
+      let all = db.prepare(`SELECT * FROM "${name}"`).all() as Array<Record<string, unknown>>;
+      if (name === 'audit_log') {
+        for (const row of all.filter((entry) => entry.action === REQUEST_AUDIT_ACTION))
+          requestLog.push(JSON.parse(String(row.detail)) as { status: number; path: string });
+        all = all.filter((entry) => entry.action !== REQUEST_AUDIT_ACTION);
+      }
       counts[name] = all.length;
       // Authenticating a token updates its last-use time: a read, as far as this test is concerned.
       rows[name] = all
@@ -1513,7 +1529,7 @@ async function snapshot(): Promise<Snapshot> {
       files.push(`${path.relative(bundles, full)}${entry.isFile() ? ` ${(await fs.stat(full)).size}` : '/'}`);
     }
     const staging = await fs.readdir(path.join(bundles, '.tmp'));
-    return { counts, rows, files: files.sort(), staging };
+    return { counts, rows, files: files.sort(), staging, requestLog };
   } finally {
     db.close();
   }
@@ -1524,7 +1540,10 @@ async function snapshot(): Promise<Snapshot> {
 let before: Snapshot;
 
 beforeAll(async () => {
-  server = await startTestServer({ OVERAIR_MAX_UPLOAD_SIZE: String(MAX_UPLOAD) });
+  server = await startTestServer({
+    OVERAIR_MAX_UPLOAD_SIZE: String(MAX_UPLOAD),
+    OVERAIR_AUTH_MAX_FAILURES: '0',
+  });
   const ok = (answer: { status: number; body: unknown }, status: number) => {
     if (answer.status !== status)
       throw new Error(`seed failed: ${answer.status} ${JSON.stringify(answer.body)}`);
@@ -1556,6 +1575,7 @@ beforeAll(async () => {
   for (const auth of ['read', 'publish'] as const)
     await send({ name: 'warm-up', method: 'GET', path: '/api/v1/whoami', auth, status: 200 });
   requests = 0;
+  adminRequests = 0;
   before = await snapshot();
 });
 
@@ -1644,6 +1664,15 @@ describe('bad input never gets a 500, a non-JSON answer or a write', () => {
     expect(after.rows).toEqual(before.rows);
     expect(after.files).toEqual(before.files);
     expect(after.staging).toEqual([]);
+  });
+
+  it('but audited every admin request it sent, each as refused', async () => {
+    const added = (await snapshot()).requestLog.slice(before.requestLog.length);
+    // Plus at most the two uploads and the JSON body cut off halfway, which may end either way.
+    expect(added.length).toBeGreaterThanOrEqual(adminRequests);
+    expect(added.length).toBeLessThanOrEqual(adminRequests + 3);
+    expect(added.filter((entry) => entry.status < 400)).toEqual([]);
+    expect(added.every((entry) => entry.path.startsWith('/api/v1'))).toBe(true);
   });
 
   it('still serves: /healthz and the seed bundle', async () => {

@@ -170,7 +170,7 @@ describe('overair CLI against a real server', () => {
     const answer = await server.device(
       'POST',
       '/updates',
-      deviceInfo({ app_id: APP, defaultChannel: 'encrypted' }),
+      deviceInfo({ app_id: APP, defaultChannel: 'encrypted', key_id: 'MIIBCgKCAQEA+EgVlAr0' }),
     );
     expect(answer.body).toMatchObject({
       version: '1.0.0-enc',
@@ -280,6 +280,31 @@ describe('overair CLI against a real server', () => {
     expect((await run('token', 'list')).stdout).not.toContain(created.json.token);
     expect((await run('token', 'revoke', String(created.json.id))).code).toBe(0);
     expect((await asCi('bundle', 'list')).stderr).toContain('not authorised');
+  });
+
+  it('mints tokens that expire, and lists their expiry', async () => {
+    const created = await run(
+      'token',
+      'create',
+      '--name',
+      'temp',
+      '--scope',
+      'read',
+      '--expires-in-days',
+      '7',
+    );
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/expires \d{4}-\d\d-\d\dT/);
+    const listed = await run('token', 'list', '--json');
+    const temp = listed.json.find((token: { name: string }) => token.name === 'temp');
+    const days = (Date.parse(temp.expires_at) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(6.99);
+    expect(days).toBeLessThanOrEqual(7);
+    expect((await run('token', 'list')).stdout).toMatch(/EXPIRES[\s\S]*never/);
+    const bad = await run('token', 'create', '--name', 'x', '--expires-in-days', '0');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--expires-in-days');
+    expect((await run('token', 'revoke', String(temp.id))).code).toBe(0);
   });
 
   it('doctor passes a correct project and names what to fix in a wrong one', async () => {

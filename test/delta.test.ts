@@ -151,7 +151,7 @@ describe('delta updates: a device downloads only the files that changed', () => 
     const answer = await server.device(
       'POST',
       '/updates',
-      deviceInfo({ app_id: APP, defaultChannel: 'secure' }),
+      deviceInfo({ app_id: APP, defaultChannel: 'secure', key_id: 'MIIBCgKCAQEA+EgVlAr0' }),
     );
     expect(answer.body).toMatchObject({ version: '3.0.0', session_key: enc.ivSessionKey });
     expect(answer.body).not.toHaveProperty('manifest');

@@ -10,6 +10,13 @@ const APP = 'com.example.secure';
 
 const vectorPublicKey = async () =>
   (await fs.readFile(path.join(VECTORS, 'public_key.pem'), 'utf8')).toString();
+/** The key id the plugin sends: the first 20 characters of the public key's base64 body. */
+const keyIdOfPem = (pem: string) =>
+  pem
+    .replace(/-----[^-]+-----/g, '')
+    .replace(/\s+/g, '')
+    .slice(0, 20);
+
 const otherPublicKey = () =>
   generateKeyPairSync('rsa', { modulusLength: 2048 })
     .publicKey.export({ type: 'pkcs1', format: 'pem' })
@@ -21,18 +28,21 @@ describe('encrypted and signed bundles, compatible with the Capgo CLI and plugin
   let env: Record<string, string>;
   const run = (...args: string[]) => cli(args, { cwd: project, env });
 
-  /** Checks as a device would and downloads what it is told to. */
-  async function fetchAsDevice(channel: string) {
+  /** Checks as a device with the given public key would, and downloads what it is told to. */
+  async function fetchAsDevice(channel: string, keyId: string) {
     const answer = await server.device(
       'POST',
       '/updates',
-      deviceInfo({ app_id: APP, defaultChannel: channel, version_name: '0.0.1' }),
+      deviceInfo({ app_id: APP, defaultChannel: channel, version_name: '0.0.1', key_id: keyId }),
     );
     expect(answer.status).toBe(200);
     const download = await fetch(answer.body.url);
     expect(download.status).toBe(200);
     return { answer: answer.body, bytes: Buffer.from(await download.arrayBuffer()) };
   }
+
+  const projectKeyId = async () =>
+    keyIdOfPem(await fs.readFile(path.join(project, '.capgo_key_v2.pub'), 'utf8'));
 
   beforeAll(async () => {
     server = await startTestServer();
@@ -65,7 +75,7 @@ describe('encrypted and signed bundles, compatible with the Capgo CLI and plugin
     expect(up.code).toBe(0);
     await run('channel', 'create', 'capgo', '--self-assign');
     await run('channel', 'set', 'capgo', '1.0.0');
-    const { answer, bytes } = await fetchAsDevice('capgo');
+    const { answer, bytes } = await fetchAsDevice('capgo', 'MIIBCgKCAQEA+EgVlAr0');
     expect(answer).toMatchObject({ version: '1.0.0', checksum: enc.checksum, session_key: enc.ivSessionKey });
     const plain = pluginDecryptAndVerify(bytes, answer, await vectorPublicKey());
     expect(plain.equals(await fs.readFile(path.join(VECTORS, 'bundle.zip')))).toBe(true);
@@ -92,14 +102,14 @@ describe('encrypted and signed bundles, compatible with the Capgo CLI and plugin
     const up = await run('bundle', 'upload', '--encrypt', '--channel', 'production', '--json');
     expect(up.code).toBe(0);
     expect(up.json).toMatchObject({ encrypted: true, key_id: expect.stringMatching(/^MIIBCgKCAQEA/) });
-    const { answer, bytes } = await fetchAsDevice('');
+    const { answer, bytes } = await fetchAsDevice('', await projectKeyId());
     const publicPem = await fs.readFile(path.join(project, '.capgo_key_v2.pub'), 'utf8');
     const plain = pluginDecryptAndVerify(bytes, answer, publicPem);
     expect(plain.subarray(0, 2).toString()).toBe('PK'); // a zip
   });
 
   it('fails the plugin checks for a tampered byte, another key, or a wrong checksum', async () => {
-    const { answer, bytes } = await fetchAsDevice('');
+    const { answer, bytes } = await fetchAsDevice('', await projectKeyId());
     const publicPem = await fs.readFile(path.join(project, '.capgo_key_v2.pub'), 'utf8');
     const tampered = Buffer.from(bytes);
     tampered[Math.floor(tampered.length / 2)]! ^= 0x01;
@@ -109,6 +119,27 @@ describe('encrypted and signed bundles, compatible with the Capgo CLI and plugin
     expect(() =>
       pluginDecryptAndVerify(bytes, { ...answer, checksum: vector.checksum }, publicPem),
     ).toThrow();
+  });
+
+  it('serves encrypted bundles only to devices holding the matching public key', async () => {
+    const check = (extra: Record<string, unknown>) =>
+      server.device('POST', '/updates', deviceInfo({ app_id: APP, version_name: '0.0.1', ...extra }));
+    const noKey = await check({});
+    expect(noKey.body).toMatchObject({ error: 'key_id_mismatch', kind: 'blocked' });
+    expect(noKey.body).not.toHaveProperty('url');
+    const otherKey = await check({ key_id: 'MIIBCgKCAQEAzzzzzzzz' });
+    expect(otherKey.body).toMatchObject({ error: 'key_id_mismatch', kind: 'blocked' });
+    // Plugins 8.0 to 8.40.7 send only the first 4 characters.
+    expect((await check({ key_id: (await projectKeyId()).slice(0, 4) })).body).toHaveProperty('session_key');
+    // A device with a key is not sent a plain bundle it would refuse (session_key_required).
+    expect(
+      (await run('bundle', 'upload', '--zip', path.join(VECTORS, 'bundle.zip'), '--bundle', '9.0.0')).code,
+    ).toBe(0);
+    expect((await run('channel', 'create', 'plain', '--self-assign')).code).toBe(0);
+    expect((await run('channel', 'set', 'plain', '9.0.0')).code).toBe(0);
+    const plain = await check({ defaultChannel: 'plain', key_id: await projectKeyId() });
+    expect(plain.body).toMatchObject({ error: 'key_id_mismatch', kind: 'blocked' });
+    expect((await check({ defaultChannel: 'plain' })).body.version).toBe('9.0.0');
   });
 
   it('encrypts and decrypts in the same format as the Capgo CLI, both ways', async () => {

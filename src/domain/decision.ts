@@ -12,6 +12,10 @@ import { meetsMinimumNativeVersion } from './version.js';
 export interface BundleFacts {
   version: string;
   minNativeVersion: string | null;
+  /** Encrypted bundles carry a session key; only devices with the matching public key can open them. */
+  encrypted?: boolean;
+  /** Key id of the public key it was encrypted for, when known. */
+  keyId?: string | null;
 }
 
 export interface ChannelFacts<B extends BundleFacts> {
@@ -49,6 +53,34 @@ export interface DeviceFacts {
   selfAssigned: string | null;
   /** The channel the device asks for (`defaultChannel`), "" when none. */
   requested: string;
+  /** Sent by the plugin only when the app has a public key (8.41+: 20 characters; 8.0-8.40: 4). */
+  keyId?: string;
+}
+
+/**
+ * Why a device cannot open a bundle, or null. A device with a public key refuses plain bundles
+ * (session_key_required), one without decrypts nothing and fails the checksum, and a device whose key
+ * differs fails to open the session key: each would download, fail and retry forever, so the server
+ * refuses up front, as Capgo does with key_id_mismatch. Old plugins send a 4-character key id: a
+ * prefix match.
+ */
+export function keyMismatch(bundle: BundleFacts, deviceKeyId: string | undefined): string | null {
+  const deviceHasKey = Boolean(deviceKeyId);
+  if (Boolean(bundle.encrypted) !== deviceHasKey) {
+    return bundle.encrypted
+      ? 'the bundle is encrypted but the app has no public key'
+      : 'the app has a public key but the bundle is not encrypted';
+  }
+  if (
+    bundle.encrypted &&
+    bundle.keyId &&
+    deviceKeyId &&
+    !bundle.keyId.startsWith(deviceKeyId) &&
+    !deviceKeyId.startsWith(bundle.keyId)
+  ) {
+    return `the bundle was encrypted for key ${bundle.keyId}, the app has ${deviceKeyId}`;
+  }
+  return null;
 }
 
 export type ChannelSource = 'override' | 'self_assigned' | 'requested' | 'default';
@@ -151,6 +183,13 @@ export function decideUpdate<B extends BundleFacts>(
       bundle,
     );
   }
+  const mismatch = keyMismatch(bundle, device.keyId);
+  if (mismatch)
+    return blocked(
+      'key_id_mismatch',
+      `Bundle ${bundle.version} cannot be opened on this device: ${mismatch}`,
+      bundle,
+    );
   if (!channel.allowDowngrade && isDowngrade(device.currentVersion, bundle.version)) {
     return blocked(
       'downgrade_not_allowed',

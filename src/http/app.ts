@@ -2,13 +2,27 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
 import { adminRoutes } from './admin-routes.js';
+import { FailedAuthLimiter } from './auth-limiter.js';
 import { deviceRoutes } from './device-routes.js';
 import { type DownloadLinks, downloadRoutes } from './download.js';
 import { toErrorResponse } from './errors.js';
 import { logRequest } from './request-log.js';
 
+export interface HttpOptions {
+  /** Believe X-Forwarded-For's last address (set by our reverse proxy) as the client's. */
+  trustProxy?: boolean;
+  /** Failed admin authentications an address may make per window (0: no limit). */
+  authMaxFailures?: number;
+  authFailureWindowMs?: number;
+}
+
 /** The whole HTTP surface as one Hono app, callable in tests with `app.request()`. */
-export function createHttpApp(services: Services, log: Logger, links: DownloadLinks) {
+export function createHttpApp(
+  services: Services,
+  log: Logger,
+  links: DownloadLinks,
+  options: HttpOptions = {},
+) {
   const app = new Hono();
 
   app.use('*', async (c, next) => {
@@ -19,8 +33,15 @@ export function createHttpApp(services: Services, log: Logger, links: DownloadLi
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.route('/', deviceRoutes(services, links, log));
-  app.route('/', downloadRoutes(services, log));
-  app.route('/api/v1', adminRoutes(services, links));
+  app.route('/', downloadRoutes(services, links, log));
+  const limiter = new FailedAuthLimiter({
+    maxFailures: options.authMaxFailures ?? 10,
+    windowMs: options.authFailureWindowMs ?? 5 * 60_000,
+  });
+  app.route(
+    '/api/v1',
+    adminRoutes(services, links, { limiter, trustProxy: options.trustProxy ?? false, log }),
+  );
 
   app.notFound((c) =>
     c.json({ error: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` }, 404),

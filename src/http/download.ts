@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
@@ -5,11 +6,37 @@ import { SHA256_HEX } from '../crypto/hash.js';
 import type { ByteRange } from '../storage/blob-store.js';
 import type { Services } from '../services/index.js';
 import { errorJson } from './errors.js';
-import { notFound } from '../errors.js';
+import { OverairError, notFound } from '../errors.js';
 
-/** Where devices fetch bundles: the configured public URL, else the origin the request came to. */
+/** Private download links: the secret that signs them and how long a link stays valid. */
+export interface DownloadSigning {
+  secret: string;
+  ttlSeconds: number;
+}
+
+/**
+ * Where devices fetch bundles: the configured public URL, else the origin the request came to. The
+ * one place that builds download links (update checks, delta manifests, /check and the admin API
+ * all get theirs here) and, for private downloads, the one place that checks them.
+ *
+ * Private links are `/download/SHA256?exp=UNIX&sig=HMAC`, the HMAC-SHA256 of (sha256, exp) under the
+ * download secret, base64url. The expiry is rounded up to a step (a tenth of the lifetime, at most
+ * an hour), so a device asking twice gets the same URL, caches can hit, and the HMAC is computed
+ * once per bundle and step rather than on every update check.
+ */
 export class DownloadLinks {
-  constructor(private readonly publicUrl: string | undefined) {}
+  private readonly signed = new Map<string, { exp: number; query: string }>();
+
+  constructor(
+    private readonly publicUrl: string | undefined,
+    private readonly signing?: DownloadSigning,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether links carry a signature and the download route refuses those that do not. */
+  get isPrivate(): boolean {
+    return this.signing !== undefined;
+  }
 
   base(c: Context): string {
     return this.publicUrl ?? new URL(c.req.url).origin;
@@ -25,8 +52,62 @@ export class DownloadLinks {
     return (bundle) =>
       bundle.location === 'external' && bundle.external_url
         ? bundle.external_url
-        : `${this.publicUrl ?? origin()}/download/${bundle.sha256}`;
+        : `${this.publicUrl ?? origin()}${this.pathOf(bundle.sha256)}`;
   }
+
+  /** Path and query of a stored bundle's link. */
+  pathOf(sha256: string): string {
+    if (!this.signing) return `/download/${sha256}`;
+    const { secret, ttlSeconds } = this.signing;
+    const step = Math.min(3600, Math.max(1, Math.floor(ttlSeconds / 10)));
+    const exp = Math.ceil((Math.floor(this.now() / 1000) + ttlSeconds) / step) * step;
+    let entry = this.signed.get(sha256);
+    if (entry?.exp !== exp) {
+      if (this.signed.size >= 10_000) this.signed.clear();
+      entry = { exp, query: `exp=${exp}&sig=${downloadSignature(secret, sha256, exp)}` };
+      this.signed.set(sha256, entry);
+    }
+    return `/download/${sha256}?${entry.query}`;
+  }
+
+  /**
+   * Why a download request may not be served, or null when it may. Without private downloads every
+   * request may. The signature is checked before the expiry, so "expired" is only ever said of a
+   * link this server made, and before the bundle is looked up, so an unsigned request learns
+   * nothing about which bundles exist.
+   */
+  refusal(sha256: string, exp: string | undefined, sig: string | undefined): OverairError | null {
+    if (!this.signing) return null;
+    const invalid = new OverairError(
+      403,
+      'invalid_download_link',
+      'This download link is incomplete or was altered; a new update check gives a valid one',
+    );
+    if (!exp || !sig || !/^\d{1,12}$/.test(exp) || !/^[A-Za-z0-9_-]{43}$/.test(sig)) return invalid;
+    const expected = Buffer.from(downloadSignature(this.signing.secret, sha256, Number(exp)));
+    if (!timingSafeEqual(expected, Buffer.from(sig))) return invalid;
+    if (Number(exp) * 1000 <= this.now()) {
+      return new OverairError(
+        403,
+        'download_link_expired',
+        'This download link has expired; a new update check gives a fresh one',
+      );
+    }
+    return null;
+  }
+
+  /** Seconds a private link stays valid from now (for Cache-Control). */
+  secondsLeft(exp: string | undefined): number {
+    return Math.max(0, Number(exp ?? 0) - Math.floor(this.now() / 1000));
+  }
+}
+
+/**
+ * The signature of a private download link: HMAC-SHA256 under the download secret over a
+ * domain-separated message, so the secret signs nothing else, as 43 base64url characters.
+ */
+export function downloadSignature(secret: string, sha256: string, exp: number): string {
+  return createHmac('sha256', secret).update(`overair-download-v1\n${sha256}\n${exp}`).digest('base64url');
 }
 
 export type BundleUrl = (bundle: { location: string; sha256: string; external_url: string | null }) => string;
@@ -34,9 +115,10 @@ export type BundleUrl = (bundle: { location: string; sha256: string; external_ur
 /**
  * Bundle bytes by sha256. Content-addressed, so the answer never changes: strong ETag, immutable
  * caching for CDNs, and byte ranges so an interrupted download resumes. Never a Content-Encoding:
- * the plugin verifies the checksum of the bytes exactly as stored.
+ * the plugin verifies the checksum of the bytes exactly as stored. With private downloads, only a
+ * signed, unexpired link is served (403 JSON otherwise), and only to private caches.
  */
-export function downloadRoutes(services: Services, log: Logger) {
+export function downloadRoutes(services: Services, links: DownloadLinks, log: Logger) {
   const routes = new Hono();
 
   routes.on(['GET', 'HEAD'], '/download/:file', async (c) => {
@@ -45,13 +127,23 @@ export function downloadRoutes(services: Services, log: Logger) {
         .param('file')
         .replace(/\.zip$/, '')
         .toLowerCase();
+      const [exp, sig] = [c.req.query('exp'), c.req.query('sig')];
+      const refusal = links.refusal(sha, exp, sig);
+      if (refusal) {
+        c.header('Cache-Control', 'no-store');
+        throw refusal;
+      }
       const size = SHA256_HEX.test(sha) ? await services.store.size(sha) : null;
       if (size === null) throw notFound('bundle_not_found', 'No bundle with this checksum');
       const etag = `"${sha}"`;
       const headers: Record<string, string> = {
         'Content-Type': 'application/zip',
         'Accept-Ranges': 'bytes',
-        'Cache-Control': 'public, max-age=31536000, immutable',
+        // A private link is for whoever holds it, until it expires: no shared cache may keep it (one
+        // that ignored the query string would hand the bytes to anyone).
+        'Cache-Control': links.isPrivate
+          ? `private, max-age=${links.secondsLeft(exp)}`
+          : 'public, max-age=31536000, immutable',
         ETag: etag,
       };
       if (

@@ -77,7 +77,13 @@ export class ReleaseCache {
     const byId = new Map(
       bundles.map((bundle) => [
         bundle.id,
-        { ...bundle, minNativeVersion: bundle.min_native_version, files: files.get(bundle.id) ?? [] },
+        {
+          ...bundle,
+          minNativeVersion: bundle.min_native_version,
+          encrypted: bundle.session_key !== null,
+          keyId: bundle.key_id,
+          files: files.get(bundle.id) ?? [],
+        },
       ]),
     );
     const facts = new Map<string, ChannelFacts<LiveBundle>>();

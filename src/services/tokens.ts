@@ -1,6 +1,6 @@
 import { safeEqual } from '../crypto/hash.js';
 import { hashToken, newTokenSecret } from '../crypto/tokens.js';
-import { conflict, notFound } from '../errors.js';
+import { badRequest, conflict, notFound } from '../errors.js';
 import type { Repos } from '../db/index.js';
 import type { TokenRow } from '../db/schema.js';
 
@@ -20,17 +20,33 @@ const publicToken = ({ hash: _hash, ...token }: TokenRow): PublicToken => token;
 /** How often a token's last-used time is written: per request would turn reads into writes. */
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** Whether a token's expiry has passed (a token without one never expires). */
+export function isExpired(token: Pick<TokenRow, 'expires_at'>, at = Date.now()): boolean {
+  return token.expires_at !== null && Date.parse(token.expires_at) <= at;
+}
+
+/** What a presented secret turned out to be: a usable token, an expired one, or nothing known. */
+export type Authentication =
+  { status: 'ok'; token: TokenRow } | { status: 'expired' } | { status: 'invalid' };
+
+/** When a new token stops working: in a number of days, or at a moment; never when neither is given. */
+export type TokenExpiry = { inDays: number } | { at: string } | undefined;
+
 export class TokenService {
   constructor(private readonly repos: Repos) {}
 
-  /** The token a secret belongs to, or null. Looked up by hash, then compared in constant time. */
-  async authenticate(secret: string): Promise<TokenRow | null> {
+  /**
+   * The token a secret belongs to. Looked up by hash, then compared in constant time. A revoked
+   * token is deleted, so it is as unknown as a made-up one; an expired one is refused as such.
+   */
+  async authenticate(secret: string): Promise<Authentication> {
     const hash = hashToken(secret);
     const token = await this.repos.tokens.findByHash(hash);
-    if (!token || !safeEqual(hash, token.hash)) return null;
+    if (!token || !safeEqual(hash, token.hash)) return { status: 'invalid' };
+    if (isExpired(token)) return { status: 'expired' };
     const lastUsed = token.last_used_at ? Date.parse(token.last_used_at) : 0;
     if (Date.now() - lastUsed > TOUCH_INTERVAL_MS) await this.repos.tokens.touch(token.id);
-    return token;
+    return { status: 'ok', token };
   }
 
   /**
@@ -55,15 +71,26 @@ export class TokenService {
     return (await this.repos.tokens.list()).map(publicToken);
   }
 
-  async create(name: string, scope: Scope, actor: string): Promise<{ token: PublicToken; secret: string }> {
+  async create(
+    name: string,
+    scope: Scope,
+    actor: string,
+    expiry?: TokenExpiry,
+  ): Promise<{ token: PublicToken; secret: string }> {
     const secret = newTokenSecret();
+    const expiresAt = expiryDate(expiry);
     const token = await this.repos.transaction(async (repos) => {
-      const token = await repos.tokens.insert({ name, hash: hashToken(secret), scope });
+      const token = await repos.tokens.insert({
+        name,
+        hash: hashToken(secret),
+        scope,
+        expires_at: expiresAt,
+      });
       await repos.audit.record({
         actor,
         action: 'token.create',
         target: String(token.id),
-        detail: { name, scope },
+        detail: { name, scope, expires_at: expiresAt },
       });
       return token;
     });
@@ -75,8 +102,9 @@ export class TokenService {
       const tokens = await repos.tokens.list();
       const token = tokens.find((candidate) => candidate.id === id);
       if (!token) throw notFound('token_not_found', `No token with id ${id}`);
-      const admins = tokens.filter((candidate) => candidate.scope === 'admin');
-      if (token.scope === 'admin' && admins.length === 1) {
+      // Expired admin tokens open nothing: the last one that still works is what must remain.
+      const admins = tokens.filter((candidate) => candidate.scope === 'admin' && !isExpired(candidate));
+      if (token.scope === 'admin' && !isExpired(token) && admins.length === 1) {
         throw conflict(
           'last_admin_token',
           'This is the last admin token; create another one before revoking it',
@@ -91,4 +119,14 @@ export class TokenService {
       });
     });
   }
+}
+
+const DAY_MS = 86_400_000;
+
+function expiryDate(expiry: TokenExpiry): string | null {
+  if (expiry === undefined) return null;
+  const at = 'inDays' in expiry ? Date.now() + expiry.inDays * DAY_MS : Date.parse(expiry.at);
+  if (!Number.isFinite(at)) throw badRequest('invalid_request', 'expires_at: not a date');
+  if (at <= Date.now()) throw badRequest('invalid_request', 'expires_at: must be in the future');
+  return new Date(at).toISOString();
 }

@@ -21,6 +21,7 @@ export class UpdateService {
       platform: info.platform,
       isEmulator: info.is_emulator,
       isProd: info.is_prod,
+      keyId: info.key_id,
       currentVersion: currentBundleVersion(info.version_name, info.version_build),
       nativeVersion: info.version_build,
       requested: info.defaultChannel,

@@ -39,20 +39,30 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .description('create a token; its secret is printed once')
     .requiredOption('--name <name>', 'a name to recognise it by, e.g. "github-actions"')
     .option('--scope <scope>', 'read | publish | admin', 'publish')
-    .action(async (options: { name: string; scope: string }, command: Command) => {
+    .option('--expires-in-days <days>', 'the token stops working after this many days (default: never)')
+    .action(async (options: { name: string; scope: string; expiresInDays?: string }, command: Command) => {
       const ctx = contextOf(io, command);
       if (!['read', 'publish', 'admin'].includes(options.scope)) {
         throw new CliError(`--scope must be read, publish or admin, not "${options.scope}"`);
       }
+      const days = options.expiresInDays;
+      if (days !== undefined && !/^[1-9]\d{0,3}$/.test(days)) {
+        throw new CliError(`--expires-in-days must be a whole number of days from 1 to 3650, not "${days}"`);
+      }
       const created = await (
         await ctx.api()
-      ).post<TokenJson & { token: string }>('/tokens', { name: options.name, scope: options.scope });
+      ).post<TokenJson & { token: string }>('/tokens', {
+        name: options.name,
+        scope: options.scope,
+        ...(days !== undefined && { expires_in_days: Number(days) }),
+      });
       emit(
         io,
         ctx.json,
         created,
         (v) =>
-          `Created token "${v.name}" (${v.scope}, id ${v.id}). Store it now, it is not shown again:\n${v.token}`,
+          `Created token "${v.name}" (${v.scope}, id ${v.id}${v.expires_at ? `, expires ${v.expires_at}` : ''}). ` +
+          `Store it now, it is not shown again:\n${v.token}`,
       );
     });
   token
@@ -63,8 +73,8 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       const { items } = await (await ctx.api()).get<Page<TokenJson>>('/tokens');
       emit(io, ctx.json, items, (rows) =>
         table(
-          ['ID', 'NAME', 'SCOPE', 'CREATED', 'LAST USED'],
-          rows.map((t) => [t.id, t.name, t.scope, t.created_at, t.last_used_at]),
+          ['ID', 'NAME', 'SCOPE', 'CREATED', 'LAST USED', 'EXPIRES'],
+          rows.map((t) => [t.id, t.name, t.scope, t.created_at, t.last_used_at, t.expires_at ?? 'never']),
         ),
       );
     });

@@ -34,24 +34,25 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       'failed admin logins per address per window, 0: off (OVERAIR_AUTH_MAX_FAILURES)',
     )
     .option('--auth-failure-window <duration>', 'window of that limit, e.g. 5m (OVERAIR_AUTH_FAILURE_WINDOW)')
-    .action(async (flags: Record<string, string | true | undefined>) => {
-      // `--private-downloads` alone means true; with a value it is that value.
-      const text = (value: string | true | undefined) => (value === true ? 'true' : value);
+    .action(async (flags: Record<string, string | undefined>) => {
+      // `--private-downloads` and `--trust-proxy` alone mean true; with a value they are that value.
+      const switches = flags as Record<string, string | true | undefined>;
+      const onOff = (value: string | true | undefined) => (value === true ? 'true' : value);
       const config = loadConfig(io.env, {
-        port: text(flags.port),
-        host: text(flags.host),
-        dataDir: text(flags.data),
-        publicUrl: text(flags.publicUrl),
-        databaseUrl: text(flags.databaseUrl),
-        storage: text(flags.storage),
-        maxUploadBytes: text(flags.maxUploadSize),
-        logLevel: text(flags.logLevel),
-        privateDownloads: text(flags.privateDownloads),
-        downloadSecret: text(flags.downloadSecret),
-        downloadUrlTtlSeconds: text(flags.downloadUrlTtl),
-        trustProxy: text(flags.trustProxy),
-        authMaxFailures: text(flags.authMaxFailures),
-        authFailureWindowSeconds: text(flags.authFailureWindow),
+        port: flags.port,
+        host: flags.host,
+        dataDir: flags.data,
+        publicUrl: flags.publicUrl,
+        databaseUrl: flags.databaseUrl,
+        storage: flags.storage,
+        maxUploadBytes: flags.maxUploadSize,
+        logLevel: flags.logLevel,
+        privateDownloads: onOff(switches.privateDownloads),
+        downloadSecret: flags.downloadSecret,
+        downloadUrlTtlSeconds: flags.downloadUrlTtl,
+        trustProxy: onOff(switches.trustProxy),
+        authMaxFailures: flags.authMaxFailures,
+        authFailureWindowSeconds: flags.authFailureWindow,
       });
       // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
       let stopping = false;

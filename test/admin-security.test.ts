@@ -1,0 +1,422 @@
+/**
+ * The admin API's guards, on a real server: every route (read from the Hono app itself, so a new
+ * route cannot be left out) refuses a missing, revoked or expired token with 401 and a token of too
+ * small a scope with 403; too many failed authentications from one address get 429s for that
+ * address only, never on device routes; every admin request, refused or not, is in the audit log.
+ */
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, deviceInfo, startTestServer, type TestServer } from './helpers/server.js';
+
+type Scope = 'read' | 'publish' | 'admin';
+const APP = 'com.example.secure';
+
+/**
+ * The scope each admin route needs. The first test checks that this is exactly the set of routes
+ * the app serves, so a route added without an entry here fails it.
+ */
+const SCOPES: Record<string, Scope> = {
+  'GET /api/v1/whoami': 'read',
+  'GET /api/v1/apps': 'read',
+  'POST /api/v1/apps': 'admin',
+  'GET /api/v1/apps/:appId': 'read',
+  'DELETE /api/v1/apps/:appId': 'admin',
+  'GET /api/v1/apps/:appId/bundles': 'read',
+  'POST /api/v1/apps/:appId/bundles/upload': 'publish',
+  'POST /api/v1/apps/:appId/bundles': 'publish',
+  'GET /api/v1/apps/:appId/bundles/:version': 'read',
+  'DELETE /api/v1/apps/:appId/bundles/:version': 'publish',
+  'GET /api/v1/apps/:appId/channels': 'read',
+  'POST /api/v1/apps/:appId/channels': 'publish',
+  'GET /api/v1/apps/:appId/channels/:channel': 'read',
+  'PATCH /api/v1/apps/:appId/channels/:channel': 'publish',
+  'DELETE /api/v1/apps/:appId/channels/:channel': 'admin',
+  'PUT /api/v1/apps/:appId/channels/:channel/bundle': 'publish',
+  'POST /api/v1/apps/:appId/channels/:channel/rollout': 'publish',
+  'POST /api/v1/apps/:appId/channels/:channel/rollback': 'publish',
+  'GET /api/v1/apps/:appId/channels/:channel/history': 'read',
+  'GET /api/v1/apps/:appId/devices': 'read',
+  'GET /api/v1/apps/:appId/devices/:deviceId': 'read',
+  'PUT /api/v1/apps/:appId/devices/:deviceId/channel': 'publish',
+  'DELETE /api/v1/apps/:appId/devices/:deviceId/channel': 'publish',
+  'GET /api/v1/tokens': 'admin',
+  'POST /api/v1/tokens': 'admin',
+  'DELETE /api/v1/tokens/:id': 'admin',
+  'GET /api/v1/audit': 'admin',
+};
+
+/** The admin routes the app serves, as "METHOD /path" (middleware, registered for ALL, left out). */
+function servedAdminRoutes(server: TestServer): string[] {
+  const routes = server.app.routes
+    .filter((route) => route.path.startsWith('/api/v1/') && route.method !== 'ALL')
+    .map((route) => `${route.method} ${route.path}`);
+  return [...new Set(routes)].sort();
+}
+
+const SLOTS: Record<string, string> = {
+  appId: APP,
+  channel: 'production',
+  version: '1.0.0',
+  deviceId: 'device-1',
+  id: '1',
+};
+const concrete = (route: string) => route.replace(/:(\w+)/g, (_, slot: string) => SLOTS[slot] ?? 'x');
+
+interface Answer {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+async function call(
+  server: TestServer,
+  route: string,
+  options: { token?: string; address?: string; body?: unknown } = {},
+): Promise<Answer> {
+  const [method, target] = route.split(' ') as [string, string];
+  const headers: Record<string, string> = {};
+  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  if (options.address !== undefined) headers['x-forwarded-for'] = options.address;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(server.url + target, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // left as text for the assertion to show
+  }
+  return { status: response.status, body, headers: response.headers };
+}
+
+/** "" when the answer is the expected JSON error, else what is wrong with it. */
+function problem(route: string, answer: Answer, status: number, error?: string): string {
+  const wrong =
+    answer.status !== status ||
+    typeof answer.body?.error !== 'string' ||
+    typeof answer.body?.message !== 'string' ||
+    (error !== undefined && answer.body.error !== error) ||
+    !String(answer.headers.get('content-type')).startsWith('application/json');
+  return wrong ? `${route}: ${answer.status} ${JSON.stringify(answer.body)}` : '';
+}
+
+/** Sets a token's expiry in the past, straight in the database (the API only accepts future ones). */
+function expireToken(server: TestServer, id: number): void {
+  const db = new Database(path.join(server.dataDir, 'overair.db'));
+  try {
+    db.prepare('UPDATE tokens SET expires_at = ? WHERE id = ?').run(
+      new Date(Date.now() - 1000).toISOString(),
+      id,
+    );
+  } finally {
+    db.close();
+  }
+}
+
+describe('every admin route', () => {
+  let server: TestServer;
+  const tokens = { read: '', publish: '', revoked: '', expired: '' };
+
+  beforeAll(async () => {
+    // The failed-login limit is tested below; here dozens of refusals come from one address.
+    server = await startTestServer({ OVERAIR_AUTH_MAX_FAILURES: '0' });
+    expect((await server.api('POST', '/apps', { id: APP })).status).toBe(201);
+    const create = async (name: string, scope: Scope, extra: object = {}) => {
+      const answer = await server.api('POST', '/tokens', { name, scope, ...extra });
+      expect(answer.status).toBe(201);
+      return answer.body as { id: number; token: string };
+    };
+    tokens.read = (await create('reader', 'read')).token;
+    tokens.publish = (await create('publisher', 'publish')).token;
+    const revoked = await create('revoked', 'admin');
+    tokens.revoked = revoked.token;
+    expect((await server.api('DELETE', `/tokens/${revoked.id}`)).status).toBe(200);
+    const expired = await create('expired', 'admin', { expires_in_days: 1 });
+    tokens.expired = expired.token;
+    expect((await server.api('GET', '/whoami', undefined, expired.token)).status).toBe(200);
+    expireToken(server, expired.id);
+  });
+  afterAll(() => server.stop());
+
+  it('is listed in the scope table of this test, and every listed route exists', () => {
+    const served = servedAdminRoutes(server);
+    expect(served.length).toBeGreaterThanOrEqual(26);
+    expect(served).toEqual(Object.keys(SCOPES).sort());
+  });
+
+  it.each([
+    ['without a token', undefined, 'unauthorized'],
+    ['with a wrong token', 'oat_not-a-token-0123456789abcdefghij', 'invalid_token'],
+    ['with a revoked token', 'revoked', 'invalid_token'],
+    ['with an expired token', 'expired', 'token_expired'],
+  ] as const)('answers 401 %s, as JSON {error, message}', async (_, which, error) => {
+    const token = which === 'revoked' || which === 'expired' ? tokens[which] : which;
+    const problems: string[] = [];
+    for (const route of servedAdminRoutes(server)) {
+      const answer = await call(server, concrete(route), { token });
+      problems.push(problem(route, answer, 401, error));
+      if (!answer.headers.get('www-authenticate')?.startsWith('Bearer'))
+        problems.push(`${route}: no challenge`);
+    }
+    expect(problems.filter(Boolean)).toEqual([]);
+  });
+
+  it('answers 403 to a token of too small a scope, as JSON {error, message}', async () => {
+    const problems: string[] = [];
+    let checked = 0;
+    for (const route of servedAdminRoutes(server)) {
+      const needed = SCOPES[route];
+      const weaker = needed === 'admin' ? ['read', 'publish'] : needed === 'publish' ? ['read'] : [];
+      for (const scope of weaker as Array<'read' | 'publish'>) {
+        checked++;
+        problems.push(
+          problem(
+            `${route} (${scope})`,
+            await call(server, concrete(route), { token: tokens[scope] }),
+            403,
+            'forbidden',
+          ),
+        );
+      }
+    }
+    expect(problems.filter(Boolean)).toEqual([]);
+    expect(checked).toBeGreaterThanOrEqual(20);
+  });
+
+  it('lets a read token through to every read route', async () => {
+    const problems: string[] = [];
+    for (const route of servedAdminRoutes(server).filter((route) => SCOPES[route] === 'read')) {
+      const answer = await call(server, concrete(route), { token: tokens.read });
+      if ([401, 403, 429].includes(answer.status)) problems.push(`${route}: ${answer.status}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('does not let an expired token be used, nor counts it as the last admin token', async () => {
+    const list = await server.api('GET', '/tokens');
+    const expired = list.body.items.find((token: { name: string }) => token.name === 'expired');
+    expect(Date.parse(expired.expires_at)).toBeLessThan(Date.now());
+    const admin = list.body.items.find((token: { name: string }) => token.name === 'OVERAIR_ADMIN_TOKEN');
+    expect(admin.expires_at).toBeNull();
+    // With the expired admin token around, the configured one is still the last that works.
+    const refused = await server.api('DELETE', `/tokens/${admin.id}`);
+    expect(refused).toMatchObject({ status: 409, body: { error: 'last_admin_token' } });
+  });
+});
+
+describe('token expiry', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.stop());
+
+  it('is set by expires_in_days or expires_at, shown in the list, and null when not asked', async () => {
+    const inDays = await server.api('POST', '/tokens', { name: 'ci', scope: 'publish', expires_in_days: 30 });
+    expect(inDays.status).toBe(201);
+    const days = (Date.parse(inDays.body.expires_at) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.99);
+    expect(days).toBeLessThanOrEqual(30);
+
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const atAnswer = await server.api('POST', '/tokens', { name: 'temp', scope: 'read', expires_at: at });
+    expect(atAnswer).toMatchObject({ status: 201, body: { expires_at: at } });
+    expect((await server.api('GET', '/whoami', undefined, atAnswer.body.token)).status).toBe(200);
+
+    const never = await server.api('POST', '/tokens', { name: 'forever', scope: 'read' });
+    expect(never.body.expires_at).toBeNull();
+
+    const listed = (await server.api('GET', '/tokens')).body.items;
+    expect(
+      listed.map((token: { name: string; expires_at: string | null }) => [token.name, token.expires_at]),
+    ).toEqual([
+      ['OVERAIR_ADMIN_TOKEN', null],
+      ['ci', inDays.body.expires_at],
+      ['temp', at],
+      ['forever', null],
+    ]);
+  });
+
+  it.each([
+    [{ expires_in_days: 0 }],
+    [{ expires_in_days: -1 }],
+    [{ expires_in_days: 1.5 }],
+    [{ expires_in_days: '7' }],
+    [{ expires_at: '2001-01-01T00:00:00Z' }],
+    [{ expires_at: 'tomorrow' }],
+    [{ expires_at: new Date(Date.now() + 86_400_000).toISOString(), expires_in_days: 1 }],
+    [{ expires_in: 7 }],
+  ])('refuses %j with a 400 and creates nothing', async (extra) => {
+    const before = (await server.api('GET', '/tokens')).body.items.length;
+    const answer = await server.api('POST', '/tokens', { name: 'bad', scope: 'read', ...extra });
+    expect(answer).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect(typeof answer.body.message).toBe('string');
+    expect((await server.api('GET', '/tokens')).body.items.length).toBe(before);
+  });
+});
+
+describe('failed authentication limit', () => {
+  let server: TestServer;
+  const A = '203.0.113.10';
+  const B = '203.0.113.20';
+  const WRONG = 'oat_wrong-token-0123456789abcdefghij';
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      OVERAIR_TRUST_PROXY: 'true',
+      OVERAIR_AUTH_MAX_FAILURES: '3',
+      OVERAIR_AUTH_FAILURE_WINDOW: '2m',
+    });
+    expect((await server.api('POST', '/apps', { id: APP })).status).toBe(201);
+  });
+  afterAll(() => server.stop());
+
+  it('answers 429 with Retry-After after N failures, to that address only, even with a valid token', async () => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expect((await call(server, 'GET /api/v1/apps', { token: WRONG, address: A })).status).toBe(401);
+    }
+    for (const token of [WRONG, ADMIN_TOKEN, undefined]) {
+      const refused = await call(server, 'GET /api/v1/apps', { token, address: A });
+      expect(problem('GET /api/v1/apps', refused, 429, 'too_many_failed_logins')).toBe('');
+      const retryAfter = Number(refused.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThan(100);
+      expect(retryAfter).toBeLessThanOrEqual(120);
+    }
+    // Another address is unaffected, for good and bad tokens alike.
+    expect((await call(server, 'GET /api/v1/apps', { token: ADMIN_TOKEN, address: B })).status).toBe(200);
+    expect((await call(server, 'GET /api/v1/apps', { token: WRONG, address: B })).status).toBe(401);
+    expect((await call(server, 'GET /api/v1/apps', { token: ADMIN_TOKEN, address: B })).status).toBe(200);
+  });
+
+  it('never touches device routes, even for a blocked address', async () => {
+    const blocked = { 'x-forwarded-for': A, 'content-type': 'application/json' };
+    const check = await fetch(`${server.url}/updates`, {
+      method: 'POST',
+      headers: blocked,
+      body: JSON.stringify(deviceInfo({ app_id: APP })),
+    });
+    expect(check.status).toBe(200);
+    expect(await check.json()).toMatchObject({ kind: 'up_to_date' });
+    const stats = await fetch(`${server.url}/stats`, {
+      method: 'POST',
+      headers: blocked,
+      body: JSON.stringify({ ...deviceInfo({ app_id: APP }), action: 'app_moved_to_foreground' }),
+    });
+    expect(stats.status).toBe(200);
+    const channel = await fetch(`${server.url}/channel_self`, {
+      method: 'PUT',
+      headers: blocked,
+      body: JSON.stringify(deviceInfo({ app_id: APP })),
+    });
+    expect(channel.status).toBe(200);
+    expect((await fetch(`${server.url}/healthz`, { headers: blocked })).status).toBe(200);
+  });
+
+  it('is not reset by a success, of this address or another', async () => {
+    const C = '203.0.113.30';
+    expect((await call(server, 'GET /api/v1/whoami', { token: WRONG, address: C })).status).toBe(401);
+    expect((await call(server, 'GET /api/v1/whoami', { token: WRONG, address: C })).status).toBe(401);
+    expect((await call(server, 'GET /api/v1/whoami', { token: ADMIN_TOKEN, address: C })).status).toBe(200);
+    expect((await call(server, 'GET /api/v1/whoami', { token: ADMIN_TOKEN, address: B })).status).toBe(200);
+    expect((await call(server, 'GET /api/v1/whoami', { token: WRONG, address: C })).status).toBe(401);
+    expect((await call(server, 'GET /api/v1/whoami', { token: ADMIN_TOKEN, address: C })).status).toBe(429);
+  });
+
+  it('counts IPv6 clients per /64', async () => {
+    for (const address of ['2001:db8:1:2::1', '2001:db8:1:2::2', '2001:db8:1:2:aaaa::3']) {
+      expect((await call(server, 'GET /api/v1/whoami', { token: WRONG, address })).status).toBe(401);
+    }
+    const sameBlock = await call(server, 'GET /api/v1/whoami', {
+      token: ADMIN_TOKEN,
+      address: '2001:db8:1:2::ffff',
+    });
+    expect(sameBlock.status).toBe(429);
+    const otherBlock = await call(server, 'GET /api/v1/whoami', {
+      token: ADMIN_TOKEN,
+      address: '2001:db8:1:3::1',
+    });
+    expect(otherBlock.status).toBe(200);
+  });
+
+  it('does not believe X-Forwarded-For unless OVERAIR_TRUST_PROXY is on', async () => {
+    const direct = await startTestServer({ OVERAIR_AUTH_MAX_FAILURES: '2' });
+    try {
+      // A client rotating forged addresses is still counted by its socket's.
+      for (const address of ['198.51.100.1', '198.51.100.2']) {
+        expect((await call(direct, 'GET /api/v1/whoami', { token: WRONG, address })).status).toBe(401);
+      }
+      const answer = await call(direct, 'GET /api/v1/whoami', {
+        token: ADMIN_TOKEN,
+        address: '198.51.100.3',
+      });
+      expect(answer.status).toBe(429);
+    } finally {
+      await direct.stop();
+    }
+  });
+});
+
+describe('audit log of admin requests', () => {
+  let server: TestServer;
+  let reader = '';
+
+  beforeAll(async () => {
+    server = await startTestServer({ OVERAIR_TRUST_PROXY: 'true', OVERAIR_AUTH_MAX_FAILURES: '2' });
+    reader = (await server.api('POST', '/tokens', { name: 'reader', scope: 'read' })).body.token;
+  });
+  afterAll(() => server.stop());
+
+  /** Request entries, oldest first, as [actor, method, path, status, address, error]. */
+  async function requestEntries(query = '') {
+    const { body } = await server.api('GET', `/audit?limit=500${query}`);
+    return (body.items as Array<{ actor: string; action: string; detail: any }>)
+      .filter((entry) => entry.action === 'http.request')
+      .reverse()
+      .map(({ actor, detail }) => [
+        actor,
+        detail.method,
+        detail.path,
+        detail.status,
+        detail.address,
+        detail.error,
+      ]);
+  }
+
+  it('records every admin request, refused ones included, without query strings', async () => {
+    const before = (await requestEntries()).length;
+    const addr = '192.0.2.7';
+    await call(server, 'GET /api/v1/apps?limit=5&secret=hide-me', { token: ADMIN_TOKEN, address: addr });
+    await call(server, 'POST /api/v1/apps', { token: ADMIN_TOKEN, address: addr, body: { id: APP } });
+    await call(server, 'GET /api/v1/apps', { address: addr });
+    await call(server, 'DELETE /api/v1/apps/com.example.secure', { token: reader, address: addr });
+    await call(server, 'GET /api/v1/apps', { token: 'oat_wrong-0123456789abcdefghijkl', address: addr });
+    await call(server, 'GET /api/v1/apps', { token: ADMIN_TOKEN, address: addr });
+    await call(server, 'GET /api/v1/nope', { token: ADMIN_TOKEN });
+    const entries = (await requestEntries()).slice(before);
+    // The GET /audit calls of requestEntries are in the log too (the earlier one among these).
+    expect(entries.filter((entry) => entry[2] !== '/api/v1/audit')).toEqual([
+      ['token:OVERAIR_ADMIN_TOKEN', 'GET', '/api/v1/apps', 200, addr, undefined],
+      ['token:OVERAIR_ADMIN_TOKEN', 'POST', '/api/v1/apps', 201, addr, undefined],
+      ['anonymous', 'GET', '/api/v1/apps', 401, addr, 'unauthorized'],
+      ['token:reader', 'DELETE', `/api/v1/apps/${APP}`, 403, addr, 'forbidden'],
+      ['anonymous', 'GET', '/api/v1/apps', 401, addr, 'invalid_token'],
+      ['anonymous', 'GET', '/api/v1/apps', 429, addr, 'too_many_failed_logins'],
+      ['token:OVERAIR_ADMIN_TOKEN', 'GET', '/api/v1/nope', 404, '127.0.0.1', undefined],
+    ]);
+    expect(JSON.stringify(await server.api('GET', '/audit?limit=500'))).not.toContain('hide-me');
+  });
+
+  it('keeps the detailed entries of mutations, and files requests under their app', async () => {
+    const { body } = await server.api('GET', `/audit?app=${APP}&limit=500`);
+    const actions = (body.items as Array<{ action: string; target: string }>).map((entry) =>
+      entry.action === 'http.request' ? entry.target : entry.action,
+    );
+    expect(actions).toContain('app.create');
+    expect(actions).toContain(`DELETE /api/v1/apps/${APP}`);
+  });
+});
