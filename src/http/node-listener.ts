@@ -42,14 +42,15 @@ export function createNodeListener(app: Hono, services: Services, links: Downloa
       // measured here, this alone raises update checks per second by half (npm run bench), as the
       // writes of all requests read in one poll go out together.
       await new Promise((resolve) => setImmediate(resolve));
-      const json = Buffer.from(JSON.stringify(payload));
+      const json = JSON.stringify(payload);
       // A delta manifest lists every file (~240 bytes each): gzip it for clients that accept it, as
-      // the plugin's HTTP clients (OkHttp, URLSession) do transparently. Small answers go as they are.
+      // the plugin's HTTP clients (OkHttp, URLSession) do transparently. Small answers go as they are,
+      // and as a string: Node then sends headers and body in one write, measurably faster.
       const gzip = json.length > GZIP_MIN_BYTES && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
       const encoded = gzip ? await gzipAsync(json) : json;
       res.writeHead(status, {
         'content-type': 'application/json',
-        'content-length': encoded.length,
+        'content-length': typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.length,
         ...(gzip && { 'content-encoding': 'gzip', vary: 'Accept-Encoding' }),
       });
       res.end(encoded);
