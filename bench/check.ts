@@ -12,15 +12,24 @@
  * read here and warnings are reported), BENCH_SERVER_NODE_ARGS (extra node flags for the Overair
  * process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import {
+  ROOT,
+  admin,
+  call,
+  deviceInfo,
+  makeTempDir,
+  printTable,
+  runBench,
+  startChild,
+  startOverair,
+  uploadZip,
+} from './harness.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const BUNDLE_ZIP = path.resolve(ROOT, '../shared/vectors/capgo-cli-8.68/bundle.zip');
-const ADMIN_TOKEN = 'oat_bench-admin-token-0123456789abcdef';
 const APP_ID = 'com.example.bench';
 const LIVE_VERSION = '1.0.1';
 
@@ -40,134 +49,12 @@ const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/)
 const GOAL = 0.5;
 
 // ---------------------------------------------------------------------------------------------
-// Child processes and temp dirs, cleaned up whatever happens.
-
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    await Promise.all([...children].map((child) => stopChild(child)));
-    await Promise.all([...tempDirs].map((dir) => fs.rm(dir, { recursive: true, force: true })));
-  })();
-  return cleaning;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
-
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the servers`);
-    void cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
-  });
-}
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-}
-
-/** Runs a bench/*.ts file under tsx in a child process and waits for its {type: 'listening'} message. */
-function startChild(
-  file: string,
-  env: NodeJS.ProcessEnv,
-  stdout: 'ignore' | 'pipe',
-  nodeArgs: string[] = [],
-): Promise<Started> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'bench', file)], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', stdout, 'inherit', 'ipc'],
-  });
-  children.add(child);
-  return new Promise<Started>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} did not start within 30 s`)), 30_000);
-    child.once('error', reject);
-    child.once('exit', (code, signal) =>
-      reject(new Error(`${file} exited early (code ${code}, signal ${signal})`)),
-    );
-    child.on('message', (message: { type?: string; url?: string }) => {
-      if (message.type === 'listening' && message.url) {
-        clearTimeout(timer);
-        resolve({ child, url: message.url });
-      }
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
 // Requests.
-
-/** The info object of @capgo/capacitor-updater 8.x, as test/helpers/server.ts deviceInfo() has it. */
-function deviceInfo(overrides: Record<string, unknown>) {
-  return {
-    platform: 'android',
-    device_id: '6f1e2a4c-3b5d-4e6f-8a9b-0c1d2e3f4a5b',
-    app_id: APP_ID,
-    custom_id: '',
-    version_build: '1.0.0',
-    version_code: '10',
-    version_os: '14',
-    version_name: '1.0.0',
-    plugin_version: '8.51.23',
-    is_emulator: false,
-    is_prod: true,
-    install_source: 'google_play',
-    defaultChannel: '',
-    ...overrides,
-  };
-}
-
-async function call(
-  base: string,
-  method: string,
-  route: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; text: string; json: unknown }> {
-  const response = await fetch(base + route, {
-    method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, text, json };
-}
-
-async function admin(base: string, method: string, route: string, body?: unknown, expect = [200, 201]) {
-  const response = await call(base, method, `/api/v1${route}`, body, {
-    authorization: `Bearer ${ADMIN_TOKEN}`,
-  });
-  if (!expect.includes(response.status)) {
-    throw new Error(`${method} /api/v1${route}: HTTP ${response.status} ${response.text.slice(0, 300)}`);
-  }
-  return response.json as Record<string, unknown>;
-}
 
 async function seed(base: string): Promise<void> {
   await admin(base, 'POST', '/apps', { id: APP_ID });
   const zip = new Uint8Array(await fs.readFile(BUNDLE_ZIP));
-  const upload = await fetch(`${base}/api/v1/apps/${APP_ID}/bundles/upload?version=${LIVE_VERSION}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/zip' },
-    body: zip,
-  });
+  const upload = await uploadZip(base, APP_ID, { version: LIVE_VERSION }, zip);
   if (upload.status !== 201) throw new Error(`bundle upload: HTTP ${upload.status} ${await upload.text()}`);
   await admin(base, 'PUT', `/apps/${APP_ID}/channels/production/bundle`, { version: LIVE_VERSION });
 }
@@ -260,7 +147,7 @@ async function measure(scenario: Scenario): Promise<Outcome> {
 function bodiesFor(prefix: string, versionName: string): string[] {
   return Array.from({ length: DEVICES }, (_, i) =>
     JSON.stringify(
-      deviceInfo({
+      deviceInfo(APP_ID, {
         device_id: `bench-${prefix}-${String(i).padStart(4, '0')}-${'0'.repeat(8)}`,
         version_name: versionName,
       }),
@@ -287,31 +174,15 @@ async function main(): Promise<number> {
     `server log level: ${LOG_LEVEL} (${LOG_TO_DEV_NULL ? 'written to /dev/null' : 'read here, warnings reported'})\n`,
   );
 
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-bench-'));
-  tempDirs.add(dataDir);
+  const dataDir = await makeTempDir('overair-bench-');
 
-  const baseline = await startChild('baseline-server.ts', { ...process.env }, 'ignore');
-  const overair = await startChild(
-    'server-under-test.ts',
-    {
-      ...process.env,
-      OVERAIR_DATA_DIR: dataDir,
-      OVERAIR_HOST: '127.0.0.1',
-      OVERAIR_PORT: '0',
-      OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN,
-      OVERAIR_LOG_LEVEL: LOG_LEVEL,
-      OVERAIR_PUBLIC_URL: '',
-      OVERAIR_DATABASE_URL: '',
-    },
-    LOG_TO_DEV_NULL ? 'ignore' : 'pipe',
-    SERVER_NODE_ARGS,
-  );
+  const baseline = await startChild('baseline-server.ts', { ...process.env }, { stdout: 'ignore' });
   const serverLog: string[] = [];
-  let partial = '';
-  overair.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    serverLog.push(...lines.filter((line) => line.trim() !== ''));
+  const overair = await startOverair(dataDir, LOG_LEVEL, {
+    stdout: LOG_TO_DEV_NULL ? 'ignore' : 'pipe',
+    nodeArgs: SERVER_NODE_ARGS,
+    label: 'server-under-test.ts',
+    onLine: (line) => line.trim() !== '' && serverLog.push(line),
   });
   console.log(
     `baseline ${baseline.url} (pid ${baseline.child.pid}), overair ${overair.url} (pid ${overair.child.pid})`,
@@ -389,7 +260,7 @@ async function main(): Promise<number> {
 
   // Table.
   const base = outcomes[0]!;
-  const rows = [
+  printTable([
     ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'req/s ratio', 'p99 ratio', 'requests', 'check'],
     ...outcomes.map((o) => [
       o.name,
@@ -401,13 +272,7 @@ async function main(): Promise<number> {
       String(o.total),
       o.problems.length === 0 ? 'ok' : 'FAILED',
     ]),
-  ];
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const line = (row: string[]) =>
-    row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ');
-  console.log('\n' + line(rows[0]!));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows.slice(1)) console.log(line(row));
+  ]);
 
   console.log(`\ngoal: each Overair scenario at least ${GOAL} of the bare baseline's req/s (informational)`);
   for (const o of outcomes.slice(1)) {
@@ -426,13 +291,4 @@ async function main(): Promise<number> {
   return failed.length > 0 ? 1 : 0;
 }
 
-let code: number;
-try {
-  code = await main();
-} catch (error) {
-  console.error('bench failed:', error);
-  code = 1;
-} finally {
-  await cleanup();
-}
-process.exit(code);
+await runBench('bench', 'the servers', main);

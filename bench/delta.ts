@@ -20,16 +20,11 @@
  * Exits non-zero only on wrong results (an answer, a download or the installed tree that is not the
  * new release's), never because of the ratio.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import yazl from 'yazl';
 import { pluginApplyManifest, type ManifestEntry } from '../test/helpers/plugin-delta.js';
+import { admin, deviceInfo, makeTempDir, printTable, runBench, startOverair, uploadZip } from './harness.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const ADMIN_TOKEN = 'oat_bench-admin-token-0123456789abcdef';
 const APP_ID = 'com.example.delta-bench';
 const FIRST_VERSION = '1.0.0';
 const DELTA_PLUGIN = '8.51.23';
@@ -37,62 +32,6 @@ const DELTA_PLUGIN = '8.51.23';
 const OLD_PLUGIN = '7.0.20';
 const GOAL = 0.1;
 const SEED = 0x0a1b2c3d;
-
-// ---------------------------------------------------------------------------------------------
-// Child processes and temp dirs, cleaned up whatever happens.
-
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    await Promise.all([...children].map((child) => stopChild(child)));
-    await Promise.all([...tempDirs].map((dir) => fs.rm(dir, { recursive: true, force: true })));
-  })();
-  return cleaning;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
-
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the server`);
-    void cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
-  });
-}
-
-/** Starts bench/server-under-test.ts and waits for its {type: 'listening'} message. */
-function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/server-under-test.ts')], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the server did not start within 30 s')), 30_000);
-    child.once('error', reject);
-    child.once('exit', (code, signal) =>
-      reject(new Error(`the server exited early (code ${code}, signal ${signal})`)),
-    );
-    child.on('message', (message: { type?: string; url?: string }) => {
-      if (message.type === 'listening' && message.url) {
-        clearTimeout(timer);
-        resolve({ child, url: message.url });
-      }
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic releases.
@@ -300,45 +239,8 @@ async function zipTree(tree: Tree): Promise<Buffer> {
 // ---------------------------------------------------------------------------------------------
 // Requests.
 
-/** The info object of @capgo/capacitor-updater, as test/helpers/server.ts deviceInfo() has it. */
-function deviceInfo(pluginVersion: string) {
-  return {
-    platform: 'android',
-    device_id: '6f1e2a4c-3b5d-4e6f-8a9b-0c1d2e3f4a5b',
-    app_id: APP_ID,
-    custom_id: '',
-    version_build: FIRST_VERSION,
-    version_code: '10',
-    version_os: '14',
-    version_name: FIRST_VERSION,
-    plugin_version: pluginVersion,
-    is_emulator: false,
-    is_prod: true,
-    install_source: 'google_play',
-    defaultChannel: '',
-  };
-}
-
-async function admin(base: string, method: string, route: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(`${base}/api/v1${route}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (response.status !== 200 && response.status !== 201) {
-    throw new Error(`${method} /api/v1${route}: HTTP ${response.status} ${text.slice(0, 300)}`);
-  }
-  return JSON.parse(text);
-}
-
 async function upload(base: string, version: string, zip: Buffer): Promise<void> {
-  const query = new URLSearchParams({ version, sha256: sha256(zip) });
-  const response = await fetch(`${base}/api/v1/apps/${APP_ID}/bundles/upload?${query}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/zip' },
-    body: new Uint8Array(zip),
-  });
+  const response = await uploadZip(base, APP_ID, { version, sha256: sha256(zip) }, new Uint8Array(zip));
   if (response.status !== 201) {
     throw new Error(`uploading ${version}: HTTP ${response.status} ${(await response.text()).slice(0, 300)}`);
   }
@@ -356,7 +258,13 @@ async function checkForUpdate(base: string, pluginVersion: string) {
   const response = await fetch(`${base}/updates`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(deviceInfo(pluginVersion)),
+    body: JSON.stringify(
+      deviceInfo(APP_ID, {
+        version_build: FIRST_VERSION,
+        version_name: FIRST_VERSION,
+        plugin_version: pluginVersion,
+      }),
+    ),
   });
   const raw = Buffer.from(await response.arrayBuffer());
   if (response.status !== 200) {
@@ -447,15 +355,6 @@ async function measure(base: string, first: Tree, scenario: Scenario): Promise<R
   return result;
 }
 
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const line = (row: string[]) =>
-    row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ');
-  console.log('\n' + line(rows[0]!));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows.slice(1)) console.log(line(row));
-}
-
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 async function main(): Promise<number> {
@@ -490,24 +389,11 @@ async function main(): Promise<number> {
       `${count(/^[^/]+$/)} at the root), ${kib(unpacked)} unpacked, zip ${kib(firstZip.length)} (deflate)`,
   );
 
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-delta-bench-'));
-  tempDirs.add(dataDir);
-  const server = await startServer({
-    ...process.env,
-    OVERAIR_DATA_DIR: dataDir,
-    OVERAIR_HOST: '127.0.0.1',
-    OVERAIR_PORT: '0',
-    OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN,
-    OVERAIR_LOG_LEVEL: 'warn',
-    OVERAIR_PUBLIC_URL: '',
-    OVERAIR_DATABASE_URL: '',
-  });
+  const dataDir = await makeTempDir('overair-delta-bench-');
   const serverLog: string[] = [];
-  let partial = '';
-  server.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    serverLog.push(...lines.filter((line) => line.trim() !== ''));
+  const server = await startOverair(dataDir, 'warn', {
+    label: 'the server',
+    onLine: (line) => line.trim() !== '' && serverLog.push(line),
   });
 
   await admin(server.url, 'POST', '/apps', { id: APP_ID });
@@ -572,13 +458,4 @@ async function main(): Promise<number> {
   return failed.length > 0 ? 1 : 0;
 }
 
-let code: number;
-try {
-  code = await main();
-} catch (error) {
-  console.error('delta bench failed:', error);
-  code = 1;
-} finally {
-  await cleanup();
-}
-process.exit(code);
+await runBench('delta bench', 'the server', main);

@@ -16,7 +16,7 @@
  *
  * Exits non-zero only when an upload fails or the server's sha256 or size differ from the file's.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -26,73 +26,26 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import yazl from 'yazl';
+import {
+  ADMIN_TOKEN,
+  ROOT,
+  adminCall,
+  makeTempDir,
+  printTable,
+  runBench,
+  startOverair,
+  trackChild,
+  untrackChild,
+} from './harness.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI_MAIN = path.join(ROOT, 'src/cli/main.ts');
 const PRELOAD = pathToFileURL(path.join(ROOT, 'bench/cli-peak-rss.ts')).href;
-const ADMIN_TOKEN = 'oat_bench-admin-token-0123456789abcdef';
 const APP_ID = 'com.example.upload-bench';
 const MIB = 1024 * 1024;
 const LARGE_MIB = Number(process.env.BENCH_UPLOAD_MIB ?? 200);
 if (!Number.isFinite(LARGE_MIB) || LARGE_MIB <= 1) throw new Error('BENCH_UPLOAD_MIB must be a number > 1');
 const POLL_MS = 20;
 const CLI_TIMEOUT_MS = 60_000;
-
-// ---------------------------------------------------------------------------------------------
-// Child processes and temp dirs, cleaned up whatever happens.
-
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    await Promise.all([...children].map((child) => stopChild(child)));
-    await Promise.all([...tempDirs].map((dir) => fs.rm(dir, { recursive: true, force: true })));
-  })();
-  return cleaning;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
-
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the server and the CLI`);
-    void cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
-  });
-}
-
-/** Starts bench/server-under-test.ts and waits for its {type: 'listening'} message. */
-function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/server-under-test.ts')], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the server did not start within 30 s')), 30_000);
-    child.once('error', reject);
-    child.once('exit', (code, signal) =>
-      reject(new Error(`the server exited early (code ${code}, signal ${signal})`)),
-    );
-    child.on('message', (message: { type?: string; url?: string }) => {
-      if (message.type === 'listening' && message.url) {
-        clearTimeout(timer);
-        resolve({ child, url: message.url });
-      }
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Bundle zips.
@@ -208,12 +161,13 @@ async function runCli(zip: Zip, version: string, env: NodeJS.ProcessEnv, rssFile
   await fs.rm(rssFile, { force: true });
   const args = ['bundle', 'upload', '--app', APP_ID, '--zip', zip.file, '--bundle', version, '--json'];
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', PRELOAD, CLI_MAIN, ...args], {
-    cwd: ROOT,
-    env: { ...env, BENCH_PEAK_RSS_FILE: rssFile },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
+  const child = trackChild(
+    spawn(process.execPath, ['--import', 'tsx', '--import', PRELOAD, CLI_MAIN, ...args], {
+      cwd: ROOT,
+      env: { ...env, BENCH_PEAK_RSS_FILE: rssFile },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
@@ -228,7 +182,7 @@ async function runCli(zip: Zip, version: string, env: NodeJS.ProcessEnv, rssFile
   });
   const wallMs = performance.now() - started;
   clearTimeout(timer);
-  children.delete(child);
+  untrackChild(child);
   let peakRssKb: number | undefined;
   try {
     const report = JSON.parse(await fs.readFile(rssFile, 'utf8')) as { vmHwmKb: number | null };
@@ -257,22 +211,12 @@ const mib = (bytes: number) => bytes / MIB;
 const fixed = (value: number | undefined, digits = 1) =>
   value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits);
 
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const line = (row: string[]) =>
-    row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ');
-  console.log('\n' + line(rows[0]!));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows.slice(1)) console.log(line(row));
-}
-
 async function main(): Promise<number> {
   console.log(
     `\noverair upload bench: node ${process.version}, ${os.cpus().length} cores; stored zips of random bytes, ` +
       `uploaded by the CLI (one process each) to a server in its own process`,
   );
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-upload-bench-'));
-  tempDirs.add(work);
+  const work = await makeTempDir('overair-upload-bench-');
   const dataDir = path.join(work, 'data');
   const rssFile = path.join(work, 'cli-rss.json');
 
@@ -284,26 +228,13 @@ async function main(): Promise<number> {
       `made in ${fixed((performance.now() - started) / 1000)} s`,
   );
 
-  const server = await startServer({
-    ...process.env,
-    OVERAIR_DATA_DIR: dataDir,
-    OVERAIR_HOST: '127.0.0.1',
-    OVERAIR_PORT: '0',
-    OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN,
-    OVERAIR_LOG_LEVEL: 'info',
-    OVERAIR_MAX_UPLOAD_SIZE: '1gb',
-    OVERAIR_PUBLIC_URL: '',
-    OVERAIR_DATABASE_URL: '',
-  });
-  const serverPid = server.child.pid!;
   // The server's "request" log lines give the time it spent on each upload.
   const uploadLog: { status: number; ms: number }[] = [];
   const otherWarnings: string[] = [];
-  let partial = '';
-  server.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
+  const server = await startOverair(dataDir, 'info', {
+    env: { OVERAIR_MAX_UPLOAD_SIZE: '1gb' },
+    label: 'the server',
+    onLine: (line) => {
       try {
         const entry = JSON.parse(line) as {
           level?: number;
@@ -320,16 +251,13 @@ async function main(): Promise<number> {
       } catch {
         if (line.trim()) otherWarnings.push(line);
       }
-    }
+    },
   });
+  const serverPid = server.child.pid!;
 
-  const created = await fetch(`${server.url}/api/v1/apps`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ id: APP_ID }),
-  });
+  const created = await adminCall(server.url, 'POST', '/apps', { id: APP_ID });
   if (created.status !== 201 && created.status !== 200) {
-    throw new Error(`creating the app: HTTP ${created.status} ${await created.text()}`);
+    throw new Error(`creating the app: HTTP ${created.status} ${created.text}`);
   }
   console.log(`server ${server.url} (pid ${serverPid}), app ${APP_ID}`);
 
@@ -457,13 +385,4 @@ async function main(): Promise<number> {
   return failed.length > 0 ? 1 : 0;
 }
 
-let code: number;
-try {
-  code = await main();
-} catch (error) {
-  console.error('upload bench failed:', error);
-  code = 1;
-} finally {
-  await cleanup();
-}
-process.exit(code);
+await runBench('upload bench', 'the server and the CLI', main);
