@@ -94,3 +94,69 @@ export interface Page<T> {
   items: T[];
   next_cursor?: string | null;
 }
+
+/** Counts of distinct devices for one bundle version (over the period, or one time bucket). */
+export interface VersionCounts {
+  /** Devices that downloaded it completely (download_complete, download_zip_complete, download_manifest_complete). */
+  downloads: number;
+  /** Devices that activated it (`set`). */
+  installs: number;
+  /** Devices whose download, checksum, decryption or unzip of it failed (`*_fail` before activation). */
+  download_failures: number;
+  /** Devices that failed to start it (update_fail, app_launch_timeout). */
+  install_failures: number;
+  /** Devices that rolled it back (update_fail). */
+  rollbacks: number;
+}
+
+export interface VersionStatsJson extends VersionCounts {
+  version: string;
+  /** Devices running it now (their last report), on the channel when one is asked for. */
+  devices: number;
+}
+
+export interface StatsJson {
+  app_id: string;
+  channel: string | null;
+  since: string;
+  until: string;
+  bucket: 'hour' | 'day';
+  /** Newest version first (by semver when both are, else by name). */
+  versions: VersionStatsJson[];
+  /** One point per bucket and version with any event; `at` is the bucket's start. */
+  series: (VersionCounts & { at: string; version: string })[];
+  plugin_versions: { plugin_version: string; devices: number }[];
+}
+
+export interface WebhookJson {
+  id: number;
+  /** The app whose events it receives; null for every app. */
+  app_id: string | null;
+  url: string;
+  /** '*' for every event, or the event names it receives. */
+  events: '*' | string[];
+  created_at: string;
+}
+
+/** The answer to creating a webhook: the only time its signing secret is shown. */
+export interface CreatedWebhookJson extends WebhookJson {
+  secret: string;
+}
+
+export interface WebhookDeliveryJson {
+  id: number;
+  webhook_id: number;
+  event: string;
+  /** 'pending' (retries left), 'delivered' (a 2xx answer) or 'failed' (every attempt failed). */
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  /** HTTP status of the last answer; null when there was none (network error, timeout, not sent yet). */
+  response_status: number | null;
+  last_error: string | null;
+  /** When the next attempt is due, for pending deliveries. */
+  next_attempt_at: string | null;
+  created_at: string;
+  delivered_at: string | null;
+  /** The JSON body sent: {id, event, app_id, created_at, data}. */
+  payload: unknown;
+}

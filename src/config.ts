@@ -73,6 +73,11 @@ const configSchema = z.object({
     .min(0)
     .max(1_000_000),
   authFailureWindowSeconds: durationInSeconds(86_400, '1d'),
+  statsRetentionDays: z.coerce
+    .number({ error: 'expected a whole number of days (0 keeps events forever)' })
+    .int('expected a whole number of days (0 keeps events forever)')
+    .min(0, 'expected a whole number of days (0 keeps events forever)')
+    .max(36_500, 'must be at most 36500 days'),
 });
 
 export type Config = z.output<typeof configSchema> & { databaseFile: string; blobDir: string };
@@ -94,6 +99,7 @@ const ENV_NAMES = {
   trustProxy: 'OVERAIR_TRUST_PROXY',
   authMaxFailures: 'OVERAIR_AUTH_MAX_FAILURES',
   authFailureWindowSeconds: 'OVERAIR_AUTH_FAILURE_WINDOW',
+  statsRetentionDays: 'OVERAIR_STATS_RETENTION_DAYS',
 } as const satisfies Record<keyof z.input<typeof configSchema>, string>;
 
 const DEFAULTS = {
@@ -109,6 +115,7 @@ const DEFAULTS = {
   trustProxy: 'false',
   authMaxFailures: '10',
   authFailureWindowSeconds: '5m',
+  statsRetentionDays: '90',
 } as const;
 
 const SECRET_SETTINGS = new Set<string>(['adminToken', 'downloadSecret']);

@@ -9,6 +9,7 @@ import { DownloadLinks } from './http/download.js';
 import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
 import { createServices, type Services } from './services/index.js';
+import type { WebhookDeliveryOptions } from './services/webhook-dispatcher.js';
 import { loadOrCreateDownloadSecret } from './storage/download-secret.js';
 import { FsBlobStore } from './storage/fs-store.js';
 
@@ -23,16 +24,23 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** What is not configuration but may be tuned in code (tests shorten the webhook retry schedule). */
+export interface ServerOptions {
+  webhooks?: WebhookDeliveryOptions;
+}
+
 /** Opens the database (migrating it), the bundle store, and starts listening. */
 export async function startServer(
   config: Config,
   log: Logger = createLogger(config.logLevel),
+  options: ServerOptions = {},
 ): Promise<RunningServer> {
   const database = await openSqlite(config.databaseFile);
   const store = new FsBlobStore(config.blobDir);
   await store.init();
   const services = createServices(new Repos(database.db), store, log, {
     maxUploadBytes: config.maxUploadBytes,
+    webhooks: options.webhooks,
   });
   const initialToken = await services.tokens.ensureAdminToken(config.adminToken);
   const links = new DownloadLinks(
@@ -59,6 +67,9 @@ export async function startServer(
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${shownHost}:${port}`;
   log.info({ url, data: config.dataDir }, 'overair listening');
+  const retention = startStatsRetention(services, config.statsRetentionDays, log);
+  // Webhook deliveries left pending by an earlier run go out now.
+  services.webhooks.start();
 
   return {
     url,
@@ -67,9 +78,45 @@ export async function startServer(
     app,
     initialToken,
     async close() {
+      await retention.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await services.activity.close();
+      // After the activity flush, whose automatic halts may still emit events.
+      await services.webhooks.close();
       await database.close();
+    },
+  };
+}
+
+/** How often old device events are deleted. */
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+
+/**
+ * Deletes device events older than the retention, soon after start and then hourly, on unref'd
+ * timers (they never keep the process alive). `stop()` ends a clean-up under way after its current
+ * batch and waits for it; the next start catches up.
+ */
+function startStatsRetention(services: Services, retentionDays: number, log: Logger) {
+  const controller = new AbortController();
+  let running: Promise<void> = Promise.resolve();
+  const prune = () => {
+    running = running.then(() =>
+      services.stats
+        .prune(retentionDays, { signal: controller.signal })
+        .then((deleted) => {
+          if (deleted > 0) log.info({ deleted, retentionDays }, 'old device events deleted');
+        })
+        .catch((error: unknown) => log.error({ err: error }, 'deleting old device events failed')),
+    );
+  };
+  const timers =
+    retentionDays > 0 ? [setTimeout(prune, 10_000), setInterval(prune, RETENTION_INTERVAL_MS)] : [];
+  for (const timer of timers) timer.unref();
+  return {
+    async stop() {
+      for (const timer of timers) clearInterval(timer);
+      controller.abort();
+      await running;
     },
   };
 }

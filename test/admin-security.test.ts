@@ -36,6 +36,7 @@ const SCOPES: Record<string, Scope> = {
   'POST /api/v1/apps/:appId/channels/:channel/rollout': 'publish',
   'POST /api/v1/apps/:appId/channels/:channel/rollback': 'publish',
   'GET /api/v1/apps/:appId/channels/:channel/history': 'read',
+  'GET /api/v1/apps/:appId/stats': 'read',
   'GET /api/v1/apps/:appId/devices': 'read',
   'GET /api/v1/apps/:appId/devices/:deviceId': 'read',
   'PUT /api/v1/apps/:appId/devices/:deviceId/channel': 'publish',
@@ -43,6 +44,11 @@ const SCOPES: Record<string, Scope> = {
   'GET /api/v1/tokens': 'admin',
   'POST /api/v1/tokens': 'admin',
   'DELETE /api/v1/tokens/:id': 'admin',
+  'GET /api/v1/webhooks': 'admin',
+  'POST /api/v1/webhooks': 'admin',
+  'DELETE /api/v1/webhooks/:id': 'admin',
+  'GET /api/v1/webhooks/:id/deliveries': 'admin',
+  'POST /api/v1/webhooks/:id/test': 'admin',
   'GET /api/v1/audit': 'admin',
 };
 

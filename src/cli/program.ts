@@ -7,6 +7,8 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerReleaseCommands } from './commands/release.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerStatsCommand } from './commands/stats.js';
+import { registerWebhookCommands } from './commands/webhooks.js';
 import { CliError, type CliIo } from './io.js';
 
 export function buildProgram(io: CliIo): Command {
@@ -25,6 +27,8 @@ export function buildProgram(io: CliIo): Command {
   registerKeysCommands(program, io);
   registerBundleCommands(program, io);
   registerReleaseCommands(program, io);
+  registerStatsCommand(program, io);
+  registerWebhookCommands(program, io);
   registerDoctorCommand(program, io);
   // Sub-commands inherit the output and error handling.
   for (const command of program.commands) {

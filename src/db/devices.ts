@@ -6,6 +6,11 @@ import { now } from './time.js';
 export type DeviceReport = Omit<DeviceRow, 'channel_override' | 'self_channel' | 'first_seen' | 'channel'> & {
   /** Known only on update checks; other calls leave the stored value alone. */
   channel?: string;
+  /**
+   * The report does not say which bundle the device runs (a stats event names the bundle it is
+   * about): `version_name` is only written for a device seen for the first time.
+   */
+  keepVersion?: boolean;
 };
 export type NewDeviceEvent = Insertable<DeviceEventsTable>;
 
@@ -84,15 +89,25 @@ export class DevicesRepo {
    * multi-row statements per batch, not one per device. Run it inside a transaction.
    */
   async upsertReports(reports: DeviceReport[]): Promise<void> {
-    // The served channel is only known on update checks; other reports must not overwrite it.
-    const withChannel = reports.filter((report) => report.channel !== undefined);
-    const withoutChannel = reports.filter((report) => report.channel === undefined);
-    for (const [group, columns] of [
-      [withChannel, [...REPORTED_COLUMNS, 'channel']],
-      [withoutChannel, REPORTED_COLUMNS],
-    ] as const) {
+    // The served channel is only known on update checks, the running bundle not on stats events:
+    // reports that do not know a column must not overwrite it.
+    const groups = new Map<string, { columns: (keyof DevicesTable)[]; reports: DeviceReport[] }>();
+    for (const report of reports) {
+      const key = `${report.channel !== undefined}:${Boolean(report.keepVersion)}`;
+      let group = groups.get(key);
+      if (!group) {
+        const columns: (keyof DevicesTable)[] = REPORTED_COLUMNS.filter(
+          (column) => !(report.keepVersion && column === 'version_name'),
+        );
+        if (report.channel !== undefined) columns.push('channel');
+        group = { columns, reports: [] };
+        groups.set(key, group);
+      }
+      group.reports.push(report);
+    }
+    for (const { columns, reports: group } of groups.values()) {
       for (let start = 0; start < group.length; start += BATCH_ROWS) {
-        const rows = group.slice(start, start + BATCH_ROWS).map((report) => ({
+        const rows = group.slice(start, start + BATCH_ROWS).map(({ keepVersion: _keep, ...report }) => ({
           ...report,
           channel: report.channel ?? '',
           channel_override: null,

@@ -5,7 +5,9 @@ import { BundlesRepo } from './bundles.js';
 import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
 import type { Database } from './schema.js';
+import { StatsRepo } from './stats.js';
 import { TokensRepo } from './tokens.js';
+import { WebhooksRepo } from './webhooks.js';
 
 /** All repositories over one connection or transaction. */
 export class Repos {
@@ -13,16 +15,20 @@ export class Repos {
   readonly bundles: BundlesRepo;
   readonly channels: ChannelsRepo;
   readonly devices: DevicesRepo;
+  readonly stats: StatsRepo;
   readonly tokens: TokensRepo;
   readonly audit: AuditRepo;
+  readonly webhooks: WebhooksRepo;
 
   constructor(readonly db: Kysely<Database>) {
     this.apps = new AppsRepo(db);
     this.bundles = new BundlesRepo(db);
     this.channels = new ChannelsRepo(db);
     this.devices = new DevicesRepo(db);
+    this.stats = new StatsRepo(db);
     this.tokens = new TokensRepo(db);
     this.audit = new AuditRepo(db);
+    this.webhooks = new WebhooksRepo(db);
   }
 
   /** Runs `work` in one transaction with repositories bound to it. */

@@ -231,6 +231,33 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_stats': {
+      async up(db: Kysely<any>) {
+        // The automatic halt reads one release's events on one channel since the release began
+        // (with `at` in the index, SQLite prefers it to device_events_time); so do per-channel stats.
+        await db.schema
+          .createIndex('device_events_channel_release')
+          .on('device_events')
+          .columns(['app_id', 'channel', 'version_name', 'action', 'at'])
+          .execute();
+        // Devices on each version, per channel.
+        await db.schema
+          .createIndex('devices_channel_version')
+          .on('devices')
+          .columns(['app_id', 'channel', 'version_name'])
+          .execute();
+      },
+    },
+    '0007_webhooks': {
+      async up(db: Kysely<any>) {
+        // A webhook's delivery log, newest first, and the cascade when a webhook is deleted.
+        await db.schema
+          .createIndex('webhook_deliveries_webhook')
+          .on('webhook_deliveries')
+          .columns(['webhook_id', 'id'])
+          .execute();
+      },
+    },
   };
 }
 

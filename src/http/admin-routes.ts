@@ -5,6 +5,7 @@ import { OverairError, badRequest } from '../errors.js';
 import { NATIVE_POLICIES } from '../domain/policy.js';
 import type { ChannelChanges } from '../services/channels.js';
 import type { Services } from '../services/index.js';
+import { statsPeriod } from '../services/stats.js';
 import type { Logger } from 'pino';
 import { auditRequests, limitFailedAuth, requireScope, requireToken, type AdminEnv } from './auth.js';
 import type { FailedAuthLimiter } from './auth-limiter.js';
@@ -13,6 +14,7 @@ import type { DownloadLinks } from './download.js';
 import { parseInput, readJson } from './errors.js';
 import * as s from './schemas.js';
 import { bundleJson, channelJson, deviceJson, historyJson } from './serialize.js';
+import { registerWebhookRoutes } from './webhook-routes.js';
 
 type C = Context<AdminEnv>;
 
@@ -259,6 +261,22 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     });
   });
 
+  // Statistics
+  api.get('/apps/:appId/stats', read, async (c) => {
+    const appId = appParam(c);
+    const input = query(
+      c,
+      z.object({
+        channel: s.channelName.optional(),
+        since: z.string().max(40).optional(),
+        until: z.string().max(40).optional(),
+        bucket: z.enum(['hour', 'day']).optional(),
+      }),
+    );
+    const period = statsPeriod(input);
+    return c.json(await services.stats.report(appId, { ...period, channel: input.channel }));
+  });
+
   // Devices
   api.get('/apps/:appId/devices', read, async (c) => {
     const appId = appParam(c);
@@ -292,6 +310,8 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   api.delete('/apps/:appId/devices/:deviceId/channel', publish, async (c) =>
     c.json(deviceJson(await services.devices.clearOverride(appParam(c), deviceParam(c), c.get('actor')))),
   );
+
+  registerWebhookRoutes(api, services);
 
   // Tokens and audit
   api.get('/tokens', admin, async (c) => c.json({ items: await services.tokens.list() }));

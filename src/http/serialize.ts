@@ -1,6 +1,9 @@
 import type { BundleJson, ChannelJson, DeviceJson, HistoryJson } from '../api-types.js';
 import type { BundleRow, ChannelHistoryRow, DeviceRow } from '../db/schema.js';
 import type { ChannelView } from '../services/channels.js';
+import type { WebhookDeliveryJson, WebhookJson } from '../api-types.js';
+import type { DeliveryRow } from '../db/webhooks.js';
+import type { PublicWebhook } from '../services/webhooks.js';
 
 /** Admin API shapes: snake_case, flags as booleans, internal ids only where they serve as cursors. */
 export function bundleJson(bundle: BundleRow, url: string): BundleJson {
@@ -79,5 +82,31 @@ export function deviceJson(device: DeviceRow): DeviceJson {
     is_prod: device.is_prod === 1,
     first_seen: device.first_seen,
     last_seen: device.last_seen,
+  };
+}
+
+export function webhookJson(webhook: PublicWebhook): WebhookJson {
+  return {
+    id: webhook.id,
+    app_id: webhook.app_id,
+    url: webhook.url,
+    events: webhook.events === '*' ? '*' : webhook.events.split(','),
+    created_at: webhook.created_at,
+  };
+}
+
+export function deliveryJson(delivery: DeliveryRow): WebhookDeliveryJson {
+  return {
+    id: delivery.id,
+    webhook_id: delivery.webhook_id,
+    event: delivery.event,
+    status: delivery.status as WebhookDeliveryJson['status'],
+    attempts: delivery.attempts,
+    response_status: delivery.response_status,
+    last_error: delivery.last_error,
+    next_attempt_at: delivery.next_attempt_at,
+    created_at: delivery.created_at,
+    delivered_at: delivery.delivered_at,
+    payload: JSON.parse(delivery.payload) as unknown,
   };
 }

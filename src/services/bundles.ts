@@ -6,6 +6,7 @@ import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { BundleRow, NewBundle } from '../db/schema.js';
 import { now } from '../db/time.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
+import { NO_EVENTS, type EventSink } from './events.js';
 import { requireApp } from './require.js';
 import type { ReleaseCache } from './release-cache.js';
 
@@ -39,6 +40,7 @@ export class BundleService {
     private readonly store: BlobStore,
     private readonly cache: ReleaseCache,
     readonly maxUploadBytes: number,
+    private readonly events: EventSink = NO_EVENTS,
   ) {}
 
   async get(appId: string, version: string): Promise<BundleRow> {
@@ -155,8 +157,9 @@ export class BundleService {
   }
 
   private async record(row: NewBundle, staged?: StagedBlob, files: BundleFile[] = []): Promise<BundleRow> {
+    let bundle: BundleRow;
     try {
-      return await this.repos.transaction(async (repos) => {
+      bundle = await this.repos.transaction(async (repos) => {
         const bundle = await repos.bundles.insert(row);
         await repos.bundles.insertFiles(bundle.id, files);
         await repos.audit.record({
@@ -174,6 +177,14 @@ export class BundleService {
       if (isUniqueViolation(error)) throw versionExists(row.app_id, row.version);
       throw error;
     }
+    this.events.emit(bundle.app_id, 'bundle.uploaded', {
+      version: bundle.version,
+      sha256: bundle.sha256,
+      size: bundle.size === null ? null : Number(bundle.size),
+      location: bundle.location,
+      actor: bundle.created_by,
+    });
+    return bundle;
   }
 
   private async deleteBlobsIfUnused(sha256s: string[]): Promise<void> {

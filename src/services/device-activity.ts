@@ -10,19 +10,24 @@ export interface DeviceEvent {
   old_version_name: string;
 }
 
+/** Runs after a flush wrote events (inside the flush: `flush()` resolves after it). */
+export type EventsWrittenListener = (events: readonly NewDeviceEvent[]) => Promise<void>;
+
 /**
  * Write-behind recording of what devices report. Update checks must not wait for a database write,
  * so reports are queued (the newest per device wins) and flushed every `intervalMs`, or sooner when
  * the queue is long. A flush writes in chunks of `chunkRows`, each its own short transaction, and
  * lets requests run between chunks, so a large batch never stalls the event loop for long.
  * Timestamps are taken at flush time: last_seen is exact to within the interval. `close()` flushes
- * what is left.
+ * what is left. Listeners (the automatic safety) run after each flush that wrote events, off the
+ * request path.
  */
 export class DeviceActivity {
-  private reports = new Map<string, { info: DeviceInfo; channel: string | undefined }>();
+  private reports = new Map<string, QueuedReport>();
   private events: NewDeviceEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly listeners: EventsWrittenListener[] = [];
 
   constructor(
     private readonly repos: Repos,
@@ -32,12 +37,24 @@ export class DeviceActivity {
     private readonly chunkRows = 100,
   ) {}
 
-  recordDevice(info: DeviceInfo, channel?: string): void {
-    this.reports.set(`${info.app_id}\u0000${info.device_id}`, { info, channel });
+  /**
+   * `channel`: the channel it was served from (update checks only). `keepVersion`: the report does
+   * not say which bundle the device runs (stats events name the bundle they are about). What a
+   * queued report of the same device knows and this one does not is kept.
+   */
+  recordDevice(info: DeviceInfo, channel?: string, keepVersion = false): void {
+    const key = `${info.app_id}\u0000${info.device_id}`;
+    const queued = this.reports.get(key);
+    this.reports.set(key, {
+      info: keepVersion && queued ? { ...info, version_name: queued.info.version_name } : info,
+      channel: channel ?? queued?.channel,
+      keepVersion: keepVersion && (queued?.keepVersion ?? true),
+    });
     this.schedule();
   }
 
-  recordEvent(info: DeviceInfo, event: DeviceEvent): void {
+  /** `channel`: the channel the device is on, '' when unknown. */
+  recordEvent(info: DeviceInfo, event: DeviceEvent, channel = ''): void {
     this.events.push({
       app_id: info.app_id,
       device_id: info.device_id,
@@ -46,9 +63,14 @@ export class DeviceActivity {
       old_version_name: event.old_version_name,
       platform: info.platform,
       plugin_version: info.plugin_version,
+      channel,
       at: now(),
     });
     this.schedule();
+  }
+
+  onEventsWritten(listener: EventsWrittenListener): void {
+    this.listeners.push(listener);
   }
 
   /** Writes everything queued so far; resolves once it is in the database. */
@@ -56,11 +78,14 @@ export class DeviceActivity {
     clearTimeout(this.timer);
     this.timer = undefined;
     const seen = now();
-    const reports = [...this.reports.values()].map(({ info, channel }) => toReport(info, channel, seen));
+    const reports = [...this.reports.values()].map((queued) => toReport(queued, seen));
     const events = this.events;
     this.reports = new Map();
     this.events = [];
-    this.flushing = this.flushing.then(() => this.write(reports, events));
+    this.flushing = this.flushing.then(async () => {
+      await this.write(reports, events);
+      if (events.length > 0) await this.notify(events);
+    });
     return this.flushing;
   }
 
@@ -74,6 +99,16 @@ export class DeviceActivity {
     } else if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), this.intervalMs);
       this.timer.unref();
+    }
+  }
+
+  private async notify(events: NewDeviceEvent[]): Promise<void> {
+    for (const listener of this.listeners) {
+      try {
+        await listener(events);
+      } catch (error) {
+        this.log.error({ err: error }, 'device event listener failed');
+      }
     }
   }
 
@@ -102,7 +137,13 @@ export class DeviceActivity {
   }
 }
 
-function toReport(info: DeviceInfo, channel: string | undefined, seen: string): DeviceReport {
+interface QueuedReport {
+  info: DeviceInfo;
+  channel: string | undefined;
+  keepVersion: boolean;
+}
+
+function toReport({ info, channel, keepVersion }: QueuedReport, seen: string): DeviceReport {
   return {
     app_id: info.app_id,
     device_id: info.device_id,
@@ -118,5 +159,6 @@ function toReport(info: DeviceInfo, channel: string | undefined, seen: string): 
     is_prod: info.is_prod ? 1 : 0,
     last_seen: seen,
     ...(channel !== undefined && { channel }),
+    ...(keepVersion && { keepVersion }),
   };
 }

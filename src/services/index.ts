@@ -8,32 +8,44 @@ import { ChannelService } from './channels.js';
 import { DeviceActivity } from './device-activity.js';
 import { DeviceService } from './devices.js';
 import { ReleaseCache } from './release-cache.js';
+import { SafetyService } from './safety.js';
 import { StatsService } from './stats.js';
 import { TokenService } from './tokens.js';
 import { UpdateService } from './updates.js';
+import type { WebhookDeliveryOptions } from './webhook-dispatcher.js';
+import { WebhookService } from './webhooks.js';
 
 export interface ServiceOptions {
   maxUploadBytes: number;
   cacheTtlMs?: number;
+  /** Retry schedule, timeout and concurrency of webhook deliveries (tests shorten them). */
+  webhooks?: WebhookDeliveryOptions;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
 export function createServices(repos: Repos, store: BlobStore, log: Logger, options: ServiceOptions) {
   const cache = new ReleaseCache(repos, options.cacheTtlMs);
   const activity = new DeviceActivity(repos, log);
+  const webhooks = new WebhookService(repos, log, options.webhooks);
+  const channels = new ChannelService(repos, cache, webhooks);
+  // The automatic halt judges releases after each write of device events.
+  const safety = new SafetyService(repos, channels, log);
+  activity.onEventsWritten((events) => safety.afterWrite(events));
   return {
     store,
     cache,
     activity,
     apps: new AppService(repos, store, cache),
-    bundles: new BundleService(repos, store, cache, options.maxUploadBytes),
-    channels: new ChannelService(repos, cache),
+    bundles: new BundleService(repos, store, cache, options.maxUploadBytes, webhooks),
+    channels,
     devices: new DeviceService(repos, activity, cache),
     tokens: new TokenService(repos),
+    webhooks,
     audit: repos.audit,
     updates: new UpdateService(cache, activity),
     channelSelf: new ChannelSelfService(repos, cache, activity),
-    stats: new StatsService(cache, activity),
+    stats: new StatsService(cache, activity, repos),
+    safety,
   };
 }
 

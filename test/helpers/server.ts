@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 
 export const VECTORS = path.resolve(import.meta.dirname, '../../../shared/vectors/capgo-cli-8.68');
 export const ADMIN_TOKEN = 'oat_test-admin-token-0123456789abcdef';
@@ -22,7 +22,10 @@ export interface TestServer extends RunningServer {
 }
 
 /** A real server on a free loopback port with its own temporary data folder. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: ServerOptions = {},
+): Promise<TestServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-test-'));
   const config = loadConfig({
     OVERAIR_DATA_DIR: dataDir,
@@ -32,7 +35,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     OVERAIR_LOG_LEVEL: 'silent',
     ...env,
   });
-  const server = await startServer(config, createLogger(config.logLevel));
+  const server = await startServer(config, createLogger(config.logLevel), options);
   const call = async (method: string, route: string, body: unknown, headers: Record<string, string>) => {
     const response = await fetch(server.url + route, {
       method,
@@ -79,22 +82,5 @@ export async function uploadBundle(
   return { status: response.status, body: await response.json() };
 }
 
-/** The info object of @capgo/capacitor-updater 8.x (docs/protocol.md §1). */
-export function deviceInfo(overrides: Record<string, unknown> = {}) {
-  return {
-    platform: 'android',
-    device_id: '6f1e2a4c-3b5d-4e6f-8a9b-0c1d2e3f4a5b',
-    app_id: 'com.example.app',
-    custom_id: '',
-    version_build: '1.0.0',
-    version_code: '10',
-    version_os: '14',
-    version_name: '1.0.0',
-    plugin_version: '8.51.23',
-    is_emulator: false,
-    is_prod: true,
-    install_source: 'google_play',
-    defaultChannel: '',
-    ...overrides,
-  };
-}
+/** The plugin's info object: in a module of its own so that bench/ can use it without loading the server. */
+export { deviceInfo } from './device-info.js';

@@ -34,6 +34,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       'failed admin logins per address per window, 0: off (OVERAIR_AUTH_MAX_FAILURES)',
     )
     .option('--auth-failure-window <duration>', 'window of that limit, e.g. 5m (OVERAIR_AUTH_FAILURE_WINDOW)')
+    .option(
+      '--stats-retention-days <days>',
+      'days device events are kept, 0: forever (OVERAIR_STATS_RETENTION_DAYS, default 90)',
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       // `--private-downloads` and `--trust-proxy` alone mean true; with a value they are that value.
       const switches = flags as Record<string, string | true | undefined>;
@@ -53,6 +57,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         trustProxy: onOff(switches.trustProxy),
         authMaxFailures: flags.authMaxFailures,
         authFailureWindowSeconds: flags.authFailureWindow,
+        statsRetentionDays: flags.statsRetentionDays,
       });
       // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
       let stopping = false;

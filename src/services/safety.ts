@@ -1,0 +1,91 @@
+import type { Logger } from 'pino';
+import type { Repos } from '../db/index.js';
+import type { NewDeviceEvent } from '../db/devices.js';
+import type { ChannelRow } from '../db/schema.js';
+import { INSTALL_FAILURE_ACTIONS } from '../domain/device-events.js';
+import { haltReason, releaseStart, shouldHalt } from '../domain/safety.js';
+import type { ChannelService } from './channels.js';
+
+/** History entries read to find where the current release began. */
+const HISTORY_DEPTH = 50;
+
+/**
+ * The automatic halt. After a flush of device events that contained install failures, each channel
+ * those failures came from that has a failure threshold is judged on the bundle it is releasing
+ * (its rollout bundle, else its live bundle), counting the reports since that release began; one
+ * that fails too often is halted through ChannelService.halt. Runs inside the write-behind flush,
+ * so never on a device's request, and one flush after another, so two judgements never race.
+ */
+export class SafetyService {
+  /** Releases already halted (or that could not be): channel, bundle and start of the release. */
+  private readonly done = new Set<string>();
+
+  constructor(
+    private readonly repos: Repos,
+    private readonly channels: ChannelService,
+    private readonly log: Logger,
+  ) {}
+
+  /** The DeviceActivity listener. */
+  async afterWrite(events: readonly NewDeviceEvent[]): Promise<void> {
+    const failing = new Map<string, Set<string>>();
+    for (const event of events) {
+      if (!event.channel || !INSTALL_FAILURE_ACTIONS.includes(event.action)) continue;
+      const channels = failing.get(event.app_id) ?? new Set<string>();
+      channels.add(event.channel);
+      failing.set(event.app_id, channels);
+    }
+    for (const [appId, names] of failing) {
+      const channels = await this.repos.channels.list(appId);
+      for (const channel of channels) {
+        if (channel.failure_threshold === null || !names.has(channel.name)) continue;
+        await this.judge(channel);
+      }
+    }
+  }
+
+  /** Judges the channel's current release; halts it when it fails too often. Resolves to whether it did. */
+  async judge(channel: ChannelRow): Promise<boolean> {
+    const bundleId = channel.rollout_bundle_id ?? channel.bundle_id;
+    if (bundleId === null || channel.failure_threshold === null) return false;
+    const bundle = await this.repos.bundles.findById(bundleId);
+    if (!bundle) return false;
+    const history = await this.repos.channels.history(channel.id, HISTORY_DEPTH);
+    const start = releaseStart(history, bundle.version);
+    const key = `${channel.id}:${bundle.id}:${start?.id ?? 0}`;
+    if (this.done.has(key)) return false;
+
+    const settings = {
+      failureThreshold: channel.failure_threshold,
+      failureMinDevices: channel.failure_min_devices,
+    };
+    const health = await this.repos.stats.releaseHealth(
+      channel.app_id,
+      channel.name,
+      bundle.version,
+      start?.at,
+    );
+    if (!shouldHalt(settings, health)) return false;
+
+    this.done.add(key);
+    // An admin may have changed the channel meanwhile: halt only the release that was judged.
+    const current = await this.repos.channels.find(channel.app_id, channel.name);
+    if (!current || (current.rollout_bundle_id ?? current.bundle_id) !== bundle.id) return false;
+    const reason = haltReason(bundle.version, settings, health);
+    try {
+      await this.channels.halt(channel.app_id, channel.name, reason);
+      this.log.warn(
+        { app: channel.app_id, channel: channel.name, version: bundle.version, ...health },
+        'release halted automatically',
+      );
+      return true;
+    } catch (error) {
+      // Most likely nothing to roll back to (the channel's first bundle): say so once.
+      this.log.error(
+        { err: error, app: channel.app_id, channel: channel.name, version: bundle.version, ...health },
+        'release fails too often but could not be halted',
+      );
+      return false;
+    }
+  }
+}
