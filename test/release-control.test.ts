@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fs from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -319,13 +321,35 @@ describe('automatic halt of a failing release', () => {
   /** Two devices in five fail to start whatever they are given. */
   const fails = (device: SimDevice) => Number(device.id.slice(-5)) % 5 < 2;
 
+  /** A webhook receiver: the automatic halt must be announced, not just recorded. */
+  const received: { event: string; data: Record<string, unknown> }[] = [];
+  const receiver = http.createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      received.push(JSON.parse(body) as (typeof received)[number]);
+      response.end('ok');
+    });
+  });
+
   beforeAll(async () => {
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const { port } = receiver.address() as AddressInfo;
     await setupApp(APP, ['1.0.0', '1.1.0', '1.2.0'], '1.0.0');
+    const hook = await server.api('POST', '/webhooks', {
+      url: `http://127.0.0.1:${port}/hook`,
+      events: ['release.halted'],
+      app_id: APP,
+    });
+    expect(hook.status).toBe(201);
     const channel = await patchChannel(APP, { failure_threshold: 0.2, failure_min_devices: 50 });
     expect(channel).toMatchObject({ failure_threshold: 0.2, failure_min_devices: 50 });
     fleet = new Fleet(server.url, APP, 400);
   });
-  afterAll(() => fleet.close());
+  afterAll(async () => {
+    await fleet.close();
+    await new Promise((resolve) => receiver.close(resolve));
+  });
 
   it('halts a rollout whose devices fail to start it, and they get the live bundle again', async () => {
     await rollout(APP, '1.1.0', 50);
@@ -351,6 +375,21 @@ describe('automatic halt of a failing release', () => {
     expect(of).toBeGreaterThanOrEqual(50);
     expect(of).toBeLessThanOrEqual(tried.length);
     expect(failed! / of!).toBeGreaterThanOrEqual(0.2);
+
+    // ...announced to the webhooks...
+    for (let i = 0; i < 100 && received.length === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(received).toEqual([
+      expect.objectContaining({
+        event: 'release.halted',
+        data: expect.objectContaining({
+          channel: 'production',
+          from: '1.1.0',
+          to: '1.0.0',
+          reason: halt.reason,
+        }),
+      }),
+    ]);
 
     // The devices that installed 1.1.0 are rolled back to 1.0.0; nobody is offered 1.1.0 any more.
     for (const result of await fleet.check()) {
