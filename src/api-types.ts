@@ -160,3 +160,15 @@ export interface WebhookDeliveryJson {
   /** The JSON body sent: {id, event, app_id, created_at, data}. */
   payload: unknown;
 }
+
+/** A version a device reported failing; `held` when it is no longer offered to that device. */
+export interface HoldJson {
+  device_id: string;
+  version: string;
+  install_failures: number;
+  download_failures: number;
+  held: boolean;
+  last_action: string;
+  first_at: string;
+  last_at: string;
+}

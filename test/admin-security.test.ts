@@ -41,6 +41,8 @@ const SCOPES: Record<string, Scope> = {
   'GET /api/v1/apps/:appId/devices/:deviceId': 'read',
   'PUT /api/v1/apps/:appId/devices/:deviceId/channel': 'publish',
   'DELETE /api/v1/apps/:appId/devices/:deviceId/channel': 'publish',
+  'GET /api/v1/apps/:appId/holds': 'read',
+  'DELETE /api/v1/apps/:appId/devices/:deviceId/holds': 'publish',
   'GET /api/v1/tokens': 'admin',
   'POST /api/v1/tokens': 'admin',
   'DELETE /api/v1/tokens/:id': 'admin',

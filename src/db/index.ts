@@ -4,6 +4,7 @@ import { AuditRepo } from './audit.js';
 import { BundlesRepo } from './bundles.js';
 import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
+import { HoldsRepo } from './holds.js';
 import type { Database } from './schema.js';
 import { StatsRepo } from './stats.js';
 import { TokensRepo } from './tokens.js';
@@ -18,6 +19,7 @@ export class Repos {
   readonly stats: StatsRepo;
   readonly tokens: TokensRepo;
   readonly audit: AuditRepo;
+  readonly holds: HoldsRepo;
   readonly webhooks: WebhooksRepo;
 
   constructor(readonly db: Kysely<Database>) {
@@ -28,6 +30,7 @@ export class Repos {
     this.stats = new StatsRepo(db);
     this.tokens = new TokensRepo(db);
     this.audit = new AuditRepo(db);
+    this.holds = new HoldsRepo(db);
     this.webhooks = new WebhooksRepo(db);
   }
 

@@ -258,6 +258,23 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0009_device_holds': {
+      async up(db: Kysely<any>) {
+        // Versions a device failed to install (or to download, repeatedly): not offered to it again.
+        await db.schema
+          .createTable('device_holds')
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('install_failures', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('download_failures', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_action', 'text', (c) => c.notNull())
+          .addColumn('first_at', 'text', (c) => c.notNull())
+          .addColumn('last_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('device_holds_pk', ['app_id', 'device_id', 'version'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -150,6 +150,17 @@ export interface WebhookDeliveriesTable {
   delivered_at: Timestamp | null;
 }
 
+export interface DeviceHoldsTable {
+  app_id: string;
+  device_id: string;
+  version: string;
+  install_failures: Generated<number>;
+  download_failures: Generated<number>;
+  last_action: string;
+  first_at: Timestamp;
+  last_at: Timestamp;
+}
+
 export interface TokensTable {
   id: Generated<number>;
   name: string;
@@ -180,6 +191,7 @@ export interface Database {
   channel_history: ChannelHistoryTable;
   devices: DevicesTable;
   device_events: DeviceEventsTable;
+  device_holds: DeviceHoldsTable;
   tokens: TokensTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
@@ -193,5 +205,6 @@ export type BundleFileRow = Selectable<BundleFilesTable>;
 export type ChannelRow = Selectable<ChannelsTable>;
 export type ChannelHistoryRow = Selectable<ChannelHistoryTable>;
 export type DeviceRow = Selectable<DevicesTable>;
+export type DeviceHoldRow = Selectable<DeviceHoldsTable>;
 export type TokenRow = Selectable<TokensTable>;
 export type AuditRow = Selectable<AuditLogTable>;

@@ -55,6 +55,8 @@ export interface DeviceFacts {
   requested: string;
   /** Sent by the plugin only when the app has a public key (8.41+: 20 characters; 8.0-8.40: 4). */
   keyId?: string;
+  /** Versions this device failed to install: offering them again would loop (see services/holds). */
+  heldVersions?: ReadonlySet<string>;
 }
 
 /**
@@ -167,6 +169,13 @@ export function decideUpdate<B extends BundleFacts>(
       message: 'No new version available',
       channel: channel.name,
     };
+  }
+  if (device.heldVersions?.has(bundle.version)) {
+    return blocked(
+      'update_failed_on_device',
+      `This device failed to install ${bundle.version}; it gets the next release, or this one once an admin clears the mark`,
+      bundle,
+    );
   }
   if (!meetsMinimumNativeVersion(device.nativeVersion, bundle.minNativeVersion)) {
     return blocked(

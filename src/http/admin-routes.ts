@@ -13,7 +13,7 @@ import { clientAddress } from './client-address.js';
 import type { DownloadLinks } from './download.js';
 import { parseInput, readJson } from './errors.js';
 import * as s from './schemas.js';
-import { bundleJson, channelJson, deviceJson, historyJson } from './serialize.js';
+import { bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 
 type C = Context<AdminEnv>;
@@ -310,6 +310,20 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   api.delete('/apps/:appId/devices/:deviceId/channel', publish, async (c) =>
     c.json(deviceJson(await services.devices.clearOverride(appParam(c), deviceParam(c), c.get('actor')))),
   );
+
+  // Versions held back from devices that failed them (update_fail, app_launch_timeout, download_fail).
+  api.get('/apps/:appId/holds', read, async (c) => {
+    const { device } = query(c, z.object({ device: s.deviceId.optional() }));
+    const appId = appParam(c);
+    await services.apps.get(appId);
+    return c.json({ items: (await services.holds.list(appId, device)).map(holdJson) });
+  });
+  api.delete('/apps/:appId/devices/:deviceId/holds', publish, async (c) => {
+    const [appId, deviceId] = [appParam(c), deviceParam(c)];
+    const { version } = query(c, z.object({ version: s.versionName.optional() }));
+    await services.apps.get(appId);
+    return c.json({ cleared: await services.holds.clear(appId, deviceId, c.get('actor'), version) });
+  });
 
   registerWebhookRoutes(api, services);
 

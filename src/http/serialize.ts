@@ -1,5 +1,6 @@
-import type { BundleJson, ChannelJson, DeviceJson, HistoryJson } from '../api-types.js';
-import type { BundleRow, ChannelHistoryRow, DeviceRow } from '../db/schema.js';
+import type { BundleJson, ChannelJson, DeviceJson, HistoryJson, HoldJson } from '../api-types.js';
+import { DOWNLOAD_FAILURES_TO_HOLD } from '../db/holds.js';
+import type { BundleRow, ChannelHistoryRow, DeviceHoldRow, DeviceRow } from '../db/schema.js';
 import type { ChannelView } from '../services/channels.js';
 import type { WebhookDeliveryJson, WebhookJson } from '../api-types.js';
 import type { DeliveryRow } from '../db/webhooks.js';
@@ -108,5 +109,18 @@ export function deliveryJson(delivery: DeliveryRow): WebhookDeliveryJson {
     created_at: delivery.created_at,
     delivered_at: delivery.delivered_at,
     payload: JSON.parse(delivery.payload) as unknown,
+  };
+}
+
+export function holdJson(hold: DeviceHoldRow): HoldJson {
+  return {
+    device_id: hold.device_id,
+    version: hold.version,
+    install_failures: hold.install_failures,
+    download_failures: hold.download_failures,
+    held: hold.install_failures > 0 || hold.download_failures >= DOWNLOAD_FAILURES_TO_HOLD,
+    last_action: hold.last_action,
+    first_at: hold.first_at,
+    last_at: hold.last_at,
   };
 }

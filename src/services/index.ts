@@ -6,6 +6,7 @@ import { BundleService } from './bundles.js';
 import { ChannelSelfService } from './channel-self.js';
 import { ChannelService } from './channels.js';
 import { DeviceActivity } from './device-activity.js';
+import { DeviceHolds } from './holds.js';
 import { DeviceService } from './devices.js';
 import { ReleaseCache } from './release-cache.js';
 import { SafetyService } from './safety.js';
@@ -30,11 +31,15 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   const channels = new ChannelService(repos, cache, webhooks);
   // The automatic halt judges releases after each write of device events.
   const safety = new SafetyService(repos, channels, log);
+  const holds = new DeviceHolds(repos, cache);
+  // Holds first: a device that just failed a release must not be offered it again before anything else.
+  activity.onEventsWritten(holds.onEventsWritten);
   activity.onEventsWritten((events) => safety.afterWrite(events));
   return {
     store,
     cache,
     activity,
+    holds,
     apps: new AppService(repos, store, cache),
     bundles: new BundleService(repos, store, cache, options.maxUploadBytes, webhooks),
     channels,

@@ -9,6 +9,8 @@ export interface AppRelease {
   channels: Map<string, ChannelFacts<LiveBundle>>;
   /** Devices whose channel is set on the server, by device id. */
   assignments: Map<string, ChannelAssignment>;
+  /** Versions held back from a device after it failed them, by device id. */
+  holds: Map<string, Set<string>>;
 }
 
 export interface ChannelAssignment {
@@ -112,6 +114,12 @@ export class ReleaseCache {
         { override: row.channel_override, selfAssigned: row.self_channel },
       ]),
     );
-    return { appId, channels: facts, assignments };
+    const holds = new Map<string, Set<string>>();
+    for (const hold of await this.repos.holds.active(appId)) {
+      const versions = holds.get(hold.device_id);
+      if (versions) versions.add(hold.version);
+      else holds.set(hold.device_id, new Set([hold.version]));
+    }
+    return { appId, channels: facts, assignments, holds };
   }
 }

@@ -22,6 +22,7 @@ export class UpdateService {
       isEmulator: info.is_emulator,
       isProd: info.is_prod,
       keyId: info.key_id,
+      heldVersions: release.holds.get(info.device_id),
       currentVersion: currentBundleVersion(info.version_name, info.version_build),
       nativeVersion: info.version_build,
       requested: info.defaultChannel,
