@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeZip } from './helpers/zips.js';
-import { deviceInfo, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
+import { cli } from './helpers/cli.js';
+import { ADMIN_TOKEN, deviceInfo, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
 
 const APP = 'com.example.holds';
 
@@ -89,5 +90,14 @@ describe('a device that failed a version is not offered it again', () => {
     expect((await check('flaky', '1.0.0')).body.error).toBe('update_failed_on_device');
     const [hold] = (await server.api('GET', `/apps/${APP}/holds?device=flaky`)).body.items;
     expect(hold).toMatchObject({ download_failures: 3, install_failures: 0, held: true });
+  });
+
+  it('lists and clears holds from the CLI', async () => {
+    const env = { OVERAIR_SERVER: server.url, OVERAIR_TOKEN: ADMIN_TOKEN };
+    const listed = await cli(['device', 'holds', '--app', APP, '--json'], { cwd: server.dataDir, env });
+    expect(listed.json.map((h: { device_id: string }) => h.device_id)).toEqual(['flaky']);
+    const cleared = await cli(['device', 'clear-hold', 'flaky', '--app', APP], { cwd: server.dataDir, env });
+    expect(cleared.stdout).toContain('Cleared 1 hold');
+    expect((await check('flaky', '1.0.0')).body.version).toBe('1.1.0');
   });
 });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ChannelJson, DeviceJson, HistoryJson, Page } from '../../api-types.js';
+import type { ChannelJson, DeviceJson, HistoryJson, HoldJson, Page } from '../../api-types.js';
 import { resolveAppId } from '../capacitor.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
@@ -317,5 +317,45 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
         await ctx.api()
       ).delete<DeviceJson>(`/apps/${enc(appId)}/devices/${enc(deviceId)}/channel`);
       emit(io, ctx.json, updated, (d) => `Device ${d.device_id} follows the normal channel rules again`);
+    });
+  device
+    .command('holds')
+    .description(
+      'versions held back from devices that failed them (rolled back, or failed to download repeatedly)',
+    )
+    .option(...appOption)
+    .option('--device <deviceId>', 'only this device')
+    .action(async (options: { app?: string; device?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const { items } = await (
+        await ctx.api()
+      ).get<Page<HoldJson>>(`/apps/${enc(appId)}/holds`, { device: options.device });
+      emit(io, ctx.json, items, (rows) =>
+        table(
+          ['DEVICE', 'VERSION', 'HELD', 'INSTALL FAILS', 'DOWNLOAD FAILS', 'LAST', 'AT'],
+          rows.map((h) => [
+            h.device_id,
+            h.version,
+            h.held,
+            h.install_failures,
+            h.download_failures,
+            h.last_action,
+            h.last_at,
+          ]),
+        ),
+      );
+    });
+  device
+    .command('clear-hold <deviceId>')
+    .description('offer a device the versions it failed again (all, or --version)')
+    .option(...appOption)
+    .option('--version <version>', 'only this version')
+    .action(async (deviceId: string, options: { app?: string; version?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const route = `/apps/${enc(appId)}/devices/${enc(deviceId)}/holds${options.version ? `?version=${enc(options.version)}` : ''}`;
+      const result = await (await ctx.api()).delete<{ cleared: number }>(route);
+      emit(io, ctx.json, result, (r) => `Cleared ${r.cleared} hold(s) of device ${deviceId}`);
     });
 }
