@@ -90,6 +90,22 @@ export interface TokenJson {
   expires_at: string | null;
 }
 
+/** A dashboard user, as `GET /users` lists them (never the password hash). */
+export interface UserJson {
+  id: number;
+  username: string;
+  scope: 'read' | 'publish' | 'admin';
+  created_at: string;
+  password_changed_at: string;
+}
+
+/** The answer of `POST`/`GET /session`: who is signed in, and the token for X-CSRF-Token. */
+export interface SessionJson {
+  user: { name: string; scope: 'read' | 'publish' | 'admin'; kind: 'user' | 'token' };
+  csrf_token: string;
+  expires_at: string;
+}
+
 export interface Page<T> {
   items: T[];
   next_cursor?: string | null;

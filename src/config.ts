@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { passwordProblem, usernameProblem } from './domain/users.js';
 
 /**
  * One typed configuration, read from OVERAIR_* environment variables and overridden by
@@ -47,6 +48,13 @@ const onOff = z
   .pipe(z.enum(['true', 'false'], { error: 'expected true or false' }))
   .transform((value) => value === 'true');
 
+/** A string checked by one of the domain's rules (which return the problem, or null). */
+const checkedBy = (problemOf: (value: string) => string | null) =>
+  z.string().superRefine((value, ctx) => {
+    const problem = problemOf(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 const configSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535),
   host: z.string().min(1),
@@ -78,6 +86,9 @@ const configSchema = z.object({
     .int('expected a whole number of days (0 keeps events forever)')
     .min(0, 'expected a whole number of days (0 keeps events forever)')
     .max(36_500, 'must be at most 36500 days'),
+  adminUser: checkedBy(usernameProblem).optional(),
+  adminPassword: checkedBy(passwordProblem).optional(),
+  sessionTtlSeconds: durationInSeconds(30 * 86_400, '30d'),
 });
 
 export type Config = z.output<typeof configSchema> & { databaseFile: string; blobDir: string };
@@ -100,6 +111,9 @@ const ENV_NAMES = {
   authMaxFailures: 'OVERAIR_AUTH_MAX_FAILURES',
   authFailureWindowSeconds: 'OVERAIR_AUTH_FAILURE_WINDOW',
   statsRetentionDays: 'OVERAIR_STATS_RETENTION_DAYS',
+  adminUser: 'OVERAIR_ADMIN_USER',
+  adminPassword: 'OVERAIR_ADMIN_PASSWORD',
+  sessionTtlSeconds: 'OVERAIR_SESSION_TTL',
 } as const satisfies Record<keyof z.input<typeof configSchema>, string>;
 
 const DEFAULTS = {
@@ -116,9 +130,10 @@ const DEFAULTS = {
   authMaxFailures: '10',
   authFailureWindowSeconds: '5m',
   statsRetentionDays: '90',
+  sessionTtlSeconds: '12h',
 } as const;
 
-const SECRET_SETTINGS = new Set<string>(['adminToken', 'downloadSecret']);
+const SECRET_SETTINGS = new Set<string>(['adminToken', 'downloadSecret', 'adminPassword']);
 
 export type ConfigOverrides = Partial<Record<keyof typeof ENV_NAMES, string | undefined>>;
 
@@ -145,6 +160,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const config = parsed.data;
+  // The first admin user needs both; one without the other is a mistake, not a choice.
+  if ((config.adminUser === undefined) !== (config.adminPassword === undefined)) {
+    const [missing, given] =
+      config.adminUser === undefined
+        ? ['OVERAIR_ADMIN_USER', 'OVERAIR_ADMIN_PASSWORD']
+        : ['OVERAIR_ADMIN_PASSWORD', 'OVERAIR_ADMIN_USER'];
+    throw new ConfigError(`invalid configuration:\n  ${missing}: required with ${given}`);
+  }
   const dataDir = path.resolve(config.dataDir);
   const sqlitePath = config.databaseUrl?.replace(/^sqlite:(\/\/)?/, '');
   const databaseFile =

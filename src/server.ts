@@ -27,6 +27,8 @@ export interface RunningServer {
 /** What is not configuration but may be tuned in code (tests shorten the webhook retry schedule). */
 export interface ServerOptions {
   webhooks?: WebhookDeliveryOptions;
+  /** The built dashboard's folder (default: dist/web of this package). */
+  dashboardDir?: string;
 }
 
 /** Opens the database (migrating it), the bundle store, and starts listening. */
@@ -41,8 +43,12 @@ export async function startServer(
   const services = createServices(new Repos(database.db), store, log, {
     maxUploadBytes: config.maxUploadBytes,
     webhooks: options.webhooks,
+    sessionTtlSeconds: config.sessionTtlSeconds,
   });
   const initialToken = await services.tokens.ensureAdminToken(config.adminToken);
+  if (await services.users.ensureAdminUser(config.adminUser, config.adminPassword)) {
+    log.info({ user: config.adminUser }, 'created the admin user from OVERAIR_ADMIN_USER');
+  }
   const links = new DownloadLinks(
     config.publicUrl,
     config.privateDownloads
@@ -56,6 +62,8 @@ export async function startServer(
     trustProxy: config.trustProxy,
     authMaxFailures: config.authMaxFailures,
     authFailureWindowMs: config.authFailureWindowSeconds * 1000,
+    publicUrl: config.publicUrl,
+    dashboardDir: options.dashboardDir,
   });
 
   const server = http.createServer(createNodeListener(app, services, links, log));

@@ -14,9 +14,13 @@ const APP = 'com.example.secure';
 
 /**
  * The scope each admin route needs. The first test checks that this is exactly the set of routes
- * the app serves, so a route added without an entry here fails it.
+ * the app serves, so a route added without an entry here fails it. "session": the dashboard's
+ * sign-in, sign-in check and sign-out, open to all (test/sessions.test.ts covers them).
  */
-const SCOPES: Record<string, Scope> = {
+const SCOPES: Record<string, Scope | 'session'> = {
+  'POST /api/v1/session': 'session',
+  'GET /api/v1/session': 'session',
+  'DELETE /api/v1/session': 'session',
   'GET /api/v1/whoami': 'read',
   'GET /api/v1/apps': 'read',
   'POST /api/v1/apps': 'admin',
@@ -52,6 +56,11 @@ const SCOPES: Record<string, Scope> = {
   'GET /api/v1/webhooks/:id/deliveries': 'admin',
   'POST /api/v1/webhooks/:id/test': 'admin',
   'GET /api/v1/audit': 'admin',
+  'GET /api/v1/users': 'admin',
+  'POST /api/v1/users': 'admin',
+  'DELETE /api/v1/users/:username': 'admin',
+  // Also allowed to the signed-in user for their own password (test/sessions.test.ts).
+  'PUT /api/v1/users/:username/password': 'admin',
 };
 
 /** The admin routes the app serves, as "METHOD /path" (middleware, registered for ALL, left out). */
@@ -61,6 +70,10 @@ function servedAdminRoutes(server: TestServer): string[] {
     .map((route) => `${route.method} ${route.path}`);
   return [...new Set(routes)].sort();
 }
+
+/** The admin routes that need a token or a session: all but the sign-in routes. */
+const guardedAdminRoutes = (server: TestServer) =>
+  servedAdminRoutes(server).filter((route) => SCOPES[route] !== 'session');
 
 const SLOTS: Record<string, string> = {
   appId: APP,
@@ -80,11 +93,20 @@ interface Answer {
 async function call(
   server: TestServer,
   route: string,
-  options: { token?: string; address?: string; body?: unknown } = {},
+  options: {
+    token?: string;
+    address?: string;
+    body?: unknown;
+    session?: { cookie: string; csrf: string };
+  } = {},
 ): Promise<Answer> {
   const [method, target] = route.split(' ') as [string, string];
   const headers: Record<string, string> = {};
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  if (options.session !== undefined) {
+    headers.cookie = `overair_session=${options.session.cookie}`;
+    headers['x-csrf-token'] = options.session.csrf;
+  }
   if (options.address !== undefined) headers['x-forwarded-for'] = options.address;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(server.url + target, {
@@ -165,7 +187,7 @@ describe('every admin route', () => {
   ] as const)('answers 401 %s, as JSON {error, message}', async (_, which, error) => {
     const token = which === 'revoked' || which === 'expired' ? tokens[which] : which;
     const problems: string[] = [];
-    for (const route of servedAdminRoutes(server)) {
+    for (const route of guardedAdminRoutes(server)) {
       const answer = await call(server, concrete(route), { token });
       problems.push(problem(route, answer, 401, error));
       if (!answer.headers.get('www-authenticate')?.startsWith('Bearer'))
@@ -194,6 +216,36 @@ describe('every admin route', () => {
     }
     expect(problems.filter(Boolean)).toEqual([]);
     expect(checked).toBeGreaterThanOrEqual(20);
+  });
+
+  it("applies a signed-in user's scope exactly like a token's", async () => {
+    const sessions: Record<'read' | 'publish', { cookie: string; csrf: string }> = {} as never;
+    for (const scope of ['read', 'publish'] as const) {
+      const password = `${scope}-user-password`;
+      expect(
+        (await server.api('POST', '/users', { username: `${scope}-user`, password, scope })).status,
+      ).toBe(201);
+      const signIn = await call(server, 'POST /api/v1/session', {
+        body: { username: `${scope}-user`, password },
+      });
+      expect(signIn.status).toBe(200);
+      const cookie = /^overair_session=([^;]+)/.exec(signIn.headers.get('set-cookie') ?? '')?.[1] ?? '';
+      sessions[scope] = { cookie, csrf: signIn.body.csrf_token };
+    }
+    const problems: string[] = [];
+    for (const route of guardedAdminRoutes(server)) {
+      const needed = SCOPES[route];
+      const weaker = needed === 'admin' ? ['read', 'publish'] : needed === 'publish' ? ['read'] : [];
+      for (const scope of weaker as Array<'read' | 'publish'>) {
+        const answer = await call(server, concrete(route), { session: sessions[scope] });
+        problems.push(problem(`${route} (${scope} user)`, answer, 403, 'forbidden'));
+      }
+      if (needed === 'read') {
+        const answer = await call(server, concrete(route), { session: sessions.read });
+        if ([401, 403, 429].includes(answer.status)) problems.push(`${route} (read user): ${answer.status}`);
+      }
+    }
+    expect(problems.filter(Boolean)).toEqual([]);
   });
 
   it('lets a read token through to every read route', async () => {

@@ -44,6 +44,9 @@ const PRIVATE = 'private';
 const SEED_VERSION = '1.0.0';
 const NEW_VERSION = '2.0.0';
 const DEVICE = '6f1e2a4c-3b5d-4e6f-8a9b-0c1d2e3f4a5b';
+/** The only dashboard user, an admin (so it cannot be deleted). */
+const USER = 'operator';
+const USER_PASSWORD = 'operator-password-1';
 const MAX_UPLOAD = 64 * 1024;
 const MAX_JSON = 1024 * 1024;
 const HUGE = 'a'.repeat(100_000);
@@ -62,6 +65,8 @@ interface Fixtures {
   readTokenId: number;
   publishToken: string;
   badZips: Record<string, Buffer>;
+  /** The cookie of a dashboard session of USER, opened before the snapshot. */
+  sessionCookie: string;
 }
 const fx = {} as Fixtures;
 
@@ -83,7 +88,7 @@ interface Case {
   contentType?: string;
   /** Sent with Transfer-Encoding: chunked instead of a Content-Length. */
   chunked?: boolean;
-  headers?: Record<string, string>;
+  headers?: Lazy<Record<string, string>>;
   status: number | number[];
   /** Accepted error codes; any string when absent. */
   error?: string | string[];
@@ -715,6 +720,20 @@ const ADMIN_ROUTES: AdminRoute[] = [
   { method: 'POST', template: '/tokens', scope: 'admin', body: json({ name: 'escalated', scope: 'admin' }) },
   { method: 'DELETE', template: '/tokens/:token', scope: 'admin' },
   { method: 'GET', template: '/audit', scope: 'admin' },
+  { method: 'GET', template: '/users', scope: 'admin' },
+  {
+    method: 'POST',
+    template: '/users',
+    scope: 'admin',
+    body: json({ username: 'escalated', password: 'escalated-password', scope: 'admin' }),
+  },
+  { method: 'DELETE', template: '/users/:user', scope: 'admin' },
+  {
+    method: 'PUT',
+    template: '/users/:user/password',
+    scope: 'admin',
+    body: json({ password: 'hijacked-pw-1' }),
+  },
 ];
 
 const SLOT_DEFAULTS: Record<string, () => string> = {
@@ -723,13 +742,14 @@ const SLOT_DEFAULTS: Record<string, () => string> = {
   channel: () => 'production',
   device: () => DEVICE,
   token: () => String(fx.readTokenId),
+  user: () => USER,
 };
 const fill =
   (template: string, overrides: Record<string, string> = {}) =>
   () =>
-    `/api/v1${template.replace(/:(app|version|channel|device|token)\b/g, (_, slot: string) => overrides[slot] ?? SLOT_DEFAULTS[slot]!())}`;
+    `/api/v1${template.replace(/:(app|version|channel|device|token|user)\b/g, (_, slot: string) => overrides[slot] ?? SLOT_DEFAULTS[slot]!())}`;
 const slotsOf = (template: string) =>
-  [...template.matchAll(/:(app|version|channel|device|token)\b/g)].map((m) => m[1]!);
+  [...template.matchAll(/:(app|version|channel|device|token|user)\b/g)].map((m) => m[1]!);
 const adminCase = (route: AdminRoute, name: string, rest: Partial<Case> & Pick<Case, 'status'>): Case => ({
   name: `${route.method} ${route.template}: ${name}`,
   method: route.method,
@@ -807,6 +827,7 @@ const adminCase = (route: AdminRoute, name: string, rest: Partial<Case> & Pick<C
     channel: 'nope',
     device: 'no-such-device',
     token: '99999',
+    user: 'no-such-user',
   };
   const notFound = [
     'app_not_found',
@@ -814,6 +835,7 @@ const adminCase = (route: AdminRoute, name: string, rest: Partial<Case> & Pick<C
     'channel_not_found',
     'device_not_found',
     'token_not_found',
+    'user_not_found',
   ];
   for (const route of ADMIN_ROUTES) {
     for (const slot of slotsOf(route.template)) {
@@ -853,6 +875,16 @@ const adminCase = (route: AdminRoute, name: string, rest: Partial<Case> & Pick<C
         path: '/api/v1/tokens/1',
         status: 409,
         error: 'last_admin_token',
+      },
+    ),
+  );
+  cases.push(
+    adminCase(
+      ADMIN_ROUTES.find((r) => r.template === '/users/:user')!,
+      'last admin user',
+      {
+        status: 409,
+        error: 'last_admin_user',
       },
     ),
   );
@@ -1107,6 +1139,82 @@ const adminCase = (route: AdminRoute, name: string, rest: Partial<Case> & Pick<C
         ]),
       ],
     ],
+    [
+      {
+        label: 'POST /users',
+        method: 'POST',
+        path: '/api/v1/users',
+        auth: 'admin',
+        base: { username: 'newuser', password: 'new-user-password', scope: 'read' },
+        fields: {
+          username: { type: 'string', required: true, id: true },
+          password: { type: 'string', required: true },
+          scope: { type: 'string', required: true },
+        },
+      },
+      [
+        [
+          'duplicate user',
+          { username: USER, password: 'another-password', scope: 'read' },
+          409,
+          'user_exists',
+        ],
+        [
+          'password too short',
+          { username: 'newuser', password: '123456789', scope: 'read' },
+          400,
+          'invalid_request',
+        ],
+        [
+          'scope root',
+          { username: 'newuser', password: 'new-user-password', scope: 'root' },
+          400,
+          'invalid_request',
+        ],
+        [
+          'name with ..',
+          { username: 'a..b', password: 'new-user-password', scope: 'read' },
+          400,
+          'invalid_request',
+        ],
+      ],
+    ],
+    [
+      {
+        label: 'PUT /users/:user/password',
+        method: 'PUT',
+        path: `/api/v1/users/${USER}/password`,
+        auth: 'admin',
+        base: { password: 'new-operator-password' },
+        fields: { password: { type: 'string', required: true } },
+      },
+      [['password too short', { password: 'short' }, 400, 'invalid_request']],
+    ],
+    [
+      {
+        label: 'POST /session',
+        method: 'POST',
+        path: '/api/v1/session',
+        auth: 'none',
+        base: { username: USER, password: USER_PASSWORD },
+        fields: {
+          username: { type: 'string', required: true, id: true },
+          password: { type: 'string', required: true },
+        },
+      },
+      [
+        ['wrong password', { username: USER, password: 'wrong-password' }, 401, 'invalid_credentials'],
+        ['unknown user', { username: 'nobody', password: USER_PASSWORD }, 401, 'invalid_credentials'],
+        ['wrong token', { token: 'oat_wrong-token-0123456789abcdef' }, 401, 'invalid_credentials'],
+        [
+          'token and password',
+          { token: ADMIN_TOKEN, username: USER, password: USER_PASSWORD },
+          400,
+          'invalid_request',
+        ],
+        ['empty token', { token: '' }, 400, 'invalid_request'],
+      ],
+    ],
   ];
   for (const [route, extra] of routes) {
     group(route.label, [
@@ -1114,6 +1222,52 @@ const adminCase = (route: AdminRoute, name: string, rest: Partial<Case> & Pick<C
       ...extra.map(([name, body, status, error]) => semantic(route, name, body, status, error)),
     ]);
   }
+  // The dashboard's session cookie: changes without the CSRF token, ended sessions, cross-site sign-in.
+  const withCookie = (csrf?: string) => () => ({
+    cookie: `overair_session=${fx.sessionCookie}`,
+    ...(csrf !== undefined && { 'x-csrf-token': csrf }),
+  });
+  const refusedChange = (method: string, route: string, body?: unknown, csrf?: string): Case => ({
+    name: `${method} ${route} with the session cookie, CSRF token ${csrf === undefined ? 'missing' : show(csrf)}`,
+    method,
+    path: `/api/v1${route}`,
+    headers: withCookie(csrf),
+    body: body === undefined ? undefined : json(body),
+    contentType: body === undefined ? undefined : 'application/json',
+    status: 403,
+    error: 'csrf_token_invalid',
+  });
+  group('session cookies', [
+    refusedChange('POST', '/apps', { id: 'com.example.csrf' }),
+    refusedChange('POST', '/apps', { id: 'com.example.csrf' }, ''),
+    refusedChange('POST', '/apps', { id: 'com.example.csrf' }, 'A'.repeat(43)),
+    refusedChange('DELETE', `/apps/${APP}`),
+    refusedChange('PUT', `/apps/${APP}/channels/production/bundle`, { version: SEED_VERSION }, 'wrong'),
+    refusedChange('PATCH', `/apps/${APP}/channels/${PRIVATE}`, { allow_self_assign: true }),
+    refusedChange('PUT', `/users/${USER}/password`, { password: 'hijacked-password' }),
+    refusedChange('POST', '/tokens', { name: 'escalated', scope: 'admin' }),
+    refusedChange('DELETE', '/session'),
+    ...['A'.repeat(43), 'short', 'x'.repeat(3000)].map((cookie): Case => ({
+      name: `ended or made-up session cookie ${show(cookie)}`,
+      method: 'POST',
+      path: '/api/v1/apps',
+      headers: { cookie: `overair_session=${cookie}`, 'x-csrf-token': 'A'.repeat(43) },
+      body: json({ id: 'com.example.csrf' }),
+      contentType: 'application/json',
+      status: 401,
+      error: 'invalid_session',
+    })),
+    {
+      name: 'sign-in from another site',
+      method: 'POST',
+      path: '/api/v1/session',
+      headers: { 'sec-fetch-site': 'cross-site' },
+      body: json({ username: USER, password: USER_PASSWORD }),
+      contentType: 'application/json',
+      status: 403,
+      error: 'cross_site_request',
+    },
+  ]);
   group('admin semantic errors on other channels', [
     {
       name: 'rollback a channel without bundle',
@@ -1302,11 +1456,11 @@ async function makeZip(entries: Array<{ name: string; raw?: boolean }>): Promise
   group('POST /apps/:app/bundles/upload', cases);
 }
 
-// Routes that do not exist.
+// Routes that do not exist. (Other GETs are the dashboard's: see dashboard-serving.test.ts.)
 group('unknown routes', [
   ...[
-    ['GET', '/'],
-    ['GET', '/nope'],
+    ['POST', '/'],
+    ['DELETE', '/nope'],
     ['GET', '/updates'],
     ['PUT', '/updates'],
     ['GET', '/stats'],
@@ -1314,6 +1468,12 @@ group('unknown routes', [
     ['GET', '/check'],
     ['POST', '/healthz'],
     ['GET', '/updates/..%2F..%2Fetc%2Fpasswd'],
+    // Reserved for the API and devices: never the dashboard's index.html.
+    ['GET', '/api'],
+    ['GET', '/api/v2/apps'],
+    ['GET', '/download'],
+    ['GET', '/stats/x'],
+    ['GET', '/healthz/x'],
   ].map(([method, route]): Case => ({
     name: `${method} ${route}`,
     method: method!,
@@ -1365,7 +1525,7 @@ function send(c: Case): Promise<Answer> {
   requests++;
   if (/^\/api\/v1(\/|\?|$)/.test(resolve(c.path))) adminRequests++;
   const body = c.body === undefined ? undefined : Buffer.from(resolve(c.body));
-  const headers: Record<string, string> = { ...authHeader(c.auth), ...c.headers };
+  const headers: Record<string, string> = { ...authHeader(c.auth), ...resolve(c.headers ?? {}) };
   if (c.contentType) headers['content-type'] = c.contentType;
   if (body !== undefined) {
     if (c.chunked) headers['transfer-encoding'] = 'chunked';
@@ -1565,12 +1725,20 @@ beforeAll(async () => {
   const reader = ok(await server.api('POST', '/tokens', { name: 'reader', scope: 'read' }), 201);
   fx.readToken = String(reader.token);
   fx.readTokenId = Number(reader.id);
+  ok(await server.api('POST', '/users', { username: USER, password: USER_PASSWORD, scope: 'admin' }), 201);
   fx.publishToken = String(
     ok(await server.api('POST', '/tokens', { name: 'publisher', scope: 'publish' }), 201).token,
   );
   fx.newZip = await makeZip([{ name: 'index.html' }, { name: 'main.js' }]);
   fx.badZips = {};
   for (const [name, entries] of Object.entries(BAD_ZIP_ENTRIES)) fx.badZips[name] = await makeZip(entries);
+  const signedIn = await fetch(`${server.url}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: json({ username: USER, password: USER_PASSWORD }),
+  });
+  fx.sessionCookie = /^overair_session=([^;]+)/.exec(signedIn.headers.get('set-cookie') ?? '')?.[1] ?? '';
+  if (signedIn.status !== 200 || !fx.sessionCookie) throw new Error(`sign-in failed: ${signedIn.status}`);
   // Both tokens used once, so that their first-use bookkeeping happens before the snapshot.
   for (const auth of ['read', 'publish'] as const)
     await send({ name: 'warm-up', method: 'GET', path: '/api/v1/whoami', auth, status: 200 });

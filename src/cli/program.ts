@@ -8,6 +8,7 @@ import { registerKeysCommands } from './commands/keys.js';
 import { registerReleaseCommands } from './commands/release.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerStatsCommand } from './commands/stats.js';
+import { registerUserCommands } from './commands/users.js';
 import { registerWebhookCommands } from './commands/webhooks.js';
 import { CliError, type CliIo } from './io.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(io: CliIo): Command {
   registerReleaseCommands(program, io);
   registerStatsCommand(program, io);
   registerWebhookCommands(program, io);
+  registerUserCommands(program, io);
   registerDoctorCommand(program, io);
   // Sub-commands inherit the output and error handling.
   for (const command of program.commands) {

@@ -1,4 +1,4 @@
-import type { Insertable, Kysely } from 'kysely';
+import { sql, type Insertable, type Kysely } from 'kysely';
 import type { Database, DeviceEventsTable, DeviceRow, DevicesTable } from './schema.js';
 import { now } from './time.js';
 
@@ -36,6 +36,13 @@ export interface DeviceFilter {
   channel?: string;
   version?: string;
   platform?: string;
+  /** A prefix of the device id or of the custom id (SQLite's LIKE ignores the case of ASCII letters). */
+  q?: string;
+}
+
+/** `text` as a LIKE pattern that matches it literally, then anything (escape character `\`). */
+export function likePrefix(text: string): string {
+  return `${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
 }
 
 export class DevicesRepo {
@@ -73,6 +80,15 @@ export class DevicesRepo {
     if (filter.platform) query = query.where('platform', '=', filter.platform);
     if (filter.version) query = query.where('version_name', '=', filter.version);
     if (filter.channel) query = query.where('channel', '=', filter.channel);
+    if (filter.q) {
+      const pattern = likePrefix(filter.q);
+      query = query.where((eb) =>
+        eb.or([
+          sql<boolean>`${eb.ref('device_id')} like ${pattern} escape '\\'`,
+          sql<boolean>`${eb.ref('custom_id')} like ${pattern} escape '\\'`,
+        ]),
+      );
+    }
     if (after) {
       query = query.where((eb) =>
         eb.or([

@@ -6,8 +6,10 @@ import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
 import { HoldsRepo } from './holds.js';
 import type { Database } from './schema.js';
+import { SessionsRepo } from './sessions.js';
 import { StatsRepo } from './stats.js';
 import { TokensRepo } from './tokens.js';
+import { UsersRepo } from './users.js';
 import { WebhooksRepo } from './webhooks.js';
 
 /** All repositories over one connection or transaction. */
@@ -21,6 +23,8 @@ export class Repos {
   readonly audit: AuditRepo;
   readonly holds: HoldsRepo;
   readonly webhooks: WebhooksRepo;
+  readonly users: UsersRepo;
+  readonly sessions: SessionsRepo;
 
   constructor(readonly db: Kysely<Database>) {
     this.apps = new AppsRepo(db);
@@ -32,6 +36,8 @@ export class Repos {
     this.audit = new AuditRepo(db);
     this.holds = new HoldsRepo(db);
     this.webhooks = new WebhooksRepo(db);
+    this.users = new UsersRepo(db);
+    this.sessions = new SessionsRepo(db);
   }
 
   /** Runs `work` in one transaction with repositories bound to it. */

@@ -275,6 +275,29 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_users_sessions': {
+      async up(db: Kysely<any>) {
+        // Dashboard users (scrypt password hashes) and sessions (sha256 of the cookie's secret).
+        await withId(db.schema.createTable('users'))
+          .addColumn('username', 'text', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('password_changed_at', 'text', (c) => c.notNull())
+          .execute();
+        await withId(db.schema.createTable('sessions'))
+          .addColumn('hash', 'text', (c) => c.notNull().unique())
+          .addColumn('user_id', 'integer', (c) => c.references('users.id').onDelete('cascade'))
+          .addColumn('token_id', 'integer', (c) => c.references('tokens.id').onDelete('cascade'))
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('sessions_user').on('sessions').column('user_id').execute();
+        await db.schema.createIndex('sessions_token').on('sessions').column('token_id').execute();
+        await db.schema.createIndex('sessions_expiry').on('sessions').column('expires_at').execute();
+      },
+    },
   };
 }
 

@@ -173,6 +173,31 @@ export interface TokensTable {
   expires_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
 }
 
+/** Dashboard users, who sign in with a password. */
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  /** `scrypt$N$r$p$salt$hash` (src/crypto/passwords.ts); the password itself is never stored. */
+  password_hash: string;
+  scope: 'read' | 'publish' | 'admin';
+  created_at: Timestamp;
+  password_changed_at: Timestamp;
+}
+
+/** Dashboard sessions, opened with a user's password or with a token. */
+export interface SessionsTable {
+  id: Generated<number>;
+  /** sha256 (hex) of the cookie's secret; the secret itself is never stored. */
+  hash: string;
+  /** Exactly one of user_id and token_id is set; deleting the user or token deletes the session. */
+  user_id: number | null;
+  token_id: number | null;
+  /** Sent back in X-CSRF-Token with every cookie-authenticated change. */
+  csrf_token: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface AuditLogTable {
   id: Generated<number>;
   at: Timestamp;
@@ -196,6 +221,8 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   audit_log: AuditLogTable;
+  users: UsersTable;
+  sessions: SessionsTable;
 }
 
 export type AppRow = Selectable<AppsTable>;
@@ -208,3 +235,5 @@ export type DeviceRow = Selectable<DevicesTable>;
 export type DeviceHoldRow = Selectable<DeviceHoldsTable>;
 export type TokenRow = Selectable<TokensTable>;
 export type AuditRow = Selectable<AuditLogTable>;
+export type UserRow = Selectable<UsersTable>;
+export type SessionRow = Selectable<SessionsTable>;

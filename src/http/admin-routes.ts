@@ -13,7 +13,10 @@ import { clientAddress } from './client-address.js';
 import type { DownloadLinks } from './download.js';
 import { parseInput, readJson } from './errors.js';
 import * as s from './schemas.js';
+import { SessionCookies } from './session-cookie.js';
+import { registerSessionRoutes } from './session-routes.js';
 import { bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
+import { registerUserRoutes } from './user-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 
 type C = Context<AdminEnv>;
@@ -60,12 +63,14 @@ export interface AdminGuard {
   /** Take the client's address from X-Forwarded-For (OVERAIR_TRUST_PROXY). */
   trustProxy: boolean;
   log: Logger;
+  /** OVERAIR_PUBLIC_URL: when https, the session cookie is always Secure. */
+  publicUrl?: string;
 }
 
 /**
- * The admin REST API under /api/v1: JSON in and out, bearer token, scopes read < publish < admin.
- * Every request, refused or not, is audited; too many failed authentications from one address
- * get 429s for a while.
+ * The admin REST API under /api/v1: JSON in and out, bearer token or the dashboard's session
+ * cookie, scopes read < publish < admin. Every request, refused or not, is audited; too many failed
+ * authentications from one address get 429s for a while.
  */
 export function adminRoutes(services: Services, links: DownloadLinks, guard: AdminGuard) {
   const api = new Hono<AdminEnv>();
@@ -80,11 +85,14 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     auditRequests(services.audit, guard.log, (c) => clientAddress(c, guard.trustProxy)),
   );
   api.use('*', limitFailedAuth(guard.limiter));
-  api.use('*', requireToken(services.tokens));
+  const cookies = new SessionCookies({ publicUrl: guard.publicUrl, trustProxy: guard.trustProxy });
+  // Sign-in, its check and sign-out come before the token check: they are how one gets a session.
+  registerSessionRoutes(api, services, cookies);
+  api.use('*', requireToken(services.tokens, services.sessions, cookies));
 
   api.get('/whoami', read, (c) => {
-    const { id, name, scope } = c.get('token');
-    return c.json({ id, name, scope });
+    const { id, name, scope, kind } = c.get('principal');
+    return c.json({ id, name, scope, kind });
   });
 
   // Apps
@@ -286,6 +294,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
         channel: s.channelName.optional(),
         version: z.string().max(256).optional(),
         platform: z.string().max(32).optional(),
+        q: z.string().max(256).optional(),
         limit: s.pageLimit,
         cursor: z.string().max(300).optional(),
       }),
@@ -326,6 +335,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   });
 
   registerWebhookRoutes(api, services);
+  registerUserRoutes(api, services, cookies);
 
   // Tokens and audit
   api.get('/tokens', admin, async (c) => c.json({ items: await services.tokens.list() }));

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
 import { adminRoutes } from './admin-routes.js';
 import { FailedAuthLimiter } from './auth-limiter.js';
+import { dashboardHandler } from './dashboard.js';
 import { deviceRoutes } from './device-routes.js';
 import { type DownloadLinks, downloadRoutes } from './download.js';
 import { toErrorResponse } from './errors.js';
@@ -14,6 +15,10 @@ export interface HttpOptions {
   /** Failed admin authentications an address may make per window (0: no limit). */
   authMaxFailures?: number;
   authFailureWindowMs?: number;
+  /** OVERAIR_PUBLIC_URL: when https, the dashboard's session cookie is always Secure. */
+  publicUrl?: string;
+  /** The built dashboard's folder (default: dist/web of this package). */
+  dashboardDir?: string;
 }
 
 /** The whole HTTP surface as one Hono app, callable in tests with `app.request()`. */
@@ -40,8 +45,15 @@ export function createHttpApp(
   });
   app.route(
     '/api/v1',
-    adminRoutes(services, links, { limiter, trustProxy: options.trustProxy ?? false, log }),
+    adminRoutes(services, links, {
+      limiter,
+      trustProxy: options.trustProxy ?? false,
+      log,
+      publicUrl: options.publicUrl,
+    }),
   );
+  // Last: every other GET is the dashboard's (reserved paths such as /api go on to the 404 below).
+  app.get('*', dashboardHandler(options.dashboardDir));
 
   app.notFound((c) =>
     c.json({ error: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` }, 404),

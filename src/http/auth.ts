@@ -1,15 +1,31 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
+import { safeEqual } from '../crypto/hash.js';
 import type { AuditRepo } from '../db/audit.js';
 import type { TokenRow } from '../db/schema.js';
 import { OverairError } from '../errors.js';
+import { actorOf, type ActiveSession, type Principal, type SessionService } from '../services/sessions.js';
 import { scopeAllows, type Scope, type TokenService } from '../services/tokens.js';
 import type { FailedAuthLimiter } from './auth-limiter.js';
 import { appId } from './schemas.js';
+import type { SessionCookies } from './session-cookie.js';
 
-/** `token` and `actor` are set once the token is accepted; `address` by the first middleware. */
-export type AdminEnv = { Variables: { token: TokenRow; actor: string; address: string } };
+/**
+ * Set once the request is authenticated: `principal` (token or user) and `actor` (its audit name);
+ * `token` for bearer tokens, `session` for the session cookie. `address` is set by the first
+ * middleware; `notAGuess` marks a 401 the failed-login limit does not count.
+ */
+export type AdminEnv = {
+  Variables: {
+    token: TokenRow | undefined;
+    session: ActiveSession | undefined;
+    principal: Principal;
+    actor: string;
+    address: string;
+    notAGuess: boolean | undefined;
+  };
+};
 
 /** The audit action of the entry every admin request leaves (besides the entries of mutations). */
 export const REQUEST_AUDIT_ACTION = 'http.request';
@@ -63,8 +79,9 @@ function appOfPath(path: string): string | null {
 
 /**
  * Refuses every admin request from an address that failed to authenticate too often (429 with
- * Retry-After), valid token or not, so that answers tell a guesser nothing more; counts each 401.
- * Device routes never pass here: a 429 would stop the plugin from checking at all.
+ * Retry-After), valid token or not, so that answers tell a guesser nothing more; counts each 401,
+ * but those of an ended session (its 256-bit secret cannot be guessed, and a dashboard left open
+ * would lock its user out). Device routes never pass here: a 429 would stop the plugin from checking.
  */
 export function limitFailedAuth(limiter: FailedAuthLimiter): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
@@ -81,14 +98,35 @@ export function limitFailedAuth(limiter: FailedAuthLimiter): MiddlewareHandler<A
       );
     }
     await next();
-    if (c.res.status === 401) limiter.recordFailure(address);
+    if (c.res.status === 401 && !c.get('notAGuess')) limiter.recordFailure(address);
   });
 }
 
-/** Every admin route needs a bearer token; which scope it needs is checked per route. */
-export function requireToken(tokens: TokenService): MiddlewareHandler<AdminEnv> {
+/** Methods that change nothing: with the session cookie, all others need the X-CSRF-Token header. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Every admin route needs a bearer token or the dashboard's session cookie; which scope it needs is
+ * checked per route. An Authorization header wins over the cookie. A cookie-authenticated change
+ * (POST, PUT, PATCH, DELETE) must also carry the session's CSRF token in X-CSRF-Token: browsers send
+ * cookies by themselves, never that header. Bearer requests need none (browsers never add them).
+ */
+export function requireToken(
+  tokens: TokenService,
+  sessions: SessionService,
+  cookies: SessionCookies,
+): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
     const header = c.req.header('authorization') ?? '';
+    const cookie = header === '' ? cookies.read(c) : undefined;
+    if (cookie !== undefined) {
+      const session = await sessionOf(c, sessions, cookies, cookie);
+      c.set('session', session);
+      c.set('principal', session.principal);
+      c.set('actor', actorOf(session.principal));
+      checkCsrf(c, session);
+      return next();
+    }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) {
       c.header('WWW-Authenticate', 'Bearer');
@@ -109,19 +147,51 @@ export function requireToken(tokens: TokenService): MiddlewareHandler<AdminEnv> 
     }
     const { token } = result;
     c.set('token', token);
+    c.set('principal', { kind: 'token', id: token.id, name: token.name, scope: token.scope });
     c.set('actor', `token:${token.name}`);
     await next();
   });
 }
 
+/** The live session of a cookie, or a 401 (not counted as a failed login) that clears the cookie. */
+export async function sessionOf(
+  c: Context<AdminEnv>,
+  sessions: SessionService,
+  cookies: SessionCookies,
+  secret: string,
+): Promise<ActiveSession> {
+  const found = await sessions.resolve(secret);
+  if (found.status === 'ok') return found.session;
+  c.set('notAGuess', true);
+  cookies.clear(c);
+  c.header('WWW-Authenticate', 'Bearer');
+  throw found.status === 'expired'
+    ? new OverairError(401, 'session_expired', 'Your session has expired; sign in again')
+    : new OverairError(401, 'invalid_session', 'You are not signed in (unknown or ended session)');
+}
+
+/** A cookie-authenticated change needs X-CSRF-Token equal to the session's CSRF token. */
+export function checkCsrf(c: Context<AdminEnv>, session: ActiveSession): void {
+  if (SAFE_METHODS.has(c.req.method)) return;
+  if (!safeEqual(c.req.header('x-csrf-token') ?? '', session.csrfToken)) {
+    throw new OverairError(
+      403,
+      'csrf_token_invalid',
+      'This change needs the X-CSRF-Token header with the csrf_token of your session',
+    );
+  }
+}
+
 export function requireScope(needed: Scope): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
-    const held = c.get('token').scope;
+    const { kind, scope: held } = c.get('principal');
     if (!scopeAllows(held, needed)) {
       throw new OverairError(
         403,
         'forbidden',
-        `This action needs a token with the "${needed}" scope; this one has "${held}"`,
+        kind === 'user'
+          ? `This action needs the "${needed}" scope; this user has "${held}"`
+          : `This action needs a token with the "${needed}" scope; this one has "${held}"`,
       );
     }
     await next();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SHA256_HEX } from '../crypto/hash.js';
+import { PASSWORD_MAX_LENGTH, passwordProblem, usernameProblem } from '../domain/users.js';
 import { versionNameProblem } from '../domain/version.js';
 
 /** Identifiers end up in URLs, logs and queries: a conservative alphabet, no path separators. */
@@ -47,6 +48,18 @@ export const keyId = z
   .string()
   .regex(/^[A-Za-z0-9+/=]{1,64}$/, 'expected a key id (the start of the public key)');
 export const notes = z.string().max(2000);
+/** A dashboard user's name (src/domain/users.ts). */
+export const username = z.string().superRefine((value, ctx) => {
+  const problem = usernameProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+/** A new password: 10 to 1024 characters. */
+export const newPassword = z.string().superRefine((value, ctx) => {
+  const problem = passwordProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+/** A password to check: any length up to the maximum (a wrong one is a 401, not a 400). */
+export const password = z.string().min(1).max(PASSWORD_MAX_LENGTH);
 /** A base64 RSA signature (2048 to 4096-bit keys). */
 export const signature = z
   .string()

@@ -10,9 +10,11 @@ import { DeviceHolds } from './holds.js';
 import { DeviceService } from './devices.js';
 import { ReleaseCache } from './release-cache.js';
 import { SafetyService } from './safety.js';
+import { SessionService } from './sessions.js';
 import { StatsService } from './stats.js';
 import { TokenService } from './tokens.js';
 import { UpdateService } from './updates.js';
+import { UserService } from './users.js';
 import type { WebhookDeliveryOptions } from './webhook-dispatcher.js';
 import { WebhookService } from './webhooks.js';
 
@@ -21,6 +23,8 @@ export interface ServiceOptions {
   cacheTtlMs?: number;
   /** Retry schedule, timeout and concurrency of webhook deliveries (tests shorten them). */
   webhooks?: WebhookDeliveryOptions;
+  /** Lifetime of a dashboard session (OVERAIR_SESSION_TTL), 12 hours unless given. */
+  sessionTtlSeconds?: number;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -35,6 +39,8 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   // Holds first: a device that just failed a release must not be offered it again before anything else.
   activity.onEventsWritten(holds.onEventsWritten);
   activity.onEventsWritten((events) => safety.afterWrite(events));
+  const tokens = new TokenService(repos);
+  const users = new UserService(repos);
   return {
     store,
     cache,
@@ -44,7 +50,9 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     bundles: new BundleService(repos, store, cache, options.maxUploadBytes, webhooks),
     channels,
     devices: new DeviceService(repos, activity, cache),
-    tokens: new TokenService(repos),
+    tokens,
+    users,
+    sessions: new SessionService(repos, tokens, users, options.sessionTtlSeconds ?? 12 * 3600),
     webhooks,
     audit: repos.audit,
     updates: new UpdateService(cache, activity),

@@ -93,6 +93,8 @@ export class StatsService {
   /** Per bundle version: devices on it now, and what devices reported about it in the period. */
   async report(appId: string, query: StatsQuery): Promise<StatsJson> {
     await requireApp(this.repos, appId);
+    // Reports still queued would make a device that just checked in or reported look missing.
+    await this.activity.flush();
     const filter = { channel: query.channel, since: query.since, until: query.until };
     const [totals, series, onVersion, plugins] = await Promise.all([
       this.repos.stats.totals(appId, filter),

@@ -14,7 +14,7 @@ export interface CliResult {
 /** Runs the overair CLI in-process, as a user would type it, with its own env and folder. */
 export async function cli(
   args: string[],
-  options: { cwd: string; env?: Record<string, string> },
+  options: { cwd: string; env?: Record<string, string>; stdin?: string },
 ): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
@@ -24,6 +24,8 @@ export async function cli(
     env: { HOME: options.cwd, ...options.env },
     cwd: options.cwd,
     interactive: false,
+    // What a pipe into the command would give it (none: there is no stdin to read).
+    readSecret: options.stdin === undefined ? undefined : async () => options.stdin!,
   });
   let json: unknown;
   try {

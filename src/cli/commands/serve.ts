@@ -38,6 +38,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       '--stats-retention-days <days>',
       'days device events are kept, 0: forever (OVERAIR_STATS_RETENTION_DAYS, default 90)',
     )
+    .option('--session-ttl <duration>', 'lifetime of a dashboard session, e.g. 12h (OVERAIR_SESSION_TTL)')
     .action(async (flags: Record<string, string | undefined>) => {
       // `--private-downloads` and `--trust-proxy` alone mean true; with a value they are that value.
       const switches = flags as Record<string, string | true | undefined>;
@@ -58,6 +59,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         authMaxFailures: flags.authMaxFailures,
         authFailureWindowSeconds: flags.authFailureWindow,
         statsRetentionDays: flags.statsRetentionDays,
+        sessionTtlSeconds: flags.sessionTtl,
       });
       // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
       let stopping = false;

@@ -1,0 +1,39 @@
+import type { Context } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+
+/** The dashboard session cookie's name (the dashboard relies on it). */
+export const SESSION_COOKIE = 'overair_session';
+
+/**
+ * Reads, sets and clears the session cookie: HttpOnly (scripts never see it), SameSite=Strict (never
+ * sent with a request started by another site), Path=/, and Secure when the dashboard is reached over
+ * https: the request itself, the proxy's X-Forwarded-Proto when OVERAIR_TRUST_PROXY is on, or an
+ * https OVERAIR_PUBLIC_URL.
+ */
+export class SessionCookies {
+  constructor(private readonly options: { publicUrl?: string; trustProxy: boolean }) {}
+
+  read(c: Context): string | undefined {
+    return getCookie(c, SESSION_COOKIE);
+  }
+
+  set(c: Context, secret: string, expiresAt: string): void {
+    const maxAge = Math.max(0, Math.floor((Date.parse(expiresAt) - Date.now()) / 1000));
+    setCookie(c, SESSION_COOKIE, secret, { ...this.attributes(c), maxAge });
+  }
+
+  clear(c: Context): void {
+    deleteCookie(c, SESSION_COOKIE, this.attributes(c));
+  }
+
+  private attributes(c: Context) {
+    return { path: '/', httpOnly: true, sameSite: 'Strict', secure: this.isSecure(c) } as const;
+  }
+
+  private isSecure(c: Context): boolean {
+    if (this.options.publicUrl?.startsWith('https:')) return true;
+    if (new URL(c.req.url).protocol === 'https:') return true;
+    if (!this.options.trustProxy) return false;
+    return c.req.header('x-forwarded-proto')?.split(',').at(-1)?.trim().toLowerCase() === 'https';
+  }
+}

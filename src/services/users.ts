@@ -1,0 +1,110 @@
+import { hashPassword, UNMATCHABLE_HASH, verifyPassword } from '../crypto/passwords.js';
+import { isUniqueViolation, type Repos } from '../db/index.js';
+import type { UserRow } from '../db/schema.js';
+import { passwordProblem, usernameProblem } from '../domain/users.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import type { Scope } from './tokens.js';
+
+export type PublicUser = Omit<UserRow, 'password_hash'>;
+
+const publicUser = ({ password_hash: _hash, ...user }: UserRow): PublicUser => user;
+
+function checkNew(username: string, password: string): void {
+  const problem = usernameProblem(username) ?? passwordProblem(password);
+  if (problem) throw badRequest('invalid_request', problem);
+}
+
+/** Dashboard users: scrypt-hashed passwords, one of the token scopes each. */
+export class UserService {
+  constructor(private readonly repos: Repos) {}
+
+  /**
+   * The user a name and password belong to, or null. An unknown name still costs one scrypt run,
+   * so that the time taken does not tell which names exist.
+   */
+  async verify(username: string, password: string): Promise<UserRow | null> {
+    const user = await this.repos.users.findByName(username);
+    const matches = await verifyPassword(password, user?.password_hash ?? UNMATCHABLE_HASH);
+    return user && matches ? user : null;
+  }
+
+  async list(): Promise<PublicUser[]> {
+    return (await this.repos.users.list()).map(publicUser);
+  }
+
+  async create(username: string, password: string, scope: Scope, actor: string): Promise<PublicUser> {
+    checkNew(username, password);
+    const exists = () => conflict('user_exists', `A user named "${username}" already exists`);
+    if (await this.repos.users.findByName(username)) throw exists();
+    // Hashed before the transaction: scrypt takes a while, and must not hold the write lock.
+    const passwordHash = await hashPassword(password);
+    try {
+      return await this.repos.transaction(async (repos) => {
+        const user = await repos.users.insert({ username, password_hash: passwordHash, scope });
+        await repos.audit.record({ actor, action: 'user.create', target: username, detail: { scope } });
+        return publicUser(user);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw exists();
+      throw error;
+    }
+  }
+
+  /** Deletes a user and ends their sessions; the last admin user cannot be deleted. */
+  async delete(username: string, actor: string): Promise<void> {
+    await this.repos.transaction(async (repos) => {
+      const user = await repos.users.findByName(username);
+      if (!user) throw notFound('user_not_found', `No user named "${username}"`);
+      if (user.scope === 'admin' && (await repos.users.count('admin')) === 1) {
+        throw conflict(
+          'last_admin_user',
+          'This is the last admin user; create another one before deleting it',
+        );
+      }
+      await repos.users.delete(user.id);
+      await repos.audit.record({
+        actor,
+        action: 'user.delete',
+        target: username,
+        detail: { scope: user.scope },
+      });
+    });
+  }
+
+  /** Sets a new password and ends every session of the user. */
+  async setPassword(username: string, password: string, actor: string): Promise<void> {
+    if (!(await this.repos.users.findByName(username)))
+      throw notFound('user_not_found', `No user named "${username}"`);
+    const problem = passwordProblem(password);
+    if (problem) throw badRequest('invalid_request', problem);
+    const passwordHash = await hashPassword(password);
+    await this.repos.transaction(async (repos) => {
+      const user = await repos.users.findByName(username);
+      if (!user) throw notFound('user_not_found', `No user named "${username}"`);
+      await repos.users.setPassword(user.id, passwordHash);
+      const ended = await repos.sessions.deleteForUser(user.id);
+      await repos.audit.record({
+        actor,
+        action: 'user.password',
+        target: username,
+        detail: { sessions_ended: ended },
+      });
+    });
+  }
+
+  /**
+   * At start: with OVERAIR_ADMIN_USER and OVERAIR_ADMIN_PASSWORD, create that admin user when there
+   * is no user at all (an existing user's password is never reset this way). True when created.
+   */
+  async ensureAdminUser(username: string | undefined, password: string | undefined): Promise<boolean> {
+    if (!username || !password || (await this.repos.users.count()) > 0) return false;
+    try {
+      await this.create(username, password, 'admin', 'overair');
+      return true;
+    } catch (error) {
+      // Another instance starting at the same moment created it first.
+      if ((error as { code?: string }).code === 'user_exists') return false;
+      throw error;
+    }
+  }
+}

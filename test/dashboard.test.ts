@@ -1,0 +1,424 @@
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Fleet } from './helpers/fleet.js';
+import { deviceInfo, startTestServer, VECTORS, type TestServer } from './helpers/server.js';
+
+/**
+ * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a real
+ * server: sign in, create an app, upload bundles by the file input and by drag and drop, release,
+ * see simulated devices in the chart, roll out, roll back, devices, tokens, users, audit, sign out.
+ * Screenshots of every page at desktop and phone sizes go to test-artifacts/.
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ROOT = path.resolve(import.meta.dirname, '..');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const APP = 'com.example.dashboard';
+const ADMIN = { user: 'admin', password: 'correct horse battery staple' };
+const SIZES = {
+  desktop: { viewport: { width: 1280, height: 860 } },
+  phone: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
+} as const;
+type Size = keyof typeof SIZES;
+
+// CI installs Chromium (.ci/run); elsewhere, without it, say so and skip rather than fail.
+const available = existsSync(CHROMIUM);
+if (!available && !process.env.CI) {
+  console.warn(`dashboard.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+}
+
+describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () => {
+  let webDir: string;
+  let server: TestServer;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  /** Problems the pages reported: uncaught errors, CSP refusals. */
+  const problems: string[] = [];
+
+  const open = async (size: Size): Promise<Page> => {
+    const context = await browser.newContext({ ...SIZES[size], baseURL: server.url });
+    contexts.push(context);
+    const page = await context.newPage();
+    // Playwright waits forever by default: fail with its own message instead of the test's timeout.
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (error) => problems.push(`${size}: ${error.message}`));
+    page.on('console', (message) => {
+      // A refused request (the 401 of "am I signed in?") is logged too: that one is expected.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+        problems.push(`${size}: ${message.text()}`);
+      }
+    });
+    return page;
+  };
+
+  /** Saves test-artifacts/NAME-SIZE.png, once the page has settled; checks that nothing overflows sideways. */
+  const shoot = async (page: Page, name: string, size: Size) => {
+    await page.waitForLoadState('networkidle');
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${size}.png`), fullPage: true });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow, `${name} at ${size} size is wider than the screen`).toBeLessThanOrEqual(0);
+  };
+
+  const signIn = async (page: Page) => {
+    await page.goto('/');
+    await page.getByLabel('User name').fill(ADMIN.user);
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect.poll(() => page.getByRole('heading', { name: 'Apps' }).isVisible()).toBe(true);
+  };
+
+  beforeAll(async () => {
+    // Always this source, built afresh (about a second): a stale dist/web could hide a change.
+    // What ships: vitest sets NODE_ENV=test, which would give React's development build.
+    webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-web-'));
+    const nodeEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      await build({
+        configFile: path.join(ROOT, 'web/vite.config.ts'),
+        mode: 'production',
+        build: { outDir: webDir, emptyOutDir: true },
+        logLevel: 'warn',
+      });
+    } finally {
+      process.env.NODE_ENV = nodeEnv;
+    }
+    await fs.mkdir(ARTIFACTS, { recursive: true });
+    for (const name of await fs.readdir(ARTIFACTS)) {
+      if (name.startsWith('failed-')) await fs.rm(path.join(ARTIFACTS, name));
+    }
+    server = await startTestServer(
+      { OVERAIR_ADMIN_USER: ADMIN.user, OVERAIR_ADMIN_PASSWORD: ADMIN.password },
+      { dashboardDir: webDir },
+    );
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close();
+    await browser?.close();
+    await server?.stop();
+    if (webDir) await fs.rm(webDir, { recursive: true, force: true });
+  });
+
+  let page: Page;
+
+  // What the browser showed when a step failed.
+  afterEach(async (context) => {
+    if (context.task.result?.state === 'fail' && page) {
+      const name = context.task.name.replace(/\W+/g, '-').slice(0, 60);
+      await page
+        .screenshot({ path: path.join(ARTIFACTS, `failed-${name}.png`), fullPage: true })
+        .catch(() => {});
+    }
+  });
+
+  it('refuses a wrong password with a readable message, then signs in', async () => {
+    page = await open('desktop');
+    await page.goto('/');
+    await page.getByLabel('User name').fill(ADMIN.user);
+    await page.getByLabel('Password').fill('wrong password');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('Wrong user name or password');
+    await shoot(page, 'sign-in', 'desktop');
+
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect.poll(() => page.getByRole('heading', { name: 'Apps' }).isVisible()).toBe(true);
+    const cookies = await page.context().cookies();
+    const session = cookies.find((cookie) => cookie.name === 'overair_session');
+    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+  });
+
+  it('creates an app', async () => {
+    await page.getByRole('button', { name: 'New app' }).click();
+    await page.getByLabel('App id').fill(APP);
+    await page.getByLabel('Name', { exact: true }).fill('Dashboard Demo');
+    await page.getByRole('button', { name: 'Create app' }).click();
+    await page.waitForURL(`**/apps/${APP}`);
+    await expect.poll(() => page.getByRole('link', { name: 'production' }).isVisible()).toBe(true);
+  });
+
+  it('uploads a bundle by the file input, with a progress bar, and makes it live', async () => {
+    await page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Bundles' }).click();
+    await page.waitForURL(`**/apps/${APP}/bundles`);
+    await page.locator('input[type=file]').setInputFiles(path.join(VECTORS, 'bundle.zip'));
+    await page.getByLabel('Version', { exact: true }).fill('1.1.0');
+    // A slow uplink, so that the progress bar is seen moving.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 1500,
+    });
+    // Every value the progress bar shows, as the page draws it.
+    await page.evaluate(() => {
+      const seen: number[] = ((window as any).progressSeen = []);
+      new MutationObserver(() => {
+        const bar = document.querySelector('[role=progressbar]');
+        if (bar) seen.push(Number(bar.getAttribute('aria-valuenow')));
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+    });
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    const bar = page.getByRole('progressbar', { name: 'Upload progress' });
+    await bar.waitFor();
+    await shoot(page, 'bundles-uploading', 'desktop');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
+    await expect
+      .poll(() => page.getByRole('status').first().textContent(), { timeout: 15_000 })
+      .toContain('Uploaded 1.1.0');
+    expect(await page.evaluate(() => Math.max(...(window as any).progressSeen))).toBe(100);
+    await page.getByRole('button', { name: 'Make live' }).click();
+    await expect.poll(() => page.getByText('Live on production.').isVisible()).toBe(true);
+    const { body } = await server.api('GET', `/apps/${APP}/channels/production`);
+    expect(body.version).toBe('1.1.0');
+  });
+
+  it('refuses a second upload of the same version with the API message', async () => {
+    await page.locator('input[type=file]').setInputFiles(path.join(VECTORS, 'bundle.zip'));
+    await page.getByLabel('Version', { exact: true }).fill('1.1.0');
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/already has a bundle "1\.1\.0"/);
+  });
+
+  it('uploads a bundle dropped on the drop zone, taking the version from the file name', async () => {
+    const zip = (await fs.readFile(path.join(VECTORS, 'bundle.zip'))).toString('base64');
+    await page.getByLabel('Version', { exact: true }).fill('');
+    const dataTransfer = await page.evaluateHandle((base64) => {
+      const transfer = new DataTransfer();
+      const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+      transfer.items.add(new File([bytes], 'web-1.2.0.zip', { type: 'application/zip' }));
+      return transfer;
+    }, zip);
+    await page.dispatchEvent('[data-testid=dropzone]', 'drop', { dataTransfer });
+    expect(await page.getByLabel('Version', { exact: true }).inputValue()).toBe('1.2.0');
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await expect.poll(() => page.getByRole('status').first().textContent()).toContain('Uploaded 1.2.0');
+    await expect.poll(() => page.getByRole('link', { name: '1.2.0' }).count()).toBeGreaterThan(0);
+    const { body } = await server.api('GET', `/apps/${APP}/bundles/1.2.0`);
+    expect(body.sha256).toBe((await server.api('GET', `/apps/${APP}/bundles/1.1.0`)).body.sha256);
+    await shoot(page, 'bundles', 'desktop');
+  });
+
+  it('shows devices that checked in, per version, and the failure rate per release', async () => {
+    // Five phones on their built-in bundle check in, get 1.1.0, and one fails to start it.
+    const fleet = new Fleet(server.url, APP, 5, () => ({ version: 'builtin' }));
+    try {
+      await fleet.cycle((device) => (device.id.endsWith('4') ? 'install_fail' : 'install'));
+    } finally {
+      fleet.close();
+    }
+    // And one with a custom id, for the search below.
+    const checked = await server.device(
+      'POST',
+      '/updates',
+      deviceInfo({
+        app_id: APP,
+        device_id: 'phone-of-alice',
+        custom_id: 'alice@example.com',
+        version_name: 'builtin',
+      }),
+    );
+    expect(checked.status).toBe(200);
+
+    await page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Overview' }).click();
+    const chart = page.getByRole('img', { name: 'Devices per version' });
+    await chart.waitFor();
+    // The bars say what the statistics API says.
+    const { body: stats } = await server.api('GET', `/apps/${APP}/stats`);
+    const running = stats.versions.filter((version: any) => version.devices > 0);
+    expect(running.map((version: any) => version.version).sort()).toEqual(['1.1.0', 'builtin']);
+    for (const { version, devices } of running) {
+      const value = chart.locator(`g[data-version="${version}"] text`).last();
+      await expect.poll(() => value.textContent()).toBe(String(devices));
+    }
+    const row = page.getByRole('row').filter({ hasText: '1.1.0' }).last();
+    expect(await row.textContent()).toContain('20%');
+  });
+
+  it('rolls out with the slider, then rolls back after a confirmation', async () => {
+    await page.getByRole('link', { name: 'production' }).first().click();
+    await page.waitForURL(`**/apps/${APP}/channels/production`);
+    await page.getByLabel('Bundle', { exact: true }).selectOption('1.2.0');
+    await page.getByRole('slider').fill('30');
+    await page.getByRole('button', { name: 'Roll out to 30%' }).click();
+    await expect.poll(() => page.getByTestId('rollout').textContent()).toContain('1.2.0 to 30%');
+    expect((await server.api('GET', `/apps/${APP}/channels/production`)).body.rollout).toEqual({
+      version: '1.2.0',
+      percent: 30,
+    });
+    // Twenty more phones check in: about 30% of them get 1.2.0, the others 1.1.0.
+    const fleet = new Fleet(server.url, APP, 20, (index) => ({ id: `phone-${index}`, version: 'builtin' }));
+    try {
+      const results = await fleet.cycle();
+      expect(new Set(results.map((result) => result.offered))).toEqual(new Set(['1.1.0', '1.2.0']));
+    } finally {
+      fleet.close();
+    }
+    await shoot(page, 'channel', 'desktop');
+
+    await page.getByRole('button', { name: 'Roll back' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel(/Reason/).fill('checkout button broken');
+    await shoot(page, 'channel-rollback-confirm', 'desktop');
+    await dialog.getByRole('button', { name: 'Roll back' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect.poll(() => page.getByTestId('rollout').textContent()).toContain('none in progress');
+    await expect.poll(() => page.getByText('checkout button broken').isVisible()).toBe(true);
+    expect((await server.api('GET', `/apps/${APP}/channels/production`)).body).toMatchObject({
+      version: '1.1.0',
+      rollout: null,
+    });
+
+    // Nothing left to roll back to: the API's reason is shown in the dialog.
+    await page.getByRole('button', { name: 'Roll back' }).click();
+    await dialog.getByRole('button', { name: 'Roll back' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toContain('no earlier bundle');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  it('shows the release on the overview', async () => {
+    await page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Overview' }).click();
+    const chart = page.getByRole('img', { name: 'Devices per version' });
+    await chart.locator('g[data-version="1.2.0"]').waitFor();
+    await expect.poll(() => page.getByText('checkout button broken').isVisible()).toBe(true);
+    await shoot(page, 'overview', 'desktop');
+    // The README's picture: made when missing, remade on demand (UPDATE_SCREENSHOTS=1 npm test).
+    const picture = path.join(ROOT, 'docs/dashboard-overview.png');
+    if (process.env.UPDATE_SCREENSHOTS === '1' || !existsSync(picture)) {
+      await fs.copyFile(path.join(ARTIFACTS, 'overview-desktop.png'), picture);
+    }
+    await page.getByRole('link', { name: 'production' }).first().click();
+    await page.waitForURL(`**/apps/${APP}/channels/production`);
+  });
+
+  it('saves channel rules', async () => {
+    await page.getByLabel('Serve emulators').check();
+    await page.getByLabel('Failure threshold (%)').fill('25');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await expect.poll(() => page.getByText('Saved.').isVisible()).toBe(true);
+    expect((await server.api('GET', `/apps/${APP}/channels/production`)).body).toMatchObject({
+      allow_emulator: true,
+      failure_threshold: 0.25,
+    });
+  });
+
+  it('finds a device by its custom id and pins it to a channel', async () => {
+    await page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Devices' }).click();
+    await page.waitForURL(`**/apps/${APP}/devices`);
+    await expect.poll(() => page.locator('table.devices tbody tr').count()).toBe(26);
+    await shoot(page, 'devices', 'desktop');
+    await page.getByLabel('Search devices').fill('alice');
+    await expect.poll(() => page.locator('table.devices tbody tr').count()).toBe(1);
+    await page.getByRole('button', { name: 'Device phone-of-alice' }).click();
+    await page.getByRole('button', { name: 'Pin', exact: true }).click();
+    await expect.poll(() => page.getByText('pinned').isVisible()).toBe(true);
+    expect((await server.api('GET', `/apps/${APP}/devices/phone-of-alice`)).body.channel_override).toBe(
+      'production',
+    );
+    await page.getByRole('button', { name: /Remove pin/ }).click();
+    await expect.poll(() => page.getByText('pinned').count()).toBe(0);
+    await page.getByLabel('Search devices').fill(`${APP}-device-0000`);
+    await expect.poll(() => page.locator('table.devices tbody tr').count()).toBe(5);
+  });
+
+  it('creates a token, shows its secret once, and revokes it', async () => {
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('ci-release');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = await page.getByTestId('secret').textContent();
+    expect(secret).toMatch(/^oat_/);
+    const whoami = await server.api('GET', '/whoami', undefined, secret!);
+    expect(whoami.body).toMatchObject({ name: 'ci-release', scope: 'publish' });
+    await shoot(page, 'tokens', 'desktop');
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'ci-release' })
+      .getByRole('button', { name: 'Revoke' })
+      .click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await expect.poll(() => page.getByRole('row').filter({ hasText: 'ci-release' }).count()).toBe(0);
+    expect((await server.api('GET', '/whoami', undefined, secret!)).status).toBe(401);
+  });
+
+  it('creates and deletes a user', async () => {
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByLabel('User name').fill('alice');
+    await page.getByLabel('Password').fill('a long enough password 123');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await expect.poll(() => page.getByRole('row').filter({ hasText: 'alice' }).count()).toBe(1);
+    await shoot(page, 'users', 'desktop');
+    await page.getByRole('row').filter({ hasText: 'alice' }).getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete user' }).click();
+    await expect.poll(() => page.getByRole('row').filter({ hasText: 'alice' }).count()).toBe(0);
+  });
+
+  it('shows the audit log', async () => {
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await expect.poll(() => page.getByText('channel.rollback').isVisible()).toBe(true);
+    await shoot(page, 'audit', 'desktop');
+  });
+
+  it('shows a bundle', async () => {
+    await page.goto(`/apps/${APP}/bundles/1.1.0`);
+    await expect.poll(() => page.getByRole('heading', { name: 'Bundle 1.1.0' }).isVisible()).toBe(true);
+    await shoot(page, 'bundle', 'desktop');
+  });
+
+  it('fits a phone screen', async () => {
+    const phone = await open('phone');
+    await phone.goto('/');
+    await shoot(phone, 'sign-in', 'phone');
+    await signIn(phone);
+    const pages: [string, string][] = [
+      ['apps', '/'],
+      ['overview', `/apps/${APP}`],
+      ['bundles', `/apps/${APP}/bundles`],
+      ['bundle', `/apps/${APP}/bundles/1.1.0`],
+      ['channel', `/apps/${APP}/channels/production`],
+      ['devices', `/apps/${APP}/devices`],
+      ['tokens', '/tokens'],
+      ['users', '/users'],
+      ['audit', '/audit'],
+    ];
+    for (const [name, route] of pages) {
+      await phone.goto(route);
+      await shoot(phone, name, 'phone');
+    }
+    await page.goto('/');
+    await shoot(page, 'apps', 'desktop');
+  });
+
+  it('signs out', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect
+      .poll(() => page.getByRole('button', { name: 'Sign in', exact: true }).isVisible())
+      .toBe(true);
+    expect(await page.getByRole('status').textContent()).toContain('signed out');
+    const status = await page.evaluate(async () => (await fetch('/api/v1/session')).status);
+    expect(status).toBe(401);
+    expect(problems).toEqual([]);
+  });
+});

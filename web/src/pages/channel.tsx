@@ -1,0 +1,384 @@
+import { useEffect, useState } from 'react';
+import {
+  api,
+  enc,
+  withQuery,
+  type BundleJson,
+  type ChannelJson,
+  type HistoryJson,
+  type Page,
+} from '../api.js';
+import { Badge, Card, ConfirmDialog, Empty, ErrorBox, Field, Form, Loading, Pager } from '../components.js';
+import { useAction, useApi, useCan, usePaged } from '../hooks.js';
+import { Link, path } from '../router.js';
+import { AppHeader } from './app-nav.js';
+import { HistoryItem, RolloutMeter } from './app-overview.js';
+
+/** One channel: what it serves, release, staged rollout, roll back, its rules and its history. */
+export function ChannelPage({ appId, channel: name }: { appId: string; channel: string }) {
+  const route = `/apps/${enc(appId)}/channels/${enc(name)}`;
+  const channel = useApi<ChannelJson>(route);
+  const history = usePaged<HistoryJson>(`${route}/history`, 20);
+  const bundles = useApi<Page<BundleJson>>(withQuery(`/apps/${enc(appId)}/bundles`, { limit: 100 }));
+  const can = useCan();
+  const changed = () => {
+    channel.reload();
+    history.reload();
+  };
+  const c = channel.data;
+  return (
+    <div className="page">
+      <AppHeader appId={appId} tab="channel" title={<>Channel {name}</>} />
+      <ErrorBox error={channel.error} />
+      {channel.loading && !c && <Loading />}
+      {c && (
+        <div className="overview">
+          <Card title="Release">
+            <dl className="details">
+              <dt>Live bundle</dt>
+              <dd data-testid="live-version">
+                {c.version ? (
+                  <Link to={path('apps', appId, 'bundles', c.version)}>{c.version}</Link>
+                ) : (
+                  <span className="muted">none</span>
+                )}{' '}
+                {c.is_default && <Badge>default channel</Badge>}
+              </dd>
+              <dt>Rollout</dt>
+              <dd data-testid="rollout">
+                {c.rollout ? (
+                  <RolloutMeter version={c.rollout.version} percent={c.rollout.percent} />
+                ) : (
+                  <span className="muted">none in progress</span>
+                )}
+              </dd>
+            </dl>
+            {can.publish && (
+              <>
+                <Releaser route={route} channel={c} bundles={bundles.data?.items ?? []} onDone={changed} />
+                <Rollback route={route} channel={c} onDone={changed} />
+              </>
+            )}
+          </Card>
+          <Rules route={route} channel={c} editable={can.publish} onSaved={changed} />
+          <Card title="History" className="span-2">
+            {!history.loading && history.items.length === 0 && (
+              <Empty>Nothing released on this channel yet.</Empty>
+            )}
+            <ul className="events">
+              {history.items.map((item) => (
+                <HistoryItem key={item.id} item={item} appId={appId} />
+              ))}
+            </ul>
+            <Pager paged={history} />
+          </Card>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** Make a bundle live, or roll it out to a share of the devices with a slider. */
+function Releaser(props: { route: string; channel: ChannelJson; bundles: BundleJson[]; onDone(): void }) {
+  const { channel, bundles } = props;
+  const candidates = bundles.filter((bundle) => bundle.version !== channel.version);
+  const initial = channel.rollout?.version ?? candidates[0]?.version ?? '';
+  const [version, setVersion] = useState(initial);
+  const [percent, setPercent] = useState(channel.rollout?.percent ?? 10);
+  const action = useAction();
+  const [done, setDone] = useState<string | null>(null);
+  useEffect(() => {
+    if (!version && initial) setVersion(initial);
+  }, [initial, version]);
+
+  if (bundles.length === 0) {
+    return <p className="muted">Upload a bundle to release it on this channel.</p>;
+  }
+  const release = (kind: 'live' | 'rollout') =>
+    void action
+      .run(() =>
+        kind === 'live'
+          ? api<ChannelJson>('PUT', `${props.route}/bundle`, { version })
+          : api<ChannelJson>('POST', `${props.route}/rollout`, { version, percent }),
+      )
+      .then((answer) => {
+        if (!answer) return;
+        setDone(
+          kind === 'live'
+            ? `${version} is live.`
+            : answer.rollout
+              ? `${version} goes to ${answer.rollout.percent}% of the devices.`
+              : `${version} is live on every device.`,
+        );
+        props.onDone();
+      });
+  return (
+    <Form onSubmit={() => release('rollout')} className="stack release" label="Release">
+      <Field label="Bundle">
+        <select name="version" value={version} onChange={(event) => setVersion(event.target.value)}>
+          {bundles.map((bundle) => (
+            <option key={bundle.id} value={bundle.version}>
+              {bundle.version}
+              {bundle.version === channel.version ? ' (live)' : ''}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label={`Rollout: ${percent}% of the channel's devices`}>
+        <input
+          type="range"
+          name="percent"
+          min={1}
+          max={100}
+          step={1}
+          value={percent}
+          onChange={(event) => setPercent(Number(event.target.value))}
+        />
+      </Field>
+      <div className="actions">
+        <button
+          type="button"
+          className="secondary"
+          disabled={action.pending || !version}
+          onClick={() => release('live')}
+        >
+          Make live for all
+        </button>
+        <button type="submit" disabled={action.pending || !version}>
+          Roll out to {percent}%
+        </button>
+      </div>
+      {done && (
+        <p className="ok" role="status">
+          {done}
+        </p>
+      )}
+      <ErrorBox error={action.error} />
+    </Form>
+  );
+}
+
+function Rollback({ route, channel, onDone }: { route: string; channel: ChannelJson; onDone(): void }) {
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState('');
+  const action = useAction();
+  const close = () => {
+    setOpen(false);
+    setReason('');
+    action.setError(undefined);
+  };
+  const confirm = () =>
+    void action
+      .run(() =>
+        api<ChannelJson>('POST', `${route}/rollback`, reason.trim() ? { reason: reason.trim() } : {}),
+      )
+      .then((answer) => {
+        if (!answer) return;
+        close();
+        onDone();
+      });
+  const what = channel.rollout
+    ? `This stops the rollout of ${channel.rollout.version}: every device of the channel gets ${channel.version ?? 'no bundle'} again.`
+    : `This makes the bundle that was live before ${channel.version ?? 'the current one'} live again.`;
+  return (
+    <div className="rollback">
+      <button
+        type="button"
+        className="danger"
+        onClick={() => setOpen(true)}
+        disabled={!channel.version && !channel.rollout}
+      >
+        Roll back
+      </button>
+      {open && (
+        <ConfirmDialog
+          title={`Roll back ${channel.name}?`}
+          confirmLabel="Roll back"
+          danger
+          pending={action.pending}
+          error={action.error}
+          onConfirm={confirm}
+          onCancel={close}
+        >
+          <p>{what} Devices switch at their next check.</p>
+          <Field label="Reason (optional, kept in the history)">
+            <input name="reason" value={reason} onChange={(event) => setReason(event.target.value)} />
+          </Field>
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}
+
+const POLICIES: [string, string][] = [
+  ['none', 'Any native build'],
+  ['major', 'Same major version as the bundle'],
+  ['minor', 'Same minor version'],
+  ['patch', 'Same patch version'],
+  ['under_native', 'Not above the native version'],
+];
+
+type Flag =
+  'is_default' | 'allow_self_assign' | 'allow_emulator' | 'allow_dev' | 'allow_prod' | 'allow_downgrade';
+const FLAGS: [Flag, string][] = [
+  ['is_default', 'Default channel of the app'],
+  ['allow_self_assign', 'Devices may choose this channel themselves'],
+  ['allow_prod', 'Serve store (production) builds'],
+  ['allow_dev', 'Serve development builds'],
+  ['allow_emulator', 'Serve emulators'],
+  ['allow_downgrade', 'Allow downgrades'],
+];
+const PLATFORMS: [string, string][] = [
+  ['ios', 'iOS'],
+  ['android', 'Android'],
+  ['electron', 'Electron'],
+];
+
+interface RulesForm {
+  flags: Record<Flag, boolean>;
+  platforms: string[];
+  native_policy: string;
+  /** Percent as typed; empty turns the automatic halt off. */
+  threshold: string;
+  min_devices: string;
+}
+
+function formOf(channel: ChannelJson): RulesForm {
+  return {
+    flags: Object.fromEntries(FLAGS.map(([flag]) => [flag, channel[flag]])) as Record<Flag, boolean>,
+    platforms: channel.platforms,
+    native_policy: channel.native_policy,
+    threshold:
+      channel.failure_threshold === null ? '' : String(Math.round(channel.failure_threshold * 1000) / 10),
+    min_devices: String(channel.failure_min_devices),
+  };
+}
+
+/** The channel's settings (PATCH with what changed). */
+function Rules(props: { route: string; channel: ChannelJson; editable: boolean; onSaved(): void }) {
+  const [form, setForm] = useState(() => formOf(props.channel));
+  const [saved, setSaved] = useState(false);
+  const action = useAction();
+  useEffect(() => setForm(formOf(props.channel)), [props.channel]);
+
+  const changes = (): Record<string, unknown> => {
+    const before = formOf(props.channel);
+    const result: Record<string, unknown> = {};
+    for (const [flag] of FLAGS) if (form.flags[flag] !== before.flags[flag]) result[flag] = form.flags[flag];
+    const sorted = (list: string[]) => [...list].sort().join(',');
+    if (sorted(form.platforms) !== sorted(before.platforms)) result.platforms = form.platforms;
+    if (form.native_policy !== before.native_policy) result.native_policy = form.native_policy;
+    // What is not a number goes as typed: the API's answer says what is wrong with it.
+    const number = (text: string) => (Number.isFinite(Number(text)) ? Number(text) : text);
+    const threshold = form.threshold.trim();
+    if (threshold !== before.threshold) {
+      const value = number(threshold);
+      result.failure_threshold = threshold === '' ? null : typeof value === 'number' ? value / 100 : value;
+    }
+    if (form.min_devices.trim() !== before.min_devices)
+      result.failure_min_devices = number(form.min_devices.trim());
+    return result;
+  };
+  const pending = Object.keys(changes()).length > 0;
+  const save = () =>
+    void action
+      .run(() => api<ChannelJson>('PATCH', props.route, changes()))
+      .then((answer) => {
+        if (!answer) return;
+        setSaved(true);
+        props.onSaved();
+      });
+  const disabled = !props.editable;
+  const update = (change: Partial<RulesForm>) => {
+    setSaved(false);
+    setForm((previous) => ({ ...previous, ...change }));
+  };
+
+  return (
+    <Card title="Rules">
+      <Form onSubmit={save} className="stack" label="Rules">
+        <fieldset disabled={disabled}>
+          <legend>Who gets this channel's bundles</legend>
+          {FLAGS.map(([flag, label]) => (
+            <label key={flag} className="check">
+              <input
+                type="checkbox"
+                name={flag}
+                checked={form.flags[flag]}
+                onChange={(event) => update({ flags: { ...form.flags, [flag]: event.target.checked } })}
+              />
+              {label}
+            </label>
+          ))}
+          <div className="check-row" role="group" aria-label="Platforms">
+            <span className="field-label">Platforms (none ticked: all)</span>
+            {PLATFORMS.map(([platform, label]) => (
+              <label key={platform} className="check">
+                <input
+                  type="checkbox"
+                  name={`platform-${platform}`}
+                  checked={form.platforms.includes(platform)}
+                  onChange={(event) =>
+                    update({
+                      platforms: event.target.checked
+                        ? [...form.platforms, platform]
+                        : form.platforms.filter((item) => item !== platform),
+                    })
+                  }
+                />
+                {label}
+              </label>
+            ))}
+          </div>
+          <Field label="Native builds served">
+            <select
+              value={form.native_policy}
+              onChange={(event) => update({ native_policy: event.target.value })}
+            >
+              {POLICIES.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </Field>
+        </fieldset>
+        <fieldset disabled={disabled}>
+          <legend>Automatic halt</legend>
+          <div className="grid-form">
+            <Field label="Failure threshold (%)" hint="Empty: never halt.">
+              <input
+                name="failure_threshold"
+                inputMode="decimal"
+                value={form.threshold}
+                placeholder="off"
+                onChange={(event) => update({ threshold: event.target.value })}
+              />
+            </Field>
+            <Field label="After at least (devices)">
+              <input
+                name="failure_min_devices"
+                inputMode="numeric"
+                value={form.min_devices}
+                onChange={(event) => update({ min_devices: event.target.value })}
+              />
+            </Field>
+          </div>
+        </fieldset>
+        <ErrorBox error={action.error} />
+        {props.editable && (
+          <div className="actions">
+            {saved && !pending && (
+              <span className="ok" role="status">
+                Saved.
+              </span>
+            )}
+            <button type="submit" disabled={!pending || action.pending}>
+              Save rules
+            </button>
+          </div>
+        )}
+      </Form>
+    </Card>
+  );
+}

@@ -1,0 +1,185 @@
+import { useState } from 'react';
+import { api, type Scope, type TokenJson } from '../api.js';
+import {
+  Badge,
+  Card,
+  ConfirmDialog,
+  Empty,
+  ErrorBox,
+  Field,
+  Form,
+  Loading,
+  Secret,
+  Time,
+} from '../components.js';
+import { useAction, useApi } from '../hooks.js';
+
+const SCOPES: [Scope, string][] = [
+  ['read', 'read: every GET'],
+  ['publish', 'publish: upload and release bundles'],
+  ['admin', 'admin: everything'],
+];
+
+/** API tokens for CI and the CLI: list, create (the secret is shown once), revoke. */
+export function TokensPage() {
+  const tokens = useApi<{ items: TokenJson[] }>('/tokens');
+  const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
+  const [revoking, setRevoking] = useState<TokenJson | null>(null);
+  const revoke = useAction();
+  const doRevoke = () =>
+    void revoke
+      .run(() => api('DELETE', `/tokens/${revoking!.id}`))
+      .then((answer) => {
+        if (!answer) return;
+        setRevoking(null);
+        tokens.reload();
+      });
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>Tokens</h1>
+      </div>
+      <p className="muted">
+        Tokens authenticate the CLI and CI pipelines (<code>Authorization: Bearer …</code>). The server keeps
+        only their hash.
+      </p>
+      <CreateToken
+        onCreated={(answer) => {
+          setCreated(answer);
+          tokens.reload();
+        }}
+      />
+      {created && (
+        <Secret value={created.token}>
+          Token <strong>{created.name}</strong> created. Copy it now: it is not shown again.
+        </Secret>
+      )}
+      <Card title="Tokens">
+        <ErrorBox error={tokens.error} />
+        {tokens.loading && !tokens.data && <Loading />}
+        {tokens.data && tokens.data.items.length === 0 && <Empty>No tokens.</Empty>}
+        {tokens.data && tokens.data.items.length > 0 && (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Scope</th>
+                  <th className="hide-sm">Created</th>
+                  <th className="hide-sm">Last used</th>
+                  <th className="hide-sm">Expires</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {tokens.data.items.map((token) => (
+                  <tr key={token.id}>
+                    <td>{token.name}</td>
+                    <td>
+                      <Badge tone={token.scope === 'admin' ? 'warn' : 'plain'}>{token.scope}</Badge>
+                    </td>
+                    <td className="hide-sm">
+                      <Time at={token.created_at} />
+                    </td>
+                    <td className="hide-sm">
+                      <Time at={token.last_used_at} />
+                    </td>
+                    <td className="hide-sm">
+                      {token.expires_at ? (
+                        <Time at={token.expires_at} />
+                      ) : (
+                        <span className="muted">never</span>
+                      )}
+                    </td>
+                    <td className="row-actions">
+                      <button type="button" className="danger small" onClick={() => setRevoking(token)}>
+                        Revoke
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Card>
+      {revoking && (
+        <ConfirmDialog
+          title={`Revoke token "${revoking.name}"?`}
+          confirmLabel="Revoke"
+          danger
+          pending={revoke.pending}
+          error={revoke.error}
+          onConfirm={doRevoke}
+          onCancel={() => {
+            setRevoking(null);
+            revoke.setError(undefined);
+          }}
+        >
+          <p>Whatever uses it (a CI pipeline, a CLI login) is refused from now on.</p>
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}
+
+function CreateToken({ onCreated }: { onCreated(answer: { name: string; token: string }): void }) {
+  const [name, setName] = useState('');
+  const [scope, setScope] = useState<Scope>('publish');
+  const [days, setDays] = useState('');
+  const action = useAction();
+  const submit = () =>
+    void action
+      .run(() =>
+        api<TokenJson & { token: string }>('POST', '/tokens', {
+          name: name.trim(),
+          scope,
+          ...(days.trim() && { expires_in_days: Number(days) }),
+        }),
+      )
+      .then((answer) => {
+        if (!answer) return;
+        setName('');
+        setDays('');
+        onCreated({ name: answer.name, token: answer.token });
+      });
+  return (
+    <Card title="New token">
+      <Form onSubmit={submit} className="grid-form" label="New token">
+        <Field label="Name">
+          <input
+            name="name"
+            required
+            placeholder="ci-release"
+            value={name}
+            onChange={(event) => setName(event.target.value)}
+          />
+        </Field>
+        <Field label="Scope">
+          <select name="scope" value={scope} onChange={(event) => setScope(event.target.value as Scope)}>
+            {SCOPES.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Expires in (days)" hint="Empty: never.">
+          <input
+            name="expires_in_days"
+            inputMode="numeric"
+            placeholder="never"
+            value={days}
+            onChange={(event) => setDays(event.target.value)}
+          />
+        </Field>
+        <ErrorBox error={action.error} />
+        <div className="actions span-all">
+          <button type="submit" disabled={action.pending}>
+            Create token
+          </button>
+        </div>
+      </Form>
+    </Card>
+  );
+}
