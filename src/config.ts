@@ -81,6 +81,12 @@ const configSchema = z.object({
     .min(0)
     .max(1_000_000),
   authFailureWindowSeconds: durationInSeconds(86_400, '1d'),
+  deviceRateLimit: z.coerce
+    .number({ error: 'expected a whole number of requests (0 turns the limit off)' })
+    .int('expected a whole number of requests (0 turns the limit off)')
+    .min(0)
+    .max(100_000_000),
+  deviceRateWindowSeconds: durationInSeconds(86_400, '1d'),
   statsRetentionDays: z.coerce
     .number({ error: 'expected a whole number of days (0 keeps events forever)' })
     .int('expected a whole number of days (0 keeps events forever)')
@@ -110,6 +116,8 @@ const ENV_NAMES = {
   trustProxy: 'OVERAIR_TRUST_PROXY',
   authMaxFailures: 'OVERAIR_AUTH_MAX_FAILURES',
   authFailureWindowSeconds: 'OVERAIR_AUTH_FAILURE_WINDOW',
+  deviceRateLimit: 'OVERAIR_DEVICE_RATE_LIMIT',
+  deviceRateWindowSeconds: 'OVERAIR_DEVICE_RATE_WINDOW',
   statsRetentionDays: 'OVERAIR_STATS_RETENTION_DAYS',
   adminUser: 'OVERAIR_ADMIN_USER',
   adminPassword: 'OVERAIR_ADMIN_PASSWORD',
@@ -129,6 +137,9 @@ const DEFAULTS = {
   trustProxy: 'false',
   authMaxFailures: '10',
   authFailureWindowSeconds: '5m',
+  // Off: a 429 stops every device's plugin traffic until Retry-After; only on purpose.
+  deviceRateLimit: '0',
+  deviceRateWindowSeconds: '1m',
   statsRetentionDays: '90',
   sessionTtlSeconds: '12h',
 } as const;

@@ -6,6 +6,7 @@ import { openSqlite } from './db/connect.js';
 import { Repos } from './db/index.js';
 import { createHttpApp } from './http/app.js';
 import { DownloadLinks } from './http/download.js';
+import { DeviceRateLimit } from './http/device-rate-limit.js';
 import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
 import { createServices, type Services } from './services/index.js';
@@ -58,7 +59,9 @@ export async function startServer(
         }
       : undefined,
   );
+  const deviceLimit = new DeviceRateLimit(config.deviceRateLimit, config.deviceRateWindowSeconds * 1000);
   const app = createHttpApp(services, log, links, {
+    deviceLimit,
     trustProxy: config.trustProxy,
     authMaxFailures: config.authMaxFailures,
     authFailureWindowMs: config.authFailureWindowSeconds * 1000,
@@ -66,7 +69,9 @@ export async function startServer(
     dashboardDir: options.dashboardDir,
   });
 
-  const server = http.createServer(createNodeListener(app, services, links, log));
+  const server = http.createServer(
+    createNodeListener(app, services, links, log, { deviceLimit, trustProxy: config.trustProxy }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

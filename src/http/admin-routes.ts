@@ -8,7 +8,7 @@ import type { Services } from '../services/index.js';
 import { statsPeriod } from '../services/stats.js';
 import type { Logger } from 'pino';
 import { auditRequests, limitFailedAuth, requireScope, requireToken, type AdminEnv } from './auth.js';
-import type { FailedAuthLimiter } from './auth-limiter.js';
+import type { AddressLimiter } from './auth-limiter.js';
 import { clientAddress } from './client-address.js';
 import type { DownloadLinks } from './download.js';
 import { parseInput, readJson } from './errors.js';
@@ -59,7 +59,7 @@ const toMeta = (input: {
 
 /** What guards the admin API besides tokens: the failed-authentication limit, and whom to believe. */
 export interface AdminGuard {
-  limiter: FailedAuthLimiter;
+  limiter: AddressLimiter;
   /** Take the client's address from X-Forwarded-For (OVERAIR_TRUST_PROXY). */
   trustProxy: boolean;
   log: Logger;

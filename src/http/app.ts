@@ -2,14 +2,17 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
 import { adminRoutes } from './admin-routes.js';
-import { FailedAuthLimiter } from './auth-limiter.js';
+import { AddressLimiter } from './auth-limiter.js';
 import { dashboardHandler } from './dashboard.js';
+import type { DeviceRateLimit } from './device-rate-limit.js';
 import { deviceRoutes } from './device-routes.js';
 import { type DownloadLinks, downloadRoutes } from './download.js';
 import { toErrorResponse } from './errors.js';
 import { logRequest } from './request-log.js';
 
 export interface HttpOptions {
+  /** The configured limit on device requests (none by default). */
+  deviceLimit?: DeviceRateLimit;
   /** Believe X-Forwarded-For's last address (set by our reverse proxy) as the client's. */
   trustProxy?: boolean;
   /** Failed admin authentications an address may make per window (0: no limit). */
@@ -37,9 +40,9 @@ export function createHttpApp(
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.route('/', deviceRoutes(services, links, log));
+  app.route('/', deviceRoutes(services, links, log, options.deviceLimit, options.trustProxy ?? false));
   app.route('/', downloadRoutes(services, links, log));
-  const limiter = new FailedAuthLimiter({
+  const limiter = new AddressLimiter({
     maxFailures: options.authMaxFailures ?? 10,
     windowMs: options.authFailureWindowMs ?? 5 * 60_000,
   });

@@ -1,21 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { FailedAuthLimiter, addressKey } from './auth-limiter.js';
+import { AddressLimiter, addressKey } from './auth-limiter.js';
 
 function limiter(maxFailures = 3, maxEntries?: number) {
   const clock = { now: 1_000_000 };
-  const limit = new FailedAuthLimiter({ maxFailures, windowMs: 60_000, maxEntries, now: () => clock.now });
+  const limit = new AddressLimiter({ maxFailures, windowMs: 60_000, maxEntries, now: () => clock.now });
   return { limit, clock };
 }
 
-describe('FailedAuthLimiter', () => {
+describe('AddressLimiter', () => {
   it('blocks an address for one window from its Nth failure in a window', () => {
     const { limit, clock } = limiter();
-    limit.recordFailure('10.0.0.1');
+    limit.record('10.0.0.1');
     clock.now += 10_000;
-    limit.recordFailure('10.0.0.1');
+    limit.record('10.0.0.1');
     expect(limit.retryAfterMs('10.0.0.1')).toBe(0);
     clock.now += 10_000;
-    limit.recordFailure('10.0.0.1');
+    limit.record('10.0.0.1');
     expect(limit.retryAfterMs('10.0.0.1')).toBe(60_000);
     expect(limit.retryAfterMs('10.0.0.2')).toBe(0);
     clock.now += 59_999;
@@ -26,31 +26,31 @@ describe('FailedAuthLimiter', () => {
 
   it('forgets failures older than the window', () => {
     const { limit, clock } = limiter();
-    limit.recordFailure('10.0.0.1');
-    limit.recordFailure('10.0.0.1');
+    limit.record('10.0.0.1');
+    limit.record('10.0.0.1');
     clock.now += 60_000;
-    limit.recordFailure('10.0.0.1');
-    limit.recordFailure('10.0.0.1');
+    limit.record('10.0.0.1');
+    limit.record('10.0.0.1');
     expect(limit.retryAfterMs('10.0.0.1')).toBe(0);
-    limit.recordFailure('10.0.0.1');
+    limit.record('10.0.0.1');
     expect(limit.retryAfterMs('10.0.0.1')).toBe(60_000);
   });
 
   it('keeps at most maxEntries addresses, dropping stale ones first, then the oldest', () => {
     const { limit, clock } = limiter(3, 100);
-    for (let i = 0; i < 1000; i++) limit.recordFailure(`10.0.${i >> 8}.${i & 255}`);
+    for (let i = 0; i < 1000; i++) limit.record(`10.0.${i >> 8}.${i & 255}`);
     expect(limit.size).toBe(100);
     // The most recent addresses are the ones kept.
-    for (let i = 0; i < 2; i++) limit.recordFailure('10.0.3.231');
+    for (let i = 0; i < 2; i++) limit.record('10.0.3.231');
     expect(limit.retryAfterMs('10.0.3.231')).toBe(60_000);
     clock.now += 120_000;
-    limit.recordFailure('192.0.2.1');
+    limit.record('192.0.2.1');
     expect(limit.size).toBe(1);
   });
 
   it('does nothing when off (0 failures allowed)', () => {
     const { limit } = limiter(0);
-    for (let i = 0; i < 50; i++) limit.recordFailure('10.0.0.1');
+    for (let i = 0; i < 50; i++) limit.record('10.0.0.1');
     expect(limit.enabled).toBe(false);
     expect(limit.retryAfterMs('10.0.0.1')).toBe(0);
     expect(limit.size).toBe(0);

@@ -17,16 +17,17 @@ interface Entry {
 }
 
 /**
- * Failed admin authentications per client address, in memory. After `maxFailures` failures within
- * a window that starts at an address's first failure, the address is refused for one window. Only
- * failures count: a success resets nothing, neither its own address (else a read token would let
- * its holder guess admin tokens without end) nor any other.
+ * Events per client address (failed admin authentications, or device requests under a configured
+ * rate limit), in memory. After `maxFailures` events within a window that starts at an address's
+ * first event, the address is refused for one window. For authentication only failures are
+ * recorded: a success resets nothing, neither its own address (else a read token would let its
+ * holder guess admin tokens without end) nor any other.
  *
- * Memory stays bounded: entries are kept in order of their last failure, stale ones are dropped from
- * the front at each new failure, and past `maxEntries` the oldest go first. IPv6 clients are counted
+ * Memory stays bounded: entries are kept in order of their last event, stale ones are dropped from
+ * the front at each new one, and past `maxEntries` the oldest go first. IPv6 clients are counted
  * per /64, the block a single host usually holds, so rotating through its addresses gains nothing.
  */
-export class FailedAuthLimiter {
+export class AddressLimiter {
   private readonly entries = new Map<string, Entry>();
   private readonly maxEntries: number;
   private readonly now: () => number;
@@ -47,7 +48,7 @@ export class FailedAuthLimiter {
     return entry ? Math.max(0, entry.blockedUntil - this.now()) : 0;
   }
 
-  recordFailure(address: string): void {
+  record(address: string): void {
     if (!this.enabled) return;
     const key = addressKey(address);
     const now = this.now();

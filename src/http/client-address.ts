@@ -9,11 +9,28 @@ import type { Context } from 'hono';
  * are never believed. Without a socket (`app.request()` in tests) it is "unknown".
  */
 export function clientAddress(c: Context, trustProxy: boolean): string {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return requestAddress(c.req.header('x-forwarded-for'), incoming?.socket.remoteAddress, trustProxy);
+}
+
+/** The same from a Node request (the update check's fast path has no Hono context). */
+export function nodeRequestAddress(req: IncomingMessage, trustProxy: boolean): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  return requestAddress(
+    Array.isArray(forwarded) ? forwarded.at(-1) : forwarded,
+    req.socket.remoteAddress,
+    trustProxy,
+  );
+}
+
+function requestAddress(
+  forwarded: string | undefined,
+  peer: string | undefined,
+  trustProxy: boolean,
+): string {
   if (trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for');
     const last = forwarded?.split(',').at(-1)?.trim();
     if (last && isIP(last)) return last;
   }
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  return incoming?.socket.remoteAddress ?? 'unknown';
+  return peer ?? 'unknown';
 }

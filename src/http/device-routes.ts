@@ -1,4 +1,5 @@
 import { Hono, type Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { UpdateDecision } from '../domain/decision.js';
@@ -17,6 +18,8 @@ import {
   versionName,
 } from './schemas.js';
 import type { BundleUrl, DownloadLinks } from './download.js';
+import { clientAddress } from './client-address.js';
+import { tooManyRequests, type DeviceRateLimit } from './device-rate-limit.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /**
@@ -25,8 +28,28 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
  * string "null"), and channel get/list errors go out with HTTP 200, because Android drops the body of
  * a non-2xx answer to those two calls.
  */
-export function deviceRoutes(services: Services, links: DownloadLinks, log: Logger) {
+export function deviceRoutes(
+  services: Services,
+  links: DownloadLinks,
+  log: Logger,
+  limit?: DeviceRateLimit,
+  trustProxy = false,
+) {
   const routes = new Hono();
+
+  // The configured device rate limit (off unless set), on every device call.
+  if (limit) {
+    const limited = createMiddleware(async (c, next) => {
+      const seconds = limit.check(clientAddress(c, trustProxy));
+      if (seconds === 0) return next();
+      c.header('Retry-After', String(seconds));
+      return c.json(
+        { ...tooManyRequests(seconds), ...(c.req.path === '/updates' && { kind: 'failed' }) },
+        429,
+      );
+    });
+    for (const path of ['/updates', '/stats', '/channel_self', '/check']) routes.use(path, limited);
+  }
 
   routes.post('/updates', async (c) => {
     const body = await readJson(c).catch((error: unknown) => new BodyError(error));

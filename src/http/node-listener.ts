@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
 import { BodyError, answerUpdateCheck } from './device-routes.js';
 import type { DownloadLinks } from './download.js';
+import { nodeRequestAddress } from './client-address.js';
+import { tooManyRequests, type DeviceRateLimit } from './device-rate-limit.js';
 import { parseJsonBody } from './errors.js';
 import { logRequest } from './request-log.js';
 
@@ -20,7 +22,13 @@ const gzipAsync = promisify(gzip);
 /** Answers below a network packet gain nothing from compression. */
 const GZIP_MIN_BYTES = 1400;
 
-export function createNodeListener(app: Hono, services: Services, links: DownloadLinks, log: Logger) {
+export function createNodeListener(
+  app: Hono,
+  services: Services,
+  links: DownloadLinks,
+  log: Logger,
+  options: { deviceLimit?: DeviceRateLimit; trustProxy?: boolean } = {},
+) {
   const hono = getRequestListener(app.fetch);
   return (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'POST' && (req.url === '/updates' || req.url === '/updates/')) {
@@ -32,6 +40,19 @@ export function createNodeListener(app: Hono, services: Services, links: Downloa
 
   async function fastUpdateCheck(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
+    const wait = options.deviceLimit?.check(nodeRequestAddress(req, options.trustProxy ?? false)) ?? 0;
+    if (wait > 0) {
+      const json = JSON.stringify({ ...tooManyRequests(wait), kind: 'failed' });
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        'retry-after': String(wait),
+        'content-length': Buffer.byteLength(json),
+      });
+      res.end(json);
+      req.resume();
+      logRequest(log, 'POST', '/updates', 429, started);
+      return;
+    }
     try {
       const body = await parseJsonBody(req, req.headers['content-length']).catch(
         (error: unknown) => new BodyError(error),

@@ -35,6 +35,14 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     )
     .option('--auth-failure-window <duration>', 'window of that limit, e.g. 5m (OVERAIR_AUTH_FAILURE_WINDOW)')
     .option(
+      '--device-rate-limit <n>',
+      'device requests per address and window, 0 for no limit (OVERAIR_DEVICE_RATE_LIMIT)',
+    )
+    .option(
+      '--device-rate-window <duration>',
+      'window of the device limit, e.g. 1m (OVERAIR_DEVICE_RATE_WINDOW)',
+    )
+    .option(
       '--stats-retention-days <days>',
       'days device events are kept, 0: forever (OVERAIR_STATS_RETENTION_DAYS, default 90)',
     )
@@ -58,6 +66,8 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         trustProxy: onOff(switches.trustProxy),
         authMaxFailures: flags.authMaxFailures,
         authFailureWindowSeconds: flags.authFailureWindow,
+        deviceRateLimit: flags.deviceRateLimit,
+        deviceRateWindowSeconds: flags.deviceRateWindow,
         statsRetentionDays: flags.statsRetentionDays,
         sessionTtlSeconds: flags.sessionTtl,
       });
