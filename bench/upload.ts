@@ -17,15 +17,15 @@
  * Exits non-zero only when an upload fails or the server's sha256 or size differ from the file's.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import yazl from 'yazl';
+import { writeHashed } from '../src/crypto/hash.js';
 import {
   ADMIN_TOKEN,
   ROOT,
@@ -86,17 +86,7 @@ async function makeZip(file: string, payloadBytes: number): Promise<Zip> {
   );
   zip.addReadStream(randomStream(payloadBytes), 'assets/payload.bin', stored);
   zip.end();
-  const hash = createHash('sha256');
-  let size = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      size += chunk.length;
-      callback(null, chunk);
-    },
-  });
-  await pipeline(zip.outputStream, meter, createWriteStream(file));
-  return { file, size, sha256: hash.digest('hex') };
+  return { file, ...(await writeHashed(zip.outputStream, file)) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,11 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
-import { hashChunks } from '../crypto/hash.js';
+import { hashChunks, writeHashed } from '../crypto/hash.js';
 
 export interface FolderFile {
   /** Path inside the zip, with "/" separators. */
@@ -68,17 +65,7 @@ export async function zipFolder(
   const zip = new yazl.ZipFile();
   for (const entry of files) zip.addReadStream(createReadStream(entry.file), entry.name);
   zip.end();
-  const hash = createHash('sha256');
-  let size = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      size += chunk.length;
-      callback(null, chunk);
-    },
-  });
-  await pipeline(zip.outputStream, meter, createWriteStream(target));
-  return { sha256: hash.digest('hex'), size };
+  return writeHashed(zip.outputStream, target);
 }
 
 /** sha256 and size of a file, streamed. */

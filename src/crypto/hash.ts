@@ -1,4 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -28,5 +31,23 @@ export async function hashChunks(
     hash.update(chunk);
     size += chunk.length;
   }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Streams `source` into the file `target`, hashing on the way; memory stays flat. */
+export async function writeHashed(
+  source: NodeJS.ReadableStream,
+  target: string,
+): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  await pipeline(source, meter, createWriteStream(target));
   return { sha256: hash.digest('hex'), size };
 }
