@@ -11,7 +11,8 @@ import { deviceInfo, startTestServer, VECTORS, type TestServer } from './helpers
 /**
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a real
  * server: sign in, create an app, upload bundles by the file input and by drag and drop, release,
- * see simulated devices in the chart, roll out, roll back, devices, tokens, users, audit, sign out.
+ * see simulated devices in the chart, roll out, roll back, devices, a device held back from the version
+ * it failed (and clearing the hold), plugin versions, tokens, users, audit, sign out.
  * Screenshots of every page at desktop and phone sizes go to test-artifacts/.
  */
 
@@ -342,6 +343,78 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     await expect.poll(() => page.getByText('pinned').count()).toBe(0);
     await page.getByLabel('Search devices').fill(`${APP}-device-0000`);
     await expect.poll(() => page.locator('table.devices tbody tr').count()).toBe(5);
+  });
+
+  it('shows a device held back from the version it failed, and clears the hold', async () => {
+    // Bob's phone, on an older plugin, gets 1.1.0, fails to start it and rolls it back (as the plugin
+    // reports it: update_fail, then app_launch_timeout; protocol-capgo.md §8.3).
+    const bob = deviceInfo({
+      app_id: APP,
+      device_id: 'phone-of-bob',
+      version_name: 'builtin',
+      plugin_version: '8.40.2',
+    });
+    expect((await server.device('POST', '/updates', bob)).body.version).toBe('1.1.0');
+    const failed = await server.device(
+      'POST',
+      '/stats',
+      ['update_fail', 'app_launch_timeout'].map((action) => ({
+        ...bob,
+        action,
+        version_name: '1.1.0',
+        old_version_name: 'builtin',
+      })),
+    );
+    expect(failed.status).toBe(200);
+    await server.services.activity.flush();
+    const holds = async () =>
+      (await server.api('GET', `/apps/${APP}/holds`)).body.items.map(
+        (hold: any) => `${hold.device_id}@${hold.version}`,
+      );
+    expect(await holds()).toContain('phone-of-bob@1.1.0');
+
+    await page.getByLabel('Search devices').fill('');
+    await page.reload();
+    const row = page.locator('.holds-card tr[data-device="phone-of-bob"]');
+    await expect.poll(() => row.textContent()).toMatch(/1\.1\.0.*did not start in time.*2 install failures/);
+    // The fleet's phone that failed to start 1.1.0 earlier is held back too.
+    await expect.poll(() => page.locator('.holds-card tbody tr').count()).toBe(2);
+    await shoot(page, 'devices-held', 'desktop');
+
+    // Its device's detail lists it too.
+    await row.getByRole('button', { name: 'phone-of-bob', exact: true }).click();
+    const detail = page.locator('.device-detail');
+    await expect.poll(() => detail.locator('table.holds').textContent()).toContain('1.1.0');
+    await expect.poll(() => detail.textContent()).toContain('8.40.2');
+    await shoot(page, 'devices-held-detail', 'desktop');
+
+    await row.getByRole('button', { name: 'Clear hold of 1.1.0 on phone-of-bob' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.textContent()).toContain('will be offered 1.1.0 again');
+    await dialog.getByRole('button', { name: 'Clear hold' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect.poll(() => row.count()).toBe(0);
+    await expect.poll(() => detail.textContent()).toContain('No version is held back from this device.');
+    expect(await holds()).not.toContain('phone-of-bob@1.1.0');
+    expect((await server.device('POST', '/updates', bob)).body.version).toBe('1.1.0');
+  });
+
+  it('shows the plugin versions in the field on the overview', async () => {
+    await page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Overview' }).click();
+    const chart = page.getByRole('img', { name: 'Devices per plugin version' });
+    await chart.waitFor();
+    const { body: stats } = await server.api('GET', `/apps/${APP}/stats`);
+    expect(stats.plugin_versions).toEqual(
+      expect.arrayContaining([
+        { plugin_version: '8.51.23', devices: 26 },
+        { plugin_version: '8.40.2', devices: 1 },
+      ]),
+    );
+    for (const { plugin_version, devices } of stats.plugin_versions) {
+      const value = chart.locator(`g[data-version="${plugin_version}"] text`).last();
+      await expect.poll(() => value.textContent()).toBe(String(devices));
+    }
+    await shoot(page, 'overview-plugins', 'desktop');
   });
 
   it('creates a token, shows its secret once, and revokes it', async () => {

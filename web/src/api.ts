@@ -6,6 +6,7 @@ export type {
   ChannelJson,
   DeviceJson,
   HistoryJson,
+  HoldJson,
   Page,
   StatsJson,
   TokenJson,

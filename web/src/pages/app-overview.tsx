@@ -31,7 +31,10 @@ const PERIODS: [string, string][] = [
   ['30d', 'Last 30 days'],
 ];
 
-/** An app at a glance: its channels, devices per version, failures per release, recent changes. */
+/**
+ * An app at a glance: its channels, devices per version and per plugin version, failures per
+ * release, recent changes.
+ */
 export function AppPage({ appId }: { appId: string }) {
   const channels = useApi<{ items: ChannelJson[] }>(`/apps/${enc(appId)}/channels`);
   const [period, setPeriod] = useState('7d');
@@ -71,7 +74,11 @@ export function AppPage({ appId }: { appId: string }) {
           {stats.data && <DevicesChart versions={stats.data.versions} live={live} />}
         </Card>
 
-        <Card title="Failures per release">
+        <Card title="Plugin versions">
+          {stats.data && <PluginChart plugins={stats.data.plugin_versions ?? []} />}
+        </Card>
+
+        <Card title="Failures per release" className="span-2">
           {stats.data && <FailureTable versions={stats.data.versions} appId={appId} />}
         </Card>
 
@@ -175,6 +182,35 @@ function DevicesChart({
           value: version.devices,
           highlight: live.has(version.version),
         }))}
+      />
+    </>
+  );
+}
+
+/** Newest first: numeric parts compared as numbers ("8.51.23" after "8.9.0"), then by name. */
+function compareVersionsDescending(a: string, b: string): number {
+  const pa = a.split(/[.+-]/);
+  const pb = b.split(/[.+-]/);
+  for (let index = 0; index < Math.max(pa.length, pb.length); index++) {
+    const [x, y] = [pa[index] ?? '', pb[index] ?? ''];
+    const [nx, ny] = [Number(x), Number(y)];
+    const order =
+      x !== '' && y !== '' && Number.isFinite(nx) && Number.isFinite(ny) ? ny - nx : y.localeCompare(x);
+    if (order !== 0) return order;
+  }
+  return 0;
+}
+
+/** Devices per version of the updater plugin, from their last check-in: who still runs an old one. */
+function PluginChart({ plugins }: { plugins: StatsJson['plugin_versions'] }) {
+  if (plugins.length === 0) return <Empty>No device has reported its plugin version yet.</Empty>;
+  const sorted = [...plugins].sort((a, b) => compareVersionsDescending(a.plugin_version, b.plugin_version));
+  return (
+    <>
+      <p className="muted">Devices by the version of the updater plugin they last checked in with.</p>
+      <BarChart
+        label="Devices per plugin version"
+        bars={sorted.map((plugin) => ({ label: plugin.plugin_version, value: plugin.devices }))}
       />
     </>
   );

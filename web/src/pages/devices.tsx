@@ -1,10 +1,13 @@
-import { Fragment, useState } from 'react';
-import { api, enc, withQuery, type ChannelJson, type DeviceJson } from '../api.js';
-import { Badge, Card, Empty, ErrorBox, Form, Pager, Time } from '../components.js';
+import { Fragment, useCallback, useEffect, useRef, useState } from 'react';
+import { api, enc, withQuery, type ChannelJson, type DeviceJson, type HoldJson } from '../api.js';
+import { Badge, Card, ConfirmDialog, Empty, ErrorBox, Form, Loading, Pager, Time } from '../components.js';
 import { useAction, useApi, useCan, useDebounced, usePaged } from '../hooks.js';
 import { AppHeader } from './app-nav.js';
 
-/** The app's devices, most recently seen first: search, filter, pin one to a channel. */
+/**
+ * The app's devices, most recently seen first: search, filter, pin one to a channel. Above them,
+ * the versions held back from devices that failed them, each of which can be cleared.
+ */
 export function DevicesPage({ appId }: { appId: string }) {
   const [search, setSearch] = useState('');
   const [channel, setChannel] = useState('');
@@ -16,10 +19,39 @@ export function DevicesPage({ appId }: { appId: string }) {
   );
   const channels = useApi<{ items: ChannelJson[] }>(`/apps/${enc(appId)}/channels`);
   const [open, setOpen] = useState<string | null>(null);
+  const holds = useApi<{ items: HoldJson[] }>(`/apps/${enc(appId)}/holds`);
+  // Bumped when a hold is cleared, here or in a device's detail: both lists reload.
+  const [holdsChanged, setHoldsChanged] = useState(0);
+  const reloadHolds = holds.reload;
+  const holdsCleared = useCallback(() => {
+    reloadHolds();
+    setHoldsChanged((value) => value + 1);
+  }, [reloadHolds]);
+  const showDevice = (deviceId: string) => {
+    setSearch(deviceId);
+    setOpen(deviceId);
+  };
 
   return (
     <div className="page">
       <AppHeader appId={appId} tab="devices" />
+      <Card title="Held back" className="holds-card">
+        <p className="muted">
+          Versions a device failed to start (it rolled them back) or to download {DOWNLOAD_FAILURES_TO_HOLD}{' '}
+          times: they are not offered to it again until the next release, or until the hold is cleared.
+        </p>
+        <ErrorBox error={holds.error} />
+        {holds.loading && !holds.data && <Loading />}
+        {holds.data && (
+          <HoldsTable
+            appId={appId}
+            holds={holds.data.items}
+            onCleared={holdsCleared}
+            onShowDevice={showDevice}
+            empty="No device is held back from a version."
+          />
+        )}
+      </Card>
       <Card>
         <div className="filters">
           <input
@@ -100,6 +132,8 @@ export function DevicesPage({ appId }: { appId: string }) {
                             device={device}
                             channels={channels.data?.items ?? []}
                             onChanged={devices.reload}
+                            holdsChanged={holdsChanged}
+                            onHoldsCleared={holdsCleared}
                           />
                         </td>
                       </tr>
@@ -121,9 +155,21 @@ function DeviceDetail(props: {
   device: DeviceJson;
   channels: ChannelJson[];
   onChanged(): void;
+  /** Changes when a hold was cleared elsewhere on the page. */
+  holdsChanged: number;
+  onHoldsCleared(): void;
 }) {
   const { device } = props;
   const can = useCan();
+  const holds = useApi<{ items: HoldJson[] }>(
+    withQuery(`/apps/${enc(props.appId)}/holds`, { device: device.device_id }),
+  );
+  const reloadHolds = holds.reload;
+  const mounted = useRef(false);
+  useEffect(() => {
+    if (mounted.current) reloadHolds();
+    mounted.current = true;
+  }, [props.holdsChanged, reloadHolds]);
   const [target, setTarget] = useState(device.channel_override ?? props.channels[0]?.name ?? '');
   const action = useAction();
   const route = `/apps/${enc(props.appId)}/devices/${enc(device.device_id)}/channel`;
@@ -194,6 +240,165 @@ function DeviceDetail(props: {
           <ErrorBox error={action.error} />
         </Form>
       )}
+      <h3 className="detail-head">Held back</h3>
+      <ErrorBox error={holds.error} />
+      {holds.data && (
+        <HoldsTable
+          appId={props.appId}
+          holds={holds.data.items}
+          onCleared={props.onHoldsCleared}
+          empty="No version is held back from this device."
+        />
+      )}
     </div>
+  );
+}
+
+/** Failed downloads of one version before the server holds it back (src/db/holds.ts). */
+const DOWNLOAD_FAILURES_TO_HOLD = 3;
+
+/** What the device last reported about a held version, in words. */
+const HOLD_ACTIONS: Record<string, string> = {
+  update_fail: 'rolled back',
+  app_launch_timeout: 'did not start in time',
+  download_fail: 'download failed',
+};
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * Held versions (device, version, why, since when), each with a "Clear" button for publishers;
+ * failures that do not hold a version back yet are only counted.
+ */
+function HoldsTable(props: {
+  appId: string;
+  holds: HoldJson[];
+  empty: string;
+  onCleared(): void;
+  /** Given on the app-wide list: the device column, whose id opens the device below. */
+  onShowDevice?(deviceId: string): void;
+}) {
+  const can = useCan();
+  const [clearing, setClearing] = useState<HoldJson | null>(null);
+  const action = useAction();
+  const held = props.holds.filter((hold) => hold.held);
+  const watched = props.holds.length - held.length;
+  const showDevice = props.onShowDevice;
+  const clear = (hold: HoldJson) =>
+    void action
+      .run(() =>
+        api<{ cleared: number }>(
+          'DELETE',
+          withQuery(`/apps/${enc(props.appId)}/devices/${enc(hold.device_id)}/holds`, {
+            version: hold.version,
+          }),
+        ),
+      )
+      .then((answer) => {
+        if (!answer) return;
+        setClearing(null);
+        props.onCleared();
+      });
+  const cancel = () => {
+    setClearing(null);
+    action.setError(undefined);
+  };
+  return (
+    <>
+      {held.length === 0 && <Empty>{props.empty}</Empty>}
+      {held.length > 0 && (
+        <div className="table-wrap">
+          <table className="holds">
+            <thead>
+              <tr>
+                {showDevice && <th>Device</th>}
+                <th>Version</th>
+                <th>Why</th>
+                <th className="hide-sm">Since</th>
+                {can.publish && <th />}
+              </tr>
+            </thead>
+            <tbody>
+              {held.map((hold) => (
+                <tr key={`${hold.device_id}@${hold.version}`} data-device={hold.device_id}>
+                  {showDevice && (
+                    <td>
+                      <button
+                        type="button"
+                        className="linklike"
+                        title="Show this device"
+                        onClick={() => showDevice(hold.device_id)}
+                      >
+                        <code className="wrap">{hold.device_id}</code>
+                      </button>
+                    </td>
+                  )}
+                  <td>{hold.version}</td>
+                  <td>
+                    <strong>{HOLD_ACTIONS[hold.last_action] ?? hold.last_action}</strong>{' '}
+                    <code className="subtle hide-sm">{hold.last_action}</code>
+                    <div className="muted">
+                      {[
+                        hold.install_failures > 0 && plural(hold.install_failures, 'install failure'),
+                        hold.download_failures > 0 && plural(hold.download_failures, 'download failure'),
+                      ]
+                        .filter(Boolean)
+                        .join(' · ')}
+                    </div>
+                    <div className="muted show-sm">
+                      since <Time at={hold.first_at} />
+                    </div>
+                  </td>
+                  <td className="hide-sm">
+                    <Time at={hold.first_at} />
+                    {hold.last_at !== hold.first_at && (
+                      <div className="muted">
+                        last <Time at={hold.last_at} />
+                      </div>
+                    )}
+                  </td>
+                  {can.publish && (
+                    <td className="row-actions">
+                      <button
+                        type="button"
+                        className="secondary small"
+                        aria-label={`Clear hold of ${hold.version} on ${hold.device_id}`}
+                        onClick={() => setClearing(hold)}
+                      >
+                        Clear
+                      </button>
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {watched > 0 && (
+        <p className="muted">
+          {plural(watched, 'other version')} failed to download fewer than {DOWNLOAD_FAILURES_TO_HOLD} times:
+          not held back yet.
+        </p>
+      )}
+      {clearing && (
+        <ConfirmDialog
+          title={`Clear the hold on ${clearing.version}?`}
+          confirmLabel="Clear hold"
+          pending={action.pending}
+          error={action.error}
+          onConfirm={() => clear(clearing)}
+          onCancel={cancel}
+        >
+          <p>
+            Device <code className="wrap">{clearing.device_id}</code> will be offered {clearing.version} again
+            at its next update check, if its channel still serves it. If it fails again, it is held back
+            again.
+          </p>
+        </ConfirmDialog>
+      )}
+    </>
   );
 }
