@@ -188,3 +188,22 @@ export interface HoldJson {
   first_at: string;
   last_at: string;
 }
+
+/** A native test build (APK, AAB or IPA) as the admin API returns it. */
+export interface NativeBuildJson {
+  app_id: string;
+  platform: 'android' | 'ios';
+  version: string;
+  version_code: string | null;
+  channel: string;
+  sha256: string;
+  size: number;
+  file_kind: 'apk' | 'aab' | 'ipa';
+  notes: string | null;
+  created_at: string;
+  created_by: string | null;
+  /** The blob's download link, with a file name (signed and expiring with private downloads). */
+  download_url: string;
+  /** The stable link to the newest build of this channel and platform. */
+  latest_url: string;
+}

@@ -69,6 +69,7 @@ const configSchema = z.object({
     .optional(),
   storage: z.enum(['fs']),
   maxUploadBytes: sizeInBytes,
+  maxNativeUploadBytes: sizeInBytes,
   logLevel: z.enum(LOG_LEVELS),
   adminToken: z.string().min(24, 'must be at least 24 characters').optional(),
   privateDownloads: onOff,
@@ -108,6 +109,7 @@ const ENV_NAMES = {
   databaseUrl: 'OVERAIR_DATABASE_URL',
   storage: 'OVERAIR_STORAGE',
   maxUploadBytes: 'OVERAIR_MAX_UPLOAD_SIZE',
+  maxNativeUploadBytes: 'OVERAIR_MAX_NATIVE_UPLOAD_SIZE',
   logLevel: 'OVERAIR_LOG_LEVEL',
   adminToken: 'OVERAIR_ADMIN_TOKEN',
   privateDownloads: 'OVERAIR_PRIVATE_DOWNLOADS',
@@ -130,6 +132,7 @@ const DEFAULTS = {
   dataDir: './data',
   storage: 'fs',
   maxUploadBytes: '512mb',
+  maxNativeUploadBytes: '2gb',
   logLevel: 'info',
   privateDownloads: 'false',
   // The plugin resumes an interrupted download at later checks, and Capgo signs its links for 7 days.

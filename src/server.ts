@@ -43,6 +43,7 @@ export async function startServer(
   await store.init();
   const services = createServices(new Repos(database.db), store, log, {
     maxUploadBytes: config.maxUploadBytes,
+    maxNativeUploadBytes: config.maxNativeUploadBytes,
     webhooks: options.webhooks,
     sessionTtlSeconds: config.sessionTtlSeconds,
   });

@@ -47,6 +47,9 @@ const SCOPES: Record<string, Scope | 'session'> = {
   'DELETE /api/v1/apps/:appId/devices/:deviceId/channel': 'publish',
   'GET /api/v1/apps/:appId/holds': 'read',
   'DELETE /api/v1/apps/:appId/devices/:deviceId/holds': 'publish',
+  'POST /api/v1/apps/:appId/native/upload': 'publish',
+  'GET /api/v1/apps/:appId/native': 'read',
+  'DELETE /api/v1/apps/:appId/native/:platform/:version': 'publish',
   'GET /api/v1/tokens': 'admin',
   'POST /api/v1/tokens': 'admin',
   'DELETE /api/v1/tokens/:id': 'admin',
@@ -80,6 +83,7 @@ const SLOTS: Record<string, string> = {
   channel: 'production',
   version: '1.0.0',
   deviceId: 'device-1',
+  platform: 'android',
   id: '1',
 };
 const concrete = (route: string) => route.replace(/:(\w+)/g, (_, slot: string) => SLOTS[slot] ?? 'x');

@@ -6,7 +6,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from './helpers/fleet.js';
-import { deviceInfo, startTestServer, VECTORS, type TestServer } from './helpers/server.js';
+import { ADMIN_TOKEN, deviceInfo, startTestServer, VECTORS, type TestServer } from './helpers/server.js';
+import { makeZip } from './helpers/zips.js';
 
 /**
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a real
@@ -454,6 +455,26 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     await shoot(page, 'audit', 'desktop');
   });
 
+  it('lists native builds per channel and platform, with download links', async () => {
+    const apk = await makeZip({ 'AndroidManifest.xml': '<manifest/>', 'classes.dex': 'dex' });
+    const upload = await fetch(
+      `${server.url}/api/v1/apps/${APP}/native/upload?platform=android&version=1.4.0&channel=beta`,
+      { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: new Uint8Array(apk) },
+    );
+    expect(upload.status).toBe(201);
+    await page.goto(`/apps/${APP}`);
+    await page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Native builds' }).click();
+    const table = page.getByRole('table', { name: 'Native builds beta · android' });
+    await expect.poll(() => table.getByRole('row').filter({ hasText: '1.4.0' }).count()).toBe(1);
+    expect(await table.getByRole('link', { name: 'APK' }).getAttribute('href')).toContain(
+      `name=${APP}-1.4.0.apk`,
+    );
+    expect(await page.getByRole('link', { name: 'Download latest' }).getAttribute('href')).toBe(
+      `${server.url}/native/${APP}/beta/android/latest`,
+    );
+    await shoot(page, 'native', 'desktop');
+  });
+
   it('shows a bundle', async () => {
     await page.goto(`/apps/${APP}/bundles/1.1.0`);
     await expect.poll(() => page.getByRole('heading', { name: 'Bundle 1.1.0' }).isVisible()).toBe(true);
@@ -472,6 +493,7 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
       ['bundle', `/apps/${APP}/bundles/1.1.0`],
       ['channel', `/apps/${APP}/channels/production`],
       ['devices', `/apps/${APP}/devices`],
+      ['native', `/apps/${APP}/native`],
       ['tokens', '/tokens'],
       ['users', '/users'],
       ['audit', '/audit'],

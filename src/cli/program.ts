@@ -5,6 +5,7 @@ import { registerAdminCommands } from './commands/admin.js';
 import { registerBundleCommands } from './commands/bundle.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerNativeCommands } from './commands/native.js';
 import { registerReleaseCommands } from './commands/release.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerStatsCommand } from './commands/stats.js';
@@ -28,6 +29,7 @@ export function buildProgram(io: CliIo): Command {
   registerKeysCommands(program, io);
   registerBundleCommands(program, io);
   registerReleaseCommands(program, io);
+  registerNativeCommands(program, io);
   registerStatsCommand(program, io);
   registerWebhookCommands(program, io);
   registerUserCommands(program, io);

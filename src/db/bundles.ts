@@ -59,8 +59,15 @@ export class BundlesRepo {
         .select('stored_sha256')
         .where('stored_sha256', 'in', chunk)
         .execute();
+      // Native builds share the content-addressed store.
+      const natives = await this.db
+        .selectFrom('native_builds')
+        .select('sha256')
+        .where('sha256', 'in', chunk)
+        .execute();
       for (const row of zips) stillUsed.add(row.sha256);
       for (const row of files) stillUsed.add(row.stored_sha256);
+      for (const row of natives) stillUsed.add(row.sha256);
     }
     return candidates.filter((sha) => !stillUsed.has(sha));
   }
@@ -81,9 +88,15 @@ export class BundlesRepo {
       zips = zips.where('id', '=', bundleId);
       files = files.where('bundles.id', '=', bundleId);
     }
+    // A whole app's blobs include its native builds' (their rows go with the app).
+    const natives =
+      bundleId === undefined
+        ? await this.db.selectFrom('native_builds').select('sha256').where('app_id', '=', appId).execute()
+        : [];
     return [
       ...(await zips.execute()).map((row) => row.sha256),
       ...(await files.execute()).map((row) => row.stored_sha256),
+      ...natives.map((row) => row.sha256),
     ];
   }
 

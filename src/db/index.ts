@@ -5,6 +5,7 @@ import { BundlesRepo } from './bundles.js';
 import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
 import { HoldsRepo } from './holds.js';
+import { NativeBuildsRepo } from './native-builds.js';
 import type { Database } from './schema.js';
 import { SessionsRepo } from './sessions.js';
 import { StatsRepo } from './stats.js';
@@ -25,6 +26,7 @@ export class Repos {
   readonly webhooks: WebhooksRepo;
   readonly users: UsersRepo;
   readonly sessions: SessionsRepo;
+  readonly nativeBuilds: NativeBuildsRepo;
 
   constructor(readonly db: Kysely<Database>) {
     this.apps = new AppsRepo(db);
@@ -38,6 +40,7 @@ export class Repos {
     this.webhooks = new WebhooksRepo(db);
     this.users = new UsersRepo(db);
     this.sessions = new SessionsRepo(db);
+    this.nativeBuilds = new NativeBuildsRepo(db);
   }
 
   /** Runs `work` in one transaction with repositories bound to it. */

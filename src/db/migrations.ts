@@ -298,6 +298,32 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('sessions_expiry').on('sessions').column('expires_at').execute();
       },
     },
+    '0011_native_builds': {
+      async up(db: Kysely<any>) {
+        // Native test builds (APK, AAB, IPA) handed to testers, per named native channel.
+        await withId(db.schema.createTable('native_builds'))
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('platform', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('version_code', 'text')
+          .addColumn('channel', 'text', (c) => c.notNull())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('file_kind', 'text', (c) => c.notNull())
+          .addColumn('notes', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addUniqueConstraint('native_builds_app_platform_version', ['app_id', 'platform', 'version'])
+          .execute();
+        // The latest build per channel and platform, and the blob clean-up.
+        await db.schema
+          .createIndex('native_builds_channel')
+          .on('native_builds')
+          .columns(['app_id', 'channel', 'platform', 'id'])
+          .execute();
+        await db.schema.createIndex('native_builds_sha256').on('native_builds').column('sha256').execute();
+      },
+    },
   };
 }
 

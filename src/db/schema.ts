@@ -198,6 +198,23 @@ export interface SessionsTable {
   expires_at: Timestamp;
 }
 
+/** Native test builds (APK, AAB, IPA), stored as blobs; unique per app, platform and version. */
+export interface NativeBuildsTable {
+  id: Generated<number>;
+  app_id: string;
+  platform: 'android' | 'ios';
+  version: string;
+  version_code: string | null;
+  /** A native channel is just a name; a device's live-update channel of the same name finds it. */
+  channel: string;
+  sha256: string;
+  size: number;
+  file_kind: 'apk' | 'aab' | 'ipa';
+  notes: string | null;
+  created_at: Timestamp;
+  created_by: string | null;
+}
+
 export interface AuditLogTable {
   id: Generated<number>;
   at: Timestamp;
@@ -223,6 +240,7 @@ export interface Database {
   audit_log: AuditLogTable;
   users: UsersTable;
   sessions: SessionsTable;
+  native_builds: NativeBuildsTable;
 }
 
 export type AppRow = Selectable<AppsTable>;
@@ -237,3 +255,5 @@ export type TokenRow = Selectable<TokensTable>;
 export type AuditRow = Selectable<AuditLogTable>;
 export type UserRow = Selectable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
+export type NativeBuildRow = Selectable<NativeBuildsTable>;
+export type NewNativeBuild = Insertable<NativeBuildsTable>;

@@ -16,6 +16,7 @@ import * as s from './schemas.js';
 import { SessionCookies } from './session-cookie.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
+import { registerNativeRoutes } from './native-routes.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 
@@ -335,6 +336,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   });
 
   registerWebhookRoutes(api, services);
+  registerNativeRoutes(api, services, links);
   registerUserRoutes(api, services, cookies);
 
   // Tokens and audit

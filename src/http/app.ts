@@ -3,11 +3,13 @@ import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
 import { adminRoutes } from './admin-routes.js';
 import { AddressLimiter } from './auth-limiter.js';
+import { capawesomeRoutes } from './capawesome-routes.js';
 import { dashboardHandler } from './dashboard.js';
 import type { DeviceRateLimit } from './device-rate-limit.js';
 import { deviceRoutes } from './device-routes.js';
 import { type DownloadLinks, downloadRoutes } from './download.js';
 import { toErrorResponse } from './errors.js';
+import { nativeDownloadRoutes } from './native-routes.js';
 import { logRequest } from './request-log.js';
 
 export interface HttpOptions {
@@ -42,6 +44,9 @@ export function createHttpApp(
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.route('/', deviceRoutes(services, links, log, options.deviceLimit, options.trustProxy ?? false));
   app.route('/', downloadRoutes(services, links, log));
+  // The @capawesome/capacitor-live-update plugin's endpoints (/v1/apps/...).
+  app.route('/', capawesomeRoutes(services, links, log, options.deviceLimit, options.trustProxy ?? false));
+  app.route('/', nativeDownloadRoutes(services, links, log));
   const limiter = new AddressLimiter({
     maxFailures: options.authMaxFailures ?? 10,
     windowMs: options.authFailureWindowMs ?? 5 * 60_000,

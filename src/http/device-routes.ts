@@ -19,6 +19,7 @@ import {
 } from './schemas.js';
 import type { BundleUrl, DownloadLinks } from './download.js';
 import { clientAddress } from './client-address.js';
+import { nativeFileName } from './native-routes.js';
 import { tooManyRequests, type DeviceRateLimit } from './device-rate-limit.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
@@ -193,12 +194,37 @@ export async function answerUpdateCheck(
     if (body instanceof BodyError) throw body.error;
     const info = parseInput(deviceInfo, body);
     const decision = await services.updates.check(info);
-    return { status: 200, payload: updateAnswer(decision, info, urlOf) };
+    const payload = updateAnswer(decision, info, urlOf);
+    // Only for devices whose native build is too old: where to get a newer one (docs/protocol.md).
+    if (decision.outcome === 'blocked' && decision.error === 'native_version_too_old') {
+      return { status: 200, payload: { ...payload, ...(await nativeHint(services, info, decision, urlOf)) } };
+    }
+    return { status: 200, payload };
   } catch (error) {
     // The plugin reads {error, message, kind} at any status; kind "failed" surfaces the problem.
     const { status, body: payload } = toErrorResponse(error, log);
     return { status, payload: { ...payload, kind: 'failed' } };
   }
+}
+
+/**
+ * The newest native build of the device's platform on the native channel named like its live-update
+ * channel, as the plugin's `link` and `comment`; nothing when there is none.
+ */
+async function nativeHint(
+  services: Services,
+  info: { app_id: string; platform: string },
+  decision: { channel: string; bundle?: LiveBundle },
+  urlOf: BundleUrl,
+): Promise<{ link?: string; comment?: string }> {
+  const build = await services.nativeBuilds.latestCached(info.app_id, decision.channel, info.platform);
+  if (!build) return {};
+  const link = `${urlOf({ location: 'blob', sha256: build.sha256, external_url: null })}`;
+  const required = decision.bundle?.minNativeVersion ?? build.version;
+  return {
+    link: `${link}${link.includes('?') ? '&' : '?'}name=${encodeURIComponent(nativeFileName(build))}`,
+    comment: `Native ${required} required; ${info.platform} build ${build.version} is available`,
+  };
 }
 
 function updatePayload(bundle: LiveBundle, urlOf: BundleUrl, withManifest = false) {

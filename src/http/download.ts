@@ -55,6 +55,17 @@ export class DownloadLinks {
         : `${this.publicUrl ?? origin()}${this.pathOf(bundle.sha256)}`;
   }
 
+  /**
+   * The base URL of a bundle's files for the Capawesome Live Update plugin, which appends `?href=`.
+   * iOS replaces the whole query when it does, so a private link carries `EXP.SIG` in the path.
+   */
+  filesUrl(origin: string, appId: string, version: string): string {
+    const path = `/v1/apps/${encodeURIComponent(appId)}/bundles/${encodeURIComponent(version)}/files`;
+    if (!this.signing) return `${this.publicUrl ?? origin}${path}`;
+    const query = new URLSearchParams(this.pathOf(filesKey(appId, version)).split('?')[1]);
+    return `${this.publicUrl ?? origin}${path}/${query.get('exp')}.${query.get('sig')}`;
+  }
+
   /** Path and query of a stored bundle's link. */
   pathOf(sha256: string): string {
     if (!this.signing) return `/download/${sha256}`;
@@ -110,6 +121,11 @@ export function downloadSignature(secret: string, sha256: string, exp: number): 
   return createHmac('sha256', secret).update(`overair-download-v1\n${sha256}\n${exp}`).digest('base64url');
 }
 
+/** What a private files link signs in place of a sha256 (never 64 hex characters, so never one). */
+export function filesKey(appId: string, version: string): string {
+  return `files\n${appId}\n${version}`;
+}
+
 export type BundleUrl = (bundle: { location: string; sha256: string; external_url: string | null }) => string;
 
 /**
@@ -136,8 +152,14 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
       const size = SHA256_HEX.test(sha) ? await services.store.size(sha) : null;
       if (size === null) throw notFound('bundle_not_found', 'No bundle with this checksum');
       const etag = `"${sha}"`;
+      // A file name hint (native builds' links carry one): strict characters only, so it is safe in the header.
+      const name = c.req.query('name');
+      const fileName = name && NATIVE_FILE_NAME.test(name) ? name : undefined;
       const headers: Record<string, string> = {
-        'Content-Type': 'application/zip',
+        'Content-Type': fileName?.endsWith('.apk')
+          ? 'application/vnd.android.package-archive'
+          : 'application/zip',
+        ...(fileName && { 'Content-Disposition': `attachment; filename="${fileName}"` }),
         'Accept-Ranges': 'bytes',
         // A private link is for whoever holds it, until it expires: no shared cache may keep it (one
         // that ignored the query string would hand the bytes to anyone).
@@ -178,6 +200,9 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
 
   return routes;
 }
+
+/** The file names a download may be given: safe characters and a known extension. */
+const NATIVE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.(apk|aab|ipa|zip)$/;
 
 /**
  * One byte range of RFC 9110 (`a-b`, `a-`, `-n`). Multiple ranges or a malformed header fall back to

@@ -3,7 +3,7 @@ import { extractBundleFiles, type BundleFile } from '../bundle/extract-files.js'
 import { validateBundleZip } from '../bundle/validate-zip.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
-import type { BundleRow, NewBundle } from '../db/schema.js';
+import type { BundleFileRow, BundleRow, NewBundle } from '../db/schema.js';
 import { now } from '../db/time.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
 import { NO_EVENTS, type EventSink } from './events.js';
@@ -47,6 +47,11 @@ export class BundleService {
     const bundle = await this.repos.bundles.find(appId, version);
     if (!bundle) throw notFound('bundle_not_found', `App "${appId}" has no bundle "${version}"`);
     return bundle;
+  }
+
+  /** A bundle's files for delta updates (none for encrypted or external bundles). */
+  files(bundle: BundleRow): Promise<BundleFileRow[]> {
+    return this.repos.bundles.filesOf([bundle.id]);
   }
 
   async list(appId: string, limit: number, beforeId?: number): Promise<BundleRow[]> {

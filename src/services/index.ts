@@ -8,6 +8,7 @@ import { ChannelService } from './channels.js';
 import { DeviceActivity } from './device-activity.js';
 import { DeviceHolds } from './holds.js';
 import { DeviceService } from './devices.js';
+import { NativeBuildService } from './native-builds.js';
 import { ReleaseCache } from './release-cache.js';
 import { SafetyService } from './safety.js';
 import { SessionService } from './sessions.js';
@@ -20,6 +21,8 @@ import { WebhookService } from './webhooks.js';
 
 export interface ServiceOptions {
   maxUploadBytes: number;
+  /** Largest native build upload (OVERAIR_MAX_NATIVE_UPLOAD_SIZE), 2 GiB unless given. */
+  maxNativeUploadBytes?: number;
   cacheTtlMs?: number;
   /** Retry schedule, timeout and concurrency of webhook deliveries (tests shorten them). */
   webhooks?: WebhookDeliveryOptions;
@@ -48,6 +51,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     holds,
     apps: new AppService(repos, store, cache),
     bundles: new BundleService(repos, store, cache, options.maxUploadBytes, webhooks),
+    nativeBuilds: new NativeBuildService(repos, store, options.maxNativeUploadBytes ?? 2 * 1024 ** 3),
     channels,
     devices: new DeviceService(repos, activity, cache),
     tokens,

@@ -7,6 +7,7 @@ export type {
   DeviceJson,
   HistoryJson,
   HoldJson,
+  NativeBuildJson,
   Page,
   StatsJson,
   TokenJson,

@@ -9,6 +9,7 @@ import { AuditPage } from './pages/audit.js';
 import { BundlePage, BundlesPage } from './pages/bundles.js';
 import { ChannelPage } from './pages/channel.js';
 import { DevicesPage } from './pages/devices.js';
+import { NativeBuildsPage } from './pages/native.js';
 import { SignInPage } from './pages/sign-in.js';
 import { TokensPage } from './pages/tokens.js';
 import { UsersPage } from './pages/users.js';
@@ -95,6 +96,7 @@ function Routes() {
     ['/apps/:app/bundles/:version', (p) => <BundlePage appId={p.app!} version={p.version!} />],
     ['/apps/:app/channels/:channel', (p) => <ChannelPage appId={p.app!} channel={p.channel!} />],
     ['/apps/:app/devices', (p) => <DevicesPage appId={p.app!} />],
+    ['/apps/:app/native', (p) => <NativeBuildsPage appId={p.app!} />],
     ['/tokens', () => <TokensPage />],
     ['/users', () => <UsersPage />],
     ['/audit', () => <AuditPage />],

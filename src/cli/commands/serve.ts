@@ -15,6 +15,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--database-url <url>', 'sqlite:PATH (OVERAIR_DATABASE_URL, default DATA/overair.db)')
     .option('--storage <kind>', 'bundle storage: fs (OVERAIR_STORAGE)')
     .option('--max-upload-size <size>', 'largest bundle upload, e.g. 512mb (OVERAIR_MAX_UPLOAD_SIZE)')
+    .option(
+      '--max-native-upload-size <size>',
+      'largest native build (APK/AAB/IPA) upload, e.g. 2gb (OVERAIR_MAX_NATIVE_UPLOAD_SIZE)',
+    )
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (OVERAIR_LOG_LEVEL)')
     .option(
       '--private-downloads [on]',
@@ -59,6 +63,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         databaseUrl: flags.databaseUrl,
         storage: flags.storage,
         maxUploadBytes: flags.maxUploadSize,
+        maxNativeUploadBytes: flags.maxNativeUploadSize,
         logLevel: flags.logLevel,
         privateDownloads: onOff(switches.privateDownloads),
         downloadSecret: flags.downloadSecret,

@@ -4,7 +4,7 @@ import { ErrorBox } from '../components.js';
 import { useApi } from '../hooks.js';
 import { Link, path } from '../router.js';
 
-export type AppTab = 'overview' | 'bundles' | 'devices' | 'channel';
+export type AppTab = 'overview' | 'bundles' | 'devices' | 'native' | 'channel';
 
 /** The app's name, a way back to the list, and its tabs; `title` is the page's own heading. */
 export function AppHeader(props: { appId: string; tab: AppTab; title?: ReactNode; actions?: ReactNode }) {
@@ -13,6 +13,7 @@ export function AppHeader(props: { appId: string; tab: AppTab; title?: ReactNode
     ['overview', 'Overview', path('apps', props.appId)],
     ['bundles', 'Bundles', path('apps', props.appId, 'bundles')],
     ['devices', 'Devices', path('apps', props.appId, 'devices')],
+    ['native', 'Native builds', path('apps', props.appId, 'native')],
   ];
   return (
     <>

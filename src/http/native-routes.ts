@@ -1,0 +1,146 @@
+import { Readable } from 'node:stream';
+import { Hono, type Context } from 'hono';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { NativeBuildRow } from '../db/schema.js';
+import { OverairError, badRequest, notFound } from '../errors.js';
+import { NATIVE_PLATFORMS } from '../services/native-builds.js';
+import type { Services } from '../services/index.js';
+import { requireScope, type AdminEnv } from './auth.js';
+import type { DownloadLinks } from './download.js';
+import { errorJson, parseInput } from './errors.js';
+import * as s from './schemas.js';
+
+const platform = z.enum(NATIVE_PLATFORMS, { error: 'expected android or ios' });
+
+/** The file name a build is downloaded as: safe characters only (it goes into Content-Disposition). */
+export function nativeFileName(build: Pick<NativeBuildRow, 'app_id' | 'version' | 'file_kind'>): string {
+  return `${build.app_id}-${build.version}.${build.file_kind}`.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** A build's download link: the blob's (signed when downloads are private), with its file name. */
+export function nativeDownloadUrl(
+  links: DownloadLinks,
+  base: string,
+  build: Pick<NativeBuildRow, 'app_id' | 'version' | 'file_kind' | 'sha256'>,
+): string {
+  const path = links.pathOf(build.sha256);
+  return `${base}${path}${path.includes('?') ? '&' : '?'}name=${encodeURIComponent(nativeFileName(build))}`;
+}
+
+/** The stable link to the newest build of a channel and platform (redirects to its download). */
+export function nativeLatestUrl(base: string, appId: string, channel: string, platform: string): string {
+  return `${base}/native/${encodeURIComponent(appId)}/${encodeURIComponent(channel)}/${platform}/latest`;
+}
+
+function nativeBuildJson(build: NativeBuildRow, links: DownloadLinks, base: string) {
+  return {
+    app_id: build.app_id,
+    platform: build.platform,
+    version: build.version,
+    version_code: build.version_code,
+    channel: build.channel,
+    sha256: build.sha256,
+    size: Number(build.size),
+    file_kind: build.file_kind,
+    notes: build.notes,
+    created_at: build.created_at,
+    created_by: build.created_by,
+    download_url: nativeDownloadUrl(links, base, build),
+    latest_url: nativeLatestUrl(base, build.app_id, build.channel, build.platform),
+  };
+}
+
+/** The admin API's native builds: upload (publish), list (read), delete (publish). */
+export function registerNativeRoutes(api: Hono<AdminEnv>, services: Services, links: DownloadLinks): void {
+  const read = requireScope('read');
+  const publish = requireScope('publish');
+  const appParam = (c: Context<AdminEnv>) => parseInput(s.appId, c.req.param('appId'), 'app id');
+
+  api.post('/apps/:appId/native/upload', publish, async (c) => {
+    const appId = appParam(c);
+    const input = parseInput(
+      z.object({
+        platform,
+        version: s.nativeVersion,
+        channel: s.channelName,
+        version_code: z
+          .string()
+          .regex(/^[0-9A-Za-z._-]{1,64}$/, 'expected a build number such as 42')
+          .optional(),
+        notes: s.notes.optional(),
+        sha256: s.sha256.optional(),
+      }),
+      c.req.query(),
+      'query',
+    );
+    const limit = services.nativeBuilds.maxUploadBytes;
+    const declared = Number(c.req.header('content-length') ?? NaN);
+    if (Number.isFinite(declared) && declared > limit) {
+      throw new OverairError(413, 'payload_too_large', `The upload exceeds the limit of ${limit} bytes`);
+    }
+    const raw = c.req.raw.body;
+    if (!raw) throw badRequest('empty_body', 'Send the APK, AAB or IPA as the request body');
+    const build = await services.nativeBuilds.upload(
+      appId,
+      Readable.fromWeb(raw as import('node:stream/web').ReadableStream),
+      {
+        platform: input.platform,
+        version: input.version,
+        channel: input.channel,
+        versionCode: input.version_code,
+        notes: input.notes,
+        sha256: input.sha256,
+      },
+      c.get('actor'),
+    );
+    return c.json(nativeBuildJson(build, links, links.base(c)), 201);
+  });
+
+  api.get('/apps/:appId/native', read, async (c) => {
+    const filter = parseInput(
+      z.object({ platform: platform.optional(), channel: s.channelName.optional() }),
+      c.req.query(),
+      'query',
+    );
+    const rows = await services.nativeBuilds.list(appParam(c), filter);
+    const base = links.base(c);
+    return c.json({ items: rows.map((row) => nativeBuildJson(row, links, base)) });
+  });
+
+  api.delete('/apps/:appId/native/:platform/:version', publish, async (c) => {
+    const appId = appParam(c);
+    const which = parseInput(platform, c.req.param('platform'), 'platform');
+    const version = parseInput(s.nativeVersion, c.req.param('version'), 'version');
+    await services.nativeBuilds.delete(appId, which, version, c.get('actor'));
+    return c.json({ deleted: true });
+  });
+}
+
+/**
+ * The stable link testers keep: `/native/APP/CHANNEL/PLATFORM/latest` redirects (302) to the newest
+ * build's download, which is a signed, expiring link when downloads are private. No token: with
+ * private downloads it hands out a fresh signed link, as an update check would.
+ */
+export function nativeDownloadRoutes(services: Services, links: DownloadLinks, log: Logger) {
+  const routes = new Hono();
+  routes.get('/native/:appId/:channel/:platform/latest', async (c) => {
+    try {
+      const appId = parseInput(s.appId, c.req.param('appId'), 'app id');
+      const channel = parseInput(s.channelName, c.req.param('channel'), 'channel');
+      const which = parseInput(platform, c.req.param('platform'), 'platform');
+      const build = await services.nativeBuilds.latest(appId, channel, which);
+      if (!build) {
+        throw notFound(
+          'native_build_not_found',
+          `App "${appId}" has no ${which} build on native channel "${channel}"`,
+        );
+      }
+      c.header('Cache-Control', 'no-store');
+      return c.redirect(nativeDownloadUrl(links, links.base(c), build), 302);
+    } catch (error) {
+      return errorJson(c, error, log);
+    }
+  });
+  return routes;
+}
