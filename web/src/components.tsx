@@ -5,6 +5,7 @@ import {
   useRef,
   useState,
   type FormEvent,
+  type InputHTMLAttributes,
   type ReactElement,
   type ReactNode,
 } from 'react';
@@ -262,6 +263,23 @@ export function BarChart({ bars, label }: { bars: Bar[]; label: string }) {
  * A labelled form field: the label points at its one control (`htmlFor`), so that the control's
  * name is the label alone, and the hint is its description.
  */
+/** A Field around a text input: `onChange` gets the new value. */
+export function TextField({
+  label,
+  hint,
+  onChange,
+  ...input
+}: { label: string; hint?: ReactNode; value: string; onChange(value: string): void } & Omit<
+  InputHTMLAttributes<HTMLInputElement>,
+  'value' | 'onChange'
+>) {
+  return (
+    <Field label={label} hint={hint}>
+      <input {...input} onChange={(event) => onChange(event.target.value)} />
+    </Field>
+  );
+}
+
 export function Field(props: {
   label: string;
   hint?: ReactNode;

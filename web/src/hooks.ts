@@ -152,3 +152,38 @@ export function useDebounced<T>(value: T, ms = 250): T {
   }, [value, ms]);
   return settled;
 }
+
+/**
+ * A confirmed action: `ask(target)` opens the question, `confirm()` runs `run(target)` and, when it
+ * answers, closes it and calls `onDone`; `cancel()` closes it and forgets the error.
+ * `dialog` holds the props a ConfirmDialog needs.
+ */
+export function useConfirmed<T>(run: (target: T) => Promise<unknown>, onDone: (target: T) => void) {
+  const [target, setTarget] = useState<T | null>(null);
+  const action = useAction();
+  const ask = (next: T) => setTarget(next);
+  const confirm = () => {
+    if (target === null) return;
+    const current = target;
+    void action
+      .run(() => run(current))
+      .then((answer) => {
+        if (!answer) return;
+        setTarget(null);
+        onDone(current);
+      });
+  };
+  const cancel = () => {
+    setTarget(null);
+    action.setError(undefined);
+  };
+  return {
+    target,
+    ask,
+    confirm,
+    cancel,
+    pending: action.pending,
+    error: action.error,
+    dialog: { pending: action.pending, error: action.error, onConfirm: confirm, onCancel: cancel },
+  };
+}

@@ -24,7 +24,7 @@ import {
   ProgressBar,
   Time,
 } from '../components.js';
-import { asApiError, useAction, useApi, useCan, usePaged } from '../hooks.js';
+import { asApiError, useAction, useApi, useCan, useConfirmed, usePaged } from '../hooks.js';
 import { Link, navigate, path } from '../router.js';
 import { AppHeader } from './app-nav.js';
 
@@ -342,16 +342,11 @@ export function BundlePage({ appId, version }: { appId: string; version: string 
   const bundle = useApi<BundleJson>(route);
   const channels = useApi<{ items: ChannelJson[] }>(`/apps/${enc(appId)}/channels`);
   const can = useCan();
-  const [confirming, setConfirming] = useState(false);
-  const remove = useAction();
+  const remove = useConfirmed<true>(
+    () => api('DELETE', route),
+    () => navigate(path('apps', appId, 'bundles')),
+  );
   const liveOn = channelsOf(channels.data?.items, version);
-
-  const doDelete = () =>
-    void remove
-      .run(() => api('DELETE', route))
-      .then((answer) => {
-        if (answer) navigate(path('apps', appId, 'bundles'));
-      });
 
   const b = bundle.data;
   return (
@@ -363,7 +358,7 @@ export function BundlePage({ appId, version }: { appId: string; version: string 
         actions={
           can.publish &&
           b && (
-            <button type="button" className="danger" onClick={() => setConfirming(true)}>
+            <button type="button" className="danger" onClick={() => remove.ask(true)}>
               Delete
             </button>
           )
@@ -439,18 +434,12 @@ export function BundlePage({ appId, version }: { appId: string; version: string 
           </Card>
         </div>
       )}
-      {confirming && (
+      {remove.target && (
         <ConfirmDialog
           title={`Delete bundle ${version}?`}
           confirmLabel="Delete bundle"
           danger
-          pending={remove.pending}
-          error={remove.error}
-          onConfirm={doDelete}
-          onCancel={() => {
-            setConfirming(false);
-            remove.setError(undefined);
-          }}
+          {...remove.dialog}
         >
           <p>Its bytes are deleted unless another bundle shares them. This cannot be undone.</p>
           {liveOn.length > 0 && (

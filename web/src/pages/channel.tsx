@@ -8,8 +8,19 @@ import {
   type HistoryJson,
   type Page,
 } from '../api.js';
-import { Badge, Card, ConfirmDialog, Empty, ErrorBox, Field, Form, Loading, Pager } from '../components.js';
-import { useAction, useApi, useCan, usePaged } from '../hooks.js';
+import {
+  Badge,
+  Card,
+  ConfirmDialog,
+  Empty,
+  ErrorBox,
+  Field,
+  Form,
+  Loading,
+  Pager,
+  TextField,
+} from '../components.js';
+import { useAction, useApi, useCan, useConfirmed, usePaged } from '../hooks.js';
 import { Link, path } from '../router.js';
 import { AppHeader } from './app-nav.js';
 import { HistoryItem, RolloutMeter } from './app-overview.js';
@@ -159,51 +170,37 @@ function Releaser(props: { route: string; channel: ChannelJson; bundles: BundleJ
 }
 
 function Rollback({ route, channel, onDone }: { route: string; channel: ChannelJson; onDone(): void }) {
-  const [open, setOpen] = useState(false);
   const [reason, setReason] = useState('');
-  const action = useAction();
-  const close = () => {
-    setOpen(false);
+  const action = useConfirmed<true>(
+    () => api<ChannelJson>('POST', `${route}/rollback`, reason.trim() ? { reason: reason.trim() } : {}),
+    onDone,
+  );
+  const open = () => {
     setReason('');
-    action.setError(undefined);
+    action.ask(true);
   };
-  const confirm = () =>
-    void action
-      .run(() =>
-        api<ChannelJson>('POST', `${route}/rollback`, reason.trim() ? { reason: reason.trim() } : {}),
-      )
-      .then((answer) => {
-        if (!answer) return;
-        close();
-        onDone();
-      });
   const what = channel.rollout
     ? `This stops the rollout of ${channel.rollout.version}: every device of the channel gets ${channel.version ?? 'no bundle'} again.`
     : `This makes the bundle that was live before ${channel.version ?? 'the current one'} live again.`;
   return (
     <div className="rollback">
-      <button
-        type="button"
-        className="danger"
-        onClick={() => setOpen(true)}
-        disabled={!channel.version && !channel.rollout}
-      >
+      <button type="button" className="danger" onClick={open} disabled={!channel.version && !channel.rollout}>
         Roll back
       </button>
-      {open && (
+      {action.target && (
         <ConfirmDialog
           title={`Roll back ${channel.name}?`}
           confirmLabel="Roll back"
           danger
-          pending={action.pending}
-          error={action.error}
-          onConfirm={confirm}
-          onCancel={close}
+          {...action.dialog}
         >
           <p>{what} Devices switch at their next check.</p>
-          <Field label="Reason (optional, kept in the history)">
-            <input name="reason" value={reason} onChange={(event) => setReason(event.target.value)} />
-          </Field>
+          <TextField
+            label="Reason (optional, kept in the history)"
+            name="reason"
+            value={reason}
+            onChange={setReason}
+          />
         </ConfirmDialog>
       )}
     </div>

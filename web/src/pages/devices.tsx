@@ -1,7 +1,7 @@
 import { Fragment, useCallback, useEffect, useRef, useState } from 'react';
 import { api, enc, withQuery, type ChannelJson, type DeviceJson, type HoldJson } from '../api.js';
 import { Badge, Card, ConfirmDialog, Empty, ErrorBox, Form, Loading, Pager, Time } from '../components.js';
-import { useAction, useApi, useCan, useDebounced, usePaged } from '../hooks.js';
+import { useAction, useApi, useCan, useConfirmed, useDebounced, usePaged } from '../hooks.js';
 import { AppHeader } from './app-nav.js';
 
 /**
@@ -281,30 +281,20 @@ function HoldsTable(props: {
   onShowDevice?(deviceId: string): void;
 }) {
   const can = useCan();
-  const [clearing, setClearing] = useState<HoldJson | null>(null);
-  const action = useAction();
+  const action = useConfirmed(
+    (hold: HoldJson) =>
+      api<{ cleared: number }>(
+        'DELETE',
+        withQuery(`/apps/${enc(props.appId)}/devices/${enc(hold.device_id)}/holds`, {
+          version: hold.version,
+        }),
+      ),
+    props.onCleared,
+  );
+  const clearing = action.target;
   const held = props.holds.filter((hold) => hold.held);
   const watched = props.holds.length - held.length;
   const showDevice = props.onShowDevice;
-  const clear = (hold: HoldJson) =>
-    void action
-      .run(() =>
-        api<{ cleared: number }>(
-          'DELETE',
-          withQuery(`/apps/${enc(props.appId)}/devices/${enc(hold.device_id)}/holds`, {
-            version: hold.version,
-          }),
-        ),
-      )
-      .then((answer) => {
-        if (!answer) return;
-        setClearing(null);
-        props.onCleared();
-      });
-  const cancel = () => {
-    setClearing(null);
-    action.setError(undefined);
-  };
   return (
     <>
       {held.length === 0 && <Empty>{props.empty}</Empty>}
@@ -365,7 +355,7 @@ function HoldsTable(props: {
                         type="button"
                         className="secondary small"
                         aria-label={`Clear hold of ${hold.version} on ${hold.device_id}`}
-                        onClick={() => setClearing(hold)}
+                        onClick={() => action.ask(hold)}
                       >
                         Clear
                       </button>
@@ -387,10 +377,7 @@ function HoldsTable(props: {
         <ConfirmDialog
           title={`Clear the hold on ${clearing.version}?`}
           confirmLabel="Clear hold"
-          pending={action.pending}
-          error={action.error}
-          onConfirm={() => clear(clearing)}
-          onCancel={cancel}
+          {...action.dialog}
         >
           <p>
             Device <code className="wrap">{clearing.device_id}</code> will be offered {clearing.version} again

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { api, type ApiError, type Session } from '../api.js';
-import { ErrorBox, Field, Form, Notice } from '../components.js';
+import { ErrorBox, Field, Form, Notice, TextField } from '../components.js';
 import { useAction } from '../hooks.js';
 
 /** Sign in with a user name and password, or with an admin token (the one printed at first start). */
@@ -50,26 +50,24 @@ export function SignInPage(props: { onSignedIn(session: Session): void; notice?:
         <Form onSubmit={submit} label="Sign in" className="stack">
           {mode === 'password' ? (
             <>
-              <Field label="User name">
-                <input
-                  name="username"
-                  autoComplete="username"
-                  autoFocus
-                  required
-                  value={username}
-                  onChange={(event) => setUsername(event.target.value)}
-                />
-              </Field>
-              <Field label="Password">
-                <input
-                  name="password"
-                  type="password"
-                  autoComplete="current-password"
-                  required
-                  value={password}
-                  onChange={(event) => setPassword(event.target.value)}
-                />
-              </Field>
+              <TextField
+                label="User name"
+                name="username"
+                autoComplete="username"
+                autoFocus
+                required
+                value={username}
+                onChange={setUsername}
+              />
+              <TextField
+                label="Password"
+                name="password"
+                type="password"
+                autoComplete="current-password"
+                required
+                value={password}
+                onChange={setPassword}
+              />
             </>
           ) : (
             <Field

@@ -10,9 +10,10 @@ import {
   Form,
   Loading,
   Secret,
+  TextField,
   Time,
 } from '../components.js';
-import { useAction, useApi } from '../hooks.js';
+import { useAction, useApi, useConfirmed } from '../hooks.js';
 
 const SCOPES: [Scope, string][] = [
   ['read', 'read: every GET'],
@@ -24,16 +25,7 @@ const SCOPES: [Scope, string][] = [
 export function TokensPage() {
   const tokens = useApi<{ items: TokenJson[] }>('/tokens');
   const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
-  const [revoking, setRevoking] = useState<TokenJson | null>(null);
-  const revoke = useAction();
-  const doRevoke = () =>
-    void revoke
-      .run(() => api('DELETE', `/tokens/${revoking!.id}`))
-      .then((answer) => {
-        if (!answer) return;
-        setRevoking(null);
-        tokens.reload();
-      });
+  const revoke = useConfirmed((token: TokenJson) => api('DELETE', `/tokens/${token.id}`), tokens.reload);
   return (
     <div className="page">
       <div className="page-head">
@@ -92,7 +84,7 @@ export function TokensPage() {
                       )}
                     </td>
                     <td className="row-actions">
-                      <button type="button" className="danger small" onClick={() => setRevoking(token)}>
+                      <button type="button" className="danger small" onClick={() => revoke.ask(token)}>
                         Revoke
                       </button>
                     </td>
@@ -103,18 +95,12 @@ export function TokensPage() {
           </div>
         )}
       </Card>
-      {revoking && (
+      {revoke.target && (
         <ConfirmDialog
-          title={`Revoke token "${revoking.name}"?`}
+          title={`Revoke token "${revoke.target.name}"?`}
           confirmLabel="Revoke"
           danger
-          pending={revoke.pending}
-          error={revoke.error}
-          onConfirm={doRevoke}
-          onCancel={() => {
-            setRevoking(null);
-            revoke.setError(undefined);
-          }}
+          {...revoke.dialog}
         >
           <p>Whatever uses it (a CI pipeline, a CLI login) is refused from now on.</p>
         </ConfirmDialog>
@@ -146,15 +132,14 @@ function CreateToken({ onCreated }: { onCreated(answer: { name: string; token: s
   return (
     <Card title="New token">
       <Form onSubmit={submit} className="grid-form" label="New token">
-        <Field label="Name">
-          <input
-            name="name"
-            required
-            placeholder="ci-release"
-            value={name}
-            onChange={(event) => setName(event.target.value)}
-          />
-        </Field>
+        <TextField
+          label="Name"
+          name="name"
+          required
+          placeholder="ci-release"
+          value={name}
+          onChange={setName}
+        />
         <Field label="Scope">
           <select name="scope" value={scope} onChange={(event) => setScope(event.target.value as Scope)}>
             {SCOPES.map(([value, label]) => (
@@ -164,15 +149,15 @@ function CreateToken({ onCreated }: { onCreated(answer: { name: string; token: s
             ))}
           </select>
         </Field>
-        <Field label="Expires in (days)" hint="Empty: never.">
-          <input
-            name="expires_in_days"
-            inputMode="numeric"
-            placeholder="never"
-            value={days}
-            onChange={(event) => setDays(event.target.value)}
-          />
-        </Field>
+        <TextField
+          label="Expires in (days)"
+          hint="Empty: never."
+          name="expires_in_days"
+          inputMode="numeric"
+          placeholder="never"
+          value={days}
+          onChange={setDays}
+        />
         <ErrorBox error={action.error} />
         <div className="actions span-all">
           <button type="submit" disabled={action.pending}>

@@ -10,9 +10,10 @@ import {
   Form,
   Loading,
   Notice,
+  TextField,
   Time,
 } from '../components.js';
-import { useAction, useApi, useSession } from '../hooks.js';
+import { useAction, useApi, useConfirmed, useSession } from '../hooks.js';
 
 const nameOf = (user: UserJson) => user.username;
 
@@ -20,17 +21,8 @@ const nameOf = (user: UserJson) => user.username;
 export function UsersPage() {
   const users = useApi<{ items: UserJson[] }>('/users');
   const { user: me } = useSession();
-  const [deleting, setDeleting] = useState<string | null>(null);
   const [created, setCreated] = useState<string | null>(null);
-  const remove = useAction();
-  const doDelete = () =>
-    void remove
-      .run(() => api('DELETE', `/users/${enc(deleting!)}`))
-      .then((answer) => {
-        if (!answer) return;
-        setDeleting(null);
-        users.reload();
-      });
+  const remove = useConfirmed((name: string) => api('DELETE', `/users/${enc(name)}`), users.reload);
   return (
     <div className="page">
       <div className="page-head">
@@ -71,11 +63,7 @@ export function UsersPage() {
                       <Time at={user.created_at} />
                     </td>
                     <td className="row-actions">
-                      <button
-                        type="button"
-                        className="danger small"
-                        onClick={() => setDeleting(nameOf(user))}
-                      >
+                      <button type="button" className="danger small" onClick={() => remove.ask(nameOf(user))}>
                         Delete
                       </button>
                     </td>
@@ -86,18 +74,12 @@ export function UsersPage() {
           </div>
         )}
       </Card>
-      {deleting && (
+      {remove.target !== null && (
         <ConfirmDialog
-          title={`Delete user ${deleting}?`}
+          title={`Delete user ${remove.target}?`}
           confirmLabel="Delete user"
           danger
-          pending={remove.pending}
-          error={remove.error}
-          onConfirm={doDelete}
-          onCancel={() => {
-            setDeleting(null);
-            remove.setError(undefined);
-          }}
+          {...remove.dialog}
         >
           <p>They are signed out everywhere and can no longer sign in.</p>
         </ConfirmDialog>
@@ -123,25 +105,23 @@ function CreateUser({ onCreated }: { onCreated(name: string): void }) {
   return (
     <Card title="New user">
       <Form onSubmit={submit} className="grid-form" label="New user">
-        <Field label="User name">
-          <input
-            name="new-username"
-            autoComplete="off"
-            required
-            value={username}
-            onChange={(event) => setUsername(event.target.value)}
-          />
-        </Field>
-        <Field label="Password">
-          <input
-            name="new-password"
-            type="password"
-            autoComplete="new-password"
-            required
-            value={password}
-            onChange={(event) => setPassword(event.target.value)}
-          />
-        </Field>
+        <TextField
+          label="User name"
+          name="new-username"
+          autoComplete="off"
+          required
+          value={username}
+          onChange={setUsername}
+        />
+        <TextField
+          label="Password"
+          name="new-password"
+          type="password"
+          autoComplete="new-password"
+          required
+          value={password}
+          onChange={setPassword}
+        />
         <Field label="Scope">
           <select name="scope" value={scope} onChange={(event) => setScope(event.target.value as Scope)}>
             <option value="read">read</option>
