@@ -7,7 +7,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, deviceInfo, startTestServer, type TestServer } from './helpers/server.js';
+import { ADMIN_TOKEN, deviceInfo, sendJson, startTestServer, type TestServer } from './helpers/server.js';
 
 type Scope = 'read' | 'publish' | 'admin';
 const APP = 'com.example.secure';
@@ -112,20 +112,7 @@ async function call(
     headers['x-csrf-token'] = options.session.csrf;
   }
   if (options.address !== undefined) headers['x-forwarded-for'] = options.address;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(server.url + target, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // left as text for the assertion to show
-  }
-  return { status: response.status, body, headers: response.headers };
+  return sendJson(server.url + target, method, options.body, headers);
 }
 
 /** "" when the answer is the expected JSON error, else what is wrong with it. */

@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { cli } from './helpers/cli.js';
-import { ADMIN_TOKEN, startTestServer, type TestServer } from './helpers/server.js';
+import { ADMIN_TOKEN, sendJson, startTestServer, type TestServer } from './helpers/server.js';
 
 const ROOT = { username: 'root', password: 'root-password-0123' };
 const COOKIE =
@@ -42,28 +42,11 @@ async function call(
   options: Options = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = { ...options.headers };
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
   if (options.cookie !== undefined) headers.cookie = `overair_session=${options.cookie}`;
   if (options.csrf !== undefined) headers['x-csrf-token'] = options.csrf;
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  const response = await fetch(`${server.url}/api/v1${route}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // left as text for the assertion to show
-  }
-  return {
-    status: response.status,
-    body,
-    headers: response.headers,
-    cookies: response.headers.getSetCookie(),
-  };
+  const answer = await sendJson(`${server.url}/api/v1${route}`, method, options.body, headers);
+  return { ...answer, cookies: answer.headers.getSetCookie() };
 }
 
 interface Session {

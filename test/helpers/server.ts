@@ -36,21 +36,8 @@ export async function startTestServer(
     ...env,
   });
   const server = await startServer(config, createLogger(config.logLevel), options);
-  const call = async (method: string, route: string, body: unknown, headers: Record<string, string>) => {
-    const response = await fetch(server.url + route, {
-      method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON: the raw text is returned for the assertion to show
-    }
-    return { status: response.status, body: parsed as any, headers: response.headers };
-  };
+  const call = (method: string, route: string, body: unknown, headers: Record<string, string>) =>
+    sendJson(server.url + route, method, body, headers);
   return {
     ...server,
     dataDir,
@@ -62,6 +49,26 @@ export async function startTestServer(
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One HTTP call with a JSON body (a string is sent as it is); the answer's body parsed as JSON, left
+ * as text when it is not JSON (for the assertion to show), undefined when empty.
+ */
+export async function sendJson(url: string, method: string, body: unknown, headers: Record<string, string>) {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: the raw text is returned for the assertion to show
+  }
+  return { status: response.status, body: parsed as any, headers: response.headers };
 }
 
 /** Uploads a zip file's bytes as the CLI does: raw body, metadata in the query. */
