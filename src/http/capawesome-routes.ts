@@ -192,6 +192,11 @@ export function capawesomeRoutes(
     return parsed !== null && semver.gte(parsed, MANIFEST_SINCE);
   }
 
+  /**
+   * Streamed through this server even when the store could redirect (S3): the plugin checks each
+   * file against the X-Checksum header only this route sends, and brotli-stored files are decoded
+   * here. Files are small, so the detour costs little.
+   */
   function originalBytes(file: BundleFileRow): Readable {
     const stored = services.store.read(file.stored_sha256);
     if (file.brotli !== 1) return stored;

@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { SHA256_HEX } from '../crypto/hash.js';
-import type { ByteRange } from '../storage/blob-store.js';
+import type { BlobStore, ByteRange, PresignOptions } from '../storage/blob-store.js';
+import { MAX_PRESIGN_SECONDS } from '../storage/s3-names.js';
 import type { Services } from '../services/index.js';
 import { errorJson } from './errors.js';
 import { OverairError, notFound } from '../errors.js';
@@ -12,6 +13,17 @@ import { OverairError, notFound } from '../errors.js';
 export interface DownloadSigning {
   secret: string;
   ttlSeconds: number;
+}
+
+/** How a download is handed to the store's own presigned URL (see DownloadLinks.redirectWindow). */
+export interface RedirectWindow {
+  /** When the presigned URL is signed (ms): the start of the current time step. */
+  signedAt: number;
+  expiresInSeconds: number;
+  /** Cache-Control of the 302 itself. */
+  cacheControl: string;
+  /** Cache-Control the store is asked to serve the bytes with (private links only). */
+  objectCacheControl?: string;
 }
 
 /**
@@ -31,6 +43,8 @@ export class DownloadLinks {
     private readonly publicUrl: string | undefined,
     private readonly signing?: DownloadSigning,
     private readonly now: () => number = Date.now,
+    /** Lifetime of presigned URLs behind public links (OVERAIR_DOWNLOAD_URL_TTL; capped at 7 days). */
+    private readonly redirectTtlSeconds: number = MAX_PRESIGN_SECONDS,
   ) {}
 
   /** Whether links carry a signature and the download route refuses those that do not. */
@@ -111,6 +125,40 @@ export class DownloadLinks {
   secondsLeft(exp: string | undefined): number {
     return Math.max(0, Number(exp ?? 0) - Math.floor(this.now() / 1000));
   }
+
+  /**
+   * When a download is redirected to a presigned URL of the store (S3): what to sign and how long
+   * the redirect may be cached. Call it only for a request `refusal` let through.
+   *
+   * - Lifetime: a private link's presigned URL never outlives the link (its `exp`); a public link's
+   *   lives OVERAIR_DOWNLOAD_URL_TTL. SigV4 caps both at 7 days.
+   * - The URL is signed at the start of a time step (a tenth of the lifetime, at most an hour), so
+   *   every request of a step gets the same URL: a device resuming a download, or a CDN, hits.
+   * - The 302 is cached only until the step ends: a shared cache that kept it longer would hand out
+   *   a presigned URL ever closer to its expiry, and after it a dead one, so the redirect's max-age
+   *   must stay well inside the presign's life. `must-revalidate` stops a cache serving it stale
+   *   (e.g. while this server is down). Private links' redirects, like their bytes, are `private`:
+   *   a presigned URL is a bearer credential until it expires, no shared cache may keep it.
+   */
+  redirectWindow(exp: string | undefined): RedirectWindow {
+    const nowSeconds = Math.floor(this.now() / 1000);
+    const lifetime = Math.min(this.signing?.ttlSeconds ?? this.redirectTtlSeconds, MAX_PRESIGN_SECONDS);
+    const step = Math.min(3600, Math.max(1, Math.floor(lifetime / 10)));
+    const signedAt = Math.floor(nowSeconds / step) * step;
+    const expiresAt = this.signing
+      ? Math.min(Number(exp), signedAt + MAX_PRESIGN_SECONDS)
+      : signedAt + lifetime;
+    const maxAge = Math.max(0, Math.min(signedAt + step, expiresAt) - nowSeconds);
+    const expiresInSeconds = Math.max(1, expiresAt - signedAt);
+    return {
+      signedAt: signedAt * 1000,
+      expiresInSeconds,
+      cacheControl: this.signing
+        ? `private, max-age=${maxAge}`
+        : `public, max-age=${maxAge}, must-revalidate`,
+      ...(this.signing && { objectCacheControl: `private, max-age=${expiresInSeconds}` }),
+    };
+  }
 }
 
 /**
@@ -133,9 +181,15 @@ export type BundleUrl = (bundle: { location: string; sha256: string; external_ur
  * caching for CDNs, and byte ranges so an interrupted download resumes. Never a Content-Encoding:
  * the plugin verifies the checksum of the bytes exactly as stored. With private downloads, only a
  * signed, unexpired link is served (403 JSON otherwise), and only to private caches.
+ *
+ * A store that makes presigned URLs (S3) is not streamed through this server: after the same checks
+ * (link signature, the blob's existence, If-None-Match) the answer is a 302 to the bucket, which
+ * serves bytes, ranges and the file name hint itself; HEAD is redirected to a presigned HEAD (a GET
+ * signature does not cover HEAD). See DownloadLinks.redirectWindow for lifetimes and caching.
  */
 export function downloadRoutes(services: Services, links: DownloadLinks, log: Logger) {
   const routes = new Hono();
+  const presigned = new PresignedUrls(services.store);
 
   routes.on(['GET', 'HEAD'], '/download/:file', async (c) => {
     try {
@@ -176,6 +230,18 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
       ) {
         return c.body(null, 304, headers);
       }
+      if (presigned.available) {
+        const window = links.redirectWindow(exp);
+        const location = await presigned.url(sha, {
+          method: c.req.method === 'HEAD' ? 'HEAD' : 'GET',
+          signedAt: window.signedAt,
+          expiresInSeconds: window.expiresInSeconds,
+          fileName,
+          contentType: headers['Content-Type'],
+          cacheControl: window.objectCacheControl,
+        });
+        return c.body(null, 302, { Location: location, 'Cache-Control': window.cacheControl });
+      }
       const ifRange = c.req.header('if-range');
       const range = ifRange && ifRange !== etag ? 'full' : parseRange(c.req.header('range'), size);
       if (range === 'unsatisfiable') {
@@ -199,6 +265,31 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
   });
 
   return routes;
+}
+
+/**
+ * The store's presigned URLs, remembered while their signing step lasts: the same request in the
+ * same step gets the same URL, so signing (a handful of HMACs) happens once per blob and step.
+ */
+class PresignedUrls {
+  private readonly cache = new Map<string, string>();
+
+  constructor(private readonly store: BlobStore) {}
+
+  get available(): boolean {
+    return this.store.presignedUrl !== undefined;
+  }
+
+  async url(sha256: string, options: PresignOptions): Promise<string> {
+    const key = JSON.stringify([sha256, options]);
+    let url = this.cache.get(key);
+    if (url === undefined) {
+      url = await this.store.presignedUrl!(sha256, options);
+      if (this.cache.size >= 10_000) this.cache.clear();
+      this.cache.set(key, url);
+    }
+    return url;
+  }
 }
 
 /** The file names a download may be given: safe characters and a known extension. */

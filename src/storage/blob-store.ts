@@ -35,4 +35,31 @@ export interface BlobStore {
   size(sha256: string): Promise<number | null>;
   read(sha256: string, range?: ByteRange): Readable;
   delete(sha256: string): Promise<void>;
+  /**
+   * A URL that serves the blob itself for a while, so downloads can be redirected there instead of
+   * passing through this server (S3's presigned URLs). Stores that cannot make one leave it out.
+   */
+  presignedUrl?(sha256: string, options: PresignOptions): Promise<string>;
+  /** Throws unless the store can be reached and used now (readiness checks, start-up). */
+  ping?(): Promise<void>;
+  /** Releases connections and timers when the server stops. */
+  close?(): Promise<void>;
+}
+
+export interface PresignOptions {
+  /** 1 s to 7 days (the SigV4 limit), counted from `signedAt`. */
+  expiresInSeconds: number;
+  /**
+   * When the URL is signed (ms since the epoch; now unless given, never in the future). Signing at
+   * the start of a time step gives the same URL to every request of that step, so caches can hit.
+   */
+  signedAt?: number;
+  /** GET (default), or HEAD for a HEAD request that follows a redirect. */
+  method?: 'GET' | 'HEAD';
+  /** Served as `Content-Disposition: attachment; filename="..."` (safe characters only). */
+  fileName?: string;
+  /** Served as the Content-Type. */
+  contentType?: string;
+  /** Served as the Cache-Control (the store's own is kept otherwise). */
+  cacheControl?: string;
 }

@@ -3,41 +3,58 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 
-/** The file in the data folder that keeps the generated download-link secret. */
+/** The file in the data folder that kept the generated secret before it moved to the database. */
 export const DOWNLOAD_SECRET_FILE = 'download-secret';
+/** The settings key of the generated secret. */
+export const DOWNLOAD_SECRET_SETTING = 'download_secret';
 
 const MIN_LENGTH = 32;
 
-/**
- * The secret that signs private download links when OVERAIR_DOWNLOAD_SECRET is not set: read from
- * DATA/download-secret, or generated (32 random bytes) and written there with mode 0600. It must
- * outlive a restart, or every link handed out before would stop working, and instances that share
- * the data folder must agree on it. The file is created under a temporary name and hard-linked into
- * place, which fails if it already exists: two instances starting together both end up with the
- * one that won, and no reader ever sees a half-written file.
- */
-export async function loadOrCreateDownloadSecret(dataDir: string, log: Logger): Promise<string> {
-  const file = path.join(dataDir, DOWNLOAD_SECRET_FILE);
-  const existing = await readSecret(file, log);
-  if (existing !== null) return existing;
-
-  await fs.mkdir(dataDir, { recursive: true });
-  const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  await fs.writeFile(temporary, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
-  try {
-    await fs.link(temporary, file);
-    log.info({ file }, 'generated the download-link secret');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  } finally {
-    await fs.rm(temporary, { force: true });
-  }
-  const secret = await readSecret(file, log);
-  if (secret === null) throw new Error(`could not create ${file}`);
-  return secret;
+/** Where the secret is shared between instances (SettingsRepo). */
+export interface SecretSettings {
+  putIfAbsent(key: string, value: string): Promise<string>;
 }
 
-async function readSecret(file: string, log: Logger): Promise<string | null> {
+/**
+ * The secret that signs private download links when OVERAIR_DOWNLOAD_SECRET is not set. It must
+ * outlive a restart (or every link handed out before stops working) and be the same on every
+ * instance (a link one instance signs is checked by whichever the device reaches), while instances
+ * may have data folders of their own: so it lives in the database. The first instance to start
+ * stores 32 random bytes; instances starting together each propose one and all take the one stored
+ * first.
+ *
+ * A DATA/download-secret written by an earlier version is still honoured, so its links keep
+ * working, and is copied into the database when that has none, so other instances adopt it.
+ */
+export async function loadOrCreateDownloadSecret(
+  dataDir: string,
+  settings: SecretSettings,
+  log: Logger,
+): Promise<string> {
+  const file = path.join(dataDir, DOWNLOAD_SECRET_FILE);
+  const fromFile = await readSecretFile(file, log);
+  const proposed = fromFile ?? randomBytes(32).toString('base64url');
+  const stored = await settings.putIfAbsent(DOWNLOAD_SECRET_SETTING, proposed);
+  if (fromFile !== null) {
+    if (stored !== fromFile) {
+      log.warn(
+        { file },
+        'this download-link secret file differs from the secret in the database, which other instances use: ' +
+          'links signed here fail there; set OVERAIR_DOWNLOAD_SECRET, or delete the file to use the database one',
+      );
+    }
+    return fromFile;
+  }
+  if (stored.length < MIN_LENGTH) {
+    throw new Error(
+      `the download secret in the database (settings.${DOWNLOAD_SECRET_SETTING}) is shorter than ${MIN_LENGTH} characters`,
+    );
+  }
+  if (stored === proposed) log.info('generated the download-link secret (kept in the database)');
+  return stored;
+}
+
+async function readSecretFile(file: string, log: Logger): Promise<string | null> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -48,7 +65,7 @@ async function readSecret(file: string, log: Logger): Promise<string | null> {
   const secret = text.trim();
   if (secret.length < MIN_LENGTH) {
     throw new Error(
-      `${file} holds a download secret shorter than ${MIN_LENGTH} characters; delete it to generate a new one`,
+      `${file} holds a download secret shorter than ${MIN_LENGTH} characters; delete it to use the one in the database`,
     );
   }
   const { mode } = await fs.stat(file);

@@ -55,6 +55,11 @@ export class FsBlobStore implements BlobStore {
     await fs.rm(this.pathOf(sha256), { force: true });
   }
 
+  /** Ready when the folder is there (a lost mount or a deleted folder is not). */
+  async ping(): Promise<void> {
+    if (!(await fs.stat(this.root)).isDirectory()) throw new Error(`${this.root} is not a folder`);
+  }
+
   /** The only way a path is built here: from a validated hex digest, never from user text. */
   private pathOf(sha256: string): string {
     if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);

@@ -23,6 +23,13 @@ import { contextOf, type CommandContext } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
 import { PRIVATE_KEY_FILE, configKeyId, readKeyFile, readPrivateKey, readPublicKey } from '../key-files.js';
 import { emit, fields, formatBytes, progressBar, table } from '../output.js';
+import {
+  bucketTarget,
+  bundleKey,
+  uploadToBucket,
+  type BucketTarget,
+  type S3UploadFlags,
+} from '../s3-upload.js';
 
 interface ZipOptions {
   path?: string;
@@ -31,7 +38,7 @@ interface ZipOptions {
   codeCheck: boolean;
 }
 
-interface UploadOptions {
+interface UploadOptions extends S3UploadFlags {
   app?: string;
   path?: string;
   zip?: string;
@@ -100,14 +107,37 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     .option('--key-data <pem>', 'with --encrypt: the private key itself')
     .option('--private-key <file>', 'sign the uploaded bytes with this RSA private key (RSA-SHA256)')
     .option('--no-code-check', 'with --path: skip the check for index.html and notifyAppReady()')
+    .option(
+      '--s3-bucket-name <bucket>',
+      'upload the zip to this bucket of yours and register its URL as an external bundle (the bytes never pass through the server)',
+    )
+    .option('--s3-region <region>', 'with --s3-bucket-name: its region (default us-east-1)')
+    .option('--s3-endpoint <host>', 'with --s3-bucket-name: host or URL of a non-AWS service (R2, Ceph, ...)')
+    .option('--s3-port <port>', 'with --s3-endpoint: its port')
+    .option('--s3-apikey <key>', 'with --s3-bucket-name: access key id (or OVERAIR_S3_ACCESS_KEY)')
+    .option(
+      '--s3-apisecret <secret>',
+      'with --s3-bucket-name: secret key (or, better, OVERAIR_S3_SECRET_KEY)',
+    )
+    .option('--no-s3-ssl', 'with --s3-endpoint: plain http to it')
+    .option(
+      '--s3-public-url <url>',
+      "with --s3-bucket-name: base URL devices download the bucket's objects from (public domain or CDN)",
+    )
+    .option(
+      '--s3-presign <duration>',
+      'with --s3-bucket-name: register a presigned URL valid this long (at most 7d) instead of a public one; devices cannot download it after that',
+    )
     .action(async (options: UploadOptions, command: Command) => {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);
       const version = await resolveVersion(io.cwd, options.bundle);
+      // Checked before anything is zipped: a wrong --s3-* option fails at once, not after the work.
+      const bucket = bucketTarget(options, io.env);
       const api = await ctx.api();
       const uploaded = options.external
         ? await registerExternal(api, appId, version, options)
-        : await uploadBytes(ctx, api, appId, version, options);
+        : await uploadBytes(ctx, api, appId, version, options, bucket);
       let channel: unknown;
       if (options.channel) {
         channel = await api.put<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(options.channel)}/bundle`, {
@@ -338,6 +368,8 @@ async function uploadBytes(
   appId: string,
   version: string,
   options: UploadOptions,
+  /** With --s3-bucket-name: the zip goes there, not to the server. */
+  bucket: BucketTarget | null,
 ) {
   if (options.zip && options.path) throw new CliError('give either --zip or --path, not both');
   let zipFile = options.zip ? path.resolve(ctx.io.cwd, options.zip) : undefined;
@@ -365,6 +397,15 @@ async function uploadBytes(
       ? await signFile(file, await readKeyFile(ctx.io.cwd, options.privateKey))
       : undefined;
     const { sha256, size } = await hashFile(file);
+    if (bucket) {
+      return await uploadViaBucket(
+        ctx,
+        api,
+        bucket,
+        { appId, version, file, sha256, size, signature, sealed },
+        options,
+      );
+    }
     const bar = progressBar(ctx.io, ctx.io.interactive && !ctx.json, size, `Uploading ${version}`);
     let sent = 0;
     const counter = new Transform({
@@ -421,7 +462,7 @@ async function registerExternal(api: ApiClient, appId: string, version: string, 
     }
     ({ sha256, size } = fetched);
   }
-  return api.post<BundleJson>(`/apps/${enc(appId)}/bundles`, {
+  return registerUrl(api, appId, {
     version,
     url,
     sha256,
@@ -434,6 +475,86 @@ async function registerExternal(api: ApiClient, appId: string, version: string, 
       key_id: options.keyId,
     }),
   });
+}
+
+/** Registers a bundle at a URL: the one request behind --external and --s3-bucket-name. */
+function registerUrl(
+  api: ApiClient,
+  appId: string,
+  body: {
+    version: string;
+    url: string;
+    sha256?: string;
+    size?: number;
+    min_native_version?: string;
+    notes?: string;
+    session_key?: string;
+    checksum?: string;
+    key_id?: string;
+    signature?: string;
+  },
+) {
+  return api.post<BundleJson>(`/apps/${enc(appId)}/bundles`, body);
+}
+
+/**
+ * --s3-bucket-name: the zip (encrypted and signed as for an upload) goes to the publisher's bucket,
+ * then its URL is registered as an external bundle with the checksum computed here, so the server
+ * neither receives nor downloads the bytes. A registration that fails removes the object it uploaded.
+ */
+async function uploadViaBucket(
+  ctx: CommandContext,
+  api: ApiClient,
+  bucket: BucketTarget,
+  bundle: {
+    appId: string;
+    version: string;
+    file: string;
+    sha256: string;
+    size: number;
+    signature?: string;
+    sealed?: { ivSessionKey: string; checksum: string; keyId: string };
+  },
+  options: UploadOptions,
+) {
+  const { appId, version, sealed } = bundle;
+  // The server would refuse an existing version only after the upload: ask first.
+  const exists = await api.get(`/apps/${enc(appId)}/bundles/${enc(version)}`).then(
+    () => true,
+    () => false,
+  );
+  if (exists) throw new CliError(`${appId} already has a bundle ${version}`);
+  const bar = progressBar(ctx.io, ctx.io.interactive && !ctx.json, bundle.size, `Uploading ${version}`);
+  const object = await uploadToBucket(bucket, {
+    path: bundle.file,
+    key: bundleKey(appId, version, bundle.sha256),
+    size: bundle.size,
+    onProgress: (sent) => bar.update(sent),
+  });
+  bar.finish();
+  try {
+    if (options.verify) await object.checkReadable();
+    const ivSessionKey = sealed?.ivSessionKey ?? options.ivSessionKey;
+    return await registerUrl(api, appId, {
+      version,
+      url: object.url,
+      sha256: bundle.sha256,
+      size: bundle.size,
+      min_native_version: options.minNative,
+      notes: options.comment,
+      signature: bundle.signature,
+      ...(ivSessionKey && {
+        session_key: ivSessionKey,
+        checksum: sealed?.checksum ?? options.checksum,
+        key_id: sealed?.keyId ?? options.keyId ?? (await configKeyId(ctx.io.cwd)),
+      }),
+    });
+  } catch (error) {
+    await object.removeIfCreated();
+    throw error;
+  } finally {
+    object.close();
+  }
 }
 
 /** Downloads a URL once, streaming, to learn its sha256 and size. */

@@ -1,0 +1,63 @@
+import { S3Client } from '@aws-sdk/client-s3';
+
+/** How to reach an S3-compatible service; the same for the server's store and the CLI's direct upload. */
+export interface S3Connection {
+  /** Full endpoint URL (see s3EndpointUrl); undefined for AWS itself. */
+  endpoint?: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /**
+   * `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`: what Ceph, MinIO-likes and
+   * IP-address endpoints need, and what AWS and R2 still accept. On by default.
+   */
+  forcePathStyle: boolean;
+}
+
+/** A TCP connection to the store that is not up within this is a dead endpoint, not a slow one. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A socket with no byte moving for this long is given up (and the request retried): a stalled
+ * connection must not hang an upload or a device's download forever. Idle time only, so a large
+ * object that keeps flowing is never cut off.
+ */
+const SOCKET_IDLE_TIMEOUT_MS = 60_000;
+/** One try and two retries, with the SDK's jittered back-off, for throttling and 5xx answers. */
+const MAX_ATTEMPTS = 3;
+
+export function createS3Client(connection: S3Connection): S3Client {
+  return new S3Client({
+    ...(connection.endpoint !== undefined && { endpoint: connection.endpoint }),
+    region: connection.region,
+    forcePathStyle: connection.forcePathStyle,
+    credentials: { accessKeyId: connection.accessKeyId, secretAccessKey: connection.secretAccessKey },
+    maxAttempts: MAX_ATTEMPTS,
+    retryMode: 'standard',
+    requestHandler: {
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: SOCKET_IDLE_TIMEOUT_MS,
+    },
+    // The SDK's default "flexible checksums" (CRC32 trailers on every upload, and a checksum parameter
+    // on presigned GETs) are not understood by every S3-compatible service (older Ceph, some gateways),
+    // and add nothing here: every blob is content-addressed and its sha256 checked by whoever reads it.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/** Whether an SDK error means "no such object" (HeadObject says NotFound, GetObject NoSuchKey). */
+export function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * An SDK error in a line: its name, the HTTP status, and the service's message when there is one
+ * (a HEAD answer has no body, hence the SDK's "UnknownError"). Never credentials: errors hold none.
+ */
+export function describeS3Error(error: unknown): string {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  const message = e?.message && e.message !== 'UnknownError' && e.message !== e.name ? `: ${e.message}` : '';
+  return `${e?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}${message}`;
+}
