@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { webhookSignature } from '../crypto/webhooks.js';
 import type { AttemptResult, DueDelivery, WebhooksRepo } from '../db/webhooks.js';
 import { now } from '../db/time.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 
 /** After the n-th failed attempt, wait the n-th delay; after the last, the delivery has failed. */
 export const DEFAULT_RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 3_600_000];
@@ -19,6 +20,8 @@ export interface WebhookDeliveryOptions {
 
 /** How much longer than an attempt's timeout its claim on a delivery lasts. */
 const LEASE_MARGIN_MS = 30_000;
+/** How soon the dispatcher looks again after it failed to read or claim deliveries. */
+const RETRY_AFTER_FAILURE_MS = 5_000;
 /** How much of a failed answer's body is kept in `last_error`. */
 const ERROR_BODY_CHARS = 200;
 
@@ -72,7 +75,14 @@ export class WebhookDispatcher {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.pumping = this.pump()
-      .catch((error: unknown) => this.log.error({ err: error }, 'webhook dispatcher failed'))
+      .catch((error: unknown) => {
+        // pump() sets the next timer only when it completes: without this one, a failure (the
+        // database unreachable) would stop deliveries until something else woke the dispatcher.
+        this.retryLater();
+        if (isDatabaseUnavailable(error))
+          this.log.warn({ err: error }, 'webhook dispatcher paused: the database cannot be reached');
+        else this.log.error({ err: error }, 'webhook dispatcher failed');
+      })
       .finally(() => {
         this.pumping = undefined;
         if (this.again) this.wake();
@@ -113,6 +123,14 @@ export class WebhookDispatcher {
       }
     } while (this.again && this.running);
     await this.scheduleNext();
+  }
+
+  /** After a failed look at the database: try again soon, and at the latest at the next poll. */
+  private retryLater(): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.wake(), Math.min(this.pollMs, RETRY_AFTER_FAILURE_MS));
+    this.timer.unref();
   }
 
   /** A timer for the next due delivery (at most `pollMs` away); none while every slot is busy. */

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
-import { startServer, type RunningServer } from '../../server.js';
+import { startServer } from '../../server.js';
 import type { CliIo } from '../io.js';
+import { ShutdownOnSignal } from '../shutdown.js';
 
 /** `serve`: the server itself. Runs until SIGINT or SIGTERM, then closes cleanly. */
 export function registerServeCommand(program: Command, io: CliIo): void {
@@ -12,8 +13,24 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--host <host>', 'address to bind (OVERAIR_HOST, default 0.0.0.0)')
     .option('-d, --data <dir>', 'data folder for the database and bundles (OVERAIR_DATA_DIR, default ./data)')
     .option('--public-url <url>', 'base URL devices use for downloads (OVERAIR_PUBLIC_URL)')
-    .option('--database-url <url>', 'sqlite:PATH (OVERAIR_DATABASE_URL, default DATA/overair.db)')
-    .option('--storage <kind>', 'bundle storage: fs (OVERAIR_STORAGE)')
+    .option(
+      '--database-url <url>',
+      'sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (OVERAIR_DATABASE_URL, default DATA/overair.db)',
+    )
+    .option('--storage <kind>', 'bundle storage: fs or s3 (OVERAIR_STORAGE)')
+    .option('--s3-bucket-name <bucket>', 'with --storage s3: the bucket (OVERAIR_S3_BUCKET)')
+    .option('--s3-region <region>', 'with --storage s3: region, default us-east-1 (OVERAIR_S3_REGION)')
+    .option(
+      '--s3-endpoint <host>',
+      'with --storage s3: host or URL of a non-AWS service, e.g. s3.example.com (OVERAIR_S3_ENDPOINT)',
+    )
+    .option('--s3-port <port>', 'with --s3-endpoint: its port (OVERAIR_S3_PORT)')
+    .option('--s3-apikey <key>', 'with --storage s3: access key id (OVERAIR_S3_ACCESS_KEY)')
+    .option(
+      '--s3-apisecret <secret>',
+      'with --storage s3: secret access key; prefer the env var (OVERAIR_S3_SECRET_KEY)',
+    )
+    .option('--no-s3-ssl', 'with --s3-endpoint: plain http to it (OVERAIR_S3_SSL=false)')
     .option('--max-upload-size <size>', 'largest bundle upload, e.g. 512mb (OVERAIR_MAX_UPLOAD_SIZE)')
     .option(
       '--max-native-upload-size <size>',
@@ -51,6 +68,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       'days device events are kept, 0: forever (OVERAIR_STATS_RETENTION_DAYS, default 90)',
     )
     .option('--session-ttl <duration>', 'lifetime of a dashboard session, e.g. 12h (OVERAIR_SESSION_TTL)')
+    .option(
+      '--shutdown-timeout <duration>',
+      'at SIGTERM, how long requests in flight may take to finish, e.g. 25s (OVERAIR_SHUTDOWN_TIMEOUT)',
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       // `--private-downloads` and `--trust-proxy` alone mean true; with a value they are that value.
       const switches = flags as Record<string, string | true | undefined>;
@@ -75,24 +96,21 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         deviceRateWindowSeconds: flags.deviceRateWindow,
         statsRetentionDays: flags.statsRetentionDays,
         sessionTtlSeconds: flags.sessionTtl,
+        shutdownTimeoutSeconds: flags.shutdownTimeout,
+        s3Bucket: flags.s3BucketName,
+        s3Region: flags.s3Region,
+        s3Endpoint: flags.s3Endpoint,
+        s3Port: flags.s3Port,
+        s3AccessKey: flags.s3Apikey,
+        s3SecretKey: flags.s3Apisecret,
+        // commander sets s3Ssl to true unless --no-s3-ssl is given; only the flag overrides the env.
+        s3Ssl: (flags as Record<string, unknown>).s3Ssl === false ? 'false' : undefined,
       });
       // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
-      let stopping = false;
-      const running: { server?: RunningServer } = {};
-      const stop = () => {
-        if (stopping) return;
-        stopping = true;
-        // Before the server is up, the start-up path below sees `stopping` and closes it.
-        if (running.server) void running.server.close().then(() => process.exit(0));
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      const shutdown = new ShutdownOnSignal(io);
       const server = await startServer(config);
-      running.server = server;
-      if (stopping) {
-        await server.close();
-        process.exit(0);
-      }
+      shutdown.started(server);
+      // Printed even when a signal already closes the server: the token is shown only this once.
       if (server.initialToken) {
         io.stdout(
           `\nCreated the first admin token. It is shown only this once; store it now:\n\n  ${server.initialToken}\n\n`,
