@@ -41,6 +41,26 @@ export class ChannelsRepo {
       .execute();
   }
 
+  /**
+   * Updates the channel only if its live and rollout bundles are still those of `seen` (read before
+   * in the same transaction); answers whether it did. Two undos of one release racing on PostgreSQL
+   * (two instances, or two requests) both read the channel before either writes: the second update
+   * waits for the first, then finds the bundles changed and changes nothing.
+   */
+  async updateIfUnchanged(
+    seen: Pick<ChannelRow, 'id' | 'bundle_id' | 'rollout_bundle_id'>,
+    changes: Updateable<ChannelsTable>,
+  ): Promise<boolean> {
+    const result = await this.db
+      .updateTable('channels')
+      .set({ ...changes, updated_at: now() })
+      .where('id', '=', seen.id)
+      .where('bundle_id', seen.bundle_id === null ? 'is' : '=', seen.bundle_id)
+      .where('rollout_bundle_id', seen.rollout_bundle_id === null ? 'is' : '=', seen.rollout_bundle_id)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
   /** Only one default channel per app: clears the flag everywhere else. */
   async clearDefault(appId: string, exceptId: number): Promise<void> {
     await this.db

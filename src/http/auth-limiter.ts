@@ -65,6 +65,21 @@ export class AddressLimiter {
     }
   }
 
+  /**
+   * Refuses the address until `until` (ms since the epoch), as a failure here would: for what
+   * another instance counted (see SharedAuthLimiter). An earlier end than one already set is ignored.
+   */
+  blockUntil(address: string, until: number): void {
+    if (!this.enabled) return;
+    const key = addressKey(address);
+    const now = this.now();
+    let entry = this.entries.get(key);
+    if (!entry || this.isStale(entry, now)) entry = { failures: 0, windowStart: now, blockedUntil: 0 };
+    entry.blockedUntil = Math.max(entry.blockedUntil, until);
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+  }
+
   /** Addresses currently remembered (for tests and metrics). */
   get size(): number {
     return this.entries.size;

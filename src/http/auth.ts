@@ -7,7 +7,7 @@ import type { TokenRow } from '../db/schema.js';
 import { OverairError } from '../errors.js';
 import { actorOf, type ActiveSession, type Principal, type SessionService } from '../services/sessions.js';
 import { scopeAllows, type Scope, type TokenService } from '../services/tokens.js';
-import type { AddressLimiter } from './auth-limiter.js';
+import type { FailedAuthLimiter } from './shared-auth-limiter.js';
 import { appId } from './schemas.js';
 import type { SessionCookies } from './session-cookie.js';
 
@@ -83,7 +83,7 @@ function appOfPath(path: string): string | null {
  * but those of an ended session (its 256-bit secret cannot be guessed, and a dashboard left open
  * would lock its user out). Device routes never pass here: a 429 would stop the plugin from checking.
  */
-export function limitFailedAuth(limiter: AddressLimiter): MiddlewareHandler<AdminEnv> {
+export function limitFailedAuth(limiter: FailedAuthLimiter): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
     if (!limiter.enabled) return next();
     const address = c.get('address');
@@ -98,7 +98,7 @@ export function limitFailedAuth(limiter: AddressLimiter): MiddlewareHandler<Admi
       );
     }
     await next();
-    if (c.res.status === 401 && !c.get('notAGuess')) limiter.record(address);
+    if (c.res.status === 401 && !c.get('notAGuess')) await limiter.record(address);
   });
 }
 

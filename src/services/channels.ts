@@ -207,35 +207,54 @@ export class ChannelService {
     return this.get(appId, name);
   }
 
-  /** The automatic safety's rollback: the same as `rollback`, recorded and announced as a halt. */
-  async halt(appId: string, name: string, reason: string): Promise<ChannelView> {
-    const result = await this.undoRelease(appId, name, 'halt', 'overair', reason);
+  /**
+   * The automatic safety's rollback: the same as `rollback`, recorded and announced as a halt. With
+   * `releasing` (the id of the bundle judged), only while the channel still releases that bundle:
+   * null when an admin, or another instance's halt, changed it meanwhile.
+   */
+  async halt(appId: string, name: string, reason: string, releasing?: number): Promise<ChannelView | null> {
+    const result = await this.undoRelease(appId, name, 'halt', 'overair', reason, releasing);
+    if (!result) return null;
     this.events.emit(appId, 'release.halted', { channel: name, ...result, reason });
     return this.get(appId, name);
   }
 
+  /**
+   * Undoes the channel's current release; with `releasing`, only if that is the bundle it releases
+   * (null otherwise). The undo is relative to what was read, so it is written only if the channel
+   * is still as read: two undos racing (two instances) never step back twice.
+   */
   private async undoRelease(
     appId: string,
     name: string,
     action: 'rollback' | 'halt',
     actor: string,
     reason: string | null,
-  ): Promise<{ from: string | null; to: string | null }> {
+    releasing?: number,
+  ): Promise<{ from: string | null; to: string | null } | null> {
     const result = await this.repos.transaction(async (repos) => {
       const channel = await this.findIn(repos, appId, name);
+      if (releasing !== undefined && (channel.rollout_bundle_id ?? channel.bundle_id) !== releasing)
+        return null;
       let from: { id: number; version: string } | undefined;
       let to: { id: number; version: string } | undefined;
+      let undo: Updateable<ChannelsTable>;
       if (channel.rollout_bundle_id !== null) {
         from = await repos.bundles.findById(channel.rollout_bundle_id);
         to = channel.bundle_id === null ? undefined : await repos.bundles.findById(channel.bundle_id);
-        await repos.channels.update(channel.id, { rollout_bundle_id: null, rollout_percent: 0 });
+        undo = { rollout_bundle_id: null, rollout_percent: 0 };
       } else {
         const previousId = await repos.channels.previousLiveBundleId(channel.id, channel.bundle_id);
         to = previousId === null ? undefined : await repos.bundles.findById(previousId);
         if (!to)
           throw conflict('nothing_to_roll_back', `Channel "${name}" has no earlier bundle to roll back to`);
         from = channel.bundle_id === null ? undefined : await repos.bundles.findById(channel.bundle_id);
-        await repos.channels.update(channel.id, { bundle_id: to.id });
+        undo = { bundle_id: to.id };
+      }
+      if (!(await repos.channels.updateIfUnchanged(channel, undo))) {
+        // Another undo of this release (another instance's) was written first.
+        if (releasing !== undefined) return null;
+        throw conflict('channel_changed', `Channel "${name}" changed meanwhile; try again`);
       }
       await repos.channels.addHistory({
         app_id: appId,

@@ -14,7 +14,9 @@ const HISTORY_DEPTH = 50;
  * those failures came from that has a failure threshold is judged on the bundle it is releasing
  * (its rollout bundle, else its live bundle), counting the reports since that release began; one
  * that fails too often is halted through ChannelService.halt. Runs inside the write-behind flush,
- * so never on a device's request, and one flush after another, so two judgements never race.
+ * so never on a device's request, and one flush after another, so two judgements never race here;
+ * other instances sharing the database judge their own devices' reports over the same counts, and
+ * the halt is written only while the channel still releases the judged bundle, so it happens once.
  */
 export class SafetyService {
   /** Releases already halted (or that could not be): channel, bundle and start of the release. */
@@ -68,12 +70,11 @@ export class SafetyService {
     if (!shouldHalt(settings, health)) return false;
 
     this.done.add(key);
-    // An admin may have changed the channel meanwhile: halt only the release that was judged.
-    const current = await this.repos.channels.find(channel.app_id, channel.name);
-    if (!current || (current.rollout_bundle_id ?? current.bundle_id) !== bundle.id) return false;
     const reason = haltReason(bundle.version, settings, health);
     try {
-      await this.channels.halt(channel.app_id, channel.name, reason);
+      // Only the release that was judged: an admin may have changed the channel meanwhile, or
+      // another instance, judging the same failures, halted it first.
+      if (!(await this.channels.halt(channel.app_id, channel.name, reason, bundle.id))) return false;
       this.log.warn(
         { app: channel.app_id, channel: channel.name, version: bundle.version, ...health },
         'release halted automatically',

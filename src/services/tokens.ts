@@ -32,6 +32,12 @@ export type Authentication =
 /** When a new token stops working: in a number of days, or at a moment; never when neither is given. */
 export type TokenExpiry = { inDays: number } | { at: string } | undefined;
 
+/**
+ * Held while the first token or user is created at start: with several instances starting on one
+ * empty database, the second sees what the first created instead of creating another.
+ */
+export const BOOTSTRAP_LOCK = 'lock:bootstrap';
+
 export class TokenService {
   constructor(private readonly repos: Repos) {}
 
@@ -51,20 +57,29 @@ export class TokenService {
 
   /**
    * At start: adopt the operator's OVERAIR_ADMIN_TOKEN, or, on an empty database, mint an admin token.
-   * Returns a newly minted secret (to print once), or null.
+   * Returns a newly minted secret (to print once), or null. Instances starting together on one
+   * database take turns (the bootstrap lock), so only the first mints a token and none fails.
    */
   async ensureAdminToken(configured: string | undefined): Promise<string | null> {
     if (configured) {
       const hash = hashToken(configured);
-      if (!(await this.repos.tokens.findByHash(hash))) {
-        await this.repos.tokens.insert({ name: 'OVERAIR_ADMIN_TOKEN', hash, scope: 'admin' });
-      }
+      if (await this.repos.tokens.findByHash(hash)) return null;
+      await this.repos.transaction(async (repos) => {
+        await repos.settings.lock(BOOTSTRAP_LOCK);
+        if (!(await repos.tokens.findByHash(hash)))
+          await repos.tokens.insert({ name: 'OVERAIR_ADMIN_TOKEN', hash, scope: 'admin' });
+      });
       return null;
     }
     if ((await this.repos.tokens.count()) > 0) return null;
     const secret = newTokenSecret();
-    await this.repos.tokens.insert({ name: 'initial admin', hash: hashToken(secret), scope: 'admin' });
-    return secret;
+    const minted = await this.repos.transaction(async (repos) => {
+      await repos.settings.lock(BOOTSTRAP_LOCK);
+      if ((await repos.tokens.count()) > 0) return false;
+      await repos.tokens.insert({ name: 'initial admin', hash: hashToken(secret), scope: 'admin' });
+      return true;
+    });
+    return minted ? secret : null;
   }
 
   async list(): Promise<PublicToken[]> {

@@ -3,7 +3,7 @@ import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { UserRow } from '../db/schema.js';
 import { passwordProblem, usernameProblem } from '../domain/users.js';
 import { badRequest, conflict, notFound } from '../errors.js';
-import type { Scope } from './tokens.js';
+import { BOOTSTRAP_LOCK, type Scope } from './tokens.js';
 
 export type PublicUser = Omit<UserRow, 'password_hash'>;
 
@@ -95,16 +95,25 @@ export class UserService {
   /**
    * At start: with OVERAIR_ADMIN_USER and OVERAIR_ADMIN_PASSWORD, create that admin user when there
    * is no user at all (an existing user's password is never reset this way). True when created.
+   * Instances starting together on one database take turns (the bootstrap lock): the first creates
+   * the user, the others find one.
    */
   async ensureAdminUser(username: string | undefined, password: string | undefined): Promise<boolean> {
     if (!username || !password || (await this.repos.users.count()) > 0) return false;
-    try {
-      await this.create(username, password, 'admin', 'overair');
+    checkNew(username, password);
+    // Hashed before the transaction: scrypt takes a while, and must not hold the lock.
+    const passwordHash = await hashPassword(password);
+    return this.repos.transaction(async (repos) => {
+      await repos.settings.lock(BOOTSTRAP_LOCK);
+      if ((await repos.users.count()) > 0) return false;
+      await repos.users.insert({ username, password_hash: passwordHash, scope: 'admin' });
+      await repos.audit.record({
+        actor: 'overair',
+        action: 'user.create',
+        target: username,
+        detail: { scope: 'admin' },
+      });
       return true;
-    } catch (error) {
-      // Another instance starting at the same moment created it first.
-      if ((error as { code?: string }).code === 'user_exists') return false;
-      throw error;
-    }
+    });
   }
 }
