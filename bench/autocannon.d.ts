@@ -1,4 +1,4 @@
-// Just the part of autocannon@8's programmatic API that bench/check.ts uses (no @types package).
+// Just the part of autocannon@8's programmatic API that bench/check.ts and bench/scale.ts use (no @types package).
 declare module 'autocannon' {
   namespace autocannon {
     interface RawRequest {
@@ -9,9 +9,17 @@ declare module 'autocannon' {
     }
     interface Request extends RawRequest {
       setupRequest?: (request: RawRequest, context: Record<string, unknown>) => RawRequest | null | undefined;
+      /** Called with each answer; `context` is the one setupRequest got for it (with pipelining 1). */
+      onResponse?: (
+        status: number,
+        body: string,
+        context: Record<string, unknown>,
+        headers: Record<string, string | string[]>,
+      ) => void;
     }
     interface Options {
-      url: string;
+      /** Several URLs: the connections are spread over them in turn. */
+      url: string | string[];
       connections?: number;
       duration?: number;
       pipelining?: number;

@@ -1,5 +1,5 @@
 /**
- * What bench/check.ts, bench/upload.ts and bench/delta.ts share: child processes and temp dirs cleaned
+ * What bench/check.ts, bench/upload.ts, bench/delta.ts and bench/scale.ts share: child processes and temp dirs cleaned
  * up whatever happens, the servers started as children (reporting their URL over IPC), admin API calls
  * with the bench admin token, the plugin's info object, and the result table.
  */
@@ -18,17 +18,30 @@ export const ADMIN_TOKEN = 'oat_bench-admin-token-0123456789abcdef';
 
 const children = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
+const cleanups = new Set<() => Promise<void>>();
 let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await Promise.all([...children].map((child) => stopChild(child)));
+    // After the children (which may be connected to what these stop), before the temp dirs.
+    await Promise.all([...cleanups].map((work) => work().catch(() => undefined)));
     await Promise.all([...tempDirs].map((dir) => fs.rm(dir, { recursive: true, force: true })));
   })();
   return cleaning;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/**
+ * Runs `work` at the end (or on a signal), after the children are stopped, e.g. to stop a database
+ * server that is not a child process; its failure is ignored. Returns a function that unregisters it.
+ */
+export function atCleanup(work: () => Promise<void>): () => void {
+  cleanups.add(work);
+  return () => cleanups.delete(work);
+}
+
+/** Stops a child process (SIGTERM, SIGKILL after 5 s) and forgets it. */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { passwordProblem, usernameProblem } from './domain/users.js';
+import { s3BucketProblem, s3EndpointProblem, s3PrefixProblem, s3RegionProblem } from './storage/s3-names.js';
 
 /**
  * One typed configuration, read from OVERAIR_* environment variables and overridden by
@@ -65,9 +66,13 @@ const configSchema = z.object({
     .optional(),
   databaseUrl: z
     .string()
-    .regex(/^sqlite:/, 'only sqlite:PATH is supported by this build (PostgreSQL support is planned)')
+    .trim()
+    .regex(
+      /^(sqlite:.+|postgres(ql)?:\/\/.+)$/,
+      'expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE',
+    )
     .optional(),
-  storage: z.enum(['fs']),
+  storage: z.enum(['fs', 's3'], { error: 'expected fs or s3' }),
   maxUploadBytes: sizeInBytes,
   maxNativeUploadBytes: sizeInBytes,
   logLevel: z.enum(LOG_LEVELS),
@@ -96,9 +101,30 @@ const configSchema = z.object({
   adminUser: checkedBy(usernameProblem).optional(),
   adminPassword: checkedBy(passwordProblem).optional(),
   sessionTtlSeconds: durationInSeconds(30 * 86_400, '30d'),
+  shutdownTimeoutSeconds: durationInSeconds(3600, '1h'),
+  s3Bucket: checkedBy(s3BucketProblem).optional(),
+  s3Region: checkedBy(s3RegionProblem),
+  s3Endpoint: checkedBy(s3EndpointProblem).optional(),
+  s3Port: z.coerce
+    .number({ error: 'expected a port number' })
+    .int('expected a port number')
+    .min(1, 'expected a port number')
+    .max(65535, 'expected a port number')
+    .optional(),
+  s3AccessKey: z.string().max(256, 'must be at most 256 characters').optional(),
+  s3SecretKey: z.string().max(256, 'must be at most 256 characters').optional(),
+  s3Ssl: onOff,
+  s3ForcePathStyle: onOff,
+  s3Prefix: checkedBy(s3PrefixProblem).optional(),
 });
 
-export type Config = z.output<typeof configSchema> & { databaseFile: string; blobDir: string };
+export type Config = z.output<typeof configSchema> & {
+  /** Where state lives: a SQLite file (the default, under the data folder) or a PostgreSQL server. */
+  database: DatabaseLocation;
+  blobDir: string;
+};
+
+export type DatabaseLocation = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
 
 /** Setting name -> environment variable, also used to name the setting in error messages. */
 const ENV_NAMES = {
@@ -124,6 +150,16 @@ const ENV_NAMES = {
   adminUser: 'OVERAIR_ADMIN_USER',
   adminPassword: 'OVERAIR_ADMIN_PASSWORD',
   sessionTtlSeconds: 'OVERAIR_SESSION_TTL',
+  shutdownTimeoutSeconds: 'OVERAIR_SHUTDOWN_TIMEOUT',
+  s3Bucket: 'OVERAIR_S3_BUCKET',
+  s3Region: 'OVERAIR_S3_REGION',
+  s3Endpoint: 'OVERAIR_S3_ENDPOINT',
+  s3Port: 'OVERAIR_S3_PORT',
+  s3AccessKey: 'OVERAIR_S3_ACCESS_KEY',
+  s3SecretKey: 'OVERAIR_S3_SECRET_KEY',
+  s3Ssl: 'OVERAIR_S3_SSL',
+  s3ForcePathStyle: 'OVERAIR_S3_FORCE_PATH_STYLE',
+  s3Prefix: 'OVERAIR_S3_PREFIX',
 } as const satisfies Record<keyof z.input<typeof configSchema>, string>;
 
 const DEFAULTS = {
@@ -145,9 +181,17 @@ const DEFAULTS = {
   deviceRateWindowSeconds: '1m',
   statsRetentionDays: '90',
   sessionTtlSeconds: '12h',
+  // How long in-flight requests may take to finish at SIGTERM: within Kubernetes' default grace
+  // period of 30 s, leaving time to write queued device activity and close the database.
+  shutdownTimeoutSeconds: '25s',
+  s3Region: 'us-east-1',
+  // A bare endpoint host means https unless told otherwise (OVERAIR_S3_SSL=false for a local gateway).
+  s3Ssl: 'true',
+  // Path-style URLs work with every S3-compatible service (and with AWS); virtual-host style does not.
+  s3ForcePathStyle: 'true',
 } as const;
 
-const SECRET_SETTINGS = new Set<string>(['adminToken', 'downloadSecret', 'adminPassword']);
+const SECRET_SETTINGS = new Set<string>(['adminToken', 'downloadSecret', 'adminPassword', 's3SecretKey']);
 
 export type ConfigOverrides = Partial<Record<keyof typeof ENV_NAMES, string | undefined>>;
 
@@ -168,7 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       // Secrets are never echoed, not even rejected ones: the message may end up in a log.
       const shown = SECRET_SETTINGS.has(key)
         ? `${raw[key]?.length ?? 0} characters`
-        : JSON.stringify(raw[key]);
+        : JSON.stringify(withoutPassword(raw[key]));
       return `${ENV_NAMES[key] ?? key} (${shown}): ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
@@ -182,13 +226,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
         : ['OVERAIR_ADMIN_PASSWORD', 'OVERAIR_ADMIN_USER'];
     throw new ConfigError(`invalid configuration:\n  ${missing}: required with ${given}`);
   }
+  // S3 storage cannot start without a bucket and the keys to it; name every one that is missing.
+  if (config.storage === 's3') {
+    const missing = (['s3Bucket', 's3AccessKey', 's3SecretKey'] as const).filter((key) => !config[key]);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `invalid configuration:\n  ${missing.map((key) => ENV_NAMES[key]).join(', ')}: required with OVERAIR_STORAGE=s3`,
+      );
+    }
+    // AWS's own endpoint comes from the region; a port for it is a mistake worth saying.
+    if (config.s3Port !== undefined && config.s3Endpoint === undefined) {
+      throw new ConfigError('invalid configuration:\n  OVERAIR_S3_PORT: only used with OVERAIR_S3_ENDPOINT');
+    }
+  }
   const dataDir = path.resolve(config.dataDir);
-  const sqlitePath = config.databaseUrl?.replace(/^sqlite:(\/\/)?/, '');
-  const databaseFile =
-    sqlitePath === undefined
-      ? path.join(dataDir, 'overair.db')
-      : sqlitePath === ':memory:'
-        ? sqlitePath
-        : path.resolve(sqlitePath);
-  return { ...config, dataDir, databaseFile, blobDir: path.join(dataDir, 'bundles') };
+  return {
+    ...config,
+    dataDir,
+    database: databaseLocation(config.databaseUrl, dataDir),
+    blobDir: path.join(dataDir, 'bundles'),
+  };
+}
+
+function databaseLocation(url: string | undefined, dataDir: string): DatabaseLocation {
+  if (url === undefined) return { kind: 'sqlite', file: path.join(dataDir, 'overair.db') };
+  if (/^postgres(ql)?:/.test(url)) return { kind: 'postgres', url };
+  const file = url.replace(/^sqlite:(\/\/)?/, '');
+  return { kind: 'sqlite', file: file === ':memory:' ? file : path.resolve(file) };
+}
+
+/** A URL's password is a secret too: `postgres://u:pw@h/db` is shown as `postgres://u:***@h/db`. */
+function withoutPassword(value: string | undefined): string | undefined {
+  return value?.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }

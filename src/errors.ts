@@ -17,3 +17,14 @@ export class OverairError extends Error {
 export const badRequest = (code: string, message: string) => new OverairError(400, code, message);
 export const notFound = (code: string, message: string) => new OverairError(404, code, message);
 export const conflict = (code: string, message: string) => new OverairError(409, code, message);
+
+/** How long a client is asked to wait (Retry-After) before trying again during a database outage. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/** The database cannot be reached right now (see db/unavailable.ts): a 503 the client may retry. */
+export const databaseUnavailable = () =>
+  new OverairError(
+    503,
+    'database_unavailable',
+    'The database cannot be reached right now; try again shortly',
+  );

@@ -1,18 +1,23 @@
 import type { AddressInfo } from 'node:net';
 import http from 'node:http';
 import type { Hono } from 'hono';
+import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
-import { openSqlite } from './db/connect.js';
+import { openDatabase } from './db/connect.js';
 import { Repos } from './db/index.js';
+import { ReleaseNotifications } from './db/release-notifications.js';
+import type { Database } from './db/schema.js';
+import { SettingsRepo } from './db/settings.js';
 import { createHttpApp } from './http/app.js';
 import { DownloadLinks } from './http/download.js';
 import { DeviceRateLimit } from './http/device-rate-limit.js';
+import { drainHttpServer } from './http/drain.js';
 import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
 import { createServices, type Services } from './services/index.js';
 import type { WebhookDeliveryOptions } from './services/webhook-dispatcher.js';
 import { loadOrCreateDownloadSecret } from './storage/download-secret.js';
-import { FsBlobStore } from './storage/fs-store.js';
+import { openBlobStore } from './storage/open.js';
 
 export interface RunningServer {
   url: string;
@@ -22,6 +27,8 @@ export interface RunningServer {
   app: Hono;
   /** A freshly minted admin token on first start (printed once), else null. */
   initialToken: string | null;
+  /** The database the server runs on (tests and benchmarks seed and inspect it). */
+  db: Kysely<Database>;
   close(): Promise<void>;
 }
 
@@ -38,15 +45,24 @@ export async function startServer(
   log: Logger = createLogger(config.logLevel),
   options: ServerOptions = {},
 ): Promise<RunningServer> {
-  const database = await openSqlite(config.databaseFile);
-  const store = new FsBlobStore(config.blobDir);
-  await store.init();
+  // The store first: when its bucket cannot be reached, nothing else has been opened yet.
+  const store = await openBlobStore(config, log);
+  const database = await openDatabase(config.database);
   const services = createServices(new Repos(database.db), store, log, {
     maxUploadBytes: config.maxUploadBytes,
     maxNativeUploadBytes: config.maxNativeUploadBytes,
     webhooks: options.webhooks,
     sessionTtlSeconds: config.sessionTtlSeconds,
   });
+  // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
+  const notifications =
+    config.database.kind === 'postgres'
+      ? new ReleaseNotifications(config.database.url, database.db, services.cache, log)
+      : undefined;
+  if (notifications) {
+    services.cache.publishTo(notifications);
+    await notifications.start();
+  }
   const initialToken = await services.tokens.ensureAdminToken(config.adminToken);
   if (await services.users.ensureAdminUser(config.adminUser, config.adminPassword)) {
     log.info({ user: config.adminUser }, 'created the admin user from OVERAIR_ADMIN_USER');
@@ -55,10 +71,14 @@ export async function startServer(
     config.publicUrl,
     config.privateDownloads
       ? {
-          secret: config.downloadSecret ?? (await loadOrCreateDownloadSecret(config.dataDir, log)),
+          secret:
+            config.downloadSecret ??
+            (await loadOrCreateDownloadSecret(config.dataDir, new SettingsRepo(database.db), log)),
           ttlSeconds: config.downloadUrlTtlSeconds,
         }
       : undefined,
+    Date.now,
+    config.downloadUrlTtlSeconds,
   );
   const deviceLimit = new DeviceRateLimit(config.deviceRateLimit, config.deviceRateWindowSeconds * 1000);
   const app = createHttpApp(services, log, links, {
@@ -91,13 +111,25 @@ export async function startServer(
     services,
     app,
     initialToken,
+    db: database.db,
     async close() {
+      // Out of the balancer's rotation (/readyz answers 503) and no new connections; requests in
+      // flight finish, within the shutdown timeout, before anything they use is closed.
+      log.info(
+        { timeoutSeconds: config.shutdownTimeoutSeconds },
+        'shutting down: finishing requests in flight',
+      );
+      services.readiness.startDraining();
+      const drained = drainHttpServer(server, config.shutdownTimeoutSeconds * 1000);
       await retention.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if ((await drained) === 'forced')
+        log.warn('shutdown timeout reached: requests still in flight were cut');
       await services.activity.close();
       // After the activity flush, whose automatic halts may still emit events.
       await services.webhooks.close();
+      await notifications?.close();
       await database.close();
+      await store.close?.();
     },
   };
 }

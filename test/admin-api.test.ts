@@ -3,6 +3,8 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSql, tableNames } from './helpers/sql.js';
+import { holdsBlob, stagingEntries, storedBlobs } from './helpers/stored.js';
 import { makeZip } from './helpers/zips.js';
 import {
   ADMIN_TOKEN,
@@ -17,11 +19,6 @@ const APP = 'com.example.admin';
 
 const bundleZip = (marker: string) =>
   makeZip({ 'index.html': `<html>${marker}</html>`, 'js/app.js': 'notifyAppReady()' });
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name));
-}
 
 describe('admin API', () => {
   let server: TestServer;
@@ -80,14 +77,13 @@ describe('admin API', () => {
     });
 
     it('stores tokens hashed only', async () => {
-      const file = path.join(server.dataDir, 'overair.db');
-      // The write-ahead log holds recent writes until a checkpoint: read both.
-      const db = Buffer.concat([
-        await fs.readFile(file),
-        await fs.readFile(`${file}-wal`).catch(() => Buffer.alloc(0)),
-      ]);
-      expect(db.includes(Buffer.from(ADMIN_TOKEN))).toBe(false);
-      expect(db.includes(Buffer.from(createHash('sha256').update(ADMIN_TOKEN).digest('hex')))).toBe(true);
+      // Every row of every table, whichever database the suite runs on.
+      const tables = await Promise.all(
+        (await tableNames(server)).map((name) => runSql(server, `SELECT * FROM "${name}"`)),
+      );
+      const db = JSON.stringify(tables);
+      expect(db).not.toContain(ADMIN_TOKEN);
+      expect(db).toContain(createHash('sha256').update(ADMIN_TOKEN).digest('hex'));
     });
   });
 
@@ -112,11 +108,10 @@ describe('admin API', () => {
       await server.api('POST', '/apps', { id: 'com.example.gone' });
       const zip = await bundleZip('gone');
       const up = await uploadBundle(server, 'com.example.gone', zip, { version: '1.0.0' });
-      const blob = path.join(server.dataDir, 'bundles', up.body.sha256.slice(0, 2), up.body.sha256);
-      await fs.access(blob);
+      expect(await holdsBlob(server, up.body.sha256)).toBe(true);
       expect((await server.api('DELETE', '/apps/com.example.gone')).status).toBe(200);
       expect((await server.api('GET', '/apps/com.example.gone')).status).toBe(404);
-      await expect(fs.access(blob)).rejects.toThrow();
+      expect(await holdsBlob(server, up.body.sha256)).toBe(false);
     });
   });
 
@@ -130,14 +125,15 @@ describe('admin API', () => {
     });
 
     it('keeps nothing when the sha256 the client sent does not match', async () => {
-      const before = await filesUnder(path.join(server.dataDir, 'bundles'));
+      const before = await storedBlobs(server);
       const wrong = await uploadBundle(server, APP, await bundleZip('mismatch'), {
         version: '0.9.1',
         sha256: 'a'.repeat(64),
       });
       expect(wrong).toMatchObject({ status: 400, body: { error: 'checksum_mismatch' } });
       expect((await server.api('GET', `/apps/${APP}/bundles/0.9.1`)).status).toBe(404);
-      expect(await filesUnder(path.join(server.dataDir, 'bundles'))).toEqual(before);
+      expect(await storedBlobs(server)).toEqual(before);
+      expect(await stagingEntries(server)).toEqual([]);
     });
 
     it('refuses zips with unsafe entries or without index.html', async () => {
@@ -163,7 +159,8 @@ describe('admin API', () => {
         await small.api('POST', '/apps', { id: APP });
         const big = await uploadBundle(small, APP, Buffer.alloc(64 * 1024, 1), { version: '1.0.0' });
         expect(big).toMatchObject({ status: 413, body: { error: 'payload_too_large' } });
-        expect(await filesUnder(path.join(small.dataDir, 'bundles'))).toEqual([]);
+        expect(await storedBlobs(small)).toEqual([]);
+        expect(await stagingEntries(small)).toEqual([]);
       } finally {
         await small.stop();
       }
@@ -184,10 +181,9 @@ describe('admin API', () => {
         }, 200);
       });
       // The server notices the abort asynchronously.
-      const tmp = path.join(server.dataDir, 'bundles', '.tmp');
-      for (let i = 0; i < 50 && (await fs.readdir(tmp)).length > 0; i++)
+      for (let i = 0; i < 50 && (await stagingEntries(server)).length > 0; i++)
         await new Promise((r) => setTimeout(r, 50));
-      expect(await fs.readdir(tmp)).toEqual([]);
+      expect(await stagingEntries(server)).toEqual([]);
       expect((await server.api('GET', `/apps/${APP}/bundles/0.9.3`)).status).toBe(404);
     });
 

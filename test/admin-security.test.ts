@@ -4,10 +4,9 @@
  * small a scope with 403; too many failed authentications from one address get 429s for that
  * address only, never on device routes; every admin request, refused or not, is in the audit log.
  */
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, deviceInfo, sendJson, startTestServer, type TestServer } from './helpers/server.js';
+import { runSql } from './helpers/sql.js';
 
 type Scope = 'read' | 'publish' | 'admin';
 const APP = 'com.example.secure';
@@ -15,9 +14,12 @@ const APP = 'com.example.secure';
 /**
  * The scope each admin route needs. The first test checks that this is exactly the set of routes
  * the app serves, so a route added without an entry here fails it. "session": the dashboard's
- * sign-in, sign-in check and sign-out, open to all (test/sessions.test.ts covers them).
+ * sign-in, sign-in check and sign-out, open to all (test/sessions.test.ts covers them). "public":
+ * the health probes, open to all and never audited (tested below).
  */
-const SCOPES: Record<string, Scope | 'session'> = {
+const SCOPES: Record<string, Scope | 'session' | 'public'> = {
+  'GET /healthz': 'public',
+  'GET /readyz': 'public',
   'POST /api/v1/session': 'session',
   'GET /api/v1/session': 'session',
   'DELETE /api/v1/session': 'session',
@@ -66,17 +68,25 @@ const SCOPES: Record<string, Scope | 'session'> = {
   'PUT /api/v1/users/:username/password': 'admin',
 };
 
-/** The admin routes the app serves, as "METHOD /path" (middleware, registered for ALL, left out). */
+/** Outside /api/v1, but in the table: load balancers and supervisors call them without a token. */
+const PROBES = ['/healthz', '/readyz'];
+
+/**
+ * The admin routes and probes the app serves, as "METHOD /path" (middleware, registered for ALL,
+ * left out).
+ */
 function servedAdminRoutes(server: TestServer): string[] {
   const routes = server.app.routes
-    .filter((route) => route.path.startsWith('/api/v1/') && route.method !== 'ALL')
+    .filter(
+      (route) => (route.path.startsWith('/api/v1/') || PROBES.includes(route.path)) && route.method !== 'ALL',
+    )
     .map((route) => `${route.method} ${route.path}`);
   return [...new Set(routes)].sort();
 }
 
-/** The admin routes that need a token or a session: all but the sign-in routes. */
+/** The admin routes that need a token or a session: all but the sign-in routes and the probes. */
 const guardedAdminRoutes = (server: TestServer) =>
-  servedAdminRoutes(server).filter((route) => SCOPES[route] !== 'session');
+  servedAdminRoutes(server).filter((route) => SCOPES[route] !== 'session' && SCOPES[route] !== 'public');
 
 const SLOTS: Record<string, string> = {
   appId: APP,
@@ -127,16 +137,13 @@ function problem(route: string, answer: Answer, status: number, error?: string):
 }
 
 /** Sets a token's expiry in the past, straight in the database (the API only accepts future ones). */
-function expireToken(server: TestServer, id: number): void {
-  const db = new Database(path.join(server.dataDir, 'overair.db'));
-  try {
-    db.prepare('UPDATE tokens SET expires_at = ? WHERE id = ?').run(
-      new Date(Date.now() - 1000).toISOString(),
-      id,
-    );
-  } finally {
-    db.close();
-  }
+async function expireToken(server: TestServer, id: number): Promise<void> {
+  await runSql(
+    server,
+    'UPDATE tokens SET expires_at = ? WHERE id = ?',
+    new Date(Date.now() - 1000).toISOString(),
+    id,
+  );
 }
 
 describe('every admin route', () => {
@@ -160,7 +167,7 @@ describe('every admin route', () => {
     const expired = await create('expired', 'admin', { expires_in_days: 1 });
     tokens.expired = expired.token;
     expect((await server.api('GET', '/whoami', undefined, expired.token)).status).toBe(200);
-    expireToken(server, expired.id);
+    await expireToken(server, expired.id);
   });
   afterAll(() => server.stop());
 
@@ -469,5 +476,39 @@ describe('audit log of admin requests', () => {
     );
     expect(actions).toContain('app.create');
     expect(actions).toContain(`DELETE /api/v1/apps/${APP}`);
+  });
+});
+
+describe('health probes', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer({ OVERAIR_DEVICE_RATE_LIMIT: '2', OVERAIR_DEVICE_RATE_WINDOW: '1m' });
+    expect((await server.api('POST', '/apps', { id: APP })).status).toBe(201);
+  });
+  afterAll(() => server.stop());
+
+  it('answer without a token, are never audited, and never count against the device rate limit', async () => {
+    const auditedBefore = (await server.api('GET', '/audit?limit=500')).body.items.length;
+    for (let round = 0; round < 5; round++) {
+      const health = await call(server, 'GET /healthz');
+      expect(health).toMatchObject({ status: 200, body: { status: 'ok' } });
+      const ready = await call(server, 'GET /readyz');
+      expect(ready).toMatchObject({
+        status: 200,
+        body: { status: 'ready', checks: { database: 'ok', storage: 'ok' } },
+      });
+      expect(ready.headers.get('cache-control')).toBe('no-store');
+    }
+    // Only the GET /audit call above was added to the audit log.
+    const audited = (await server.api('GET', '/audit?limit=500')).body.items;
+    expect(audited.length).toBe(auditedBefore + 1);
+    expect(JSON.stringify(audited)).not.toMatch(/healthz|readyz/);
+    // The device budget of 2 per window is untouched by ten probes: two checks pass, the third is limited.
+    const check = () => call(server, 'POST /updates', { body: deviceInfo({ app_id: APP }) });
+    expect((await check()).status).toBe(200);
+    expect((await check()).status).toBe(200);
+    expect((await check()).status).toBe(429);
+    expect((await call(server, 'GET /readyz')).status).toBe(200);
   });
 });

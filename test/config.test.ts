@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { cli } from './helpers/cli.js';
+import { createBucket, deleteBucket } from './helpers/radosgw.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -13,7 +14,7 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ port: 3000, host: '0.0.0.0', storage: 'fs', logLevel: 'info' });
     expect(config.dataDir).toBe(path.resolve('data'));
-    expect(config.databaseFile).toBe(path.resolve('data/overair.db'));
+    expect(config.database).toEqual({ kind: 'sqlite', file: path.resolve('data/overair.db') });
     expect(config.maxUploadBytes).toBe(512 * 1024 * 1024);
   });
 
@@ -71,6 +72,16 @@ describe('configuration', () => {
       authMaxFailures: 0,
       authFailureWindowSeconds: 90,
     });
+  });
+
+  it('gives requests in flight 25 s to finish at shutdown, unless OVERAIR_SHUTDOWN_TIMEOUT says otherwise', () => {
+    expect(loadConfig({}).shutdownTimeoutSeconds).toBe(25);
+    expect(loadConfig({ OVERAIR_SHUTDOWN_TIMEOUT: '2m' }).shutdownTimeoutSeconds).toBe(120);
+    const flag = loadConfig({ OVERAIR_SHUTDOWN_TIMEOUT: '2m' }, { shutdownTimeoutSeconds: '5' });
+    expect(flag.shutdownTimeoutSeconds).toBe(5);
+    for (const value of ['0s', 'soon', '2h', '-1']) {
+      expect(() => loadConfig({ OVERAIR_SHUTDOWN_TIMEOUT: value })).toThrow('OVERAIR_SHUTDOWN_TIMEOUT');
+    }
   });
 
   it('never echoes a secret in an error', () => {
@@ -157,10 +168,142 @@ describe('overair serve', () => {
         { OVERAIR_ADMIN_TOKEN: 'oat_test-admin-token-0123456789abcdef' },
         /listening/,
       );
-      expect(started.output).toContain('download-link secret');
-      await fs.access(path.join(data, 'download-secret'));
+      // Generated into the database, where every instance finds it; no longer into the data folder.
+      expect(started.output).toContain('generated the download-link secret');
+      await expect(fs.access(path.join(data, 'download-secret'))).rejects.toThrow();
     } finally {
       await fs.rm(data, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('S3 storage settings', () => {
+  const keys = {
+    OVERAIR_S3_ACCESS_KEY: 'AKIAEXAMPLE',
+    OVERAIR_S3_SECRET_KEY: 'wJalrXUtnFEMI-example-secret',
+  };
+
+  it('has defaults: us-east-1, https, path-style, no prefix; and reads every OVERAIR_S3_* variable', () => {
+    expect(loadConfig({ OVERAIR_STORAGE: 's3', OVERAIR_S3_BUCKET: 'bundles', ...keys })).toMatchObject({
+      storage: 's3',
+      s3Bucket: 'bundles',
+      s3Region: 'us-east-1',
+      s3Ssl: true,
+      s3ForcePathStyle: true,
+      s3Prefix: undefined,
+      s3Endpoint: undefined,
+    });
+    expect(
+      loadConfig({
+        OVERAIR_STORAGE: 's3',
+        OVERAIR_S3_BUCKET: 'my.bundles-1',
+        OVERAIR_S3_REGION: 'auto',
+        OVERAIR_S3_ENDPOINT: 'minio.internal',
+        OVERAIR_S3_PORT: '9000',
+        OVERAIR_S3_SSL: 'false',
+        OVERAIR_S3_FORCE_PATH_STYLE: 'FALSE',
+        OVERAIR_S3_PREFIX: 'overair/prod/',
+        ...keys,
+      }),
+    ).toMatchObject({
+      s3Region: 'auto',
+      s3Endpoint: 'minio.internal',
+      s3Port: 9000,
+      s3Ssl: false,
+      s3ForcePathStyle: false,
+      s3Prefix: 'overair/prod/',
+      s3AccessKey: 'AKIAEXAMPLE',
+    });
+  });
+
+  it('requires the bucket and both keys with OVERAIR_STORAGE=s3, naming each one missing', () => {
+    expect(() => loadConfig({ OVERAIR_STORAGE: 's3' })).toThrow(
+      'OVERAIR_S3_BUCKET, OVERAIR_S3_ACCESS_KEY, OVERAIR_S3_SECRET_KEY: required with OVERAIR_STORAGE=s3',
+    );
+    expect(() =>
+      loadConfig({ OVERAIR_STORAGE: 's3', OVERAIR_S3_BUCKET: 'b-1', OVERAIR_S3_ACCESS_KEY: 'k' }),
+    ).toThrow(/OVERAIR_S3_SECRET_KEY: required/);
+    // Only S3 storage needs them.
+    expect(loadConfig({}).storage).toBe('fs');
+  });
+
+  it.each([
+    ['OVERAIR_S3_BUCKET', 'Bad_Bucket!'],
+    ['OVERAIR_S3_BUCKET', 'ab'],
+    ['OVERAIR_S3_REGION', 'us east 1'],
+    ['OVERAIR_S3_ENDPOINT', 'https://s3.example.com/bucket'],
+    ['OVERAIR_S3_ENDPOINT', 'ftp://s3.example.com'],
+    ['OVERAIR_S3_ENDPOINT', 'https://key:secret@s3.example.com'],
+    ['OVERAIR_S3_ENDPOINT', 's3 example com'],
+    ['OVERAIR_S3_PORT', '0'],
+    ['OVERAIR_S3_PORT', 'http'],
+    ['OVERAIR_S3_SSL', 'yes'],
+    ['OVERAIR_S3_FORCE_PATH_STYLE', 'maybe'],
+    ['OVERAIR_S3_PREFIX', '../escape/'],
+    ['OVERAIR_S3_PREFIX', '/absolute/'],
+    ['OVERAIR_S3_PREFIX', 'a//b/'],
+  ])('names the setting in the error for %s=%s', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
+  it('refuses a port without an endpoint (AWS takes none), and never echoes the secret key', () => {
+    expect(() =>
+      loadConfig({ OVERAIR_STORAGE: 's3', OVERAIR_S3_BUCKET: 'b-1', OVERAIR_S3_PORT: '9000', ...keys }),
+    ).toThrow(/OVERAIR_S3_PORT: only used with OVERAIR_S3_ENDPOINT/);
+    const secret = 'hunter2'.repeat(40);
+    expect(() => loadConfig({ OVERAIR_S3_SECRET_KEY: secret })).toThrow(
+      'OVERAIR_S3_SECRET_KEY (280 characters)',
+    );
+    expect(() => loadConfig({ OVERAIR_S3_SECRET_KEY: secret })).not.toThrow(/hunter2/);
+  });
+
+  it('takes the Capgo CLI names as serve flags: a missing or bad one names its setting', async () => {
+    for (const [flags, setting] of [
+      [['--storage', 's3'], 'OVERAIR_S3_BUCKET'],
+      [['--storage', 's3', '--s3-bucket-name', 'b-1', '--s3-apikey', 'k'], 'OVERAIR_S3_SECRET_KEY'],
+      [['--storage', 'tape'], 'OVERAIR_STORAGE'],
+      [['--s3-port', '99999'], 'OVERAIR_S3_PORT'],
+      [['--s3-endpoint', 'https://x.example/path'], 'OVERAIR_S3_ENDPOINT'],
+      [['--s3-region', 'no way'], 'OVERAIR_S3_REGION'],
+    ] as const) {
+      const bad = await cli(['serve', ...flags], { cwd: ROOT, env: {} });
+      expect(bad.code, flags.join(' ')).not.toBe(0);
+      expect(bad.stderr, flags.join(' ')).toContain(setting);
+    }
+  });
+
+  it('starts on a bucket given by flags alone (host, port and --no-s3-ssl as the Capgo CLI takes them)', async () => {
+    const s3 = inject('s3');
+    const bucket = await createBucket(s3);
+    const data = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-cli-'));
+    try {
+      const endpoint = new URL(s3.endpoint);
+      const started = await runCli(
+        ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--log-level', 'info'].concat([
+          '--storage',
+          's3',
+          '--s3-bucket-name',
+          bucket,
+          '--s3-endpoint',
+          endpoint.hostname,
+          '--s3-port',
+          endpoint.port,
+          '--no-s3-ssl',
+          '--s3-region',
+          s3.region,
+          '--s3-apikey',
+          s3.accessKey,
+          '--s3-apisecret',
+          s3.secretKey,
+        ]),
+        { OVERAIR_ADMIN_TOKEN: 'oat_test-admin-token-0123456789abcdef' },
+        /listening|cannot use S3/,
+      );
+      expect(started.output).toContain('listening');
+      expect(started.output).not.toContain(s3.secretKey);
+    } finally {
+      await fs.rm(data, { recursive: true, force: true });
+      await deleteBucket(s3, bucket);
     }
   });
 });

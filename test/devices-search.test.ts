@@ -45,6 +45,12 @@ describe('GET /apps/APP/devices?q=', () => {
     expect(await ids('q=')).toHaveLength(5);
   });
 
+  it('ignores case, on every database (iOS sends upper-case ids, Android lower-case)', async () => {
+    expect(await ids('q=A1B2')).toEqual(['a1b2-0001', 'a1b2-0002']);
+    expect(await ids('q=BOB')).toEqual(['c3d4-0003']);
+    expect(await ids('q=ALx1')).toEqual(['e5f6-0005']);
+  });
+
   it('takes % and _ literally', async () => {
     expect(await ids(`q=${encodeURIComponent('al_')}`)).toEqual(['c3d4-0004']);
     expect(await ids(`q=${encodeURIComponent('al_100%')}`)).toEqual(['c3d4-0004']);

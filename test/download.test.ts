@@ -3,14 +3,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VECTORS, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
 
-describe('bundle downloads', () => {
+// Overair's own download route, which serves bundles from local storage. With S3 storage the same
+// route redirects to a presigned URL instead: test/s3-server.test.ts.
+describe('bundle downloads from local storage', () => {
   let server: TestServer;
   let zip: Buffer;
   let url: string;
   let sha: string;
 
   beforeAll(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ OVERAIR_STORAGE: 'fs' });
     zip = await fs.readFile(path.join(VECTORS, 'bundle.zip'));
     await server.api('POST', '/apps', { id: 'com.example.dl' });
     const up = await uploadBundle(server, 'com.example.dl', zip, { version: '1.0.0' });

@@ -6,7 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadSignature } from '../src/http/download.js';
-import { DOWNLOAD_SECRET_FILE } from '../src/storage/download-secret.js';
+import { SettingsRepo } from '../src/db/settings.js';
+import { DOWNLOAD_SECRET_FILE, DOWNLOAD_SECRET_SETTING } from '../src/storage/download-secret.js';
 import { VECTORS, deviceInfo, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
 
 const APP = 'com.example.private';
@@ -28,7 +29,7 @@ describe('private downloads', () => {
     expect(upload.status).toBe(201);
     ({ url, sha256: sha } = upload.body);
     await server.api('PUT', `/apps/${APP}/channels/production/bundle`, { version: '1.0.0' });
-    secret = (await fs.readFile(path.join(server.dataDir, DOWNLOAD_SECRET_FILE), 'utf8')).trim();
+    secret = (await new SettingsRepo(server.db).get(DOWNLOAD_SECRET_SETTING)) ?? '';
   });
   afterAll(() => server.stop());
 
@@ -45,10 +46,9 @@ describe('private downloads', () => {
     return link.toString();
   };
 
-  it('generates a secret of 32+ characters in the data folder, readable by the owner only', async () => {
+  it('generates a secret of 32+ characters into the database (shared by instances), not the data folder', async () => {
     expect(secret.length).toBeGreaterThanOrEqual(32);
-    const { mode } = await fs.stat(path.join(server.dataDir, DOWNLOAD_SECRET_FILE));
-    if (process.platform !== 'win32') expect(mode & 0o777).toBe(0o600);
+    await expect(fs.access(path.join(server.dataDir, DOWNLOAD_SECRET_FILE))).rejects.toThrow();
   });
 
   it('hands out signed links that expire in about 7 days, from the admin API', () => {
@@ -173,7 +173,7 @@ describe('private downloads', () => {
   it('keeps the generated secret across a restart, so links handed out before still work', async () => {
     const again = await startTestServer({
       OVERAIR_PRIVATE_DOWNLOADS: 'true',
-      OVERAIR_DATA_DIR: server.dataDir,
+      ...server.stateEnv,
     });
     try {
       const onRestarted = url.replace(server.url, again.url);
@@ -200,7 +200,7 @@ describe('private downloads with a configured secret and lifetime', () => {
   });
   afterAll(() => server.stop());
 
-  it('signs with it, writes no secret file, and expires links after the lifetime', async () => {
+  it('signs with it, stores no secret, and expires links after the lifetime', async () => {
     await server.api('POST', '/apps', { id: APP });
     const zip = await fs.readFile(path.join(VECTORS, 'bundle.zip'));
     const { body } = await uploadBundle(server, APP, zip, { version: '1.0.0' });
@@ -210,6 +210,7 @@ describe('private downloads with a configured secret and lifetime', () => {
     expect(lifetime).toBeGreaterThan(3600 - 5);
     expect(lifetime).toBeLessThanOrEqual(3600 + 360);
     await expect(fs.access(path.join(server.dataDir, DOWNLOAD_SECRET_FILE))).rejects.toThrow();
+    expect(await new SettingsRepo(server.db).get(DOWNLOAD_SECRET_SETTING)).toBeUndefined();
     const download = await fetch(body.url);
     expect(download.status).toBe(200);
     await download.arrayBuffer();

@@ -8,11 +8,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { cli } from './helpers/cli.js';
 import { ADMIN_TOKEN, sendJson, startTestServer, type TestServer } from './helpers/server.js';
+import { runSql } from './helpers/sql.js';
 
 const ROOT = { username: 'root', password: 'root-password-0123' };
 const COOKIE =
@@ -68,19 +68,6 @@ async function signIn(
   return { cookie: cookie!, csrf: answer.body.csrf_token, answer };
 }
 
-/** Runs SQL on the server's database (for what the API cannot do: expire things now). */
-function sql(server: TestServer, statement: string, ...params: unknown[]): any[] {
-  const db = new Database(path.join(server.dataDir, 'overair.db'));
-  try {
-    const prepared = db.prepare(statement);
-    if (prepared.reader) return prepared.all(...params);
-    prepared.run(...params);
-    return [];
-  } finally {
-    db.close();
-  }
-}
-
 const past = () => new Date(Date.now() - 1000).toISOString();
 
 describe('dashboard sessions', () => {
@@ -107,7 +94,7 @@ describe('dashboard sessions', () => {
         password_changed_at: expect.any(String),
       },
     ]);
-    const [row] = sql(server, 'SELECT password_hash FROM users');
+    const [row] = await runSql(server, 'SELECT password_hash FROM users');
     expect(row.password_hash).toMatch(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
     expect(Number(row.password_hash.split('$')[1])).toBeGreaterThanOrEqual(16384);
     expect(row.password_hash).not.toContain(ROOT.password);
@@ -129,7 +116,7 @@ describe('dashboard sessions', () => {
     expect(secure).toBeUndefined(); // plain http, no https public URL
     expect(Math.abs(Date.parse(answer.body.expires_at) - Date.now() - 12 * 3600_000)).toBeLessThan(5000);
 
-    const rows = sql(server, 'SELECT * FROM sessions');
+    const rows = await runSql(server, 'SELECT * FROM sessions');
     const mine = rows.find((row) => row.hash === createHash('sha256').update(cookie).digest('hex'));
     expect(mine).toMatchObject({ user_id: 1, token_id: null, csrf_token: csrf });
     expect(JSON.stringify(rows)).not.toContain(cookie);
@@ -318,7 +305,7 @@ describe('dashboard sessions', () => {
     const expiring = await server.api('POST', '/tokens', { name: 'dash-expiring', scope: 'read' });
     const session = await signIn(server, { token: expiring.body.token });
     expect((await call(server, 'GET', '/session', { cookie: session.cookie })).status).toBe(200);
-    sql(server, 'UPDATE tokens SET expires_at = ? WHERE id = ?', past(), expiring.body.id);
+    await runSql(server, 'UPDATE tokens SET expires_at = ? WHERE id = ?', past(), expiring.body.id);
     expect(await call(server, 'GET', '/session', { cookie: session.cookie })).toMatchObject({
       status: 401,
       body: { error: 'session_expired' },
@@ -345,12 +332,12 @@ describe('dashboard sessions', () => {
   it('ends an expired session, and deletes it', async () => {
     const { cookie } = await signIn(server, ROOT);
     const hash = createHash('sha256').update(cookie).digest('hex');
-    sql(server, 'UPDATE sessions SET expires_at = ? WHERE hash = ?', past(), hash);
+    await runSql(server, 'UPDATE sessions SET expires_at = ? WHERE hash = ?', past(), hash);
     expect(await call(server, 'GET', '/apps', { cookie })).toMatchObject({
       status: 401,
       body: { error: 'session_expired' },
     });
-    expect(sql(server, 'SELECT id FROM sessions WHERE hash = ?', hash)).toEqual([]);
+    expect(await runSql(server, 'SELECT id FROM sessions WHERE hash = ?', hash)).toEqual([]);
   });
 
   it('manages users: validation, duplicates, the last admin user, and sessions ended on deletion', async () => {
@@ -405,7 +392,7 @@ describe('dashboard sessions', () => {
     const deleted = await call(server, 'DELETE', `/users/${ROOT.username}`, admin2);
     expect(deleted).toMatchObject({ status: 200, body: { deleted: true } });
     expect((await call(server, 'GET', '/apps', { cookie: rootSession.cookie })).status).toBe(401);
-    expect(sql(server, 'SELECT id FROM sessions WHERE user_id = 1')).toEqual([]);
+    expect(await runSql(server, 'SELECT id FROM sessions WHERE user_id = 1')).toEqual([]);
     // admin2 is now the last admin user: not even itself can delete it.
     expect((await call(server, 'DELETE', '/users/admin2', admin2)).status).toBe(409);
 

@@ -369,7 +369,7 @@ describe('webhook deliveries across a restart', () => {
   it('sends what was left pending when the server comes back', async () => {
     const receiver = await startReceiver();
     const first = await startTestServer({}, { webhooks: FAST });
-    const dataDir = first.dataDir;
+    const { dataDir } = first;
     let second: TestServer | undefined;
     try {
       const hook = (await first.api('POST', '/webhooks', { url: `${receiver.base}/later` })).body;
@@ -379,7 +379,7 @@ describe('webhook deliveries across a restart', () => {
       await first.close();
       expect(receiver.at('/later')).toHaveLength(0);
 
-      second = await startTestServer({ OVERAIR_DATA_DIR: dataDir }, { webhooks: FAST });
+      second = await startTestServer(first.stateEnv, { webhooks: FAST });
       const [request] = await waitFor(() => receiver.at('/later').length > 0 && receiver.at('/later'));
       expect(request!.headers['x-overair-delivery']).toBe(String(queued.id));
       expect(verify(request!, hook.secret)).toBe(true);

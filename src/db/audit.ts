@@ -18,10 +18,10 @@ export class AuditRepo {
       .insertInto('audit_log')
       .values({
         at: now(),
-        actor: entry.actor,
+        actor: storable(entry.actor),
         action: entry.action,
         app_id: entry.appId ?? null,
-        target: entry.target ?? null,
+        target: entry.target === undefined || entry.target === null ? null : storable(entry.target),
         detail: entry.detail ? JSON.stringify(entry.detail) : null,
       })
       .execute();
@@ -33,4 +33,12 @@ export class AuditRepo {
     if (beforeId !== undefined) query = query.where('id', '<', beforeId);
     return query.orderBy('id', 'desc').limit(limit).execute();
   }
+}
+
+/**
+ * PostgreSQL's text cannot hold NUL, and a refused request's path may carry one (`/a%00b`): it is
+ * replaced, so the refusal is still recorded. (`detail` is JSON, which escapes it.)
+ */
+function storable(text: string): string {
+  return text.replaceAll('\u0000', '\uFFFD');
 }

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { DatabaseLocation } from '../config.js';
 import { type DialectName, migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -9,6 +11,11 @@ export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: DialectName;
   close(): Promise<void>;
+}
+
+/** Opens (and migrates) the configured database. */
+export function openDatabase(location: DatabaseLocation): Promise<DatabaseHandle> {
+  return location.kind === 'postgres' ? openPostgres(location.url) : openSqlite(location.file);
 }
 
 /** Opens the SQLite database file (creating its folder), tuned for one writer and many readers. */
@@ -24,4 +31,39 @@ export async function openSqlite(file: string): Promise<DatabaseHandle> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrateToLatest(db, 'sqlite');
   return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+/** int8 (bigint columns, count(*)): numbers, as SQLite gives them; sizes stay far below 2^53. */
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+/**
+ * Opens a pool on a PostgreSQL server. Several `overair serve` instances may share the database:
+ * migrations take Kysely's migration lock, so instances starting together migrate once.
+ */
+export async function openPostgres(url: string, options: { max?: number } = {}): Promise<DatabaseHandle> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    // A server that is gone should fail a request within seconds (503), not hang it.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID || oid === NUMERIC_OID
+          ? (value: string) => Number(value)
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client whose server went away emits 'error' on the pool; without a listener that
+  // would crash the process. The next query gets a fresh connection (or a clear error).
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await migrateToLatest(db, 'postgres');
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return { db, dialect: 'postgres', close: () => db.destroy() };
 }

@@ -36,7 +36,7 @@ export interface DeviceFilter {
   channel?: string;
   version?: string;
   platform?: string;
-  /** A prefix of the device id or of the custom id (SQLite's LIKE ignores the case of ASCII letters). */
+  /** A prefix of the device id or of the custom id, in any case (iOS ids are upper case, Android's lower). */
   q?: string;
 }
 
@@ -81,11 +81,12 @@ export class DevicesRepo {
     if (filter.version) query = query.where('version_name', '=', filter.version);
     if (filter.channel) query = query.where('channel', '=', filter.channel);
     if (filter.q) {
-      const pattern = likePrefix(filter.q);
+      // lower() on both sides: SQLite's LIKE ignores the case of ASCII letters, PostgreSQL's does not.
+      const pattern = likePrefix(filter.q.toLowerCase());
       query = query.where((eb) =>
         eb.or([
-          sql<boolean>`${eb.ref('device_id')} like ${pattern} escape '\\'`,
-          sql<boolean>`${eb.ref('custom_id')} like ${pattern} escape '\\'`,
+          sql<boolean>`lower(${eb.ref('device_id')}) like ${pattern} escape '\\'`,
+          sql<boolean>`lower(${eb.ref('custom_id')}) like ${pattern} escape '\\'`,
         ]),
       );
     }
@@ -122,6 +123,9 @@ export class DevicesRepo {
       group.reports.push(report);
     }
     for (const { columns, reports: group } of groups.values()) {
+      // Rows locked in one order: two instances upserting the same devices at once (a device's
+      // requests spread by a load balancer) wait for each other instead of deadlocking.
+      group.sort((a, b) => compareKeys(a.app_id, b.app_id) || compareKeys(a.device_id, b.device_id));
       for (let start = 0; start < group.length; start += BATCH_ROWS) {
         const rows = group.slice(start, start + BATCH_ROWS).map(({ keepVersion: _keep, ...report }) => ({
           ...report,
@@ -207,4 +211,9 @@ export class DevicesRepo {
       .where('self_channel', '=', name)
       .execute();
   }
+}
+
+/** Plain code-unit order: the same in every instance, whatever its locale. */
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { AppsRepo } from './apps.js';
 import { AuditRepo } from './audit.js';
+import { AuthFailuresRepo } from './auth-failures.js';
 import { BundlesRepo } from './bundles.js';
 import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
@@ -8,6 +9,7 @@ import { HoldsRepo } from './holds.js';
 import { NativeBuildsRepo } from './native-builds.js';
 import type { Database } from './schema.js';
 import { SessionsRepo } from './sessions.js';
+import { SettingsRepo } from './settings.js';
 import { StatsRepo } from './stats.js';
 import { TokensRepo } from './tokens.js';
 import { UsersRepo } from './users.js';
@@ -27,6 +29,8 @@ export class Repos {
   readonly users: UsersRepo;
   readonly sessions: SessionsRepo;
   readonly nativeBuilds: NativeBuildsRepo;
+  readonly settings: SettingsRepo;
+  readonly authFailures: AuthFailuresRepo;
 
   constructor(readonly db: Kysely<Database>) {
     this.apps = new AppsRepo(db);
@@ -41,6 +45,8 @@ export class Repos {
     this.users = new UsersRepo(db);
     this.sessions = new SessionsRepo(db);
     this.nativeBuilds = new NativeBuildsRepo(db);
+    this.settings = new SettingsRepo(db);
+    this.authFailures = new AuthFailuresRepo(db);
   }
 
   /** Runs `work` in one transaction with repositories bound to it. */

@@ -324,6 +324,29 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('native_builds_sha256').on('native_builds').column('sha256').execute();
       },
     },
+    '0012_settings': {
+      async up(db: Kysely<any>) {
+        // Server-wide values every instance must agree on (the generated download-link secret).
+        await db.schema
+          .createTable('settings')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+    '0013_auth_failures': {
+      async up(db: Kysely<any>) {
+        // Failed admin authentications per client address, shared by the instances behind a balancer.
+        await db.schema
+          .createTable('auth_failures')
+          .addColumn('address', 'text', (c) => c.primaryKey())
+          .addColumn('failures', 'integer', (c) => c.notNull())
+          .addColumn('window_start', 'text', (c) => c.notNull())
+          .addColumn('blocked_until', 'text')
+          .execute();
+      },
+    },
   };
 }
 

@@ -225,6 +225,22 @@ export interface AuditLogTable {
   detail: string | null;
 }
 
+/** Server-wide values every instance shares, by key (see SettingsRepo). */
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_at: Timestamp;
+}
+
+/** Failed admin authentications of one client address (an IPv6 /64), in its current window. */
+export interface AuthFailuresTable {
+  address: string;
+  failures: number;
+  window_start: Timestamp;
+  /** Until when the address is refused; null while it is not. */
+  blocked_until: Timestamp | null;
+}
+
 export interface Database {
   apps: AppsTable;
   bundles: BundlesTable;
@@ -241,6 +257,8 @@ export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   native_builds: NativeBuildsTable;
+  settings: SettingsTable;
+  auth_failures: AuthFailuresTable;
 }
 
 export type AppRow = Selectable<AppsTable>;

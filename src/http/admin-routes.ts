@@ -8,7 +8,7 @@ import type { Services } from '../services/index.js';
 import { statsPeriod } from '../services/stats.js';
 import type { Logger } from 'pino';
 import { auditRequests, limitFailedAuth, requireScope, requireToken, type AdminEnv } from './auth.js';
-import type { AddressLimiter } from './auth-limiter.js';
+import type { FailedAuthLimiter } from './shared-auth-limiter.js';
 import { clientAddress } from './client-address.js';
 import type { DownloadLinks } from './download.js';
 import { parseInput, readJson } from './errors.js';
@@ -60,7 +60,7 @@ const toMeta = (input: {
 
 /** What guards the admin API besides tokens: the failed-authentication limit, and whom to believe. */
 export interface AdminGuard {
-  limiter: AddressLimiter;
+  limiter: FailedAuthLimiter;
   /** Take the client's address from X-Forwarded-For (OVERAIR_TRUST_PROXY). */
   trustProxy: boolean;
   log: Logger;

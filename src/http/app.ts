@@ -2,15 +2,16 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
 import { adminRoutes } from './admin-routes.js';
-import { AddressLimiter } from './auth-limiter.js';
 import { capawesomeRoutes } from './capawesome-routes.js';
 import { dashboardHandler } from './dashboard.js';
 import type { DeviceRateLimit } from './device-rate-limit.js';
 import { deviceRoutes } from './device-routes.js';
 import { type DownloadLinks, downloadRoutes } from './download.js';
 import { toErrorResponse } from './errors.js';
+import { healthRoutes } from './health-routes.js';
 import { nativeDownloadRoutes } from './native-routes.js';
 import { logRequest } from './request-log.js';
+import { SharedAuthLimiter } from './shared-auth-limiter.js';
 
 export interface HttpOptions {
   /** The configured limit on device requests (none by default). */
@@ -41,16 +42,17 @@ export function createHttpApp(
     logRequest(log, c.req.method, c.req.path, c.res.status, started);
   });
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.route('/', healthRoutes(services.readiness));
   app.route('/', deviceRoutes(services, links, log, options.deviceLimit, options.trustProxy ?? false));
   app.route('/', downloadRoutes(services, links, log));
   // The @capawesome/capacitor-live-update plugin's endpoints (/v1/apps/...).
   app.route('/', capawesomeRoutes(services, links, log, options.deviceLimit, options.trustProxy ?? false));
   app.route('/', nativeDownloadRoutes(services, links, log));
-  const limiter = new AddressLimiter({
-    maxFailures: options.authMaxFailures ?? 10,
-    windowMs: options.authFailureWindowMs ?? 5 * 60_000,
-  });
+  const limiter = new SharedAuthLimiter(
+    { maxFailures: options.authMaxFailures ?? 10, windowMs: options.authFailureWindowMs ?? 5 * 60_000 },
+    services.authFailures,
+    log,
+  );
   app.route(
     '/api/v1',
     adminRoutes(services, links, {
@@ -67,8 +69,8 @@ export function createHttpApp(
     c.json({ error: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` }, 404),
   );
   app.onError((error, c) => {
-    const { status, body } = toErrorResponse(error, log);
-    return c.json(body, status);
+    const { status, body, headers } = toErrorResponse(error, log);
+    return c.json(body, status, headers);
   });
   return app;
 }

@@ -14,7 +14,16 @@ import type { Context, Handler } from 'hono';
 export const DEFAULT_DASHBOARD_DIR = path.resolve(import.meta.dirname, '../../dist/web');
 
 /** Paths that are never the dashboard's: what is not found there stays a JSON 404. */
-const RESERVED_PREFIXES = ['/api', '/download', '/updates', '/stats', '/channel_self', '/check', '/healthz'];
+const RESERVED_PREFIXES = [
+  '/api',
+  '/download',
+  '/updates',
+  '/stats',
+  '/channel_self',
+  '/check',
+  '/healthz',
+  '/readyz',
+];
 
 export function isReservedPath(pathname: string): boolean {
   return RESERVED_PREFIXES.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`));

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { UpdateDecision } from '../domain/decision.js';
 import { pluginSupportsManifest } from '../domain/plugin.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { OverairError } from '../errors.js';
 import type { Services } from '../services/index.js';
 import type { LiveBundle } from '../services/release-cache.js';
@@ -54,8 +55,8 @@ export function deviceRoutes(
 
   routes.post('/updates', async (c) => {
     const body = await readJson(c).catch((error: unknown) => new BodyError(error));
-    const { status, payload } = await answerUpdateCheck(services, log, body, links.forBundle(c));
-    return c.json(payload, status);
+    const { status, payload, headers } = await answerUpdateCheck(services, log, body, links.forBundle(c));
+    return c.json(payload, status, headers);
   });
 
   routes.post('/stats', async (c) => {
@@ -76,6 +77,8 @@ export function deviceRoutes(
         await recordStat(event);
         results.push({ status: 'ok', index });
       } catch (error) {
+        // An outage fails every event alike: a 503 (with Retry-After) says so better than N errors.
+        if (isDatabaseUnavailable(error)) return errorJson(c, error, log);
         results.push({ status: 'error', index, ...toErrorResponse(error, log).body });
       }
     }
@@ -136,9 +139,9 @@ export function deviceRoutes(
    * malformed or oversized requests, which the plugin never sends, keep their 4xx.
    */
   function softError(c: Context, error: unknown) {
-    const { status, body } = toErrorResponse(error, log);
+    const { status, body, headers } = toErrorResponse(error, log);
     const semantic = error instanceof OverairError && (status === 403 || status === 404);
-    return c.json(body, semantic ? 200 : status);
+    return c.json(body, semantic ? 200 : status, headers);
   }
 
   // The simple check of home-made clients.
@@ -189,7 +192,7 @@ export async function answerUpdateCheck(
   log: Logger,
   body: unknown,
   urlOf: BundleUrl,
-): Promise<{ status: ContentfulStatusCode; payload: object }> {
+): Promise<{ status: ContentfulStatusCode; payload: object; headers?: Record<string, string> }> {
   try {
     if (body instanceof BodyError) throw body.error;
     const info = parseInput(deviceInfo, body);
@@ -202,8 +205,8 @@ export async function answerUpdateCheck(
     return { status: 200, payload };
   } catch (error) {
     // The plugin reads {error, message, kind} at any status; kind "failed" surfaces the problem.
-    const { status, body: payload } = toErrorResponse(error, log);
-    return { status, payload: { ...payload, kind: 'failed' } };
+    const { status, body: payload, headers } = toErrorResponse(error, log);
+    return { status, payload: { ...payload, kind: 'failed' }, headers };
   }
 }
 

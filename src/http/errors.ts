@@ -4,34 +4,58 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { OverairError, badRequest } from '../errors.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
+import { atMostEvery } from '../log.js';
+import { DATABASE_RETRY_AFTER_SECONDS, OverairError, badRequest, databaseUnavailable } from '../errors.js';
 
 export interface ErrorBody {
   error: string;
   message: string;
 }
 
-/** Maps anything thrown in a handler to a status and a JSON {error, message}; never a stack trace. */
+/**
+ * Maps anything thrown in a handler to a status and a JSON {error, message}; never a stack trace.
+ * `headers` go out with it (Retry-After on a 503 of a database outage).
+ */
 export function toErrorResponse(
   error: unknown,
   log: Logger,
-): { status: ContentfulStatusCode; body: ErrorBody } {
+): { status: ContentfulStatusCode; body: ErrorBody; headers: Record<string, string> } {
+  if (isDatabaseUnavailable(error)) {
+    logOutage(log, error);
+    const { status, code, message } = databaseUnavailable();
+    return {
+      status,
+      body: { error: code, message },
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+    };
+  }
   if (error instanceof OverairError)
-    return { status: error.status, body: { error: error.code, message: error.message } };
+    return { status: error.status, body: { error: error.code, message: error.message }, headers: {} };
   if (error instanceof HTTPException) {
     const code = error.status === 413 ? 'payload_too_large' : 'bad_request';
-    return { status: error.status, body: { error: code, message: error.message || 'Bad request' } };
+    return {
+      status: error.status,
+      body: { error: code, message: error.message || 'Bad request' },
+      headers: {},
+    };
   }
   log.error({ err: error }, 'unhandled error');
   return {
     status: 500,
     body: { error: 'internal_error', message: 'The server failed to handle this request' },
+    headers: {},
   };
 }
 
+/** During an outage every request fails alike: one warning per interval, not one per request. */
+const logOutage = atMostEvery(10_000, (log: Logger, error: unknown) =>
+  log.warn({ err: error }, 'the database is unreachable: answering 503 to requests that need it'),
+);
+
 export function errorJson(c: Context, error: unknown, log: Logger, extra: Record<string, string> = {}) {
-  const { status, body } = toErrorResponse(error, log);
-  return c.json({ ...body, ...extra }, status);
+  const { status, body, headers } = toErrorResponse(error, log);
+  return c.json({ ...body, ...extra }, status, headers);
 }
 
 /** Largest JSON body any route accepts; bundle uploads stream and have their own limit. */
@@ -115,10 +139,33 @@ function readNodeStream(stream: Readable, limit: number, tooLarge: () => Error):
 /** Validates input with a zod schema; the message names each offending field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where = 'body'): z.output<S> {
   const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const nul = pathOfNul(parsed.data);
+    if (nul !== null)
+      throw badRequest(
+        'invalid_request',
+        `${nul.length ? nul.join('.') : where}: must not contain NUL characters`,
+      );
+    return parsed.data;
+  }
   const problems = parsed.error.issues.slice(0, 5).map((issue) => {
     const field = issue.path.length ? issue.path.join('.') : where;
     return `${field}: ${issue.message}`;
   });
   throw badRequest('invalid_request', problems.join('; '));
+}
+
+/**
+ * The path of the first string holding a NUL character, or null. No client has a use for one, and
+ * PostgreSQL refuses it in text (stored or compared), which would turn a bad request into a 500 or
+ * lose a batch of device events written behind with it.
+ */
+function pathOfNul(value: unknown, path: string[] = []): string[] | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (typeof value !== 'object' || value === null) return null;
+  for (const [key, item] of Object.entries(value)) {
+    const found = pathOfNul(item, [...path, key]);
+    if (found !== null) return found;
+  }
+  return null;
 }

@@ -58,7 +58,12 @@ export function createNodeListener(
         (error: unknown) => new BodyError(error),
       );
       const origin = () => `http://${req.headers.host ?? 'localhost'}`;
-      const { status, payload } = await answerUpdateCheck(services, log, body, links.withOrigin(origin));
+      const { status, payload, headers } = await answerUpdateCheck(
+        services,
+        log,
+        body,
+        links.withOrigin(origin),
+      );
       // Answer in the next turn of the event loop rather than inside the request's own callbacks:
       // measured here, this alone raises update checks per second by half (npm run bench), as the
       // writes of all requests read in one poll go out together.
@@ -70,6 +75,7 @@ export function createNodeListener(
       const gzip = json.length > GZIP_MIN_BYTES && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
       const encoded = gzip ? await gzipAsync(json) : json;
       res.writeHead(status, {
+        ...headers, // Retry-After of a 503 while the database is unreachable
         'content-type': 'application/json',
         'content-length': typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.length,
         ...(gzip && { 'content-encoding': 'gzip', vary: 'Accept-Encoding' }),

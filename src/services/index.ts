@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { Repos } from '../db/index.js';
+import { pingDatabase } from '../db/ping.js';
+import { atMostEvery } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { AppService } from './apps.js';
 import { BundleService } from './bundles.js';
@@ -9,6 +11,7 @@ import { DeviceActivity } from './device-activity.js';
 import { DeviceHolds } from './holds.js';
 import { DeviceService } from './devices.js';
 import { NativeBuildService } from './native-builds.js';
+import { Readiness } from './readiness.js';
 import { ReleaseCache } from './release-cache.js';
 import { SafetyService } from './safety.js';
 import { SessionService } from './sessions.js';
@@ -32,7 +35,17 @@ export interface ServiceOptions {
 
 /** Every use case, wired once over shared repositories, storage and cache. */
 export function createServices(repos: Repos, store: BlobStore, log: Logger, options: ServiceOptions) {
-  const cache = new ReleaseCache(repos, options.cacheTtlMs);
+  const cache = new ReleaseCache(
+    repos,
+    options.cacheTtlMs,
+    undefined,
+    atMostEvery(10_000, (appId: string, ageMs: number) =>
+      log.warn(
+        { appId, ageMs },
+        'the database is unreachable: update checks answered from the last known release',
+      ),
+    ),
+  );
   const activity = new DeviceActivity(repos, log);
   const webhooks = new WebhookService(repos, log, options.webhooks);
   const channels = new ChannelService(repos, cache, webhooks);
@@ -59,10 +72,16 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     sessions: new SessionService(repos, tokens, users, options.sessionTtlSeconds ?? 12 * 3600),
     webhooks,
     audit: repos.audit,
+    /** Failed admin authentications, counted over every instance (SharedAuthLimiter). */
+    authFailures: repos.authFailures,
     updates: new UpdateService(cache, activity),
     channelSelf: new ChannelSelfService(repos, cache, activity),
     stats: new StatsService(cache, activity, repos),
     safety,
+    readiness: new Readiness(
+      { database: () => pingDatabase(repos.db), storage: async () => store.ping?.() },
+      log,
+    ),
   };
 }
 

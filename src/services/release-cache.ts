@@ -1,6 +1,7 @@
 import type { ChannelFacts } from '../domain/decision.js';
 import type { NativePolicy } from '../domain/policy.js';
 import type { Repos } from '../db/index.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import type { BundleFileRow, BundleRow } from '../db/schema.js';
 
 /** Everything the update decision needs about one app, read in a few queries and shared by all checks. */
@@ -30,32 +31,88 @@ export type LiveBundle = BundleRow & {
   files: BundleFileRow[];
 };
 
+/** Called when an app's last snapshot answers for a reload that failed (the database is unreachable). */
+export type StaleListener = (appId: string, ageMs: number, error: unknown) => void;
+
+/** Tells the other instances sharing the database that an app's release data changed. */
+export interface ReleaseChangePublisher {
+  publish(appId: string): void;
+}
+
 /**
  * Read-through cache of each app's channels, live bundles and device channel assignments: the update
- * check is the hot path and answers from memory; this data changes only on admin and channel actions. Writes in this process drop the entry at once; the short
- * TTL bounds how stale another instance sharing the database can be.
+ * check is the hot path and answers from memory; this data changes only on admin and channel actions.
+ * Writes in this process drop the entry at once and are published to the other instances (PostgreSQL
+ * NOTIFY, see db/release-notifications.ts), which drop theirs within milliseconds. The short TTL
+ * bounds how stale an instance is when a notice is lost (its listener was reconnecting): a change
+ * committed anywhere is served everywhere within `ttlMs` plus the time of one load.
+ *
+ * While the database is unreachable, an app's last loaded snapshot keeps answering (for at most
+ * `staleLimitMs` after it was loaded), so devices still get the answer they got a moment ago rather
+ * than a 503: nothing can change it during the outage (admin writes fail too), and the bundles it
+ * names are downloaded from storage, not the database. The limit covers an outage of this instance
+ * alone (a network partition), during which other instances may see a release halted. A failed
+ * reload answers from the snapshot for one TTL, so the database is retried once per TTL, not per check.
  */
 export class ReleaseCache {
   private readonly entries = new Map<string, { expires: number; value: Promise<AppRelease | null> }>();
+  /** Each app's last successful load, what an outage falls back to. */
+  private readonly lastLoaded = new Map<string, { release: AppRelease | null; at: number }>();
+  private publisher: ReleaseChangePublisher | undefined;
 
   constructor(
     private readonly repos: Repos,
     readonly ttlMs = 2000,
+    readonly staleLimitMs = 5 * 60_000,
+    private readonly onStale?: StaleListener,
   ) {}
 
   get(appId: string): Promise<AppRelease | null> {
     const cached = this.entries.get(appId);
     const time = Date.now();
     if (cached && cached.expires > time) return cached.value;
-    const value = this.load(appId);
+    const value = this.loadOrLastKnown(appId);
     this.entries.set(appId, { expires: time + this.ttlMs, value });
     // A failed load must not be served from the cache for the whole TTL.
     value.catch(() => this.entries.delete(appId));
     return value;
   }
 
+  /** Publishes every later `invalidate` to the other instances. */
+  publishTo(publisher: ReleaseChangePublisher): void {
+    this.publisher = publisher;
+  }
+
+  /** After a change to the app's release data was committed here: drops it here and on other instances. */
   invalidate(appId: string): void {
+    this.drop(appId);
+    this.publisher?.publish(appId);
+  }
+
+  /** Forgets every app's entry (notices from other instances may have been missed). */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  /** Forgets one app (changed here or by another instance); a load under way is not kept either. */
+  drop(appId: string): void {
     this.entries.delete(appId);
+    // Superseded by the write that invalidates it: never an outage's answer.
+    this.lastLoaded.delete(appId);
+  }
+
+  private async loadOrLastKnown(appId: string): Promise<AppRelease | null> {
+    try {
+      const release = await this.load(appId);
+      this.lastLoaded.set(appId, { release, at: Date.now() });
+      return release;
+    } catch (error) {
+      const last = this.lastLoaded.get(appId);
+      const age = last ? Date.now() - last.at : Infinity;
+      if (!last || age > this.staleLimitMs || !isDatabaseUnavailable(error)) throw error;
+      this.onStale?.(appId, age, error);
+      return last.release;
+    }
   }
 
   private async load(appId: string): Promise<AppRelease | null> {

@@ -1,15 +1,19 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
+import { backendForServer } from './backends.js';
 
 export const VECTORS = path.resolve(import.meta.dirname, '../../../shared/vectors/capgo-cli-8.68');
 export const ADMIN_TOKEN = 'oat_test-admin-token-0123456789abcdef';
 
 export interface TestServer extends RunningServer {
   dataDir: string;
+  config: Config;
+  /** The settings that start another server on this one's state (data folder and database). */
+  stateEnv: Record<string, string>;
   /** Admin API call with the admin token (or `token`); JSON body in, parsed JSON out. */
   api(method: string, route: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
   /** Device call as the plugin makes it: JSON body, no auth. */
@@ -27,12 +31,18 @@ export async function startTestServer(
   options: ServerOptions = {},
 ): Promise<TestServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-test-'));
+  // A server given a database (a restart of another) shares it; stopping it must not drop it.
+  const backend =
+    env.OVERAIR_DATABASE_URL === undefined
+      ? await backendForServer()
+      : { env: { OVERAIR_DATABASE_URL: env.OVERAIR_DATABASE_URL }, cleanup: async () => {} };
   const config = loadConfig({
     OVERAIR_DATA_DIR: dataDir,
     OVERAIR_PORT: '0',
     OVERAIR_HOST: '127.0.0.1',
     OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN,
     OVERAIR_LOG_LEVEL: 'silent',
+    ...backend.env,
     ...env,
   });
   const server = await startServer(config, createLogger(config.logLevel), options);
@@ -41,11 +51,14 @@ export async function startTestServer(
   return {
     ...server,
     dataDir,
+    config,
+    stateEnv: { OVERAIR_DATA_DIR: dataDir, ...backend.env },
     api: (method, route, body, token = ADMIN_TOKEN) =>
       call(method, `/api/v1${route}`, body, { authorization: `Bearer ${token}` }),
     device: (method, route, body) => call(method, route, body, {}),
     async stop() {
       await server.close();
+      await backend.cleanup();
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
