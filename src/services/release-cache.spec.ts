@@ -67,3 +67,78 @@ describe('the release cache while the database is unreachable', () => {
     await expect(cache.get('app')).rejects.toThrow('ECONNREFUSED');
   });
 });
+
+describe('the release cache as an entry ages', () => {
+  /** Repositories whose app reads wait while `gate` is set; each load gives a new object. */
+  function gatedRepos() {
+    const state = { loads: 0, gate: undefined as Promise<void> | undefined };
+    const read = async <T>(value: T): Promise<T> => value;
+    const repos = {
+      apps: {
+        find: async (id: string) => {
+          state.loads++;
+          await state.gate;
+          return { id, load: state.loads };
+        },
+      },
+      channels: { list: () => read([]) },
+      bundles: { findByIds: () => read([]), filesOf: () => read([]) },
+      devices: { assignments: () => read([]) },
+      holds: { active: () => read([]) },
+    };
+    return { repos: repos as unknown as Repos, state };
+  }
+
+  it('reloads past half its life while it keeps answering, then answers from the reloaded one', async () => {
+    const { repos, state } = gatedRepos();
+    const cache = new ReleaseCache(repos, 200);
+    const first = await cache.get('app');
+    let open!: () => void;
+    state.gate = new Promise((resolve) => (open = resolve));
+    await sleep(120);
+    // Past half its life: the entry answers at once, and only one reload starts however many ask.
+    expect(await cache.get('app')).toBe(first);
+    expect(await cache.get('app')).toBe(first);
+    expect(state.loads).toBe(2);
+    open();
+    await sleep(5);
+    const second = await cache.get('app');
+    expect(second).not.toBe(first);
+    expect(state.loads).toBe(2);
+  });
+
+  it('is never served past its TTL: an expired entry waits for a fresh load', async () => {
+    const { repos, state } = gatedRepos();
+    const cache = new ReleaseCache(repos, 20);
+    const first = await cache.get('app');
+    let open!: () => void;
+    state.gate = new Promise((resolve) => (open = resolve));
+    await sleep(30);
+    let settled = false;
+    const next = cache.get('app').then((release) => ((settled = true), release));
+    await sleep(10);
+    expect(settled).toBe(false);
+    open();
+    expect(await next).not.toBe(first);
+  });
+
+  it('never answers from a snapshot dropped by a change, nor lets a reload under way replace it', async () => {
+    const { repos, state } = gatedRepos();
+    const cache = new ReleaseCache(repos, 200);
+    const first = await cache.get('app');
+    await sleep(120);
+    let open!: () => void;
+    state.gate = new Promise((resolve) => (open = resolve));
+    expect(await cache.get('app')).toBe(first); // a reload is under way
+    cache.drop('app');
+    let settled = false;
+    const next = cache.get('app').then((release) => ((settled = true), release));
+    await sleep(10);
+    expect(settled).toBe(false);
+    open();
+    const fresh = await next;
+    expect(fresh).not.toBe(first);
+    await sleep(5);
+    expect(await cache.get('app')).toBe(fresh);
+  });
+});

@@ -39,6 +39,14 @@ export interface ReleaseChangePublisher {
   publish(appId: string): void;
 }
 
+interface CacheEntry {
+  expires: number;
+  value: Promise<AppRelease | null>;
+  /** Set once the load succeeded (only a loaded entry is reloaded ahead of its expiry). */
+  loaded: { release: AppRelease | null } | undefined;
+  refreshing: boolean;
+}
+
 /**
  * Read-through cache of each app's channels, live bundles and device channel assignments: the update
  * check is the hot path and answers from memory; this data changes only on admin and channel actions.
@@ -55,7 +63,7 @@ export interface ReleaseChangePublisher {
  * reload answers from the snapshot for one TTL, so the database is retried once per TTL, not per check.
  */
 export class ReleaseCache {
-  private readonly entries = new Map<string, { expires: number; value: Promise<AppRelease | null> }>();
+  private readonly entries = new Map<string, CacheEntry>();
   /** Each app's last successful load, what an outage falls back to. */
   private readonly lastLoaded = new Map<string, { release: AppRelease | null; at: number }>();
   private publisher: ReleaseChangePublisher | undefined;
@@ -70,12 +78,46 @@ export class ReleaseCache {
   get(appId: string): Promise<AppRelease | null> {
     const cached = this.entries.get(appId);
     const time = Date.now();
-    if (cached && cached.expires > time) return cached.value;
+    if (cached && cached.expires > time) {
+      // Past half its life, a loaded entry is reloaded in the background while it keeps answering, so
+      // a busy app's checks never queue behind a reload. An entry is never served past its TTL.
+      if (cached.loaded && !cached.refreshing && time >= cached.expires - this.ttlMs / 2) {
+        cached.refreshing = true;
+        this.loadOrLastKnown(appId).then(
+          (release) => {
+            if (this.entries.get(appId) === cached) this.store(appId, Promise.resolve(release), release);
+          },
+          () => {
+            // Left to expire: the next check after it loads (and fails) in the open.
+            cached.refreshing = false;
+          },
+        );
+      }
+      return cached.value;
+    }
     const value = this.loadOrLastKnown(appId);
-    this.entries.set(appId, { expires: time + this.ttlMs, value });
-    // A failed load must not be served from the cache for the whole TTL.
-    value.catch(() => this.entries.delete(appId));
+    const entry = this.store(appId, value);
+    value.then(
+      (release) => {
+        if (this.entries.get(appId) === entry) entry.loaded = { release };
+      },
+      // A failed load must not be served from the cache for the whole TTL.
+      () => {
+        if (this.entries.get(appId) === entry) this.entries.delete(appId);
+      },
+    );
     return value;
+  }
+
+  private store(appId: string, value: Promise<AppRelease | null>, release?: AppRelease | null): CacheEntry {
+    const entry: CacheEntry = {
+      expires: Date.now() + this.ttlMs,
+      value,
+      loaded: release === undefined ? undefined : { release },
+      refreshing: false,
+    };
+    this.entries.set(appId, entry);
+    return entry;
   }
 
   /** Publishes every later `invalidate` to the other instances. */
