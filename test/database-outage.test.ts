@@ -10,16 +10,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/log.js';
-import { startServer, type RunningServer } from '../src/server.js';
 import { TEST_BACKEND } from './helpers/backends.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
-import { ADMIN_TOKEN, deviceInfo, sendJson } from './helpers/server.js';
+import { ADMIN_TOKEN, deviceInfo, sendJson, startTestServer, type TestServer } from './helpers/server.js';
 import { makeZip } from './helpers/zips.js';
 
 const APP = 'com.example.outage';
@@ -27,8 +21,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.runIf(TEST_BACKEND === 'postgres')('a PostgreSQL outage under a running server', () => {
   let postgres: PostgresServer;
-  let server: RunningServer;
-  let dataDir: string;
+  let server: TestServer;
   let hooks: Server;
   const hookCalls: number[] = [];
   const unhandled: unknown[] = [];
@@ -44,7 +37,6 @@ describe.runIf(TEST_BACKEND === 'postgres')('a PostgreSQL outage under a running
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
     postgres = await startPostgres();
-    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-outage-'));
     // A webhook receiver that fails the first delivery: its retry falls into the outage.
     hooks = createServer((request, response) => {
       request.resume();
@@ -52,24 +44,17 @@ describe.runIf(TEST_BACKEND === 'postgres')('a PostgreSQL outage under a running
       response.writeHead(hookCalls.length === 1 ? 500 : 200).end();
     });
     await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
-    const config = loadConfig({
-      OVERAIR_DATA_DIR: dataDir,
-      OVERAIR_PORT: '0',
-      OVERAIR_HOST: '127.0.0.1',
-      OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN,
-      OVERAIR_LOG_LEVEL: 'silent',
-      OVERAIR_DATABASE_URL: postgres.urlOf(await postgres.createDatabase()),
-    });
-    server = await startServer(config, createLogger('silent'), {
-      webhooks: { retryDelaysMs: [3000], timeoutMs: 2000 },
-    });
+    // Its own PostgreSQL, which this test stops and starts; bundles on local disk.
+    server = await startTestServer(
+      { OVERAIR_DATABASE_URL: postgres.urlOf(await postgres.createDatabase()), OVERAIR_STORAGE: 'fs' },
+      { webhooks: { retryDelaysMs: [3000], timeoutMs: 2000 } },
+    );
   });
 
   afterAll(async () => {
-    await server?.close();
+    await server?.stop();
     await postgres?.destroy();
     await new Promise<void>((resolve) => (hooks ? hooks.close(() => resolve()) : resolve()));
-    await fs.rm(dataDir, { recursive: true, force: true });
     process.off('unhandledRejection', onUnhandled);
   });
 

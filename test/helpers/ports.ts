@@ -1,0 +1,13 @@
+import net from 'node:net';
+
+/** A loopback port nobody listens on now (the OS picks it; a tiny race with other processes is accepted). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
