@@ -53,6 +53,8 @@ export class ReleaseNotifications {
   private readonly retryDelaysMs: number[];
   private readonly heartbeat: NodeJS.Timeout;
   private client: pg.Client | undefined;
+  /** A heartbeat query is in flight. */
+  private checking = false;
   private closed = false;
   private reconnecting: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -162,7 +164,14 @@ export class ReleaseNotifications {
   /** The heartbeat: a connection that cannot answer a trivial query is replaced. */
   private check(): void {
     const client = this.client;
-    client?.query('select 1').catch((error: Error) => this.lost(client, error));
+    // One at a time: pg queues a query sent while another runs (deprecated), and a heartbeat still
+    // waiting is already being timed out by query_timeout.
+    if (!client || this.checking) return;
+    this.checking = true;
+    client
+      .query('select 1')
+      .catch((error: Error) => this.lost(client, error))
+      .finally(() => (this.checking = false));
   }
 
   private receive(payload: string | undefined): void {
