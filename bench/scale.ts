@@ -52,6 +52,7 @@ import autocannon from 'autocannon';
 import { sql, type Insertable, type Kysely } from 'kysely';
 import { openPostgres, openSqlite, type DatabaseHandle } from '../src/db/connect.js';
 import type { Database, DevicesTable } from '../src/db/schema.js';
+import { deviceColumns } from '../src/services/device-info.js';
 import { startPostgres, type PostgresServer } from '../test/helpers/postgres.js';
 import {
   ROOT,
@@ -147,19 +148,9 @@ function makeFleet(): Fleet {
     bodies.push(JSON.stringify(info));
     keys[i] = app * 2 + (outdated ? 1 : 0);
     rows.push({
-      app_id: info.app_id,
-      device_id: info.device_id,
-      platform: info.platform,
-      version_name: info.version_name,
-      version_build: info.version_build,
-      version_code: info.version_code,
-      version_os: info.version_os,
-      plugin_version: info.plugin_version,
-      custom_id: info.custom_id,
-      default_channel: info.defaultChannel,
+      // The columns the server's own upsert writes for this info object.
+      ...deviceColumns(info),
       channel: 'production',
-      is_emulator: info.is_emulator ? 1 : 0,
-      is_prod: info.is_prod ? 1 : 0,
       channel_override: override ? 'production' : null,
       self_channel: null,
       first_seen: firstSeen.toISOString(),

@@ -84,7 +84,7 @@ export class DownloadLinks {
   pathOf(sha256: string): string {
     if (!this.signing) return `/download/${sha256}`;
     const { secret, ttlSeconds } = this.signing;
-    const step = Math.min(3600, Math.max(1, Math.floor(ttlSeconds / 10)));
+    const step = signingStep(ttlSeconds);
     const exp = Math.ceil((Math.floor(this.now() / 1000) + ttlSeconds) / step) * step;
     let entry = this.signed.get(sha256);
     if (entry?.exp !== exp) {
@@ -143,7 +143,7 @@ export class DownloadLinks {
   redirectWindow(exp: string | undefined): RedirectWindow {
     const nowSeconds = Math.floor(this.now() / 1000);
     const lifetime = Math.min(this.signing?.ttlSeconds ?? this.redirectTtlSeconds, MAX_PRESIGN_SECONDS);
-    const step = Math.min(3600, Math.max(1, Math.floor(lifetime / 10)));
+    const step = signingStep(lifetime);
     const signedAt = Math.floor(nowSeconds / step) * step;
     const expiresAt = this.signing
       ? Math.min(Number(exp), signedAt + MAX_PRESIGN_SECONDS)
@@ -159,6 +159,14 @@ export class DownloadLinks {
       ...(this.signing && { objectCacheControl: `private, max-age=${expiresInSeconds}` }),
     };
   }
+}
+
+/**
+ * The time step that signed links and presigned URLs are rounded to: a tenth of their lifetime, at
+ * most an hour, so that every request in a step gets the same URL (caches hit, signing is done once).
+ */
+function signingStep(lifetimeSeconds: number): number {
+  return Math.min(3600, Math.max(1, Math.floor(lifetimeSeconds / 10)));
 }
 
 /**

@@ -3,7 +3,7 @@ import type { DeviceReport, NewDeviceEvent } from '../db/devices.js';
 import type { Repos } from '../db/index.js';
 import { now } from '../db/time.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import type { DeviceInfo } from './device-info.js';
+import { deviceColumns, type DeviceInfo } from './device-info.js';
 
 export interface DeviceEvent {
   action: string;
@@ -273,18 +273,7 @@ function merged(older: QueuedReport | undefined, newer: QueuedReport): QueuedRep
 
 function toReport({ queued: { info, channel, keepVersion, seen } }: PendingReport): DeviceReport {
   return {
-    app_id: info.app_id,
-    device_id: info.device_id,
-    platform: info.platform,
-    version_name: info.version_name,
-    version_build: info.version_build,
-    version_code: info.version_code,
-    version_os: info.version_os,
-    plugin_version: info.plugin_version,
-    custom_id: info.custom_id,
-    default_channel: info.defaultChannel,
-    is_emulator: info.is_emulator ? 1 : 0,
-    is_prod: info.is_prod ? 1 : 0,
+    ...deviceColumns(info),
     last_seen: seen,
     ...(channel !== undefined && { channel }),
     ...(keepVersion && { keepVersion }),

@@ -2,18 +2,26 @@ import { describe, expect, it } from 'vitest';
 import type { Repos } from '../db/index.js';
 import { ReleaseCache } from './release-cache.js';
 
-/** Just enough repositories for an app with no channels; `failure` makes every read throw it. */
+/**
+ * Just enough repositories for an app with no channels. `failure` makes every read throw it; while
+ * `gate` is set, app reads wait for it. Each load gives a new object, so tests can tell loads apart.
+ */
 function fakeRepos() {
-  const state: { failure: Error | undefined; loads: number } = { failure: undefined, loads: 0 };
+  const state = {
+    failure: undefined as Error | undefined,
+    gate: undefined as Promise<void> | undefined,
+    loads: 0,
+  };
   const read = async <T>(value: T): Promise<T> => {
     if (state.failure) throw state.failure;
     return value;
   };
   const repos = {
     apps: {
-      find: (id: string) => {
+      find: async (id: string) => {
         state.loads++;
-        return read({ id });
+        await state.gate;
+        return read({ id, load: state.loads });
       },
     },
     channels: { list: () => read([]) },
@@ -69,28 +77,8 @@ describe('the release cache while the database is unreachable', () => {
 });
 
 describe('the release cache as an entry ages', () => {
-  /** Repositories whose app reads wait while `gate` is set; each load gives a new object. */
-  function gatedRepos() {
-    const state = { loads: 0, gate: undefined as Promise<void> | undefined };
-    const read = async <T>(value: T): Promise<T> => value;
-    const repos = {
-      apps: {
-        find: async (id: string) => {
-          state.loads++;
-          await state.gate;
-          return { id, load: state.loads };
-        },
-      },
-      channels: { list: () => read([]) },
-      bundles: { findByIds: () => read([]), filesOf: () => read([]) },
-      devices: { assignments: () => read([]) },
-      holds: { active: () => read([]) },
-    };
-    return { repos: repos as unknown as Repos, state };
-  }
-
   it('reloads past half its life while it keeps answering, then answers from the reloaded one', async () => {
-    const { repos, state } = gatedRepos();
+    const { repos, state } = fakeRepos();
     const cache = new ReleaseCache(repos, 200);
     const first = await cache.get('app');
     let open!: () => void;
@@ -108,7 +96,7 @@ describe('the release cache as an entry ages', () => {
   });
 
   it('is never served past its TTL: an expired entry waits for a fresh load', async () => {
-    const { repos, state } = gatedRepos();
+    const { repos, state } = fakeRepos();
     const cache = new ReleaseCache(repos, 20);
     const first = await cache.get('app');
     let open!: () => void;
@@ -123,7 +111,7 @@ describe('the release cache as an entry ages', () => {
   });
 
   it('never answers from a snapshot dropped by a change, nor lets a reload under way replace it', async () => {
-    const { repos, state } = gatedRepos();
+    const { repos, state } = fakeRepos();
     const cache = new ReleaseCache(repos, 200);
     const first = await cache.get('app');
     await sleep(120);
