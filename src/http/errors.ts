@@ -31,13 +31,17 @@ export function toErrorResponse(
     };
   }
   if (error instanceof OverairError)
-    return { status: error.status, body: { error: error.code, message: error.message }, headers: {} };
+    return {
+      status: error.status,
+      body: { error: error.code, message: error.message },
+      headers: closeAfter(error.status),
+    };
   if (error instanceof HTTPException) {
     const code = error.status === 413 ? 'payload_too_large' : 'bad_request';
     return {
       status: error.status,
       body: { error: code, message: error.message || 'Bad request' },
-      headers: {},
+      headers: closeAfter(error.status),
     };
   }
   log.error({ err: error }, 'unhandled error');
@@ -46,6 +50,14 @@ export function toErrorResponse(
     body: { error: 'internal_error', message: 'The server failed to handle this request' },
     headers: {},
   };
+}
+
+/**
+ * A 413 closes the connection after the answer: what is left of an oversized body is never read
+ * (Node would otherwise read and discard it, however long, to keep the connection alive).
+ */
+function closeAfter(status: number): Record<string, string> {
+  return status === 413 ? { connection: 'close' } : {};
 }
 
 /** During an outage every request fails alike: one warning per interval, not one per request. */

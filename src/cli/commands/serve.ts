@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
+import { createLogger } from '../../log.js';
 import { startServer } from '../../server.js';
 import type { CliIo } from '../io.js';
+import { installLastResort } from '../last-resort.js';
 import { ShutdownOnSignal } from '../shutdown.js';
 
 /** `serve`: the server itself. Runs until SIGINT or SIGTERM, then closes cleanly. */
@@ -108,7 +110,9 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       });
       // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
       const shutdown = new ShutdownOnSignal(io);
-      const server = await startServer(config);
+      const log = createLogger(config.logLevel);
+      installLastResort(log);
+      const server = await startServer(config, log);
       shutdown.started(server);
       // Printed even when a signal already closes the server: the token is shown only this once.
       if (server.initialToken) {
