@@ -34,6 +34,8 @@ function lingerAtMost(req: IncomingMessage): void {
   if (req.complete) return;
   const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
   timer.unref();
+  // The rest arrived in time: the connection stays open for the client's next request.
+  req.once('end', () => clearTimeout(timer));
   req.socket.once('close', () => clearTimeout(timer));
 }
 

@@ -160,9 +160,10 @@ describe.runIf(TEST_BACKEND === 'postgres')('PostgreSQL restarted under load', (
       );
       const stored = new Set(events.rows.map((row) => row.device_id));
       const missing = acknowledgedEvents.filter((id) => !stored.has(id));
-      expect(missing, `${missing.length} of ${acknowledgedEvents.length} acknowledged events missing`).toEqual(
-        [],
-      );
+      expect(
+        missing,
+        `${missing.length} of ${acknowledgedEvents.length} acknowledged events missing`,
+      ).toEqual([]);
       const channels = await client.query<{ name: string }>(`select name from channels where app_id = $1`, [
         APP,
       ]);
