@@ -6,7 +6,7 @@
  */
 
 /** Socket errors: the server is down, restarting, or the network between us is. */
-const SOCKET_CODES = new Set([
+export const SOCKET_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ECONNABORTED',

@@ -6,7 +6,14 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { atMostEvery } from '../log.js';
-import { DATABASE_RETRY_AFTER_SECONDS, OverairError, badRequest, databaseUnavailable } from '../errors.js';
+import {
+  DATABASE_RETRY_AFTER_SECONDS,
+  OverairError,
+  badRequest,
+  databaseUnavailable,
+  storageUnavailable,
+} from '../errors.js';
+import { isStorageUnavailable } from '../storage/s3-client.js';
 
 export interface ErrorBody {
   error: string;
@@ -21,6 +28,16 @@ export function toErrorResponse(
   error: unknown,
   log: Logger,
 ): { status: ContentfulStatusCode; body: ErrorBody; headers: Record<string, string> } {
+  // Before the database test, which would take the SDK's socket errors for the database's.
+  if (isStorageUnavailable(error)) {
+    logStorageOutage(log, error);
+    const { status, code, message } = storageUnavailable();
+    return {
+      status,
+      body: { error: code, message },
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+    };
+  }
   if (isDatabaseUnavailable(error)) {
     logOutage(log, error);
     const { status, code, message } = databaseUnavailable();
@@ -63,6 +80,9 @@ function closeAfter(status: number): Record<string, string> {
 /** During an outage every request fails alike: one warning per interval, not one per request. */
 const logOutage = atMostEvery(10_000, (log: Logger, error: unknown) =>
   log.warn({ err: error }, 'the database is unreachable: answering 503 to requests that need it'),
+);
+const logStorageOutage = atMostEvery(10_000, (log: Logger, error: unknown) =>
+  log.warn({ err: error }, 'the bundle storage is unreachable: answering 503 to requests that need it'),
 );
 
 export function errorJson(c: Context, error: unknown, log: Logger, extra: Record<string, string> = {}) {
