@@ -502,5 +502,10 @@ describe('overair webhook CLI', () => {
     expect(missing.stderr).toContain('webhook_not_found');
     expect((await run('webhook', 'remove', 'abc')).stderr).toContain('expected a webhook id');
     expect((await run('webhook', 'add', 'ftp://example.com/x')).stderr).toContain('http(s)');
+    // Only 127.0.0.1 is allowed here: another internal target is refused, with the reason.
+    const inside = await run('webhook', 'add', 'http://169.254.169.254/latest/meta-data/');
+    expect(inside.code).toBe(1);
+    expect(inside.stderr).toContain('webhook_target_refused');
+    expect(inside.stderr).toContain('a cloud metadata address');
   });
 });

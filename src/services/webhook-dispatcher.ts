@@ -325,8 +325,11 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** How long an error kept in `last_error` may be: a reason, not a report. */
+const ERROR_CHARS = 200;
+
 /** A short reason for a failed request: the system's code (ECONNREFUSED, ENOTFOUND, ...) when there is one. */
 function requestErrorText(error: unknown): string {
   const { code, message } = (error ?? {}) as { code?: string; message?: string };
-  return code ?? message ?? String(error);
+  return (code ?? message ?? String(error)).slice(0, ERROR_CHARS);
 }
