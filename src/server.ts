@@ -32,7 +32,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** What is not configuration but may be tuned in code (tests shorten the webhook retry schedule). */
+/**
+ * What is not configuration but may be tuned in code (tests shorten the webhook retry schedule and
+ * replace the resolver of webhook receivers' names).
+ */
 export interface ServerOptions {
   webhooks?: WebhookDeliveryOptions;
   /** The built dashboard's folder (default: dist/web of this package). */
@@ -52,6 +55,7 @@ export async function startServer(
     maxUploadBytes: config.maxUploadBytes,
     maxNativeUploadBytes: config.maxNativeUploadBytes,
     webhooks: options.webhooks,
+    webhookAllowHosts: config.webhookAllowHosts,
     sessionTtlSeconds: config.sessionTtlSeconds,
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.

@@ -74,6 +74,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       '--shutdown-timeout <duration>',
       'at SIGTERM, how long requests in flight may take to finish, e.g. 25s (OVERAIR_SHUTDOWN_TIMEOUT)',
     )
+    .option(
+      '--webhook-allow-hosts <hosts>',
+      'internal webhook receivers to allow: names, addresses or ranges, comma-separated (OVERAIR_WEBHOOK_ALLOW_HOSTS)',
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       // `--private-downloads` and `--trust-proxy` alone mean true; with a value they are that value.
       const switches = flags as Record<string, string | true | undefined>;
@@ -99,6 +103,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         statsRetentionDays: flags.statsRetentionDays,
         sessionTtlSeconds: flags.sessionTtl,
         shutdownTimeoutSeconds: flags.shutdownTimeout,
+        webhookAllowHosts: flags.webhookAllowHosts,
         s3Bucket: flags.s3BucketName,
         s3Region: flags.s3Region,
         s3Endpoint: flags.s3Endpoint,
