@@ -119,12 +119,14 @@ export async function startServer(
     async close() {
       // Out of the balancer's rotation (/readyz answers 503) and no new connections; requests in
       // flight finish, within the shutdown timeout, before anything they use is closed.
+      services.readiness.startDraining();
+      // drainHttpServer stops listening before it returns (the socket is closed synchronously), so
+      // from this log line on a new connection is refused: operators and tests can rely on it.
+      const drained = drainHttpServer(server, config.shutdownTimeoutSeconds * 1000);
       log.info(
         { timeoutSeconds: config.shutdownTimeoutSeconds },
-        'shutting down: finishing requests in flight',
+        'shutting down: no new connections; finishing requests in flight',
       );
-      services.readiness.startDraining();
-      const drained = drainHttpServer(server, config.shutdownTimeoutSeconds * 1000);
       await retention.stop();
       if ((await drained) === 'forced')
         log.warn('shutdown timeout reached: requests still in flight were cut');
