@@ -4,7 +4,6 @@
  * SIGKILL while it unpacks a bundle of thousands of files leaves committed blobs and no row; once
  * restarted on the same data, its start-up sweep removes every one of them and nothing else.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -19,9 +18,9 @@ import { sweepOrphanBlobs } from '../../src/services/blob-sweep.js';
 import { backendForServer } from '../helpers/backends.js';
 import { buildZip, goodEntries } from '../helpers/hostile-zips.js';
 import { ADMIN_TOKEN, sendJson, startTestServer, uploadBundle, type TestServer } from '../helpers/server.js';
+import { spawnServer } from '../helpers/spawned-server.js';
 import { storedBlobs } from '../helpers/stored.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const APP = 'com.example.sweep';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** "ab/SHA SIZE" (fs) or "bundles/ab/SHA" (S3) -> SHA. */
@@ -79,35 +78,14 @@ describe('orphan blob sweep', () => {
   });
 });
 
-/** `overair serve` in its own process on the given settings; resolves once it listens. */
-async function serve(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve'], {
-    env: { ...process.env, ...env },
-    cwd: ROOT,
-  });
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const collect = (chunk: Buffer) => (output += chunk.toString());
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const url = await waitFor(
-    () => /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1],
-    () => `overair serve did not start:\n${output}`,
-    exited,
-  );
-  return { child, url, exited, output: () => output };
-}
-
+/** Polls `value` until it gives something, for up to 20 s (or until `alive` says the server died). */
 async function waitFor<T>(
   value: () => T | undefined | Promise<T | undefined>,
   failure: () => string,
-  exited?: Promise<void>,
-  timeoutMs = 20_000,
+  alive: () => boolean = () => true,
 ): Promise<T> {
-  let gone = false;
-  void exited?.then(() => (gone = true));
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !gone) {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && alive()) {
     const found = await value();
     if (found !== undefined) return found;
     await sleep(50);
@@ -130,9 +108,6 @@ describe('kill -9 while a bundle is unpacked', () => {
     });
     const env = {
       OVERAIR_DATA_DIR: dataDir,
-      OVERAIR_PORT: '0',
-      OVERAIR_HOST: '127.0.0.1',
-      OVERAIR_LOG_LEVEL: 'info',
       OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN,
       // Short, so that the blobs the killed upload left are old enough by the restart.
       OVERAIR_BLOB_SWEEP_GRACE: '1s',
@@ -141,11 +116,8 @@ describe('kill -9 while a bundle is unpacked', () => {
     const config = loadConfig(env);
     const listed = async () => (await storedBlobs({ config } as TestServer)).map(shaOf);
 
-    const first = await serve(env);
-    cleanups.push(async () => {
-      first.child.kill('SIGKILL');
-      await first.exited;
-    });
+    const first = await spawnServer(env);
+    cleanups.push(() => first.kill());
     const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
     expect((await sendJson(`${first.url}/api/v1/apps`, 'POST', { id: APP }, auth)).status).toBe(201);
     const kept = buildZip(goodEntries(3, 'kept'));
@@ -167,9 +139,9 @@ describe('kill -9 while a bundle is unpacked', () => {
     await waitFor(
       async () => ((await listed()).length >= keptBlobs.length + 100 ? true : undefined),
       () => `no blob of the big upload appeared:\n${first.output()}`,
+      first.alive,
     );
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await first.kill();
     expect(await upload).toBe('cut off');
 
     const database = await openDatabase(config.database);
@@ -180,15 +152,12 @@ describe('kill -9 while a bundle is unpacked', () => {
     expect(orphans.length).toBeGreaterThanOrEqual(100);
 
     await sleep(1100);
-    const second = await serve(env);
-    cleanups.push(async () => {
-      second.child.kill('SIGKILL');
-      await second.exited;
-    });
+    const second = await spawnServer(env);
+    cleanups.push(() => second.kill());
     const done = await waitFor(
       () => /"deleted":(\d+)[^\n]*orphan blob sweep done/.exec(second.output())?.[1],
       () => `no sweep at start:\n${second.output()}`,
-      second.exited,
+      second.alive,
     );
     expect(Number(done)).toBe(orphans.length);
     const after = await listed();
