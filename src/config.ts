@@ -103,6 +103,8 @@ const configSchema = z.object({
   adminPassword: checkedBy(passwordProblem).optional(),
   sessionTtlSeconds: durationInSeconds(30 * 86_400, '30d'),
   shutdownTimeoutSeconds: durationInSeconds(3600, '1h'),
+  blobSweepGraceSeconds: durationInSeconds(365 * 86_400, '365d'),
+  blobSweepIntervalSeconds: durationInSeconds(30 * 86_400, '30d'),
   s3Bucket: checkedBy(s3BucketProblem).optional(),
   s3Region: checkedBy(s3RegionProblem),
   s3Endpoint: checkedBy(s3EndpointProblem).optional(),
@@ -153,6 +155,8 @@ const ENV_NAMES = {
   adminPassword: 'OVERAIR_ADMIN_PASSWORD',
   sessionTtlSeconds: 'OVERAIR_SESSION_TTL',
   shutdownTimeoutSeconds: 'OVERAIR_SHUTDOWN_TIMEOUT',
+  blobSweepGraceSeconds: 'OVERAIR_BLOB_SWEEP_GRACE',
+  blobSweepIntervalSeconds: 'OVERAIR_BLOB_SWEEP_INTERVAL',
   s3Bucket: 'OVERAIR_S3_BUCKET',
   s3Region: 'OVERAIR_S3_REGION',
   s3Endpoint: 'OVERAIR_S3_ENDPOINT',
@@ -187,6 +191,10 @@ const DEFAULTS = {
   // How long in-flight requests may take to finish at SIGTERM: within Kubernetes' default grace
   // period of 30 s, leaving time to write queued device activity and close the database.
   shutdownTimeoutSeconds: '25s',
+  // Blobs no row references are deleted once this old: longer than any upload takes (its blobs
+  // come before its rows), plus the day for which S3 leaves a re-committed object's age alone.
+  blobSweepGraceSeconds: '2d',
+  blobSweepIntervalSeconds: '6h',
   s3Region: 'us-east-1',
   // A bare endpoint host means https unless told otherwise (OVERAIR_S3_SSL=false for a local gateway).
   s3Ssl: 'true',
