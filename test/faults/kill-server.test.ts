@@ -4,7 +4,9 @@
  * SQLite file passes `PRAGMA integrity_check`, and the restarted server serves. Runs on each
  * project's backend (SQLite + disk, PostgreSQL + S3). Loopback only, bounded in time.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -14,6 +16,8 @@ import { openDatabase } from '../../src/db/connect.js';
 import { backendForServer } from '../helpers/backends.js';
 import { ADMIN_TOKEN, deviceInfo, sendJson } from '../helpers/server.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawned-server.js';
+import { stagingEntries, storedBlobs } from '../helpers/stored.js';
+import type { TestServer } from '../helpers/server.js';
 import { makeZip } from '../helpers/zips.js';
 
 const APP = 'com.example.killed';
@@ -168,5 +172,51 @@ describe('kill -9 mid-work', () => {
     expect(['1.0.1', '1.0.2']).toContain(production.body.version);
     await second.kill();
     await inspect(env, async () => undefined);
+  }, 60_000);
+
+  it('leaves no staged file, blob or row of an upload cut by the kill', async () => {
+    const env = await freshState();
+    const first = await serve(env);
+    expect((await admin(first, 'POST', '/apps', { id: APP })).status).toBe(201);
+    const zip = await makeZip({
+      'index.html': '<!doctype html><script src="app.js"></script>',
+      'app.js': randomBytes(3_000_000).toString('base64'),
+    });
+    const request = http.request(`${first.url}/api/v1/apps/${APP}/bundles/upload?version=9.9.9`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+        'content-type': 'application/zip',
+        'content-length': zip.length,
+      },
+    });
+    request.on('error', () => undefined); // reset by the kill
+    // Half the body, then the kill while the server is staging it.
+    request.write(zip.subarray(0, zip.length / 2));
+    await sleep(500);
+    await first.kill();
+    request.destroy();
+
+    const second = await serve(env);
+    const config = loadConfig(env);
+    const stored = { config, dataDir: env.OVERAIR_DATA_DIR } as unknown as TestServer;
+    const staging = await stagingEntries(stored);
+    if (config.storage === 's3') {
+      // Instances may share the data folder that S3 stages in, so a start removes only staging files
+      // older than 6 h; the cut upload's file waits for that. No multipart upload is left open.
+      expect(staging.every((name) => name.startsWith('upload-'))).toBe(true);
+    } else {
+      expect(staging).toEqual([]);
+    }
+    expect(await storedBlobs(stored)).toEqual([]);
+    const bundles = await admin(second, 'GET', `/apps/${APP}/bundles`);
+    expect(bundles.body.items).toEqual([]);
+    // The version is free: the cut upload left nothing that says otherwise.
+    const again = await fetch(`${second.url}/api/v1/apps/${APP}/bundles/upload?version=9.9.9`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/zip' },
+      body: new Uint8Array(zip),
+    });
+    expect(again.status).toBe(201);
   }, 60_000);
 });
