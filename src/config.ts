@@ -102,6 +102,8 @@ const configSchema = z.object({
   adminPassword: checkedBy(passwordProblem).optional(),
   sessionTtlSeconds: durationInSeconds(30 * 86_400, '30d'),
   shutdownTimeoutSeconds: durationInSeconds(3600, '1h'),
+  requestTimeoutSeconds: durationInSeconds(3600, '1h'),
+  uploadIdleTimeoutSeconds: durationInSeconds(3600, '1h'),
   s3Bucket: checkedBy(s3BucketProblem).optional(),
   s3Region: checkedBy(s3RegionProblem),
   s3Endpoint: checkedBy(s3EndpointProblem).optional(),
@@ -151,6 +153,8 @@ const ENV_NAMES = {
   adminPassword: 'OVERAIR_ADMIN_PASSWORD',
   sessionTtlSeconds: 'OVERAIR_SESSION_TTL',
   shutdownTimeoutSeconds: 'OVERAIR_SHUTDOWN_TIMEOUT',
+  requestTimeoutSeconds: 'OVERAIR_REQUEST_TIMEOUT',
+  uploadIdleTimeoutSeconds: 'OVERAIR_UPLOAD_IDLE_TIMEOUT',
   s3Bucket: 'OVERAIR_S3_BUCKET',
   s3Region: 'OVERAIR_S3_REGION',
   s3Endpoint: 'OVERAIR_S3_ENDPOINT',
@@ -184,6 +188,11 @@ const DEFAULTS = {
   // How long in-flight requests may take to finish at SIGTERM: within Kubernetes' default grace
   // period of 30 s, leaving time to write queued device activity and close the database.
   shutdownTimeoutSeconds: '25s',
+  // Node's own default for receiving a whole request: a slow-body (slowloris) client is cut then.
+  requestTimeoutSeconds: '5m',
+  // Uploads are timed by idleness instead: 200 MB at 600 KB/s takes 6 minutes and is fine, a
+  // minute without a byte is not. Long enough for a mobile CI runner's network hiccup.
+  uploadIdleTimeoutSeconds: '60s',
   s3Region: 'us-east-1',
   // A bare endpoint host means https unless told otherwise (OVERAIR_S3_SSL=false for a local gateway).
   s3Ssl: 'true',

@@ -84,6 +84,19 @@ describe('configuration', () => {
     }
   });
 
+  it('times requests out after 5 minutes in all, uploads after 60 s without a byte, unless told otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ requestTimeoutSeconds: 300, uploadIdleTimeoutSeconds: 60 });
+    const env = { OVERAIR_REQUEST_TIMEOUT: '2m', OVERAIR_UPLOAD_IDLE_TIMEOUT: '90s' };
+    expect(loadConfig(env)).toMatchObject({ requestTimeoutSeconds: 120, uploadIdleTimeoutSeconds: 90 });
+    const flags = loadConfig(env, { requestTimeoutSeconds: '30s', uploadIdleTimeoutSeconds: '5m' });
+    expect(flags).toMatchObject({ requestTimeoutSeconds: 30, uploadIdleTimeoutSeconds: 300 });
+    for (const name of ['OVERAIR_REQUEST_TIMEOUT', 'OVERAIR_UPLOAD_IDLE_TIMEOUT']) {
+      for (const value of ['0s', 'never', '2h']) {
+        expect(() => loadConfig({ [name]: value })).toThrow(name);
+      }
+    }
+  });
+
   it('never echoes a secret in an error', () => {
     for (const name of ['OVERAIR_DOWNLOAD_SECRET', 'OVERAIR_ADMIN_TOKEN']) {
       expect(() => loadConfig({ [name]: 'hunter2-secret' })).toThrow(`${name} (14 characters)`);
@@ -148,6 +161,8 @@ describe('overair serve', () => {
       [['--trust-proxy', 'maybe'], 'OVERAIR_TRUST_PROXY'],
       [['--private-downloads', '--download-secret', 'short'], 'OVERAIR_DOWNLOAD_SECRET'],
       [['--download-url-ttl', '0s'], 'OVERAIR_DOWNLOAD_URL_TTL'],
+      [['--request-timeout', 'forever'], 'OVERAIR_REQUEST_TIMEOUT'],
+      [['--upload-idle-timeout', '0'], 'OVERAIR_UPLOAD_IDLE_TIMEOUT'],
     ] as const) {
       // In-process: a bad setting stops `serve` before it starts anything.
       const bad = await cli(['serve', ...flags], { cwd: ROOT, env: {} });

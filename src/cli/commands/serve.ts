@@ -72,6 +72,14 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       '--shutdown-timeout <duration>',
       'at SIGTERM, how long requests in flight may take to finish, e.g. 25s (OVERAIR_SHUTDOWN_TIMEOUT)',
     )
+    .option(
+      '--request-timeout <duration>',
+      'longest time to receive a request, uploads aside, e.g. 5m (OVERAIR_REQUEST_TIMEOUT)',
+    )
+    .option(
+      '--upload-idle-timeout <duration>',
+      'an upload receiving nothing this long is cut, e.g. 60s (OVERAIR_UPLOAD_IDLE_TIMEOUT)',
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       // `--private-downloads` and `--trust-proxy` alone mean true; with a value they are that value.
       const switches = flags as Record<string, string | true | undefined>;
@@ -97,6 +105,8 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         statsRetentionDays: flags.statsRetentionDays,
         sessionTtlSeconds: flags.sessionTtl,
         shutdownTimeoutSeconds: flags.shutdownTimeout,
+        requestTimeoutSeconds: flags.requestTimeout,
+        uploadIdleTimeoutSeconds: flags.uploadIdleTimeout,
         s3Bucket: flags.s3BucketName,
         s3Region: flags.s3Region,
         s3Endpoint: flags.s3Endpoint,
