@@ -235,12 +235,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
         : ['OVERAIR_ADMIN_PASSWORD', 'OVERAIR_ADMIN_USER'];
     throw new ConfigError(`invalid configuration:\n  ${missing}: required with ${given}`);
   }
-  // S3 storage cannot start without a bucket and the keys to it; name every one that is missing.
+  // S3 storage cannot start without a bucket. Its keys are both given or both left to the AWS SDK's
+  // default credential chain (environment, shared profile, web identity, instance role); one alone
+  // is a mistake.
   if (config.storage === 's3') {
-    const missing = (['s3Bucket', 's3AccessKey', 's3SecretKey'] as const).filter((key) => !config[key]);
-    if (missing.length > 0) {
+    if (!config.s3Bucket) {
+      throw new ConfigError('invalid configuration:\n  OVERAIR_S3_BUCKET: required with OVERAIR_STORAGE=s3');
+    }
+    if (!config.s3AccessKey !== !config.s3SecretKey) {
+      const [missing, given] = config.s3AccessKey
+        ? ['OVERAIR_S3_SECRET_KEY', 'OVERAIR_S3_ACCESS_KEY']
+        : ['OVERAIR_S3_ACCESS_KEY', 'OVERAIR_S3_SECRET_KEY'];
       throw new ConfigError(
-        `invalid configuration:\n  ${missing.map((key) => ENV_NAMES[key]).join(', ')}: required with OVERAIR_STORAGE=s3`,
+        `invalid configuration:\n  ${missing}: required with ${given} (or give neither, for the AWS SDK's default credentials)`,
       );
     }
     // AWS's own endpoint comes from the region; a port for it is a mistake worth saying.

@@ -231,13 +231,20 @@ describe('S3 storage settings', () => {
     });
   });
 
-  it('requires the bucket and both keys with OVERAIR_STORAGE=s3, naming each one missing', () => {
+  it('requires the bucket with OVERAIR_STORAGE=s3, and both keys or neither (the AWS default chain)', () => {
     expect(() => loadConfig({ OVERAIR_STORAGE: 's3' })).toThrow(
-      'OVERAIR_S3_BUCKET, OVERAIR_S3_ACCESS_KEY, OVERAIR_S3_SECRET_KEY: required with OVERAIR_STORAGE=s3',
+      'OVERAIR_S3_BUCKET: required with OVERAIR_STORAGE=s3',
     );
     expect(() =>
       loadConfig({ OVERAIR_STORAGE: 's3', OVERAIR_S3_BUCKET: 'b-1', OVERAIR_S3_ACCESS_KEY: 'k' }),
-    ).toThrow(/OVERAIR_S3_SECRET_KEY: required/);
+    ).toThrow(/OVERAIR_S3_SECRET_KEY: required with OVERAIR_S3_ACCESS_KEY/);
+    expect(() =>
+      loadConfig({ OVERAIR_STORAGE: 's3', OVERAIR_S3_BUCKET: 'b-1', OVERAIR_S3_SECRET_KEY: 's' }),
+    ).toThrow(/OVERAIR_S3_ACCESS_KEY: required with OVERAIR_S3_SECRET_KEY/);
+    const chain = loadConfig({ OVERAIR_STORAGE: 's3', OVERAIR_S3_BUCKET: 'b-1' });
+    expect(chain).toMatchObject({ storage: 's3', s3Bucket: 'b-1' });
+    expect(chain.s3AccessKey).toBeUndefined();
+    expect(chain.s3SecretKey).toBeUndefined();
     // Only S3 storage needs them.
     expect(loadConfig({}).storage).toBe('fs');
   });

@@ -25,7 +25,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       'with --storage s3: host or URL of a non-AWS service, e.g. s3.example.com (OVERAIR_S3_ENDPOINT)',
     )
     .option('--s3-port <port>', 'with --s3-endpoint: its port (OVERAIR_S3_PORT)')
-    .option('--s3-apikey <key>', 'with --storage s3: access key id (OVERAIR_S3_ACCESS_KEY)')
+    .option(
+      '--s3-apikey <key>',
+      'with --storage s3: access key id (OVERAIR_S3_ACCESS_KEY; none: the AWS default chain)',
+    )
     .option(
       '--s3-apisecret <secret>',
       'with --storage s3: secret access key; prefer the env var (OVERAIR_S3_SECRET_KEY)',
