@@ -168,6 +168,10 @@ export interface WebhookDeliveryJson {
   attempts: number;
   /** HTTP status of the last answer; null when there was none (network error, timeout, not sent yet). */
   response_status: number | null;
+  /**
+   * Why the last attempt failed, short: `HTTP 503`, `ECONNREFUSED`, `timed out after 10000 ms`,
+   * `refused: ...` (an internal receiver). Never any of the answer's body.
+   */
   last_error: string | null;
   /** When the next attempt is due, for pending deliveries. */
   next_attempt_at: string | null;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { passwordProblem, usernameProblem } from './domain/users.js';
+import { allowListProblem, parseAllowList } from './domain/webhook-targets.js';
 import { s3BucketProblem, s3EndpointProblem, s3PrefixProblem, s3RegionProblem } from './storage/s3-names.js';
 
 /**
@@ -118,6 +119,7 @@ const configSchema = z.object({
   s3Ssl: onOff,
   s3ForcePathStyle: onOff,
   s3Prefix: checkedBy(s3PrefixProblem).optional(),
+  webhookAllowHosts: checkedBy(allowListProblem).optional().transform(parseAllowList),
 });
 
 export type Config = z.output<typeof configSchema> & {
@@ -164,6 +166,7 @@ const ENV_NAMES = {
   s3Ssl: 'OVERAIR_S3_SSL',
   s3ForcePathStyle: 'OVERAIR_S3_FORCE_PATH_STYLE',
   s3Prefix: 'OVERAIR_S3_PREFIX',
+  webhookAllowHosts: 'OVERAIR_WEBHOOK_ALLOW_HOSTS',
 } as const satisfies Record<keyof z.input<typeof configSchema>, string>;
 
 const DEFAULTS = {

@@ -21,6 +21,14 @@ export const conflict = (code: string, message: string) => new OverairError(409,
 /** How long a client is asked to wait (Retry-After) before trying again during a database outage. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
+/** The bundle store (S3) cannot be reached right now: a 503 the client may retry. */
+export const storageUnavailable = () =>
+  new OverairError(
+    503,
+    'storage_unavailable',
+    'The bundle storage cannot be reached right now; try again shortly',
+  );
+
 /** The database cannot be reached right now (see db/unavailable.ts): a 503 the client may retry. */
 export const databaseUnavailable = () =>
   new OverairError(

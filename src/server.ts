@@ -33,7 +33,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** What is not configuration but may be tuned in code (tests shorten the webhook retry schedule). */
+/**
+ * What is not configuration but may be tuned in code (tests shorten the webhook retry schedule and
+ * replace the resolver of webhook receivers' names).
+ */
 export interface ServerOptions {
   webhooks?: WebhookDeliveryOptions;
   /** The built dashboard's folder (default: dist/web of this package). */
@@ -53,6 +56,7 @@ export async function startServer(
     maxUploadBytes: config.maxUploadBytes,
     maxNativeUploadBytes: config.maxNativeUploadBytes,
     webhooks: options.webhooks,
+    webhookAllowHosts: config.webhookAllowHosts,
     sessionTtlSeconds: config.sessionTtlSeconds,
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
@@ -134,12 +138,14 @@ export async function startServer(
     async close() {
       // Out of the balancer's rotation (/readyz answers 503) and no new connections; requests in
       // flight finish, within the shutdown timeout, before anything they use is closed.
+      services.readiness.startDraining();
+      // drainHttpServer stops listening before it returns (the socket is closed synchronously), so
+      // from this log line on a new connection is refused: operators and tests can rely on it.
+      const drained = drainHttpServer(server, config.shutdownTimeoutSeconds * 1000);
       log.info(
         { timeoutSeconds: config.shutdownTimeoutSeconds },
-        'shutting down: finishing requests in flight',
+        'shutting down: no new connections; finishing requests in flight',
       );
-      services.readiness.startDraining();
-      const drained = drainHttpServer(server, config.shutdownTimeoutSeconds * 1000);
       await retention.stop();
       if ((await drained) === 'forced')
         log.warn('shutdown timeout reached: requests still in flight were cut');

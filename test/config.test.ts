@@ -97,6 +97,25 @@ describe('configuration', () => {
     }
   });
 
+  it('lets webhooks reach no internal host unless OVERAIR_WEBHOOK_ALLOW_HOSTS lists it', async () => {
+    expect(loadConfig({}).webhookAllowHosts).toEqual([]);
+    expect(
+      loadConfig({ OVERAIR_WEBHOOK_ALLOW_HOSTS: 'Hooks.Internal, 10.0.0.5,[fd00::1],192.168.0.0/16' })
+        .webhookAllowHosts,
+    ).toEqual(['hooks.internal', '10.0.0.5', 'fd00::1', '192.168.0.0/16']);
+    const flag = loadConfig(
+      { OVERAIR_WEBHOOK_ALLOW_HOSTS: 'a.internal' },
+      { webhookAllowHosts: 'b.internal' },
+    );
+    expect(flag.webhookAllowHosts).toEqual(['b.internal']);
+    for (const value of ['http://hooks.internal', 'hooks internal', '10.0.0.0/33', 'hooks.internal:80']) {
+      expect(() => loadConfig({ OVERAIR_WEBHOOK_ALLOW_HOSTS: value })).toThrow('OVERAIR_WEBHOOK_ALLOW_HOSTS');
+    }
+    const bad = await cli(['serve', '--webhook-allow-hosts', 'not a host'], { cwd: ROOT, env: {} });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('OVERAIR_WEBHOOK_ALLOW_HOSTS');
+  });
+
   it('never echoes a secret in an error', () => {
     for (const name of ['OVERAIR_DOWNLOAD_SECRET', 'OVERAIR_ADMIN_TOKEN']) {
       expect(() => loadConfig({ [name]: 'hunter2-secret' })).toThrow(`${name} (14 characters)`);

@@ -46,7 +46,12 @@ describe.runIf(TEST_BACKEND === 'postgres')('a PostgreSQL outage under a running
     await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
     // Its own PostgreSQL, which this test stops and starts; bundles on local disk.
     server = await startTestServer(
-      { OVERAIR_DATABASE_URL: postgres.urlOf(await postgres.createDatabase()), OVERAIR_STORAGE: 'fs' },
+      {
+        OVERAIR_DATABASE_URL: postgres.urlOf(await postgres.createDatabase()),
+        OVERAIR_STORAGE: 'fs',
+        // The webhook receiver listens on loopback.
+        OVERAIR_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
+      },
       { webhooks: { retryDelaysMs: [3000], timeoutMs: 2000 } },
     );
   });

@@ -109,6 +109,8 @@ describe.skipIf(TEST_BACKEND !== 'postgres')('two instances on one database and 
       OVERAIR_ADMIN_USER: ADMIN_USER,
       OVERAIR_ADMIN_PASSWORD: ADMIN_PASSWORD,
       OVERAIR_AUTH_MAX_FAILURES: String(MAX_FAILURES),
+      // The webhook receiver below listens on loopback.
+      OVERAIR_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
     };
     // Together, on an empty database: both migrate it, and race to create the first token and user.
     const started = await Promise.all([0, 1].map(() => startInstance(env, () => adminToken)));

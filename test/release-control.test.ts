@@ -11,7 +11,8 @@ import { makeZip } from './helpers/zips.js';
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // The webhook receiver of the automatic halt listens on loopback.
+  server = await startTestServer({ OVERAIR_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' });
 });
 afterAll(() => server.stop());
 

@@ -18,6 +18,8 @@ const APP = 'com.example.hooks';
 const OTHER = 'com.example.other';
 /** Fast retries: 6 attempts 40 ms apart instead of 5 s to 1 h. */
 const FAST = { retryDelaysMs: [40, 40, 40, 40, 40], timeoutMs: 2000, pollMs: 200 };
+/** The receivers here listen on loopback, which webhooks may reach only when allowed. */
+const ALLOW_LOOPBACK = { OVERAIR_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' };
 
 interface Received {
   path: string;
@@ -101,7 +103,7 @@ describe('webhooks', () => {
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    server = await startTestServer({}, { webhooks: FAST });
+    server = await startTestServer(ALLOW_LOOPBACK, { webhooks: FAST });
     for (const id of [APP, OTHER]) expect((await server.api('POST', '/apps', { id })).status).toBe(201);
   });
   afterAll(async () => {
@@ -281,7 +283,7 @@ describe('webhooks', () => {
     });
   });
 
-  it('keeps a 4xx/5xx answer in the log while retrying', async () => {
+  it('keeps the status of a 4xx/5xx answer in the log while retrying, never its body', async () => {
     const hook = await addWebhook({ url: `${receiver.base}/broken` });
     receiver.answers.set('/broken', [503, 503, 503, 503, 503, 503]);
     await server.api('POST', `/webhooks/${hook.id}/test`);
@@ -290,11 +292,14 @@ describe('webhooks', () => {
       status: 'failed',
       attempts: 6,
       response_status: 503,
-      last_error: 'HTTP 503: receiver says hi',
+      last_error: 'HTTP 503',
       next_attempt_at: null,
       delivered_at: null,
     });
     expect(receiver.at('/broken')).toHaveLength(6);
+    // What a receiver answers is its own business: none of it reaches the delivery log.
+    const log = await server.api('GET', `/webhooks/${hook.id}/deliveries`);
+    expect(JSON.stringify(log.body)).not.toContain('receiver says hi');
   });
 
   it('gives up on a receiver that is down after the last attempt', async () => {
@@ -327,6 +332,10 @@ describe('webhooks', () => {
     [{ url: 'ftp://example.com/hook' }, 400],
     [{ url: 'file:///etc/passwd' }, 400],
     [{ url: 'not a url' }, 400],
+    [{ url: 'https://user:secret@example.com/hook' }, 400],
+    [{ url: 'https://token@example.com/hook' }, 400],
+    [{ url: 'http://127.0.0.2/hook' }, 400],
+    [{ url: 'http://localhost/hook' }, 400],
     [{ url: 'https://example.com/hook', events: ['bundle.deleted'] }, 400],
     [{ url: 'https://example.com/hook', events: [] }, 400],
     [{ url: 'https://example.com/hook', events: 'bundle.uploaded' }, 400],
@@ -368,7 +377,7 @@ describe('webhooks', () => {
 describe('webhook deliveries across a restart', () => {
   it('sends what was left pending when the server comes back', async () => {
     const receiver = await startReceiver();
-    const first = await startTestServer({}, { webhooks: FAST });
+    const first = await startTestServer(ALLOW_LOOPBACK, { webhooks: FAST });
     const { dataDir } = first;
     let second: TestServer | undefined;
     try {
@@ -379,7 +388,7 @@ describe('webhook deliveries across a restart', () => {
       await first.close();
       expect(receiver.at('/later')).toHaveLength(0);
 
-      second = await startTestServer(first.stateEnv, { webhooks: FAST });
+      second = await startTestServer({ ...first.stateEnv, ...ALLOW_LOOPBACK }, { webhooks: FAST });
       const [request] = await waitFor(() => receiver.at('/later').length > 0 && receiver.at('/later'));
       expect(request!.headers['x-overair-delivery']).toBe(String(queued.id));
       expect(verify(request!, hook.secret)).toBe(true);
@@ -400,7 +409,7 @@ describe('webhook deliveries across a restart', () => {
     const hanging = http.createServer(() => undefined);
     await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hang`;
-    const server = await startTestServer({}, { webhooks: { ...FAST, timeoutMs: 30_000 } });
+    const server = await startTestServer(ALLOW_LOOPBACK, { webhooks: { ...FAST, timeoutMs: 30_000 } });
     try {
       const hook = (await server.api('POST', '/webhooks', { url })).body;
       await server.api('POST', `/webhooks/${hook.id}/test`);
@@ -428,7 +437,7 @@ describe('overair webhook CLI', () => {
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    server = await startTestServer({}, { webhooks: FAST });
+    server = await startTestServer(ALLOW_LOOPBACK, { webhooks: FAST });
     cwd = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-webhook-cli-'));
     expect((await server.api('POST', '/apps', { id: APP })).status).toBe(201);
   });
@@ -493,5 +502,10 @@ describe('overair webhook CLI', () => {
     expect(missing.stderr).toContain('webhook_not_found');
     expect((await run('webhook', 'remove', 'abc')).stderr).toContain('expected a webhook id');
     expect((await run('webhook', 'add', 'ftp://example.com/x')).stderr).toContain('http(s)');
+    // Only 127.0.0.1 is allowed here: another internal target is refused, with the reason.
+    const inside = await run('webhook', 'add', 'http://169.254.169.254/latest/meta-data/');
+    expect(inside.code).toBe(1);
+    expect(inside.stderr).toContain('webhook_target_refused');
+    expect(inside.stderr).toContain('a cloud metadata address');
   });
 });

@@ -48,6 +48,9 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
     // A server that is gone should fail a request within seconds (503), not hang it.
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    // A server that vanished without closing the connection (a host lost, a network cut) is
+    // noticed by TCP keep-alive instead of leaving a query waiting forever.
+    keepAlive: true,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID || oid === NUMERIC_OID
@@ -55,8 +58,12 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
           : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle client whose server went away emits 'error' on the pool; without a listener that
-  // would crash the process. The next query gets a fresh connection (or a clear error).
+  // A client whose server went away emits 'error'. pg-pool listens only while a client is idle
+  // (and re-emits on the pool); a client checked out for a transaction, between two of its
+  // queries, has no listener, and an unheard 'error' event ends the process. So every client gets
+  // one for its whole life: the failure reaches the unit of work through its next query ("not
+  // queryable", a 503 or a retry), and pg-pool drops the broken client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {

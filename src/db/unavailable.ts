@@ -8,7 +8,7 @@
 import { ClientAborted } from '../errors.js';
 
 /** Socket errors: the server is down, restarting, or the network between us is. */
-const SOCKET_CODES = new Set([
+export const SOCKET_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ECONNABORTED',

@@ -59,35 +59,45 @@ export function deviceRoutes(
     return c.json(payload, status, headers);
   });
 
+  // Answered only once the events are committed: the plugin keeps and resends what it was not
+  // answered 2xx for (docs/protocol.md, "Stats"), so a 200 must mean durable.
   routes.post('/stats', async (c) => {
-    const body = await readJson(c).catch((error: unknown) => error);
-    if (body instanceof Error) return errorJson(c, body, log);
-    if (!Array.isArray(body)) {
-      try {
-        await recordStat(body);
+    try {
+      const body = await readJson(c);
+      if (!Array.isArray(body)) {
+        await services.stats.record([await prepareStat(body)]);
         return c.json({ status: 'ok' });
-      } catch (error) {
-        return errorJson(c, error, log);
       }
-    }
-    // Plugins from 8.42 send batches: keep every valid event, report the others by index.
-    const results = [];
-    for (const [index, event] of body.entries()) {
-      try {
-        await recordStat(event);
-        results.push({ status: 'ok', index });
-      } catch (error) {
-        // An outage fails every event alike: a 503 (with Retry-After) says so better than N errors.
-        if (isDatabaseUnavailable(error)) return errorJson(c, error, log);
-        results.push({ status: 'error', index, ...toErrorResponse(error, log).body });
+      if (body.length > MAX_STATS_EVENTS) {
+        throw new OverairError(
+          413,
+          'payload_too_large',
+          `A stats batch holds at most ${MAX_STATS_EVENTS} events (the plugin's queue); this one has ${body.length}`,
+        );
       }
+      // Plugins from 8.42 send batches: keep every valid event, report the others by index.
+      const prepared = [];
+      const results = [];
+      for (const [index, event] of body.entries()) {
+        try {
+          prepared.push(await prepareStat(event));
+          results.push({ status: 'ok', index });
+        } catch (error) {
+          // An outage fails every event alike: a 503 (with Retry-After) says so better than N errors.
+          if (isDatabaseUnavailable(error)) throw error;
+          results.push({ status: 'error', index, ...toErrorResponse(error, log).body });
+        }
+      }
+      await services.stats.record(prepared);
+      return c.json({ status: 'ok', results });
+    } catch (error) {
+      return errorJson(c, error, log);
     }
-    return c.json({ status: 'ok', results });
   });
 
-  async function recordStat(value: unknown): Promise<void> {
+  function prepareStat(value: unknown) {
     const event = parseInput(statsEvent, value);
-    await services.stats.record(event, event);
+    return services.stats.prepare(event, event);
   }
 
   // setChannel
@@ -177,6 +187,13 @@ export function deviceRoutes(
 
   return routes;
 }
+
+/**
+ * The most events one /stats request may carry: the plugin queues at most 200 and sends them in
+ * one batch (docs/protocol.md), so a larger array is not a plugin's, and bounding it bounds the
+ * work and the answer of one anonymous request.
+ */
+export const MAX_STATS_EVENTS = 200;
 
 /** A body that could not be read, carried to answerUpdateCheck so it is answered like any error. */
 export class BodyError {

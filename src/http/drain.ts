@@ -11,6 +11,7 @@ const SWEEP_MS = 100;
  * Resolves once every connection is closed: 'drained', or 'forced' when the timeout cut some.
  */
 export async function drainHttpServer(server: http.Server, timeoutMs: number): Promise<'drained' | 'forced'> {
+  // First, before any await: the listening socket is closed when this call returns.
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // First among the request listeners, so that it runs before any handler writes the headers.
   const closeAfterAnswer = (_request: http.IncomingMessage, response: http.ServerResponse) =>

@@ -12,7 +12,9 @@ import {
   OverairError,
   badRequest,
   databaseUnavailable,
+  storageUnavailable,
 } from '../errors.js';
+import { isStorageUnavailable } from '../storage/s3-client.js';
 
 export interface ErrorBody {
   error: string;
@@ -27,6 +29,16 @@ export function toErrorResponse(
   error: unknown,
   log: Logger,
 ): { status: ContentfulStatusCode; body: ErrorBody; headers: Record<string, string> } {
+  // Before the database test, which would take the SDK's socket errors for the database's.
+  if (isStorageUnavailable(error)) {
+    logStorageOutage(log, error);
+    const { status, code, message } = storageUnavailable();
+    return {
+      status,
+      body: { error: code, message },
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+    };
+  }
   if (isDatabaseUnavailable(error)) {
     logOutage(log, error);
     const { status, code, message } = databaseUnavailable();
@@ -43,13 +55,17 @@ export function toErrorResponse(
     log.info({ cause: cause?.code ?? cause?.message }, 'request body not received: the client went away');
   }
   if (error instanceof OverairError)
-    return { status: error.status, body: { error: error.code, message: error.message }, headers: {} };
+    return {
+      status: error.status,
+      body: { error: error.code, message: error.message },
+      headers: closeAfter(error.status),
+    };
   if (error instanceof HTTPException) {
     const code = error.status === 413 ? 'payload_too_large' : 'bad_request';
     return {
       status: error.status,
       body: { error: code, message: error.message || 'Bad request' },
-      headers: {},
+      headers: closeAfter(error.status),
     };
   }
   log.error({ err: error }, 'unhandled error');
@@ -60,9 +76,20 @@ export function toErrorResponse(
   };
 }
 
+/**
+ * A 413 closes the connection after the answer: what is left of an oversized body is never read
+ * (Node would otherwise read and discard it, however long, to keep the connection alive).
+ */
+function closeAfter(status: number): Record<string, string> {
+  return status === 413 ? { connection: 'close' } : {};
+}
+
 /** During an outage every request fails alike: one warning per interval, not one per request. */
 const logOutage = atMostEvery(10_000, (log: Logger, error: unknown) =>
   log.warn({ err: error }, 'the database is unreachable: answering 503 to requests that need it'),
+);
+const logStorageOutage = atMostEvery(10_000, (log: Logger, error: unknown) =>
+  log.warn({ err: error }, 'the bundle storage is unreachable: answering 503 to requests that need it'),
 );
 
 export function errorJson(c: Context, error: unknown, log: Logger, extra: Record<string, string> = {}) {

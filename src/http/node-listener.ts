@@ -23,6 +23,23 @@ const gzipAsync = promisify(gzip);
 /** Answers below a network packet gain nothing from compression. */
 const GZIP_MIN_BYTES = 1400;
 
+/** How long the rest of a body that a handler did not read may still be read and discarded. */
+const LINGER_MS = 1000;
+
+/**
+ * After an answer that left the request body unread (a refusal before the body was needed), Node
+ * reads and discards the rest to keep the connection alive, for as long as the client sends. Give
+ * it a moment, for a client that was about to finish, then close the connection.
+ */
+function lingerAtMost(req: IncomingMessage): void {
+  if (req.complete) return;
+  const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+  timer.unref();
+  // The rest arrived in time: the connection stays open for the client's next request.
+  req.once('end', () => clearTimeout(timer));
+  req.socket.once('close', () => clearTimeout(timer));
+}
+
 export function createNodeListener(
   app: Hono,
   services: Services,
@@ -36,6 +53,7 @@ export function createNodeListener(
     if (req.method === 'POST' && (req.url === '/updates' || req.url === '/updates/')) {
       void fastUpdateCheck(req, res);
     } else {
+      res.once('finish', () => lingerAtMost(req));
       void hono(req, res);
     }
   };
@@ -49,9 +67,10 @@ export function createNodeListener(
         'content-type': 'application/json',
         'retry-after': String(wait),
         'content-length': Buffer.byteLength(json),
+        // The body is not read: the connection closes after the answer rather than drain it.
+        ...(!req.complete && { connection: 'close' }),
       });
       res.end(json);
-      req.resume();
       logRequest(log, 'POST', '/updates', 429, started);
       return;
     }
@@ -81,10 +100,11 @@ export function createNodeListener(
         'content-type': 'application/json',
         'content-length': typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.length,
         ...(gzip && { 'content-encoding': 'gzip', vary: 'Accept-Encoding' }),
+        // An early answer (413) leaves an unread body, which may never end: close the connection
+        // after the answer instead of reading it.
+        ...(!req.complete && { connection: 'close' }),
       });
       res.end(encoded);
-      // An early answer (413) leaves an unread body: drain it so the connection can be reused.
-      if (!req.complete) req.resume();
     } catch (error) {
       log.error({ err: error }, 'update check failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });

@@ -5,14 +5,22 @@ import { createLogger } from '../log.js';
 import { DeviceActivity } from './device-activity.js';
 import type { DeviceInfo } from './device-info.js';
 
-/** Repositories that store rows in arrays, and refuse every write (as during an outage) while `down`. */
+/**
+ * Repositories that store rows in arrays, and refuse every write (as during an outage) while `down`.
+ * `transactions` lists the events each transaction wrote.
+ */
 function fakeRepos() {
-  const state = { down: false, reports: [] as DeviceReport[], events: [] as NewDeviceEvent[] };
+  const state = {
+    down: false,
+    reports: [] as DeviceReport[],
+    events: [] as NewDeviceEvent[],
+    transactions: [] as string[][],
+  };
   const refuse = () => {
     if (state.down)
       throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
   };
-  const repos = {
+  const store = (written: { events: NewDeviceEvent[] }) => ({
     devices: {
       async upsertReports(rows: DeviceReport[]) {
         refuse();
@@ -20,12 +28,20 @@ function fakeRepos() {
       },
       async insertEvents(rows: NewDeviceEvent[]) {
         refuse();
-        state.events.push(...rows);
+        written.events.push(...rows);
       },
     },
+  });
+  const repos = {
+    ...store(state),
     async transaction<T>(work: (inner: unknown) => Promise<T>): Promise<T> {
       refuse();
-      return work(repos);
+      const written = { events: [] as NewDeviceEvent[] };
+      const result = await work(store(written));
+      refuse(); // the commit
+      state.events.push(...written.events);
+      state.transactions.push(written.events.map((row) => row.version_name));
+      return result;
     },
   };
   return { repos: repos as unknown as Repos, state };
@@ -46,29 +62,36 @@ const info = (device: string, version = '1.0.0'): DeviceInfo => ({
   is_prod: true,
 });
 const event = (version: string) => ({ action: 'set', version_name: version, old_version_name: '' });
-/** A long interval: only the test's own flush() calls write. */
-const activity = (repos: Repos, maxBuffered?: number) =>
-  new DeviceActivity(repos, createLogger('silent'), 60_000, 2000, 100, maxBuffered);
+const events = (...versions: string[]) =>
+  versions.map((version) => ({ info: info('a'), event: event(version) }));
+/** A long interval and commit delay: only the test's own flush() calls write. */
+const activity = (repos: Repos, options: { maxBuffered?: number; chunkRows?: number } = {}) =>
+  new DeviceActivity(
+    repos,
+    createLogger('silent'),
+    60_000,
+    2000,
+    options.chunkRows ?? 100,
+    options.maxBuffered,
+    60_000,
+  );
 
-describe('device activity during a database outage', () => {
-  it('keeps what could not be written and writes it, in order, once the database is back', async () => {
+describe('device reports during a database outage', () => {
+  it('keeps what could not be written and writes it once the database is back', async () => {
     const { repos, state } = fakeRepos();
     const queue = activity(repos);
     state.down = true;
     queue.recordDevice(info('a', '1.0.0'), 'production');
-    queue.recordEvent(info('a'), event('1.0.0'));
     await expect(queue.flush()).rejects.toThrow('ECONNREFUSED');
-    expect(queue.queued).toBe(2);
-    // Newer reports while down: a stats report of the same device knows no version, nor channel.
+    expect(queue.queued).toBe(1);
+    // A newer report while down: a stats report of the same device knows no version, nor channel.
     queue.recordDevice(info('a', 'builtin'), undefined, true);
-    queue.recordEvent(info('a'), event('1.0.1'));
     await expect(queue.flush()).rejects.toThrow('ECONNREFUSED');
-    expect(queue.queued).toBe(3);
+    expect(queue.queued).toBe(1);
 
     state.down = false;
     await queue.flush();
     expect(queue.queued).toBe(0);
-    expect(state.events.map((row) => row.version_name)).toEqual(['1.0.0', '1.0.1']);
     expect(state.reports).toHaveLength(1);
     expect(state.reports[0]).toMatchObject({ device_id: 'a', version_name: '1.0.0', channel: 'production' });
   });
@@ -86,33 +109,87 @@ describe('device activity during a database outage', () => {
     expect(state.reports[0]!.last_seen <= firstTry).toBe(true);
   });
 
-  it('drops the oldest events past its bound, never growing without limit', async () => {
+  it('drops the oldest reports past its bound, never growing without limit', async () => {
     const { repos, state } = fakeRepos();
-    const queue = activity(repos, 3);
+    const queue = activity(repos, { maxBuffered: 3 });
     state.down = true;
-    for (const version of ['1', '2', '3', '4', '5']) queue.recordEvent(info('a'), event(version));
+    for (const device of ['1', '2', '3', '4', '5']) queue.recordDevice(info(device));
     await expect(queue.flush()).rejects.toThrow();
     expect(queue.queued).toBe(3);
     state.down = false;
     await queue.flush();
-    expect(state.events.map((row) => row.version_name)).toEqual(['3', '4', '5']);
+    expect(state.reports.map((row) => row.device_id)).toEqual(['3', '4', '5']);
   });
 
   it('retries by itself, and close() never throws when the database is still down', async () => {
     const { repos, state } = fakeRepos();
     const queue = new DeviceActivity(repos, createLogger('silent'), 10);
     state.down = true;
-    queue.recordEvent(info('a'), event('1'));
+    queue.recordDevice(info('a'));
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(queue.queued).toBe(1);
     state.down = false;
     // The first retry comes 500 ms after the first failure.
     await new Promise((resolve) => setTimeout(resolve, 700));
     expect(queue.queued).toBe(0);
-    expect(state.events).toHaveLength(1);
+    expect(state.reports).toHaveLength(1);
 
     state.down = true;
-    queue.recordEvent(info('a'), event('2'));
+    queue.recordDevice(info('b'));
     await expect(queue.close()).resolves.toBeUndefined();
+  });
+});
+
+describe('device events: answered once committed', () => {
+  it('resolves only after the commit', async () => {
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos);
+    let committed = false;
+    const recorded = queue.recordEvents(events('1')).then(() => (committed = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(committed).toBe(false);
+    await queue.flush();
+    await recorded;
+    expect(state.events.map((row) => row.version_name)).toEqual(['1']);
+  });
+
+  it('fails the sender when the database is down, and keeps nothing to write twice later', async () => {
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos);
+    state.down = true;
+    const recorded = queue.recordEvents(events('1', '2'));
+    await expect(queue.flush()).rejects.toThrow('ECONNREFUSED');
+    await expect(recorded).rejects.toThrow('ECONNREFUSED');
+    state.down = false;
+    await queue.flush();
+    // The plugin resends what it was not answered 2xx for: a kept copy would be counted twice.
+    expect(state.events).toEqual([]);
+  });
+
+  it("writes one sender's events in one transaction, never split across chunks", async () => {
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos, { chunkRows: 2 });
+    const first = queue.recordEvents(events('a1'));
+    const second = queue.recordEvents(events('b1', 'b2', 'b3'));
+    const third = queue.recordEvents(events('c1'));
+    await queue.flush();
+    await Promise.all([first, second, third]);
+    expect(state.transactions).toEqual([['a1'], ['b1', 'b2', 'b3'], ['c1']]);
+  });
+
+  it('gathers the events that arrive during a flush into the next one, within the commit delay', async () => {
+    const { repos, state } = fakeRepos();
+    const queue = new DeviceActivity(repos, createLogger('silent'), 60_000, 2000, 100, 100_000, 5);
+    const batches = Array.from({ length: 20 }, (_, index) => queue.recordEvents(events(String(index))));
+    await Promise.all(batches);
+    expect(state.events).toHaveLength(20);
+    expect(state.transactions.length).toBeLessThan(5);
+  });
+
+  it('refuses events once closed', async () => {
+    const { repos } = fakeRepos();
+    const queue = activity(repos);
+    await queue.close();
+    await expect(queue.recordEvents(events('1'))).rejects.toThrow('closed');
   });
 });

@@ -15,23 +15,31 @@ export interface DeviceEvent {
 export type EventsWrittenListener = (events: readonly NewDeviceEvent[]) => Promise<void>;
 
 /**
- * Write-behind recording of what devices report. Update checks must not wait for a database write,
- * so reports are queued (the newest per device wins) and flushed every `intervalMs`, or sooner when
- * the queue is long. A flush writes in chunks of `chunkRows`, each its own short transaction, and
- * lets requests run between chunks, so a large batch never stalls the event loop for long.
- * Timestamps are taken at flush time: last_seen is exact to within the interval. `close()` flushes
- * what is left. Listeners (the automatic safety) run after each flush that wrote events, off the
- * request path.
+ * What devices report, written in batches. Two kinds, with different promises:
  *
- * While the database cannot be reached, what could not be written stays queued (merged with newer
- * reports, events kept in order) and is retried with a growing delay (RETRY_MIN_MS to RETRY_MAX_MS),
- * so a short outage loses nothing. The queue is bounded by `maxBuffered` rows: past it the oldest
- * events, then the oldest reports, are dropped, and the loss is logged.
+ * - Reports (last seen, version, channel) are write-behind: update checks must not wait for a
+ *   database write, so they are queued (the newest per device wins) and flushed every `intervalMs`,
+ *   or sooner when the queue is long. While the database cannot be reached they stay queued (merged
+ *   with newer ones) and are retried with a growing delay (RETRY_MIN_MS to RETRY_MAX_MS); the queue
+ *   is bounded by `maxBuffered` reports, past which the oldest are dropped and the loss is logged.
+ * - Events (the plugin's stats) are group-committed: `recordEvents` resolves only once its events
+ *   are committed, so a 200 to the plugin means they are durable, and rejects when they could not
+ *   be written, so the plugin keeps them and sends them again. One call's events are written in one
+ *   transaction (never half), and those that arrive while a flush runs go together in the next one,
+ *   within `commitDelayMs`. A failed group is not kept: its sender retries it.
+ *
+ * A flush writes in chunks of about `chunkRows`, each its own short transaction, and lets requests
+ * run between chunks, so a large batch never stalls the event loop for long. Timestamps of reports
+ * are taken at flush time: last_seen is exact to within the interval. `close()` flushes what is
+ * left. Listeners (the automatic safety) run after each flush that wrote events, off the request
+ * path, after the events' senders were answered.
  */
 export class DeviceActivity {
   private reports = new Map<string, QueuedReport>();
-  private events: NewDeviceEvent[] = [];
+  private events: EventGroup[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The delay `timer` was set with. */
+  private timerDelay = Infinity;
   private flushing: Promise<void> = Promise.resolve();
   private readonly listeners: EventsWrittenListener[] = [];
   /** The wait before the next write while the database is unreachable; 0 when it is not. */
@@ -45,6 +53,7 @@ export class DeviceActivity {
     private readonly maxQueued = 2000,
     private readonly chunkRows = 100,
     private readonly maxBuffered = 100_000,
+    private readonly commitDelayMs = 10,
   ) {}
 
   /**
@@ -58,20 +67,35 @@ export class DeviceActivity {
     this.schedule();
   }
 
-  /** `channel`: the channel the device is on, '' when unknown. */
-  recordEvent(info: DeviceInfo, event: DeviceEvent, channel = ''): void {
-    this.events.push({
-      app_id: info.app_id,
-      device_id: info.device_id,
-      action: event.action,
-      version_name: event.version_name,
-      old_version_name: event.old_version_name,
-      platform: info.platform,
-      plugin_version: info.plugin_version,
-      channel,
-      at: now(),
+  /**
+   * Writes events, all of them in one transaction with whatever else is queued, within
+   * `commitDelayMs`. Resolves once they are committed; rejects, and keeps nothing, when they could
+   * not be (the database is unreachable, or the activity is closed).
+   */
+  recordEvents(
+    events: ReadonlyArray<{ info: DeviceInfo; event: DeviceEvent; channel?: string }>,
+  ): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    if (this.closed) return Promise.reject(new Error('device activity is closed'));
+    const at = now();
+    return new Promise<void>((resolve, reject) => {
+      this.events.push({
+        rows: events.map(({ info, event, channel = '' }) => ({
+          app_id: info.app_id,
+          device_id: info.device_id,
+          action: event.action,
+          version_name: event.version_name,
+          old_version_name: event.old_version_name,
+          platform: info.platform,
+          plugin_version: info.plugin_version,
+          channel,
+          at,
+        })),
+        resolve,
+        reject,
+      });
+      this.schedule();
     });
-    this.schedule();
   }
 
   onEventsWritten(listener: EventsWrittenListener): void {
@@ -99,7 +123,7 @@ export class DeviceActivity {
     return this.flushing;
   }
 
-  /** Number of reports and events waiting to be written. */
+  /** Number of reports and event groups waiting to be written. */
   get queued(): number {
     return this.reports.size + this.events.length;
   }
@@ -124,11 +148,16 @@ export class DeviceActivity {
 
   private schedule(): void {
     if (this.closed) return;
+    // Senders of events wait for their commit: the next flush comes within the commit delay (the
+    // retry delay during an outage), so it gathers everything that arrived meanwhile.
+    const delay = this.retryMs || (this.events.length > 0 ? this.commitDelayMs : this.intervalMs);
     // During an outage only the retry timer writes: a full queue must not hammer the database.
     if (this.retryMs === 0 && this.queued >= this.maxQueued) {
       this.flushSoon();
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => this.flushSoon(), this.retryMs || this.intervalMs);
+    } else if (!this.timer || (delay < this.timerDelay && this.retryMs === 0)) {
+      clearTimeout(this.timer);
+      this.timerDelay = delay;
+      this.timer = setTimeout(() => this.flushSoon(), delay);
       this.timer.unref();
     }
   }
@@ -144,34 +173,43 @@ export class DeviceActivity {
   }
 
   /**
-   * Writes in chunks, then tells the listeners about the events written. When the database cannot
-   * be reached, queues the unwritten rest again, plans a retry and rethrows.
+   * Writes in chunks, answers each event group's sender as its chunk commits, then tells the
+   * listeners about the events written. When the database cannot be reached, queues the unwritten
+   * reports again, fails the unwritten event groups, plans a retry and rethrows.
    */
-  private async write(reports: PendingReport[], events: NewDeviceEvent[]): Promise<void> {
+  private async write(reports: PendingReport[], groups: EventGroup[]): Promise<void> {
     const written: NewDeviceEvent[] = [];
+    const eventChunks = chunkGroups(groups, this.chunkRows);
     try {
-      for (let start = 0; start < Math.max(reports.length, events.length); start += this.chunkRows) {
-        if (start > 0) await new Promise((resolve) => setImmediate(resolve));
-        const end = start + this.chunkRows;
-        const chunkEvents = events.slice(start, end);
+      const chunks = Math.max(Math.ceil(reports.length / this.chunkRows), eventChunks.length);
+      for (let index = 0; index < chunks; index++) {
+        if (index > 0) await new Promise((resolve) => setImmediate(resolve));
+        const start = index * this.chunkRows;
+        const chunkGroups = eventChunks[index] ?? [];
+        const rows = chunkGroups.flatMap((group) => group.rows);
         try {
-          await this.writeChunk(reports.slice(start, end), chunkEvents);
+          await this.writeChunk(reports.slice(start, start + this.chunkRows), rows);
         } catch (error) {
           if (!(error instanceof Unwritten)) throw error;
-          written.push(...chunkEvents.slice(0, chunkEvents.length - error.events.length));
-          this.requeue([...error.reports, ...reports.slice(end)], [...error.events, ...events.slice(end)]);
+          this.requeue([...error.reports, ...reports.slice(start + this.chunkRows)]);
+          for (const group of eventChunks.slice(index).flat()) group.reject(error.cause);
           this.planRetry(error.cause);
           throw error.cause;
         }
-        written.push(...chunkEvents);
+        for (const group of chunkGroups) group.resolve();
+        written.push(...rows);
       }
       this.retryMs = 0;
+    } catch (error) {
+      // Not an outage (a bug): nobody may wait forever. Senders that were answered are not again.
+      for (const group of groups) group.reject(error);
+      throw error;
     } finally {
       if (written.length > 0) await this.notify(written);
     }
   }
 
-  /** Throws Unwritten, with the rows not written, when the database cannot be reached. */
+  /** Throws Unwritten, with the reports not written, when the database cannot be reached. */
   private async writeChunk(reports: PendingReport[], events: NewDeviceEvent[]): Promise<void> {
     try {
       await this.repos.transaction(async (repos) => {
@@ -180,41 +218,41 @@ export class DeviceActivity {
       });
       return;
     } catch (error) {
-      if (isDatabaseUnavailable(error)) throw new Unwritten(reports, events, error);
+      if (isDatabaseUnavailable(error)) throw new Unwritten(reports, error);
       // Most likely an app deleted while its devices were queued; keep what can still be written.
       this.log.warn({ err: error }, 'device batch failed, retrying row by row');
     }
     for (const [index, report] of reports.entries()) {
       await this.repos.devices.upsertReports([toReport(report)]).catch((error: unknown) => {
-        if (isDatabaseUnavailable(error)) throw new Unwritten(reports.slice(index), events, error);
+        if (isDatabaseUnavailable(error)) throw new Unwritten(reports.slice(index), error);
       });
     }
-    for (const [index, event] of events.entries()) {
+    // Row by row, events could be half written: their senders get a failure and resend them all.
+    // An event the database refuses for a reason of its own (its app was deleted) is dropped.
+    for (const event of events) {
       await this.repos.devices.insertEvents([event]).catch((error: unknown) => {
-        if (isDatabaseUnavailable(error)) throw new Unwritten([], events.slice(index), error);
+        if (isDatabaseUnavailable(error)) throw new Unwritten([], error);
       });
     }
   }
 
-  /** Puts rows back in the queue: before newer events, under newer reports of the same device. */
-  private requeue(reports: PendingReport[], events: NewDeviceEvent[]): void {
+  /** Puts reports back in the queue, under newer reports of the same device. */
+  private requeue(reports: PendingReport[]): void {
     for (const { key, queued } of reports) {
       const newer = this.reports.get(key);
       this.reports.set(key, newer ? merged(queued, newer) : queued);
     }
-    this.events = events.concat(this.events);
-    const excess = this.queued - this.maxBuffered;
+    const excess = this.reports.size - this.maxBuffered;
     if (excess <= 0) return;
-    const droppedEvents = this.events.splice(0, Math.min(excess, this.events.length)).length;
     let droppedReports = 0;
     for (const key of this.reports.keys()) {
-      if (droppedEvents + droppedReports >= excess) break;
+      if (droppedReports >= excess) break;
       this.reports.delete(key);
       droppedReports++;
     }
     this.log.error(
-      { droppedEvents, droppedReports, maxBuffered: this.maxBuffered },
-      'device activity queue full while the database cannot be reached: the oldest rows were dropped',
+      { droppedReports, maxBuffered: this.maxBuffered },
+      'device activity queue full while the database cannot be reached: the oldest reports were dropped',
     );
   }
 
@@ -234,13 +272,37 @@ export class DeviceActivity {
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 5_000;
 
-/** Rows of a chunk that could not be written because the database cannot be reached. */
+/** Reports of a chunk that could not be written because the database cannot be reached. */
 class Unwritten {
   constructor(
     readonly reports: PendingReport[],
-    readonly events: NewDeviceEvent[],
     readonly cause: unknown,
   ) {}
+}
+
+/** The events of one sender (one stats request): committed together, answered together. */
+interface EventGroup {
+  rows: NewDeviceEvent[];
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** Groups in order, cut into chunks of about `rows` events; a group is never split. */
+function chunkGroups(groups: EventGroup[], rows: number): EventGroup[][] {
+  const chunks: EventGroup[][] = [];
+  let current: EventGroup[] = [];
+  let size = 0;
+  for (const group of groups) {
+    if (size > 0 && size + group.rows.length > rows) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(group);
+    size += group.rows.length;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
 interface QueuedReport {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Repos } from '../db/index.js';
+import { WebhookTargetPolicy } from '../domain/webhook-targets.js';
 import { pingDatabase } from '../db/ping.js';
 import { atMostEvery } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -29,6 +30,8 @@ export interface ServiceOptions {
   cacheTtlMs?: number;
   /** Retry schedule, timeout and concurrency of webhook deliveries (tests shorten them). */
   webhooks?: WebhookDeliveryOptions;
+  /** Internal hosts webhooks may reach (OVERAIR_WEBHOOK_ALLOW_HOSTS): names, addresses, ranges. */
+  webhookAllowHosts?: readonly string[];
   /** Lifetime of a dashboard session (OVERAIR_SESSION_TTL), 12 hours unless given. */
   sessionTtlSeconds?: number;
 }
@@ -47,7 +50,12 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     ),
   );
   const activity = new DeviceActivity(repos, log);
-  const webhooks = new WebhookService(repos, log, options.webhooks);
+  const webhooks = new WebhookService(
+    repos,
+    log,
+    new WebhookTargetPolicy(options.webhookAllowHosts),
+    options.webhooks,
+  );
   const channels = new ChannelService(repos, cache, webhooks);
   // The automatic halt judges releases after each write of device events.
   const safety = new SafetyService(repos, channels, log);

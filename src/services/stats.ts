@@ -10,6 +10,13 @@ import type { DeviceInfo } from './device-info.js';
 import { assignmentOf, type ReleaseCache } from './release-cache.js';
 import { requireApp } from './require.js';
 
+/** A device event ready to be written: its app exists, its channel is known. */
+export interface PreparedEvent {
+  info: DeviceInfo;
+  event: DeviceEvent;
+  channel: string;
+}
+
 export interface StatsQuery {
   channel?: string;
   /** ISO timestamps: from `since` (inclusive) to `until` (exclusive). */
@@ -73,7 +80,22 @@ export class StatsService {
     private readonly repos: Repos,
   ) {}
 
-  async record(info: DeviceInfo, event: DeviceEvent): Promise<void> {
+  /**
+   * Records a batch of events from the plugin: resolves once all of them are committed (one
+   * transaction), rejects when none could be (the database is unreachable; the plugin resends).
+   * Each item has already passed `prepare`.
+   */
+  async record(events: readonly PreparedEvent[]): Promise<void> {
+    const committed = this.activity.recordEvents(events);
+    for (const { info, event } of events) {
+      // Only `set` says which bundle the device now runs; other events name the bundle they are about.
+      this.activity.recordDevice(info, undefined, event.action !== INSTALL_ACTION);
+    }
+    await committed;
+  }
+
+  /** Checks one event's app and finds the channel its device is on; throws app_not_found. */
+  async prepare(info: DeviceInfo, event: DeviceEvent): Promise<PreparedEvent> {
     const release = await this.cache.get(info.app_id);
     if (!release) throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
     // The channel as the update check resolves it, from memory: no database read per event.
@@ -81,13 +103,11 @@ export class StatsService {
       ...assignmentOf(release, info.device_id),
       requested: info.defaultChannel,
     });
-    this.activity.recordEvent(
+    return {
       info,
-      { ...event, version_name: eventVersion(event.action, event.version_name) },
-      resolved?.channel.name ?? '',
-    );
-    // Only `set` says which bundle the device now runs; other events name the bundle they are about.
-    this.activity.recordDevice(info, undefined, event.action !== INSTALL_ACTION);
+      event: { ...event, version_name: eventVersion(event.action, event.version_name) },
+      channel: resolved?.channel.name ?? '',
+    };
   }
 
   /** Per bundle version: devices on it now, and what devices reported about it in the period. */

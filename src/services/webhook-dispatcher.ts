@@ -1,11 +1,25 @@
+import { lookup as dnsLookup } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import { webhookSignature } from '../crypto/webhooks.js';
+import { normalizeHost, WebhookTargetPolicy } from '../domain/webhook-targets.js';
 import type { AttemptResult, DueDelivery, WebhooksRepo } from '../db/webhooks.js';
 import { now } from '../db/time.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 
 /** After the n-th failed attempt, wait the n-th delay; after the last, the delivery has failed. */
 export const DEFAULT_RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 3_600_000];
+
+/** An address a name resolves to, as `dns.lookup` gives it. */
+export interface ResolvedAddress {
+  address: string;
+  family: number;
+}
+
+/** Every address a host name resolves to (`dns.lookup` with `all: true` unless replaced). */
+export type WebhookResolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 export interface WebhookDeliveryOptions {
   /** Waits between attempts; `retryDelaysMs.length + 1` attempts in all (6 by default). */
@@ -16,14 +30,23 @@ export interface WebhookDeliveryOptions {
   concurrency?: number;
   /** How often the database is looked at even when nothing woke the dispatcher (15 s by default). */
   pollMs?: number;
+  /** How receivers' names are resolved (tests answer a public-looking name with a loopback address). */
+  lookup?: WebhookResolver;
 }
 
 /** How much longer than an attempt's timeout its claim on a delivery lasts. */
 const LEASE_MARGIN_MS = 30_000;
 /** How soon the dispatcher looks again after it failed to read or claim deliveries. */
 const RETRY_AFTER_FAILURE_MS = 5_000;
-/** How much of a failed answer's body is kept in `last_error`. */
-const ERROR_BODY_CHARS = 200;
+
+const systemResolver: WebhookResolver = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
+
+/**
+ * A receiver the target policy refuses. The delivery fails at once rather than after the whole
+ * schedule: the policy will not change before the next attempt, and a name that resolves inside the
+ * network is not to be asked again and again.
+ */
+class RefusedTarget extends Error {}
 
 const isoIn = (ms: number) => new Date(Date.now() + ms).toISOString();
 
@@ -32,7 +55,8 @@ const isoIn = (ms: number) => new Date(Date.now() + ms).toISOString();
  * survive restarts and several instances can share the work: an instance takes a delivery for one
  * attempt with a conditional update (a lease), sends it, and records the outcome: a 2xx delivers it;
  * anything else, a network error or a timeout schedules the next attempt, until the last one marks it
- * failed. `wake()` looks for due deliveries at once; a timer catches retries and other instances' work.
+ * failed; a receiver the target policy refuses (an internal address) fails at once. `wake()` looks for
+ * due deliveries at once; a timer catches retries and other instances' work.
  */
 export class WebhookDispatcher {
   readonly retryDelaysMs: number[];
@@ -40,6 +64,7 @@ export class WebhookDispatcher {
   private readonly timeoutMs: number;
   private readonly concurrency: number;
   private readonly pollMs: number;
+  private readonly resolve: WebhookResolver;
   private running = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
@@ -49,6 +74,7 @@ export class WebhookDispatcher {
   constructor(
     private readonly repo: WebhooksRepo,
     private readonly log: Logger,
+    private readonly targets: WebhookTargetPolicy = new WebhookTargetPolicy(),
     options: WebhookDeliveryOptions = {},
   ) {
     this.retryDelaysMs = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
@@ -56,6 +82,7 @@ export class WebhookDispatcher {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.concurrency = options.concurrency ?? 8;
     this.pollMs = options.pollMs ?? 15_000;
+    this.resolve = options.lookup ?? systemResolver;
   }
 
   /** Starts sending, beginning with whatever was left pending by an earlier run. */
@@ -160,35 +187,36 @@ export class WebhookDispatcher {
   private async attempt(delivery: DueDelivery, stopping: AbortSignal): Promise<void> {
     const timestamp = Math.floor(Date.now() / 1000);
     const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = AbortSignal.any([stopping, timeout]);
     let status: number | null = null;
     let error: string | null = null;
+    let final = false;
     try {
-      const response = await fetch(delivery.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Overair-Webhooks',
-          'x-overair-event': delivery.event,
-          'x-overair-delivery': String(delivery.id),
-          'x-overair-timestamp': String(timestamp),
-          'x-overair-signature': webhookSignature(delivery.secret, timestamp, delivery.payload),
-        },
-        body: delivery.payload,
-        // A redirect is not a delivery: the receiver must answer at the configured URL.
-        redirect: 'manual',
-        signal: AbortSignal.any([stopping, timeout]),
+      const url = new URL(delivery.url);
+      const addresses = await this.checkedAddresses(url, signal);
+      status = await post(url, addresses, signal, delivery.payload, {
+        'content-type': 'application/json',
+        'user-agent': 'Overair-Webhooks',
+        'x-overair-event': delivery.event,
+        'x-overair-delivery': String(delivery.id),
+        'x-overair-timestamp': String(timestamp),
+        'x-overair-signature': webhookSignature(delivery.secret, timestamp, delivery.payload),
       });
-      status = response.status;
-      if (status >= 200 && status <= 299) await response.body?.cancel();
-      else error = `HTTP ${status}${await bodyExcerpt(response)}`;
+      // Only the status is kept, never the answer's body: whatever a receiver says stays with it.
+      // A redirect is not a delivery (and is never followed): the receiver must answer at its URL.
+      if (status < 200 || status > 299)
+        error = `HTTP ${status}${status >= 300 && status <= 399 ? ' (redirects are not followed)' : ''}`;
     } catch (caught) {
       if (stopping.aborted) {
         await this.repo.release(delivery.id, now());
         return;
       }
-      error = timeout.aborted ? `timed out after ${this.timeoutMs} ms` : fetchErrorText(caught);
+      if (caught instanceof RefusedTarget) {
+        error = caught.message;
+        final = true;
+      } else error = timeout.aborted ? `timed out after ${this.timeoutMs} ms` : requestErrorText(caught);
     }
-    const result = this.outcome(delivery.attempts + 1, status, error);
+    const result = this.outcome(delivery.attempts + 1, status, error, final);
     await this.repo.recordAttempt(delivery.id, result);
     const entry = { delivery: delivery.id, webhook: delivery.webhook_id, event: delivery.event, status };
     if (result.status === 'failed')
@@ -198,7 +226,34 @@ export class WebhookDispatcher {
     else this.log.debug(entry, 'webhook delivered');
   }
 
-  private outcome(attempts: number, status: number | null, error: string | null): AttemptResult {
+  /**
+   * The addresses this attempt may connect to: the URL's own when it is an address, else every one its
+   * name resolves to now, each checked against the policy. The request then connects to these and
+   * nothing else, so a name cannot answer a public address to the check and an internal one to the
+   * connection (DNS rebinding). Webhooks stored before a rule existed are checked here too.
+   */
+  private async checkedAddresses(url: URL, signal: AbortSignal): Promise<ResolvedAddress[]> {
+    const problem = this.targets.urlProblem(url);
+    if (problem) throw new RefusedTarget(`refused: ${problem.reason}`);
+    const host = normalizeHost(url.hostname);
+    const family = isIP(host);
+    const addresses =
+      family === 0 ? await abortable(this.resolve(host), signal) : [{ address: host, family }];
+    if (addresses.length === 0) throw new Error('ENOTFOUND');
+    for (const { address } of addresses) {
+      const refused = this.targets.addressProblem(host, address);
+      if (refused) throw new RefusedTarget(`refused: ${host} resolves to ${address}, ${refused}`);
+    }
+    return addresses;
+  }
+
+  /** `final`: no further attempt, whatever is left of the schedule (a refused receiver). */
+  private outcome(
+    attempts: number,
+    status: number | null,
+    error: string | null,
+    final = false,
+  ): AttemptResult {
     if (error === null) {
       return {
         status: 'delivered',
@@ -209,7 +264,7 @@ export class WebhookDispatcher {
         delivered_at: now(),
       };
     }
-    const last = attempts >= this.maxAttempts;
+    const last = final || attempts >= this.maxAttempts;
     return {
       status: last ? 'failed' : 'pending',
       attempts,
@@ -221,26 +276,60 @@ export class WebhookDispatcher {
   }
 }
 
-/** The start of a failed answer's body, to help whoever reads the delivery log. */
-async function bodyExcerpt(response: Response): Promise<string> {
-  try {
-    const reader = response.body?.getReader();
-    if (!reader) return '';
-    const { value } = await reader.read();
-    await reader.cancel();
-    const text = Buffer.from(value ?? [])
-      .toString('utf8')
-      .replace(/\s+/g, ' ')
-      .trim()
-      .slice(0, ERROR_BODY_CHARS);
-    return text ? `: ${text}` : '';
-  } catch {
-    return '';
-  }
+/**
+ * One POST, connected to exactly the addresses given (the lookup answers with them instead of asking
+ * DNS again); resolves to the answer's status. The body is never read: the connection is closed once
+ * the status line and headers are in. No agent, so no pooled connection outlives its check.
+ */
+function post(
+  url: URL,
+  addresses: ResolvedAddress[],
+  signal: AbortSignal,
+  body: string,
+  headers: Record<string, string>,
+): Promise<number> {
+  const pinned: LookupFunction = (_hostname, options, callback) => {
+    if (options.all) callback(null, addresses);
+    else callback(null, addresses[0]!.address, addresses[0]!.family);
+  };
+  const transport = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const request = transport.request(
+      url,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        agent: false,
+        lookup: pinned,
+        signal,
+      },
+      (response) => {
+        resolve(response.statusCode ?? 0);
+        // Closing a half-read answer may report the reset; the status is all that was wanted.
+        response.on('error', () => undefined);
+        response.destroy();
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
 }
 
-/** fetch's errors say "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, ...) is in the cause. */
-function fetchErrorText(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error)?.message ?? String(error);
+/** Waits for `promise` unless the signal aborts first (a DNS lookup cannot be cancelled itself). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** How long an error kept in `last_error` may be: a reason, not a report. */
+const ERROR_CHARS = 200;
+
+/** A short reason for a failed request: the system's code (ECONNREFUSED, ENOTFOUND, ...) when there is one. */
+function requestErrorText(error: unknown): string {
+  const { code, message } = (error ?? {}) as { code?: string; message?: string };
+  return (code ?? message ?? String(error)).slice(0, ERROR_CHARS);
 }

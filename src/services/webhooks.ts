@@ -4,6 +4,7 @@ import { newWebhookSecret } from '../crypto/webhooks.js';
 import type { Repos } from '../db/index.js';
 import { now } from '../db/time.js';
 import type { DeliveryRow, WebhookRow } from '../db/webhooks.js';
+import { WebhookTargetPolicy } from '../domain/webhook-targets.js';
 import { badRequest, notFound } from '../errors.js';
 import { RELEASE_EVENTS, type EventSink, type ReleaseEvent } from './events.js';
 import { requireApp } from './require.js';
@@ -42,9 +43,10 @@ export class WebhookService implements EventSink {
   constructor(
     private readonly repos: Repos,
     private readonly log: Logger,
+    private readonly targets: WebhookTargetPolicy = new WebhookTargetPolicy(),
     options: WebhookDeliveryOptions = {},
   ) {
-    this.dispatcher = new WebhookDispatcher(repos.webhooks, log, options);
+    this.dispatcher = new WebhookDispatcher(repos.webhooks, log, targets, options);
   }
 
   emit(appId: string, event: ReleaseEvent, data: Record<string, unknown>): void {
@@ -79,7 +81,7 @@ export class WebhookService implements EventSink {
 
   /** Creates a webhook; its secret is returned this once and never shown again. */
   async create(input: NewWebhook, actor: string): Promise<{ webhook: PublicWebhook; secret: string }> {
-    const url = checkUrl(input.url);
+    const url = this.checkUrl(input.url);
     const events = checkEvents(input.events);
     const secret = newWebhookSecret();
     const webhook = await this.repos.transaction(async (repos) => {
@@ -149,6 +151,23 @@ export class WebhookService implements EventSink {
     this.dispatcher.wake();
   }
 
+  /**
+   * The stored form of a webhook URL, refused (400) when it could only reach inside the network: a
+   * literal internal address or an obviously internal name. A name is checked again at each delivery,
+   * against what it then resolves to.
+   */
+  private checkUrl(value: string): string {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw badRequest('invalid_request', 'url: not a URL');
+    }
+    const problem = this.targets.urlProblem(url);
+    if (problem) throw badRequest(problem.code, problem.message);
+    return url.href;
+  }
+
   private async find(id: number): Promise<WebhookRow> {
     const webhook = await this.repos.webhooks.find(id);
     if (!webhook) throw webhookNotFound(id);
@@ -165,18 +184,6 @@ function payloadOf(event: WebhookEvent, appId: string | null, data: Record<strin
 }
 
 const webhookNotFound = (id: number) => notFound('webhook_not_found', `No webhook with id ${id}`);
-
-function checkUrl(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw badRequest('invalid_request', 'url: not a URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw badRequest('invalid_request', 'url: expected an http(s) URL');
-  return url.href;
-}
 
 /** The stored form of an event list: '*', or the known event names, comma-separated. */
 function checkEvents(events: '*' | string[]): string {

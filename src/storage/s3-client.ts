@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { SOCKET_CODES } from '../db/unavailable.js';
 
 /** How to reach an S3-compatible service; the same for the server's store and the CLI's direct upload. */
 export interface S3Connection {
@@ -51,6 +52,20 @@ export function createS3Client(connection: S3Connection): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+}
+
+/**
+ * Whether an error is the S3 service being unreachable or failing (after the SDK's retries): a
+ * connection refused, reset or timed out, or a 5xx answer. Such an error is a 503 the client may
+ * retry, not a bug. Only SDK errors count (they carry `$metadata`): a reset of the client's own
+ * upload stream is not the store's fault.
+ */
+export function isStorageUnavailable(error: unknown): boolean {
+  const e = error as { name?: string; code?: unknown; $metadata?: { httpStatusCode?: number } } | null;
+  if (typeof e !== 'object' || e === null || e.$metadata === undefined) return false;
+  if (typeof e.code === 'string' && SOCKET_CODES.has(e.code)) return true;
+  if (e.name === 'TimeoutError' || e.name === 'RequestTimeout') return true;
+  return (e.$metadata.httpStatusCode ?? 0) >= 500;
 }
 
 /** Whether an SDK error means "no such object" (HeadObject says NotFound, GetObject NoSuchKey). */

@@ -30,6 +30,10 @@ export interface S3Info {
 
 export interface Radosgw extends S3Info {
   stop(): Promise<void>;
+  /** Stops the gateway alone (the cluster and its objects stay), for outage tests. */
+  stopGateway(): Promise<void>;
+  /** Starts the gateway again on the same port; resolves once it answers. */
+  startGateway(): Promise<void>;
 }
 
 /** The daemons, in the order they start; stopped in the reverse order. */
@@ -118,16 +122,24 @@ export async function startRadosgw(): Promise<Radosgw> {
 
     // 3. The gateway (its first start creates its pools).
     await fs.mkdir(path.join(dir, 'rgw.a'), { recursive: true });
-    children.set('rgw', daemon(dir, 'rgw', 'radosgw', ['-c', conf, '-n', 'client.rgw.a', '-f']));
     const endpoint = `http://127.0.0.1:${rgwPort}`;
-    await waitFor(dir, children, `radosgw to answer on ${endpoint}`, async () => {
-      try {
-        await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(2000) });
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    const startGateway = async () => {
+      children.set('rgw', daemon(dir, 'rgw', 'radosgw', ['-c', conf, '-n', 'client.rgw.a', '-f']));
+      await waitFor(dir, children, `radosgw to answer on ${endpoint}`, async () => {
+        try {
+          await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(2000) });
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    };
+    const stopGateway = async () => {
+      const gateway = children.get('rgw');
+      children.delete('rgw');
+      if (gateway) await stopChild(gateway);
+    };
+    await startGateway();
 
     // 4. A user with fresh keys.
     const accessKey = randomBytes(10).toString('hex').toUpperCase();
@@ -142,7 +154,7 @@ export async function startRadosgw(): Promise<Radosgw> {
       `--access-key=${accessKey}`,
       `--secret-key=${secretKey}`,
     ]);
-    return { endpoint, accessKey, secretKey, region: 'us-east-1', stop };
+    return { endpoint, accessKey, secretKey, region: 'us-east-1', stop, stopGateway, startGateway };
   } catch (error) {
     await stop().catch(() => {});
     throw error;

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
+import { createLogger } from '../../log.js';
 import { startServer } from '../../server.js';
 import type { CliIo } from '../io.js';
+import { installLastResort } from '../last-resort.js';
 import { ShutdownOnSignal } from '../shutdown.js';
 
 /** `serve`: the server itself. Runs until SIGINT or SIGTERM, then closes cleanly. */
@@ -83,6 +85,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       '--upload-idle-timeout <duration>',
       'an upload receiving nothing this long is cut, e.g. 60s (OVERAIR_UPLOAD_IDLE_TIMEOUT)',
     )
+    .option(
+      '--webhook-allow-hosts <hosts>',
+      'internal webhook receivers to allow: names, addresses or ranges, comma-separated (OVERAIR_WEBHOOK_ALLOW_HOSTS)',
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       // `--private-downloads` and `--trust-proxy` alone mean true; with a value they are that value.
       const switches = flags as Record<string, string | true | undefined>;
@@ -110,6 +116,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         shutdownTimeoutSeconds: flags.shutdownTimeout,
         requestTimeoutSeconds: flags.requestTimeout,
         uploadIdleTimeoutSeconds: flags.uploadIdleTimeout,
+        webhookAllowHosts: flags.webhookAllowHosts,
         s3Bucket: flags.s3BucketName,
         s3Region: flags.s3Region,
         s3Endpoint: flags.s3Endpoint,
@@ -121,7 +128,9 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       });
       // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
       const shutdown = new ShutdownOnSignal(io);
-      const server = await startServer(config);
+      const log = createLogger(config.logLevel);
+      installLastResort(log);
+      const server = await startServer(config, log);
       shutdown.started(server);
       // Printed even when a signal already closes the server: the token is shown only this once.
       if (server.initialToken) {
