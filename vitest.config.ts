@@ -3,8 +3,11 @@ import { defineConfig } from 'vitest/config';
 /**
  * The suite runs twice: on the embedded defaults (SQLite, local disk) and on the scale-out parts
  * (PostgreSQL and S3, real servers that test/global-setup.ts starts). Unit specs of pure code
- * run once.
+ * run once. The fault suite (test/faults: outages, kill -9, hostile input) is a project of its own
+ * on each backend, so it can be run alone: `npm run test:faults`.
  */
+const POSTGRES_S3 = { OVERAIR_TEST_BACKEND: 'postgres' };
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -13,7 +16,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'sqlite', include: ['src/**/*.spec.ts', 'test/**/*.test.ts'] },
+        test: {
+          name: 'sqlite',
+          include: ['src/**/*.spec.ts', 'test/**/*.test.ts'],
+          exclude: ['test/faults/**'],
+        },
       },
       {
         extends: true,
@@ -21,8 +28,17 @@ export default defineConfig({
           // PostgreSQL, and bundles in S3 (radosgw).
           name: 'postgres-s3',
           include: ['test/**/*.test.ts'],
-          env: { OVERAIR_TEST_BACKEND: 'postgres' },
+          exclude: ['test/faults/**'],
+          env: POSTGRES_S3,
         },
+      },
+      {
+        extends: true,
+        test: { name: 'faults-sqlite', include: ['test/faults/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: { name: 'faults-postgres-s3', include: ['test/faults/**/*.test.ts'], env: POSTGRES_S3 },
       },
     ],
   },

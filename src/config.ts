@@ -105,6 +105,8 @@ const configSchema = z.object({
   shutdownTimeoutSeconds: durationInSeconds(3600, '1h'),
   requestTimeoutSeconds: durationInSeconds(3600, '1h'),
   uploadIdleTimeoutSeconds: durationInSeconds(3600, '1h'),
+  blobSweepGraceSeconds: durationInSeconds(365 * 86_400, '365d'),
+  blobSweepIntervalSeconds: durationInSeconds(30 * 86_400, '30d'),
   s3Bucket: checkedBy(s3BucketProblem).optional(),
   s3Region: checkedBy(s3RegionProblem),
   s3Endpoint: checkedBy(s3EndpointProblem).optional(),
@@ -157,6 +159,8 @@ const ENV_NAMES = {
   shutdownTimeoutSeconds: 'OVERAIR_SHUTDOWN_TIMEOUT',
   requestTimeoutSeconds: 'OVERAIR_REQUEST_TIMEOUT',
   uploadIdleTimeoutSeconds: 'OVERAIR_UPLOAD_IDLE_TIMEOUT',
+  blobSweepGraceSeconds: 'OVERAIR_BLOB_SWEEP_GRACE',
+  blobSweepIntervalSeconds: 'OVERAIR_BLOB_SWEEP_INTERVAL',
   s3Bucket: 'OVERAIR_S3_BUCKET',
   s3Region: 'OVERAIR_S3_REGION',
   s3Endpoint: 'OVERAIR_S3_ENDPOINT',
@@ -196,6 +200,10 @@ const DEFAULTS = {
   // Uploads are timed by idleness instead: 200 MB at 600 KB/s takes 6 minutes and is fine, a
   // minute without a byte is not. Long enough for a mobile CI runner's network hiccup.
   uploadIdleTimeoutSeconds: '60s',
+  // Blobs no row references are deleted once this old: longer than any upload takes (its blobs
+  // come before its rows), plus the day for which S3 leaves a re-committed object's age alone.
+  blobSweepGraceSeconds: '2d',
+  blobSweepIntervalSeconds: '6h',
   s3Region: 'us-east-1',
   // A bare endpoint host means https unless told otherwise (OVERAIR_S3_SSL=false for a local gateway).
   s3Ssl: 'true',

@@ -15,9 +15,11 @@ import { BodyTimeouts } from './http/body-timeouts.js';
 import { drainHttpServer } from './http/drain.js';
 import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
+import { sweepOrphanBlobs } from './services/blob-sweep.js';
 import { createServices, type Services } from './services/index.js';
 import type { WebhookDeliveryOptions } from './services/webhook-dispatcher.js';
 import { loadOrCreateDownloadSecret } from './storage/download-secret.js';
+import type { BlobStore } from './storage/blob-store.js';
 import { openBlobStore } from './storage/open.js';
 
 export interface RunningServer {
@@ -52,7 +54,8 @@ export async function startServer(
   // The store first: when its bucket cannot be reached, nothing else has been opened yet.
   const store = await openBlobStore(config, log);
   const database = await openDatabase(config.database);
-  const services = createServices(new Repos(database.db), store, log, {
+  const repos = new Repos(database.db);
+  const services = createServices(repos, store, log, {
     maxUploadBytes: config.maxUploadBytes,
     maxNativeUploadBytes: config.maxNativeUploadBytes,
     webhooks: options.webhooks,
@@ -125,6 +128,7 @@ export async function startServer(
   const url = `http://${shownHost}:${port}`;
   log.info({ url, data: config.dataDir }, 'overair listening');
   const retention = startStatsRetention(services, config.statsRetentionDays, log);
+  const sweep = startBlobSweep(repos, store, config, log);
   // Webhook deliveries left pending by an earlier run go out now.
   services.webhooks.start();
 
@@ -147,6 +151,7 @@ export async function startServer(
         'shutting down: no new connections; finishing requests in flight',
       );
       await retention.stop();
+      await sweep.stop();
       if ((await drained) === 'forced')
         log.warn('shutdown timeout reached: requests still in flight were cut');
       bodyTimeouts.close();
@@ -190,6 +195,54 @@ function startStatsRetention(services: Services, retentionDays: number, log: Log
   return {
     async stop() {
       for (const timer of timers) clearInterval(timer);
+      controller.abort();
+      await running;
+    },
+  };
+}
+
+/**
+ * Sweeps orphan blobs (src/services/blob-sweep.ts) at start, which is when a crash's leftovers are
+ * found, and then every OVERAIR_BLOB_SWEEP_INTERVAL, on an unref'd timer. `stop()` ends a sweep
+ * under way after its current batch and waits for it.
+ */
+function startBlobSweep(repos: Repos, store: BlobStore, config: Config, log: Logger) {
+  const controller = new AbortController();
+  let running: Promise<void> = Promise.resolve();
+  const graceSeconds = config.blobSweepGraceSeconds;
+  const sweep = () => {
+    running = running.then(async () => {
+      if (controller.signal.aborted) return;
+      const started = Date.now();
+      try {
+        const result = await sweepOrphanBlobs(repos, store, {
+          graceMs: graceSeconds * 1000,
+          signal: controller.signal,
+        });
+        const { scanned, deleted, freedBytes } = result;
+        // Every blob by name when there are few (a crash's leftovers), else the first of them.
+        log.info(
+          {
+            scanned,
+            deleted: deleted.length,
+            freedBytes,
+            graceSeconds,
+            ms: Date.now() - started,
+            ...(deleted.length > 0 && { blobs: deleted.slice(0, 20) }),
+          },
+          'orphan blob sweep done',
+        );
+      } catch (error) {
+        log.error({ err: error }, 'orphan blob sweep failed');
+      }
+    });
+  };
+  sweep();
+  const timer = setInterval(sweep, config.blobSweepIntervalSeconds * 1000);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
       controller.abort();
       await running;
     },

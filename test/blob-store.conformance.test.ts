@@ -43,7 +43,13 @@ async function s3Backend(): Promise<Backend> {
   const info = inject('s3');
   const bucket = await createBucket(info);
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-s3-staging-'));
-  const store = new S3BlobStore(s3Client(info), { bucket, tmpDir, prefix: 'conformance/' });
+  // Refreshing at every commit lets the listing test see a re-commit make a blob young again.
+  const store = new S3BlobStore(s3Client(info), {
+    bucket,
+    tmpDir,
+    prefix: 'conformance/',
+    refreshAfterMs: 0,
+  });
   await store.init();
   return {
     store,
@@ -235,6 +241,50 @@ describe.each([
     await store.delete(source.sha256);
     expect(await store.size(source.sha256)).toBeNull();
   });
+
+  it('lists every committed blob with its size and when it was committed, never a staged one', async () => {
+    const listed = async () => {
+      const all = new Map<string, { size: number; modifiedAt: number }>();
+      for await (const blob of store.list()) all.set(blob.sha256, blob);
+      return all;
+    };
+    const started = Date.now();
+    const a = await put(Buffer.from('listed blob a'));
+    const b = await put(Buffer.from('listed blob b, a little longer'));
+    const staged = await store.stage(Readable.from([Buffer.from('staged, not committed')]), {
+      maxBytes: 1024,
+    });
+    const all = await listed();
+    expect(all.get(a.sha256)?.size).toBe(a.size);
+    expect(all.get(b.sha256)?.size).toBe(b.size);
+    expect(all.has(staged.sha256)).toBe(false);
+    // S3 keeps the time to the second.
+    expect(all.get(a.sha256)!.modifiedAt).toBeGreaterThanOrEqual(Math.floor(started / 1000) * 1000 - 1000);
+    expect(all.get(a.sha256)!.modifiedAt).toBeLessThanOrEqual(Date.now() + 1000);
+    expect([...all.keys()].sort()).toEqual(
+      (await backend.stored())
+        .filter((name) => !name.startsWith('incomplete'))
+        .map((name) => name.slice(-64))
+        .sort(),
+    );
+    await store.discard(staged);
+    await store.delete(b.sha256);
+    expect((await listed()).has(b.sha256)).toBe(false);
+  });
+
+  it('makes a blob young again when the same bytes are committed again (the sweep goes by age)', async () => {
+    const data = Buffer.from('committed twice');
+    await put(data);
+    const first = await ageOf(sha(data));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await put(data);
+    expect(await ageOf(sha(data))).toBeGreaterThan(first);
+  });
+
+  async function ageOf(sha256: string): Promise<number> {
+    for await (const blob of store.list()) if (blob.sha256 === sha256) return blob.modifiedAt;
+    throw new Error(`${sha256} is not listed`);
+  }
 
   it('fails reading a blob that is not there, and refuses anything but a sha256', async () => {
     await expect(collect(store.read('e'.repeat(64)))).rejects.toThrow();

@@ -116,6 +116,26 @@ describe('configuration', () => {
     expect(bad.stderr).toContain('OVERAIR_WEBHOOK_ALLOW_HOSTS');
   });
 
+  it('sweeps orphan blobs older than 2 days every 6 hours, unless told otherwise', () => {
+    expect(loadConfig({})).toMatchObject({
+      blobSweepGraceSeconds: 2 * 86_400,
+      blobSweepIntervalSeconds: 6 * 3600,
+    });
+    const config = loadConfig(
+      { OVERAIR_BLOB_SWEEP_GRACE: '12h', OVERAIR_BLOB_SWEEP_INTERVAL: '1h' },
+      { blobSweepIntervalSeconds: '30m' },
+    );
+    expect(config).toMatchObject({ blobSweepGraceSeconds: 12 * 3600, blobSweepIntervalSeconds: 1800 });
+    for (const [name, value] of [
+      ['OVERAIR_BLOB_SWEEP_GRACE', '0s'],
+      ['OVERAIR_BLOB_SWEEP_GRACE', 'a day'],
+      ['OVERAIR_BLOB_SWEEP_INTERVAL', '0'],
+      ['OVERAIR_BLOB_SWEEP_INTERVAL', '40d'],
+    ] as const) {
+      expect(() => loadConfig({ [name]: value })).toThrow(name);
+    }
+  });
+
   it('never echoes a secret in an error', () => {
     for (const name of ['OVERAIR_DOWNLOAD_SECRET', 'OVERAIR_ADMIN_TOKEN']) {
       expect(() => loadConfig({ [name]: 'hunter2-secret' })).toThrow(`${name} (14 characters)`);
@@ -182,6 +202,8 @@ describe('overair serve', () => {
       [['--download-url-ttl', '0s'], 'OVERAIR_DOWNLOAD_URL_TTL'],
       [['--request-timeout', 'forever'], 'OVERAIR_REQUEST_TIMEOUT'],
       [['--upload-idle-timeout', '0'], 'OVERAIR_UPLOAD_IDLE_TIMEOUT'],
+      [['--blob-sweep-grace', '0s'], 'OVERAIR_BLOB_SWEEP_GRACE'],
+      [['--blob-sweep-interval', 'often'], 'OVERAIR_BLOB_SWEEP_INTERVAL'],
     ] as const) {
       // In-process: a bad setting stops `serve` before it starts anything.
       const bad = await cli(['serve', ...flags], { cwd: ROOT, env: {} });

@@ -1,9 +1,10 @@
-import { Readable } from 'node:stream';
-import { brotliCompress, constants as zlib } from 'node:zlib';
+import { Readable, Transform } from 'node:stream';
+import { brotliCompress, crc32, constants as zlib } from 'node:zlib';
 import { promisify } from 'node:util';
 import yauzl from 'yauzl';
 import { sha256Hex } from '../crypto/hash.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import { invalidZip } from './validate-zip.js';
 
 const compress = promisify(brotliCompress);
 
@@ -29,16 +30,22 @@ const IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024;
  * Stores every file of a validated bundle zip in the blob store, content-addressed (a file shared by
  * many releases is stored once), and lists them for the update check's manifest: exactly the files a
  * full install leaves on the device, so a delta install ends with the same tree.
+ *
+ * Each blob's sha256 is pushed to `committed` as soon as it is in the store, so that a caller whose
+ * upload fails part-way (a corrupt entry, a full disk) knows every blob to remove, even though this
+ * function then throws instead of returning. Data that cannot be unpacked (corrupt deflate stream,
+ * wrong size, wrong CRC-32) is a 400 invalid_zip naming the entry; a failing store is not.
  */
 export async function extractBundleFiles(
   zipFile: string,
   root: string,
   store: BlobStore,
   maxBytes: number,
+  committed: string[] = [],
 ): Promise<BundleFile[]> {
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
     yauzl.open(zipFile, { lazyEntries: true, autoClose: false }, (error, opened) =>
-      error || !opened ? reject(error ?? new Error('unreadable zip')) : resolve(opened),
+      error || !opened ? reject(invalidZip(error?.message ?? 'unreadable')) : resolve(opened),
     ),
   );
   const prefix = root ? `${root}/` : '';
@@ -49,11 +56,11 @@ export async function extractBundleFiles(
       const name = entry.fileName.slice(prefix.length);
       // Outside the single top folder: the plugin drops it when it flattens the bundle.
       if (!entry.fileName.startsWith(prefix)) continue;
-      const source = await openEntry(zip, entry);
+      const source = checked(await openEntry(zip, entry), entry);
       files.push(
         entry.uncompressedSize <= IN_MEMORY_MAX_BYTES
-          ? await storeSmall(name, await collect(source), store)
-          : await storeLarge(name, source, store, maxBytes),
+          ? await storeSmall(name, await collect(source), store, committed)
+          : await storeLarge(name, source, store, maxBytes, committed),
       );
     }
   } finally {
@@ -62,7 +69,12 @@ export async function extractBundleFiles(
   return files;
 }
 
-async function storeSmall(path: string, bytes: Buffer, store: BlobStore): Promise<BundleFile> {
+async function storeSmall(
+  path: string,
+  bytes: Buffer,
+  store: BlobStore,
+  committed: string[],
+): Promise<BundleFile> {
   const fileHash = sha256Hex(bytes);
   let stored = bytes;
   let brotli = false;
@@ -80,6 +92,7 @@ async function storeSmall(path: string, bytes: Buffer, store: BlobStore): Promis
     allowEmpty: true,
   });
   await store.commit(staged);
+  committed.push(staged.sha256);
   return { path, fileHash, storedSha256: staged.sha256, storedSize: stored.length, brotli };
 }
 
@@ -88,9 +101,11 @@ async function storeLarge(
   source: Readable,
   store: BlobStore,
   maxBytes: number,
+  committed: string[],
 ): Promise<BundleFile> {
   const staged = await store.stage(source, { maxBytes });
   await store.commit(staged);
+  committed.push(staged.sha256);
   return {
     path,
     fileHash: staged.sha256,
@@ -110,7 +125,7 @@ async function* entries(zip: yauzl.ZipFile): AsyncGenerator<yauzl.Entry> {
       };
       const onEntry = (value: yauzl.Entry) => (cleanup(), resolve(value));
       const onEnd = () => (cleanup(), resolve(null));
-      const onError = (error: Error) => (cleanup(), reject(error));
+      const onError = (error: Error) => (cleanup(), reject(invalidZip(error.message)));
       zip.on('entry', onEntry);
       zip.on('end', onEnd);
       zip.on('error', onError);
@@ -124,9 +139,39 @@ async function* entries(zip: yauzl.ZipFile): AsyncGenerator<yauzl.Entry> {
 function openEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Readable> {
   return new Promise((resolve, reject) =>
     zip.openReadStream(entry, (error, stream) =>
-      error || !stream ? reject(error ?? new Error('unreadable entry')) : resolve(stream),
+      error || !stream
+        ? reject(invalidZip(`entry "${entry.fileName}": ${error?.message ?? 'unreadable'}`))
+        : resolve(stream),
     ),
   );
+}
+
+/**
+ * The entry's bytes as they are unpacked, checked against its CRC-32 at the end (yauzl checks the
+ * size, not the CRC). Any failure of the zip's side, a corrupt deflate stream or a size that lies,
+ * becomes a 400 naming the entry; the consumer's own failures (the store's) stay what they are.
+ */
+function checked(source: Readable, entry: yauzl.Entry): Readable {
+  const problem = (what: string) => invalidZip(`entry "${entry.fileName}" ${what}`);
+  let crc = 0;
+  const out = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      crc = crc32(chunk, crc);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      if (crc === entry.crc32) return callback();
+      const hex = (value: number) => value.toString(16).padStart(8, '0');
+      callback(problem(`fails its CRC-32 check (${hex(crc)}, not ${hex(entry.crc32)})`));
+    },
+  });
+  source.once('error', (error: Error) => out.destroy(problem(`cannot be unpacked: ${error.message}`)));
+  // A consumer that gives up (the store failed) stops the reading and inflating behind it.
+  out.once('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
+  source.pipe(out);
+  return out;
 }
 
 async function collect(stream: Readable): Promise<Buffer> {

@@ -1,5 +1,5 @@
 import yauzl from 'yauzl';
-import { badRequest } from '../errors.js';
+import { badRequest, type OverairError } from '../errors.js';
 
 export interface ZipLimits {
   maxEntries: number;
@@ -19,6 +19,31 @@ export interface ZipSummary {
 /** Entries the plugin skips when it unpacks a bundle (protocol §2.3). */
 const isIgnored = (name: string) => name.startsWith('__MACOSX') || name.startsWith('.');
 
+/** The only methods node's zlib (and every device) can unpack. */
+const STORED = 0;
+const DEFLATED = 8;
+/** Names for the methods a refusal is most likely to meet, so the message says what the tool did. */
+const METHOD_NAMES: Record<number, string> = {
+  1: 'Shrink',
+  6: 'Implode',
+  9: 'Deflate64',
+  12: 'BZIP2',
+  14: 'LZMA',
+  93: 'Zstandard',
+  95: 'XZ',
+  98: 'PPMd',
+  99: 'AES-encrypted',
+};
+/** General purpose flag bit 0: the entry is encrypted (ZipCrypto or AES). */
+const FLAG_ENCRYPTED = 0x1;
+/** Unix file type bits in the high half of the external attributes. */
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+
+/** 400 invalid_zip: what an unzip would fail on, or refuse, in this bundle. */
+export const invalidZip = (problem: string): OverairError =>
+  badRequest('invalid_zip', `The bundle is not a valid zip: ${problem}`);
+
 /** Why an entry name is unsafe, or undefined. The plugin rejects the same names on the device. */
 export function entryNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'an entry has an empty name';
@@ -31,9 +56,13 @@ export function entryNameProblem(name: string): string | undefined {
 }
 
 /**
- * Checks a bundle zip without unpacking it: every entry name is safe, the declared sizes stay within
- * limits, and index.html sits at the root or in a single top folder (which the plugin flattens).
- * Reads only the central directory, so it is quick whatever the bundle's size.
+ * Checks a bundle zip without unpacking it, as strictly as a careful unzip would: every entry name
+ * is safe and unique, no entry is encrypted, a symlink, or packed with a method other than stored
+ * or deflate, each entry's local header agrees with the central directory, no two entries share
+ * bytes (the overlapping-entries zip bomb), the declared sizes stay within limits, and index.html
+ * sits at the root or in a single top folder (which the plugin flattens). Reads only the headers,
+ * never the data, so a bomb is refused before anything is decompressed. The data itself (CRC-32,
+ * real sizes, corrupt deflate streams) is checked while it is unpacked (extract-files.ts).
  */
 export async function validateBundleZip(
   file: string,
@@ -41,33 +70,111 @@ export async function validateBundleZip(
 ): Promise<ZipSummary> {
   const zip = await openZip(file);
   try {
-    const names: string[] = [];
-    let unpackedBytes = 0;
-    await new Promise<void>((resolve, reject) => {
-      zip.on('error', (error: Error) =>
-        reject(badRequest('invalid_zip', `The bundle is not a valid zip: ${error.message}`)),
-      );
-      zip.on('end', () => resolve());
-      zip.on('entry', (entry: yauzl.Entry) => {
-        const problem = entryNameProblem(entry.fileName);
-        if (problem) return reject(badRequest('invalid_zip_entry', `The bundle is unsafe: ${problem}`));
-        names.push(entry.fileName);
-        unpackedBytes += entry.uncompressedSize;
-        if (names.length > limits.maxEntries) {
-          return reject(badRequest('zip_too_large', `The bundle has more than ${limits.maxEntries} entries`));
-        }
-        if (unpackedBytes > limits.maxUnpackedBytes) {
-          return reject(
-            badRequest('zip_too_large', `The bundle unpacks to more than ${limits.maxUnpackedBytes} bytes`),
-          );
-        }
-        zip.readEntry();
-      });
-      zip.readEntry();
-    });
-    return { entries: names.length, unpackedBytes, root: findRoot(names) };
+    const entries = await readCentralDirectory(zip, limits);
+    await checkLocalHeaders(zip, entries);
+    const names = entries.map((entry) => entry.fileName);
+    return {
+      entries: entries.length,
+      unpackedBytes: entries.reduce((sum, entry) => sum + entry.uncompressedSize, 0),
+      root: findRoot(names),
+    };
   } finally {
     zip.close();
+  }
+}
+
+/** Every entry of the central directory, each checked on what the directory alone says. */
+function readCentralDirectory(zip: yauzl.ZipFile, limits: ZipLimits): Promise<yauzl.Entry[]> {
+  const entries: yauzl.Entry[] = [];
+  const names = new Set<string>();
+  let unpackedBytes = 0;
+  return new Promise((resolve, reject) => {
+    zip.on('error', (error: Error) => reject(invalidZip(error.message)));
+    zip.on('end', () => resolve(entries));
+    zip.on('entry', (entry: yauzl.Entry) => {
+      const name = entry.fileName;
+      const problem = entryNameProblem(name);
+      if (problem) return reject(badRequest('invalid_zip_entry', `The bundle is unsafe: ${problem}`));
+      // Which of two same-named entries a device keeps depends on its unzip: refuse the ambiguity.
+      if (names.has(name)) return reject(invalidZip(`entry "${name}" appears more than once`));
+      names.add(name);
+      const entryProblem = centralEntryProblem(entry);
+      if (entryProblem) return reject(invalidZip(`entry "${name}" ${entryProblem}`));
+      entries.push(entry);
+      unpackedBytes += entry.uncompressedSize;
+      if (entries.length > limits.maxEntries) {
+        return reject(badRequest('zip_too_large', `The bundle has more than ${limits.maxEntries} entries`));
+      }
+      if (unpackedBytes > limits.maxUnpackedBytes) {
+        return reject(
+          badRequest('zip_too_large', `The bundle unpacks to more than ${limits.maxUnpackedBytes} bytes`),
+        );
+      }
+      zip.readEntry();
+    });
+    zip.readEntry();
+  });
+}
+
+function centralEntryProblem(entry: yauzl.Entry): string | undefined {
+  if (entry.generalPurposeBitFlag & FLAG_ENCRYPTED) return 'is encrypted (password-protected)';
+  const method = entry.compressionMethod;
+  if (method !== STORED && method !== DEFLATED) {
+    const known = METHOD_NAMES[method];
+    return `uses compression method ${method}${known ? ` (${known})` : ''}; only stored and deflate are supported`;
+  }
+  // Checked here rather than by yauzl, whose message would not name the entry.
+  if (method === STORED && entry.compressedSize !== entry.uncompressedSize) {
+    return `is stored uncompressed but declares ${entry.compressedSize} bytes packed and ${entry.uncompressedSize} unpacked`;
+  }
+  // A symlink could point a device's unzip outside the bundle folder; a web bundle never needs one.
+  if (((entry.externalFileAttributes >>> 16) & S_IFMT) === S_IFLNK) return 'is a symbolic link';
+  return undefined;
+}
+
+/**
+ * Reads each entry's local header (the one a streaming unzip such as Java's ZipInputStream trusts)
+ * and checks that it says what the central directory says, and that no two entries' bytes overlap:
+ * a zip whose entries all point at the same compressed data unpacks to gigabytes from kilobytes.
+ */
+async function checkLocalHeaders(zip: yauzl.ZipFile, entries: yauzl.Entry[]): Promise<void> {
+  // One at a time: yauzl's reader serialises them anyway, and parallel reads measured slower.
+  const headers: yauzl.LocalFileHeader[] = [];
+  for (const entry of entries) {
+    headers.push(
+      await zip
+        .readLocalFileHeaderPromise(entry)
+        .catch((error: Error) => Promise.reject(invalidZip(`entry "${entry.fileName}": ${error.message}`))),
+    );
+  }
+  const spans = entries.map((entry, index) => ({
+    start: entry.relativeOffsetOfLocalHeader,
+    end: headers[index]!.fileDataStart + entry.compressedSize,
+    entry,
+  }));
+  spans.sort((a, b) => a.start - b.start);
+  for (let index = 1; index < spans.length; index++) {
+    const [before, after] = [spans[index - 1]!, spans[index]!];
+    if (after.start < before.end) {
+      throw invalidZip(
+        `entries "${before.entry.fileName}" and "${after.entry.fileName}" overlap (a zip bomb's trick)`,
+      );
+    }
+  }
+  for (const [index, entry] of entries.entries()) {
+    const header = headers[index]!;
+    const name = entry.fileName;
+    if (!header.fileName.equals(entry.fileNameRaw)) {
+      throw invalidZip(
+        `entry "${name}" is named ${JSON.stringify(header.fileName.toString('utf8'))} in its local header`,
+      );
+    }
+    if (header.compressionMethod !== entry.compressionMethod) {
+      throw invalidZip(`entry "${name}" has a different compression method in its local header`);
+    }
+    if (header.generalPurposeBitFlag & FLAG_ENCRYPTED) {
+      throw invalidZip(`entry "${name}" is encrypted (password-protected)`);
+    }
   }
 }
 
@@ -86,14 +193,18 @@ function findRoot(names: string[]): string {
 function openZip(file: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
     // yauzl already refuses some unsafe names itself (reported through 'error'); we check the rest.
+    // Its own size check is off here only because its message does not name the entry; ours does.
     yauzl.open(
       file,
-      { lazyEntries: true, autoClose: false, decodeStrings: true, strictFileNames: false },
+      {
+        lazyEntries: true,
+        autoClose: false,
+        decodeStrings: true,
+        strictFileNames: false,
+        validateEntrySizes: false,
+      },
       (error, zip) => {
-        if (error || !zip)
-          reject(
-            badRequest('invalid_zip', `The bundle is not a valid zip: ${error?.message ?? 'unreadable'}`),
-          );
+        if (error || !zip) reject(invalidZip(error?.message ?? 'unreadable'));
         else resolve(zip);
       },
     );

@@ -10,7 +10,11 @@ import { isDatabaseUnavailable } from '../db/unavailable.js';
  * means state this process can no longer trust, so it is logged as fatal and the process exits
  * with 1 for its supervisor (systemd, the container runtime) to start a fresh one.
  */
-export function installLastResort(log: Logger, exit: (code: number) => void = process.exit): () => void {
+export function installLastResort(
+  log: Logger,
+  exit: (code: number) => void = process.exit,
+  target: Pick<NodeJS.EventEmitter, 'on'> = process,
+): void {
   const onError = (error: unknown, origin: string) => {
     if (isDatabaseUnavailable(error)) {
       log.error(
@@ -23,10 +27,6 @@ export function installLastResort(log: Logger, exit: (code: number) => void = pr
     exit(1);
   };
   const onRejection = (reason: unknown) => onError(reason, 'unhandledRejection');
-  process.on('uncaughtException', onError);
-  process.on('unhandledRejection', onRejection);
-  return () => {
-    process.off('uncaughtException', onError);
-    process.off('unhandledRejection', onRejection);
-  };
+  target.on('uncaughtException', onError);
+  target.on('unhandledRejection', onRejection);
 }

@@ -73,17 +73,21 @@ export class BundleService {
       expectedSha256: input.sha256,
     });
     let files: BundleFile[] = [];
+    // Filled as each file's blob is committed: when unpacking fails half-way, these are what it left.
+    const committed: string[] = [];
     try {
       // Encrypted bytes are ciphertext: the zip inside can only be checked with the app's key, and
       // its files cannot be served one by one (their hashes would have to be sealed by that key).
       if (!encrypted) {
         const { root } = await validateBundleZip(staged.file);
-        files = await extractBundleFiles(staged.file, root, this.store, this.maxUploadBytes);
+        files = await extractBundleFiles(staged.file, root, this.store, this.maxUploadBytes, committed);
       }
       await this.store.commit(staged);
     } catch (error) {
       await this.store.discard(staged);
-      await this.deleteBlobsIfUnused(files.map((file) => file.storedSha256));
+      // The client is owed the upload's own error, not a clean-up's; what a failed clean-up leaves
+      // (the database is down, say) the orphan blob sweep removes later.
+      await this.deleteBlobsIfUnused(committed).catch(() => undefined);
       throw error;
     }
     return this.record(

@@ -36,6 +36,12 @@ export interface BlobStore {
   read(sha256: string, range?: ByteRange): Readable;
   delete(sha256: string): Promise<void>;
   /**
+   * Every stored blob with when it was last committed, in no particular order, for the orphan
+   * sweep. Committing bytes that are already there counts as committing them again (a blob an
+   * upload in progress is about to use is young, whatever its first upload's age).
+   */
+  list(): AsyncIterable<ListedBlob>;
+  /**
    * A URL that serves the blob itself for a while, so downloads can be redirected there instead of
    * passing through this server (S3's presigned URLs). Stores that cannot make one leave it out.
    */
@@ -44,6 +50,13 @@ export interface BlobStore {
   ping?(): Promise<void>;
   /** Releases connections and timers when the server stops. */
   close?(): Promise<void>;
+}
+
+export interface ListedBlob {
+  sha256: string;
+  size: number;
+  /** When it was last committed, in ms since the epoch (to the second on S3). */
+  modifiedAt: number;
 }
 
 export interface PresignOptions {

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SHA256_HEX } from '../crypto/hash.js';
-import type { BlobStore, ByteRange, StageOptions, StagedBlob } from './blob-store.js';
+import type { BlobStore, ByteRange, ListedBlob, StageOptions, StagedBlob } from './blob-store.js';
 import { stageToTempFile } from './staging.js';
 
 /**
@@ -53,6 +53,23 @@ export class FsBlobStore implements BlobStore {
 
   async delete(sha256: string): Promise<void> {
     await fs.rm(this.pathOf(sha256), { force: true });
+  }
+
+  /**
+   * Walks `root/ab/` folders. A commit is a rename of a file just written, so its mtime is the
+   * time of the latest commit, which is what the sweep's grace period needs.
+   */
+  async *list(): AsyncIterable<ListedBlob> {
+    for (const folder of await fs.readdir(this.root)) {
+      if (!/^[0-9a-f]{2}$/.test(folder)) continue;
+      const names = await fs.readdir(path.join(this.root, folder)).catch(() => []);
+      for (const name of names) {
+        if (!SHA256_HEX.test(name) || !name.startsWith(folder)) continue;
+        // Gone since the folder was read (deleted by a bundle's deletion): not listed.
+        const stat = await fs.stat(path.join(this.root, folder, name)).catch(() => null);
+        if (stat?.isFile()) yield { sha256: name, size: stat.size, modifiedAt: stat.mtimeMs };
+      }
+    }
   }
 
   /** Ready when the folder is there (a lost mount or a deleted folder is not). */

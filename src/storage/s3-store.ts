@@ -3,16 +3,25 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import {
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { SHA256_HEX } from '../crypto/hash.js';
-import type { BlobStore, ByteRange, PresignOptions, StageOptions, StagedBlob } from './blob-store.js';
+import type {
+  BlobStore,
+  ByteRange,
+  ListedBlob,
+  PresignOptions,
+  StageOptions,
+  StagedBlob,
+} from './blob-store.js';
 import { isNotFound } from './s3-client.js';
 import { MAX_PRESIGN_SECONDS, normalizePrefix, s3PrefixProblem } from './s3-names.js';
 import { stageToTempFile } from './staging.js';
@@ -27,6 +36,12 @@ export interface S3StoreOptions {
   partSize?: number;
   /** Parts in flight at once per upload: memory per upload is about partSize x (queueSize + 1). */
   queueSize?: number;
+  /**
+   * Committing bytes already stored refreshes the object's age when it is older than this (default
+   * 1 day), so that the orphan sweep, which goes by age, never takes a blob an upload in progress
+   * is about to use. Refreshing at most daily keeps shared files from being copied at every upload.
+   */
+  refreshAfterMs?: number;
 }
 
 /**
@@ -35,6 +50,16 @@ export interface S3StoreOptions {
  * staged bundle can wait a while for validation and its upload to the bucket).
  */
 const STALE_STAGING_MS = 6 * 3600 * 1000;
+
+/** S3 copies an object in one request only up to 5 GiB; a larger one keeps its age. */
+const MAX_COPY_BYTES = 5 * 1024 ** 3;
+
+/** Every object's headers; set again when an object is copied onto itself to refresh its age. */
+const OBJECT_HEADERS = {
+  ContentType: 'application/octet-stream',
+  // Immutable content: any cache in front of the bucket may keep it for good.
+  CacheControl: 'public, max-age=31536000, immutable',
+} as const;
 
 /** File names a presigned download may carry (as the download route accepts them). */
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
@@ -51,6 +76,7 @@ export class S3BlobStore implements BlobStore {
   private readonly tmpDir: string;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly refreshAfterMs: number;
 
   constructor(
     private readonly client: S3Client,
@@ -63,6 +89,7 @@ export class S3BlobStore implements BlobStore {
     this.tmpDir = options.tmpDir;
     this.partSize = options.partSize ?? 8 * 1024 * 1024;
     this.queueSize = options.queueSize ?? 2;
+    this.refreshAfterMs = options.refreshAfterMs ?? 86_400_000;
   }
 
   /** Removes staging files left by a crash long ago. */
@@ -92,7 +119,22 @@ export class S3BlobStore implements BlobStore {
     try {
       // Content-addressed: the same key holds the same bytes. Files shared by many bundles (delta
       // updates store every file) are then uploaded once.
-      if ((await this.size(staged.sha256)) === staged.size) return;
+      const existing = await this.head(key);
+      if (existing?.size === staged.size) {
+        if (Date.now() - existing.modifiedAt > this.refreshAfterMs && staged.size <= MAX_COPY_BYTES) {
+          await this.client.send(
+            new CopyObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              CopySource: `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`,
+              // S3 copies an object onto itself only when something changes: the headers, set anew.
+              MetadataDirective: 'REPLACE',
+              ...OBJECT_HEADERS,
+            }),
+          );
+        }
+        return;
+      }
       const upload = new Upload({
         client: this.client,
         params: {
@@ -100,9 +142,7 @@ export class S3BlobStore implements BlobStore {
           Key: key,
           Body: body,
           ContentLength: staged.size,
-          ContentType: 'application/octet-stream',
-          // Immutable content: any cache in front of the bucket may keep it for good.
-          CacheControl: 'public, max-age=31536000, immutable',
+          ...OBJECT_HEADERS,
         },
         partSize: this.partSize,
         queueSize: this.queueSize,
@@ -120,15 +160,38 @@ export class S3BlobStore implements BlobStore {
   }
 
   async size(sha256: string): Promise<number | null> {
+    return (await this.head(this.keyOf(sha256)))?.size ?? null;
+  }
+
+  private async head(key: string): Promise<{ size: number; modifiedAt: number } | null> {
     try {
-      const head = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }),
-      );
-      return head.ContentLength ?? 0;
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: head.ContentLength ?? 0, modifiedAt: head.LastModified?.getTime() ?? Date.now() };
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
     }
+  }
+
+  /** Lists `<prefix>bundles/`, a page of up to 1,000 keys at a time; other keys are not blobs. */
+  async *list(): AsyncIterable<ListedBlob> {
+    const root = `${this.prefix}bundles/`;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: root, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) {
+        const match = /^([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(object.Key?.slice(root.length) ?? '');
+        if (!match || !match[2]!.startsWith(match[1]!)) continue;
+        yield {
+          sha256: match[2]!,
+          size: object.Size ?? 0,
+          modifiedAt: object.LastModified?.getTime() ?? Date.now(),
+        };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   /**

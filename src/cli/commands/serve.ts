@@ -89,6 +89,14 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       '--webhook-allow-hosts <hosts>',
       'internal webhook receivers to allow: names, addresses or ranges, comma-separated (OVERAIR_WEBHOOK_ALLOW_HOSTS)',
     )
+    .option(
+      '--blob-sweep-grace <duration>',
+      'stored blobs no bundle or build uses are deleted once this old, e.g. 2d (OVERAIR_BLOB_SWEEP_GRACE)',
+    )
+    .option(
+      '--blob-sweep-interval <duration>',
+      'how often to look for such blobs, besides at start, e.g. 6h (OVERAIR_BLOB_SWEEP_INTERVAL)',
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       // `--private-downloads` and `--trust-proxy` alone mean true; with a value they are that value.
       const switches = flags as Record<string, string | true | undefined>;
@@ -117,6 +125,8 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         requestTimeoutSeconds: flags.requestTimeout,
         uploadIdleTimeoutSeconds: flags.uploadIdleTimeout,
         webhookAllowHosts: flags.webhookAllowHosts,
+        blobSweepGraceSeconds: flags.blobSweepGrace,
+        blobSweepIntervalSeconds: flags.blobSweepInterval,
         s3Bucket: flags.s3BucketName,
         s3Region: flags.s3Region,
         s3Endpoint: flags.s3Endpoint,
