@@ -103,6 +103,8 @@ const configSchema = z.object({
   adminPassword: checkedBy(passwordProblem).optional(),
   sessionTtlSeconds: durationInSeconds(30 * 86_400, '30d'),
   shutdownTimeoutSeconds: durationInSeconds(3600, '1h'),
+  requestTimeoutSeconds: durationInSeconds(3600, '1h'),
+  uploadIdleTimeoutSeconds: durationInSeconds(3600, '1h'),
   blobSweepGraceSeconds: durationInSeconds(365 * 86_400, '365d'),
   blobSweepIntervalSeconds: durationInSeconds(30 * 86_400, '30d'),
   s3Bucket: checkedBy(s3BucketProblem).optional(),
@@ -155,6 +157,8 @@ const ENV_NAMES = {
   adminPassword: 'OVERAIR_ADMIN_PASSWORD',
   sessionTtlSeconds: 'OVERAIR_SESSION_TTL',
   shutdownTimeoutSeconds: 'OVERAIR_SHUTDOWN_TIMEOUT',
+  requestTimeoutSeconds: 'OVERAIR_REQUEST_TIMEOUT',
+  uploadIdleTimeoutSeconds: 'OVERAIR_UPLOAD_IDLE_TIMEOUT',
   blobSweepGraceSeconds: 'OVERAIR_BLOB_SWEEP_GRACE',
   blobSweepIntervalSeconds: 'OVERAIR_BLOB_SWEEP_INTERVAL',
   s3Bucket: 'OVERAIR_S3_BUCKET',
@@ -191,6 +195,11 @@ const DEFAULTS = {
   // How long in-flight requests may take to finish at SIGTERM: within Kubernetes' default grace
   // period of 30 s, leaving time to write queued device activity and close the database.
   shutdownTimeoutSeconds: '25s',
+  // Node's own default for receiving a whole request: a slow-body (slowloris) client is cut then.
+  requestTimeoutSeconds: '5m',
+  // Uploads are timed by idleness instead: 200 MB at 600 KB/s takes 6 minutes and is fine, a
+  // minute without a byte is not. Long enough for a mobile CI runner's network hiccup.
+  uploadIdleTimeoutSeconds: '60s',
   // Blobs no row references are deleted once this old: longer than any upload takes (its blobs
   // come before its rows), plus the day for which S3 leaves a re-committed object's age alone.
   blobSweepGraceSeconds: '2d',
@@ -237,12 +246,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
         : ['OVERAIR_ADMIN_PASSWORD', 'OVERAIR_ADMIN_USER'];
     throw new ConfigError(`invalid configuration:\n  ${missing}: required with ${given}`);
   }
-  // S3 storage cannot start without a bucket and the keys to it; name every one that is missing.
+  // S3 storage cannot start without a bucket. Its keys are both given or both left to the AWS SDK's
+  // default credential chain (environment, shared profile, web identity, instance role); one alone
+  // is a mistake.
   if (config.storage === 's3') {
-    const missing = (['s3Bucket', 's3AccessKey', 's3SecretKey'] as const).filter((key) => !config[key]);
-    if (missing.length > 0) {
+    if (!config.s3Bucket) {
+      throw new ConfigError('invalid configuration:\n  OVERAIR_S3_BUCKET: required with OVERAIR_STORAGE=s3');
+    }
+    if (!config.s3AccessKey !== !config.s3SecretKey) {
+      const [missing, given] = config.s3AccessKey
+        ? ['OVERAIR_S3_SECRET_KEY', 'OVERAIR_S3_ACCESS_KEY']
+        : ['OVERAIR_S3_ACCESS_KEY', 'OVERAIR_S3_SECRET_KEY'];
       throw new ConfigError(
-        `invalid configuration:\n  ${missing.map((key) => ENV_NAMES[key]).join(', ')}: required with OVERAIR_STORAGE=s3`,
+        `invalid configuration:\n  ${missing}: required with ${given} (or give neither, for the AWS SDK's default credentials)`,
       );
     }
     // AWS's own endpoint comes from the region; a port for it is a mistake worth saying.

@@ -6,7 +6,7 @@
 export class OverairError extends Error {
   override name = 'OverairError';
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 422 | 429 | 503,
     readonly code: string,
     message: string,
   ) {
@@ -36,3 +36,17 @@ export const databaseUnavailable = () =>
     'database_unavailable',
     'The database cannot be reached right now; try again shortly',
   );
+
+/**
+ * The client's request stream broke before its body was read: the client went away (its socket
+ * reset or closed: ECONNRESET, "aborted") or the server cut it for sending nothing (see
+ * http/body-timeouts.ts). Its cause is kept for the log, but whatever that cause's code, this is
+ * never a database outage (db/unavailable.ts does not look inside it) nor a server fault.
+ */
+export class ClientAborted extends OverairError {
+  override name = 'ClientAborted';
+  constructor(cause: unknown) {
+    super(400, 'client_aborted', 'The request body was not received in full: the client went away');
+    this.cause = cause;
+  }
+}

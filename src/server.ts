@@ -11,6 +11,7 @@ import { SettingsRepo } from './db/settings.js';
 import { createHttpApp } from './http/app.js';
 import { DownloadLinks } from './http/download.js';
 import { DeviceRateLimit } from './http/device-rate-limit.js';
+import { BodyTimeouts } from './http/body-timeouts.js';
 import { drainHttpServer } from './http/drain.js';
 import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
@@ -97,8 +98,26 @@ export async function startServer(
     dashboardDir: options.dashboardDir,
   });
 
+  const bodyTimeouts = new BodyTimeouts(
+    {
+      requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+      uploadIdleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000,
+    },
+    log,
+  );
   const server = http.createServer(
-    createNodeListener(app, services, links, log, { deviceLimit, trustProxy: config.trustProxy }),
+    {
+      // Node's total limit on receiving a request would cut a slow but steady upload: BodyTimeouts
+      // applies it to other requests and an idle limit to uploads. Headers keep Node's limit (its
+      // default, which follows requestTimeout down to 0 unless given).
+      requestTimeout: 0,
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, config.requestTimeoutSeconds * 1000),
+    },
+    createNodeListener(app, services, links, log, {
+      deviceLimit,
+      trustProxy: config.trustProxy,
+      bodyTimeouts,
+    }),
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -135,6 +154,7 @@ export async function startServer(
       await sweep.stop();
       if ((await drained) === 'forced')
         log.warn('shutdown timeout reached: requests still in flight were cut');
+      bodyTimeouts.close();
       await services.activity.close();
       // After the activity flush, whose automatic halts may still emit events.
       await services.webhooks.close();
@@ -144,6 +164,9 @@ export async function startServer(
     },
   };
 }
+
+/** Node's default time to receive a request's headers. */
+const HEADERS_TIMEOUT_MS = 60_000;
 
 /** How often old device events are deleted. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;

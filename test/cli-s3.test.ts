@@ -160,7 +160,7 @@ describe('overair bundle upload --s3-bucket-name (straight to the publisher’s 
         ['--s3-bucket-name', publicBucket, '--external', 'https://x.example/a.zip', ...keys],
         /either --external or --s3-bucket-name/,
       ],
-      [['--s3-bucket-name', publicBucket], /--s3-apikey: required/],
+      [['--s3-bucket-name', publicBucket, '--s3-apisecret', s3.secretKey], /--s3-apikey: required/],
       [['--s3-bucket-name', 'Bad!', ...keys], /--s3-bucket-name: a bucket name/],
       [['--s3-bucket-name', publicBucket, '--s3-presign', '30d', ...keys], /--s3-presign/],
       // 1.2.0 is there already: refused before its bytes go anywhere.

@@ -84,6 +84,19 @@ describe('configuration', () => {
     }
   });
 
+  it('times requests out after 5 minutes in all, uploads after 60 s without a byte, unless told otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ requestTimeoutSeconds: 300, uploadIdleTimeoutSeconds: 60 });
+    const env = { OVERAIR_REQUEST_TIMEOUT: '2m', OVERAIR_UPLOAD_IDLE_TIMEOUT: '90s' };
+    expect(loadConfig(env)).toMatchObject({ requestTimeoutSeconds: 120, uploadIdleTimeoutSeconds: 90 });
+    const flags = loadConfig(env, { requestTimeoutSeconds: '30s', uploadIdleTimeoutSeconds: '5m' });
+    expect(flags).toMatchObject({ requestTimeoutSeconds: 30, uploadIdleTimeoutSeconds: 300 });
+    for (const name of ['OVERAIR_REQUEST_TIMEOUT', 'OVERAIR_UPLOAD_IDLE_TIMEOUT']) {
+      for (const value of ['0s', 'never', '2h']) {
+        expect(() => loadConfig({ [name]: value })).toThrow(name);
+      }
+    }
+  });
+
   it('lets webhooks reach no internal host unless OVERAIR_WEBHOOK_ALLOW_HOSTS lists it', async () => {
     expect(loadConfig({}).webhookAllowHosts).toEqual([]);
     expect(
@@ -187,6 +200,8 @@ describe('overair serve', () => {
       [['--trust-proxy', 'maybe'], 'OVERAIR_TRUST_PROXY'],
       [['--private-downloads', '--download-secret', 'short'], 'OVERAIR_DOWNLOAD_SECRET'],
       [['--download-url-ttl', '0s'], 'OVERAIR_DOWNLOAD_URL_TTL'],
+      [['--request-timeout', 'forever'], 'OVERAIR_REQUEST_TIMEOUT'],
+      [['--upload-idle-timeout', '0'], 'OVERAIR_UPLOAD_IDLE_TIMEOUT'],
       [['--blob-sweep-grace', '0s'], 'OVERAIR_BLOB_SWEEP_GRACE'],
       [['--blob-sweep-interval', 'often'], 'OVERAIR_BLOB_SWEEP_INTERVAL'],
     ] as const) {
@@ -257,13 +272,20 @@ describe('S3 storage settings', () => {
     });
   });
 
-  it('requires the bucket and both keys with OVERAIR_STORAGE=s3, naming each one missing', () => {
+  it('requires the bucket with OVERAIR_STORAGE=s3, and both keys or neither (the AWS default chain)', () => {
     expect(() => loadConfig({ OVERAIR_STORAGE: 's3' })).toThrow(
-      'OVERAIR_S3_BUCKET, OVERAIR_S3_ACCESS_KEY, OVERAIR_S3_SECRET_KEY: required with OVERAIR_STORAGE=s3',
+      'OVERAIR_S3_BUCKET: required with OVERAIR_STORAGE=s3',
     );
     expect(() =>
       loadConfig({ OVERAIR_STORAGE: 's3', OVERAIR_S3_BUCKET: 'b-1', OVERAIR_S3_ACCESS_KEY: 'k' }),
-    ).toThrow(/OVERAIR_S3_SECRET_KEY: required/);
+    ).toThrow(/OVERAIR_S3_SECRET_KEY: required with OVERAIR_S3_ACCESS_KEY/);
+    expect(() =>
+      loadConfig({ OVERAIR_STORAGE: 's3', OVERAIR_S3_BUCKET: 'b-1', OVERAIR_S3_SECRET_KEY: 's' }),
+    ).toThrow(/OVERAIR_S3_ACCESS_KEY: required with OVERAIR_S3_SECRET_KEY/);
+    const chain = loadConfig({ OVERAIR_STORAGE: 's3', OVERAIR_S3_BUCKET: 'b-1' });
+    expect(chain).toMatchObject({ storage: 's3', s3Bucket: 'b-1' });
+    expect(chain.s3AccessKey).toBeUndefined();
+    expect(chain.s3SecretKey).toBeUndefined();
     // Only S3 storage needs them.
     expect(loadConfig({}).storage).toBe('fs');
   });

@@ -43,7 +43,7 @@ export interface BucketTarget {
 /**
  * The bucket the flags name, or null when none of them is given. The keys may come from
  * OVERAIR_S3_ACCESS_KEY / OVERAIR_S3_SECRET_KEY instead of flags, which keeps them out of shell
- * history and CI logs.
+ * history and CI logs, or from the AWS SDK's default credential chain when neither is given.
  */
 export function bucketTarget(
   flags: S3UploadFlags & { external?: string },
@@ -71,8 +71,16 @@ export function bucketTarget(
     ['--s3-bucket-name', s3BucketProblem(bucket)],
     ['--s3-region', s3RegionProblem(region)],
     ['--s3-endpoint', flags.s3Endpoint === undefined ? null : s3EndpointProblem(flags.s3Endpoint)],
-    ['--s3-apikey', accessKeyId ? null : 'required (or OVERAIR_S3_ACCESS_KEY)'],
-    ['--s3-apisecret', secretAccessKey ? null : 'required (or OVERAIR_S3_SECRET_KEY)'],
+    // Both keys or neither: without them the AWS SDK's default credential chain finds them (AWS_*
+    // variables, a shared profile, web identity, the instance role), as a CI runner's role provides.
+    [
+      '--s3-apikey',
+      accessKeyId || !secretAccessKey ? null : 'required with --s3-apisecret (or OVERAIR_S3_ACCESS_KEY)',
+    ],
+    [
+      '--s3-apisecret',
+      secretAccessKey || !accessKeyId ? null : 'required with --s3-apikey (or OVERAIR_S3_SECRET_KEY)',
+    ],
   ].filter(([, problem]) => problem !== null);
   if (problems.length > 0)
     throw new CliError(problems.map(([flag, problem]) => `${flag}: ${problem}`).join('; '));
@@ -94,8 +102,8 @@ export function bucketTarget(
     connection: {
       endpoint: s3EndpointUrl(flags.s3Endpoint, port, flags.s3Ssl !== false),
       region,
-      accessKeyId: accessKeyId!,
-      secretAccessKey: secretAccessKey!,
+      accessKeyId: accessKeyId || undefined,
+      secretAccessKey: secretAccessKey || undefined,
       forcePathStyle: true,
     },
     publicUrl: flags.s3PublicUrl?.replace(/\/+$/, ''),

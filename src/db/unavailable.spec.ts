@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ClientAborted } from '../errors.js';
 import { isDatabaseUnavailable } from './unavailable.js';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
@@ -31,6 +32,11 @@ describe('isDatabaseUnavailable', () => {
     ['a message that only mentions a connection', new Error('invalid input: Connection terminated')],
     ['not an error', 'ECONNREFUSED'],
     ['nothing', undefined],
+    ["a client's reset request stream", new ClientAborted(withCode('ECONNRESET', 'aborted'))],
+    [
+      'one wrapped further',
+      new Error('upload failed', { cause: new ClientAborted(withCode('ECONNABORTED')) }),
+    ],
   ])('is false for %s', (_, error) => {
     expect(isDatabaseUnavailable(error)).toBe(false);
   });

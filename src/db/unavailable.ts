@@ -5,6 +5,8 @@
  * (pg-pool and pg's Client throw plain Errors without a code for a dropped or timed-out connection).
  */
 
+import { ClientAborted } from '../errors.js';
+
 /** Socket errors: the server is down, restarting, or the network between us is. */
 export const SOCKET_CODES = new Set([
   'ECONNREFUSED',
@@ -48,6 +50,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  */
 function someCause(error: unknown, test: (cause: object) => boolean, depth = 0): boolean {
   if (typeof error !== 'object' || error === null || depth > 5) return false;
+  // A client's broken request stream says ECONNRESET too; that is no database of ours.
+  if (error instanceof ClientAborted) return false;
   if (test(error)) return true;
   const { cause, errors } = error as { cause?: unknown; errors?: unknown };
   if (someCause(cause, test, depth + 1)) return true;

@@ -88,8 +88,8 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   api.use('*', limitFailedAuth(guard.limiter));
   const cookies = new SessionCookies({ publicUrl: guard.publicUrl, trustProxy: guard.trustProxy });
   // Sign-in, its check and sign-out come before the token check: they are how one gets a session.
-  registerSessionRoutes(api, services, cookies);
-  api.use('*', requireToken(services.tokens, services.sessions, cookies));
+  registerSessionRoutes(api, services, cookies, guard);
+  api.use('*', requireToken(services.tokens, services.sessions, cookies, guard.limiter));
 
   api.get('/whoami', read, (c) => {
     const { id, name, scope, kind } = c.get('principal');

@@ -10,6 +10,7 @@ import { type DownloadLinks, downloadRoutes } from './download.js';
 import { toErrorResponse } from './errors.js';
 import { healthRoutes } from './health-routes.js';
 import { nativeDownloadRoutes } from './native-routes.js';
+import { allowedMethods, methodNotAllowed } from './method-not-allowed.js';
 import { logRequest } from './request-log.js';
 import { SharedAuthLimiter } from './shared-auth-limiter.js';
 
@@ -62,12 +63,18 @@ export function createHttpApp(
       publicUrl: options.publicUrl,
     }),
   );
+  // Taken before the dashboard's catch-all, which would give every path a GET.
+  const allowOf = allowedMethods([...app.routes]);
   // Last: every other GET is the dashboard's (reserved paths such as /api go on to the 404 below).
   app.get('*', dashboardHandler(options.dashboardDir));
 
-  app.notFound((c) =>
-    c.json({ error: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` }, 404),
-  );
+  // Reached when no route answered: a path that exists under other methods is a 405, else a 404.
+  // (Admin paths are authenticated first: a wrong method there tells nobody unauthenticated anything.)
+  app.notFound((c) => {
+    const allow = allowOf(c.req.path);
+    if (allow.length > 0 && !allow.includes(c.req.method)) return methodNotAllowed(c, allow);
+    return c.json({ error: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` }, 404);
+  });
   app.onError((error, c) => {
     const { status, body, headers } = toErrorResponse(error, log);
     return c.json(body, status, headers);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AddressLimiter, addressKey } from './auth-limiter.js';
+import { AddressLimiter, IN_FLIGHT_RETRY_MS, addressKey } from './auth-limiter.js';
 
 function limiter(maxFailures = 3, maxEntries?: number) {
   const clock = { now: 1_000_000 };
@@ -22,6 +22,23 @@ describe('AddressLimiter', () => {
     expect(limit.retryAfterMs('10.0.0.1')).toBe(1);
     clock.now += 1;
     expect(limit.retryAfterMs('10.0.0.1')).toBe(0);
+  });
+
+  it('holds one of the failures left per attempt in flight, and frees it when the attempt succeeds', () => {
+    const { limit } = limiter();
+    limit.record('10.0.0.1');
+    expect(limit.begin('10.0.0.1')).toBe(0);
+    expect(limit.begin('10.0.0.1')).toBe(0);
+    // One failure and two attempts in flight reach the limit of 3: a fourth waits.
+    expect(limit.begin('10.0.0.1')).toBe(IN_FLIGHT_RETRY_MS);
+    expect(limit.begin('10.0.0.2')).toBe(0);
+    limit.end('10.0.0.1', false);
+    expect(limit.begin('10.0.0.1')).toBe(0);
+    limit.end('10.0.0.1', true);
+    limit.end('10.0.0.1', true);
+    // Three failures: blocked for the window, as by record().
+    expect(limit.retryAfterMs('10.0.0.1')).toBe(60_000);
+    expect(limit.begin('10.0.0.1')).toBe(60_000);
   });
 
   it('forgets failures older than the window', () => {

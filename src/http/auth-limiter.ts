@@ -17,6 +17,12 @@ interface Entry {
 }
 
 /**
+ * The Retry-After of an attempt refused because as many as the address may still fail are being
+ * checked right now: those take a hash and a database read, so a second is plenty.
+ */
+export const IN_FLIGHT_RETRY_MS = 1000;
+
+/**
  * Events per client address (failed admin authentications, or device requests under a configured
  * rate limit), in memory. After `maxFailures` events within a window that starts at an address's
  * first event, the address is refused for one window. For authentication only failures are
@@ -29,6 +35,8 @@ interface Entry {
  */
 export class AddressLimiter {
   private readonly entries = new Map<string, Entry>();
+  /** Attempts being checked per address key; an entry lives only while one is in flight. */
+  private readonly inFlight = new Map<string, number>();
   private readonly maxEntries: number;
   private readonly now: () => number;
 
@@ -46,6 +54,37 @@ export class AddressLimiter {
     if (!this.enabled) return 0;
     const entry = this.entries.get(addressKey(address));
     return entry ? Math.max(0, entry.blockedUntil - this.now()) : 0;
+  }
+
+  /**
+   * Starts an attempt (a credential check) of the address: answers 0 and holds one of the failures
+   * the address may still make, or the milliseconds to wait. The limit would not hold if it were
+   * read before a slow check and written after it: 300 wrong passwords sent at once would all be
+   * checked (scrypt takes tens of milliseconds) before the first failure is recorded. Holding a
+   * slot per attempt in flight means failures + attempts in flight never exceed the limit. Each
+   * `begin` that answers 0 must be followed by one `end`.
+   */
+  begin(address: string): number {
+    if (!this.enabled) return 0;
+    const blocked = this.retryAfterMs(address);
+    if (blocked > 0) return blocked;
+    const key = addressKey(address);
+    const entry = this.entries.get(key);
+    const failures = entry && !this.isStale(entry, this.now()) ? entry.failures : 0;
+    const inFlight = this.inFlight.get(key) ?? 0;
+    if (failures + inFlight >= this.options.maxFailures) return IN_FLIGHT_RETRY_MS;
+    this.inFlight.set(key, inFlight + 1);
+    return 0;
+  }
+
+  /** Ends an attempt `begin` let through; a failed one is recorded in the same step. */
+  end(address: string, failed: boolean): void {
+    if (!this.enabled) return;
+    const key = addressKey(address);
+    const inFlight = (this.inFlight.get(key) ?? 1) - 1;
+    if (inFlight > 0) this.inFlight.set(key, inFlight);
+    else this.inFlight.delete(key);
+    if (failed) this.record(address);
   }
 
   record(address: string): void {

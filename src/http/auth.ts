@@ -14,7 +14,8 @@ import type { SessionCookies } from './session-cookie.js';
 /**
  * Set once the request is authenticated: `principal` (token or user) and `actor` (its audit name);
  * `token` for bearer tokens, `session` for the session cookie. `address` is set by the first
- * middleware; `notAGuess` marks a 401 the failed-login limit does not count.
+ * middleware; `notAGuess` marks a 401 the failed-login limit does not count, `attemptCounted` one
+ * that the credential check already counted (countedAttempt).
  */
 export type AdminEnv = {
   Variables: {
@@ -24,6 +25,7 @@ export type AdminEnv = {
     actor: string;
     address: string;
     notAGuess: boolean | undefined;
+    attemptCounted: boolean | undefined;
   };
 };
 
@@ -81,25 +83,59 @@ function appOfPath(path: string): string | null {
  * Refuses every admin request from an address that failed to authenticate too often (429 with
  * Retry-After), valid token or not, so that answers tell a guesser nothing more; counts each 401,
  * but those of an ended session (its 256-bit secret cannot be guessed, and a dashboard left open
- * would lock its user out). Device routes never pass here: a 429 would stop the plugin from checking.
+ * would lock its user out). A 401 of a credential check (a bearer token, a sign-in) was counted by
+ * countedAttempt already, before the check finished; this counts the others (no credential at all).
+ * Device routes never pass here: a 429 would stop the plugin from checking.
  */
 export function limitFailedAuth(limiter: FailedAuthLimiter): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
     if (!limiter.enabled) return next();
     const address = c.get('address');
     const waitMs = limiter.retryAfterMs(address);
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000);
-      c.header('Retry-After', String(seconds));
-      throw new OverairError(
-        429,
-        'too_many_failed_logins',
-        `Too many failed authentications from this address; try again in ${seconds} seconds`,
-      );
-    }
+    if (waitMs > 0) throw tooManyFailures(c, waitMs);
     await next();
-    if (c.res.status === 401 && !c.get('notAGuess')) await limiter.record(address);
+    if (c.res.status === 401 && !c.get('notAGuess') && !c.get('attemptCounted')) {
+      await limiter.record(address);
+    }
   });
+}
+
+function tooManyFailures(c: Context, waitMs: number): OverairError {
+  const seconds = Math.ceil(waitMs / 1000);
+  c.header('Retry-After', String(seconds));
+  return new OverairError(
+    429,
+    'too_many_failed_logins',
+    `Too many failed authentications from this address; try again in ${seconds} seconds`,
+  );
+}
+
+/**
+ * Runs one credential check of the request's address under the failed-login limit: refused with a
+ * 429 when the address's failures plus its checks in flight already reach the limit, else counted
+ * as a failure when `failed(result)` says so, in the same step that ends it. Counting the attempt
+ * while it is checked, not after, is what makes the limit hold when guesses arrive all at once.
+ * A check that throws (the database is down) is no failure.
+ */
+export async function countedAttempt<T>(
+  c: Context<AdminEnv>,
+  limiter: FailedAuthLimiter,
+  check: () => Promise<T>,
+  failed: (result: T) => boolean,
+): Promise<T> {
+  const address = c.get('address');
+  const waitMs = limiter.begin(address);
+  if (waitMs > 0) throw tooManyFailures(c, waitMs);
+  let result: T;
+  try {
+    result = await check();
+  } catch (error) {
+    await limiter.end(address, false);
+    throw error;
+  }
+  c.set('attemptCounted', true);
+  await limiter.end(address, failed(result));
+  return result;
 }
 
 /** Methods that change nothing: with the session cookie, all others need the X-CSRF-Token header. */
@@ -115,6 +151,7 @@ export function requireToken(
   tokens: TokenService,
   sessions: SessionService,
   cookies: SessionCookies,
+  limiter: FailedAuthLimiter,
 ): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
     const header = c.req.header('authorization') ?? '';
@@ -136,7 +173,13 @@ export function requireToken(
         'This route needs an admin token: Authorization: Bearer <token>',
       );
     }
-    const result = await tokens.authenticate(match[1]);
+    const secret = match[1];
+    const result = await countedAttempt(
+      c,
+      limiter,
+      () => tokens.authenticate(secret),
+      (found) => found.status !== 'ok',
+    );
     if (result.status === 'expired') {
       c.header('WWW-Authenticate', 'Bearer error="invalid_token", error_description="expired"');
       throw new OverairError(401, 'token_expired', 'The token has expired; ask an admin for a new one');

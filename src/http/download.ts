@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
+import rangeParser from 'range-parser';
 import { SHA256_HEX } from '../crypto/hash.js';
 import type { BlobStore, ByteRange, PresignOptions } from '../storage/blob-store.js';
 import { MAX_PRESIGN_SECONDS } from '../storage/s3-names.js';
@@ -304,21 +305,28 @@ class PresignedUrls {
 const NATIVE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.(apk|aab|ipa|zip)$/;
 
 /**
- * One byte range of RFC 9110 (`a-b`, `a-`, `-n`). Multiple ranges or a malformed header fall back to
- * the whole file, which the RFC allows; a range starting past the end is unsatisfiable.
+ * The byte range a Range header asks for, read by range-parser. One range of bytes is served;
+ * several ranges, another unit or a malformed header are ignored and the whole file served, as RFC
+ * 9110 §14.2 allows. range-parser answers -1 ("unsatisfiable") in three cases that the RFC tells
+ * apart, so a -1 is looked at again:
+ * - a range invalid whatever the file's size (`bytes=10-5`: first past last) must be ignored, not
+ *   answered 416; asked again with no bound on the size, range-parser still finds nothing;
+ * - a suffix longer than the file (`bytes=-5000` of 1000 bytes) means the whole file (§14.1.2);
+ * - a range starting past the end is unsatisfiable (416).
  */
 export function parseRange(header: string | undefined, size: number): ByteRange | 'full' | 'unsatisfiable' {
   if (!header) return 'full';
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match || (match[1] === '' && match[2] === '')) return 'full';
-  const [, first = '', last = ''] = match;
-  if (first === '') {
-    const suffix = Number(last);
-    if (suffix === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(first);
-  const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
-  if (start >= size || end < start) return 'unsatisfiable';
-  return { start, end };
+  const ranges = rangeParser(size, header);
+  if (ranges === -2) return 'full';
+  if (ranges !== -1) return single(ranges) ?? 'full';
+  const unbounded = rangeParser(Number.MAX_SAFE_INTEGER, header);
+  if (unbounded === -1 || unbounded === -2 || single(unbounded) === undefined) return 'full';
+  return SUFFIX_RANGE.test(header) && size > 0 ? { start: 0, end: size - 1 } : 'unsatisfiable';
+}
+
+/** `bytes=-N`: the last N bytes (range-parser has read it already; this only tells its form). */
+const SUFFIX_RANGE = /^bytes=\s*-/i;
+
+function single(ranges: rangeParser.Ranges): ByteRange | undefined {
+  return ranges.type.toLowerCase() === 'bytes' && ranges.length === 1 ? ranges[0] : undefined;
 }

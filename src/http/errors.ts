@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { atMostEvery } from '../log.js';
 import {
+  ClientAborted,
   DATABASE_RETRY_AFTER_SECONDS,
   OverairError,
   badRequest,
@@ -46,6 +47,12 @@ export function toErrorResponse(
       body: { error: code, message },
       headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
     };
+  }
+  if (error instanceof ClientAborted) {
+    // Nobody is there to read the answer; the request log and audit still show it. Not an error of
+    // ours: an upload interrupted by the client's network, or a client cut for sending nothing.
+    const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+    log.info({ cause: cause?.code ?? cause?.message }, 'request body not received: the client went away');
   }
   if (error instanceof OverairError)
     return {
@@ -137,10 +144,15 @@ async function readBoundedText(
   if (body instanceof Readable) return readNodeStream(body, limit, tooLarge);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk);
+  try {
+    for await (const chunk of body) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge();
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    // The request stream broke (the client went away): not a fault of ours.
+    throw error instanceof OverairError ? error : new ClientAborted(error);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
@@ -164,7 +176,7 @@ function readNodeStream(stream: Readable, limit: number, tooLarge: () => Error):
     };
     stream.on('data', onData);
     stream.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    stream.once('error', reject);
+    stream.once('error', (error) => reject(new ClientAborted(error)));
   });
 }
 

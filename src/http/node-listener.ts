@@ -5,6 +5,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
+import type { BodyTimeouts } from './body-timeouts.js';
 import { BodyError, answerUpdateCheck } from './device-routes.js';
 import type { DownloadLinks } from './download.js';
 import { nodeRequestAddress } from './client-address.js';
@@ -44,10 +45,11 @@ export function createNodeListener(
   services: Services,
   links: DownloadLinks,
   log: Logger,
-  options: { deviceLimit?: DeviceRateLimit; trustProxy?: boolean } = {},
+  options: { deviceLimit?: DeviceRateLimit; trustProxy?: boolean; bodyTimeouts?: BodyTimeouts } = {},
 ) {
   const hono = getRequestListener(app.fetch);
   return (req: IncomingMessage, res: ServerResponse) => {
+    options.bodyTimeouts?.watch(req, res);
     if (req.method === 'POST' && (req.url === '/updates' || req.url === '/updates/')) {
       void fastUpdateCheck(req, res);
     } else {

@@ -15,8 +15,19 @@ describe('parseRange', () => {
 
   it('refuses ranges that start past the end', () => {
     expect(parseRange('bytes=1000-', 1000)).toBe('unsatisfiable');
-    expect(parseRange('bytes=5-1', 1000)).toBe('unsatisfiable');
-    expect(parseRange('bytes=-0', 1000)).toBe('unsatisfiable');
+    expect(parseRange('bytes=1000-2000', 1000)).toBe('unsatisfiable');
+    expect(parseRange('bytes=0-', 0)).toBe('unsatisfiable');
+  });
+
+  it('ignores an invalid range (first past last): the whole file, RFC 9110 §14.2', () => {
+    expect(parseRange('bytes=10-5', 1000)).toBe('full');
+    expect(parseRange('bytes=5000-10', 1000)).toBe('full');
+    expect(parseRange('bytes=-0', 1000)).toBe('full');
+  });
+
+  it('reads the unit without regard to case, and spaces around the numbers', () => {
+    expect(parseRange('Bytes=0-9', 1000)).toEqual({ start: 0, end: 9 });
+    expect(parseRange('bytes= 0 - 9', 1000)).toEqual({ start: 0, end: 9 });
   });
 
   it('serves the whole file for no, multiple or malformed ranges', () => {
@@ -24,5 +35,8 @@ describe('parseRange', () => {
     expect(parseRange('bytes=0-1,5-6', 1000)).toBe('full');
     expect(parseRange('items=0-1', 1000)).toBe('full');
     expect(parseRange('bytes=-', 1000)).toBe('full');
+    expect(parseRange('bytes=a-b', 1000)).toBe('full');
+    expect(parseRange('bytes=0-1,x', 1000)).toBe('full');
+    expect(parseRange('bytes', 1000)).toBe('full');
   });
 });

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { OverairError } from '../errors.js';
 import type { Services } from '../services/index.js';
 import { actorOf, type ActiveSession, type Credentials } from '../services/sessions.js';
-import { checkCsrf, sessionOf, type AdminEnv } from './auth.js';
+import type { AdminGuard } from './admin-routes.js';
+import { checkCsrf, countedAttempt, sessionOf, type AdminEnv } from './auth.js';
 import { parseInput, readJson } from './errors.js';
 import * as s from './schemas.js';
 import type { SessionCookies } from './session-cookie.js';
@@ -37,22 +38,64 @@ function notSignedIn(c: Context<AdminEnv>): OverairError {
 }
 
 /**
- * The dashboard's sign-in, under /api/v1/session, registered before the token check (these routes
- * are how one gets a session). Failed sign-ins are 401s, so the failed-login limit counts them.
+ * Refuses a sign-in that a browser sends from a page of another origin (it always sends Origin with
+ * a POST): another site's form or script would otherwise sign the browser in as someone else, or use
+ * it to guess passwords. Ours is OVERAIR_PUBLIC_URL's origin when set; else the request's own host
+ * (its scheme is not compared: behind a TLS proxy without OVERAIR_TRUST_PROXY the server cannot tell
+ * it). No Origin at all is a CLI or curl, not a browser, and is let through.
  */
-export function registerSessionRoutes(api: Hono<AdminEnv>, services: Services, cookies: SessionCookies) {
+function checkOrigin(c: Context<AdminEnv>, guard: Pick<AdminGuard, 'publicUrl' | 'trustProxy'>): void {
+  const origin = c.req.header('origin');
+  if (origin === undefined) return;
+  let allowed: boolean;
+  try {
+    const from = new URL(origin);
+    if (guard.publicUrl !== undefined) {
+      allowed = from.origin === new URL(guard.publicUrl).origin;
+    } else {
+      const forwarded = guard.trustProxy
+        ? c.req.header('x-forwarded-host')?.split(',').at(-1)?.trim()
+        : undefined;
+      const host = forwarded || c.req.header('host') || new URL(c.req.url).host;
+      allowed = from.host === host.toLowerCase();
+    }
+  } catch {
+    allowed = false; // "null" (a sandboxed page, a file) or garbage
+  }
+  if (!allowed) {
+    throw new OverairError(403, 'cross_origin_request', 'Sign in from the dashboard of this server');
+  }
+}
+
+/**
+ * The dashboard's sign-in, under /api/v1/session, registered before the token check (these routes
+ * are how one gets a session). Failed sign-ins are 401s, counted by the failed-login limit while
+ * they are checked.
+ */
+export function registerSessionRoutes(
+  api: Hono<AdminEnv>,
+  services: Services,
+  cookies: SessionCookies,
+  guard: Pick<AdminGuard, 'limiter' | 'publicUrl' | 'trustProxy'>,
+) {
   api.post('/session', async (c) => {
     // A sign-in started by another site (a hidden form) would sign the browser in as someone else.
     const site = c.req.header('sec-fetch-site');
     if (site === 'cross-site' || site === 'same-site') {
       throw new OverairError(403, 'cross_site_request', 'Sign in from the dashboard itself');
     }
+    checkOrigin(c, guard);
     const input = parseInput(signInBody, await readJson(c));
     const credentials: Credentials =
       input.token !== undefined
         ? { token: input.token }
         : { username: input.username!, password: input.password! };
-    const opened = await services.sessions.signIn(credentials);
+    const opened = await countedAttempt(
+      c,
+      guard.limiter,
+      () => services.sessions.signIn(credentials),
+      (session) => !session,
+    );
     if (!opened) {
       c.header('WWW-Authenticate', 'Bearer');
       throw new OverairError(

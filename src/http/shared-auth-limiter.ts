@@ -7,7 +7,14 @@ export interface FailedAuthLimiter {
   readonly enabled: boolean;
   /** Milliseconds before this address may try again; 0 when it may now. */
   retryAfterMs(address: string): number;
-  /** Counts a failed authentication of the address. Never rejects. */
+  /**
+   * Starts a credential check of the address: 0 when it may go ahead (one of the failures the
+   * address may still make is then held for it), else the milliseconds to wait. See AddressLimiter.
+   */
+  begin(address: string): number;
+  /** Ends a check `begin` let through, counting it when it failed. Never rejects. */
+  end(address: string, failed: boolean): Promise<void>;
+  /** Counts a failed authentication of the address (one that checked no credential). Never rejects. */
   record(address: string): Promise<void>;
 }
 
@@ -26,6 +33,10 @@ export interface SharedAuthLimiterOptions {
  * count blocks the address, this instance's memory learns it. An instance that has not seen the
  * address fail learns of the block at its first failure there: at most one extra guess per instance.
  * If the database cannot be written, this instance's own count still applies.
+ *
+ * Attempts in flight are held in memory (`begin`), per instance: a burst of concurrent guesses
+ * spread over N instances gets at most N times the limit checked before the shared count blocks
+ * the address everywhere; a burst on one instance gets the limit.
  */
 export class SharedAuthLimiter implements FailedAuthLimiter {
   private readonly local: AddressLimiter;
@@ -50,9 +61,24 @@ export class SharedAuthLimiter implements FailedAuthLimiter {
     return this.local.retryAfterMs(address);
   }
 
+  begin(address: string): number {
+    return this.local.begin(address);
+  }
+
+  async end(address: string, failed: boolean): Promise<void> {
+    // Releasing the slot and counting the failure in one synchronous step: no attempt can start
+    // in between and find the slot free but the failure not yet counted.
+    this.local.end(address, failed);
+    if (failed && this.enabled) await this.recordShared(address);
+  }
+
   async record(address: string): Promise<void> {
     if (!this.enabled) return;
     this.local.record(address);
+    await this.recordShared(address);
+  }
+
+  private async recordShared(address: string): Promise<void> {
     const at = this.now();
     try {
       const blockedUntil = await this.failures.record(addressKey(address), new Date(at), this.options);

@@ -21,14 +21,14 @@ export async function openBlobStore(config: Config, log: Logger): Promise<BlobSt
     import('./s3-client.js'),
     import('./s3-store.js'),
   ]);
-  // loadConfig guarantees these with storage=s3.
+  // loadConfig guarantees the bucket with storage=s3, and both keys or neither (the SDK's chain).
   const bucket = config.s3Bucket!;
   const endpoint = s3EndpointUrl(config.s3Endpoint, config.s3Port, config.s3Ssl);
   const client = createS3Client({
     endpoint,
     region: config.s3Region,
-    accessKeyId: config.s3AccessKey!,
-    secretAccessKey: config.s3SecretKey!,
+    accessKeyId: config.s3AccessKey,
+    secretAccessKey: config.s3SecretKey,
     forcePathStyle: config.s3ForcePathStyle,
   });
   const store = new S3BlobStore(client, {

@@ -6,8 +6,13 @@ export interface S3Connection {
   /** Full endpoint URL (see s3EndpointUrl); undefined for AWS itself. */
   endpoint?: string;
   region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
+  /**
+   * Static keys, both or neither. Without them the SDK's default credential chain finds them: the
+   * AWS_* environment variables, a shared profile (~/.aws, AWS_PROFILE), web identity (EKS IRSA),
+   * the ECS or EC2 instance role, so that no long-lived key need be stored in Overair's settings.
+   */
+  accessKeyId?: string;
+  secretAccessKey?: string;
   /**
    * `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`: what Ceph, MinIO-likes and
    * IP-address endpoints need, and what AWS and R2 still accept. On by default.
@@ -31,7 +36,10 @@ export function createS3Client(connection: S3Connection): S3Client {
     ...(connection.endpoint !== undefined && { endpoint: connection.endpoint }),
     region: connection.region,
     forcePathStyle: connection.forcePathStyle,
-    credentials: { accessKeyId: connection.accessKeyId, secretAccessKey: connection.secretAccessKey },
+    ...(connection.accessKeyId !== undefined &&
+      connection.secretAccessKey !== undefined && {
+        credentials: { accessKeyId: connection.accessKeyId, secretAccessKey: connection.secretAccessKey },
+      }),
     maxAttempts: MAX_ATTEMPTS,
     retryMode: 'standard',
     requestHandler: {

@@ -4,13 +4,15 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { OverairError, badRequest } from '../errors.js';
+import { ClientAborted, OverairError, badRequest } from '../errors.js';
 import type { StageOptions, StagedBlob } from './blob-store.js';
 
 /**
  * Streams an upload into a temporary file in `tmpDir` while hashing and counting it. Memory stays
  * flat whatever the size. On any failure (too large, checksum mismatch, client gone) the temporary
- * file is removed before the error propagates.
+ * file is removed before the error propagates. A failure of `source` itself (the client's request
+ * stream: reset, closed early, cut for idling) is thrown as ClientAborted, so that it is never taken
+ * for a fault of the server or its database (ECONNRESET is also what a lost database says).
  */
 export async function stageToTempFile(
   source: Readable,
@@ -38,8 +40,16 @@ export async function stageToTempFile(
       callback(null, chunk);
     },
   });
+  // Which stream failed first: pipeline passes the first error on to the others, so a full disk
+  // also shows as an error of the source afterwards.
+  let failedFirst: 'source' | 'other' | undefined;
+  const writer = createWriteStream(file, { flags: 'wx' });
+  source.once('error', () => (failedFirst ??= 'source'));
+  for (const stream of [meter, writer]) stream.once('error', () => (failedFirst ??= 'other'));
   try {
-    await pipeline(source, meter, createWriteStream(file, { flags: 'wx' }));
+    await pipeline(source, meter, writer).catch((error: unknown) => {
+      throw failedFirst === 'source' && !(error instanceof OverairError) ? new ClientAborted(error) : error;
+    });
     const sha256 = hash.digest('hex');
     if (size === 0 && !options.allowEmpty) throw badRequest('empty_body', 'The upload is empty');
     if (options.expectedSha256 && options.expectedSha256 !== sha256) {

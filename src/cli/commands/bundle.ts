@@ -114,7 +114,10 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     .option('--s3-region <region>', 'with --s3-bucket-name: its region (default us-east-1)')
     .option('--s3-endpoint <host>', 'with --s3-bucket-name: host or URL of a non-AWS service (R2, Ceph, ...)')
     .option('--s3-port <port>', 'with --s3-endpoint: its port')
-    .option('--s3-apikey <key>', 'with --s3-bucket-name: access key id (or OVERAIR_S3_ACCESS_KEY)')
+    .option(
+      '--s3-apikey <key>',
+      'with --s3-bucket-name: access key id (or OVERAIR_S3_ACCESS_KEY; none: the AWS default chain)',
+    )
     .option(
       '--s3-apisecret <secret>',
       'with --s3-bucket-name: secret key (or, better, OVERAIR_S3_SECRET_KEY)',

@@ -27,7 +27,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       'with --storage s3: host or URL of a non-AWS service, e.g. s3.example.com (OVERAIR_S3_ENDPOINT)',
     )
     .option('--s3-port <port>', 'with --s3-endpoint: its port (OVERAIR_S3_PORT)')
-    .option('--s3-apikey <key>', 'with --storage s3: access key id (OVERAIR_S3_ACCESS_KEY)')
+    .option(
+      '--s3-apikey <key>',
+      'with --storage s3: access key id (OVERAIR_S3_ACCESS_KEY; none: the AWS default chain)',
+    )
     .option(
       '--s3-apisecret <secret>',
       'with --storage s3: secret access key; prefer the env var (OVERAIR_S3_SECRET_KEY)',
@@ -75,6 +78,14 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       'at SIGTERM, how long requests in flight may take to finish, e.g. 25s (OVERAIR_SHUTDOWN_TIMEOUT)',
     )
     .option(
+      '--request-timeout <duration>',
+      'longest time to receive a request, uploads aside, e.g. 5m (OVERAIR_REQUEST_TIMEOUT)',
+    )
+    .option(
+      '--upload-idle-timeout <duration>',
+      'an upload receiving nothing this long is cut, e.g. 60s (OVERAIR_UPLOAD_IDLE_TIMEOUT)',
+    )
+    .option(
       '--webhook-allow-hosts <hosts>',
       'internal webhook receivers to allow: names, addresses or ranges, comma-separated (OVERAIR_WEBHOOK_ALLOW_HOSTS)',
     )
@@ -111,6 +122,8 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         statsRetentionDays: flags.statsRetentionDays,
         sessionTtlSeconds: flags.sessionTtl,
         shutdownTimeoutSeconds: flags.shutdownTimeout,
+        requestTimeoutSeconds: flags.requestTimeout,
+        uploadIdleTimeoutSeconds: flags.uploadIdleTimeout,
         webhookAllowHosts: flags.webhookAllowHosts,
         blobSweepGraceSeconds: flags.blobSweepGrace,
         blobSweepIntervalSeconds: flags.blobSweepInterval,
