@@ -9,6 +9,7 @@ import { OverairError } from '../errors.js';
 import type { Services } from '../services/index.js';
 import type { LiveBundle } from '../services/release-cache.js';
 import { errorJson, parseInput, readJson, toErrorResponse } from './errors.js';
+import { arrayLongerThan } from './json-array-length.js';
 import {
   appId,
   channelName,
@@ -63,18 +64,14 @@ export function deviceRoutes(
   // answered 2xx for (docs/protocol.md, "Stats"), so a 200 must mean durable.
   routes.post('/stats', async (c) => {
     try {
-      const body = await readJson(c);
+      const body = await readJson(c, undefined, (text) => {
+        if (arrayLongerThan(text, MAX_STATS_EVENTS)) throw tooManyEvents('more');
+      });
       if (!Array.isArray(body)) {
         await services.stats.record([await prepareStat(body)]);
         return c.json({ status: 'ok' });
       }
-      if (body.length > MAX_STATS_EVENTS) {
-        throw new OverairError(
-          413,
-          'payload_too_large',
-          `A stats batch holds at most ${MAX_STATS_EVENTS} events (the plugin's queue); this one has ${body.length}`,
-        );
-      }
+      if (body.length > MAX_STATS_EVENTS) throw tooManyEvents(String(body.length));
       // Plugins from 8.42 send batches: keep every valid event, report the others by index.
       const prepared = [];
       const results = [];
@@ -94,6 +91,14 @@ export function deviceRoutes(
       return errorJson(c, error, log);
     }
   });
+
+  function tooManyEvents(count: string) {
+    return new OverairError(
+      413,
+      'payload_too_large',
+      `A stats batch holds at most ${MAX_STATS_EVENTS} events (the plugin's queue); this one has ${count}`,
+    );
+  }
 
   function prepareStat(value: unknown) {
     const event = parseInput(statsEvent, value);

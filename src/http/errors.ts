@@ -106,12 +106,16 @@ export const MAX_JSON_BYTES = 1024 * 1024;
  * from here, inside the handler, so each route shapes them (the update check adds `kind`).
  * `whenEmpty` is returned for no body at all.
  */
-export function readJson(c: Context, whenEmpty?: unknown): Promise<unknown> {
+export function readJson(
+  c: Context,
+  whenEmpty?: unknown,
+  beforeParse?: (text: string) => void,
+): Promise<unknown> {
   // On Node, read the request stream itself: asking Hono for the web Request body makes the adapter
   // build a whole Request and a web stream per call, a large share of a small request's cost.
   const incoming = (c.env as { incoming?: AsyncIterable<Uint8Array> } | undefined)?.incoming;
   const body = incoming ?? (c.req.raw.body as AsyncIterable<Uint8Array> | null);
-  return parseJsonBody(body, c.req.header('content-length'), whenEmpty);
+  return parseJsonBody(body, c.req.header('content-length'), whenEmpty, beforeParse);
 }
 
 /** readJson for any byte stream (the Node fast path reads the request directly). */
@@ -119,12 +123,15 @@ export async function parseJsonBody(
   body: AsyncIterable<Uint8Array> | null,
   contentLength: string | undefined,
   whenEmpty?: unknown,
+  beforeParse?: (text: string) => void,
 ): Promise<unknown> {
   const text = await readBoundedText(body, contentLength, MAX_JSON_BYTES);
   if (text.trim() === '') {
     if (whenEmpty !== undefined) return whenEmpty;
     throw badRequest('invalid_json', 'The request body is empty; expected JSON');
   }
+  // A route's cheap check of the text, to refuse what would be costly to parse.
+  beforeParse?.(text);
   try {
     return JSON.parse(text);
   } catch {
