@@ -8,7 +8,7 @@
  * Knobs (environment): BENCH_LIMIT_REQUESTS (requests per scenario, default 200).
  */
 import fs from 'node:fs/promises';
-import { admin, call, deviceInfo, makeTempDir, printTable, runBench, startOverair } from './harness.js';
+import { admin, deviceInfo, makeTempDir, printTable, runBench, startOverair } from './harness.js';
 
 const APP_ID = 'com.example.limits';
 const REQUESTS = Number(process.env.BENCH_LIMIT_REQUESTS ?? 200);

@@ -215,9 +215,12 @@ describe.each([
 
   it('leaves nothing when the source stream breaks off mid-upload', async () => {
     const before = await backend.stored();
-    await expect(store.stage(interrupted(64 * 1024), { maxBytes: 1024 * 1024 })).rejects.toThrow(
-      'connection reset',
-    );
+    // The client's stream failing is the client's doing (never a database or storage outage), and
+    // the cause is kept for the log.
+    await expect(store.stage(interrupted(64 * 1024), { maxBytes: 1024 * 1024 })).rejects.toMatchObject({
+      code: 'client_aborted',
+      cause: expect.objectContaining({ message: expect.stringContaining('connection reset') }),
+    });
     expect(await backend.staging()).toEqual([]);
     expect(await backend.stored()).toEqual(before);
   });

@@ -316,6 +316,8 @@ const NATIVE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.(apk|aab|ipa|zip)$/
  */
 export function parseRange(header: string | undefined, size: number): ByteRange | 'full' | 'unsatisfiable' {
   if (!header) return 'full';
+  // The last zero bytes: valid, and never satisfiable (§14.1.1).
+  if (EMPTY_SUFFIX.test(header)) return 'unsatisfiable';
   const ranges = rangeParser(size, header);
   if (ranges === -2) return 'full';
   if (ranges !== -1) return single(ranges) ?? 'full';
@@ -323,6 +325,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   if (unbounded === -1 || unbounded === -2 || single(unbounded) === undefined) return 'full';
   return SUFFIX_RANGE.test(header) && size > 0 ? { start: 0, end: size - 1 } : 'unsatisfiable';
 }
+
+const EMPTY_SUFFIX = /^bytes=\s*-0+\s*$/i;
 
 /** `bytes=-N`: the last N bytes (range-parser has read it already; this only tells its form). */
 const SUFFIX_RANGE = /^bytes=\s*-/i;

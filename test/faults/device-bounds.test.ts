@@ -139,4 +139,25 @@ describe('bounded work per device request', () => {
     // Same keep-alive pool: a connection closed under it would fail this request.
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
+
+  it('keeps answering while 500 connections trickle their headers (slowloris)', async () => {
+    const sockets = await Promise.all(
+      Array.from({ length: 500 }, async () => {
+        const socket = net.connect(server.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write('POST /updates HTTP/1.1\r\nHost: overair\r\nX-Slow: ');
+        return socket;
+      }),
+    );
+    try {
+      for (const socket of sockets) socket.write('a');
+      const started = Date.now();
+      const check = await server.device('POST', '/updates', deviceInfo({ app_id: APP }));
+      expect(check.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
 });
