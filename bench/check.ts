@@ -29,7 +29,7 @@ import {
   uploadZip,
 } from './harness.js';
 
-const BUNDLE_ZIP = path.resolve(ROOT, '../shared/vectors/capgo-cli-8.68/bundle.zip');
+const BUNDLE_ZIP = path.resolve(ROOT, 'test/fixtures/capgo-cli-8.68/bundle.zip');
 const APP_ID = 'com.example.bench';
 const LIVE_VERSION = '1.0.1';
 

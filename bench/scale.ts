@@ -70,7 +70,7 @@ import {
   type Started,
 } from './harness.js';
 
-const BUNDLE_ZIP = path.resolve(ROOT, '../shared/vectors/capgo-cli-8.68/bundle.zip');
+const BUNDLE_ZIP = path.resolve(ROOT, 'test/fixtures/capgo-cli-8.68/bundle.zip');
 /** What the download URLs start with, the same for every instance (as behind a load balancer). */
 const PUBLIC_URL = 'http://updates.overair.test';
 const OLD_VERSION = '1.0.0';

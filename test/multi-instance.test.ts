@@ -1,5 +1,5 @@
 /**
- * Scale-out (design.md): two Overair instances on one PostgreSQL database and one S3 bucket, each
+ * Scale-out (docs/architecture.md): two Overair instances on one PostgreSQL database and one S3 bucket, each
  * with a data folder of its own, behave as one server. Nothing may live only in one instance: what
  * is released through one is served by the other within the documented bound, links signed by one
  * are good on the other, they start together on an empty database, share webhook work without

@@ -18,7 +18,7 @@ import { SHA256_HEX } from './hash.js';
 
 /**
  * Bundle encryption as @capgo/cli 8.x does it and @capgo/capacitor-updater undoes it
- * (../shared/docs/protocol-capgo.md §6): AES-128-CBC over the zip with a random key and IV; the key
+ * (docs/protocol-capgo-sources.md §6): AES-128-CBC over the zip with a random key and IV; the key
  * is RSA-"encrypted" with the PKCS#1 v1.5 private-key operation, so devices recover it with the
  * public key shipped in the app; the zip's sha256 is sealed the same way (format V3: hex of the
  * 256-byte block). Anyone holding the public key can decrypt: this proves the bundle came from the

@@ -13,7 +13,7 @@ const PG_BIN = '/usr/lib/postgresql/15/bin';
 
 /**
  * A real PostgreSQL server from Debian's package, in a temporary folder on a free loopback port,
- * as the stack notes describe: initdb refuses root, so the server runs as the `postgres` user.
+ * as docs/test-servers.md describes: initdb refuses root, so the server runs as the `postgres` user.
  * `stop()`/`start()` take it down and bring it back with its data (for outage tests); `destroy()`
  * stops it and removes everything.
  */

@@ -43,7 +43,7 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 
 /**
- * A one-node Ceph cluster with an S3 gateway on loopback (docs/stack.md): one monitor, one OSD that
+ * A one-node Ceph cluster with an S3 gateway on loopback (docs/test-servers.md): one monitor, one OSD that
  * keeps objects in memory, one radosgw, and a user with fresh keys. All state is in one temporary
  * folder, removed by stop(); about 10 s to start. Real S3 (SigV4, presigned URLs, multipart), unlike
  * fakes that accept any signature.

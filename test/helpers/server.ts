@@ -6,7 +6,8 @@ import { createLogger } from '../../src/log.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 import { backendForServer } from './backends.js';
 
-export const VECTORS = path.resolve(import.meta.dirname, '../../../shared/vectors/capgo-cli-8.68');
+/** Artifacts made by the real Capgo CLI (test/fixtures/capgo-cli-8.68/README.md says how). */
+export const VECTORS = path.resolve(import.meta.dirname, '../fixtures/capgo-cli-8.68');
 export const ADMIN_TOKEN = 'oat_test-admin-token-0123456789abcdef';
 
 export interface TestServer extends RunningServer {
