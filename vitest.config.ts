@@ -1,25 +1,37 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The suite runs twice: on the embedded defaults (SQLite, local disk) and on the scale-out parts
- * (PostgreSQL and S3, real servers that test/global-setup.ts starts). Unit specs of pure code
- * run once. The fault suite (test/faults: outages, kill -9, hostile input) is a project of its own
- * on each backend, so it can be run alone: `npm run test:faults`.
+ * The test tiers (CONTRIBUTING.md):
+ * - `unit`: the pure specs beside the code in src/, with no server and no global setup
+ *   (`npm run test:unit`, seconds);
+ * - `sqlite` and `postgres-s3`: the integration tests in test/, twice, on the embedded defaults
+ *   (SQLite, local disk) and on the scale-out parts (PostgreSQL and S3), against real servers that
+ *   test/global-setup.ts starts for the projects that need them. The blob-store conformance suite
+ *   tests both stores itself, so it runs in one of them only;
+ * - `faults-sqlite` and `faults-postgres-s3`: the fault suite (test/faults: outages, kill -9,
+ *   hostile input) on each backend (`npm run test:faults`).
  */
 const POSTGRES_S3 = { OVERAIR_TEST_BACKEND: 'postgres' };
+const GLOBAL_SETUP = ['test/global-setup.ts'];
+const FAULTS = 'test/faults/**';
+const CONFORMANCE = 'test/blob-store.conformance.test.ts';
 
 export default defineConfig({
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    globalSetup: ['test/global-setup.ts'],
     projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['src/**/*.spec.ts'] },
+      },
       {
         extends: true,
         test: {
           name: 'sqlite',
-          include: ['src/**/*.spec.ts', 'test/**/*.test.ts'],
-          exclude: ['test/faults/**'],
+          include: ['test/**/*.test.ts'],
+          exclude: [FAULTS],
+          globalSetup: GLOBAL_SETUP,
         },
       },
       {
@@ -28,17 +40,23 @@ export default defineConfig({
           // PostgreSQL, and bundles in S3 (radosgw).
           name: 'postgres-s3',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/faults/**'],
+          exclude: [FAULTS, CONFORMANCE],
           env: POSTGRES_S3,
+          globalSetup: GLOBAL_SETUP,
         },
       },
       {
         extends: true,
-        test: { name: 'faults-sqlite', include: ['test/faults/**/*.test.ts'] },
+        test: { name: 'faults-sqlite', include: [FAULTS], globalSetup: GLOBAL_SETUP },
       },
       {
         extends: true,
-        test: { name: 'faults-postgres-s3', include: ['test/faults/**/*.test.ts'], env: POSTGRES_S3 },
+        test: {
+          name: 'faults-postgres-s3',
+          include: [FAULTS],
+          env: POSTGRES_S3,
+          globalSetup: GLOBAL_SETUP,
+        },
       },
     ],
   },

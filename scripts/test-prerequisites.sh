@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
-# Runs before `npm test`: the suite starts real servers itself (PostgreSQL, Ceph's radosgw as the S3
-# server, Chromium for the dashboard), from Debian's packages. Installs the missing ones when it can
-# (root with apt-get, as on CI and fresh machines); otherwise names them and stops.
+# The integration tests start real servers from Debian's packages: PostgreSQL, Ceph's radosgw (the S3
+# server) and Chromium (the dashboard's browser tests). This names the missing ones.
+#
+#   bash scripts/test-prerequisites.sh            check; install what is missing only when CI=true
+#   bash scripts/test-prerequisites.sh --install  install what is missing (npm run test:servers)
+#
+# It runs before `npm test` (pretest). A person running the tests on their own machine is never
+# surprised by apt-get: outside CI it only says what to install and how, unless asked to install.
 set -euo pipefail
 
-packages=()
-[ -x /usr/lib/postgresql/15/bin/initdb ] || packages+=(postgresql)
-command -v radosgw >/dev/null || packages+=(radosgw ceph-mon ceph-osd)
-[ -x /usr/bin/chromium ] || packages+=(chromium)
-[ ${#packages[@]} -eq 0 ] && exit 0
+missing=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
+command -v radosgw >/dev/null || missing+=(radosgw ceph-mon ceph-osd)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-  echo "The tests need these Debian packages: ${packages[*]}" >&2
-  echo "Install them with: sudo apt-get install -y --no-install-recommends ${packages[*]}" >&2
+install=false
+[ "${1:-}" = "--install" ] && install=true
+[ "${CI:-}" = "true" ] && install=true
+
+if ! $install; then
+  echo "The integration tests need these Debian packages, which are missing: ${missing[*]}" >&2
+  echo "Install them with: npm run test:servers   (as root: apt-get install)" >&2
+  echo "           or: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  echo "The unit specs need none of them: npm run test:unit" >&2
   exit 1
 fi
-echo "Installing the test servers from Debian's packages: ${packages[*]}" >&2
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+  echo "Cannot install ${missing[*]}: this needs root and apt-get (Debian)." >&2
+  echo "Install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "Installing the test servers from Debian's packages: ${missing[*]}" >&2
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

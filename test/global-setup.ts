@@ -3,15 +3,13 @@ import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { startRadosgw, type Radosgw, type S3Info } from './helpers/radosgw.js';
 
 /**
- * The real servers the suite runs against, started once per test run (both vitest projects run
- * this file in the one main process, so a singleton on globalThis shares them) and stopped when the
- * last project is done. Tests reach them through `inject()`; see test/helpers/backends.ts.
+ * The real servers the integration projects run against, each started once per test run, and only
+ * for the projects that need it: every integration project needs the S3 gateway (the S3 store's own
+ * tests run on every backend), only the PostgreSQL projects need the PostgreSQL server. Projects run
+ * this file in the one main process, so a singleton per server on globalThis shares them; each is
+ * stopped when the last project that uses it is done. Tests reach them through `inject()`; see
+ * test/helpers/backends.ts. The `unit` project has no global setup: it starts nothing.
  */
-interface Backends {
-  postgres: PostgresServer;
-  /** A one-node Ceph S3 gateway (~10 s to start), for the S3 tests of both projects. */
-  radosgw: Radosgw;
-}
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -22,41 +20,65 @@ declare module 'vitest' {
   }
 }
 
+interface Shared<T> {
+  started: Promise<T>;
+  users: number;
+}
+
 const shared = globalThis as typeof globalThis & {
-  overairBackends?: { started: Promise<Backends>; users: number };
+  overairPostgres?: Shared<PostgresServer>;
+  overairRadosgw?: Shared<Radosgw>;
 };
 
 // The AWS SDK warns once in every process (here, in each test worker) that its releases from 2027
 // need Node 22; the versions pinned in package.json run on Node 20, so it is noise in test output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-async function startBackends(): Promise<Backends> {
-  // Side by side: radosgw takes ~10 s, mostly waiting, and PostgreSQL need not wait for it.
-  const [postgres, radosgw] = await Promise.allSettled([startPostgres(), startRadosgw()]);
-  if (postgres.status === 'rejected' || radosgw.status === 'rejected') {
-    // Whichever started is stopped again: nothing outlives a failed start.
-    if (postgres.status === 'fulfilled') await postgres.value.destroy();
-    if (radosgw.status === 'fulfilled') await radosgw.value.stop();
-    throw postgres.status === 'rejected' ? postgres.reason : (radosgw as PromiseRejectedResult).reason;
+/** Takes a share of a server, starting it for the first user; the returned function gives it back. */
+async function use<T>(
+  key: 'overairPostgres' | 'overairRadosgw',
+  start: () => Promise<T>,
+  stop: (server: T) => Promise<void>,
+): Promise<{ server: T; release: () => Promise<void> }> {
+  const entry = (shared[key] ??= { started: start(), users: 0 } as never) as Shared<T>;
+  entry.users++;
+  let server: T;
+  try {
+    server = await entry.started;
+  } catch (error) {
+    entry.users--;
+    if (shared[key] === (entry as never)) shared[key] = undefined;
+    throw error;
   }
-  return { postgres: postgres.value, radosgw: radosgw.value };
-}
-
-async function stopBackends(backends: Backends): Promise<void> {
-  await Promise.all([backends.postgres.destroy(), backends.radosgw.stop()]);
+  return {
+    server,
+    async release() {
+      if (--entry.users > 0) return;
+      if (shared[key] === (entry as never)) shared[key] = undefined;
+      await stop(server);
+    },
+  };
 }
 
 export default async function setup(project: TestProject) {
-  shared.overairBackends ??= { started: startBackends(), users: 0 };
-  shared.overairBackends.users++;
-  const backends = await shared.overairBackends.started;
-  project.provide('postgres', { port: backends.postgres.port });
-  const { endpoint, accessKey, secretKey, region } = backends.radosgw;
+  const needsPostgres = project.name.includes('postgres');
+  // Side by side: radosgw takes ~10 s, mostly waiting, and PostgreSQL need not wait for it.
+  const [radosgw, postgres] = await Promise.allSettled([
+    use('overairRadosgw', startRadosgw, (server) => server.stop()),
+    needsPostgres
+      ? use('overairPostgres', startPostgres, (server) => server.destroy())
+      : Promise.resolve(null),
+  ]);
+  if (radosgw.status === 'rejected' || postgres.status === 'rejected') {
+    // Whichever started is given back: nothing outlives a failed start.
+    if (radosgw.status === 'fulfilled') await radosgw.value.release();
+    if (postgres.status === 'fulfilled') await postgres.value?.release();
+    throw radosgw.status === 'rejected' ? radosgw.reason : (postgres as PromiseRejectedResult).reason;
+  }
+  const { endpoint, accessKey, secretKey, region } = radosgw.value.server;
   project.provide('s3', { endpoint, accessKey, secretKey, region });
+  if (postgres.value) project.provide('postgres', { port: postgres.value.server.port });
   return async () => {
-    const entry = shared.overairBackends;
-    if (!entry || --entry.users > 0) return;
-    shared.overairBackends = undefined;
-    await stopBackends(await entry.started);
+    await Promise.all([radosgw.value.release(), postgres.value?.release()]);
   };
 }
