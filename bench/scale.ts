@@ -152,7 +152,7 @@ function makeFleet(): Fleet {
       ...deviceColumns(info),
       channel: 'production',
       channel_override: override ? 'production' : null,
-      self_channel: null,
+      self_assigned_channel: null,
       first_seen: firstSeen.toISOString(),
       last_seen: lastSeen.toISOString(),
     });

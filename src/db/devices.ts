@@ -3,7 +3,10 @@ import type { Database, DeviceEventsTable, DeviceRow, DevicesTable } from './sch
 import { now } from './time.js';
 
 /** What a device reports about itself on every call; the channel columns are the server's own. */
-export type DeviceReport = Omit<DeviceRow, 'channel_override' | 'self_channel' | 'first_seen' | 'channel'> & {
+export type DeviceReport = Omit<
+  DeviceRow,
+  'channel_override' | 'self_assigned_channel' | 'first_seen' | 'channel'
+> & {
   /** Known only on update checks; other calls leave the stored value alone. */
   channel?: string;
   /**
@@ -23,7 +26,7 @@ const REPORTED_COLUMNS = [
   'version_os',
   'plugin_version',
   'custom_id',
-  'default_channel',
+  'requested_channel',
   'is_emulator',
   'is_prod',
   'last_seen',
@@ -65,9 +68,11 @@ export class DevicesRepo {
   assignments(appId: string) {
     return this.db
       .selectFrom('devices')
-      .select(['device_id', 'channel_override', 'self_channel'])
+      .select(['device_id', 'channel_override', 'self_assigned_channel'])
       .where('app_id', '=', appId)
-      .where((eb) => eb.or([eb('channel_override', 'is not', null), eb('self_channel', 'is not', null)]))
+      .where((eb) =>
+        eb.or([eb('channel_override', 'is not', null), eb('self_assigned_channel', 'is not', null)]),
+      )
       .execute();
   }
 
@@ -131,7 +136,7 @@ export class DevicesRepo {
           ...report,
           channel: report.channel ?? '',
           channel_override: null,
-          self_channel: null,
+          self_assigned_channel: null,
           first_seen: report.last_seen,
         }));
         await this.db
@@ -166,7 +171,7 @@ export class DevicesRepo {
   async setChannelColumn(
     appId: string,
     deviceId: string,
-    column: 'channel_override' | 'self_channel',
+    column: 'channel_override' | 'self_assigned_channel',
     value: string | null,
   ): Promise<void> {
     const at = now();
@@ -180,12 +185,12 @@ export class DevicesRepo {
       version_os: '',
       plugin_version: '',
       custom_id: '',
-      default_channel: '',
+      requested_channel: '',
       channel: '',
       is_emulator: 0,
       is_prod: 0,
       channel_override: null,
-      self_channel: null,
+      self_assigned_channel: null,
       first_seen: at,
       last_seen: at,
     };
@@ -206,9 +211,9 @@ export class DevicesRepo {
       .execute();
     await this.db
       .updateTable('devices')
-      .set({ self_channel: null })
+      .set({ self_assigned_channel: null })
       .where('app_id', '=', appId)
-      .where('self_channel', '=', name)
+      .where('self_assigned_channel', '=', name)
       .execute();
   }
 }

@@ -362,6 +362,22 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0015_one_name_per_concept': {
+      async up(db: Kysely<any>) {
+        // Columns named as the API and the code name them. A device's `default_channel` was the
+        // channel it asks for (not the app's default channel); `self_channel` the channel an old
+        // plugin assigned itself; a channel's `disable_auto_update` its native-version policy. Both
+        // databases rename a column in its indexes too (devices_assigned's condition included).
+        const renames: [string, string, string][] = [
+          ['devices', 'default_channel', 'requested_channel'],
+          ['devices', 'self_channel', 'self_assigned_channel'],
+          ['channels', 'disable_auto_update', 'native_policy'],
+        ];
+        for (const [table, from, to] of renames) {
+          await db.schema.alterTable(table).renameColumn(from, to).execute();
+        }
+      },
+    },
   };
 }
 

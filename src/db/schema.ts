@@ -65,7 +65,7 @@ export interface ChannelsTable {
   allow_dev: Generated<Flag>;
   allow_prod: Generated<Flag>;
   /** 'none' | 'major' | 'minor' | 'patch' | 'under_native' (see domain/policy). */
-  disable_auto_update: Generated<string>;
+  native_policy: Generated<string>;
   allow_downgrade: Generated<Flag>;
   /** Failure rate (0-1) that halts a release, or null for no automatic halt. */
   failure_threshold: number | null;
@@ -98,13 +98,15 @@ export interface DevicesTable {
   version_os: string;
   plugin_version: string;
   custom_id: string;
-  default_channel: string;
+  /** The channel the device asks for (the plugin's `defaultChannel`, kept on the device after setChannel). */
+  requested_channel: string;
   /** The channel the server resolved for the device at its last update check. */
   channel: string;
   is_emulator: Flag;
   is_prod: Flag;
   channel_override: string | null;
-  self_channel: string | null;
+  /** The channel a plugin before 7.34 assigned itself through the channel API. */
+  self_assigned_channel: string | null;
   first_seen: Timestamp;
   last_seen: Timestamp;
 }

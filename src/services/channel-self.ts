@@ -41,7 +41,7 @@ export class ChannelSelfService {
       await this.repos.devices.setChannelColumn(
         info.app_id,
         info.device_id,
-        'self_channel',
+        'self_assigned_channel',
         unset ? null : name,
       );
       this.cache.invalidate(info.app_id);
@@ -81,7 +81,7 @@ export class ChannelSelfService {
   /** DELETE from plugins before 7.34: forget the server-side self-assignment. */
   async unset(info: DeviceInfo): Promise<void> {
     await this.release(info);
-    await this.repos.devices.setChannelColumn(info.app_id, info.device_id, 'self_channel', null);
+    await this.repos.devices.setChannelColumn(info.app_id, info.device_id, 'self_assigned_channel', null);
     this.cache.invalidate(info.app_id);
     this.activity.recordDevice(info);
   }

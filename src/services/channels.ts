@@ -39,7 +39,7 @@ function columnsOf(changes: ChannelChanges): Updateable<ChannelsTable> {
     allow_emulator: flag(changes.allowEmulator),
     allow_dev: flag(changes.allowDev),
     allow_prod: flag(changes.allowProd),
-    disable_auto_update: changes.nativePolicy,
+    native_policy: changes.nativePolicy,
     allow_downgrade: flag(changes.allowDowngrade),
     failure_threshold: changes.failureThreshold,
     failure_min_devices: changes.failureMinDevices,

@@ -29,7 +29,7 @@ export function deviceColumns(info: DeviceInfo): Omit<DeviceReport, 'last_seen' 
     version_os: info.version_os,
     plugin_version: info.plugin_version,
     custom_id: info.custom_id,
-    default_channel: info.defaultChannel,
+    requested_channel: info.defaultChannel,
     is_emulator: info.is_emulator ? 1 : 0,
     is_prod: info.is_prod ? 1 : 0,
   };

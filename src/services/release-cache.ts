@@ -203,14 +203,14 @@ export class ReleaseCache {
           allowDev: channel.allow_dev === 1,
           allowProd: channel.allow_prod === 1,
         },
-        nativePolicy: channel.disable_auto_update as NativePolicy,
+        nativePolicy: channel.native_policy as NativePolicy,
         allowDowngrade: channel.allow_downgrade === 1,
       });
     }
     const assignments = new Map(
       (await this.repos.devices.assignments(appId)).map((row) => [
         row.device_id,
-        { override: row.channel_override, selfAssigned: row.self_channel },
+        { override: row.channel_override, selfAssigned: row.self_assigned_channel },
       ]),
     );
     const holds = new Map<string, Set<string>>();
