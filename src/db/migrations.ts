@@ -382,8 +382,16 @@ function migrations(dialect: DialectName): Record<string, Migration> {
 }
 
 export async function migrateToLatest(db: Kysely<any>, dialect: DialectName): Promise<void> {
+  await migrateTo(db, dialect);
+}
+
+/** Runs the migrations up to `name` (every one without it): tests check a migration on old data. */
+export async function migrateTo(db: Kysely<any>, dialect: DialectName, name?: string): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await (name === undefined
+    ? migrator.migrateToLatest()
+    : migrator.migrateTo(name));
   const failed = results?.find((result) => result.status === 'Error');
   if (error || failed) {
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);

@@ -1,0 +1,89 @@
+/**
+ * Migrations on data written before them: a database at an older migration, with rows in it, is
+ * migrated to the latest and keeps every value under its new name. On each project's database.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { migrateTo } from '../src/db/migrations.js';
+import { TEST_BACKEND, backendForServer } from './helpers/backends.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** An empty database of this project's backend, not migrated. */
+async function emptyDatabase(): Promise<Kysely<any>> {
+  let db: Kysely<any>;
+  if (TEST_BACKEND === 'postgres') {
+    const backend = await backendForServer();
+    cleanups.push(() => backend.cleanup());
+    db = new Kysely({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: backend.env.OVERAIR_DATABASE_URL }),
+      }),
+    });
+  } else {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-migrate-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    db = new Kysely({ dialect: new SqliteDialect({ database: new SQLite(path.join(dir, 'overair.db')) }) });
+  }
+  cleanups.push(() => db.destroy());
+  return db;
+}
+
+describe('migration 0015: one name per concept', () => {
+  it('keeps the channel a device asks for, the one it assigned itself, and the native-version policy', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0014_devices_assigned');
+    const at = new Date().toISOString();
+    await db.insertInto('apps').values({ id: 'com.example.old', name: 'Old', created_at: at }).execute();
+    await db
+      .insertInto('channels')
+      .values({
+        app_id: 'com.example.old',
+        name: 'beta',
+        is_default: 0,
+        allow_self_assign: 1,
+        created_at: at,
+        updated_at: at,
+        disable_auto_update: 'major',
+      })
+      .execute();
+    await db
+      .insertInto('devices')
+      .values({
+        app_id: 'com.example.old',
+        device_id: 'device-1',
+        platform: 'android',
+        version_name: '1.0.0',
+        version_build: '1.0',
+        version_code: '1',
+        version_os: '14',
+        plugin_version: '7.0.0',
+        custom_id: '',
+        default_channel: 'beta',
+        channel: 'beta',
+        is_emulator: 0,
+        is_prod: 1,
+        self_channel: 'beta',
+        first_seen: at,
+        last_seen: at,
+      })
+      .execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    expect(
+      await db.selectFrom('devices').select(['requested_channel', 'self_assigned_channel']).execute(),
+    ).toEqual([{ requested_channel: 'beta', self_assigned_channel: 'beta' }]);
+    expect(
+      await db.selectFrom('channels').select('native_policy').where('name', '=', 'beta').execute(),
+    ).toEqual([{ native_policy: 'major' }]);
+  });
+});
