@@ -1,6 +1,6 @@
 /**
- * The S3 gateway (radosgw) stopped and started again while bundles are uploaded and devices check
- * for updates and download. The server runs in its own process. What it must hold: the process
+ * The S3 gateway (radosgw) stopped and started again while bundles are uploaded, devices check for
+ * updates, and Capawesome devices download files streamed through the server from the bucket. The server runs in its own process. What it must hold: the process
  * never exits; update checks keep being answered from the release cache; an upload that needs the
  * store while it is down fails with a 503 `storage_unavailable` (never a 500, never a hang); every
  * upload answered 201 has its bytes in the bucket; no multipart upload is left open; everything
@@ -111,7 +111,27 @@ describe.runIf(TEST_BACKEND === 'postgres')('the S3 gateway restarted under load
         await sleep(5);
       }
     };
-    const load = Promise.all([uploader(), uploader(), checker(), checker()]);
+    // Capawesome's files are streamed through the server from the bucket (brotli-decoded on the way):
+    // the one download path where the server reads S3 while it answers.
+    const fileUrl = `${server.url}/v1/apps/${APP}/bundles/1.0.0/files?href=app.js`;
+    const streamed = await fetch(fileUrl);
+    expect(streamed.status).toBe(200);
+    const appJs = Buffer.from(await streamed.arrayBuffer());
+    const streamer = async () => {
+      while (!stop) {
+        try {
+          const response = await fetch(fileUrl, { signal: AbortSignal.timeout(30_000) });
+          const bytes = Buffer.from(await response.arrayBuffer());
+          count('files', response.status);
+          // Whole and right, or refused: never a cut file answered 200 in full.
+          if (response.status === 200) expect(bytes.equals(appJs)).toBe(true);
+        } catch {
+          count('files', 0); // cut mid-stream when the gateway went away
+        }
+        await sleep(20);
+      }
+    };
+    const load = Promise.all([uploader(), uploader(), checker(), checker(), streamer()]);
     await sleep(1500);
     await radosgw.stopGateway();
     await sleep(5000);
@@ -124,6 +144,10 @@ describe.runIf(TEST_BACKEND === 'postgres')('the S3 gateway restarted under load
     expect(server.alive(), server.output()).toBe(true);
     expect(statuses.updates, JSON.stringify(statuses)).toEqual({ 200: expect.any(Number) });
     expect(Object.keys(statuses.upload!).sort(), JSON.stringify(statuses)).toEqual(['201', '503']);
+    for (const status of Object.keys(statuses.files!)) {
+      expect(['0', '200', '503'], JSON.stringify(statuses)).toContain(status);
+    }
+    expect((await fetch(fileUrl)).status).toBe(200);
 
     // Works again without a restart.
     await waitFor(async () => (await upload(`3.0.${Date.now()}`)).status === 201, { timeoutMs: 20_000 });
