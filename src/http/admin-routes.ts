@@ -17,6 +17,7 @@ import { SessionCookies } from './session-cookie.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
 import { registerNativeRoutes } from './native-routes.js';
+import { adminOpenApiDocument } from './openapi.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 
@@ -78,6 +79,9 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   const cookies = new SessionCookies({ publicUrl: guard.publicUrl, trustProxy: guard.trustProxy });
   // Sign-in, its check and sign-out come before the token check: they are how one gets a session.
   registerSessionRoutes(api, services, cookies, guard);
+  // The API's description needs no token: it says what the routes accept, not what the server holds
+  // (the same text is in the source and docs), and viewers and code generators fetch it without one.
+  api.get('/openapi.json', (c) => c.json(adminOpenApiDocument()));
   api.use('*', requireToken(services.tokens, services.sessions, cookies, guard.limiter));
 
   api.get('/whoami', read, (c) => {
