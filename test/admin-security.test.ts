@@ -15,11 +15,13 @@ const APP = 'com.example.secure';
  * The scope each admin route needs. The first test checks that this is exactly the set of routes
  * the app serves, so a route added without an entry here fails it. "session": the dashboard's
  * sign-in, sign-in check and sign-out, open to all (test/sessions.test.ts covers them). "public":
- * the health probes, open to all and never audited (tested below).
+ * open to all: the health probes (never audited, tested below) and the OpenAPI document
+ * (test/openapi.test.ts).
  */
 const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'GET /healthz': 'public',
   'GET /readyz': 'public',
+  'GET /api/v1/openapi.json': 'public',
   'POST /api/v1/session': 'session',
   'GET /api/v1/session': 'session',
   'DELETE /api/v1/session': 'session',

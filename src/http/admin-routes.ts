@@ -2,11 +2,11 @@ import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { OverairError, badRequest } from '../errors.js';
-import { NATIVE_POLICIES } from '../domain/policy.js';
 import type { ChannelChanges } from '../services/channels.js';
 import type { Services } from '../services/index.js';
 import { statsPeriod } from '../services/stats.js';
 import type { Logger } from 'pino';
+import * as a from './admin-schemas.js';
 import { auditRequests, limitFailedAuth, requireScope, requireToken, type AdminEnv } from './auth.js';
 import type { FailedAuthLimiter } from './shared-auth-limiter.js';
 import { clientAddress } from './client-address.js';
@@ -17,6 +17,7 @@ import { SessionCookies } from './session-cookie.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
 import { registerNativeRoutes } from './native-routes.js';
+import { adminOpenApiDocument } from './openapi.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 
@@ -28,17 +29,6 @@ const versionParam = (c: C) => parseInput(s.versionName, c.req.param('version'),
 const deviceParam = (c: C) => parseInput(s.deviceId, c.req.param('deviceId'), 'device id');
 const body = async <S extends z.ZodType>(c: C, schema: S) => parseInput(schema, await readJson(c));
 const query = <S extends z.ZodType>(c: C, schema: S) => parseInput(schema, c.req.query(), 'query');
-
-/** Optional metadata shared by uploads and external registrations. */
-const bundleMeta = {
-  version: s.versionName,
-  session_key: s.sessionKey.optional(),
-  checksum: s.encryptedChecksum.optional(),
-  key_id: s.keyId.optional(),
-  min_native_version: s.nativeVersion.optional(),
-  notes: s.notes.optional(),
-  signature: s.signature.optional(),
-};
 
 const toMeta = (input: {
   version: string;
@@ -89,6 +79,9 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   const cookies = new SessionCookies({ publicUrl: guard.publicUrl, trustProxy: guard.trustProxy });
   // Sign-in, its check and sign-out come before the token check: they are how one gets a session.
   registerSessionRoutes(api, services, cookies, guard);
+  // The API's description needs no token: it says what the routes accept, not what the server holds
+  // (the same text is in the source and docs), and viewers and code generators fetch it without one.
+  api.get('/openapi.json', (c) => c.json(adminOpenApiDocument()));
   api.use('*', requireToken(services.tokens, services.sessions, cookies, guard.limiter));
 
   api.get('/whoami', read, (c) => {
@@ -99,14 +92,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   // Apps
   api.get('/apps', read, async (c) => c.json({ items: await services.apps.list() }));
   api.post('/apps', admin, async (c) => {
-    const input = await body(
-      c,
-      z.object({
-        id: s.appId,
-        name: z.string().min(1).max(200).optional(),
-        default_channel: s.channelName.nullable().optional(),
-      }),
-    );
+    const input = await body(c, a.createAppBody);
     const app = await services.apps.create(
       { id: input.id, name: input.name, defaultChannel: input.default_channel },
       c.get('actor'),
@@ -121,7 +107,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
 
   // Bundles
   api.get('/apps/:appId/bundles', read, async (c) => {
-    const { limit, cursor } = query(c, z.object({ limit: s.pageLimit, cursor: s.cursorId }));
+    const { limit, cursor } = query(c, a.pageQuery);
     const rows = await services.bundles.list(appParam(c), limit, cursor);
     const urlOf = bundleUrl(c);
     return c.json({
@@ -131,7 +117,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   });
   api.post('/apps/:appId/bundles/upload', publish, async (c) => {
     const appId = appParam(c);
-    const input = query(c, z.object({ ...bundleMeta, sha256: s.sha256.optional() }));
+    const input = query(c, a.uploadBundleQuery);
     const declared = Number(c.req.header('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > services.bundles.maxUploadBytes) {
       throw new OverairError(
@@ -152,15 +138,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   });
   api.post('/apps/:appId/bundles', publish, async (c) => {
     const appId = appParam(c);
-    const input = await body(
-      c,
-      z.object({
-        ...bundleMeta,
-        url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).max(2048),
-        sha256: s.sha256,
-        size: z.number().int().nonnegative().optional(),
-      }),
-    );
+    const input = await body(c, a.registerBundleBody);
     const bundle = await services.bundles.registerExternal(
       appId,
       { ...toMeta(input), url: input.url, sha256: input.sha256, size: input.size },
@@ -178,22 +156,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   });
 
   // Channels
-  const channelFlags = {
-    is_default: z.boolean().optional(),
-    allow_self_assign: z.boolean().optional(),
-    platforms: z
-      .array(z.enum(['ios', 'android', 'electron']))
-      .max(3)
-      .optional(),
-    allow_emulator: z.boolean().optional(),
-    allow_dev: z.boolean().optional(),
-    allow_prod: z.boolean().optional(),
-    native_policy: z.enum(NATIVE_POLICIES).optional(),
-    allow_downgrade: z.boolean().optional(),
-    failure_threshold: z.number().gt(0).max(1).nullable().optional(),
-    failure_min_devices: z.number().int().min(1).max(1_000_000).optional(),
-  };
-  const toChanges = (input: z.infer<z.ZodObject<typeof channelFlags>>): ChannelChanges => ({
+  const toChanges = (input: z.infer<z.ZodObject<typeof a.channelFlags>>): ChannelChanges => ({
     isDefault: input.is_default,
     allowSelfAssign: input.allow_self_assign,
     platforms: input.platforms,
@@ -210,10 +173,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   );
   api.post('/apps/:appId/channels', publish, async (c) => {
     const appId = appParam(c);
-    const input = await body(
-      c,
-      z.object({ name: s.channelName, version: s.versionName.optional(), ...channelFlags }),
-    );
+    const input = await body(c, a.createChannelBody);
     const channel = await services.channels.create(
       appId,
       { name: input.name, version: input.version, ...toChanges(input) },
@@ -226,13 +186,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   );
   api.patch('/apps/:appId/channels/:channel', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
-    const input = await body(
-      c,
-      z
-        .object(channelFlags)
-        .strict()
-        .refine((flags) => Object.keys(flags).length > 0, 'nothing to change: give at least one setting'),
-    );
+    const input = await body(c, a.updateChannelBody);
     const channel = await services.channels.update(appId, name, toChanges(input), c.get('actor'));
     return c.json(channelJson(channel));
   });
@@ -242,27 +196,24 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   });
   api.put('/apps/:appId/channels/:channel/bundle', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
-    const { version } = await body(c, z.object({ version: s.versionName }));
+    const { version } = await body(c, a.setBundleBody);
     return c.json(channelJson(await services.channels.setLive(appId, name, version, c.get('actor'))));
   });
   api.post('/apps/:appId/channels/:channel/rollout', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
-    const input = await body(c, z.object({ version: s.versionName, percent: z.number().min(0.01).max(100) }));
+    const input = await body(c, a.rolloutBody);
     return c.json(
       channelJson(await services.channels.rollout(appId, name, input.version, input.percent, c.get('actor'))),
     );
   });
   api.post('/apps/:appId/channels/:channel/rollback', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
-    const { reason } = parseInput(
-      z.object({ reason: z.string().max(500).optional() }),
-      await readJson(c, {}),
-    );
+    const { reason } = parseInput(a.rollbackBody, await readJson(c, {}));
     return c.json(channelJson(await services.channels.rollback(appId, name, c.get('actor'), reason)));
   });
   api.get('/apps/:appId/channels/:channel/history', read, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
-    const { limit, cursor } = query(c, z.object({ limit: s.pageLimit, cursor: s.cursorId }));
+    const { limit, cursor } = query(c, a.pageQuery);
     const rows = await services.channels.history(appId, name, limit, cursor);
     return c.json({
       items: rows.map(historyJson),
@@ -273,15 +224,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   // Statistics
   api.get('/apps/:appId/stats', read, async (c) => {
     const appId = appParam(c);
-    const input = query(
-      c,
-      z.object({
-        channel: s.channelName.optional(),
-        since: z.string().max(40).optional(),
-        until: z.string().max(40).optional(),
-        bucket: z.enum(['hour', 'day']).optional(),
-      }),
-    );
+    const input = query(c, a.statsQuery);
     const period = statsPeriod(input);
     return c.json(await services.stats.report(appId, { ...period, channel: input.channel }));
   });
@@ -289,17 +232,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   // Devices
   api.get('/apps/:appId/devices', read, async (c) => {
     const appId = appParam(c);
-    const filter = query(
-      c,
-      z.object({
-        channel: s.channelName.optional(),
-        version: z.string().max(256).optional(),
-        platform: z.string().max(32).optional(),
-        q: z.string().max(256).optional(),
-        limit: s.pageLimit,
-        cursor: z.string().max(300).optional(),
-      }),
-    );
+    const filter = query(c, a.devicesQuery);
     const after = filter.cursor ? decodeDeviceCursor(filter.cursor) : undefined;
     const rows = await services.devices.list(appId, filter, filter.limit, after);
     const last = rows[rows.length - 1];
@@ -314,7 +247,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   );
   api.put('/apps/:appId/devices/:deviceId/channel', publish, async (c) => {
     const [appId, deviceId] = [appParam(c), deviceParam(c)];
-    const { channel } = await body(c, z.object({ channel: s.channelName }));
+    const { channel } = await body(c, a.deviceChannelBody);
     return c.json(deviceJson(await services.devices.setOverride(appId, deviceId, channel, c.get('actor'))));
   });
   api.delete('/apps/:appId/devices/:deviceId/channel', publish, async (c) =>
@@ -323,14 +256,14 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
 
   // Versions held back from devices that failed them (update_fail, app_launch_timeout, download_fail).
   api.get('/apps/:appId/holds', read, async (c) => {
-    const { device } = query(c, z.object({ device: s.deviceId.optional() }));
+    const { device } = query(c, a.holdsQuery);
     const appId = appParam(c);
     await services.apps.get(appId);
     return c.json({ items: (await services.holds.list(appId, device)).map(holdJson) });
   });
   api.delete('/apps/:appId/devices/:deviceId/holds', publish, async (c) => {
     const [appId, deviceId] = [appParam(c), deviceParam(c)];
-    const { version } = query(c, z.object({ version: s.versionName.optional() }));
+    const { version } = query(c, a.clearHoldsQuery);
     await services.apps.get(appId);
     return c.json({ cleared: await services.holds.clear(appId, deviceId, c.get('actor'), version) });
   });
@@ -342,21 +275,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   // Tokens and audit
   api.get('/tokens', admin, async (c) => c.json({ items: await services.tokens.list() }));
   api.post('/tokens', admin, async (c) => {
-    const input = await body(
-      c,
-      z
-        .object({
-          name: z.string().min(1).max(100),
-          scope: z.enum(['read', 'publish', 'admin']),
-          expires_in_days: z.number().int().positive().max(3650).optional(),
-          expires_at: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time' }).optional(),
-        })
-        .strict()
-        .refine(
-          (input) => input.expires_in_days === undefined || input.expires_at === undefined,
-          'give expires_in_days or expires_at, not both',
-        ),
-    );
+    const input = await body(c, a.createTokenBody);
     const expiry =
       input.expires_in_days !== undefined
         ? { inDays: input.expires_in_days }
@@ -367,12 +286,12 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     return c.json({ ...token, token: secret }, 201);
   });
   api.delete('/tokens/:id', admin, async (c) => {
-    const id = parseInput(z.coerce.number().int().positive(), c.req.param('id'), 'token id');
+    const id = parseInput(a.numericId, c.req.param('id'), 'token id');
     await services.tokens.revoke(id, c.get('actor'));
     return c.json({ deleted: true });
   });
   api.get('/audit', admin, async (c) => {
-    const input = query(c, z.object({ app: s.appId.optional(), limit: s.pageLimit, cursor: s.cursorId }));
+    const input = query(c, a.auditQuery);
     const rows = await services.audit.page(input.limit, input.app, input.cursor);
     return c.json({
       items: rows.map((row) => ({ ...row, detail: row.detail ? (JSON.parse(row.detail) as unknown) : null })),

@@ -1,17 +1,16 @@
 import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { NativeBuildRow } from '../db/schema.js';
 import { OverairError, badRequest, notFound } from '../errors.js';
-import { NATIVE_PLATFORMS } from '../services/native-builds.js';
 import type { Services } from '../services/index.js';
 import { requireScope, type AdminEnv } from './auth.js';
 import type { DownloadLinks } from './download.js';
+import * as a from './admin-schemas.js';
 import { errorJson, parseInput } from './errors.js';
 import * as s from './schemas.js';
 
-const platform = z.enum(NATIVE_PLATFORMS, { error: 'expected android or ios' });
+const platform = a.nativePlatform;
 
 /** The file name a build is downloaded as: safe characters only (it goes into Content-Disposition). */
 export function nativeFileName(build: Pick<NativeBuildRow, 'app_id' | 'version' | 'file_kind'>): string {
@@ -33,7 +32,7 @@ export function nativeLatestUrl(base: string, appId: string, channel: string, pl
   return `${base}/native/${encodeURIComponent(appId)}/${encodeURIComponent(channel)}/${platform}/latest`;
 }
 
-function nativeBuildJson(build: NativeBuildRow, links: DownloadLinks, base: string) {
+export function nativeBuildJson(build: NativeBuildRow, links: DownloadLinks, base: string) {
   return {
     app_id: build.app_id,
     platform: build.platform,
@@ -59,21 +58,7 @@ export function registerNativeRoutes(api: Hono<AdminEnv>, services: Services, li
 
   api.post('/apps/:appId/native/upload', publish, async (c) => {
     const appId = appParam(c);
-    const input = parseInput(
-      z.object({
-        platform,
-        version: s.nativeVersion,
-        channel: s.channelName,
-        version_code: z
-          .string()
-          .regex(/^[0-9A-Za-z._-]{1,64}$/, 'expected a build number such as 42')
-          .optional(),
-        notes: s.notes.optional(),
-        sha256: s.sha256.optional(),
-      }),
-      c.req.query(),
-      'query',
-    );
+    const input = parseInput(a.nativeUploadQuery, c.req.query(), 'query');
     const limit = services.nativeBuilds.maxUploadBytes;
     const declared = Number(c.req.header('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > limit) {
@@ -98,11 +83,7 @@ export function registerNativeRoutes(api: Hono<AdminEnv>, services: Services, li
   });
 
   api.get('/apps/:appId/native', read, async (c) => {
-    const filter = parseInput(
-      z.object({ platform: platform.optional(), channel: s.channelName.optional() }),
-      c.req.query(),
-      'query',
-    );
+    const filter = parseInput(a.nativeListQuery, c.req.query(), 'query');
     const rows = await services.nativeBuilds.list(appParam(c), filter);
     const base = links.base(c);
     return c.json({ items: rows.map((row) => nativeBuildJson(row, links, base)) });

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { SHA256_HEX } from '../crypto/hash.js';
-import { PASSWORD_MAX_LENGTH, passwordProblem, usernameProblem } from '../domain/users.js';
+import {
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+  passwordProblem,
+  usernameProblem,
+} from '../domain/users.js';
 import { versionNameProblem } from '../domain/version.js';
 
 /** Identifiers end up in URLs, logs and queries: a conservative alphabet, no path separators. */
@@ -19,14 +24,21 @@ export const deviceId = z
     /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/,
     'a device id is up to 128 letters, digits, ".", "_", ":" or "-"',
   );
-export const versionName = z.string().superRefine((value, ctx) => {
-  const problem = versionNameProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const versionName = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = versionNameProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({
+    description:
+      '1 to 128 letters, digits, ".", "_", "+" or "-" (semver fits), no "..", not "builtin" or "unknown".',
+  });
 export const sha256 = z
   .string()
   .transform((value) => value.toLowerCase())
-  .pipe(z.string().regex(SHA256_HEX, 'expected a sha256 as 64 hex characters'));
+  .pipe(z.string().regex(SHA256_HEX, 'expected a sha256 as 64 hex characters'))
+  .meta({ description: '64 hex characters.' });
 export const nativeVersion = z
   .string()
   .regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/, 'expected a native version such as 2.1.0');
@@ -49,15 +61,21 @@ export const keyId = z
   .regex(/^[A-Za-z0-9+/=]{1,64}$/, 'expected a key id (the start of the public key)');
 export const notes = z.string().max(2000);
 /** A dashboard user's name (src/domain/users.ts). */
-export const username = z.string().superRefine((value, ctx) => {
-  const problem = usernameProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const username = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = usernameProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({ description: 'Letters, digits, ".", "_", "@" or "-", starting with a letter or digit.' });
 /** A new password: 10 to 1024 characters. */
-export const newPassword = z.string().superRefine((value, ctx) => {
-  const problem = passwordProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const newPassword = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = passwordProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({ description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters.` });
 /** A password to check: any length up to the maximum (a wrong one is a 401, not a 400). */
 export const password = z.string().min(1).max(PASSWORD_MAX_LENGTH);
 /** A base64 RSA signature (2048 to 4096-bit keys). */

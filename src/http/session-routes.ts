@@ -1,28 +1,12 @@
 import type { Context, Hono } from 'hono';
-import { z } from 'zod';
 import { OverairError } from '../errors.js';
 import type { Services } from '../services/index.js';
 import { actorOf, type ActiveSession, type Credentials } from '../services/sessions.js';
 import type { AdminGuard } from './admin-routes.js';
 import { checkCsrf, countedAttempt, sessionOf, type AdminEnv } from './auth.js';
+import * as a from './admin-schemas.js';
 import { parseInput, readJson } from './errors.js';
-import * as s from './schemas.js';
 import type { SessionCookies } from './session-cookie.js';
-
-const signInBody = z
-  .object({
-    username: s.username.optional(),
-    password: s.password.optional(),
-    token: z.string().min(1).max(1024).optional(),
-  })
-  .strict()
-  .refine(
-    (input) =>
-      input.token !== undefined
-        ? input.username === undefined && input.password === undefined
-        : input.username !== undefined && input.password !== undefined,
-    'give {username, password} or {token}',
-  );
 
 /** The answer of every session route that finds one: who is signed in, and the CSRF token. */
 const sessionJson = (session: ActiveSession) => ({
@@ -85,7 +69,7 @@ export function registerSessionRoutes(
       throw new OverairError(403, 'cross_site_request', 'Sign in from the dashboard itself');
     }
     checkOrigin(c, guard);
-    const input = parseInput(signInBody, await readJson(c));
+    const input = parseInput(a.signInBody, await readJson(c));
     const credentials: Credentials =
       input.token !== undefined
         ? { token: input.token }

@@ -1,8 +1,8 @@
 import type { Context, Hono } from 'hono';
-import { z } from 'zod';
 import { OverairError } from '../errors.js';
 import type { Services } from '../services/index.js';
 import { requireScope, type AdminEnv } from './auth.js';
+import * as a from './admin-schemas.js';
 import { parseInput, readJson } from './errors.js';
 import * as s from './schemas.js';
 import type { SessionCookies } from './session-cookie.js';
@@ -26,16 +26,7 @@ export function registerUserRoutes(api: Hono<AdminEnv>, services: Services, cook
 
   api.get('/users', admin, async (c) => c.json({ items: await services.users.list() }));
   api.post('/users', admin, async (c) => {
-    const input = parseInput(
-      z
-        .object({
-          username: s.username,
-          password: s.newPassword,
-          scope: z.enum(['read', 'publish', 'admin']),
-        })
-        .strict(),
-      await readJson(c),
-    );
+    const input = parseInput(a.createUserBody, await readJson(c));
     const user = await services.users.create(input.username, input.password, input.scope, c.get('actor'));
     return c.json(user, 201);
   });
@@ -57,7 +48,7 @@ export function registerUserRoutes(api: Hono<AdminEnv>, services: Services, cook
       );
     }
     const username = usernameParam(c);
-    const { password } = parseInput(z.object({ password: s.newPassword }).strict(), await readJson(c));
+    const { password } = parseInput(a.setPasswordBody, await readJson(c));
     await services.users.setPassword(username, password, c.get('actor'));
     if (self) cookies.clear(c);
     return c.json({ updated: true });

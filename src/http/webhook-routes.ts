@@ -1,43 +1,22 @@
 import type { Context, Hono } from 'hono';
-import { z } from 'zod';
-import { RELEASE_EVENTS } from '../services/events.js';
 import type { Services } from '../services/index.js';
 import { requireScope, type AdminEnv } from './auth.js';
+import * as a from './admin-schemas.js';
 import { parseInput, readJson } from './errors.js';
-import * as s from './schemas.js';
 import { deliveryJson, webhookJson } from './serialize.js';
 
-const webhookId = (c: Context<AdminEnv>) =>
-  parseInput(z.coerce.number().int().positive(), c.req.param('id'), 'webhook id');
-
-const newWebhook = z
-  .object({
-    url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).max(2048),
-    /** '*' (the default) or some of the release events. */
-    events: z
-      .union([
-        z.literal('*'),
-        z
-          .array(z.enum(RELEASE_EVENTS))
-          .min(1)
-          .max(RELEASE_EVENTS.length * 2),
-      ])
-      .default('*'),
-    /** Only this app's events; absent or null for every app. */
-    app_id: s.appId.nullable().optional(),
-  })
-  .strict();
+const webhookId = (c: Context<AdminEnv>) => parseInput(a.numericId, c.req.param('id'), 'webhook id');
 
 /** Webhooks under /api/v1/webhooks: configuration, delivery log and test sends, for admin tokens. */
 export function registerWebhookRoutes(api: Hono<AdminEnv>, services: Services): void {
   const admin = requireScope('admin');
 
   api.get('/webhooks', admin, async (c) => {
-    const { app } = parseInput(z.object({ app: s.appId.optional() }), c.req.query(), 'query');
+    const { app } = parseInput(a.webhooksQuery, c.req.query(), 'query');
     return c.json({ items: (await services.webhooks.list(app)).map(webhookJson) });
   });
   api.post('/webhooks', admin, async (c) => {
-    const input = parseInput(newWebhook, await readJson(c));
+    const input = parseInput(a.newWebhookBody, await readJson(c));
     const { webhook, secret } = await services.webhooks.create(
       { url: input.url, events: input.events, appId: input.app_id },
       c.get('actor'),
@@ -50,11 +29,7 @@ export function registerWebhookRoutes(api: Hono<AdminEnv>, services: Services): 
   });
   api.get('/webhooks/:id/deliveries', admin, async (c) => {
     const id = webhookId(c);
-    const { limit, cursor } = parseInput(
-      z.object({ limit: s.pageLimit, cursor: s.cursorId }),
-      c.req.query(),
-      'query',
-    );
+    const { limit, cursor } = parseInput(a.pageQuery, c.req.query(), 'query');
     const rows = await services.webhooks.deliveries(id, limit, cursor);
     return c.json({
       items: rows.map(deliveryJson),

@@ -1,0 +1,276 @@
+/**
+ * The answers of the admin API as zod schemas, for the OpenAPI document only (answers are built by
+ * the serializers of src/http/serialize.ts and the services, not parsed). The type checks at the end
+ * make the build fail when a schema here and the type its handler returns part ways.
+ */
+import { z } from 'zod';
+import type { AppRow, AuditRow } from '../db/schema.js';
+import type { Principal, ActiveSession } from '../services/sessions.js';
+import type { StatsJson } from '../api-types.js';
+import type { PublicToken } from '../services/tokens.js';
+import type { PublicUser } from '../services/users.js';
+import type { ErrorBody } from './errors.js';
+import type {
+  bundleJson,
+  channelJson,
+  deliveryJson,
+  deviceJson,
+  historyJson,
+  holdJson,
+  webhookJson,
+} from './serialize.js';
+import type { nativeBuildJson } from './native-routes.js';
+
+const scope = z.enum(['read', 'publish', 'admin']);
+const at = z.string().meta({ description: 'ISO 8601 date-time (UTC).' });
+const nullable = <T extends z.ZodType>(schema: T) => schema.nullable();
+
+export const errorBody = z
+  .object({
+    error: z.string().meta({ description: 'A stable code, e.g. `invalid_request`, `app_not_found`.' }),
+    message: z.string().meta({ description: 'What is wrong, for people.' }),
+  })
+  .meta({ id: 'Error', description: 'Every error answer (4xx, 5xx).' });
+
+/** A list without pages. */
+export const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) });
+/** One page of a list, newest first; `next_cursor` is null on the last page. */
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), next_cursor: z.string().nullable() });
+
+export const deleted = z.object({ deleted: z.literal(true) });
+export const whoami = z
+  .object({ id: z.number().int(), name: z.string(), scope, kind: z.enum(['token', 'user']) })
+  .meta({ id: 'Principal' });
+
+export const app = z.object({ id: z.string(), name: z.string(), created_at: at }).meta({ id: 'App' });
+
+export const bundle = z
+  .object({
+    id: z.number().int(),
+    app_id: z.string(),
+    version: z.string(),
+    sha256: z.string(),
+    size: nullable(z.number().int()),
+    location: z.enum(['blob', 'external']),
+    url: z.string().meta({ description: 'Where devices download it (signed when downloads are private).' }),
+    checksum: z.string(),
+    encrypted: z.boolean(),
+    session_key: nullable(z.string()),
+    key_id: nullable(z.string()),
+    min_native_version: nullable(z.string()),
+    notes: nullable(z.string()),
+    signature: nullable(z.string()),
+    created_at: at,
+    created_by: nullable(z.string()),
+  })
+  .meta({ id: 'Bundle' });
+export const bundleDeleted = z.object({
+  deleted: z.literal(true),
+  channels: z.record(z.string(), z.string().nullable()).meta({
+    description: 'Channels it was live on, each with the version now live there (or null).',
+  }),
+});
+
+export const channel = z
+  .object({
+    name: z.string(),
+    app_id: z.string(),
+    version: nullable(z.string()),
+    rollout: z
+      .object({ version: z.string(), percent: z.number() })
+      .nullable()
+      .meta({ description: 'A staged rollout in progress, else null.' }),
+    is_default: z.boolean(),
+    allow_self_assign: z.boolean(),
+    platforms: z.array(z.string()),
+    allow_emulator: z.boolean(),
+    allow_dev: z.boolean(),
+    allow_prod: z.boolean(),
+    native_policy: z.string(),
+    allow_downgrade: z.boolean(),
+    failure_threshold: nullable(z.number()),
+    failure_min_devices: z.number().int(),
+    created_at: at,
+    updated_at: at,
+  })
+  .meta({ id: 'Channel' });
+
+export const history = z
+  .object({
+    id: z.number().int(),
+    channel: z.string(),
+    action: z.string().meta({ description: '`set`, `rollout`, `rollback`, `halt` or `bundle_deleted`.' }),
+    version: nullable(z.string()),
+    previous_version: nullable(z.string()),
+    reason: nullable(z.string()),
+    at,
+    actor: nullable(z.string()),
+  })
+  .meta({ id: 'ChannelHistoryEntry' });
+
+const versionCounts = {
+  downloads: z.number().int(),
+  installs: z.number().int(),
+  download_failures: z.number().int(),
+  install_failures: z.number().int(),
+  rollbacks: z.number().int(),
+};
+export const stats = z
+  .object({
+    app_id: z.string(),
+    channel: nullable(z.string()),
+    since: at,
+    until: at,
+    bucket: z.enum(['hour', 'day']),
+    versions: z.array(z.object({ version: z.string(), devices: z.number().int(), ...versionCounts })),
+    series: z.array(z.object({ at, version: z.string(), ...versionCounts })),
+    plugin_versions: z.array(z.object({ plugin_version: z.string(), devices: z.number().int() })),
+  })
+  .meta({ id: 'Stats' });
+
+export const device = z
+  .object({
+    device_id: z.string(),
+    app_id: z.string(),
+    platform: z.string(),
+    version_name: z.string(),
+    version_build: z.string(),
+    version_code: z.string(),
+    version_os: z.string(),
+    plugin_version: z.string(),
+    custom_id: z.string(),
+    channel: z.string(),
+    requested_channel: z.string(),
+    channel_override: nullable(z.string()),
+    self_assigned_channel: nullable(z.string()),
+    is_emulator: z.boolean(),
+    is_prod: z.boolean(),
+    first_seen: at,
+    last_seen: at,
+  })
+  .meta({ id: 'Device' });
+
+export const hold = z
+  .object({
+    device_id: z.string(),
+    version: z.string(),
+    install_failures: z.number().int(),
+    download_failures: z.number().int(),
+    held: z.boolean().meta({ description: 'Whether the version is no longer offered to the device.' }),
+    last_action: z.string(),
+    first_at: at,
+    last_at: at,
+  })
+  .meta({ id: 'Hold' });
+export const holdsCleared = z.object({ cleared: z.number().int() });
+
+export const token = z
+  .object({
+    id: z.number().int(),
+    name: z.string(),
+    scope,
+    created_at: at,
+    last_used_at: nullable(at),
+    expires_at: nullable(at).meta({ description: 'When it stops working; null for never.' }),
+  })
+  .meta({ id: 'Token' });
+export const createdToken = token
+  .extend({ token: z.string().meta({ description: 'The secret, shown this once.' }) })
+  .meta({ id: 'CreatedToken' });
+
+export const auditEntry = z
+  .object({
+    id: z.number().int(),
+    at,
+    actor: z.string(),
+    action: z.string(),
+    app_id: nullable(z.string()),
+    target: nullable(z.string()),
+    detail: z.unknown().meta({ description: 'Details of the change (JSON), or null.' }),
+  })
+  .meta({ id: 'AuditEntry' });
+
+export const user = z
+  .object({ id: z.number().int(), username: z.string(), scope, created_at: at, password_changed_at: at })
+  .meta({ id: 'User' });
+export const passwordUpdated = z.object({ updated: z.literal(true) });
+
+export const session = z
+  .object({
+    user: z.object({ name: z.string(), scope, kind: z.enum(['user', 'token']) }),
+    csrf_token: z.string().meta({ description: 'Send it as X-CSRF-Token with every change.' }),
+    expires_at: at,
+  })
+  .meta({ id: 'Session' });
+export const signedOut = z.object({ signed_out: z.literal(true) });
+
+export const webhook = z
+  .object({
+    id: z.number().int(),
+    app_id: nullable(z.string()).meta({ description: 'The app whose events it receives; null for all.' }),
+    url: z.string(),
+    events: z.union([z.literal('*'), z.array(z.string())]),
+    created_at: at,
+  })
+  .meta({ id: 'Webhook' });
+export const createdWebhook = webhook
+  .extend({ secret: z.string().meta({ description: 'The signing secret, shown this once.' }) })
+  .meta({ id: 'CreatedWebhook' });
+
+export const delivery = z
+  .object({
+    id: z.number().int(),
+    webhook_id: z.number().int(),
+    event: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed']),
+    attempts: z.number().int(),
+    response_status: nullable(z.number().int()),
+    last_error: nullable(z.string()),
+    next_attempt_at: nullable(at),
+    created_at: at,
+    delivered_at: nullable(at),
+    payload: z.unknown().meta({ description: 'The JSON body sent: {id, event, app_id, created_at, data}.' }),
+  })
+  .meta({ id: 'WebhookDelivery' });
+
+export const nativeBuild = z
+  .object({
+    app_id: z.string(),
+    platform: z.enum(['android', 'ios']),
+    version: z.string(),
+    version_code: nullable(z.string()),
+    channel: z.string(),
+    sha256: z.string(),
+    size: z.number().int(),
+    file_kind: z.enum(['apk', 'aab', 'ipa']),
+    notes: nullable(z.string()),
+    created_at: at,
+    created_by: nullable(z.string()),
+    download_url: z.string(),
+    latest_url: z.string().meta({ description: 'The stable link to the newest build of this channel.' }),
+  })
+  .meta({ id: 'NativeBuild' });
+
+// Compile-time checks: each schema describes what its handler really sends.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Check<T extends true> = T;
+type Out<T extends z.ZodType> = z.output<T>;
+export type _ResponseSchemasMatch = [
+  Check<Same<Out<typeof errorBody>, ErrorBody>>,
+  Check<Same<Out<typeof whoami>, Principal>>,
+  Check<Same<Out<typeof app>, AppRow>>,
+  Check<Same<Out<typeof bundle>, ReturnType<typeof bundleJson>>>,
+  Check<Same<Out<typeof channel>, ReturnType<typeof channelJson>>>,
+  Check<Same<Out<typeof history>, ReturnType<typeof historyJson>>>,
+  Check<Same<Out<typeof stats>, StatsJson>>,
+  Check<Same<Out<typeof device>, ReturnType<typeof deviceJson>>>,
+  Check<Same<Out<typeof hold>, ReturnType<typeof holdJson>>>,
+  Check<Same<Out<typeof token>, PublicToken>>,
+  Check<Same<Omit<Out<typeof auditEntry>, 'detail'>, Omit<AuditRow, 'detail'>>>,
+  Check<Same<Out<typeof user>, PublicUser>>,
+  Check<Same<Out<typeof session>['user'], Pick<ActiveSession['principal'], 'name' | 'scope' | 'kind'>>>,
+  Check<Same<Out<typeof webhook>, ReturnType<typeof webhookJson>>>,
+  Check<Same<Out<typeof nativeBuild>, ReturnType<typeof nativeBuildJson>>>,
+  Check<Same<Omit<Out<typeof delivery>, 'payload'>, Omit<ReturnType<typeof deliveryJson>, 'payload'>>>,
+];

@@ -1,0 +1,180 @@
+/**
+ * The request schemas of the admin API (/api/v1): path parameters, query strings and JSON bodies.
+ * The route handlers validate with these, and the OpenAPI document (src/http/openapi.ts) is built
+ * from these same objects, so what is documented is what is checked. Field rules (id alphabets,
+ * version names, lengths) come from src/http/schemas.ts.
+ */
+import { z } from 'zod';
+import { NATIVE_POLICIES } from '../domain/policy.js';
+import { RELEASE_EVENTS } from '../services/events.js';
+import { NATIVE_PLATFORMS } from '../services/native-builds.js';
+import * as s from './schemas.js';
+
+const scope = z.enum(['read', 'publish', 'admin']);
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).max(2048);
+
+// Path parameters, one schema each (handlers parse them one by one, with a label for the message).
+export const numericId = z.coerce.number().int().positive();
+export const nativePlatform = z.enum(NATIVE_PLATFORMS, { error: 'expected android or ios' });
+
+// Pagination: newest first; `next_cursor` of an answer is the `cursor` of the next page.
+export const pageQuery = z.object({
+  limit: s.pageLimit.meta({ description: 'Page size, 1 to 500 (default 50).' }),
+  cursor: s.cursorId.meta({ description: 'The `next_cursor` of the previous page.' }),
+});
+
+// Apps
+export const createAppBody = z.object({
+  id: s.appId,
+  name: z.string().min(1).max(200).optional(),
+  default_channel: s.channelName.nullable().optional().meta({
+    description: 'The default channel to create (`production` when absent; `null` for none).',
+  }),
+});
+
+// Bundles
+/** Optional metadata shared by uploads and external registrations. */
+const bundleMeta = {
+  version: s.versionName,
+  session_key: s.sessionKey.optional().meta({ description: 'The `ivSessionKey` of `bundle encrypt`.' }),
+  checksum: s.encryptedChecksum
+    .optional()
+    .meta({ description: 'The encrypted checksum of `bundle encrypt`.' }),
+  key_id: s.keyId.optional(),
+  min_native_version: s.nativeVersion.optional(),
+  notes: s.notes.optional(),
+  signature: s.signature.optional().meta({ description: 'Base64 RSA-SHA256 signature of the bytes.' }),
+};
+export const uploadBundleQuery = z.object({
+  ...bundleMeta,
+  sha256: s.sha256.optional().meta({ description: 'Expected sha256 of the zip; a mismatch is a 400.' }),
+});
+export const registerBundleBody = z.object({
+  ...bundleMeta,
+  url: httpUrl,
+  sha256: s.sha256,
+  size: z.number().int().nonnegative().optional(),
+});
+
+// Channels
+export const channelFlags = {
+  is_default: z.boolean().optional(),
+  allow_self_assign: z.boolean().optional(),
+  platforms: z
+    .array(z.enum(['ios', 'android', 'electron']))
+    .max(3)
+    .optional()
+    .meta({ description: 'Platforms served; empty for all.' }),
+  allow_emulator: z.boolean().optional(),
+  allow_dev: z.boolean().optional(),
+  allow_prod: z.boolean().optional(),
+  native_policy: z.enum(NATIVE_POLICIES).optional(),
+  allow_downgrade: z.boolean().optional(),
+  failure_threshold: z.number().gt(0).max(1).nullable().optional(),
+  failure_min_devices: z.number().int().min(1).max(1_000_000).optional(),
+};
+export const createChannelBody = z.object({
+  name: s.channelName,
+  version: s.versionName.optional(),
+  ...channelFlags,
+});
+export const updateChannelBody = z
+  .object(channelFlags)
+  .strict()
+  .refine((flags) => Object.keys(flags).length > 0, 'nothing to change: give at least one setting');
+export const setBundleBody = z.object({ version: s.versionName });
+export const rolloutBody = z.object({ version: s.versionName, percent: z.number().min(0.01).max(100) });
+export const rollbackBody = z.object({ reason: z.string().max(500).optional() });
+
+// Statistics and devices
+export const statsQuery = z.object({
+  channel: s.channelName.optional(),
+  since: z.string().max(40).optional(),
+  until: z.string().max(40).optional(),
+  bucket: z.enum(['hour', 'day']).optional(),
+});
+export const devicesQuery = z.object({
+  channel: s.channelName.optional(),
+  version: z.string().max(256).optional(),
+  platform: z.string().max(32).optional(),
+  q: z.string().max(256).optional().meta({ description: 'Devices whose id or custom id starts with it.' }),
+  limit: s.pageLimit,
+  cursor: z.string().max(300).optional().meta({ description: 'The `next_cursor` of the previous page.' }),
+});
+export const deviceChannelBody = z.object({ channel: s.channelName });
+export const holdsQuery = z.object({ device: s.deviceId.optional() });
+export const clearHoldsQuery = z.object({
+  version: s.versionName.optional().meta({ description: 'Only this version (default: all).' }),
+});
+
+// Tokens and audit
+export const createTokenBody = z
+  .object({
+    name: z.string().min(1).max(100),
+    scope,
+    expires_in_days: z.number().int().positive().max(3650).optional(),
+    expires_at: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time' }).optional(),
+  })
+  .strict()
+  .refine(
+    (input) => input.expires_in_days === undefined || input.expires_at === undefined,
+    'give expires_in_days or expires_at, not both',
+  );
+export const auditQuery = z.object({ app: s.appId.optional(), limit: s.pageLimit, cursor: s.cursorId });
+
+// Webhooks
+export const webhooksQuery = z.object({ app: s.appId.optional() });
+export const newWebhookBody = z
+  .object({
+    url: httpUrl,
+    /** '*' (the default) or some of the release events. */
+    events: z
+      .union([
+        z.literal('*'),
+        z
+          .array(z.enum(RELEASE_EVENTS))
+          .min(1)
+          .max(RELEASE_EVENTS.length * 2),
+      ])
+      .default('*'),
+    /** Only this app's events; absent or null for every app. */
+    app_id: s.appId.nullable().optional(),
+  })
+  .strict();
+
+// Native builds
+export const nativeUploadQuery = z.object({
+  platform: nativePlatform,
+  version: s.nativeVersion,
+  channel: s.channelName,
+  version_code: z
+    .string()
+    .regex(/^[0-9A-Za-z._-]{1,64}$/, 'expected a build number such as 42')
+    .optional(),
+  notes: s.notes.optional(),
+  sha256: s.sha256.optional(),
+});
+export const nativeListQuery = z.object({
+  platform: nativePlatform.optional(),
+  channel: s.channelName.optional(),
+});
+
+// Users
+export const createUserBody = z.object({ username: s.username, password: s.newPassword, scope }).strict();
+export const setPasswordBody = z.object({ password: s.newPassword }).strict();
+
+// Session
+export const signInBody = z
+  .object({
+    username: s.username.optional(),
+    password: s.password.optional(),
+    token: z.string().min(1).max(1024).optional(),
+  })
+  .strict()
+  .refine(
+    (input) =>
+      input.token !== undefined
+        ? input.username === undefined && input.password === undefined
+        : input.username !== undefined && input.password !== undefined,
+    'give {username, password} or {token}',
+  );

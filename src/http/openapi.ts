@@ -1,0 +1,605 @@
+/**
+ * The OpenAPI 3.1 document of the admin API (/api/v1), served at GET /api/v1/openapi.json and
+ * rendered as the route table of docs/admin-api.md (npm run docs:api). Requests are described by the
+ * schemas the handlers validate with (src/http/admin-schemas.ts, src/http/schemas.ts), answers by
+ * src/http/admin-responses.ts. test/openapi.test.ts fails when a route of the app is missing here, or
+ * an operation here is not a route of the app.
+ */
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import * as a from './admin-schemas.js';
+import * as r from './admin-responses.js';
+import * as s from './schemas.js';
+
+/** What a route needs: `none` (no credentials) or the least token/user scope (read < publish < admin). */
+export type OperationScope = 'none' | 'read' | 'publish' | 'admin';
+
+export interface AdminOperation {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** Relative to /api/v1, with Hono's `:param` placeholders (as the routes are registered). */
+  path: string;
+  scope: OperationScope;
+  tag: string;
+  /** One line, for the route table. */
+  summary: string;
+  description?: string;
+  /** Path parameters whose schema is not the default one for their name (see PATH_PARAMS). */
+  params?: Record<string, z.ZodType>;
+  query?: z.ZodObject;
+  /** A JSON body schema, or a raw file of that media type. */
+  body?: z.ZodType | { raw: string; description: string };
+  /** The JSON body may be absent (read as `{}`). */
+  bodyOptional?: boolean;
+  status?: 200 | 201 | 202;
+  response: z.ZodType;
+  /** Error statuses worth naming besides the usual ones (400, 401, 403, 404, 429). */
+  errors?: Record<number, string>;
+}
+
+/** The schema of each path parameter, by name: the ones the handlers parse it with. */
+const PATH_PARAMS: Record<string, z.ZodType> = {
+  appId: s.appId,
+  channel: s.channelName,
+  version: s.versionName,
+  deviceId: s.deviceId,
+  id: a.numericId,
+  username: s.username,
+  platform: a.nativePlatform,
+};
+
+const APPS = '/apps/:appId';
+const CHANNEL = `${APPS}/channels/:channel`;
+const DEVICE = `${APPS}/devices/:deviceId`;
+
+/** Every operation of the admin API, in the order of the route table. */
+export const ADMIN_OPERATIONS: AdminOperation[] = [
+  {
+    method: 'get',
+    path: '/openapi.json',
+    scope: 'none',
+    tag: 'Meta',
+    summary: 'This OpenAPI 3.1 document.',
+    response: z.record(z.string(), z.unknown()),
+  },
+  {
+    method: 'get',
+    path: '/whoami',
+    scope: 'read',
+    tag: 'Meta',
+    summary: "The caller's token or user: id, name, scope, kind.",
+    response: r.whoami,
+  },
+  // Session
+  {
+    method: 'post',
+    path: '/session',
+    scope: 'none',
+    tag: 'Session',
+    summary: 'Sign in with `{username, password}` or `{token}`; sets the session cookie.',
+    description:
+      'Refused (403) from another site. Failed sign-ins are 401s and count towards the failed-login limit.',
+    body: a.signInBody,
+    response: r.session,
+  },
+  {
+    method: 'get',
+    path: '/session',
+    scope: 'none',
+    tag: 'Session',
+    summary: 'The signed-in session and its CSRF token (401 when none).',
+    response: r.session,
+  },
+  {
+    method: 'delete',
+    path: '/session',
+    scope: 'none',
+    tag: 'Session',
+    summary: 'Sign out (needs X-CSRF-Token when a session is open).',
+    response: r.signedOut,
+  },
+  // Apps
+  {
+    method: 'get',
+    path: '/apps',
+    scope: 'read',
+    tag: 'Apps',
+    summary: 'All apps.',
+    response: r.list(r.app),
+  },
+  {
+    method: 'post',
+    path: '/apps',
+    scope: 'admin',
+    tag: 'Apps',
+    summary: 'Create an app and its default channel (`production` unless given).',
+    body: a.createAppBody,
+    status: 201,
+    response: r.app,
+    errors: { 409: 'The app exists.' },
+  },
+  {
+    method: 'get',
+    path: APPS,
+    scope: 'read',
+    tag: 'Apps',
+    summary: 'One app.',
+    response: r.app,
+  },
+  {
+    method: 'delete',
+    path: APPS,
+    scope: 'admin',
+    tag: 'Apps',
+    summary: 'Delete an app with its channels, bundles, devices and unshared bundle bytes.',
+    response: r.deleted,
+  },
+  // Bundles
+  {
+    method: 'get',
+    path: `${APPS}/bundles`,
+    scope: 'read',
+    tag: 'Bundles',
+    summary: 'Bundles, newest first, paginated.',
+    query: a.pageQuery,
+    response: r.page(r.bundle),
+  },
+  {
+    method: 'post',
+    path: `${APPS}/bundles/upload`,
+    scope: 'publish',
+    tag: 'Bundles',
+    summary: 'Upload a bundle: the zip as the raw body, metadata in the query.',
+    description:
+      'The body is streamed to storage. A `sha256` mismatch is a 400 and nothing is kept; a version ' +
+      'that exists is a 409. For bundles encrypted with `@capgo/cli bundle encrypt`, give ' +
+      '`session_key`, `checksum` and `key_id`.',
+    query: a.uploadBundleQuery,
+    body: { raw: 'application/zip', description: 'The bundle zip.' },
+    status: 201,
+    response: r.bundle,
+    errors: { 409: 'The version exists.', 413: 'Larger than the upload limit.' },
+  },
+  {
+    method: 'post',
+    path: `${APPS}/bundles`,
+    scope: 'publish',
+    tag: 'Bundles',
+    summary: 'Register a bundle hosted elsewhere (its URL and sha256).',
+    body: a.registerBundleBody,
+    status: 201,
+    response: r.bundle,
+    errors: { 409: 'The version exists.' },
+  },
+  {
+    method: 'get',
+    path: `${APPS}/bundles/:version`,
+    scope: 'read',
+    tag: 'Bundles',
+    summary: 'One bundle.',
+    response: r.bundle,
+  },
+  {
+    method: 'delete',
+    path: `${APPS}/bundles/:version`,
+    scope: 'publish',
+    tag: 'Bundles',
+    summary: 'Delete a bundle; channels it was live on fall back, and are listed.',
+    response: r.bundleDeleted,
+  },
+  // Channels
+  {
+    method: 'get',
+    path: `${APPS}/channels`,
+    scope: 'read',
+    tag: 'Channels',
+    summary: "The app's channels.",
+    response: r.list(r.channel),
+  },
+  {
+    method: 'post',
+    path: `${APPS}/channels`,
+    scope: 'publish',
+    tag: 'Channels',
+    summary: "Create a channel (`{name, version?, ...settings}`); an app's first is its default.",
+    body: a.createChannelBody,
+    status: 201,
+    response: r.channel,
+    errors: { 409: 'The channel exists.' },
+  },
+  {
+    method: 'get',
+    path: CHANNEL,
+    scope: 'read',
+    tag: 'Channels',
+    summary: 'One channel.',
+    response: r.channel,
+  },
+  {
+    method: 'patch',
+    path: CHANNEL,
+    scope: 'publish',
+    tag: 'Channels',
+    summary: "Change a channel's settings (at least one).",
+    body: a.updateChannelBody,
+    response: r.channel,
+  },
+  {
+    method: 'delete',
+    path: CHANNEL,
+    scope: 'admin',
+    tag: 'Channels',
+    summary: 'Delete a channel; devices pinned to it go back to the normal rules.',
+    response: r.deleted,
+  },
+  {
+    method: 'put',
+    path: `${CHANNEL}/bundle`,
+    scope: 'publish',
+    tag: 'Channels',
+    summary: 'Make a bundle live: `{version}`.',
+    body: a.setBundleBody,
+    response: r.channel,
+  },
+  {
+    method: 'post',
+    path: `${CHANNEL}/rollout`,
+    scope: 'publish',
+    tag: 'Channels',
+    summary: 'Serve a bundle to `percent` of the devices (100 completes it).',
+    body: a.rolloutBody,
+    response: r.channel,
+  },
+  {
+    method: 'post',
+    path: `${CHANNEL}/rollback`,
+    scope: 'publish',
+    tag: 'Channels',
+    summary: 'Stop a rollout, or else make the previous bundle live again.',
+    body: a.rollbackBody,
+    bodyOptional: true,
+    response: r.channel,
+  },
+  {
+    method: 'get',
+    path: `${CHANNEL}/history`,
+    scope: 'read',
+    tag: 'Channels',
+    summary: 'Every release change of the channel, with who, when and why; paginated.',
+    query: a.pageQuery,
+    response: r.page(r.history),
+  },
+  // Statistics and devices
+  {
+    method: 'get',
+    path: `${APPS}/stats`,
+    scope: 'read',
+    tag: 'Devices',
+    summary: 'Devices, downloads, installs, failures per version, a time series, plugin versions.',
+    query: a.statsQuery,
+    response: r.stats,
+  },
+  {
+    method: 'get',
+    path: `${APPS}/devices`,
+    scope: 'read',
+    tag: 'Devices',
+    summary: 'Devices, most recently seen first, filtered; paginated.',
+    query: a.devicesQuery,
+    response: r.page(r.device),
+  },
+  {
+    method: 'get',
+    path: DEVICE,
+    scope: 'read',
+    tag: 'Devices',
+    summary: 'One device.',
+    response: r.device,
+  },
+  {
+    method: 'put',
+    path: `${DEVICE}/channel`,
+    scope: 'publish',
+    tag: 'Devices',
+    summary: 'Pin a device to a channel (works before its first check).',
+    body: a.deviceChannelBody,
+    response: r.device,
+  },
+  {
+    method: 'delete',
+    path: `${DEVICE}/channel`,
+    scope: 'publish',
+    tag: 'Devices',
+    summary: "Remove a device's pin.",
+    response: r.device,
+  },
+  {
+    method: 'get',
+    path: `${APPS}/holds`,
+    scope: 'read',
+    tag: 'Devices',
+    summary: 'Versions held back from devices that failed them.',
+    query: a.holdsQuery,
+    response: r.list(r.hold),
+  },
+  {
+    method: 'delete',
+    path: `${DEVICE}/holds`,
+    scope: 'publish',
+    tag: 'Devices',
+    summary: "Clear a device's holds (one version, or all).",
+    query: a.clearHoldsQuery,
+    response: r.holdsCleared,
+  },
+  // Native builds
+  {
+    method: 'post',
+    path: `${APPS}/native/upload`,
+    scope: 'publish',
+    tag: 'Native builds',
+    summary: 'Upload a native test build (APK, AAB, IPA) as the raw body.',
+    query: a.nativeUploadQuery,
+    body: { raw: 'application/octet-stream', description: 'The APK, AAB or IPA file.' },
+    status: 201,
+    response: r.nativeBuild,
+    errors: { 409: 'The version exists.', 413: 'Larger than the upload limit.' },
+  },
+  {
+    method: 'get',
+    path: `${APPS}/native`,
+    scope: 'read',
+    tag: 'Native builds',
+    summary: 'Native builds, newest first, with download and stable latest links.',
+    query: a.nativeListQuery,
+    response: r.list(r.nativeBuild),
+  },
+  {
+    method: 'delete',
+    path: `${APPS}/native/:platform/:version`,
+    scope: 'publish',
+    tag: 'Native builds',
+    summary: 'Delete a native build (and its bytes unless shared).',
+    params: { version: s.nativeVersion },
+    response: r.deleted,
+  },
+  // Webhooks
+  {
+    method: 'get',
+    path: '/webhooks',
+    scope: 'admin',
+    tag: 'Webhooks',
+    summary: 'Webhooks (all, or those of one app); never their secrets.',
+    query: a.webhooksQuery,
+    response: r.list(r.webhook),
+  },
+  {
+    method: 'post',
+    path: '/webhooks',
+    scope: 'admin',
+    tag: 'Webhooks',
+    summary: 'Add a webhook; answers its signing secret once.',
+    body: a.newWebhookBody,
+    status: 201,
+    response: r.createdWebhook,
+  },
+  {
+    method: 'delete',
+    path: '/webhooks/:id',
+    scope: 'admin',
+    tag: 'Webhooks',
+    summary: 'Delete a webhook.',
+    response: r.deleted,
+  },
+  {
+    method: 'get',
+    path: '/webhooks/:id/deliveries',
+    scope: 'admin',
+    tag: 'Webhooks',
+    summary: "A webhook's delivery log, newest first; paginated.",
+    query: a.pageQuery,
+    response: r.page(r.delivery),
+  },
+  {
+    method: 'post',
+    path: '/webhooks/:id/test',
+    scope: 'admin',
+    tag: 'Webhooks',
+    summary: 'Queue a `webhook.test` event to that webhook only.',
+    status: 202,
+    response: r.delivery,
+  },
+  // Users
+  {
+    method: 'get',
+    path: '/users',
+    scope: 'admin',
+    tag: 'Users',
+    summary: 'Dashboard users (never their password hashes).',
+    response: r.list(r.user),
+  },
+  {
+    method: 'post',
+    path: '/users',
+    scope: 'admin',
+    tag: 'Users',
+    summary: 'Add a dashboard user.',
+    body: a.createUserBody,
+    status: 201,
+    response: r.user,
+    errors: { 409: 'The user exists.' },
+  },
+  {
+    method: 'delete',
+    path: '/users/:username',
+    scope: 'admin',
+    tag: 'Users',
+    summary: 'Delete a user and end their sessions (not the last admin).',
+    response: r.deleted,
+    errors: { 409: 'The last admin user.' },
+  },
+  {
+    method: 'put',
+    path: '/users/:username/password',
+    scope: 'admin',
+    tag: 'Users',
+    summary: "Set a user's password (also a signed-in user's own); ends their sessions.",
+    description: 'Needs the admin scope, except for signed-in users changing their own password.',
+    body: a.setPasswordBody,
+    response: r.passwordUpdated,
+  },
+  // Tokens and audit
+  {
+    method: 'get',
+    path: '/tokens',
+    scope: 'admin',
+    tag: 'Tokens',
+    summary: 'API tokens (never their secrets).',
+    response: r.list(r.token),
+  },
+  {
+    method: 'post',
+    path: '/tokens',
+    scope: 'admin',
+    tag: 'Tokens',
+    summary: 'Mint a token; answers its secret once, as `token`.',
+    body: a.createTokenBody,
+    status: 201,
+    response: r.createdToken,
+  },
+  {
+    method: 'delete',
+    path: '/tokens/:id',
+    scope: 'admin',
+    tag: 'Tokens',
+    summary: 'Revoke a token (not the last working admin token).',
+    response: r.deleted,
+    errors: { 409: 'The last working admin token.' },
+  },
+  {
+    method: 'get',
+    path: '/audit',
+    scope: 'admin',
+    tag: 'Tokens',
+    summary: 'The audit log: every change and every admin request; paginated.',
+    query: a.auditQuery,
+    response: r.page(r.auditEntry),
+  },
+];
+
+/** `/apps/:appId` as OpenAPI writes it: `/apps/{appId}`. */
+export const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+const paramNames = (path: string) => [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((match) => match[1]!);
+
+const SCOPE_TEXT: Record<OperationScope, string> = {
+  none: 'No credentials needed.',
+  read: 'Scope: read.',
+  publish: 'Scope: publish (or admin).',
+  admin: 'Scope: admin.',
+};
+
+function errorResponse(description: string) {
+  return { description, content: { 'application/json': { schema: r.errorBody } } };
+}
+
+function register(registry: OpenAPIRegistry, op: AdminOperation): void {
+  const names = paramNames(op.path);
+  const params =
+    names.length > 0
+      ? z.object(
+          Object.fromEntries(
+            names.map((name) => {
+              const schema = op.params?.[name] ?? PATH_PARAMS[name];
+              if (!schema) throw new Error(`No schema for path parameter ${name} of ${op.path}`);
+              return [name, schema];
+            }),
+          ),
+        )
+      : undefined;
+  const body =
+    op.body === undefined
+      ? undefined
+      : 'raw' in op.body
+        ? {
+            description: op.body.description,
+            required: true,
+            content: {
+              [op.body.raw]: { schema: { type: 'string' as const, contentMediaType: op.body.raw } },
+            },
+          }
+        : { required: !op.bodyOptional, content: { 'application/json': { schema: op.body } } };
+
+  const responses: Record<string, ReturnType<typeof errorResponse>> = {};
+  if (params || op.query || op.body) responses[400] = errorResponse('Invalid input.');
+  if (op.scope !== 'none') {
+    responses[401] = errorResponse('No credentials, or not valid ones.');
+    responses[403] = errorResponse(`The credentials lack the scope needed. ${SCOPE_TEXT[op.scope]}`);
+  }
+  if (params) responses[404] = errorResponse('Not found.');
+  for (const [status, description] of Object.entries(op.errors ?? {})) {
+    responses[status] = errorResponse(description);
+  }
+  if (op.scope !== 'none' || op.method === 'post') {
+    responses[429] = errorResponse('Too many failed authentications from this address.');
+  }
+  responses[503] = errorResponse('Database or storage unavailable; retry after Retry-After.');
+
+  const security: Record<string, string[]>[] =
+    op.scope === 'none' ? [] : [{ bearerToken: [op.scope] }, { sessionCookie: [op.scope] }];
+  registry.registerPath({
+    method: op.method,
+    path: openApiPath(op.path),
+    operationId: `${op.method}${op.path.replace(/[^A-Za-z0-9]+(.)?/g, (_, next?: string) => (next ?? '').toUpperCase())}`,
+    tags: [op.tag],
+    summary: op.summary,
+    description: [op.description, SCOPE_TEXT[op.scope]].filter(Boolean).join(' '),
+    security,
+    'x-scope': op.scope,
+    request: { params, query: op.query, ...(body ? { body } : {}) },
+    responses: {
+      [op.status ?? 200]: {
+        description: 'Success.',
+        content: { 'application/json': { schema: op.response } },
+      },
+      ...responses,
+    },
+  });
+}
+
+/** Builds the document (once; it never changes while the server runs). */
+export function adminOpenApiDocument(): ReturnType<OpenApiGeneratorV31['generateDocument']> {
+  cached ??= build();
+  return cached;
+}
+let cached: ReturnType<OpenApiGeneratorV31['generateDocument']> | undefined;
+
+function build() {
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'bearerToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description:
+      'An API token (`Authorization: Bearer oat_...`), minted with `overair token create` or POST /tokens. ' +
+      'Scopes nest: read < publish < admin.',
+  });
+  registry.registerComponent('securitySchemes', 'sessionCookie', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'overair_session',
+    description:
+      "The dashboard's session cookie (POST /session). Changes also need the X-CSRF-Token header " +
+      'with the csrf_token of the session.',
+  });
+  for (const op of ADMIN_OPERATIONS) register(registry, op);
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Overair admin API',
+      version: 'v1',
+      description:
+        'Apps, bundles, channels, releases, devices, native builds, webhooks, users and tokens of an ' +
+        'Overair server. JSON in and out; errors are `{error, message}`. See docs/admin-api.md.',
+    },
+    servers: [{ url: '/api/v1' }],
+    tags: [...new Set(ADMIN_OPERATIONS.map((op) => op.tag))].map((name) => ({ name })),
+  });
+}
