@@ -164,7 +164,7 @@ export class WebhookService implements EventSink {
       throw errors.invalidRequest({ problem: 'url: not a URL' });
     }
     const problem = this.targets.urlProblem(url);
-    if (problem?.code === 'webhook_target_refused')
+    if (problem?.code === errors.webhookTargetRefused.code)
       throw errors.webhookTargetRefused({ problem: problem.message });
     if (problem) throw errors.invalidRequest({ problem: problem.message });
     return url.href;
