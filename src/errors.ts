@@ -564,7 +564,7 @@ export const UPDATE_CHECK_ANSWERS: readonly {
   {
     code: 'disabled_platform_<platform>',
     kind: 'blocked',
-    description: "The channel's targeting excludes this platform (ios, android, electron…).",
+    description: "The channel's targeting excludes this platform (ios, android…).",
   },
   { code: 'disable_emulator', kind: 'blocked', description: 'The channel does not serve emulators.' },
   {

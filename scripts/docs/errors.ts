@@ -92,9 +92,10 @@ export async function renderErrorsPage(): Promise<string> {
     .map((answer) => `| \`${answer.code}\` | \`${answer.kind}\` | ${cell(answer.description)} |`);
   const answersSection = [
     '## Update-check answers',
-    'Not errors: what `POST /updates` answers with HTTP 200 when it sends no bundle, as `{error, message, kind}`. ' +
-      'The plugin surfaces `failed`, stays put on `up_to_date` and `blocked`; `breaking: true` makes it fire ' +
-      '`breakingAvailable`. These codes are those of Capgo, decided in src/domain/decision.ts and src/domain/policy.ts.',
+    'Not errors: what `POST /updates` answers with HTTP 200 when it sends no bundle, as `{error, message, kind}`: ' +
+      '`up_to_date` and `blocked` are normal outcomes, `failed` a problem to fix; `breaking: true` makes the plugin ' +
+      'fire `breakingAvailable`. The Capawesome bundle route answers the same codes with HTTP 404. The codes are ' +
+      "those of Capgo's backend, decided in src/domain/decision.ts and src/domain/policy.ts.",
     ['| Code | kind | Meaning |', '| --- | --- | --- |', ...answers].join('\n'),
   ].join('\n\n');
   const page = [PREFACE, ...sections, answersSection].join('\n');
