@@ -519,8 +519,6 @@ export const errors = {
   }),
 } as const;
 
-export type ErrorName = keyof typeof errors;
-
 /**
  * The client's request stream broke before its body was read: the client went away (its socket
  * reset or closed: ECONNRESET, "aborted") or the server cut it for sending nothing (see
