@@ -1,5 +1,5 @@
 import yauzl from 'yauzl';
-import { badRequest, type OverairError } from '../errors.js';
+import { errors, type OverairError } from '../errors.js';
 
 export interface ZipLimits {
   maxEntries: number;
@@ -41,8 +41,7 @@ const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 
 /** 400 invalid_zip: what an unzip would fail on, or refuse, in this bundle. */
-export const invalidZip = (problem: string): OverairError =>
-  badRequest('invalid_zip', `The bundle is not a valid zip: ${problem}`);
+export const invalidZip = (problem: string): OverairError => errors.invalidZip({ problem });
 
 /** Why an entry name is unsafe, or undefined. The plugin rejects the same names on the device. */
 export function entryNameProblem(name: string): string | undefined {
@@ -94,7 +93,7 @@ function readCentralDirectory(zip: yauzl.ZipFile, limits: ZipLimits): Promise<ya
     zip.on('entry', (entry: yauzl.Entry) => {
       const name = entry.fileName;
       const problem = entryNameProblem(name);
-      if (problem) return reject(badRequest('invalid_zip_entry', `The bundle is unsafe: ${problem}`));
+      if (problem) return reject(errors.invalidZipEntry({ problem }));
       // Which of two same-named entries a device keeps depends on its unzip: refuse the ambiguity.
       if (names.has(name)) return reject(invalidZip(`entry "${name}" appears more than once`));
       names.add(name);
@@ -103,12 +102,10 @@ function readCentralDirectory(zip: yauzl.ZipFile, limits: ZipLimits): Promise<ya
       entries.push(entry);
       unpackedBytes += entry.uncompressedSize;
       if (entries.length > limits.maxEntries) {
-        return reject(badRequest('zip_too_large', `The bundle has more than ${limits.maxEntries} entries`));
+        return reject(errors.zipTooLarge({ limit: `${limits.maxEntries} entries` }));
       }
       if (unpackedBytes > limits.maxUnpackedBytes) {
-        return reject(
-          badRequest('zip_too_large', `The bundle unpacks to more than ${limits.maxUnpackedBytes} bytes`),
-        );
+        return reject(errors.zipTooLarge({ limit: `${limits.maxUnpackedBytes} unpacked bytes` }));
       }
       zip.readEntry();
     });
@@ -184,10 +181,7 @@ function findRoot(names: string[]): string {
   const tops = new Set(visible.map((name) => name.split('/')[0]));
   const [top] = tops;
   if (tops.size === 1 && top && visible.includes(`${top}/index.html`)) return top;
-  throw badRequest(
-    'index_html_not_found',
-    'The bundle has no index.html at its root (or inside a single top folder); zip the contents of the web folder',
-  );
+  throw errors.indexHtmlNotFound();
 }
 
 function openZip(file: string): Promise<yauzl.ZipFile> {

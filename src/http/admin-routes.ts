@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { OverairError, badRequest } from '../errors.js';
+import { errors } from '../errors.js';
 import type { ChannelChanges } from '../services/channels.js';
 import type { Services } from '../services/index.js';
 import { statsPeriod } from '../services/stats.js';
@@ -120,14 +120,10 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     const input = query(c, a.uploadBundleQuery);
     const declared = Number(c.req.header('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > services.bundles.maxUploadBytes) {
-      throw new OverairError(
-        413,
-        'payload_too_large',
-        `The upload exceeds the limit of ${services.bundles.maxUploadBytes} bytes`,
-      );
+      throw errors.payloadTooLarge({ what: 'The upload', limit: `${services.bundles.maxUploadBytes} bytes` });
     }
     const raw = c.req.raw.body;
-    if (!raw) throw badRequest('empty_body', 'Send the bundle zip as the request body');
+    if (!raw) throw errors.emptyBody({ what: 'bundle zip' });
     const bundle = await services.bundles.upload(
       appId,
       Readable.fromWeb(raw as import('node:stream/web').ReadableStream),
@@ -313,5 +309,5 @@ function decodeDeviceCursor(cursor: string): { lastSeen: string; deviceId: strin
   } catch {
     // fall through to the error below
   }
-  throw badRequest('invalid_request', 'cursor: not a cursor returned by this API');
+  throw errors.invalidRequest({ problem: 'cursor: not a cursor returned by this API' });
 }

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { errorBody, errors } from '../errors.js';
 import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
 import { adminRoutes } from './admin-routes.js';
@@ -73,7 +74,8 @@ export function createHttpApp(
   app.notFound((c) => {
     const allow = allowOf(c.req.path);
     if (allow.length > 0 && !allow.includes(c.req.method)) return methodNotAllowed(c, allow);
-    return c.json({ error: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` }, 404);
+    const missing = errors.notFound({ method: c.req.method, path: c.req.path });
+    return c.json(errorBody(missing), missing.status);
   });
   app.onError((error, c) => {
     const { status, body, headers } = toErrorResponse(error, log);

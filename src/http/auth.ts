@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { safeEqual } from '../crypto/hash.js';
 import type { AuditRepo } from '../db/audit.js';
 import type { TokenRow } from '../db/schema.js';
-import { OverairError } from '../errors.js';
+import { OverairError, errors } from '../errors.js';
 import { actorOf, type ActiveSession, type Principal, type SessionService } from '../services/sessions.js';
 import { scopeAllows, type Scope, type TokenService } from '../services/tokens.js';
 import type { FailedAuthLimiter } from './shared-auth-limiter.js';
@@ -103,11 +103,7 @@ export function limitFailedAuth(limiter: FailedAuthLimiter): MiddlewareHandler<A
 function tooManyFailures(c: Context, waitMs: number): OverairError {
   const seconds = Math.ceil(waitMs / 1000);
   c.header('Retry-After', String(seconds));
-  return new OverairError(
-    429,
-    'too_many_failed_logins',
-    `Too many failed authentications from this address; try again in ${seconds} seconds`,
-  );
+  return errors.tooManyFailedLogins({ seconds });
 }
 
 /**
@@ -167,11 +163,7 @@ export function requireToken(
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) {
       c.header('WWW-Authenticate', 'Bearer');
-      throw new OverairError(
-        401,
-        'unauthorized',
-        'This route needs an admin token: Authorization: Bearer <token>',
-      );
+      throw errors.unauthorized();
     }
     const secret = match[1];
     const result = await countedAttempt(
@@ -182,11 +174,11 @@ export function requireToken(
     );
     if (result.status === 'expired') {
       c.header('WWW-Authenticate', 'Bearer error="invalid_token", error_description="expired"');
-      throw new OverairError(401, 'token_expired', 'The token has expired; ask an admin for a new one');
+      throw errors.tokenExpired();
     }
     if (result.status === 'invalid') {
       c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
-      throw new OverairError(401, 'invalid_token', 'The token is not valid (unknown or revoked)');
+      throw errors.invalidToken();
     }
     const { token } = result;
     c.set('token', token);
@@ -208,20 +200,14 @@ export async function sessionOf(
   c.set('notAGuess', true);
   cookies.clear(c);
   c.header('WWW-Authenticate', 'Bearer');
-  throw found.status === 'expired'
-    ? new OverairError(401, 'session_expired', 'Your session has expired; sign in again')
-    : new OverairError(401, 'invalid_session', 'You are not signed in (unknown or ended session)');
+  throw found.status === 'expired' ? errors.sessionExpired() : errors.invalidSession();
 }
 
 /** A cookie-authenticated change needs X-CSRF-Token equal to the session's CSRF token. */
 export function checkCsrf(c: Context<AdminEnv>, session: ActiveSession): void {
   if (SAFE_METHODS.has(c.req.method)) return;
   if (!safeEqual(c.req.header('x-csrf-token') ?? '', session.csrfToken)) {
-    throw new OverairError(
-      403,
-      'csrf_token_invalid',
-      'This change needs the X-CSRF-Token header with the csrf_token of your session',
-    );
+    throw errors.csrfTokenInvalid();
   }
 }
 
@@ -229,13 +215,12 @@ export function requireScope(needed: Scope): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
     const { kind, scope: held } = c.get('principal');
     if (!scopeAllows(held, needed)) {
-      throw new OverairError(
-        403,
-        'forbidden',
-        kind === 'user'
-          ? `This action needs the "${needed}" scope; this user has "${held}"`
-          : `This action needs a token with the "${needed}" scope; this one has "${held}"`,
-      );
+      throw errors.forbidden({
+        action: 'This action',
+        needed,
+        holder: kind === 'user' ? 'this user' : 'this token',
+        held,
+      });
     }
     await next();
   });

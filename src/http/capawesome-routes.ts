@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import semver from 'semver';
 import { z } from 'zod';
 import { deviceMayJoin } from '../domain/decision.js';
-import { notFound } from '../errors.js';
+import { errorBody, errors } from '../errors.js';
 import type { BundleFileRow } from '../db/schema.js';
 import type { Services } from '../services/index.js';
 import type { LiveBundle } from '../services/release-cache.js';
@@ -96,7 +96,7 @@ export function capawesomeRoutes(
       // Capgo-encrypted bundles: this plugin cannot open them (the decision already refuses them to a
       // device without a key; this keeps it so should that rule change).
       if (bundle.session_key !== null) {
-        return c.json({ error: 'no_bundle', message: 'No bundle this plugin can install' }, 404);
+        return c.json(errorBody(errors.noBundle()), errors.noBundle.status);
       }
       const origin = new URL(c.req.url).origin;
       return c.json({
@@ -120,7 +120,7 @@ export function capawesomeRoutes(
       const app = parseInput(appId, c.req.param('appId'), 'path');
       const query = parseInput(channelsQuery, c.req.query(), 'query');
       const release = await services.cache.get(app);
-      if (!release) throw notFound('app_not_found', `No app "${app}" on this server`);
+      if (!release) throw errors.appNotFound({ appId: app });
       const needle = query.query?.toLowerCase();
       const listed = [...release.channels.values()]
         .filter((channel) => deviceMayJoin(channel))
@@ -150,10 +150,10 @@ export function capawesomeRoutes(
         throw refusal;
       }
       const href = c.req.query('href');
-      if (!href) throw notFound('file_not_found', 'Name the file with ?href=');
+      if (!href) throw errors.fileNotFound({ version });
       const bundle = await services.bundles.get(app, version);
       const list = bundle.session_key === null ? await services.bundles.files(bundle) : [];
-      if (list.length === 0) throw notFound('file_not_found', `Bundle "${version}" has no file list`);
+      if (list.length === 0) throw errors.fileNotFound({ version, href: MANIFEST_NAME });
       const cacheControl = links.isPrivate
         ? `private, max-age=${links.secondsLeft(exp)}`
         : 'public, max-age=31536000, immutable';
@@ -167,7 +167,7 @@ export function capawesomeRoutes(
       }
       // Only a path of the bundle's own list, looked up by name: never a path to the file system.
       const file = list.find((entry) => entry.path === href);
-      if (!file) throw notFound('file_not_found', `Bundle "${version}" has no file "${href}"`);
+      if (!file) throw errors.fileNotFound({ version, href });
       const headers: Record<string, string> = {
         'Content-Type': 'application/octet-stream',
         'Cache-Control': cacheControl,

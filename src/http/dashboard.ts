@@ -3,6 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Context, Handler } from 'hono';
+import { errorBody, errors } from '../errors.js';
 
 /**
  * The web dashboard (web/, built by Vite into dist/web) served by the server itself at `/`: its
@@ -133,13 +134,8 @@ export function dashboardHandler(dir: string = DEFAULT_DASHBOARD_DIR): Handler {
     if (isReservedPath(raw) || isReservedPath(sent) || hasDotSegment(sent)) return c.notFound();
     const index = await load(path.join(root, 'index.html'));
     if (!index) {
-      return c.json(
-        {
-          error: 'dashboard_not_built',
-          message: `The web dashboard is not built (no ${path.join(root, 'index.html')}): run \`npm run build\``,
-        },
-        503,
-      );
+      const notBuilt = errors.dashboardNotBuilt({ index: path.join(root, 'index.html') });
+      return c.json(errorBody(notBuilt), notBuilt.status);
     }
     const file = resolveInside(root, raw);
     const loaded = file === null ? null : await load(file);
@@ -148,11 +144,8 @@ export function dashboardHandler(dir: string = DEFAULT_DASHBOARD_DIR): Handler {
       return send(c, file, loaded, hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
     }
     if (raw.startsWith(HASHED_FOLDER) || file === null) {
-      return c.json(
-        { error: 'not_found', message: `No dashboard file ${raw}` },
-        404,
-        DASHBOARD_SECURITY_HEADERS,
-      );
+      const missing = errors.notFound({ method: c.req.method, path: raw });
+      return c.json(errorBody(missing), missing.status, DASHBOARD_SECURITY_HEADERS);
     }
     return send(c, path.join(root, 'index.html'), index, 'no-cache');
   };

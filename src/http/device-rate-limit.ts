@@ -1,4 +1,5 @@
 import { AddressLimiter } from './auth-limiter.js';
+import { errorBody, errors } from '../errors.js';
 
 /**
  * A deliberate, configured limit on device requests per client address (off by default). The
@@ -26,9 +27,5 @@ export class DeviceRateLimit {
 }
 
 export function tooManyRequests(seconds: number) {
-  return {
-    error: 'too_many_requests',
-    message: `Too many requests from this address; try again in ${seconds} seconds`,
-    retryAfterSeconds: seconds,
-  };
+  return { ...errorBody(errors.tooManyRequests({ seconds })), retryAfterSeconds: seconds };
 }

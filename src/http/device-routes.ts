@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { UpdateDecision } from '../domain/decision.js';
 import { pluginSupportsManifest } from '../domain/plugin.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import { OverairError } from '../errors.js';
+import { OverairError, errors } from '../errors.js';
 import type { Services } from '../services/index.js';
 import type { LiveBundle } from '../services/release-cache.js';
 import { errorJson, parseInput, readJson, toErrorResponse } from './errors.js';
@@ -93,11 +93,10 @@ export function deviceRoutes(
   });
 
   function tooManyEvents(count: string) {
-    return new OverairError(
-      413,
-      'payload_too_large',
-      `A stats batch holds at most ${MAX_STATS_EVENTS} events (the plugin's queue); this one has ${count}`,
-    );
+    return errors.payloadTooLarge({
+      what: `A stats batch of ${count} events`,
+      limit: `${MAX_STATS_EVENTS} events (the plugin's queue)`,
+    });
   }
 
   function prepareStat(value: unknown) {

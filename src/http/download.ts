@@ -8,7 +8,7 @@ import type { BlobStore, ByteRange, PresignOptions } from '../storage/blob-store
 import { MAX_PRESIGN_SECONDS } from '../storage/s3-names.js';
 import type { Services } from '../services/index.js';
 import { errorJson } from './errors.js';
-import { OverairError, notFound } from '../errors.js';
+import { errorBody, errors, type OverairError } from '../errors.js';
 
 /** Private download links: the secret that signs them and how long a link stays valid. */
 export interface DownloadSigning {
@@ -104,20 +104,12 @@ export class DownloadLinks {
    */
   refusal(sha256: string, exp: string | undefined, sig: string | undefined): OverairError | null {
     if (!this.signing) return null;
-    const invalid = new OverairError(
-      403,
-      'invalid_download_link',
-      'This download link is incomplete or was altered; a new update check gives a valid one',
-    );
+    const invalid = errors.invalidDownloadLink();
     if (!exp || !sig || !/^\d{1,12}$/.test(exp) || !/^[A-Za-z0-9_-]{43}$/.test(sig)) return invalid;
     const expected = Buffer.from(downloadSignature(this.signing.secret, sha256, Number(exp)));
     if (!timingSafeEqual(expected, Buffer.from(sig))) return invalid;
     if (Number(exp) * 1000 <= this.now()) {
-      return new OverairError(
-        403,
-        'download_link_expired',
-        'This download link has expired; a new update check gives a fresh one',
-      );
+      return errors.downloadLinkExpired();
     }
     return null;
   }
@@ -213,7 +205,7 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
         throw refusal;
       }
       const size = SHA256_HEX.test(sha) ? await services.store.size(sha) : null;
-      if (size === null) throw notFound('bundle_not_found', 'No bundle with this checksum');
+      if (size === null) throw errors.bundleNotFound({ sha256: sha });
       const etag = `"${sha}"`;
       // A file name hint (native builds' links carry one): strict characters only, so it is safe in the header.
       const name = c.req.query('name');
@@ -255,10 +247,8 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
       const range = ifRange && ifRange !== etag ? 'full' : parseRange(c.req.header('range'), size);
       if (range === 'unsatisfiable') {
         c.header('Content-Range', `bytes */${size}`);
-        return c.json(
-          { error: 'range_not_satisfiable', message: `The range is outside the bundle's ${size} bytes` },
-          416,
-        );
+        const unsatisfiable = errors.rangeNotSatisfiable({ size });
+        return c.json(errorBody(unsatisfiable), unsatisfiable.status);
       }
       const partial = range !== 'full';
       const span: ByteRange = partial ? range : { start: 0, end: size - 1 };

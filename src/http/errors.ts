@@ -10,8 +10,9 @@ import {
   ClientAborted,
   DATABASE_RETRY_AFTER_SECONDS,
   OverairError,
-  badRequest,
   databaseUnavailable,
+  errorBody,
+  errors,
   storageUnavailable,
 } from '../errors.js';
 import { isStorageUnavailable } from '../storage/s3-client.js';
@@ -61,7 +62,8 @@ export function toErrorResponse(
       headers: closeAfter(error.status),
     };
   if (error instanceof HTTPException) {
-    const code = error.status === 413 ? 'payload_too_large' : 'bad_request';
+    // The code comes from the registry; the message is the HTTP layer's own.
+    const { code } = error.status === 413 ? errors.payloadTooLarge : errors.badRequest;
     return {
       status: error.status,
       body: { error: code, message: error.message || 'Bad request' },
@@ -69,11 +71,7 @@ export function toErrorResponse(
     };
   }
   log.error({ err: error }, 'unhandled error');
-  return {
-    status: 500,
-    body: { error: 'internal_error', message: 'The server failed to handle this request' },
-    headers: {},
-  };
+  return { status: 500, body: errorBody(errors.internalError()), headers: {} };
 }
 
 /**
@@ -128,14 +126,14 @@ export async function parseJsonBody(
   const text = await readBoundedText(body, contentLength, MAX_JSON_BYTES);
   if (text.trim() === '') {
     if (whenEmpty !== undefined) return whenEmpty;
-    throw badRequest('invalid_json', 'The request body is empty; expected JSON');
+    throw errors.invalidJson({ problem: 'empty' });
   }
   // A route's cheap check of the text, to refuse what would be costly to parse.
   beforeParse?.(text);
   try {
     return JSON.parse(text);
   } catch {
-    throw badRequest('invalid_json', 'The request body is not valid JSON');
+    throw errors.invalidJson({ problem: 'not valid JSON' });
   }
 }
 
@@ -144,8 +142,7 @@ async function readBoundedText(
   contentLength: string | undefined,
   limit: number,
 ): Promise<string> {
-  const tooLarge = () =>
-    new OverairError(413, 'payload_too_large', `The request body is larger than ${limit} bytes`);
+  const tooLarge = () => errors.payloadTooLarge({ what: 'The request body', limit: `${limit} bytes` });
   if (Number(contentLength ?? 0) > limit) throw tooLarge();
   if (!body) return '';
   if (body instanceof Readable) return readNodeStream(body, limit, tooLarge);
@@ -193,17 +190,16 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where
   if (parsed.success) {
     const nul = pathOfNul(parsed.data);
     if (nul !== null)
-      throw badRequest(
-        'invalid_request',
-        `${nul.length ? nul.join('.') : where}: must not contain NUL characters`,
-      );
+      throw errors.invalidRequest({
+        problem: `${nul.length ? nul.join('.') : where}: must not contain NUL characters`,
+      });
     return parsed.data;
   }
   const problems = parsed.error.issues.slice(0, 5).map((issue) => {
     const field = issue.path.length ? issue.path.join('.') : where;
     return `${field}: ${issue.message}`;
   });
-  throw badRequest('invalid_request', problems.join('; '));
+  throw errors.invalidRequest({ problem: problems.join('; ') });
 }
 
 /**

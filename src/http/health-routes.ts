@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { errorBody, errors } from '../errors.js';
 import type { Readiness } from '../services/readiness.js';
 
 /**
@@ -16,7 +17,8 @@ export function healthRoutes(readiness: Readiness) {
     // Probes must see the current state, never a cached one.
     c.header('Cache-Control', 'no-store');
     if (report.ready) return c.json({ status: 'ready', checks: report.checks });
-    return c.json({ error: 'not_ready', message: report.message, checks: report.checks }, 503);
+    const notReady = errors.notReady({ problem: report.message });
+    return c.json({ ...errorBody(notReady), checks: report.checks }, notReady.status);
   });
   return routes;
 }

@@ -1,4 +1,5 @@
 import type { Context, Hono } from 'hono';
+import { errorBody, errors } from '../errors.js';
 import { TrieRouter } from 'hono/router/trie-router';
 
 /**
@@ -24,12 +25,10 @@ export function allowedMethods(routes: Hono['routes']): (path: string) => string
 
 /** The 405 of a wrong method on a known path: Allow, and the JSON {error, message} of every error. */
 export function methodNotAllowed(c: Context, allow: string[]): Response {
-  return c.json(
-    {
-      error: 'method_not_allowed',
-      message: `${c.req.method} is not allowed on ${c.req.path}; use ${allow.join(', ')}`,
-    },
-    405,
-    { Allow: allow.join(', ') },
-  );
+  const refused = errors.methodNotAllowed({
+    method: c.req.method,
+    path: c.req.path,
+    allow: allow.join(', '),
+  });
+  return c.json(errorBody(refused), refused.status, { Allow: allow.join(', ') });
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import type { NativeBuildRow } from '../db/schema.js';
-import { OverairError, badRequest, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import type { Services } from '../services/index.js';
 import { requireScope, type AdminEnv } from './auth.js';
 import type { DownloadLinks } from './download.js';
@@ -62,10 +62,10 @@ export function registerNativeRoutes(api: Hono<AdminEnv>, services: Services, li
     const limit = services.nativeBuilds.maxUploadBytes;
     const declared = Number(c.req.header('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > limit) {
-      throw new OverairError(413, 'payload_too_large', `The upload exceeds the limit of ${limit} bytes`);
+      throw errors.payloadTooLarge({ what: 'The upload', limit: `${limit} bytes` });
     }
     const raw = c.req.raw.body;
-    if (!raw) throw badRequest('empty_body', 'Send the APK, AAB or IPA as the request body');
+    if (!raw) throw errors.emptyBody({ what: 'APK, AAB or IPA' });
     const build = await services.nativeBuilds.upload(
       appId,
       Readable.fromWeb(raw as import('node:stream/web').ReadableStream),
@@ -112,10 +112,7 @@ export function nativeDownloadRoutes(services: Services, links: DownloadLinks, l
       const which = parseInput(platform, c.req.param('platform'), 'platform');
       const build = await services.nativeBuilds.latest(appId, channel, which);
       if (!build) {
-        throw notFound(
-          'native_build_not_found',
-          `App "${appId}" has no ${which} build on native channel "${channel}"`,
-        );
+        throw errors.nativeBuildNotFound({ appId, build: `${which} build on native channel "${channel}"` });
       }
       c.header('Cache-Control', 'no-store');
       return c.redirect(nativeDownloadUrl(links, links.base(c), build), 302);

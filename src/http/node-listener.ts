@@ -5,6 +5,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { Services } from '../services/index.js';
+import { errorBody, errors } from '../errors.js';
 import type { BodyTimeouts } from './body-timeouts.js';
 import { BodyError, answerUpdateCheck } from './device-routes.js';
 import type { DownloadLinks } from './download.js';
@@ -108,13 +109,7 @@ export function createNodeListener(
     } catch (error) {
       log.error({ err: error }, 'update check failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          error: 'internal_error',
-          message: 'The server failed to handle this request',
-          kind: 'failed',
-        }),
-      );
+      res.end(JSON.stringify({ ...errorBody(errors.internalError()), kind: 'failed' }));
     }
     logRequest(log, 'POST', '/updates', res.statusCode, started);
   }

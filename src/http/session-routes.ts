@@ -1,5 +1,5 @@
 import type { Context, Hono } from 'hono';
-import { OverairError } from '../errors.js';
+import { errors, type OverairError } from '../errors.js';
 import type { Services } from '../services/index.js';
 import { actorOf, type ActiveSession, type Credentials } from '../services/sessions.js';
 import type { AdminGuard } from './admin-routes.js';
@@ -18,7 +18,7 @@ const sessionJson = (session: ActiveSession) => ({
 function notSignedIn(c: Context<AdminEnv>): OverairError {
   c.set('notAGuess', true);
   c.header('WWW-Authenticate', 'Bearer');
-  return new OverairError(401, 'unauthorized', 'You are not signed in');
+  return errors.unauthorized();
 }
 
 /**
@@ -47,7 +47,7 @@ function checkOrigin(c: Context<AdminEnv>, guard: Pick<AdminGuard, 'publicUrl' |
     allowed = false; // "null" (a sandboxed page, a file) or garbage
   }
   if (!allowed) {
-    throw new OverairError(403, 'cross_origin_request', 'Sign in from the dashboard of this server');
+    throw errors.crossOriginRequest();
   }
 }
 
@@ -66,7 +66,7 @@ export function registerSessionRoutes(
     // A sign-in started by another site (a hidden form) would sign the browser in as someone else.
     const site = c.req.header('sec-fetch-site');
     if (site === 'cross-site' || site === 'same-site') {
-      throw new OverairError(403, 'cross_site_request', 'Sign in from the dashboard itself');
+      throw errors.crossSiteRequest();
     }
     checkOrigin(c, guard);
     const input = parseInput(a.signInBody, await readJson(c));
@@ -82,13 +82,7 @@ export function registerSessionRoutes(
     );
     if (!opened) {
       c.header('WWW-Authenticate', 'Bearer');
-      throw new OverairError(
-        401,
-        'invalid_credentials',
-        'token' in credentials
-          ? 'The token is not valid (unknown, revoked or expired)'
-          : 'Wrong user name or password',
-      );
+      throw errors.invalidCredentials({ credential: 'token' in credentials ? 'token' : 'password' });
     }
     // The session this browser had, if any, ends: one browser, one session.
     const previous = cookies.read(c);

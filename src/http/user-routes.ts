@@ -1,5 +1,5 @@
 import type { Context, Hono } from 'hono';
-import { OverairError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { Services } from '../services/index.js';
 import { requireScope, type AdminEnv } from './auth.js';
 import * as a from './admin-schemas.js';
@@ -41,11 +41,12 @@ export function registerUserRoutes(api: Hono<AdminEnv>, services: Services, cook
     const self = isSelf(c, c.req.param('username'));
     const { scope } = c.get('principal');
     if (!self && scope !== 'admin') {
-      throw new OverairError(
-        403,
-        'forbidden',
-        `Changing another user's password needs the "admin" scope; this one has "${scope}"`,
-      );
+      throw errors.forbidden({
+        action: "Changing another user's password",
+        needed: 'admin',
+        holder: 'this user',
+        held: scope,
+      });
     }
     const username = usernameParam(c);
     const { password } = parseInput(a.setPasswordBody, await readJson(c));

@@ -1,4 +1,4 @@
-import { conflict, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { AppRow } from '../db/schema.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -24,7 +24,7 @@ export class AppService {
 
   async get(id: string): Promise<AppRow> {
     const app = await this.repos.apps.find(id);
-    if (!app) throw notFound('app_not_found', `No app "${id}"`);
+    if (!app) throw errors.appNotFound({ appId: id });
     return app;
   }
 
@@ -48,7 +48,7 @@ export class AppService {
       this.cache.invalidate(app.id);
       return app;
     } catch (error) {
-      if (isUniqueViolation(error)) throw conflict('app_exists', `An app "${input.id}" already exists`);
+      if (isUniqueViolation(error)) throw errors.appExists({ appId: input.id });
       throw error;
     }
   }
@@ -57,7 +57,7 @@ export class AppService {
   async delete(id: string, actor: string): Promise<void> {
     const blobs = await this.repos.transaction(async (repos) => {
       const blobs = await repos.bundles.blobsOf(id);
-      if (!(await repos.apps.delete(id))) throw notFound('app_not_found', `No app "${id}"`);
+      if (!(await repos.apps.delete(id))) throw errors.appNotFound({ appId: id });
       await repos.audit.record({ actor, action: 'app.delete', appId: id, target: id });
       return blobs;
     });

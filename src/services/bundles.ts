@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { extractBundleFiles, type BundleFile } from '../bundle/extract-files.js';
 import { validateBundleZip } from '../bundle/validate-zip.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { BundleFileRow, BundleRow, NewBundle } from '../db/schema.js';
 import { now } from '../db/time.js';
@@ -45,7 +45,7 @@ export class BundleService {
 
   async get(appId: string, version: string): Promise<BundleRow> {
     const bundle = await this.repos.bundles.find(appId, version);
-    if (!bundle) throw notFound('bundle_not_found', `App "${appId}" has no bundle "${version}"`);
+    if (!bundle) throw errors.bundleNotFound({ appId, version });
     return bundle;
   }
 
@@ -130,7 +130,7 @@ export class BundleService {
   ): Promise<{ fallbacks: Record<string, string | null> }> {
     const { blobs, fallbacks } = await this.repos.transaction(async (repos) => {
       const bundle = await repos.bundles.find(appId, version);
-      if (!bundle) throw notFound('bundle_not_found', `App "${appId}" has no bundle "${version}"`);
+      if (!bundle) throw errors.bundleNotFound({ appId, version });
       const blobs = await repos.bundles.blobsOf(appId, bundle.id);
       const fallbacks: Record<string, string | null> = {};
       for (const channel of await repos.channels.liveOn(bundle.id)) {
@@ -207,19 +207,13 @@ export class BundleService {
 }
 
 const versionExists = (appId: string, version: string) =>
-  conflict(
-    'version_exists',
-    `App "${appId}" already has a bundle "${version}"; versions are immutable, use a new one`,
-  );
+  errors.versionExists({ appId, what: 'a bundle', version });
 
 /** An encrypted bundle needs both halves of `bundle encrypt`'s output; returns whether it is encrypted. */
 function requireEncryptionPair(meta: BundleMeta): boolean {
   if (!meta.sessionKey && !meta.checksum) return false;
   if (!meta.sessionKey || !meta.checksum) {
-    throw badRequest(
-      'incomplete_encryption',
-      'An encrypted bundle needs both session_key (ivSessionKey) and checksum (the encrypted checksum) from `bundle encrypt`',
-    );
+    throw errors.incompleteEncryption();
   }
   return true;
 }

@@ -1,6 +1,6 @@
 import { deviceMayJoin, resolveChannel, type ChannelSource } from '../domain/decision.js';
 import { pluginKeepsChannelLocally } from '../domain/plugin.js';
-import { OverairError, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import type { Repos } from '../db/index.js';
 import type { DeviceActivity } from './device-activity.js';
 import type { DeviceInfo } from './device-info.js';
@@ -26,13 +26,9 @@ export class ChannelSelfService {
 
   async set(info: DeviceInfo, name: string): Promise<{ unset: boolean }> {
     const channel = (await this.release(info)).channels.get(name);
-    if (!channel) throw notFound('channel_not_found', `No channel "${name}" for this app`);
+    if (!channel) throw errors.channelNotFound({ appId: info.app_id, channel: name });
     if (!deviceMayJoin(channel)) {
-      throw new OverairError(
-        403,
-        'channel_self_set_not_allowed',
-        `Channel "${name}" does not allow devices to join it`,
-      );
+      throw errors.channelSelfSetNotAllowed({ channel: name });
     }
     this.activity.recordDevice(info);
     // Joining the default channel is leaving any other: tell the plugin to clear its local choice.
@@ -55,7 +51,7 @@ export class ChannelSelfService {
       ...assignmentOf(release, info.device_id),
       requested: info.defaultChannel,
     });
-    if (!resolved) throw notFound('channel_not_found', 'This app has no default channel');
+    if (!resolved) throw errors.channelNotFound({ appId: info.app_id });
     this.activity.recordDevice(info);
     return {
       channel: resolved.channel.name,
@@ -88,7 +84,7 @@ export class ChannelSelfService {
 
   private async release(info: DeviceInfo): Promise<AppRelease> {
     const release = await this.cache.get(info.app_id);
-    if (!release) throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
+    if (!release) throw errors.appNotFound({ appId: info.app_id });
     return release;
   }
 }

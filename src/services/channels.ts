@@ -1,4 +1,4 @@
-import { conflict, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { Updateable } from 'kysely';
 import type { ChannelHistoryRow, ChannelRow, ChannelsTable } from '../db/schema.js';
@@ -98,8 +98,7 @@ export class ChannelService {
       this.cache.invalidate(appId);
       return this.view(channel);
     } catch (error) {
-      if (isUniqueViolation(error))
-        throw conflict('channel_exists', `App "${appId}" already has a channel "${input.name}"`);
+      if (isUniqueViolation(error)) throw errors.channelExists({ appId, channel: input.name });
       throw error;
     }
   }
@@ -108,10 +107,7 @@ export class ChannelService {
     await this.repos.transaction(async (repos) => {
       const channel = await this.findIn(repos, appId, name);
       if (changes.isDefault === false && channel.is_default === 1) {
-        throw conflict(
-          'default_channel_required',
-          'Make another channel the default instead of unsetting this one',
-        );
+        throw errors.defaultChannelRequired();
       }
       await repos.channels.update(channel.id, columnsOf(changes));
       if (changes.isDefault) await repos.channels.clearDefault(appId, channel.id);
@@ -180,7 +176,7 @@ export class ChannelService {
       const channel = await this.findIn(repos, appId, name);
       const bundle = await this.bundleOf(repos, appId, version);
       if (channel.bundle_id === bundle.id) {
-        throw conflict('already_live', `Bundle ${version} is already live on all of channel "${name}"`);
+        throw errors.alreadyLive({ version, channel: name });
       }
       await repos.channels.update(channel.id, { rollout_bundle_id: bundle.id, rollout_percent: percent });
       await this.logChange(repos, channel, 'rollout', bundle, `${percent}% of devices`, actor);
@@ -246,15 +242,14 @@ export class ChannelService {
       } else {
         const previousId = await repos.channels.previousLiveBundleId(channel.id, channel.bundle_id);
         to = previousId === null ? undefined : await repos.bundles.findById(previousId);
-        if (!to)
-          throw conflict('nothing_to_roll_back', `Channel "${name}" has no earlier bundle to roll back to`);
+        if (!to) throw errors.nothingToRollBack({ channel: name });
         from = channel.bundle_id === null ? undefined : await repos.bundles.findById(channel.bundle_id);
         undo = { bundle_id: to.id };
       }
       if (!(await repos.channels.updateIfUnchanged(channel, undo))) {
         // Another undo of this release (another instance's) was written first.
         if (releasing !== undefined) return null;
-        throw conflict('channel_changed', `Channel "${name}" changed meanwhile; try again`);
+        throw errors.channelChanged({ channel: name });
       }
       await repos.channels.addHistory({
         app_id: appId,
@@ -325,12 +320,12 @@ export class ChannelService {
     const channel = await repos.channels.find(appId, name);
     if (channel) return channel;
     await requireApp(repos, appId);
-    throw notFound('channel_not_found', `App "${appId}" has no channel "${name}"`);
+    throw errors.channelNotFound({ appId, channel: name });
   }
 
   private async bundleOf(repos: Repos, appId: string, version: string) {
     const bundle = await repos.bundles.find(appId, version);
-    if (!bundle) throw notFound('bundle_not_found', `App "${appId}" has no bundle "${version}"`);
+    if (!bundle) throw errors.bundleNotFound({ appId, version });
     return bundle;
   }
 }

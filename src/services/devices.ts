@@ -1,4 +1,4 @@
-import { notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import type { DeviceFilter } from '../db/devices.js';
 import type { Repos } from '../db/index.js';
 import type { DeviceRow } from '../db/schema.js';
@@ -30,7 +30,7 @@ export class DeviceService {
     const device = await this.repos.devices.find(appId, deviceId);
     if (device) return device;
     await requireApp(this.repos, appId);
-    throw notFound('device_not_found', `App "${appId}" has no device "${deviceId}"`);
+    throw errors.deviceNotFound({ appId, deviceId });
   }
 
   /** Pins a device to a channel whatever it asks for; works before the device's first check too. */
@@ -38,7 +38,7 @@ export class DeviceService {
     await this.repos.transaction(async (repos) => {
       if (!(await repos.channels.find(appId, channel))) {
         await requireApp(repos, appId);
-        throw notFound('channel_not_found', `App "${appId}" has no channel "${channel}"`);
+        throw errors.channelNotFound({ appId, channel });
       }
       await repos.devices.setChannelColumn(appId, deviceId, 'channel_override', channel);
       await repos.audit.record({

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { NativeBuildRow } from '../db/schema.js';
 import type { NativeBuildFilter } from '../db/native-builds.js';
@@ -128,7 +128,7 @@ export class NativeBuildService {
     const build = await this.repos.transaction(async (repos) => {
       const build = await repos.nativeBuilds.find(appId, platform, version);
       if (!build) {
-        throw notFound('native_build_not_found', `App "${appId}" has no ${platform} build "${version}"`);
+        throw errors.nativeBuildNotFound({ appId, build: `${platform} build "${version}"` });
       }
       await repos.nativeBuilds.delete(build.id);
       await repos.audit.record({
@@ -150,10 +150,7 @@ export class NativeBuildService {
 }
 
 const versionExists = (appId: string, platform: string, version: string) =>
-  conflict(
-    'version_exists',
-    `App "${appId}" already has a ${platform} build "${version}"; versions are immutable, use a new one`,
-  );
+  errors.versionExists({ appId, what: `a ${platform} build`, version });
 
 /**
  * What kind of native build a file is, refused unless it fits the platform: APK, AAB and IPA are all
@@ -168,24 +165,24 @@ export async function nativeFileKind(file: string, platform: NativePlatform): Pr
   } finally {
     await handle.close();
   }
-  const notZip = badRequest(
-    'invalid_native_build',
-    `The upload is not a zip; an ${platform === 'ios' ? 'IPA' : 'APK or AAB'} is one`,
-  );
+  const notZip = errors.invalidNativeBuild({
+    expected: platform === 'ios' ? 'an IPA' : 'an APK or AAB',
+    problem: 'it is not a zip',
+  });
   if (head.toString('latin1') !== 'PK') throw notZip;
   const names = await listEntries(file).catch(() => {
     throw notZip;
   });
   if (platform === 'ios') {
     if (names.some((name) => name.startsWith('Payload/'))) return 'ipa';
-    throw badRequest('invalid_native_build', 'The upload is not an IPA: it has no Payload/ folder');
+    throw errors.invalidNativeBuild({ expected: 'an IPA', problem: 'it has no Payload/ folder' });
   }
   if (names.includes('AndroidManifest.xml')) return 'apk';
   if (names.includes('base/manifest/AndroidManifest.xml')) return 'aab';
-  throw badRequest(
-    'invalid_native_build',
-    'The upload is not an APK or AAB: it has no AndroidManifest.xml (nor base/manifest/AndroidManifest.xml)',
-  );
+  throw errors.invalidNativeBuild({
+    expected: 'an APK or AAB',
+    problem: 'it has no AndroidManifest.xml (nor base/manifest/AndroidManifest.xml)',
+  });
 }
 
 function listEntries(file: string): Promise<string[]> {

@@ -1,4 +1,4 @@
-import { notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import type { Repos } from '../db/index.js';
 
 /**
@@ -6,5 +6,5 @@ import type { Repos } from '../db/index.js';
  * it must be the transaction's, since SQLite's single connection would wait on itself otherwise.
  */
 export async function requireApp(repos: Repos, appId: string): Promise<void> {
-  if (!(await repos.apps.find(appId))) throw notFound('app_not_found', `No app "${appId}"`);
+  if (!(await repos.apps.find(appId))) throw errors.appNotFound({ appId });
 }

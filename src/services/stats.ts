@@ -4,7 +4,7 @@ import type { Repos } from '../db/index.js';
 import type { Bucket, CategoryCount } from '../db/stats.js';
 import { resolveChannel } from '../domain/decision.js';
 import { eventVersion, INSTALL_ACTION } from '../domain/device-events.js';
-import { badRequest, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import type { DeviceActivity, DeviceEvent } from './device-activity.js';
 import type { DeviceInfo } from './device-info.js';
 import { assignmentOf, type ReleaseCache } from './release-cache.js';
@@ -54,18 +54,19 @@ export function statsPeriod(
     if (text === undefined || text === '') return fallback;
     const date = parseMoment(text, now);
     if (!date)
-      throw badRequest(
-        'invalid_request',
-        `${name}: expected an ISO date such as 2026-05-01 or a time ago such as 24h, 7d or 2w`,
-      );
+      throw errors.invalidRequest({
+        problem: `${name}: expected an ISO date such as 2026-05-01 or a time ago such as 24h, 7d or 2w`,
+      });
     return date;
   };
   const until = moment('until', input.until, now);
   const since = moment('since', input.since, new Date(until.getTime() - DEFAULT_PERIOD_MS));
   const bucket = input.bucket ?? 'day';
-  if (since >= until) throw badRequest('invalid_request', 'since: must be before until');
+  if (since >= until) throw errors.invalidRequest({ problem: 'since: must be before until' });
   if (bucket === 'hour' && until.getTime() - since.getTime() > MAX_HOURLY_MS)
-    throw badRequest('invalid_request', 'bucket: hourly statistics cover at most 31 days; use bucket=day');
+    throw errors.invalidRequest({
+      problem: 'bucket: hourly statistics cover at most 31 days; use bucket=day',
+    });
   return { since: since.toISOString(), until: until.toISOString(), bucket };
 }
 
@@ -97,7 +98,7 @@ export class StatsService {
   /** Checks one event's app and finds the channel its device is on; throws app_not_found. */
   async prepare(info: DeviceInfo, event: DeviceEvent): Promise<PreparedEvent> {
     const release = await this.cache.get(info.app_id);
-    if (!release) throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
+    if (!release) throw errors.appNotFound({ appId: info.app_id });
     // The channel as the update check resolves it, from memory: no database read per event.
     const resolved = resolveChannel(release.channels, {
       ...assignmentOf(release, info.device_id),

@@ -1,6 +1,6 @@
 import { safeEqual } from '../crypto/hash.js';
 import { hashToken, newTokenSecret } from '../crypto/tokens.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import type { Repos } from '../db/index.js';
 import type { TokenRow } from '../db/schema.js';
 
@@ -116,14 +116,11 @@ export class TokenService {
     await this.repos.transaction(async (repos) => {
       const tokens = await repos.tokens.list();
       const token = tokens.find((candidate) => candidate.id === id);
-      if (!token) throw notFound('token_not_found', `No token with id ${id}`);
+      if (!token) throw errors.tokenNotFound({ id });
       // Expired admin tokens open nothing: the last one that still works is what must remain.
       const admins = tokens.filter((candidate) => candidate.scope === 'admin' && !isExpired(candidate));
       if (token.scope === 'admin' && !isExpired(token) && admins.length === 1) {
-        throw conflict(
-          'last_admin_token',
-          'This is the last admin token; create another one before revoking it',
-        );
+        throw errors.lastAdminToken();
       }
       await repos.tokens.delete(id);
       await repos.audit.record({
@@ -141,7 +138,7 @@ const DAY_MS = 86_400_000;
 function expiryDate(expiry: TokenExpiry): string | null {
   if (expiry === undefined) return null;
   const at = 'inDays' in expiry ? Date.now() + expiry.inDays * DAY_MS : Date.parse(expiry.at);
-  if (!Number.isFinite(at)) throw badRequest('invalid_request', 'expires_at: not a date');
-  if (at <= Date.now()) throw badRequest('invalid_request', 'expires_at: must be in the future');
+  if (!Number.isFinite(at)) throw errors.invalidRequest({ problem: 'expires_at: not a date' });
+  if (at <= Date.now()) throw errors.invalidRequest({ problem: 'expires_at: must be in the future' });
   return new Date(at).toISOString();
 }

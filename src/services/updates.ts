@@ -1,6 +1,6 @@
 import { decideUpdate, type UpdateDecision } from '../domain/decision.js';
 import { currentBundleVersion } from '../domain/plugin.js';
-import { notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import type { DeviceActivity } from './device-activity.js';
 import type { DeviceInfo } from './device-info.js';
 import { assignmentOf, type LiveBundle, type ReleaseCache } from './release-cache.js';
@@ -14,7 +14,7 @@ export class UpdateService {
 
   async check(info: DeviceInfo): Promise<UpdateDecision<LiveBundle>> {
     const release = await this.cache.get(info.app_id);
-    if (!release) throw notFound('app_not_found', `No app "${info.app_id}" on this server`);
+    if (!release) throw errors.appNotFound({ appId: info.app_id });
     const decision = decideUpdate(release.channels, {
       ...assignmentOf(release, info.device_id),
       deviceId: info.device_id,
@@ -44,7 +44,7 @@ export class UpdateService {
     platform: string;
   }): Promise<UpdateDecision<LiveBundle>> {
     const release = await this.cache.get(request.appId);
-    if (!release) throw notFound('app_not_found', `No app "${request.appId}" on this server`);
+    if (!release) throw errors.appNotFound({ appId: request.appId });
     return decideUpdate(release.channels, {
       deviceId: request.deviceId,
       platform: request.platform,

@@ -2,7 +2,7 @@ import { hashPassword, UNMATCHABLE_HASH, verifyPassword } from '../crypto/passwo
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { UserRow } from '../db/schema.js';
 import { passwordProblem, usernameProblem } from '../domain/users.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import { BOOTSTRAP_LOCK, type Scope } from './tokens.js';
 
 export type PublicUser = Omit<UserRow, 'password_hash'>;
@@ -11,7 +11,7 @@ const publicUser = ({ password_hash: _hash, ...user }: UserRow): PublicUser => u
 
 function checkNew(username: string, password: string): void {
   const problem = usernameProblem(username) ?? passwordProblem(password);
-  if (problem) throw badRequest('invalid_request', problem);
+  if (problem) throw errors.invalidRequest({ problem });
 }
 
 /** Dashboard users: scrypt-hashed passwords, one of the token scopes each. */
@@ -34,7 +34,7 @@ export class UserService {
 
   async create(username: string, password: string, scope: Scope, actor: string): Promise<PublicUser> {
     checkNew(username, password);
-    const exists = () => conflict('user_exists', `A user named "${username}" already exists`);
+    const exists = () => errors.userExists({ username });
     if (await this.repos.users.findByName(username)) throw exists();
     // Hashed before the transaction: scrypt takes a while, and must not hold the write lock.
     const passwordHash = await hashPassword(password);
@@ -54,12 +54,9 @@ export class UserService {
   async delete(username: string, actor: string): Promise<void> {
     await this.repos.transaction(async (repos) => {
       const user = await repos.users.findByName(username);
-      if (!user) throw notFound('user_not_found', `No user named "${username}"`);
+      if (!user) throw errors.userNotFound({ username });
       if (user.scope === 'admin' && (await repos.users.count('admin')) === 1) {
-        throw conflict(
-          'last_admin_user',
-          'This is the last admin user; create another one before deleting it',
-        );
+        throw errors.lastAdminUser();
       }
       await repos.users.delete(user.id);
       await repos.audit.record({
@@ -73,14 +70,13 @@ export class UserService {
 
   /** Sets a new password and ends every session of the user. */
   async setPassword(username: string, password: string, actor: string): Promise<void> {
-    if (!(await this.repos.users.findByName(username)))
-      throw notFound('user_not_found', `No user named "${username}"`);
+    if (!(await this.repos.users.findByName(username))) throw errors.userNotFound({ username });
     const problem = passwordProblem(password);
-    if (problem) throw badRequest('invalid_request', problem);
+    if (problem) throw errors.invalidRequest({ problem });
     const passwordHash = await hashPassword(password);
     await this.repos.transaction(async (repos) => {
       const user = await repos.users.findByName(username);
-      if (!user) throw notFound('user_not_found', `No user named "${username}"`);
+      if (!user) throw errors.userNotFound({ username });
       await repos.users.setPassword(user.id, passwordHash);
       const ended = await repos.sessions.deleteForUser(user.id);
       await repos.audit.record({

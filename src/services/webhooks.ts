@@ -5,7 +5,7 @@ import type { Repos } from '../db/index.js';
 import { now } from '../db/time.js';
 import type { DeliveryRow, WebhookRow } from '../db/webhooks.js';
 import { WebhookTargetPolicy } from '../domain/webhook-targets.js';
-import { badRequest, notFound } from '../errors.js';
+import { errors } from '../errors.js';
 import { RELEASE_EVENTS, type EventSink, type ReleaseEvent } from './events.js';
 import { requireApp } from './require.js';
 import { WebhookDispatcher, type WebhookDeliveryOptions } from './webhook-dispatcher.js';
@@ -161,10 +161,12 @@ export class WebhookService implements EventSink {
     try {
       url = new URL(value);
     } catch {
-      throw badRequest('invalid_request', 'url: not a URL');
+      throw errors.invalidRequest({ problem: 'url: not a URL' });
     }
     const problem = this.targets.urlProblem(url);
-    if (problem) throw badRequest(problem.code, problem.message);
+    if (problem?.code === errors.webhookTargetRefused.code)
+      throw errors.webhookTargetRefused({ problem: problem.message });
+    if (problem) throw errors.invalidRequest({ problem: problem.message });
     return url.href;
   }
 
@@ -183,20 +185,20 @@ function payloadOf(event: WebhookEvent, appId: string | null, data: Record<strin
   return JSON.stringify({ id: `evt_${randomUUID()}`, event, app_id: appId, created_at: now(), data });
 }
 
-const webhookNotFound = (id: number) => notFound('webhook_not_found', `No webhook with id ${id}`);
+const webhookNotFound = (id: number) => errors.webhookNotFound({ id });
 
 /** The stored form of an event list: '*', or the known event names, comma-separated. */
 function checkEvents(events: '*' | string[]): string {
   if (events === '*') return '*';
   const unique = [...new Set(events)];
   if (unique.includes('*')) return '*';
-  if (unique.length === 0) throw badRequest('invalid_request', 'events: give at least one event, or "*"');
+  if (unique.length === 0)
+    throw errors.invalidRequest({ problem: 'events: give at least one event, or "*"' });
   const unknown = unique.filter((event) => !(RELEASE_EVENTS as readonly string[]).includes(event));
   if (unknown.length > 0) {
-    throw badRequest(
-      'invalid_request',
-      `events: unknown event ${unknown.map((e) => `"${e}"`).join(', ')}; known: ${RELEASE_EVENTS.join(', ')}`,
-    );
+    throw errors.invalidRequest({
+      problem: `events: unknown event ${unknown.map((e) => `"${e}"`).join(', ')}; known: ${RELEASE_EVENTS.join(', ')}`,
+    });
   }
   return unique.join(',');
 }

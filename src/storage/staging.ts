@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ClientAborted, OverairError, badRequest } from '../errors.js';
+import { ClientAborted, OverairError, errors } from '../errors.js';
 import type { StageOptions, StagedBlob } from './blob-store.js';
 
 /**
@@ -27,13 +27,7 @@ export async function stageToTempFile(
     transform(chunk: Buffer, _encoding, callback) {
       size += chunk.length;
       if (size > options.maxBytes) {
-        callback(
-          new OverairError(
-            413,
-            'payload_too_large',
-            `The upload exceeds the limit of ${options.maxBytes} bytes`,
-          ),
-        );
+        callback(errors.payloadTooLarge({ what: 'The upload', limit: `${options.maxBytes} bytes` }));
         return;
       }
       hash.update(chunk);
@@ -51,12 +45,9 @@ export async function stageToTempFile(
       throw failedFirst === 'source' && !(error instanceof OverairError) ? new ClientAborted(error) : error;
     });
     const sha256 = hash.digest('hex');
-    if (size === 0 && !options.allowEmpty) throw badRequest('empty_body', 'The upload is empty');
+    if (size === 0 && !options.allowEmpty) throw errors.emptyBody({ what: 'file' });
     if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-      throw badRequest(
-        'checksum_mismatch',
-        `The upload's sha256 is ${sha256}, not ${options.expectedSha256}`,
-      );
+      throw errors.checksumMismatch({ actual: sha256, declared: options.expectedSha256 });
     }
     return { sha256, size, file };
   } catch (error) {
