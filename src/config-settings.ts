@@ -28,7 +28,7 @@ export interface Setting<S extends z.ZodType = z.ZodType> {
   flag: FlagShape;
   /** As an operator would write it, e.g. `512mb`; run through `schema` like any given value. */
   default?: string;
-  /** Shown instead when there is no literal default, e.g. `generated` or `the request's origin`. */
+  /** Shown instead when there is no literal default, e.g. `generated`; `code` in backticks as in `doc`. */
   defaultText?: string;
   /** Checks (and converts) the text of the value; a problem names the variable. */
   schema: S;
@@ -167,7 +167,7 @@ export const SETTINGS = {
   databaseUrl: setting({
     env: 'OVERAIR_DATABASE_URL',
     flag: { kind: 'value', name: 'database-url', placeholder: 'url' },
-    defaultText: 'sqlite:DATA/overair.db',
+    defaultText: '`sqlite:DATA/overair.db`',
     schema: z
       .string()
       .trim()

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config.js';
+import { configForDisplay, loadConfig } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { startServer } from '../../server.js';
 import type { CliIo } from '../io.js';
@@ -25,6 +25,8 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       const shutdown = new ShutdownOnSignal(io);
       const log = createLogger(config.logLevel);
       installLastResort(log);
+      // Secrets from the settings list are masked, and so is a password in the database URL.
+      log.debug({ config: configForDisplay(config) }, 'configuration');
       const server = await startServer(config, log);
       shutdown.started(server);
       // Printed even when a signal already closes the server: the token is shown only this once.
