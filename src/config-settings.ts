@@ -54,7 +54,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   security: {
     title: 'Security',
     intro:
-      "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, and which internal hosts webhooks may reach. Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one attacker locks everyone out. The secrets can only be set as environment variables, or, for the download secret, also as a flag that `ps` shows.",
+      "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, and which internal hosts webhooks may reach. Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one client's failed logins lock everyone out. The secrets can only be set as environment variables, or, for the download secret, also as a flag that `ps` shows.",
   },
   limits: {
     title: 'Limits',
