@@ -18,7 +18,7 @@ export type FlagShape =
   | { kind: 'switch'; name: string }
   /** `--name` and `--no-name`: true or false; neither leaves the variable or the default. */
   | { kind: 'negatable'; name: string }
-  /** No flag: a secret that would show in `ps` and the shell's history; `why` says so in the docs. */
+  /** No flag (only for a secret): `why` is said under the docs' table. */
   | { kind: 'env-only'; why: string };
 
 export type SettingGroup = 'server' | 'storage' | 'security' | 'limits' | 'operations';
@@ -54,7 +54,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   security: {
     title: 'Security',
     intro:
-      "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, and which internal hosts webhooks may reach. Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one client's failed logins lock everyone out. The secrets can only be set as environment variables, or, for the download secret, also as a flag that `ps` shows.",
+      "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, and which internal hosts webhooks may reach. Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one client's failed logins lock everyone out.",
   },
   limits: {
     title: 'Limits',
@@ -278,7 +278,7 @@ export const SETTINGS = {
   // Security
   adminToken: setting({
     env: 'OVERAIR_ADMIN_TOKEN',
-    flag: { kind: 'env-only', why: 'a secret; a flag would show in `ps` and the shell history' },
+    flag: { kind: 'env-only', why: 'a flag would show in `ps` and stay in the shell history' },
     defaultText: 'minted at first start',
     schema: z.string().min(24, 'must be at least 24 characters').optional(),
     secret: true,
@@ -294,7 +294,7 @@ export const SETTINGS = {
   }),
   adminPassword: setting({
     env: 'OVERAIR_ADMIN_PASSWORD',
-    flag: { kind: 'env-only', why: 'a secret; a flag would show in `ps` and the shell history' },
+    flag: { kind: 'env-only', why: 'a flag would show in `ps` and stay in the shell history' },
     schema: checkedBy(passwordProblem).optional(),
     secret: true,
     group: 'security',

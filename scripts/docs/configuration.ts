@@ -57,6 +57,12 @@ export async function renderConfigurationPage(): Promise<string> {
       (entry) => entry.group === group,
     );
     parts.push(`## ${title}`, wrap(intro), table(entries));
+    const reasons = new Map<string, string[]>();
+    for (const entry of entries) {
+      if (entry.flag.kind !== 'env-only') continue;
+      reasons.set(entry.flag.why, [...(reasons.get(entry.flag.why) ?? []), `\`${entry.env}\``]);
+    }
+    for (const [why, names] of reasons) parts.push(wrap(`No flag for ${names.join(' and ')}: ${why}.`));
   }
   const text = `${parts.join('\n\n')}\n`;
   const options = await prettier.resolveConfig(CONFIGURATION_PAGE);
