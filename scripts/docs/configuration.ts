@@ -1,6 +1,6 @@
 /**
  * Writes docs/configuration.md from the settings list (src/config-settings.ts): `npm run docs:config`.
- * test/docs-configuration.test.ts fails when the committed page differs from what this makes.
+ * src/config-settings.spec.ts fails when the committed page differs from what this makes.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';

@@ -27,7 +27,7 @@ export function flagsOf(entry: Setting): string[] {
 }
 
 /** `doc (ENV_VAR, default X)`, as `serve --help` shows it: one line, code without its backticks. */
-export function helpLine(entry: Setting): string {
+function helpLine(entry: Setting): string {
   const shown = defaultShown(entry)?.replace(/`/g, '');
   const notes = [entry.env, ...(shown === undefined ? [] : [`default ${shown}`])].join(', ');
   const extra =
