@@ -193,6 +193,28 @@ describe('overair serve', () => {
     }
   });
 
+  it('logs its configuration at debug level with every secret masked', async () => {
+    const data = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-cli-'));
+    const secrets = {
+      OVERAIR_ADMIN_TOKEN: 'oat_test-admin-token-0123456789abcdef',
+      OVERAIR_ADMIN_USER: 'root',
+      OVERAIR_ADMIN_PASSWORD: 'admin-password-hunter2',
+      OVERAIR_DOWNLOAD_SECRET: 'download-secret-hunter2-0123456789abcdef',
+    };
+    try {
+      const started = await runCli(
+        ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--log-level', 'debug'],
+        secrets,
+        /listening/,
+      );
+      expect(started.output).toMatch(/"msg":"configuration"/);
+      expect(started.output).toContain('"adminToken":"***"');
+      expect(started.output).not.toMatch(/hunter2|0123456789abcdef/);
+    } finally {
+      await fs.rm(data, { recursive: true, force: true });
+    }
+  });
+
   it('takes the security settings as flags: switches alone mean true, bad values name the setting', async () => {
     for (const [flags, setting] of [
       [['--auth-max-failures', 'lots'], 'OVERAIR_AUTH_MAX_FAILURES'],
@@ -328,6 +350,11 @@ describe('S3 storage settings', () => {
       [['--s3-port', '99999'], 'OVERAIR_S3_PORT'],
       [['--s3-endpoint', 'https://x.example/path'], 'OVERAIR_S3_ENDPOINT'],
       [['--s3-region', 'no way'], 'OVERAIR_S3_REGION'],
+      // Their OVERAIR_* names too, and the settings that had no flag before the settings list.
+      [['--storage', 's3', '--s3-bucket', 'b-1', '--s3-access-key', 'k'], 'OVERAIR_S3_SECRET_KEY'],
+      [['--storage', 's3', '--s3-bucket', 'b-1', '--s3-secret-key', 's'], 'OVERAIR_S3_ACCESS_KEY'],
+      [['--s3-prefix', '/absolute/'], 'OVERAIR_S3_PREFIX'],
+      [['--admin-user', 'root'], 'OVERAIR_ADMIN_PASSWORD'],
     ] as const) {
       const bad = await cli(['serve', ...flags], { cwd: ROOT, env: {} });
       expect(bad.code, flags.join(' ')).not.toBe(0);

@@ -1,0 +1,478 @@
+import { z } from 'zod';
+import { passwordProblem, usernameProblem } from './domain/users.js';
+import { allowListProblem, parseAllowList } from './domain/webhook-targets.js';
+import { s3BucketProblem, s3EndpointProblem, s3PrefixProblem, s3RegionProblem } from './storage/s3-names.js';
+
+/**
+ * Every setting of `overair serve`, once: its environment variable, its flag, its default, its
+ * check, whether it is a secret, and one line of documentation. The config loader (config.ts), the
+ * `serve` flags and their help (cli/commands/serve.ts) and docs/configuration.md
+ * (`npm run docs:config`) are all made from this list, so a setting added here is added everywhere.
+ */
+
+/** How a setting is given on the command line. */
+export type FlagShape =
+  /** `--name <placeholder>` (and `-s` when `short` is given). */
+  | { kind: 'value'; name: string; placeholder: string; short?: string; aliases?: string[] }
+  /** `--name` alone means true; `--name false` or `--name true` say which. */
+  | { kind: 'switch'; name: string }
+  /** `--name` and `--no-name`: true or false; neither leaves the variable or the default. */
+  | { kind: 'negatable'; name: string }
+  /** No flag (only for a secret): `why` is said under the docs' table. */
+  | { kind: 'env-only'; why: string };
+
+export type SettingGroup = 'server' | 'storage' | 'security' | 'limits' | 'operations';
+
+export interface Setting<S extends z.ZodType = z.ZodType> {
+  env: `OVERAIR_${string}`;
+  flag: FlagShape;
+  /** As an operator would write it, e.g. `512mb`; run through `schema` like any given value. */
+  default?: string;
+  /** Shown instead when there is no literal default, e.g. `generated`; `code` in backticks as in `doc`. */
+  defaultText?: string;
+  /** Checks (and converts) the text of the value; a problem names the variable. */
+  schema: S;
+  /** Never printed: not in errors, logs, nor the docs' examples. */
+  secret?: boolean;
+  group: SettingGroup;
+  /** One line, for `serve --help` and the docs' table. `code` in backticks is shown bare in help. */
+  doc: string;
+}
+
+/** The docs page's sections, in order, with a short paragraph for what one table line cannot say. */
+export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string }> = {
+  server: {
+    title: 'Server',
+    intro:
+      'Where the server listens, where it keeps its state, and what it logs. Without `OVERAIR_DATABASE_URL`, state is a SQLite file in the data folder; PostgreSQL (13+) lets several instances share it. Migrations run at start.',
+  },
+  storage: {
+    title: 'Storage and S3',
+    intro:
+      "Bundles and native builds are stored by content (sha256): as files under `DATA/bundles`, or in an S3-compatible bucket. The `--s3-*` flags also take the names the Capgo CLI uses (`--s3-bucket-name`, `--s3-apikey`, `--s3-apisecret`). Without keys, the AWS SDK's default credential chain is used (environment, shared profile, web identity, instance role); give both keys or neither.",
+  },
+  security: {
+    title: 'Security',
+    intro:
+      "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, and which internal hosts webhooks may reach. Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one client's failed logins lock everyone out.",
+  },
+  limits: {
+    title: 'Limits',
+    intro:
+      "Upload sizes, request timeouts and the device rate limit. A request body must arrive within `OVERAIR_REQUEST_TIMEOUT` (headers within 60 s), so a client trickling bytes is cut; uploads are timed by idleness instead, so a slow but steady upload goes through. The device rate limit is off by default: a 429 stops a device's update traffic until `Retry-After`, so only turn it on on purpose; each instance counts in its own memory.",
+  },
+  operations: {
+    title: 'Operations',
+    intro:
+      'Shutdown, retention and clean-up. At SIGTERM the server stops accepting requests, lets those in flight finish for `OVERAIR_SHUTDOWN_TIMEOUT`, writes queued device activity and closes the database. Stored blobs that no bundle or native build uses are deleted once older than `OVERAIR_BLOB_SWEEP_GRACE`; keep it above your longest upload plus a day.',
+  },
+};
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const sizeInBytes = z
+  .string()
+  .trim()
+  .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb|k|m|g)?$/i, 'expected a size such as 500mb, 2gb or 1048576')
+  .transform((text) => {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text)!;
+    const unit = (match[2] ?? '').toLowerCase();
+    const factor = unit.startsWith('g')
+      ? 1024 ** 3
+      : unit.startsWith('m')
+        ? 1024 ** 2
+        : unit.startsWith('k')
+          ? 1024
+          : 1;
+    return Math.floor(Number(match[1]) * factor);
+  })
+  .pipe(z.number().int().positive());
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** A duration such as 30s, 5m, 12h or 7d (a bare number is seconds), in whole seconds. */
+const durationInSeconds = (max: number, maxText: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+\s*[smhd]?$/i, 'expected a duration such as 30s, 5m, 12h or 7d')
+    .transform((text) => {
+      const match = /^(\d+)\s*([a-z]?)$/i.exec(text)!;
+      return Number(match[1]) * (DURATION_UNITS[(match[2] || 's').toLowerCase()] ?? 1);
+    })
+    .pipe(z.number().int().min(1, 'must be at least 1s').max(max, `must be at most ${maxText}`));
+
+const onOff = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false'], { error: 'expected true or false' }))
+  .transform((value) => value === 'true');
+
+/** A whole number from 0 to `max`, with `message` for anything else. */
+const count = (max: number, message: string, maxMessage?: string) =>
+  z.coerce
+    .number({ error: message })
+    .int(message)
+    .min(0, message)
+    .max(max, maxMessage ?? `must be at most ${max}`);
+
+/** A string checked by one of the domain's rules (which return the problem, or null). */
+const checkedBy = (problemOf: (value: string) => string | null) =>
+  z.string().superRefine((value, ctx) => {
+    const problem = problemOf(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** Keeps the literal types of each entry's schema while checking the entry's shape. */
+const setting = <S extends z.ZodType>(entry: Setting<S>): Setting<S> => entry;
+
+export const SETTINGS = {
+  // Server
+  port: setting({
+    env: 'OVERAIR_PORT',
+    flag: { kind: 'value', name: 'port', short: 'p', placeholder: 'port' },
+    default: '3000',
+    schema: z.coerce.number().int().min(0).max(65535),
+    group: 'server',
+    doc: 'Port to listen on (`0` picks a free one).',
+  }),
+  host: setting({
+    env: 'OVERAIR_HOST',
+    flag: { kind: 'value', name: 'host', placeholder: 'host' },
+    default: '0.0.0.0',
+    schema: z.string().min(1),
+    group: 'server',
+    doc: 'Address to bind.',
+  }),
+  dataDir: setting({
+    env: 'OVERAIR_DATA_DIR',
+    flag: { kind: 'value', name: 'data', short: 'd', placeholder: 'dir' },
+    default: './data',
+    schema: z.string().min(1),
+    group: 'server',
+    doc: 'Folder for the SQLite database and the bundle store.',
+  }),
+  publicUrl: setting({
+    env: 'OVERAIR_PUBLIC_URL',
+    flag: { kind: 'value', name: 'public-url', placeholder: 'url' },
+    defaultText: "the request's origin",
+    schema: z
+      .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://updates.example.com' })
+      .transform((url) => url.replace(/\/+$/, ''))
+      .optional(),
+    group: 'server',
+    doc: 'Base URL of download links given to devices, e.g. `https://updates.example.com`; set it behind a proxy.',
+  }),
+  databaseUrl: setting({
+    env: 'OVERAIR_DATABASE_URL',
+    flag: { kind: 'value', name: 'database-url', placeholder: 'url' },
+    defaultText: '`sqlite:DATA/overair.db`',
+    schema: z
+      .string()
+      .trim()
+      .regex(
+        /^(sqlite:.+|postgres(ql)?:\/\/.+)$/,
+        'expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE',
+      )
+      .optional(),
+    group: 'server',
+    doc: '`sqlite:PATH`, or `postgres://USER:PASSWORD@HOST:PORT/DATABASE` for PostgreSQL.',
+  }),
+  logLevel: setting({
+    env: 'OVERAIR_LOG_LEVEL',
+    flag: { kind: 'value', name: 'log-level', placeholder: 'level' },
+    default: 'info',
+    schema: z.enum(LOG_LEVELS),
+    group: 'server',
+    doc: '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.',
+  }),
+
+  // Storage and S3
+  storage: setting({
+    env: 'OVERAIR_STORAGE',
+    flag: { kind: 'value', name: 'storage', placeholder: 'kind' },
+    default: 'fs',
+    schema: z.enum(['fs', 's3'], { error: 'expected fs or s3' }),
+    group: 'storage',
+    doc: 'Bundle storage: `fs` (files under `DATA/bundles`) or `s3` (an S3-compatible bucket).',
+  }),
+  s3Bucket: setting({
+    env: 'OVERAIR_S3_BUCKET',
+    flag: { kind: 'value', name: 's3-bucket', placeholder: 'bucket', aliases: ['s3-bucket-name'] },
+    schema: checkedBy(s3BucketProblem).optional(),
+    group: 'storage',
+    doc: 'With `s3`: the bucket (required).',
+  }),
+  s3Region: setting({
+    env: 'OVERAIR_S3_REGION',
+    flag: { kind: 'value', name: 's3-region', placeholder: 'region' },
+    default: 'us-east-1',
+    schema: checkedBy(s3RegionProblem),
+    group: 'storage',
+    doc: 'With `s3`: the region (`auto` for Cloudflare R2).',
+  }),
+  s3Endpoint: setting({
+    env: 'OVERAIR_S3_ENDPOINT',
+    flag: { kind: 'value', name: 's3-endpoint', placeholder: 'host' },
+    defaultText: 'AWS',
+    schema: checkedBy(s3EndpointProblem).optional(),
+    group: 'storage',
+    doc: 'With `s3`: host (`s3.example.com`) or URL (`https://ACCOUNT.r2.cloudflarestorage.com`) of a non-AWS service.',
+  }),
+  s3Port: setting({
+    env: 'OVERAIR_S3_PORT',
+    flag: { kind: 'value', name: 's3-port', placeholder: 'port' },
+    schema: z.coerce
+      .number({ error: 'expected a port number' })
+      .int('expected a port number')
+      .min(1, 'expected a port number')
+      .max(65535, 'expected a port number')
+      .optional(),
+    group: 'storage',
+    doc: 'With an endpoint: its port.',
+  }),
+  s3AccessKey: setting({
+    env: 'OVERAIR_S3_ACCESS_KEY',
+    flag: { kind: 'value', name: 's3-access-key', placeholder: 'key', aliases: ['s3-apikey'] },
+    defaultText: "the AWS SDK's chain",
+    schema: z.string().max(256, 'must be at most 256 characters').optional(),
+    group: 'storage',
+    doc: 'With `s3`: the access key id, given with the secret key.',
+  }),
+  s3SecretKey: setting({
+    env: 'OVERAIR_S3_SECRET_KEY',
+    flag: { kind: 'value', name: 's3-secret-key', placeholder: 'secret', aliases: ['s3-apisecret'] },
+    defaultText: "the AWS SDK's chain",
+    schema: z.string().max(256, 'must be at most 256 characters').optional(),
+    secret: true,
+    group: 'storage',
+    doc: 'With `s3`: the secret access key, given with the access key id.',
+  }),
+  s3Ssl: setting({
+    env: 'OVERAIR_S3_SSL',
+    flag: { kind: 'negatable', name: 's3-ssl' },
+    // A bare endpoint host means https unless told otherwise (false for a local gateway).
+    default: 'true',
+    schema: onOff,
+    group: 'storage',
+    doc: 'https to an endpoint given as a host; `false`: plain http (a URL endpoint keeps its own scheme).',
+  }),
+  s3ForcePathStyle: setting({
+    env: 'OVERAIR_S3_FORCE_PATH_STYLE',
+    flag: { kind: 'negatable', name: 's3-force-path-style' },
+    // Path-style URLs work with every S3-compatible service (and with AWS); virtual-host style does not.
+    default: 'true',
+    schema: onOff,
+    group: 'storage',
+    doc: 'Path-style URLs (`ENDPOINT/BUCKET/KEY`), which every S3 service takes; `false`: `BUCKET.ENDPOINT/KEY`.',
+  }),
+  s3Prefix: setting({
+    env: 'OVERAIR_S3_PREFIX',
+    flag: { kind: 'value', name: 's3-prefix', placeholder: 'prefix' },
+    schema: checkedBy(s3PrefixProblem).optional(),
+    group: 'storage',
+    doc: 'Key prefix to share a bucket, e.g. `overair/`: objects are `PREFIX` + `bundles/ab/SHA256`.',
+  }),
+
+  // Security
+  adminToken: setting({
+    env: 'OVERAIR_ADMIN_TOKEN',
+    flag: { kind: 'env-only', why: 'a flag would show in `ps` and stay in the shell history' },
+    defaultText: 'minted at first start',
+    schema: z.string().min(24, 'must be at least 24 characters').optional(),
+    secret: true,
+    group: 'security',
+    doc: 'An admin token to accept (24+ characters); without one, the first start mints one and prints it.',
+  }),
+  adminUser: setting({
+    env: 'OVERAIR_ADMIN_USER',
+    flag: { kind: 'value', name: 'admin-user', placeholder: 'name' },
+    schema: checkedBy(usernameProblem).optional(),
+    group: 'security',
+    doc: 'With `OVERAIR_ADMIN_PASSWORD`: the first admin user, created at a start with no user at all.',
+  }),
+  adminPassword: setting({
+    env: 'OVERAIR_ADMIN_PASSWORD',
+    flag: { kind: 'env-only', why: 'a flag would show in `ps` and stay in the shell history' },
+    schema: checkedBy(passwordProblem).optional(),
+    secret: true,
+    group: 'security',
+    doc: "With `OVERAIR_ADMIN_USER`: that user's password (10+ characters).",
+  }),
+  sessionTtlSeconds: setting({
+    env: 'OVERAIR_SESSION_TTL',
+    flag: { kind: 'value', name: 'session-ttl', placeholder: 'duration' },
+    default: '12h',
+    schema: durationInSeconds(30 * 86_400, '30d'),
+    group: 'security',
+    doc: 'Lifetime of a dashboard session, at most `30d`.',
+  }),
+  privateDownloads: setting({
+    env: 'OVERAIR_PRIVATE_DOWNLOADS',
+    flag: { kind: 'switch', name: 'private-downloads' },
+    default: 'false',
+    schema: onOff,
+    group: 'security',
+    doc: '`true`: download links are signed and expire; no other download is served.',
+  }),
+  downloadSecret: setting({
+    env: 'OVERAIR_DOWNLOAD_SECRET',
+    flag: { kind: 'value', name: 'download-secret', placeholder: 'secret' },
+    defaultText: 'generated',
+    schema: z.string().min(32, 'must be at least 32 characters').optional(),
+    secret: true,
+    group: 'security',
+    doc: 'Key signing download links (32+ characters); unset: generated once into the database.',
+  }),
+  downloadUrlTtlSeconds: setting({
+    env: 'OVERAIR_DOWNLOAD_URL_TTL',
+    flag: { kind: 'value', name: 'download-url-ttl', placeholder: 'duration' },
+    // The plugin resumes an interrupted download at later checks, and Capgo signs its links for 7 days.
+    default: '7d',
+    schema: durationInSeconds(366 * 86_400, '366d'),
+    group: 'security',
+    doc: 'How long a download link works, e.g. `30m`, `12h`, `7d`; at most `366d`.',
+  }),
+  trustProxy: setting({
+    env: 'OVERAIR_TRUST_PROXY',
+    flag: { kind: 'switch', name: 'trust-proxy' },
+    default: 'false',
+    schema: onOff,
+    group: 'security',
+    doc: '`true` behind a reverse proxy: the client address is the last of `X-Forwarded-For`.',
+  }),
+  authMaxFailures: setting({
+    env: 'OVERAIR_AUTH_MAX_FAILURES',
+    flag: { kind: 'value', name: 'auth-max-failures', placeholder: 'n' },
+    default: '10',
+    schema: count(1_000_000, 'expected a whole number (0 turns the limit off)'),
+    group: 'security',
+    doc: 'Failed admin logins per address and window before 429s; `0`: no limit.',
+  }),
+  authFailureWindowSeconds: setting({
+    env: 'OVERAIR_AUTH_FAILURE_WINDOW',
+    flag: { kind: 'value', name: 'auth-failure-window', placeholder: 'duration' },
+    default: '5m',
+    schema: durationInSeconds(86_400, '1d'),
+    group: 'security',
+    doc: 'The window of that limit, also how long the address is then refused.',
+  }),
+  webhookAllowHosts: setting({
+    env: 'OVERAIR_WEBHOOK_ALLOW_HOSTS',
+    flag: { kind: 'value', name: 'webhook-allow-hosts', placeholder: 'hosts' },
+    schema: checkedBy(allowListProblem).optional().transform(parseAllowList),
+    group: 'security',
+    doc: 'Internal webhook receivers to allow, comma-separated: names, addresses, ranges (`10.1.0.0/16`).',
+  }),
+
+  // Limits
+  maxUploadBytes: setting({
+    env: 'OVERAIR_MAX_UPLOAD_SIZE',
+    flag: { kind: 'value', name: 'max-upload-size', placeholder: 'size' },
+    default: '512mb',
+    schema: sizeInBytes,
+    group: 'limits',
+    doc: 'Largest bundle upload (`kb`, `mb`, `gb` or bytes).',
+  }),
+  maxNativeUploadBytes: setting({
+    env: 'OVERAIR_MAX_NATIVE_UPLOAD_SIZE',
+    flag: { kind: 'value', name: 'max-native-upload-size', placeholder: 'size' },
+    default: '2gb',
+    schema: sizeInBytes,
+    group: 'limits',
+    doc: 'Largest native build (APK, AAB, IPA) upload.',
+  }),
+  requestTimeoutSeconds: setting({
+    env: 'OVERAIR_REQUEST_TIMEOUT',
+    flag: { kind: 'value', name: 'request-timeout', placeholder: 'duration' },
+    // Node's own default for receiving a whole request: a slow-body (slowloris) client is cut then.
+    default: '5m',
+    schema: durationInSeconds(3600, '1h'),
+    group: 'limits',
+    doc: 'Longest time to receive a request, its body included, uploads aside; at most `1h`.',
+  }),
+  uploadIdleTimeoutSeconds: setting({
+    env: 'OVERAIR_UPLOAD_IDLE_TIMEOUT',
+    flag: { kind: 'value', name: 'upload-idle-timeout', placeholder: 'duration' },
+    // Uploads are timed by idleness instead: 200 MB at 600 KB/s takes 6 minutes and is fine, a
+    // minute without a byte is not. Long enough for a mobile CI runner's network hiccup.
+    default: '60s',
+    schema: durationInSeconds(3600, '1h'),
+    group: 'limits',
+    doc: 'An upload that receives nothing this long is cut (it has no total limit); at most `1h`.',
+  }),
+  deviceRateLimit: setting({
+    env: 'OVERAIR_DEVICE_RATE_LIMIT',
+    flag: { kind: 'value', name: 'device-rate-limit', placeholder: 'n' },
+    // Off: a 429 stops every device's plugin traffic until Retry-After; only on purpose.
+    default: '0',
+    schema: count(100_000_000, 'expected a whole number of requests (0 turns the limit off)'),
+    group: 'limits',
+    doc: 'Device requests (update checks, stats, channel calls) per address and window; `0`: no limit.',
+  }),
+  deviceRateWindowSeconds: setting({
+    env: 'OVERAIR_DEVICE_RATE_WINDOW',
+    flag: { kind: 'value', name: 'device-rate-window', placeholder: 'duration' },
+    default: '1m',
+    schema: durationInSeconds(86_400, '1d'),
+    group: 'limits',
+    doc: 'The window of the device limit, also how long the address is then refused.',
+  }),
+
+  // Operations
+  shutdownTimeoutSeconds: setting({
+    env: 'OVERAIR_SHUTDOWN_TIMEOUT',
+    flag: { kind: 'value', name: 'shutdown-timeout', placeholder: 'duration' },
+    // Within Kubernetes' default grace period of 30 s, leaving time to write queued device activity
+    // and close the database.
+    default: '25s',
+    schema: durationInSeconds(3600, '1h'),
+    group: 'operations',
+    doc: 'At SIGTERM, how long requests in flight may take to finish before they are cut; at most `1h`.',
+  }),
+  statsRetentionDays: setting({
+    env: 'OVERAIR_STATS_RETENTION_DAYS',
+    flag: { kind: 'value', name: 'stats-retention-days', placeholder: 'days' },
+    default: '90',
+    schema: count(
+      36_500,
+      'expected a whole number of days (0 keeps events forever)',
+      'must be at most 36500 days',
+    ),
+    group: 'operations',
+    doc: 'Days device events (the statistics) are kept, deleted hourly after that; `0`: forever.',
+  }),
+  blobSweepGraceSeconds: setting({
+    env: 'OVERAIR_BLOB_SWEEP_GRACE',
+    flag: { kind: 'value', name: 'blob-sweep-grace', placeholder: 'duration' },
+    // Longer than any upload takes (its blobs come before its rows), plus the day for which S3
+    // leaves a re-committed object's age alone.
+    default: '2d',
+    schema: durationInSeconds(365 * 86_400, '365d'),
+    group: 'operations',
+    doc: 'Stored blobs no bundle or native build uses are deleted once this old.',
+  }),
+  blobSweepIntervalSeconds: setting({
+    env: 'OVERAIR_BLOB_SWEEP_INTERVAL',
+    flag: { kind: 'value', name: 'blob-sweep-interval', placeholder: 'duration' },
+    default: '6h',
+    schema: durationInSeconds(30 * 86_400, '30d'),
+    group: 'operations',
+    doc: 'How often to look for such blobs, besides at every start; at most `30d`.',
+  }),
+};
+
+export type SettingKey = keyof typeof SETTINGS;
+
+export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
+
+/** The settings that are never printed. */
+export const SECRET_KEYS: ReadonlySet<SettingKey> = new Set(
+  SETTING_KEYS.filter((key) => (SETTINGS[key] as Setting).secret),
+);
+
+/** The text shown as a setting's default, if it has one. */
+export function defaultShown(entry: Setting): string | undefined {
+  return entry.default ?? entry.defaultText;
+}
