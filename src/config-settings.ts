@@ -11,7 +11,7 @@ import { s3BucketProblem, s3EndpointProblem, s3PrefixProblem, s3RegionProblem } 
  */
 
 /** How a setting is given on the command line. */
-export type FlagShape =
+type FlagShape =
   /** `--name <placeholder>` (and `-s` when `short` is given). */
   | { kind: 'value'; name: string; placeholder: string; short?: string; aliases?: string[] }
   /** `--name` alone means true; `--name false` or `--name true` say which. */

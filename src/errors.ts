@@ -34,7 +34,7 @@ export const errorBody = (error: OverairError) => ({ error: error.code, message:
 export type ErrorFactory<P> = (unknown extends P ? () => OverairError : (params: P) => OverairError) &
   ErrorDefinition<P>;
 
-export interface ErrorDefinition<P> {
+interface ErrorDefinition<P> {
   code: string;
   status: ErrorStatus;
   audience: Audience;

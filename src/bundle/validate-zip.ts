@@ -7,7 +7,7 @@ export interface ZipLimits {
   maxUnpackedBytes: number;
 }
 
-export const DEFAULT_ZIP_LIMITS: ZipLimits = { maxEntries: 50_000, maxUnpackedBytes: 4 * 1024 ** 3 };
+const DEFAULT_ZIP_LIMITS: ZipLimits = { maxEntries: 50_000, maxUnpackedBytes: 4 * 1024 ** 3 };
 
 export interface ZipSummary {
   entries: number;
@@ -44,7 +44,7 @@ const S_IFLNK = 0o120000;
 export const invalidZip = (problem: string): OverairError => errors.invalidZip({ problem });
 
 /** Why an entry name is unsafe, or undefined. The plugin rejects the same names on the device. */
-export function entryNameProblem(name: string): string | undefined {
+function entryNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'an entry has an empty name';
   if (name.includes('\\')) return `entry "${name}" contains a backslash`;
   if (name.includes('\0')) return `entry "${name}" contains a NUL character`;

@@ -4,7 +4,7 @@ import type { CliIo } from './io.js';
 import { resolveConnection } from './settings.js';
 
 /** Options every command takes (declared once on the program). */
-export interface GlobalOptions {
+interface GlobalOptions {
   server?: string;
   token?: string;
   json?: boolean;

@@ -13,7 +13,7 @@ import { registerUserCommands } from './commands/users.js';
 import { registerWebhookCommands } from './commands/webhooks.js';
 import { CliError, type CliIo } from './io.js';
 
-export function buildProgram(io: CliIo): Command {
+function buildProgram(io: CliIo): Command {
   const program = new Command()
     .name('overair')
     .description('Self-hosted over-the-air live updates for Capacitor apps')

@@ -9,13 +9,13 @@ export interface SavedLogin {
   token: string;
 }
 
-export function settingsFile(env: NodeJS.ProcessEnv): string {
+function settingsFile(env: NodeJS.ProcessEnv): string {
   if (env.OVERAIR_CONFIG) return path.resolve(env.OVERAIR_CONFIG);
   const base = env.XDG_CONFIG_HOME || path.join(env.HOME || os.homedir(), '.config');
   return path.join(base, 'overair', 'config.json');
 }
 
-export async function readLogin(env: NodeJS.ProcessEnv): Promise<Partial<SavedLogin>> {
+async function readLogin(env: NodeJS.ProcessEnv): Promise<Partial<SavedLogin>> {
   try {
     const saved = JSON.parse(await fs.readFile(settingsFile(env), 'utf8')) as Partial<SavedLogin>;
     return { server: saved.server, token: saved.token };

@@ -41,7 +41,7 @@ export function createKeyPair(): KeyPair {
   };
 }
 
-export function loadPrivateKey(pem: string): KeyObject {
+function loadPrivateKey(pem: string): KeyObject {
   try {
     return createPrivateKey(pem);
   } catch {
@@ -79,7 +79,7 @@ export class CryptoInputError extends Error {
 const RSA_PAD = constants.RSA_PKCS1_PADDING;
 
 /** Seals a plain sha256 (hex) with the private key: format V3, 512 hex characters. */
-export function encryptChecksum(sha256Hex: string, privateKey: KeyObject): string {
+function encryptChecksum(sha256Hex: string, privateKey: KeyObject): string {
   if (!SHA256_HEX.test(sha256Hex))
     throw new CryptoInputError('the checksum must be a sha256 in 64 hex characters');
   return privateEncrypt({ key: privateKey, padding: RSA_PAD }, Buffer.from(sha256Hex, 'hex')).toString('hex');
@@ -96,13 +96,13 @@ export function decryptChecksum(sealed: string, publicKey: KeyObject): string {
   }
 }
 
-export interface SessionKey {
+interface SessionKey {
   iv: Buffer;
   key: Buffer;
 }
 
 /** Opens an ivSessionKey ("base64(iv):base64(sealed key)") with the public key. */
-export function openSessionKey(ivSessionKey: string, publicKey: KeyObject): SessionKey {
+function openSessionKey(ivSessionKey: string, publicKey: KeyObject): SessionKey {
   const [ivText, sealedText, ...rest] = ivSessionKey.split(':');
   const iv = Buffer.from(ivText ?? '', 'base64');
   if (rest.length > 0 || !sealedText || iv.length !== 16) {

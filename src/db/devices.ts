@@ -44,7 +44,7 @@ export interface DeviceFilter {
 }
 
 /** `text` as a LIKE pattern that matches it literally, then anything (escape character `\`). */
-export function likePrefix(text: string): string {
+function likePrefix(text: string): string {
   return `${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
 }
 

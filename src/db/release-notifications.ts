@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Database } from './schema.js';
 
 /** The PostgreSQL notification channel of release changes; the payload is a JSON `Notice`. */
-export const RELEASE_CHANNEL = 'overair_release';
+const RELEASE_CHANNEL = 'overair_release';
 
 interface Notice {
   /** The instance that made the change (it has dropped its own cache already). */

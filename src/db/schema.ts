@@ -7,13 +7,13 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 type Timestamp = string;
 type Flag = number;
 
-export interface AppsTable {
+interface AppsTable {
   id: string;
   name: string;
   created_at: Timestamp;
 }
 
-export interface BundlesTable {
+interface BundlesTable {
   id: Generated<number>;
   app_id: string;
   version: string;
@@ -35,7 +35,7 @@ export interface BundlesTable {
   created_by: string | null;
 }
 
-export interface BundleFilesTable {
+interface BundleFilesTable {
   bundle_id: number;
   /** Path in the installed bundle. */
   path: string;
@@ -72,7 +72,7 @@ export interface ChannelsTable {
   failure_min_devices: Generated<number>;
 }
 
-export interface ChannelHistoryTable {
+interface ChannelHistoryTable {
   id: Generated<number>;
   app_id: string;
   channel_id: number;
@@ -152,7 +152,7 @@ export interface WebhookDeliveriesTable {
   delivered_at: Timestamp | null;
 }
 
-export interface DeviceHoldsTable {
+interface DeviceHoldsTable {
   app_id: string;
   device_id: string;
   version: string;
@@ -163,7 +163,7 @@ export interface DeviceHoldsTable {
   last_at: Timestamp;
 }
 
-export interface TokensTable {
+interface TokensTable {
   id: Generated<number>;
   name: string;
   /** sha256 (hex) of the secret; the secret itself is never stored. */
@@ -176,7 +176,7 @@ export interface TokensTable {
 }
 
 /** Dashboard users, who sign in with a password. */
-export interface UsersTable {
+interface UsersTable {
   id: Generated<number>;
   username: string;
   /** `scrypt$N$r$p$salt$hash` (src/crypto/passwords.ts); the password itself is never stored. */
@@ -187,7 +187,7 @@ export interface UsersTable {
 }
 
 /** Dashboard sessions, opened with a user's password or with a token. */
-export interface SessionsTable {
+interface SessionsTable {
   id: Generated<number>;
   /** sha256 (hex) of the cookie's secret; the secret itself is never stored. */
   hash: string;
@@ -201,7 +201,7 @@ export interface SessionsTable {
 }
 
 /** Native test builds (APK, AAB, IPA), stored as blobs; unique per app, platform and version. */
-export interface NativeBuildsTable {
+interface NativeBuildsTable {
   id: Generated<number>;
   app_id: string;
   platform: 'android' | 'ios';
@@ -217,7 +217,7 @@ export interface NativeBuildsTable {
   created_by: string | null;
 }
 
-export interface AuditLogTable {
+interface AuditLogTable {
   id: Generated<number>;
   at: Timestamp;
   actor: string;
@@ -228,14 +228,14 @@ export interface AuditLogTable {
 }
 
 /** Server-wide values every instance shares, by key (see SettingsRepo). */
-export interface SettingsTable {
+interface SettingsTable {
   key: string;
   value: string;
   updated_at: Timestamp;
 }
 
 /** Failed admin authentications of one client address (an IPv6 /64), in its current window. */
-export interface AuthFailuresTable {
+interface AuthFailuresTable {
   address: string;
   failures: number;
   window_start: Timestamp;

@@ -66,7 +66,7 @@ export interface DeviceFacts {
  * refuses up front, as Capgo does with key_id_mismatch. Old plugins send a 4-character key id: a
  * prefix match.
  */
-export function keyMismatch(bundle: BundleFacts, deviceKeyId: string | undefined): string | null {
+function keyMismatch(bundle: BundleFacts, deviceKeyId: string | undefined): string | null {
   const deviceHasKey = Boolean(deviceKeyId);
   if (Boolean(bundle.encrypted) !== deviceHasKey) {
     return bundle.encrypted
@@ -126,7 +126,7 @@ export type UpdateDecision<B extends BundleFacts> =
   | { outcome: 'failed'; error: 'no_channel'; message: string };
 
 /** The bundle a channel serves this device: the rollout's for devices in its slice, else the channel's. */
-export function servedBundle<B extends BundleFacts>(channel: ChannelFacts<B>, deviceId: string): B | null {
+function servedBundle<B extends BundleFacts>(channel: ChannelFacts<B>, deviceId: string): B | null {
   const rollout = channel.rollout;
   if (rollout && inRollout(deviceId, rollout.bundle.version, rollout.percent)) return rollout.bundle;
   return channel.bundle;

@@ -3,7 +3,7 @@
  * A user name goes into URLs, cookies' sessions and audit entries (`user:NAME`), so its alphabet is
  * conservative: letters, digits, ".", "_", "@" and "-", starting with a letter or digit, never "..".
  */
-export const USERNAME_MAX_LENGTH = 64;
+const USERNAME_MAX_LENGTH = 64;
 export const PASSWORD_MIN_LENGTH = 10;
 /** Long enough for any passphrase, short enough that hashing it stays cheap. */
 export const PASSWORD_MAX_LENGTH = 1024;

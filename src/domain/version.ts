@@ -1,7 +1,7 @@
 import semver from 'semver';
 
 /** Names the plugin gives special meaning to; a bundle may not take them (protocol §8.1). */
-export const RESERVED_VERSION_NAMES = new Set(['builtin', 'unknown']);
+const RESERVED_VERSION_NAMES = new Set(['builtin', 'unknown']);
 
 /**
  * Version names end up in URLs, file names on devices and log lines, so they are restricted to a

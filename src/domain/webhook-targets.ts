@@ -112,7 +112,7 @@ const HOST_NAME =
   /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
 
 /** One entry of the allow list: a host name, an address, or a range in CIDR notation. */
-export function allowEntryProblem(entry: string): string | null {
+function allowEntryProblem(entry: string): string | null {
   const host = normalizeHost(entry);
   if (host.includes('/')) {
     return ipaddr.isValidCIDR(host) ? null : `"${entry}" is not a valid address range (e.g. 10.0.0.0/8)`;

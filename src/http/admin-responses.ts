@@ -256,7 +256,7 @@ export const nativeBuild = z
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Check<T extends true> = T;
 type Out<T extends z.ZodType> = z.output<T>;
-export type _ResponseSchemasMatch = [
+type _ResponseSchemasMatch = [
   Check<Same<Out<typeof errorBody>, ErrorBody>>,
   Check<Same<Out<typeof whoami>, Principal>>,
   Check<Same<Out<typeof app>, AppRow>>,

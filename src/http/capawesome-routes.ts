@@ -18,7 +18,7 @@ import { errorJson, parseInput } from './errors.js';
 import { appId, channelName, deviceId } from './schemas.js';
 
 /** The name the plugin fetches a manifest bundle's file list under (it must not change). */
-export const MANIFEST_NAME = 'capawesome-live-update-manifest.json';
+const MANIFEST_NAME = 'capawesome-live-update-manifest.json';
 
 /** The plugin reads `artifactType: "manifest"` from 6.6/6.7; serverDomain (needed to reach us) is 7.0+. */
 const MANIFEST_SINCE = '6.7.0';

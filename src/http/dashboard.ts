@@ -12,7 +12,7 @@ import { errorBody, errors } from '../errors.js';
  */
 
 /** Where `npm run build` puts the dashboard: dist/web, two folders up from src/http or dist/http. */
-export const DEFAULT_DASHBOARD_DIR = path.resolve(import.meta.dirname, '../../dist/web');
+const DEFAULT_DASHBOARD_DIR = path.resolve(import.meta.dirname, '../../dist/web');
 
 /** Paths that are never the dashboard's: what is not found there stays a JSON 404. */
 const RESERVED_PREFIXES = [
@@ -26,7 +26,7 @@ const RESERVED_PREFIXES = [
   '/readyz',
 ];
 
-export function isReservedPath(pathname: string): boolean {
+function isReservedPath(pathname: string): boolean {
   return RESERVED_PREFIXES.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`));
 }
 
@@ -63,7 +63,7 @@ const COMPRESSIBLE = new Set([
 const GZIP_MIN_BYTES = 1024;
 
 /** Headers of every dashboard answer: its own scripts and styles only, never inside a frame. */
-export const DASHBOARD_SECURITY_HEADERS: Record<string, string> = {
+const DASHBOARD_SECURITY_HEADERS: Record<string, string> = {
   'Content-Security-Policy':
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   'X-Frame-Options': 'DENY',

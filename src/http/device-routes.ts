@@ -278,7 +278,7 @@ function manifestOf(bundle: LiveBundle, urlOf: BundleUrl) {
 const NEEDS_STORE_UPDATE = new Set(['native_version_too_old', 'disable_auto_update_to_major']);
 
 /** One decision in the plugin's words (docs/protocol.md, "What Overair answers"). */
-export function updateAnswer(
+function updateAnswer(
   decision: UpdateDecision<LiveBundle>,
   info: { version_name: string; plugin_version: string },
   urlOf: BundleUrl,

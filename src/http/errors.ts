@@ -96,7 +96,7 @@ export function errorJson(c: Context, error: unknown, log: Logger, extra: Record
 }
 
 /** Largest JSON body any route accepts; bundle uploads stream and have their own limit. */
-export const MAX_JSON_BYTES = 1024 * 1024;
+const MAX_JSON_BYTES = 1024 * 1024;
 
 /**
  * Reads a JSON body of at most MAX_JSON_BYTES; malformed JSON is a 400 and an oversized body a 413,

@@ -18,7 +18,7 @@ export function nativeFileName(build: Pick<NativeBuildRow, 'app_id' | 'version' 
 }
 
 /** A build's download link: the blob's (signed when downloads are private), with its file name. */
-export function nativeDownloadUrl(
+function nativeDownloadUrl(
   links: DownloadLinks,
   base: string,
   build: Pick<NativeBuildRow, 'app_id' | 'version' | 'file_kind' | 'sha256'>,
@@ -28,7 +28,7 @@ export function nativeDownloadUrl(
 }
 
 /** The stable link to the newest build of a channel and platform (redirects to its download). */
-export function nativeLatestUrl(base: string, appId: string, channel: string, platform: string): string {
+function nativeLatestUrl(base: string, appId: string, channel: string, platform: string): string {
   return `${base}/native/${encodeURIComponent(appId)}/${encodeURIComponent(channel)}/${platform}/latest`;
 }
 

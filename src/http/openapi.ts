@@ -12,7 +12,7 @@ import * as r from './admin-responses.js';
 import * as s from './schemas.js';
 
 /** What a route needs: `none` (no credentials) or the least token/user scope (read < publish < admin). */
-export type OperationScope = 'none' | 'read' | 'publish' | 'admin';
+type OperationScope = 'none' | 'read' | 'publish' | 'admin';
 
 export interface AdminOperation {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';

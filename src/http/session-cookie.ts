@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 
 /** The dashboard session cookie's name (the dashboard relies on it). */
-export const SESSION_COOKIE = 'overair_session';
+const SESSION_COOKIE = 'overair_session';
 
 /**
  * Reads, sets and clears the session cookie: HttpOnly (scripts never see it), SameSite=Strict (never

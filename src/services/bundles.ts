@@ -11,7 +11,7 @@ import { requireApp } from './require.js';
 import type { ReleaseCache } from './release-cache.js';
 
 /** What describes a bundle besides its bytes; the same for uploads and external URLs. */
-export interface BundleMeta {
+interface BundleMeta {
   version: string;
   /** Encrypted bundles (Capgo `bundle encrypt`): the ivSessionKey and the encrypted checksum. */
   sessionKey?: string;

@@ -10,8 +10,8 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { requireApp } from './require.js';
 
 export const NATIVE_PLATFORMS = ['android', 'ios'] as const;
-export type NativePlatform = (typeof NATIVE_PLATFORMS)[number];
-export type NativeFileKind = NativeBuildRow['file_kind'];
+type NativePlatform = (typeof NATIVE_PLATFORMS)[number];
+type NativeFileKind = NativeBuildRow['file_kind'];
 
 export interface NativeUploadInput {
   platform: NativePlatform;
@@ -157,7 +157,7 @@ const versionExists = (appId: string, platform: string, version: string) =>
  * zips ("PK" first); an APK holds AndroidManifest.xml at its root, an AAB base/manifest/AndroidManifest.xml,
  * an IPA a Payload/ folder. Reads only the zip's central directory.
  */
-export async function nativeFileKind(file: string, platform: NativePlatform): Promise<NativeFileKind> {
+async function nativeFileKind(file: string, platform: NativePlatform): Promise<NativeFileKind> {
   const handle = await fs.open(file, 'r');
   const head = Buffer.alloc(2);
   try {

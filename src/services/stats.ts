@@ -37,7 +37,7 @@ const MAX_HOURLY_MS = 31 * DAY_MS;
  * A moment given as an ISO date or date-time (2026-05-01, 2026-05-01T12:00:00Z) or as a time ago
  * (24h, 7d, 2w); null when it is neither.
  */
-export function parseMoment(text: string, now: Date): Date | null {
+function parseMoment(text: string, now: Date): Date | null {
   const ago = /^(\d{1,5})([hdw])$/.exec(text.trim());
   if (ago) return new Date(now.getTime() - Number(ago[1]) * UNIT_MS[ago[2]!]!);
   if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text.trim())) return null;

@@ -10,7 +10,7 @@ import { now } from '../db/time.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 
 /** After the n-th failed attempt, wait the n-th delay; after the last, the delivery has failed. */
-export const DEFAULT_RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 3_600_000];
+const DEFAULT_RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 3_600_000];
 
 /** An address a name resolves to, as `dns.lookup` gives it. */
 export interface ResolvedAddress {

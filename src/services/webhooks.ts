@@ -11,7 +11,7 @@ import { requireApp } from './require.js';
 import { WebhookDispatcher, type WebhookDeliveryOptions } from './webhook-dispatcher.js';
 
 /** What a webhook can be sent: the release events, and the test event sent on request. */
-export type WebhookEvent = ReleaseEvent | 'webhook.test';
+type WebhookEvent = ReleaseEvent | 'webhook.test';
 
 /** A webhook as shown after creation: never with its secret. */
 export type PublicWebhook = Omit<WebhookRow, 'secret'>;
@@ -27,7 +27,7 @@ export interface NewWebhook {
 const publicWebhook = ({ secret: _secret, ...webhook }: WebhookRow): PublicWebhook => webhook;
 
 /** Whether a webhook's event list (`*` or a comma list) includes an event. */
-export function subscribes(events: string, event: string): boolean {
+function subscribes(events: string, event: string): boolean {
   return events === '*' || events.split(',').includes(event);
 }
 

@@ -31,11 +31,7 @@ type Counter = 'downloads' | 'installs' | 'download_failures' | 'install_failure
 const COUNTERS: Counter[] = ['downloads', 'installs', 'download_failures', 'install_failures', 'rollbacks'];
 
 /** Runs `work` over `items` with at most `limit` in flight. */
-export async function pool<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
+async function pool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

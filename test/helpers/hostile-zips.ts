@@ -28,7 +28,7 @@ const UNIX = 3 << 8;
 const DOS_DATE_1980 = 0x21;
 
 /** An entry as a normal zip tool writes it: deflated unless `stored`, with the right sizes and CRC. */
-export function entry(name: string, content: string | Buffer, options: { stored?: boolean } = {}): RawEntry {
+function entry(name: string, content: string | Buffer, options: { stored?: boolean } = {}): RawEntry {
   const plain = Buffer.from(content);
   return {
     name,

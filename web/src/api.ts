@@ -31,7 +31,7 @@ export interface AuditJson {
   detail: unknown;
 }
 
-export const API = '/api/v1';
+const API = '/api/v1';
 
 /** An error answer of the API (or a failure to reach it), with the server's readable message. */
 export class ApiError extends Error {

@@ -151,7 +151,7 @@ export function RolloutMeter({ version, percent }: { version: string; percent: n
 }
 
 /** Which devices a channel serves, in a few words. */
-export function describeTargets(channel: ChannelJson): string {
+function describeTargets(channel: ChannelJson): string {
   const parts = [channel.platforms.length === 0 ? 'all platforms' : channel.platforms.join(', ')];
   if (!channel.allow_prod) parts.push('no store builds');
   if (!channel.allow_dev) parts.push('no dev builds');
@@ -217,7 +217,7 @@ function PluginChart({ plugins }: { plugins: StatsJson['plugin_versions'] }) {
 }
 
 /** Share of the devices that installed a release and then failed to start it (they rolled back). */
-export function installFailureRate(version: VersionStatsJson): number | null {
+function installFailureRate(version: VersionStatsJson): number | null {
   const tried = Math.max(version.installs, version.install_failures);
   return tried === 0 ? null : version.install_failures / tried;
 }

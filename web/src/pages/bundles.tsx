@@ -288,7 +288,7 @@ function Upload(props: { appId: string; channels: ChannelJson[]; onUploaded(): v
 }
 
 /** Makes a version the live bundle of a channel chosen from a list. */
-export function MakeLive(props: {
+function MakeLive(props: {
   appId: string;
   version: string;
   channels: ChannelJson[];
