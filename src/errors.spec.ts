@@ -5,10 +5,10 @@
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UPDATE_CHECK_ANSWERS, errors } from '../src/errors.js';
+import { UPDATE_CHECK_ANSWERS, errors } from './errors.js';
 import { ERRORS_PAGE, renderErrorsPage } from '../scripts/docs/errors.js';
 
-const SRC = path.resolve(import.meta.dirname, '../src');
+const SRC = import.meta.dirname;
 const REGISTRY = path.join(SRC, 'errors.ts');
 /** Files that may name a registry code as a literal, and why. */
 const ALLOWED = new Map([
