@@ -34,11 +34,18 @@ const LINGER_MS = 1000;
  */
 function lingerAtMost(req: IncomingMessage): void {
   if (req.complete) return;
-  const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+  const socket = req.socket;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();
-  // The rest arrived in time: the connection stays open for the client's next request.
-  req.once('end', () => clearTimeout(timer));
-  req.socket.once('close', () => clearTimeout(timer));
+  // The rest arrived in time: the connection stays open for the client's next request. Listeners
+  // are removed either way: a kept-alive socket must not collect one per such request.
+  const done = () => {
+    clearTimeout(timer);
+    req.off('end', done);
+    socket.off('close', done);
+  };
+  req.once('end', done);
+  socket.once('close', done);
 }
 
 export function createNodeListener(
