@@ -6,7 +6,8 @@ ARG BASE_IMAGE=node:20-slim
 # Build stage: all dependencies, the compiler for better-sqlite3 (used when no prebuilt binary fits),
 # the TypeScript build and the dashboard; then the devDependencies are pruned away.
 FROM ${BASE_IMAGE} AS build
-RUN apt-get update \
+RUN export DEBIAN_FRONTEND=noninteractive \
+  && apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
