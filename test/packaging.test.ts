@@ -24,12 +24,13 @@ const PACK_AND_INSTALL_TIMEOUT_MS = 8 * 60_000;
 
 /**
  * This environment without the npm_* variables of the npm that may have started vitest (they would
- * point the inner npm at this repository) and without OVERAIR_* settings.
+ * point the inner npm at this repository), without OVERAIR_* settings, and without vitest's
+ * NODE_ENV=test, with which the prepack build would make a development build of the dashboard.
  */
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!/^(npm_|OVERAIR_)/i.test(key)) env[key] = value;
+    if (!/^(npm_|OVERAIR_|VITEST|NODE_ENV$)/i.test(key)) env[key] = value;
   }
   return env;
 }
@@ -143,7 +144,10 @@ describe.skipIf(postgresProject)('the npm package', () => {
     const asset = await fetch(`${base}${script}`);
     expect(asset.status).toBe(200);
     expect(asset.headers.get('content-type')).toMatch(/javascript/);
-    expect((await asset.text()).length).toBeGreaterThan(1000);
+    const js = await asset.text();
+    expect(js.length).toBeGreaterThan(1000);
+    // The production build: React's development runtime (jsxDEV) doubles the size.
+    expect(js).not.toContain('jsxDEV');
 
     child.kill('SIGTERM');
     const exit = await Promise.race([
