@@ -17,7 +17,6 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY web ./web
 RUN npm run build \
-  && find dist -name '*.spec.js*' -delete \
   && npm prune --omit=dev --no-audit --no-fund
 
 # Runtime stage: Node.js, the production dependencies (better-sqlite3 already compiled) and dist.
