@@ -4,7 +4,6 @@
  * close idle keep-alive connections, let the requests in flight finish, write the device activity
  * they queued, and exit 0; a second signal exits at once; the shutdown timeout cuts what is left.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
@@ -16,20 +15,12 @@ import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/connect.js';
 import { backendForServer } from './helpers/backends.js';
 import { ADMIN_TOKEN, deviceInfo, sendJson } from './helpers/server.js';
+import { spawnServer, type SpawnedServer } from './helpers/spawned-server.js';
 import { makeZip } from './helpers/zips.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const APP = 'com.example.drain';
 const DEVICE = 'draining-device';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Served {
-  child: ChildProcess;
-  url: string;
-  port: number;
-  output(): string;
-  exited: Promise<{ code: number | null; at: number }>;
-}
 
 /** What each test started, undone after it whatever happened. */
 const cleanups: Array<() => Promise<void>> = [];
@@ -38,7 +29,7 @@ afterEach(async () => {
 });
 
 /** `overair serve` on a free port, with its own data folder and this project's database. */
-async function serve(args: string[] = []): Promise<Served & { env: Record<string, string> }> {
+async function serve(args: string[] = []): Promise<SpawnedServer & { env: Record<string, string> }> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-shutdown-'));
   const backend = await backendForServer();
   const serverEnv = {
@@ -49,35 +40,13 @@ async function serve(args: string[] = []): Promise<Served & { env: Record<string
     OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN,
     ...backend.env,
   };
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', ...args],
-    {
-      env: { ...process.env, ...serverEnv },
-      cwd: ROOT,
-    },
-  );
-  let output = '';
-  const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, at: Date.now() })),
-  );
   cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
     await backend.cleanup();
     await fs.rm(dataDir, { recursive: true, force: true });
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
-      if (match) resolve(match[1]!);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    void exited.then(() => reject(new Error(`overair serve exited before listening:\n${output}`)));
-  });
-  return { child, url, port: Number(new URL(url).port), output: () => output, exited, env: serverEnv };
+  const served = await spawnServer(serverEnv, args);
+  cleanups.push(() => served.kill());
+  return { ...served, env: serverEnv };
 }
 
 /** A request whose body is sent later, piece by piece: in flight for as long as the test wants. */

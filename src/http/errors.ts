@@ -30,19 +30,15 @@ export function toErrorResponse(
   error: unknown,
   log: Logger,
 ): { status: ContentfulStatusCode; body: ErrorBody; headers: Record<string, string> } {
-  // Before the database test, which would take the SDK's socket errors for the database's.
-  if (isStorageUnavailable(error)) {
-    logStorageOutage(log, error);
-    const { status, code, message } = storageUnavailable();
-    return {
-      status,
-      body: { error: code, message },
-      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
-    };
-  }
-  if (isDatabaseUnavailable(error)) {
-    logOutage(log, error);
-    const { status, code, message } = databaseUnavailable();
+  // Storage before the database: the database test would take the SDK's socket errors for its own.
+  const outage = isStorageUnavailable(error)
+    ? { answer: storageUnavailable(), logOnce: logStorageOutage }
+    : isDatabaseUnavailable(error)
+      ? { answer: databaseUnavailable(), logOnce: logOutage }
+      : undefined;
+  if (outage) {
+    outage.logOnce(log, error);
+    const { status, code, message } = outage.answer;
     return {
       status,
       body: { error: code, message },

@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/connect.js';
 import { backendForServer } from '../helpers/backends.js';
-import { ADMIN_TOKEN, deviceInfo, sendJson } from '../helpers/server.js';
+import { ADMIN_TOKEN, deviceInfo, sendJson, uploadBundle } from '../helpers/server.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawned-server.js';
 import { stagingEntries, storedBlobs } from '../helpers/stored.js';
 import type { TestServer } from '../helpers/server.js';
@@ -137,12 +137,7 @@ describe('kill -9 mid-work', () => {
     expect((await admin(first, 'POST', '/apps', { id: APP })).status).toBe(201);
     for (const version of ['1.0.1', '1.0.2']) {
       const zip = await makeZip({ 'index.html': `<!doctype html><p>${version}</p>` });
-      const upload = await fetch(`${first.url}/api/v1/apps/${APP}/bundles/upload?version=${version}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/zip' },
-        body: new Uint8Array(zip),
-      });
-      expect(upload.status).toBe(201);
+      expect((await uploadBundle(first, APP, zip, { version })).status).toBe(201);
     }
 
     const channels: string[] = [];
@@ -212,11 +207,6 @@ describe('kill -9 mid-work', () => {
     const bundles = await admin(second, 'GET', `/apps/${APP}/bundles`);
     expect(bundles.body.items).toEqual([]);
     // The version is free: the cut upload left nothing that says otherwise.
-    const again = await fetch(`${second.url}/api/v1/apps/${APP}/bundles/upload?version=9.9.9`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/zip' },
-      body: new Uint8Array(zip),
-    });
-    expect(again.status).toBe(201);
+    expect((await uploadBundle(second, APP, zip, { version: '9.9.9' })).status).toBe(201);
   }, 60_000);
 });

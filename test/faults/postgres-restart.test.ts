@@ -13,7 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BACKEND } from '../helpers/backends.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
-import { ADMIN_TOKEN, deviceInfo, sendJson } from '../helpers/server.js';
+import { ADMIN_TOKEN, deviceInfo, sendJson, uploadBundle } from '../helpers/server.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawned-server.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeZip } from '../helpers/zips.js';
@@ -53,12 +53,7 @@ describe.runIf(TEST_BACKEND === 'postgres')('PostgreSQL restarted under load', (
     expect((await admin('POST', '/apps', { id: APP })).status).toBe(201);
     for (const version of ['1.0.1', '1.0.2']) {
       const zip = await makeZip({ 'index.html': `<!doctype html><p>${version}</p>` });
-      const upload = await fetch(`${server.url}/api/v1/apps/${APP}/bundles/upload?version=${version}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/zip' },
-        body: new Uint8Array(zip),
-      });
-      expect(upload.status).toBe(201);
+      expect((await uploadBundle(server, APP, zip, { version })).status).toBe(201);
     }
     expect((await admin('PUT', `/apps/${APP}/channels/production/bundle`, { version: '1.0.1' })).status).toBe(
       200,

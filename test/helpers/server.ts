@@ -87,7 +87,7 @@ export async function sendJson(url: string, method: string, body: unknown, heade
 
 /** Uploads a zip file's bytes as the CLI does: raw body, metadata in the query. */
 export async function uploadBundle(
-  server: TestServer,
+  server: { url: string },
   appId: string,
   bytes: Buffer | Uint8Array<ArrayBuffer>,
   query: Record<string, string>,
