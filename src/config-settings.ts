@@ -420,6 +420,17 @@ export const SETTINGS = {
     doc: 'The window of the device limit, also how long the address is then refused.',
   }),
 
+  deviceSeenPrecisionSeconds: setting({
+    env: 'OVERAIR_DEVICE_SEEN_PRECISION',
+    flag: { kind: 'value', name: 'device-seen-precision', placeholder: 'duration' },
+    // A fleet that checks again with the same state then writes nothing for this long: the update
+    // check's cost at scale. A device's changed state is written at once all the same.
+    default: '15m',
+    schema: durationInSeconds(86_400, '1d'),
+    group: 'limits',
+    doc: 'A device checking again unchanged is written this often at most: its last seen may lag this much.',
+  }),
+
   // Operations
   shutdownTimeoutSeconds: setting({
     env: 'OVERAIR_SHUTDOWN_TIMEOUT',
