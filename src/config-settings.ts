@@ -59,7 +59,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   limits: {
     title: 'Limits',
     intro:
-      "Upload sizes, request timeouts and the device rate limit. A request body must arrive within `OVERAIR_REQUEST_TIMEOUT` (headers within 60 s), so a client trickling bytes is cut; uploads are timed by idleness instead, so a slow but steady upload goes through. The device rate limit is off by default: a 429 stops a device's update traffic until `Retry-After`, so only turn it on on purpose; each instance counts in its own memory.",
+      "Upload sizes, request timeouts, the device rate limit and how often unchanged devices are written. A request body must arrive within `OVERAIR_REQUEST_TIMEOUT` (headers within 60 s), so a client trickling bytes is cut; uploads are timed by idleness instead, so a slow but steady upload goes through. The device rate limit is off by default: a 429 stops a device's update traffic until `Retry-After`, so only turn it on on purpose; each instance counts in its own memory. A device that checks again with nothing changed is written at most every `OVERAIR_DEVICE_SEEN_PRECISION`, so the devices' last seen may lag by that much; a change is written at once.",
   },
   operations: {
     title: 'Operations',

@@ -30,9 +30,9 @@ export type EventsWrittenListener = (events: readonly NewDeviceEvent[]) => Promi
  *
  * A flush writes in chunks of about `chunkRows`, each its own short transaction, and lets requests
  * run between chunks, so a large batch never stalls the event loop for long. Timestamps of reports
- * are taken at flush time: last_seen is exact to within the interval. `close()` flushes what is
- * left. Listeners (the automatic safety) run after each flush that wrote events, off the request
- * path, after the events' senders were answered.
+ * are taken at flush time: a last_seen written is exact to within the interval. `close()` flushes
+ * what is left. Listeners (the automatic safety) run after each flush that wrote events, off the
+ * request path, after the events' senders were answered.
  *
  * The steady state writes nothing: a device that reports the same state again (the columns its
  * report sets, the served channel included) within `seenPrecisionMs` of the last write of its row is
