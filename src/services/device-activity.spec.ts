@@ -72,17 +72,14 @@ const activity = (
   repos: Repos,
   options: { maxBuffered?: number; chunkRows?: number; precisionMs?: number; maxRemembered?: number } = {},
 ) =>
-  new DeviceActivity(
-    repos,
-    createLogger('silent'),
-    60_000,
-    2000,
-    options.chunkRows ?? 100,
-    options.maxBuffered,
-    60_000,
-    options.precisionMs,
-    options.maxRemembered,
-  );
+  new DeviceActivity(repos, createLogger('silent'), {
+    intervalMs: 60_000,
+    commitDelayMs: 60_000,
+    chunkRows: options.chunkRows,
+    maxBuffered: options.maxBuffered,
+    seenPrecisionMs: options.precisionMs,
+    maxRemembered: options.maxRemembered,
+  });
 
 describe('device reports during a database outage', () => {
   it('keeps what could not be written and writes it once the database is back', async () => {
@@ -131,7 +128,7 @@ describe('device reports during a database outage', () => {
 
   it('retries by itself, and close() never throws when the database is still down', async () => {
     const { repos, state } = fakeRepos();
-    const queue = new DeviceActivity(repos, createLogger('silent'), 10);
+    const queue = new DeviceActivity(repos, createLogger('silent'), { intervalMs: 10 });
     state.down = true;
     queue.recordDevice(info('a'));
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -187,7 +184,7 @@ describe('device events: answered once committed', () => {
 
   it('gathers the events that arrive during a flush into the next one, within the commit delay', async () => {
     const { repos, state } = fakeRepos();
-    const queue = new DeviceActivity(repos, createLogger('silent'), 60_000, 2000, 100, 100_000, 5);
+    const queue = new DeviceActivity(repos, createLogger('silent'), { intervalMs: 60_000, commitDelayMs: 5 });
     const batches = Array.from({ length: 20 }, (_, index) => queue.recordEvents(events(String(index))));
     await Promise.all(batches);
     expect(state.events).toHaveLength(20);

@@ -14,6 +14,24 @@ export interface DeviceEvent {
 /** Runs after a flush wrote events (inside the flush: `flush()` resolves after it). */
 export type EventsWrittenListener = (events: readonly NewDeviceEvent[]) => Promise<void>;
 
+/** The tuning of DeviceActivity (its defaults in parentheses); tests shorten or bound them. */
+export interface DeviceActivityOptions {
+  /** How long reports wait to be written (250 ms). */
+  intervalMs?: number;
+  /** Reports and event groups queued that make a flush start at once (2000). */
+  maxQueued?: number;
+  /** Rows per chunk, each its own transaction (100). */
+  chunkRows?: number;
+  /** Reports kept while the database cannot be reached (100 000). */
+  maxBuffered?: number;
+  /** How long events wait to be committed together (10 ms). */
+  commitDelayMs?: number;
+  /** An unchanged device is written again once its row is this old (15 minutes). */
+  seenPrecisionMs?: number;
+  /** Devices whose written state is remembered (100 000). */
+  maxRemembered?: number;
+}
+
 /**
  * What devices report, written in batches. Two kinds, with different promises:
  *
@@ -54,18 +72,25 @@ export class DeviceActivity {
   /** The state last written (or being written) per device, and when. */
   private readonly written: Lru<string, Remembered>;
 
+  private readonly intervalMs: number;
+  private readonly maxQueued: number;
+  private readonly chunkRows: number;
+  private readonly maxBuffered: number;
+  private readonly commitDelayMs: number;
+  private readonly seenPrecisionMs: number;
+
   constructor(
     private readonly repos: Repos,
     private readonly log: Logger,
-    private readonly intervalMs = 250,
-    private readonly maxQueued = 2000,
-    private readonly chunkRows = 100,
-    private readonly maxBuffered = 100_000,
-    private readonly commitDelayMs = 10,
-    private readonly seenPrecisionMs = 15 * 60_000,
-    maxRemembered = 100_000,
+    options: DeviceActivityOptions = {},
   ) {
-    this.written = new Lru(maxRemembered);
+    this.intervalMs = options.intervalMs ?? 250;
+    this.maxQueued = options.maxQueued ?? 2000;
+    this.chunkRows = options.chunkRows ?? 100;
+    this.maxBuffered = options.maxBuffered ?? 100_000;
+    this.commitDelayMs = options.commitDelayMs ?? 10;
+    this.seenPrecisionMs = options.seenPrecisionMs ?? 15 * 60_000;
+    this.written = new Lru(options.maxRemembered ?? 100_000);
   }
 
   /**

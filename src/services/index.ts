@@ -51,16 +51,12 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
       ),
     ),
   );
-  const activity = new DeviceActivity(
-    repos,
-    log,
-    undefined,
-    undefined,
-    undefined,
-    undefined,
-    undefined,
-    (options.deviceSeenPrecisionSeconds ?? 15 * 60) * 1000,
-  );
+  const activity = new DeviceActivity(repos, log, {
+    seenPrecisionMs:
+      options.deviceSeenPrecisionSeconds === undefined
+        ? undefined
+        : options.deviceSeenPrecisionSeconds * 1000,
+  });
   const webhooks = new WebhookService(
     repos,
     log,
