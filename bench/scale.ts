@@ -501,7 +501,13 @@ function overair(label: string, dataDir: string, databaseUrl: string): Promise<S
   const warnings: string[] = [];
   serverWarnings.set(label, warnings);
   return startOverair(dataDir, LOG_LEVEL, {
-    env: { OVERAIR_DATABASE_URL: databaseUrl, OVERAIR_PUBLIC_URL: PUBLIC_URL },
+    env: {
+      OVERAIR_DATABASE_URL: databaseUrl,
+      OVERAIR_PUBLIC_URL: PUBLIC_URL,
+      // Every device answered must have its last_seen written in the scenario (see measure()): with
+      // the default precision (15m), a device an earlier scenario wrote would rightly not be again.
+      OVERAIR_DEVICE_SEEN_PRECISION: '1s',
+    },
     label,
     nodeArgs: SERVER_NODE_ARGS,
     onLine: (line) => /"level":(40|50|60)/.test(line) && warnings.push(line),

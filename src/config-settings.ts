@@ -59,7 +59,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   limits: {
     title: 'Limits',
     intro:
-      "Upload sizes, request timeouts and the device rate limit. A request body must arrive within `OVERAIR_REQUEST_TIMEOUT` (headers within 60 s), so a client trickling bytes is cut; uploads are timed by idleness instead, so a slow but steady upload goes through. The device rate limit is off by default: a 429 stops a device's update traffic until `Retry-After`, so only turn it on on purpose; each instance counts in its own memory.",
+      "Upload sizes, request timeouts, the device rate limit and how often unchanged devices are written. A request body must arrive within `OVERAIR_REQUEST_TIMEOUT` (headers within 60 s), so a client trickling bytes is cut; uploads are timed by idleness instead, so a slow but steady upload goes through. The device rate limit is off by default: a 429 stops a device's update traffic until `Retry-After`, so only turn it on on purpose; each instance counts in its own memory. A device that checks again with nothing changed is written at most every `OVERAIR_DEVICE_SEEN_PRECISION`, so the devices' last seen may lag by that much; a change is written at once.",
   },
   operations: {
     title: 'Operations',
@@ -418,6 +418,17 @@ export const SETTINGS = {
     schema: durationInSeconds(86_400, '1d'),
     group: 'limits',
     doc: 'The window of the device limit, also how long the address is then refused.',
+  }),
+
+  deviceSeenPrecisionSeconds: setting({
+    env: 'OVERAIR_DEVICE_SEEN_PRECISION',
+    flag: { kind: 'value', name: 'device-seen-precision', placeholder: 'duration' },
+    // A fleet that checks again with the same state then writes nothing for this long: the update
+    // check's cost at scale. A device's changed state is written at once all the same.
+    default: '15m',
+    schema: durationInSeconds(86_400, '1d'),
+    group: 'limits',
+    doc: 'A device checking again unchanged is written this often at most: its last seen may lag this much.',
   }),
 
   // Operations

@@ -61,6 +61,7 @@ export async function startServer(
     webhooks: options.webhooks,
     webhookAllowHosts: config.webhookAllowHosts,
     sessionTtlSeconds: config.sessionTtlSeconds,
+    deviceSeenPrecisionSeconds: config.deviceSeenPrecisionSeconds,
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
   const notifications =

@@ -109,8 +109,12 @@ export class DevicesRepo {
   /**
    * Upserts what devices reported, leaving the server-side channel columns untouched: a few
    * multi-row statements per batch, not one per device. Run it inside a transaction.
+   *
+   * With `staleBefore`, an existing row is only updated when the report changes one of its columns
+   * or its last_seen is older than `staleBefore`: a device that reports the same state again does
+   * not rewrite its row (on PostgreSQL, no new row version) until its last_seen is that old.
    */
-  async upsertReports(reports: DeviceReport[]): Promise<void> {
+  async upsertReports(reports: DeviceReport[], staleBefore?: string): Promise<void> {
     // The served channel is only known on update checks, the running bundle not on stats events:
     // reports that do not know a column must not overwrite it.
     const groups = new Map<string, { columns: (keyof DevicesTable)[]; reports: DeviceReport[] }>();
@@ -142,13 +146,23 @@ export class DevicesRepo {
         await this.db
           .insertInto('devices')
           .values(rows)
-          .onConflict((oc) =>
-            oc
+          .onConflict((oc) => {
+            const update = oc
               .columns(['app_id', 'device_id'])
               .doUpdateSet((eb) =>
                 Object.fromEntries(columns.map((column) => [column, eb.ref(`excluded.${column}`)])),
-              ),
-          )
+              );
+            if (staleBefore === undefined) return update;
+            return update.where((eb) =>
+              eb.or([
+                eb('devices.last_seen', '<', staleBefore),
+                // Every column is NOT NULL, but IS DISTINCT FROM (SQLite 3.39+) says what is meant.
+                ...columns
+                  .filter((column) => column !== 'last_seen')
+                  .map((column) => eb(`devices.${column}`, 'is distinct from', eb.ref(`excluded.${column}`))),
+              ]),
+            );
+          })
           .execute();
       }
     }

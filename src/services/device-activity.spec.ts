@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DeviceReport, NewDeviceEvent } from '../db/devices.js';
 import type { Repos } from '../db/index.js';
 import { createLogger } from '../log.js';
@@ -13,6 +13,8 @@ function fakeRepos() {
   const state = {
     down: false,
     reports: [] as DeviceReport[],
+    /** The `staleBefore` of each upsertReports call. */
+    staleBefore: [] as (string | undefined)[],
     events: [] as NewDeviceEvent[],
     transactions: [] as string[][],
   };
@@ -22,9 +24,10 @@ function fakeRepos() {
   };
   const store = (written: { events: NewDeviceEvent[] }) => ({
     devices: {
-      async upsertReports(rows: DeviceReport[]) {
+      async upsertReports(rows: DeviceReport[], staleBefore?: string) {
         refuse();
         state.reports.push(...rows);
+        state.staleBefore.push(staleBefore);
       },
       async insertEvents(rows: NewDeviceEvent[]) {
         refuse();
@@ -65,16 +68,18 @@ const event = (version: string) => ({ action: 'set', version_name: version, old_
 const events = (...versions: string[]) =>
   versions.map((version) => ({ info: info('a'), event: event(version) }));
 /** A long interval and commit delay: only the test's own flush() calls write. */
-const activity = (repos: Repos, options: { maxBuffered?: number; chunkRows?: number } = {}) =>
-  new DeviceActivity(
-    repos,
-    createLogger('silent'),
-    60_000,
-    2000,
-    options.chunkRows ?? 100,
-    options.maxBuffered,
-    60_000,
-  );
+const activity = (
+  repos: Repos,
+  options: { maxBuffered?: number; chunkRows?: number; precisionMs?: number; maxRemembered?: number } = {},
+) =>
+  new DeviceActivity(repos, createLogger('silent'), {
+    intervalMs: 60_000,
+    commitDelayMs: 60_000,
+    chunkRows: options.chunkRows,
+    maxBuffered: options.maxBuffered,
+    seenPrecisionMs: options.precisionMs,
+    maxRemembered: options.maxRemembered,
+  });
 
 describe('device reports during a database outage', () => {
   it('keeps what could not be written and writes it once the database is back', async () => {
@@ -123,7 +128,7 @@ describe('device reports during a database outage', () => {
 
   it('retries by itself, and close() never throws when the database is still down', async () => {
     const { repos, state } = fakeRepos();
-    const queue = new DeviceActivity(repos, createLogger('silent'), 10);
+    const queue = new DeviceActivity(repos, createLogger('silent'), { intervalMs: 10 });
     state.down = true;
     queue.recordDevice(info('a'));
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -179,7 +184,7 @@ describe('device events: answered once committed', () => {
 
   it('gathers the events that arrive during a flush into the next one, within the commit delay', async () => {
     const { repos, state } = fakeRepos();
-    const queue = new DeviceActivity(repos, createLogger('silent'), 60_000, 2000, 100, 100_000, 5);
+    const queue = new DeviceActivity(repos, createLogger('silent'), { intervalMs: 60_000, commitDelayMs: 5 });
     const batches = Array.from({ length: 20 }, (_, index) => queue.recordEvents(events(String(index))));
     await Promise.all(batches);
     expect(state.events).toHaveLength(20);
@@ -191,5 +196,120 @@ describe('device events: answered once committed', () => {
     const queue = activity(repos);
     await queue.close();
     await expect(queue.recordEvents(events('1'))).rejects.toThrow('closed');
+  });
+});
+
+describe('device reports in the steady state', () => {
+  afterEach(() => vi.useRealTimers());
+
+  /** Records, then flushes, each report in turn; returns how many rows were written. */
+  async function checks(queue: DeviceActivity, state: { reports: unknown[] }, reports: Array<() => void>) {
+    const before = state.reports.length;
+    for (const report of reports) {
+      report();
+      await queue.flush();
+    }
+    return state.reports.length - before;
+  }
+
+  it('writes a device that checks again unchanged only once within the precision', async () => {
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos);
+    const check = () => queue.recordDevice(info('a'), 'production');
+    expect(await checks(queue, state, [check, check, check, check])).toBe(1);
+    expect(queue.queued).toBe(0);
+    // Another device, or any column changed, is written at the next flush.
+    expect(await checks(queue, state, [() => queue.recordDevice(info('b'), 'production')])).toBe(1);
+    for (const change of [
+      () => queue.recordDevice(info('a', '1.0.1'), 'production'),
+      () => queue.recordDevice(info('a', '1.0.1'), 'beta'),
+      () => queue.recordDevice({ ...info('a', '1.0.1'), custom_id: 'tester' }, 'beta'),
+      () => queue.recordDevice({ ...info('a', '1.0.1'), custom_id: 'tester', is_emulator: true }, 'beta'),
+      () => queue.recordDevice({ ...info('a', '1.0.1'), custom_id: 'tester', is_emulator: true }, 'beta'),
+    ]) {
+      await checks(queue, state, [change]);
+    }
+    expect(state.reports.map((row) => row.device_id)).toEqual(['a', 'b', 'a', 'a', 'a', 'a']);
+    expect(state.reports.at(-1)).toMatchObject({ version_name: '1.0.1', channel: 'beta', is_emulator: 1 });
+  });
+
+  it('writes reports of stats and channel calls only when they change something', async () => {
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos);
+    await checks(queue, state, [() => queue.recordDevice(info('a', '1.0.0'), 'production')]);
+    // A stats event about another bundle (keepVersion), and a channel call (no served channel).
+    const stats = () => queue.recordDevice(info('a', 'builtin'), undefined, true);
+    const channelCall = () => queue.recordDevice(info('a', '1.0.0'));
+    expect(await checks(queue, state, [stats, channelCall, stats])).toBe(0);
+    // A `set` event says the device now runs 1.0.1; a channel call with a new requested channel.
+    expect(await checks(queue, state, [() => queue.recordDevice(info('a', '1.0.1'))])).toBe(1);
+    const asks = { ...info('a', '1.0.1'), defaultChannel: 'beta' };
+    expect(await checks(queue, state, [() => queue.recordDevice(asks)])).toBe(1);
+    // What the partial reports said is remembered with what the update check said before.
+    expect(await checks(queue, state, [() => queue.recordDevice(asks, 'production')])).toBe(0);
+    expect(await checks(queue, state, [() => queue.recordDevice(asks, 'beta')])).toBe(1);
+  });
+
+  it('remembers nothing a stats report did not say about a device it did not know', async () => {
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos);
+    await checks(queue, state, [() => queue.recordDevice(info('a', 'builtin'), undefined, true)]);
+    // The row's version and served channel are unknown: an update check writes them.
+    expect(await checks(queue, state, [() => queue.recordDevice(info('a', 'builtin'), 'production')])).toBe(
+      1,
+    );
+  });
+
+  it('writes an unchanged device again once the precision has passed', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos, { precisionMs: 60_000 });
+    const check = () => queue.recordDevice(info('a'), 'production');
+    expect(await checks(queue, state, [check])).toBe(1);
+    vi.advanceTimersByTime(59_000);
+    expect(await checks(queue, state, [check])).toBe(0);
+    vi.advanceTimersByTime(1_000);
+    expect(await checks(queue, state, [check, check])).toBe(1);
+    // The upsert is told what is stale, so that it leaves rows alone that another instance wrote.
+    expect(state.staleBefore.at(-1)).toBe(new Date(Date.now() - 60_000).toISOString());
+  });
+
+  it('replaces a queued report by one that goes back to the state written', async () => {
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos);
+    await checks(queue, state, [() => queue.recordDevice(info('a', '1.0.0'), 'production')]);
+    queue.recordDevice(info('a', '1.0.1'), 'production');
+    queue.recordDevice(info('a', '1.0.0'), 'production');
+    await queue.flush();
+    expect(state.reports.map((row) => row.version_name)).toEqual(['1.0.0', '1.0.0']);
+  });
+
+  it('compares with what is being written while a flush runs', async () => {
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos);
+    await checks(queue, state, [() => queue.recordDevice(info('a', '1.0.0'), 'production')]);
+    queue.recordDevice(info('a', '1.0.1'), 'production');
+    const writing = queue.flush();
+    queue.recordDevice(info('a', '1.0.0'), 'production');
+    await writing;
+    await queue.flush();
+    expect(state.reports.map((row) => row.version_name)).toEqual(['1.0.0', '1.0.1', '1.0.0']);
+  });
+
+  it('writes again what it could not write, and forgets devices past its bound', async () => {
+    const { repos, state } = fakeRepos();
+    const queue = activity(repos, { maxRemembered: 2 });
+    state.down = true;
+    queue.recordDevice(info('a'), 'production');
+    await expect(queue.flush()).rejects.toThrow();
+    queue.recordDevice(info('a'), 'production');
+    state.down = false;
+    await queue.flush();
+    expect(state.reports).toHaveLength(1);
+    // Two devices remembered: a third one makes the least recently seen one be written again.
+    const check = (device: string) => () => queue.recordDevice(info(device), 'production');
+    expect(await checks(queue, state, [check('a'), check('b')])).toBe(1);
+    expect(await checks(queue, state, [check('a'), check('c'), check('a')])).toBe(1);
+    expect(await checks(queue, state, [check('b'), check('c')])).toBe(2);
   });
 });

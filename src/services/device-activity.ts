@@ -14,6 +14,24 @@ export interface DeviceEvent {
 /** Runs after a flush wrote events (inside the flush: `flush()` resolves after it). */
 export type EventsWrittenListener = (events: readonly NewDeviceEvent[]) => Promise<void>;
 
+/** The tuning of DeviceActivity (its defaults in parentheses); tests shorten or bound them. */
+export interface DeviceActivityOptions {
+  /** How long reports wait to be written (250 ms). */
+  intervalMs?: number;
+  /** Reports and event groups queued that make a flush start at once (2000). */
+  maxQueued?: number;
+  /** Rows per chunk, each its own transaction (100). */
+  chunkRows?: number;
+  /** Reports kept while the database cannot be reached (100 000). */
+  maxBuffered?: number;
+  /** How long events wait to be committed together (10 ms). */
+  commitDelayMs?: number;
+  /** An unchanged device is written again once its row is this old (15 minutes). */
+  seenPrecisionMs?: number;
+  /** Devices whose written state is remembered (100 000: about 35 MB of heap). */
+  maxRemembered?: number;
+}
+
 /**
  * What devices report, written in batches. Two kinds, with different promises:
  *
@@ -30,9 +48,15 @@ export type EventsWrittenListener = (events: readonly NewDeviceEvent[]) => Promi
  *
  * A flush writes in chunks of about `chunkRows`, each its own short transaction, and lets requests
  * run between chunks, so a large batch never stalls the event loop for long. Timestamps of reports
- * are taken at flush time: last_seen is exact to within the interval. `close()` flushes what is
- * left. Listeners (the automatic safety) run after each flush that wrote events, off the request
- * path, after the events' senders were answered.
+ * are taken at flush time: a last_seen written is exact to within the interval. `close()` flushes
+ * what is left. Listeners (the automatic safety) run after each flush that wrote events, off the
+ * request path, after the events' senders were answered.
+ *
+ * The steady state writes nothing: a device that reports the same state again (the columns its
+ * report sets, the served channel included) within `seenPrecisionMs` of the last write of its row is
+ * not queued at all, so last_seen lags by up to that much. What was written is remembered for at most
+ * `maxRemembered` devices (the least recently seen are forgotten, and simply written again), and the
+ * upsert itself leaves unchanged rows alone, so nothing depends on this memory being complete.
  */
 export class DeviceActivity {
   private reports = new Map<string, QueuedReport>();
@@ -45,16 +69,29 @@ export class DeviceActivity {
   /** The wait before the next write while the database is unreachable; 0 when it is not. */
   private retryMs = 0;
   private closed = false;
+  /** The state last written (or being written) per device, and when. */
+  private readonly written: Lru<string, Remembered>;
+
+  private readonly intervalMs: number;
+  private readonly maxQueued: number;
+  private readonly chunkRows: number;
+  private readonly maxBuffered: number;
+  private readonly commitDelayMs: number;
+  private readonly seenPrecisionMs: number;
 
   constructor(
     private readonly repos: Repos,
     private readonly log: Logger,
-    private readonly intervalMs = 250,
-    private readonly maxQueued = 2000,
-    private readonly chunkRows = 100,
-    private readonly maxBuffered = 100_000,
-    private readonly commitDelayMs = 10,
-  ) {}
+    options: DeviceActivityOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? 250;
+    this.maxQueued = options.maxQueued ?? 2000;
+    this.chunkRows = options.chunkRows ?? 100;
+    this.maxBuffered = options.maxBuffered ?? 100_000;
+    this.commitDelayMs = options.commitDelayMs ?? 10;
+    this.seenPrecisionMs = options.seenPrecisionMs ?? 15 * 60_000;
+    this.written = new Lru(options.maxRemembered ?? 100_000);
+  }
 
   /**
    * `channel`: the channel it was served from (update checks only). `keepVersion`: the report does
@@ -63,8 +100,37 @@ export class DeviceActivity {
    */
   recordDevice(info: DeviceInfo, channel?: string, keepVersion = false): void {
     const key = `${info.app_id}\u0000${info.device_id}`;
-    this.reports.set(key, merged(this.reports.get(key), { info, channel, keepVersion }));
+    const report = { info, channel, keepVersion };
+    const queued = this.reports.get(key);
+    // A queued report may say something else: this one must then replace it.
+    if (!queued && this.unchanged(key, report)) return;
+    this.reports.set(key, merged(queued, report));
     this.schedule();
+  }
+
+  /** Whether the report says nothing new, and the device's row was written within the precision. */
+  private unchanged(key: string, report: QueuedReport): boolean {
+    const remembered = this.written.get(key);
+    if (!remembered || Date.now() - remembered.at >= this.seenPrecisionMs) return false;
+    const state = stateOf(report);
+    if (!state.includes(undefined)) return JSON.stringify(state) === remembered.state;
+    const known = JSON.parse(remembered.state) as KnownState;
+    return state.every((value, index) => value === undefined || value === known[index]);
+  }
+
+  /** Remembers the reports as written, from when they were seen; the caller forgets failures. */
+  private remember(reports: PendingReport[]): void {
+    for (const { key, queued } of reports) {
+      const state = stateOf(queued);
+      let known: KnownState = state.map((value) => value ?? null);
+      if (state.includes(undefined)) {
+        // What the report does not say stays as remembered (or unknown).
+        const before = this.written.get(key);
+        const old = before ? (JSON.parse(before.state) as KnownState) : [];
+        known = state.map((value, index) => value ?? old[index] ?? null);
+      }
+      this.written.set(key, { state: JSON.stringify(known), at: Date.parse(queued.seen) });
+    }
   }
 
   /**
@@ -118,6 +184,9 @@ export class DeviceActivity {
     const events = this.events;
     this.reports = new Map();
     this.events = [];
+    // Remembered before the write, so a report arriving meanwhile is compared with what is being
+    // written; a report that fails is requeued (and so never skipped) or forgotten.
+    this.remember(reports);
     // A failed flush must not stop the ones after it.
     this.flushing = this.flushing.catch(() => undefined).then(() => this.write(reports, events));
     return this.flushing;
@@ -201,6 +270,8 @@ export class DeviceActivity {
       }
       this.retryMs = 0;
     } catch (error) {
+      // Forgotten, so written again when next reported (those requeued are not skipped anyway).
+      for (const { key } of reports) this.written.delete(key);
       // Not an outage (a bug): nobody may wait forever. Senders that were answered are not again.
       for (const group of groups) group.reject(error);
       throw error;
@@ -211,9 +282,11 @@ export class DeviceActivity {
 
   /** Throws Unwritten, with the reports not written, when the database cannot be reached. */
   private async writeChunk(reports: PendingReport[], events: NewDeviceEvent[]): Promise<void> {
+    // Rows written within the precision are only rewritten by a report that changes them.
+    const staleBefore = new Date(Date.now() - this.seenPrecisionMs).toISOString();
     try {
       await this.repos.transaction(async (repos) => {
-        await repos.devices.upsertReports(reports.map(toReport));
+        await repos.devices.upsertReports(reports.map(toReport), staleBefore);
         await repos.devices.insertEvents(events);
       });
       return;
@@ -223,8 +296,9 @@ export class DeviceActivity {
       this.log.warn({ err: error }, 'device batch failed, retrying row by row');
     }
     for (const [index, report] of reports.entries()) {
-      await this.repos.devices.upsertReports([toReport(report)]).catch((error: unknown) => {
+      await this.repos.devices.upsertReports([toReport(report)], staleBefore).catch((error: unknown) => {
         if (isDatabaseUnavailable(error)) throw new Unwritten(reports.slice(index), error);
+        this.written.delete(report.key);
       });
     }
     // Row by row, events could be half written: their senders get a failure and resend them all.
@@ -303,6 +377,58 @@ function chunkGroups(groups: EventGroup[], rows: number): EventGroup[][] {
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/** The columns a report sets, in STATE_COLUMNS order: null where the row's value is not known. */
+type KnownState = (string | number | null)[];
+
+/** A device's state as last written (KnownState as JSON), and when it was seen (ms). */
+interface Remembered {
+  state: string;
+  at: number;
+}
+
+/** The columns of a report, in STATE_COLUMNS order; undefined where it does not say. */
+function stateOf({ info, channel, keepVersion }: QueuedReport): (string | number | undefined)[] {
+  const columns = deviceColumns(info);
+  return [
+    columns.platform,
+    keepVersion ? undefined : columns.version_name,
+    columns.version_build,
+    columns.version_code,
+    columns.version_os,
+    columns.plugin_version,
+    columns.custom_id,
+    columns.requested_channel,
+    columns.is_emulator,
+    columns.is_prod,
+    channel,
+  ];
+}
+
+/** A Map that forgets its least recently used entry past `max` entries. */
+class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+
+  get(key: K): V | undefined {
+    const value = this.map.get(key);
+    if (value !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+  }
+
+  delete(key: K): void {
+    this.map.delete(key);
+  }
 }
 
 interface QueuedReport {

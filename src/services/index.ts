@@ -34,6 +34,8 @@ export interface ServiceOptions {
   webhookAllowHosts?: readonly string[];
   /** Lifetime of a dashboard session (OVERAIR_SESSION_TTL), 12 hours unless given. */
   sessionTtlSeconds?: number;
+  /** How stale a device's last_seen may get (OVERAIR_DEVICE_SEEN_PRECISION), 15 minutes unless given. */
+  deviceSeenPrecisionSeconds?: number;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -49,7 +51,12 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
       ),
     ),
   );
-  const activity = new DeviceActivity(repos, log);
+  const activity = new DeviceActivity(repos, log, {
+    seenPrecisionMs:
+      options.deviceSeenPrecisionSeconds === undefined
+        ? undefined
+        : options.deviceSeenPrecisionSeconds * 1000,
+  });
   const webhooks = new WebhookService(
     repos,
     log,
