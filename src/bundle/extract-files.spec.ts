@@ -21,6 +21,9 @@ function slowStore(failAt?: number) {
     committed: [] as string[],
     lateCommits: 0,
     answered: false,
+    /** Commits that ran beside the large file's (file 30, over 2 MiB before brotli). */
+    besideBig: 0,
+    bigRunning: false,
   };
   const store = {
     async stage(source: Readable): Promise<StagedBlob> {
@@ -36,11 +39,15 @@ function slowStore(failAt?: number) {
       if (state.answered) state.lateCommits++;
       const n = ++state.commits;
       state.peak = Math.max(state.peak, ++state.inFlight);
+      const big = staged.size > 20_000;
+      if (big) state.bigRunning = true;
+      if (state.inFlight > 1 && state.bigRunning) state.besideBig++;
       try {
-        await sleep(2 + (n % 5));
+        await sleep(big ? 30 : 2 + (n % 5));
         if (n === failAt) throw new Error('disk full');
         state.committed.push(staged.sha256);
       } finally {
+        if (big) state.bigRunning = false;
         state.inFlight--;
         if (state.answered) state.lateCommits++;
       }
@@ -52,8 +59,13 @@ function slowStore(failAt?: number) {
 describe('extractBundleFiles', () => {
   let dir: string;
   let zipFile: string;
+  // File 30 is over 2 MiB: stored alone, nothing beside it.
   const contents = Array.from({ length: FILES }, (_, i) =>
-    i % 4 === 0 ? `/* ${i} */\n`.repeat(2000) : `export const v${i} = ${i};\n`,
+    i === 30
+      ? `/* ${i} */\n`.repeat(300_000)
+      : i % 4 === 0
+        ? `/* ${i} */\n`.repeat(2000)
+        : `export const v${i} = ${i};\n`,
   );
   const pool = new DigestPool(2);
 
@@ -79,10 +91,14 @@ describe('extractBundleFiles', () => {
     const sha = (text: string) => createHash('sha256').update(text).digest('hex');
     files.slice(1).forEach((file, i) => {
       expect(file.fileHash).toBe(sha(contents[i]!));
-      expect(file.brotli).toBe(i % 4 === 0);
+      expect(file.brotli).toBe(i % 4 === 0 || i === 30);
     });
     expect(state.peak).toBeGreaterThan(1);
     expect(state.peak).toBeLessThanOrEqual(8);
+    expect(files[31]).toMatchObject({ path: 'js/f-30.js', brotli: true });
+    expect(state.besideBig).toBe(0);
+    // Every file before it was committed before it, every file after it after it.
+    expect(state.committed.indexOf(files[31]!.storedSha256)).toBe(31);
     expect(committed.sort()).toEqual([...state.committed].sort());
   });
 

@@ -23,13 +23,18 @@ export interface BundleFile {
 const IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024;
 /** Files unpacked, hashed and committed at once: on S3 each commit is two round trips. */
 const FILES_IN_FLIGHT = 8;
+/**
+ * Files above this are stored alone, none beside them, so that the bytes held in memory stay under
+ * FILES_IN_FLIGHT of these or one file of IN_MEMORY_MAX_BYTES, as before files were stored at once.
+ */
+const SHARED_MAX_BYTES = 2 * 1024 * 1024;
 
 /**
  * Stores every file of a validated bundle zip in the blob store, content-addressed (a file shared by
  * many releases is stored once), and lists them for the update check's manifest: exactly the files a
  * full install leaves on the device, so a delta install ends with the same tree.
  *
- * Up to FILES_IN_FLIGHT files are stored at once, their hashing and compressing done by `digests`
+ * Up to FILES_IN_FLIGHT files are stored at once (a large one alone), their hashing and compressing done by `digests`
  * off the main thread; the list keeps the zip's order. Each blob's sha256 is pushed to `committed`
  * as soon as it is in the store, so that a caller whose upload fails part-way (a corrupt entry, a
  * full disk) knows every blob to remove, even though this function then throws instead of
@@ -61,6 +66,8 @@ export async function extractBundleFiles(
       if (!entry.fileName.startsWith(prefix)) continue;
       const index = files.length;
       files.length++;
+      const alone = entry.uncompressedSize > SHARED_MAX_BYTES;
+      if (alone) await group.settle();
       await group.add(async () => {
         const source = checked(await openEntry(zip, entry), entry);
         files[index] =
@@ -68,6 +75,7 @@ export async function extractBundleFiles(
             ? await storeSmall(name, await collect(source), store, digests, committed)
             : await storeLarge(name, source, store, maxBytes, committed);
       });
+      if (alone) await group.settle();
     }
   } finally {
     // Every file started is stored or has failed before the zip closes and the caller cleans up.
