@@ -34,13 +34,13 @@ const SHARED_MAX_BYTES = 2 * 1024 * 1024;
  * many releases is stored once), and lists them for the update check's manifest: exactly the files a
  * full install leaves on the device, so a delta install ends with the same tree.
  *
- * Up to FILES_IN_FLIGHT files are stored at once (a large one alone), their hashing and compressing done by `digests`
- * off the main thread; the list keeps the zip's order. Each blob's sha256 is pushed to `committed`
- * as soon as it is in the store, so that a caller whose upload fails part-way (a corrupt entry, a
- * full disk) knows every blob to remove, even though this function then throws instead of
- * returning; it throws only once no file is being stored any more, so that list is complete. Data
- * that cannot be unpacked (corrupt deflate stream, wrong size, wrong CRC-32) is a 400 invalid_zip
- * naming the entry; a failing store is not.
+ * Up to FILES_IN_FLIGHT files are stored at once (a large one alone), their hashing and
+ * compressing done by `digests` off the main thread; the list keeps the zip's order. Each blob's
+ * sha256 is pushed to `committed` as soon as it is in the store, so that a caller whose upload fails
+ * part-way (a corrupt entry, a full disk) knows every blob to remove, even though this function then
+ * throws instead of returning; it throws only once no file is being stored any more, so that list
+ * is complete. Data that cannot be unpacked (corrupt deflate stream, wrong size, wrong CRC-32) is a
+ * 400 invalid_zip naming the entry; a failing store is not.
  */
 export async function extractBundleFiles(
   zipFile: string,
