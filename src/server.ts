@@ -156,6 +156,7 @@ export async function startServer(
       if ((await drained) === 'forced')
         log.warn('shutdown timeout reached: requests still in flight were cut');
       bodyTimeouts.close();
+      await services.digests.close();
       await services.activity.close();
       // After the activity flush, whose automatic halts may still emit events.
       await services.webhooks.close();

@@ -174,4 +174,37 @@ describe('delta updates: a device downloads only the files that changed', () => 
     const { tree } = await pluginApplyManifest(answer.body.manifest, new Map());
     expect(tree.size).toBe(Object.keys(second).length);
   });
+
+  it('stores a bundle of hundreds of files (committed a few at once), serves each, and deletes them all', async () => {
+    const app = `${APP}.many`;
+    await server.api('POST', '/apps', { id: app });
+    const files: Record<string, string> = { 'index.html': '<!doctype html>' };
+    for (let i = 0; i < 300; i++) {
+      // Small files, large compressible ones (brotli) and a few that compress badly, all different.
+      files[`assets/f-${i}.js`] =
+        i % 10 === 0
+          ? Array.from({ length: 1200 }, (_, n) => ((n * 7919 + i * 104729) % 1_000_003).toString(36)).join(
+              '',
+            )
+          : `export const f${i} = ${i};\n`.repeat(i % 3 === 0 ? 600 : 5);
+    }
+    const before = (await storedBlobs(server)).length;
+    expect((await uploadBundle(server, app, await makeZip(files), { version: '1.0.0' })).status).toBe(201);
+    // The zip and one blob per file.
+    expect((await storedBlobs(server)).length - before).toBe(Object.keys(files).length + 1);
+    await server.api('PUT', `/apps/${app}/channels/production/bundle`, { version: '1.0.0' });
+    const answer = await server.device(
+      'POST',
+      '/updates',
+      deviceInfo({ app_id: app, version_name: '0.9.0' }),
+    );
+    const manifest = answer.body.manifest as ManifestEntry[];
+    expect(manifest.some((entry) => entry.file_name.endsWith('.br'))).toBe(true);
+    const { tree } = await pluginApplyManifest(manifest, new Map());
+    expect(new Map([...tree].map(([name, bytes]) => [name, bytes.toString()]))).toEqual(
+      new Map(Object.entries(files)),
+    );
+    await server.api('DELETE', `/apps/${app}/bundles/1.0.0`);
+    expect((await storedBlobs(server)).length).toBe(before);
+  });
 });

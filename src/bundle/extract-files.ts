@@ -1,12 +1,10 @@
 import { Readable, Transform } from 'node:stream';
-import { brotliCompress, crc32, constants as zlib } from 'node:zlib';
-import { promisify } from 'node:util';
+import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
-import { sha256Hex } from '../crypto/hash.js';
+import { TaskGroup } from '../concurrency.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import type { DigestPool } from './digest-pool.js';
 import { invalidZip } from './validate-zip.js';
-
-const compress = promisify(brotliCompress);
 
 /** One file of a bundle as a device installs it, stored on its own for delta updates. */
 export interface BundleFile {
@@ -21,26 +19,35 @@ export interface BundleFile {
   brotli: boolean;
 }
 
-/** Files below this are sent as they are, as the Capgo CLI does; larger ones are brotli-compressed when it pays. */
-const BROTLI_MIN_BYTES = 8192;
 /** Files above this are stored as they are, streamed, without being held in memory to compress. */
 const IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024;
+/** Files unpacked, hashed and committed at once: on S3 each commit is two round trips. */
+const FILES_IN_FLIGHT = 8;
+/**
+ * Files above this are stored alone, none beside them, so that the bytes held in memory stay under
+ * FILES_IN_FLIGHT of these or one file of IN_MEMORY_MAX_BYTES, as before files were stored at once.
+ */
+const SHARED_MAX_BYTES = 2 * 1024 * 1024;
 
 /**
  * Stores every file of a validated bundle zip in the blob store, content-addressed (a file shared by
  * many releases is stored once), and lists them for the update check's manifest: exactly the files a
  * full install leaves on the device, so a delta install ends with the same tree.
  *
- * Each blob's sha256 is pushed to `committed` as soon as it is in the store, so that a caller whose
- * upload fails part-way (a corrupt entry, a full disk) knows every blob to remove, even though this
- * function then throws instead of returning. Data that cannot be unpacked (corrupt deflate stream,
- * wrong size, wrong CRC-32) is a 400 invalid_zip naming the entry; a failing store is not.
+ * Up to FILES_IN_FLIGHT files are stored at once (a large one alone), their hashing and
+ * compressing done by `digests` off the main thread; the list keeps the zip's order. Each blob's
+ * sha256 is pushed to `committed` as soon as it is in the store, so that a caller whose upload fails
+ * part-way (a corrupt entry, a full disk) knows every blob to remove, even though this function then
+ * throws instead of returning; it throws only once no file is being stored any more, so that list
+ * is complete. Data that cannot be unpacked (corrupt deflate stream, wrong size, wrong CRC-32) is a
+ * 400 invalid_zip naming the entry; a failing store is not.
  */
 export async function extractBundleFiles(
   zipFile: string,
   root: string,
   store: BlobStore,
   maxBytes: number,
+  digests: DigestPool,
   committed: string[] = [],
 ): Promise<BundleFile[]> {
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
@@ -50,21 +57,33 @@ export async function extractBundleFiles(
   );
   const prefix = root ? `${root}/` : '';
   const files: BundleFile[] = [];
+  const group = new TaskGroup(FILES_IN_FLIGHT);
   try {
     for await (const entry of entries(zip)) {
       if (entry.fileName.endsWith('/')) continue;
       const name = entry.fileName.slice(prefix.length);
       // Outside the single top folder: the plugin drops it when it flattens the bundle.
       if (!entry.fileName.startsWith(prefix)) continue;
-      const source = checked(await openEntry(zip, entry), entry);
-      files.push(
-        entry.uncompressedSize <= IN_MEMORY_MAX_BYTES
-          ? await storeSmall(name, await collect(source), store, committed)
-          : await storeLarge(name, source, store, maxBytes, committed),
-      );
+      const index = files.length;
+      files.length++;
+      const alone = entry.uncompressedSize > SHARED_MAX_BYTES;
+      if (alone) await group.settle();
+      await group.add(async () => {
+        const source = checked(await openEntry(zip, entry), entry);
+        files[index] =
+          entry.uncompressedSize <= IN_MEMORY_MAX_BYTES
+            ? await storeSmall(name, await collect(source), store, digests, committed)
+            : await storeLarge(name, source, store, maxBytes, committed);
+      });
+      if (alone) await group.settle();
     }
   } finally {
-    zip.close();
+    // Every file started is stored or has failed before the zip closes and the caller cleans up.
+    try {
+      await group.settle();
+    } finally {
+      zip.close();
+    }
   }
   return files;
 }
@@ -73,20 +92,10 @@ async function storeSmall(
   path: string,
   bytes: Buffer,
   store: BlobStore,
+  digests: DigestPool,
   committed: string[],
 ): Promise<BundleFile> {
-  const fileHash = sha256Hex(bytes);
-  let stored = bytes;
-  let brotli = false;
-  if (bytes.length >= BROTLI_MIN_BYTES) {
-    const packed = await compress(bytes, {
-      params: { [zlib.BROTLI_PARAM_QUALITY]: 6, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
-    });
-    if (packed.length < bytes.length - 10) {
-      stored = packed;
-      brotli = true;
-    }
-  }
+  const { fileHash, stored, brotli } = await digests.digest(bytes);
   const staged = await store.stage(Readable.from([stored]), {
     maxBytes: Math.max(stored.length, 1),
     allowEmpty: true,

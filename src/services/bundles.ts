@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
+import type { DigestPool } from '../bundle/digest-pool.js';
 import { extractBundleFiles, type BundleFile } from '../bundle/extract-files.js';
 import { validateBundleZip } from '../bundle/validate-zip.js';
+import { forEachLimited } from '../concurrency.js';
 import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { BundleFileRow, BundleRow, NewBundle } from '../db/schema.js';
@@ -40,6 +42,8 @@ export class BundleService {
     private readonly store: BlobStore,
     private readonly cache: ReleaseCache,
     readonly maxUploadBytes: number,
+    /** Hashes and compresses the files of uploaded bundles off the main thread. */
+    private readonly digests: DigestPool,
     private readonly events: EventSink = NO_EVENTS,
   ) {}
 
@@ -80,7 +84,14 @@ export class BundleService {
       // its files cannot be served one by one (their hashes would have to be sealed by that key).
       if (!encrypted) {
         const { root } = await validateBundleZip(staged.file);
-        files = await extractBundleFiles(staged.file, root, this.store, this.maxUploadBytes, committed);
+        files = await extractBundleFiles(
+          staged.file,
+          root,
+          this.store,
+          this.maxUploadBytes,
+          this.digests,
+          committed,
+        );
       }
       await this.store.commit(staged);
     } catch (error) {
@@ -196,8 +207,10 @@ export class BundleService {
     return bundle;
   }
 
+  /** A few deletes at a time (on S3 each is a round trip); throws the first failure once all have ended. */
   private async deleteBlobsIfUnused(sha256s: string[]): Promise<void> {
-    for (const sha of await this.repos.bundles.unreferencedBlobs(sha256s)) await this.store.delete(sha);
+    const unused = await this.repos.bundles.unreferencedBlobs(sha256s);
+    await forEachLimited(unused, BLOB_DELETES_IN_FLIGHT, (sha) => this.store.delete(sha));
   }
 
   /** Checked before any byte is read, so a duplicate fails fast instead of after a long upload. */
@@ -205,6 +218,8 @@ export class BundleService {
     if (await this.repos.bundles.find(appId, version)) throw versionExists(appId, version);
   }
 }
+
+const BLOB_DELETES_IN_FLIGHT = 8;
 
 const versionExists = (appId: string, version: string) =>
   errors.versionExists({ appId, what: 'a bundle', version });

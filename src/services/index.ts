@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Repos } from '../db/index.js';
+import { DigestPool } from '../bundle/digest-pool.js';
 import { WebhookTargetPolicy } from '../domain/webhook-targets.js';
 import { pingDatabase } from '../db/ping.js';
 import { atMostEvery } from '../log.js';
@@ -72,13 +73,16 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   activity.onEventsWritten((events) => safety.afterWrite(events));
   const tokens = new TokenService(repos);
   const users = new UserService(repos);
+  // Worker threads, started at the first upload of a plain bundle; closed with the server.
+  const digests = new DigestPool();
   return {
     store,
     cache,
     activity,
     holds,
     apps: new AppService(repos, store, cache),
-    bundles: new BundleService(repos, store, cache, options.maxUploadBytes, webhooks),
+    digests,
+    bundles: new BundleService(repos, store, cache, options.maxUploadBytes, digests, webhooks),
     nativeBuilds: new NativeBuildService(repos, store, options.maxNativeUploadBytes ?? 2 * 1024 ** 3),
     channels,
     devices: new DeviceService(repos, activity, cache),
