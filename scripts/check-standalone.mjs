@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const OUTSIDE = [
-  { pattern: /\.\.\/shared\b/, why: 'a path to ../shared, which a clone does not have' },
+  { pattern: /\.\.\/shared\b/, why: 'a path to the sibling shared folder, which a clone does not have' },
   { pattern: /(^|[\s'"`(])\/work\//, why: 'an absolute path of the development machine' },
 ];
 // This file names the patterns it looks for.
