@@ -65,13 +65,14 @@ export function deviceRoutes(
   routes.post('/stats', async (c) => {
     try {
       const body = await readJson(c, undefined, (text) => {
-        if (arrayLongerThan(text, MAX_STATS_EVENTS)) throw tooManyEvents('more');
+        // Counted in the text, exactly as JSON.parse would (its spec checks that): a batch too long
+        // is refused before it is built.
+        if (arrayLongerThan(text, MAX_STATS_EVENTS)) throw tooManyEvents();
       });
       if (!Array.isArray(body)) {
         await services.stats.record([await prepareStat(body)]);
         return c.json({ status: 'ok' });
       }
-      if (body.length > MAX_STATS_EVENTS) throw tooManyEvents(String(body.length));
       // Plugins from 8.42 send batches: keep every valid event, report the others by index.
       const prepared = [];
       const results = [];
@@ -92,9 +93,9 @@ export function deviceRoutes(
     }
   });
 
-  function tooManyEvents(count: string) {
+  function tooManyEvents() {
     return errors.payloadTooLarge({
-      what: `A stats batch of ${count} events`,
+      what: 'A stats batch of more events',
       limit: `${MAX_STATS_EVENTS} events (the plugin's queue)`,
     });
   }
