@@ -4,6 +4,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { reportMetrics } from './server-metrics.js';
+
+reportMetrics();
 
 const REPLY = Buffer.from(
   JSON.stringify({

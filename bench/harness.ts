@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { deviceInfo as testDeviceInfo } from '../test/helpers/device-info.js';
+import type { ServerMetrics } from './server-metrics.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const ADMIN_TOKEN = 'oat_bench-admin-token-0123456789abcdef';
@@ -256,4 +257,31 @@ export function printTable(rows: string[][]): void {
   console.log('\n' + line(rows[0]!));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows.slice(1)) console.log(line(row));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server figures (bench/server-metrics.ts).
+
+function ask<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${type} answer within 10 s`)), 10_000);
+    const onMessage = (message: { type?: string }) => {
+      if (message.type !== type) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(message as T);
+    };
+    child.on('message', onMessage);
+    child.send({ type });
+  });
+}
+
+/** Starts a new span of a server's figures (its loop delay, peak RSS, CPU time and writes). */
+export async function resetMetrics(child: ChildProcess): Promise<void> {
+  await ask(child, 'metrics-reset');
+}
+
+/** A server's figures since its last reset. */
+export function readMetrics(child: ChildProcess): Promise<ServerMetrics> {
+  return ask<ServerMetrics>(child, 'metrics');
 }

@@ -1,12 +1,14 @@
 /**
- * A real Overair server for bench/check.ts, in its own process. Settings come from the OVERAIR_*
- * environment the parent sets; the URL goes back over the IPC channel. Closes (flushing the
+ * A real Overair server for the benches, in its own process. Settings come from the OVERAIR_*
+ * environment the parent sets; the URL goes back over the IPC channel, and its figures on request (bench/server-metrics.ts). Closes (flushing the
  * device-activity queue) on SIGTERM/SIGINT or when the parent goes away.
  */
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
+import { reportMetrics } from './server-metrics.js';
 
 const server = await startServer(loadConfig(process.env));
+reportMetrics(() => ({ rowsWritten: server.services.activity.rowsWritten }));
 let closing = false;
 async function stop(): Promise<void> {
   if (closing) return;

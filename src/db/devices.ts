@@ -113,8 +113,10 @@ export class DevicesRepo {
    * With `staleBefore`, an existing row is only updated when the report changes one of its columns
    * or its last_seen is older than `staleBefore`: a device that reports the same state again does
    * not rewrite its row (on PostgreSQL, no new row version) until its last_seen is that old.
+   * Resolves to the number of rows inserted or updated.
    */
-  async upsertReports(reports: DeviceReport[], staleBefore?: string): Promise<void> {
+  async upsertReports(reports: DeviceReport[], staleBefore?: string): Promise<number> {
+    let written = 0;
     // The served channel is only known on update checks, the running bundle not on stats events:
     // reports that do not know a column must not overwrite it.
     const groups = new Map<string, { columns: (keyof DevicesTable)[]; reports: DeviceReport[] }>();
@@ -143,7 +145,7 @@ export class DevicesRepo {
           self_assigned_channel: null,
           first_seen: report.last_seen,
         }));
-        await this.db
+        const [result] = await this.db
           .insertInto('devices')
           .values(rows)
           .onConflict((oc) => {
@@ -164,8 +166,10 @@ export class DevicesRepo {
             );
           })
           .execute();
+        written += Number(result?.numInsertedOrUpdatedRows ?? 0);
       }
     }
+    return written;
   }
 
   async insertEvents(events: NewDeviceEvent[]): Promise<void> {

@@ -28,6 +28,7 @@ function fakeRepos() {
         refuse();
         state.reports.push(...rows);
         state.staleBefore.push(staleBefore);
+        return rows.length;
       },
       async insertEvents(rows: NewDeviceEvent[]) {
         refuse();

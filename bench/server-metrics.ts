@@ -1,0 +1,56 @@
+/**
+ * What every server the benches start reports over its IPC channel, so each scenario's figures come
+ * from inside the process under load: the event loop's delay (perf_hooks.monitorEventLoopDelay, 1 ms
+ * resolution) and the RSS, over the span since the last reset, and the process's CPU time. The bench
+ * sends {type: 'metrics-reset'} before a scenario and {type: 'metrics'} after it; the answer is a
+ * {type: 'metrics', ...ServerMetrics} message. `extra` adds figures of the server's own (its
+ * database writes).
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+export interface ServerMetrics {
+  /** Event loop delay in ms since the last reset. */
+  loopDelayP99: number;
+  loopDelayMax: number;
+  /** Resident set size now, and its peak since the last reset (sampled with the loop delay), in bytes. */
+  rss: number;
+  rssPeak: number;
+  /** CPU time of the process since the last reset, in ms. */
+  cpuMs: number;
+  /** Device rows and events written since the last reset (Overair only). */
+  rowsWritten?: number;
+}
+
+export function reportMetrics(extra: () => { rowsWritten?: number } = () => ({})): void {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  let cpuAtReset = process.cpuUsage();
+  let rowsAtReset = extra().rowsWritten ?? 0;
+  let rssPeak = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+  }, 100);
+  sampler.unref();
+
+  process.on('message', (message: { type?: string }) => {
+    if (message.type === 'metrics-reset') {
+      delay.reset();
+      cpuAtReset = process.cpuUsage();
+      rowsAtReset = extra().rowsWritten ?? 0;
+      rssPeak = process.memoryUsage.rss();
+      process.send?.({ type: 'metrics-reset' });
+    } else if (message.type === 'metrics') {
+      const cpu = process.cpuUsage(cpuAtReset);
+      const rows = extra().rowsWritten;
+      const metrics: ServerMetrics = {
+        loopDelayP99: delay.percentile(99) / 1e6,
+        loopDelayMax: delay.max / 1e6,
+        rss: process.memoryUsage.rss(),
+        rssPeak: Math.max(rssPeak, process.memoryUsage.rss()),
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        ...(rows !== undefined && { rowsWritten: rows - rowsAtReset }),
+      };
+      process.send?.({ type: 'metrics', ...metrics });
+    }
+  });
+}
