@@ -20,6 +20,19 @@ export function currentBundleVersion(versionName: string, nativeVersion: string)
  * manifest lists; older ones only know the full zip (Capgo's backend uses the same thresholds).
  */
 export function pluginSupportsManifest(pluginVersion: string): boolean {
+  let supports = manifestSupport.get(pluginVersion);
+  if (supports === undefined) {
+    // A fleet runs a handful of plugin versions: parsing one costs more than the rest of a check.
+    if (manifestSupport.size >= 1000) manifestSupport.clear();
+    supports = parseManifestSupport(pluginVersion);
+    manifestSupport.set(pluginVersion, supports);
+  }
+  return supports;
+}
+
+const manifestSupport = new Map<string, boolean>();
+
+function parseManifestSupport(pluginVersion: string): boolean {
   const parsed = semver.coerce(pluginVersion);
   if (!parsed) return false;
   if (parsed.major >= 8) return true;

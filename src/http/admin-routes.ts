@@ -11,7 +11,8 @@ import { auditRequests, limitFailedAuth, requireScope, requireToken, type AdminE
 import type { FailedAuthLimiter } from './shared-auth-limiter.js';
 import { clientAddress } from './client-address.js';
 import type { DownloadLinks } from './download.js';
-import { parseInput, readJson } from './errors.js';
+import { readJson } from './json-body.js';
+import { parseInput } from './validation.js';
 import * as s from './schemas.js';
 import { SessionCookies } from './session-cookie.js';
 import { registerSessionRoutes } from './session-routes.js';

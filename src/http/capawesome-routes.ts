@@ -14,7 +14,8 @@ import type { LiveBundle } from '../services/release-cache.js';
 import { clientAddress } from './client-address.js';
 import { tooManyRequests, type DeviceRateLimit } from './device-rate-limit.js';
 import { filesKey, type DownloadLinks } from './download.js';
-import { errorJson, parseInput } from './errors.js';
+import { errorJson } from './errors.js';
+import { parseInput } from './validation.js';
 import { appId, channelName, deviceId } from './schemas.js';
 
 /** The name the plugin fetches a manifest bundle's file list under (it must not change). */

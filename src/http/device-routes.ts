@@ -2,13 +2,13 @@ import { Hono, type Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { UpdateDecision } from '../domain/decision.js';
-import { pluginSupportsManifest } from '../domain/plugin.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { OverairError, errors } from '../errors.js';
 import type { Services } from '../services/index.js';
-import type { LiveBundle } from '../services/release-cache.js';
-import { errorJson, parseInput, readJson, toErrorResponse } from './errors.js';
+import { errorJson, toErrorResponse } from './errors.js';
+import { readJson, requestBody } from './json-body.js';
+import { UpdateCheck, updatePayload } from './update-check.js';
+import { parseInput } from './validation.js';
 import { arrayLongerThan } from './json-array-length.js';
 import {
   appId,
@@ -19,11 +19,15 @@ import {
   statsEvent,
   versionName,
 } from './schemas.js';
-import type { BundleUrl, DownloadLinks } from './download.js';
+import type { DownloadLinks } from './download.js';
 import { clientAddress } from './client-address.js';
-import { nativeFileName } from './native-routes.js';
 import { tooManyRequests, type DeviceRateLimit } from './device-rate-limit.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/** Header values as the web Response takes them. */
+function stringValues(headers: Record<string, string | number>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, String(value)]));
+}
 
 /**
  * The endpoints devices call, shaped exactly as @capgo/capacitor-updater parses them
@@ -40,24 +44,29 @@ export function deviceRoutes(
 ) {
   const routes = new Hono();
 
-  // The configured device rate limit (off unless set), on every device call.
+  // The configured device rate limit (off unless set), on every device call; the update check
+  // applies it itself (update-check.ts).
   if (limit) {
     const limited = createMiddleware(async (c, next) => {
       const seconds = limit.check(clientAddress(c, trustProxy));
       if (seconds === 0) return next();
       c.header('Retry-After', String(seconds));
-      return c.json(
-        { ...tooManyRequests(seconds), ...(c.req.path === '/updates' && { kind: 'failed' }) },
-        429,
-      );
+      return c.json(tooManyRequests(seconds), 429);
     });
-    for (const path of ['/updates', '/stats', '/channel_self', '/check']) routes.use(path, limited);
+    for (const path of ['/stats', '/channel_self', '/check']) routes.use(path, limited);
   }
 
+  const check = new UpdateCheck(services, log, limit);
   routes.post('/updates', async (c) => {
-    const body = await readJson(c).catch((error: unknown) => new BodyError(error));
-    const { status, payload, headers } = await answerUpdateCheck(services, log, body, links.forBundle(c));
-    return c.json(payload, status, headers);
+    const { status, headers, body } = await check.answer({
+      address: clientAddress(c, trustProxy),
+      contentLength: c.req.header('content-length'),
+      acceptEncoding: c.req.header('accept-encoding'),
+      body: requestBody(c),
+      urlOf: links.forBundle(c),
+    });
+    const data = typeof body === 'string' ? body : new Uint8Array(body);
+    return c.body(data, status as ContentfulStatusCode, stringValues(headers));
   });
 
   // Answered only once the events are committed: the plugin keeps and resends what it was not
@@ -199,106 +208,3 @@ export function deviceRoutes(
  * work and the answer of one anonymous request.
  */
 export const MAX_STATS_EVENTS = 200;
-
-/** A body that could not be read, carried to answerUpdateCheck so it is answered like any error. */
-export class BodyError {
-  constructor(readonly error: unknown) {}
-}
-
-/**
- * The update check, from the request body to the plugin's answer. Shared by the Hono route and the
- * Node fast path (node-listener.ts), so both answer exactly alike.
- */
-export async function answerUpdateCheck(
-  services: Services,
-  log: Logger,
-  body: unknown,
-  urlOf: BundleUrl,
-): Promise<{ status: ContentfulStatusCode; payload: object; headers?: Record<string, string> }> {
-  try {
-    if (body instanceof BodyError) throw body.error;
-    const info = parseInput(deviceInfo, body);
-    const decision = await services.updates.check(info);
-    const payload = updateAnswer(decision, info, urlOf);
-    // Only for devices whose native build is too old: where to get a newer one (docs/protocol.md).
-    if (decision.outcome === 'blocked' && decision.error === 'native_version_too_old') {
-      return { status: 200, payload: { ...payload, ...(await nativeHint(services, info, decision, urlOf)) } };
-    }
-    return { status: 200, payload };
-  } catch (error) {
-    // The plugin reads {error, message, kind} at any status; kind "failed" surfaces the problem.
-    const { status, body: payload, headers } = toErrorResponse(error, log);
-    return { status, payload: { ...payload, kind: 'failed' }, headers };
-  }
-}
-
-/**
- * The newest native build of the device's platform on the native channel named like its live-update
- * channel, as the plugin's `link` and `comment`; nothing when there is none.
- */
-async function nativeHint(
-  services: Services,
-  info: { app_id: string; platform: string },
-  decision: { channel: string; bundle?: LiveBundle },
-  urlOf: BundleUrl,
-): Promise<{ link?: string; comment?: string }> {
-  const build = await services.nativeBuilds.latestCached(info.app_id, decision.channel, info.platform);
-  if (!build) return {};
-  const link = `${urlOf({ location: 'blob', sha256: build.sha256, external_url: null })}`;
-  const required = decision.bundle?.minNativeVersion ?? build.version;
-  return {
-    link: `${link}${link.includes('?') ? '&' : '?'}name=${encodeURIComponent(nativeFileName(build))}`,
-    comment: `Native ${required} required; ${info.platform} build ${build.version} is available`,
-  };
-}
-
-function updatePayload(bundle: LiveBundle, urlOf: BundleUrl, withManifest = false) {
-  return {
-    version: bundle.version,
-    // Sent with a manifest too: the plugin refuses an answer without a valid url.
-    url: urlOf(bundle),
-    checksum: bundle.checksum,
-    ...(bundle.session_key !== null && { session_key: bundle.session_key }),
-    ...(bundle.notes !== null && { comment: bundle.notes }),
-    // Every file of the bundle (the plugin builds the new bundle from these alone); never empty,
-    // since an empty manifest would install an empty bundle.
-    ...(withManifest && bundle.files.length > 0 && { manifest: manifestOf(bundle, urlOf) }),
-  };
-}
-
-/** The delta manifest as the plugin parses it: "*.br" names are brotli-decoded on the device. */
-function manifestOf(bundle: LiveBundle, urlOf: BundleUrl) {
-  return bundle.files.map((file) => ({
-    file_name: file.brotli === 1 ? `${file.path}.br` : file.path,
-    file_hash: file.file_hash,
-    download_url: urlOf({ location: 'blob', sha256: file.stored_sha256, external_url: null }),
-  }));
-}
-
-/** Refusals that a newer native build from the store would lift. */
-const NEEDS_STORE_UPDATE = new Set(['native_version_too_old', 'disable_auto_update_to_major']);
-
-/** One decision in the plugin's words (docs/protocol.md, "What Overair answers"). */
-function updateAnswer(
-  decision: UpdateDecision<LiveBundle>,
-  info: { version_name: string; plugin_version: string },
-  urlOf: BundleUrl,
-) {
-  switch (decision.outcome) {
-    case 'update':
-      return updatePayload(decision.bundle, urlOf, pluginSupportsManifest(info.plugin_version));
-    case 'up_to_date':
-      return { error: decision.error, message: decision.message, kind: 'up_to_date' };
-    case 'blocked':
-      return {
-        error: decision.error,
-        message: decision.message,
-        kind: 'blocked',
-        ...(decision.bundle && { version: decision.bundle.version, old: info.version_name }),
-        // Makes the plugin fire breakingAvailable, so the app can ask for a store update.
-        ...(NEEDS_STORE_UPDATE.has(decision.error) && { breaking: true }),
-      };
-    case 'failed':
-      return { error: decision.error, message: decision.message, kind: 'failed' };
-  }
-}

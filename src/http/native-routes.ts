@@ -7,7 +7,8 @@ import type { Services } from '../services/index.js';
 import { requireScope, type AdminEnv } from './auth.js';
 import type { DownloadLinks } from './download.js';
 import * as a from './admin-schemas.js';
-import { errorJson, parseInput } from './errors.js';
+import { errorJson } from './errors.js';
+import { parseInput } from './validation.js';
 import * as s from './schemas.js';
 
 const platform = a.nativePlatform;

@@ -5,7 +5,8 @@ import { actorOf, type ActiveSession, type Credentials } from '../services/sessi
 import type { AdminGuard } from './admin-routes.js';
 import { checkCsrf, countedAttempt, sessionOf, type AdminEnv } from './auth.js';
 import * as a from './admin-schemas.js';
-import { parseInput, readJson } from './errors.js';
+import { readJson } from './json-body.js';
+import { parseInput } from './validation.js';
 import type { SessionCookies } from './session-cookie.js';
 
 /** The answer of every session route that finds one: who is signed in, and the CSRF token. */

@@ -3,7 +3,8 @@ import { errors } from '../errors.js';
 import type { Services } from '../services/index.js';
 import { requireScope, type AdminEnv } from './auth.js';
 import * as a from './admin-schemas.js';
-import { parseInput, readJson } from './errors.js';
+import { readJson } from './json-body.js';
+import { parseInput } from './validation.js';
 import * as s from './schemas.js';
 import type { SessionCookies } from './session-cookie.js';
 

@@ -2,7 +2,8 @@ import type { Context, Hono } from 'hono';
 import type { Services } from '../services/index.js';
 import { requireScope, type AdminEnv } from './auth.js';
 import * as a from './admin-schemas.js';
-import { parseInput, readJson } from './errors.js';
+import { readJson } from './json-body.js';
+import { parseInput } from './validation.js';
 import { deliveryJson, webhookJson } from './serialize.js';
 
 const webhookId = (c: Context<AdminEnv>) => parseInput(a.numericId, c.req.param('id'), 'webhook id');

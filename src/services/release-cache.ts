@@ -79,20 +79,7 @@ export class ReleaseCache {
     const cached = this.entries.get(appId);
     const time = Date.now();
     if (cached && cached.expires > time) {
-      // Past half its life, a loaded entry is reloaded in the background while it keeps answering, so
-      // a busy app's checks never queue behind a reload. An entry is never served past its TTL.
-      if (cached.loaded && !cached.refreshing && time >= cached.expires - this.ttlMs / 2) {
-        cached.refreshing = true;
-        this.loadOrLastKnown(appId).then(
-          (release) => {
-            if (this.entries.get(appId) === cached) this.store(appId, Promise.resolve(release), release);
-          },
-          () => {
-            // Left to expire: the next check after it loads (and fails) in the open.
-            cached.refreshing = false;
-          },
-        );
-      }
+      this.refreshIfHalfLived(appId, cached, time);
       return cached.value;
     }
     const value = this.loadOrLastKnown(appId);
@@ -107,6 +94,37 @@ export class ReleaseCache {
       },
     );
     return value;
+  }
+
+  /**
+   * The app's release when it is loaded and fresh, without waiting (the update check answers in the
+   * same turn then); undefined when it is not, and `get` must load it. null: no such app.
+   */
+  peek(appId: string): AppRelease | null | undefined {
+    const cached = this.entries.get(appId);
+    if (!cached?.loaded) return undefined;
+    const time = Date.now();
+    if (cached.expires <= time) return undefined;
+    this.refreshIfHalfLived(appId, cached, time);
+    return cached.loaded.release;
+  }
+
+  /**
+   * Past half its life, a loaded entry is reloaded in the background while it keeps answering, so a
+   * busy app's checks never queue behind a reload. An entry is never served past its TTL.
+   */
+  private refreshIfHalfLived(appId: string, cached: CacheEntry, time: number): void {
+    if (!cached.loaded || cached.refreshing || time < cached.expires - this.ttlMs / 2) return;
+    cached.refreshing = true;
+    this.loadOrLastKnown(appId).then(
+      (release) => {
+        if (this.entries.get(appId) === cached) this.store(appId, Promise.resolve(release), release);
+      },
+      () => {
+        // Left to expire: the next check after it loads (and fails) in the open.
+        cached.refreshing = false;
+      },
+    );
   }
 
   private store(appId: string, value: Promise<AppRelease | null>, release?: AppRelease | null): CacheEntry {
