@@ -49,7 +49,17 @@ export class BodyTimeouts {
     }
     // No body (a GET): Node's headersTimeout was the whole of it.
     if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return;
-    this.deadlines.set(req, Date.now() + this.options.requestTimeoutMs);
+    // A small body (every device request) comes in the packet of its headers: Node parses it in the
+    // same turn, after this, and then there is nothing to time. Looked at once that turn is over, so
+    // that such requests cost no listener and no map entry (about 0.7 us of a 10 us update check).
+    const deadline = Date.now() + this.options.requestTimeoutMs;
+    queueMicrotask(() => {
+      if (!req.complete && !req.destroyed) this.track(req, deadline);
+    });
+  }
+
+  private track(req: IncomingMessage, deadline: number): void {
+    this.deadlines.set(req, deadline);
     // Forgotten as soon as the body is in, so that requests are not kept alive until the next sweep.
     req.once('end', () => this.deadlines.delete(req));
     this.sweeper ??= setInterval(() => this.sweep(), this.sweepMs).unref();
