@@ -9,6 +9,12 @@ export class AppsRepo {
     return this.db.selectFrom('apps').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** The apps of these ids that exist. */
+  findMany(ids: readonly string[]): Promise<AppRow[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.db.selectFrom('apps').selectAll().where('id', 'in', ids).execute();
+  }
+
   list(): Promise<AppRow[]> {
     return this.db.selectFrom('apps').selectAll().orderBy('id').execute();
   }

@@ -11,6 +11,18 @@ export class ChannelsRepo {
     return this.db.selectFrom('channels').selectAll().where('app_id', '=', appId).orderBy('name').execute();
   }
 
+  /** The channels of several apps, by app then name. */
+  listOfApps(appIds: readonly string[]): Promise<ChannelRow[]> {
+    if (appIds.length === 0) return Promise.resolve([]);
+    return this.db
+      .selectFrom('channels')
+      .selectAll()
+      .where('app_id', 'in', appIds)
+      .orderBy('app_id')
+      .orderBy('name')
+      .execute();
+  }
+
   find(appId: string, name: string): Promise<ChannelRow | undefined> {
     return this.db
       .selectFrom('channels')

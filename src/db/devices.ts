@@ -65,11 +65,11 @@ export class DevicesRepo {
    * Few devices have one, so the update check keeps them all in memory instead of reading a row
    * per check.
    */
-  assignments(appId: string) {
+  assignments(appIds: readonly string[]) {
     return this.db
       .selectFrom('devices')
-      .select(['device_id', 'channel_override', 'self_assigned_channel'])
-      .where('app_id', '=', appId)
+      .select(['app_id', 'device_id', 'channel_override', 'self_assigned_channel'])
+      .where('app_id', 'in', appIds)
       .where((eb) =>
         eb.or([eb('channel_override', 'is not', null), eb('self_assigned_channel', 'is not', null)]),
       )

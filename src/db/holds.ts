@@ -45,12 +45,13 @@ export class HoldsRepo {
     }
   }
 
-  /** The holds in force for an app: any install failure, or repeated download failures. */
-  active(appId: string): Promise<Pick<DeviceHoldRow, 'device_id' | 'version'>[]> {
+  /** The holds in force in these apps: any install failure, or repeated download failures. */
+  active(appIds: readonly string[]): Promise<Pick<DeviceHoldRow, 'app_id' | 'device_id' | 'version'>[]> {
+    if (appIds.length === 0) return Promise.resolve([]);
     return this.db
       .selectFrom('device_holds')
-      .select(['device_id', 'version'])
-      .where('app_id', '=', appId)
+      .select(['app_id', 'device_id', 'version'])
+      .where('app_id', 'in', appIds)
       .where((eb) =>
         eb.or([eb('install_failures', '>', 0), eb('download_failures', '>=', DOWNLOAD_FAILURES_TO_HOLD)]),
       )

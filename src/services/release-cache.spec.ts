@@ -3,14 +3,16 @@ import type { Repos } from '../db/index.js';
 import { ReleaseCache } from './release-cache.js';
 
 /**
- * Just enough repositories for an app with no channels. `failure` makes every read throw it; while
- * `gate` is set, app reads wait for it. Each load gives a new object, so tests can tell loads apart.
+ * Just enough repositories for apps with no channels. `failure` makes every read throw it; while
+ * `gate` is set, app reads wait for it. Each load gives a new object, so tests can tell loads apart;
+ * `batches` lists the apps each load asked for.
  */
 function fakeRepos() {
   const state = {
     failure: undefined as Error | undefined,
     gate: undefined as Promise<void> | undefined,
     loads: 0,
+    batches: [] as string[][],
   };
   const read = async <T>(value: T): Promise<T> => {
     if (state.failure) throw state.failure;
@@ -18,13 +20,14 @@ function fakeRepos() {
   };
   const repos = {
     apps: {
-      find: async (id: string) => {
+      findMany: async (ids: string[]) => {
         state.loads++;
+        state.batches.push([...ids]);
         await state.gate;
-        return read({ id, load: state.loads });
+        return read(ids.map((id) => ({ id })));
       },
     },
-    channels: { list: () => read([]) },
+    channels: { listOfApps: () => read([]) },
     bundles: { findByIds: () => read([]), filesOf: () => read([]) },
     devices: { assignments: () => read([]) },
     holds: { active: () => read([]) },
@@ -84,9 +87,12 @@ describe('the release cache as an entry ages', () => {
     let open!: () => void;
     state.gate = new Promise((resolve) => (open = resolve));
     await sleep(120);
-    // Past half its life: the entry answers at once, and only one reload starts however many ask.
+    // Past half its life: the entry answers at once, and only one reload starts however many ask
+    // (within a tenth of the TTL, gathering the apps that came due).
     expect(await cache.get('app')).toBe(first);
     expect(await cache.get('app')).toBe(first);
+    await sleep(30);
+    expect(cache.peek('app')).toBe(first);
     expect(state.loads).toBe(2);
     open();
     await sleep(5);
@@ -128,5 +134,36 @@ describe('the release cache as an entry ages', () => {
     expect(fresh).not.toBe(first);
     await sleep(5);
     expect(await cache.get('app')).toBe(fresh);
+  });
+});
+
+describe('the release cache with many apps', () => {
+  it('reloads the apps that came due together in one load, each answering from its own release', async () => {
+    const { repos, state } = fakeRepos();
+    const cache = new ReleaseCache(repos, 200);
+    const apps = ['a', 'b', 'c'];
+    const first = await Promise.all(apps.map((app) => cache.get(app)));
+    expect(state.batches).toEqual([['a'], ['b'], ['c']]); // cold loads go one by one
+    await sleep(120);
+    for (const app of apps) cache.peek(app);
+    await sleep(40);
+    expect(state.batches.slice(3)).toEqual([['a', 'b', 'c']]);
+    for (const [index, app] of apps.entries()) {
+      const reloaded = cache.peek(app);
+      expect(reloaded?.appId).toBe(app);
+      expect(reloaded).not.toBe(first[index]);
+    }
+  });
+
+  it('keeps an app of a batch that failed in an outage on its snapshot', async () => {
+    const { repos, state } = fakeRepos();
+    const cache = new ReleaseCache(repos, 200, 60_000);
+    const before = await cache.get('a');
+    await sleep(120);
+    state.failure = refused();
+    cache.peek('a');
+    await sleep(40);
+    expect(cache.peek('a')).toBe(before);
+    expect(state.loads).toBe(2);
   });
 });
