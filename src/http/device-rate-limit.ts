@@ -15,6 +15,11 @@ export class DeviceRateLimit {
     this.limiter = maxRequests > 0 ? new AddressLimiter({ maxFailures: maxRequests + 1, windowMs }) : null;
   }
 
+  /** Whether a limit is set (off by default): without one, nobody needs the client's address. */
+  get enabled(): boolean {
+    return this.limiter !== null;
+  }
+
   /** Counts a request; answers the seconds to wait when the address is over its limit, else 0. */
   check(address: string): number {
     if (!this.limiter) return 0;

@@ -59,7 +59,7 @@ export function deviceRoutes(
   const check = new UpdateCheck(services, log, limit);
   routes.post('/updates', async (c) => {
     const { status, headers, body } = await check.answer({
-      address: clientAddress(c, trustProxy),
+      address: () => clientAddress(c, trustProxy),
       contentLength: c.req.header('content-length'),
       acceptEncoding: c.req.header('accept-encoding'),
       body: requestBody(c),

@@ -56,7 +56,7 @@ export function createNodeListener(
     const origin = () => `http://${req.headers.host ?? 'localhost'}`;
     void check
       .answer({
-        address: nodeRequestAddress(req, trustProxy),
+        address: () => nodeRequestAddress(req, trustProxy),
         contentLength: req.headers['content-length'],
         acceptEncoding: req.headers['accept-encoding'],
         body: req,

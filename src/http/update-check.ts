@@ -16,8 +16,8 @@ import { parseInput } from './validation.js';
 
 /** One update check as it came in, whichever the entrance (node-listener.ts or the Hono route). */
 export interface CheckRequest {
-  /** The client's address, for the device rate limit. */
-  address: string;
+  /** The client's address, for the device rate limit (asked only when a limit is set). */
+  address: () => string;
   contentLength: string | undefined;
   acceptEncoding: string | undefined;
   /** The body: the Node request itself (read with plain events) or any byte stream. */
@@ -58,7 +58,7 @@ export class UpdateCheck {
   ) {}
 
   answer(request: CheckRequest): Promise<CheckAnswer> {
-    const wait = this.limit?.check(request.address) ?? 0;
+    const wait = this.limit?.enabled ? this.limit.check(request.address()) : 0;
     if (wait > 0) {
       // The body is not read: the connection closes after the answer rather than drain it.
       return Promise.resolve(
