@@ -8,7 +8,12 @@ import { startServer } from '../src/server.js';
 import { reportMetrics } from './server-metrics.js';
 
 const server = await startServer(loadConfig(process.env));
-reportMetrics(() => ({ rowsWritten: server.services.activity.rowsWritten }));
+const { activity } = server.services;
+reportMetrics(() => ({
+  rowsWritten: activity.rowsWritten,
+  reportsSent: activity.reportsSent,
+  remembered: activity.remembered,
+}));
 let closing = false;
 async function stop(): Promise<void> {
   if (closing) return;
