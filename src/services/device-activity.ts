@@ -68,6 +68,8 @@ export class DeviceActivity {
   /** The delay `timer` was set with. */
   private timerDelay = Infinity;
   private flushing: Promise<void> = Promise.resolve();
+  /** Reports taken by flushes whose write has not ended yet. */
+  private writing = 0;
   private readonly listeners: EventsWrittenListener[] = [];
   /** The wait before the next write while the database is unreachable; 0 when it is not. */
   private retryMs = 0;
@@ -223,13 +225,27 @@ export class DeviceActivity {
     // written; a report that fails is requeued (and so never skipped) or forgotten.
     this.remember(reports);
     // A failed flush must not stop the ones after it.
-    this.flushing = this.flushing.catch(() => undefined).then(() => this.write(reports, events));
+    this.writing += reports.length;
+    this.flushing = this.flushing
+      .catch(() => undefined)
+      .then(() => this.write(reports, events))
+      .finally(() => {
+        this.writing -= reports.length;
+      });
     return this.flushing;
   }
 
   /** Number of reports and event groups waiting to be written. */
   get queued(): number {
     return this.reports.size + this.events.length;
+  }
+
+  /**
+   * Number of reports queued or being written: more than a flush's worth when the database writes
+   * slower than devices report (the flushes then wait for each other).
+   */
+  get backlog(): number {
+    return this.reports.size + this.writing;
   }
 
   /** Number of devices whose written state is remembered. */
