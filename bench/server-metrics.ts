@@ -25,10 +25,12 @@ export interface ServerMetrics {
   reportsSent?: number;
   /** Devices whose written state the server remembers now (Overair only). */
   remembered?: number;
+  /** Device reports queued or being written now (Overair only). */
+  backlog?: number;
 }
 
 /** A server's own figures: counters (since the start) and, for `remembered`, the value now. */
-export type ServerCounters = Pick<ServerMetrics, 'rowsWritten' | 'reportsSent' | 'remembered'>;
+export type ServerCounters = Pick<ServerMetrics, 'rowsWritten' | 'reportsSent' | 'remembered' | 'backlog'>;
 
 export function reportMetrics(extra: () => ServerCounters = () => ({})): void {
   const delay = monitorEventLoopDelay({ resolution: 1 });
@@ -52,7 +54,7 @@ export function reportMetrics(extra: () => ServerCounters = () => ({})): void {
       process.send?.({ type: 'metrics-reset' });
     } else if (message.type === 'metrics') {
       const cpu = process.cpuUsage(cpuAtReset);
-      const { rowsWritten: rows, reportsSent: sent, remembered } = extra();
+      const { rowsWritten: rows, reportsSent: sent, remembered, backlog } = extra();
       const metrics: ServerMetrics = {
         loopDelayP99: delay.percentile(99) / 1e6,
         loopDelayMax: delay.max / 1e6,
@@ -63,6 +65,7 @@ export function reportMetrics(extra: () => ServerCounters = () => ({})): void {
         ...(rows !== undefined && { rowsWritten: rows - rowsAtReset }),
         ...(sent !== undefined && { reportsSent: sent - sentAtReset }),
         ...(remembered !== undefined && { remembered }),
+        ...(backlog !== undefined && { backlog }),
       };
       process.send?.({ type: 'metrics', ...metrics });
     }

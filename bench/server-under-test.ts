@@ -13,6 +13,7 @@ reportMetrics(() => ({
   rowsWritten: activity.rowsWritten,
   reportsSent: activity.reportsSent,
   remembered: activity.remembered,
+  backlog: activity.backlog,
 }));
 let closing = false;
 async function stop(): Promise<void> {
