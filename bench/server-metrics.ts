@@ -4,7 +4,7 @@
  * resolution) and the RSS, over the span since the last reset, and the process's CPU time. The bench
  * sends {type: 'metrics-reset'} before a scenario and {type: 'metrics'} after it; the answer is a
  * {type: 'metrics', ...ServerMetrics} message. `extra` adds figures of the server's own (its
- * database writes, the devices it remembers).
+ * database writes, the devices it remembers). {type: 'memory'} answers {type: 'memory', ...ServerMemory}.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -27,6 +27,17 @@ export interface ServerMetrics {
   remembered?: number;
   /** Device reports queued or being written now (Overair only). */
   backlog?: number;
+}
+
+/** A server's memory now, after a full garbage collection when it runs with --expose-gc. */
+export interface ServerMemory {
+  rss: number;
+  /** V8 heap in use: live JavaScript objects (after the collection). */
+  heapUsed: number;
+  /** Memory of ArrayBuffers and typed arrays, outside the heap (Overair's device memory among them). */
+  arrayBuffers: number;
+  /** Whether a full collection ran first. */
+  collected: boolean;
 }
 
 /** A server's own figures: counters (since the start) and, for `remembered`, the value now. */
@@ -68,6 +79,12 @@ export function reportMetrics(extra: () => ServerCounters = () => ({})): void {
         ...(backlog !== undefined && { backlog }),
       };
       process.send?.({ type: 'metrics', ...metrics });
+    } else if (message.type === 'memory') {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      const { rss, heapUsed, arrayBuffers } = process.memoryUsage();
+      const memory: ServerMemory = { rss, heapUsed, arrayBuffers, collected: gc !== undefined };
+      process.send?.({ type: 'memory', ...memory });
     }
   });
 }
