@@ -50,8 +50,9 @@
  * written per 1,000 checks, how long the drain took, the server's and PostgreSQL's CPU per check, and
  * PostgreSQL's WAL bytes per check (an upsert that changes nothing still locks the row it finds, and
  * the lock is logged).
- * Then the server's RSS and heap after seeding, once the release cache holds every app, and after the
- * runs, with the number of devices it remembers.
+ * Then the server's RSS, live heap (after a full collection: the servers run with --expose-gc) and
+ * typed arrays (the device memory) after seeding, once the release cache holds every app, and after
+ * the runs, with the number of devices it remembers.
  *
  * Not measured any more: two instances on one PostgreSQL (the old scenario c). On a 2-core machine,
  * two servers, PostgreSQL and the load generator share two cores, and the figure measured contention,
@@ -87,6 +88,7 @@ import {
   deviceInfo,
   makeTempDir,
   printTable,
+  readMemory,
   readMetrics,
   resetMetrics,
   runBench,
@@ -96,7 +98,7 @@ import {
   uploadZip,
   type Started,
 } from './harness.js';
-import type { ServerMetrics } from './server-metrics.js';
+import type { ServerMemory, ServerMetrics } from './server-metrics.js';
 import { describePinning, ensureWrk, medianRun, pinServer, runWrk, type WrkResult } from './wrk.js';
 
 const BUNDLE_ZIP = path.resolve(ROOT, 'test/fixtures/capgo-cli-8.68/bundle.zip');
@@ -573,7 +575,8 @@ async function overair(label: string, dataDir: string, databaseUrl: string): Pro
   const started = await startOverair(dataDir, LOG_LEVEL, {
     env: { OVERAIR_DATABASE_URL: databaseUrl, OVERAIR_PUBLIC_URL: PUBLIC_URL, ...SERVER_ENV },
     label,
-    nodeArgs: SERVER_NODE_ARGS,
+    // --expose-gc: the memory lines collect garbage first, to show what is live.
+    nodeArgs: ['--expose-gc', ...SERVER_NODE_ARGS],
     onLine: (line) => /"level":(40|50|60)/.test(line) && warnings.push(line),
   });
   pinServer(started.child.pid);
@@ -587,7 +590,13 @@ const mb = (bytes: number) => `${(bytes / MB).toFixed(0)} MB`;
 /** The server's memory at one point, for the RSS lines. */
 interface MemoryPoint {
   what: string;
-  metrics: ServerMetrics;
+  memory: ServerMemory;
+  remembered: number | undefined;
+}
+
+async function memoryPoint(server: Started, what: string): Promise<MemoryPoint> {
+  const memory = await readMemory(server.child);
+  return { what, memory, remembered: (await readMetrics(server.child)).remembered };
 }
 
 interface DatabaseResult {
@@ -619,7 +628,7 @@ async function runDatabase(
   );
   const seededAt = Date.now();
   await resetMetrics(server.child);
-  memory.push({ what: 'after seeding', metrics: await readMetrics(server.child) });
+  memory.push(await memoryPoint(server, 'after seeding'));
 
   const problems: string[] = [];
   const expected = await expectedAnswers(fleet, server.url).catch((error: unknown) => {
@@ -627,10 +636,7 @@ async function runDatabase(
     return null;
   });
   await new Promise((resolve) => setTimeout(resolve, FLUSH_WAIT_MS));
-  memory.push({
-    what: `after one check per app and version (release cache: ${APPS} apps)`,
-    metrics: await readMetrics(server.child),
-  });
+  memory.push(await memoryPoint(server, `after one check per app and version (release cache: ${APPS} apps)`));
 
   const first = new FirstChecks(fleet);
   const [bareFirst, firstOutcome] = await inTurns(
@@ -689,7 +695,7 @@ async function runDatabase(
     if (sample.wrong > 0)
       problems.push(`${sample.wrong} of 500 sampled answers wrong (first: ${sample.first})`);
   }
-  memory.push({ what: 'after the runs', metrics: await readMetrics(server.child) });
+  memory.push(await memoryPoint(server, 'after the runs'));
   firstOutcome.problems.push(...problems);
   steady.problems.push(...problems);
   return { label, outcomes: [bareFirst, firstOutcome, bareSteady, steady], memory, notes };
@@ -810,10 +816,11 @@ async function main(): Promise<number> {
 
   for (const { label, memory } of results) {
     console.log(`\n${label} server memory:`);
-    for (const { what, metrics } of memory) {
+    for (const { what, memory: m, remembered } of memory) {
       console.log(
-        `  ${what}: RSS ${mb(metrics.rss)}, heap ${mb(metrics.heapUsed)}` +
-          (metrics.remembered === undefined ? '' : `, ${metrics.remembered} devices remembered`),
+        `  ${what}: RSS ${mb(m.rss)}; heap ${mb(m.heapUsed)}${m.collected ? ' live' : ''}, ` +
+          `typed arrays ${mb(m.arrayBuffers)}` +
+          (remembered === undefined ? '' : `; ${remembered} devices remembered`),
       );
     }
   }
