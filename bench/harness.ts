@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { deviceInfo as testDeviceInfo } from '../test/helpers/device-info.js';
-import type { ServerMetrics } from './server-metrics.js';
+import type { ServerMemory, ServerMetrics } from './server-metrics.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const ADMIN_TOKEN = 'oat_bench-admin-token-0123456789abcdef';
@@ -284,4 +284,9 @@ export async function resetMetrics(child: ChildProcess): Promise<void> {
 /** A server's figures since its last reset. */
 export function readMetrics(child: ChildProcess): Promise<ServerMetrics> {
   return ask<ServerMetrics>(child, 'metrics');
+}
+
+/** A server's memory now, after a full garbage collection when it runs with --expose-gc. */
+export function readMemory(child: ChildProcess): Promise<ServerMemory> {
+  return ask<ServerMemory>(child, 'memory');
 }

@@ -1,54 +1,80 @@
 /**
- * `npm run bench` (after bench/delta.ts): update checks per second at scale, with BENCH_APPS apps
- * (default 100) and BENCH_DEVICES_TOTAL devices (default 100 000) in the database, on SQLite and on
- * PostgreSQL, one instance and two instances sharing one database, each next to a bare node:http
- * baseline (bench/baseline-server.ts) measured in the same run, right before it:
- *   (a) SQLite, one instance, after a baseline of one bare node:http process;
- *   (b) PostgreSQL, one instance, after a baseline of one bare node:http process;
- *   (c) PostgreSQL, two instances on the same database, the load split between them, after a baseline
- *       of two bare node:http processes with the load split the same way.
+ * `npm run bench` (after bench/delta.ts): the update check at fleet scale (issue #16). BENCH_APPS apps
+ * (default 1000) and BENCH_DEVICES_TOTAL devices (default 1 000 000) in the database, on SQLite (a)
+ * and on PostgreSQL (b), devices checking again with the state their row already holds, 20% of them
+ * outdated (they get the update), each next to a bare node:http baseline (bench/baseline-server.ts)
+ * measured in the same run, with the same pinning, in turns with it.
  *
  * Seeding, once per database: the apps through the admin API (create, upload the same bundle zip under
  * the app's own version 2.0.N, which the content-addressed store keeps once, and put it live on the
  * production channel); the devices straight into the devices table through Kysely, in multi-row
- * INSERTs (1000 rows each, 20 000 a transaction), with the columns the server's own upsert writes (src/db/devices.ts).
- * Devices are spread evenly over the apps (device i belongs to app i mod BENCH_APPS); their ids are
- * random UUIDs; BENCH_OUTDATED_PERCENT of them (default 20) run 1.0.0 and get the update, the others
- * run their app's live version and are up to date; BENCH_OVERRIDE_PERCENT (default 1) carry an admin
- * channel override (to production, so the answer stays the same) and so sit in every app's cached
- * assignment map. Everything is drawn from a fixed seed: every run seeds the same fleet.
+ * INSERTs (1000 rows each, 20 000 a transaction), each row exactly what the server's own report would
+ * write (deviceColumns of the info object the device sends, the channel it is served from), last seen
+ * within the minute: the devices checked in just before the run, and a check that says the same again
+ * within OVERAIR_DEVICE_SEEN_PRECISION (15 minutes) has nothing to write. Devices are spread evenly over
+ * the apps (device i belongs to app i mod BENCH_APPS); their ids are random UUIDs; BENCH_OUTDATED_PERCENT
+ * of them (default 20) run 1.0.0 and get the update, the others run their app's live version;
+ * BENCH_OVERRIDE_PERCENT (default 1) carry an admin channel override (to production, so the answer
+ * stays the same) and so sit in every app's cached assignment map. Everything is drawn from a fixed
+ * seed: every run seeds the same fleet.
  *
- * Load: autocannon (programmatic, in this process) on POST /updates, each request the info object of a
- * seeded device drawn at random across all apps, reporting what its row says. With two servers the
- * connections alternate between them (autocannon with two URLs): one latency histogram, summed req/s.
- * Every answer is compared byte for byte with the one expected for its device's app and version,
- * sampled (and checked in full) before the run; the instances share OVERAIR_PUBLIC_URL, as behind a
- * load balancer, so the download URLs are the same whichever instance answers. After each Overair
- * scenario, every device that got an answer must have had its row's last_seen written (the server's
- * write-behind), and no row may have been added.
+ * Load: wrk (bench/wrk.ts), pinned to one core with the server on the other; PostgreSQL is not pinned
+ * and takes its CPU from both (its CPU time is reported). Each run sends a fresh sample of
+ * BENCH_SCALE_BODIES device bodies (default 200 000, in turn): more than a run sends at the rates seen
+ * here, so no device comes back within a run by the file starting over; all 1 000 000 would be a 350 MB
+ * file that wrk holds twice (its main and its thread's Lua states) and reads for seconds before each
+ * run. Per database, three phases:
+ *   - first check since start: devices in a fixed random order, each checked once, none remembered by
+ *     the server (so every check is sent to the database, which finds its row unchanged): what a
+ *     restart costs, and what every check costs when the fleet is larger than the server's memory of
+ *     devices (OVERAIR_DEVICE_MEMORY);
+ *   - the rest of the fleet the same way, not measured (the server now knows every device, as a
+ *     server that has run for a while does);
+ *   - steady state: devices drawn at random from the whole fleet, checking again unchanged. With the
+ *     default memory (a million devices) nothing goes to the database; BENCH_SERVER_ENV=
+ *     "OVERAIR_DEVICE_MEMORY=100000" shows a fleet ten times the memory (nine checks in ten sent).
+ * The first and the last are each measured BENCH_RUNS times (default 3) in turns with the baseline
+ * (the baseline on random devices too), after a warm-up of both, and the median run by req/s is kept.
+ * A run's figures end once the server has written what the run queued (the drain), so the CPU per
+ * check includes the writes it causes, and the next run starts on an idle server.
  *
- * CPU: the table shows the CPU time of the server processes, of PostgreSQL (postmaster and backends) and
- * of this process (the load generator) over the measured seconds, in % of one core, the rest of the
- * machine's (other people's work skews the figures), and the checks per CPU-second of the servers and of
- * PostgreSQL (the cost of a check, less sensitive to other load than req/s). On a machine with
- * few cores these compete: with two instances, PostgreSQL and the load generator on 2 cores, (c)
- * measures contention, not what two instances on hosts of their own would serve. The output says so.
+ * Answers: wrk cannot tell which request an answer belongs to (and autocannon, which could, saturates
+ * on these cores before the server does), so answers are checked outside the runs: each app's answer
+ * for each version, fetched before the runs and checked in full, then a random sample of devices after
+ * them, byte for byte against their app's and version's. wrk counts answers with a status >= 400.
+ * After the runs, no row may have been added, and the rows written since seeding are counted (0 in the
+ * steady state, unless the run outlasted the precision).
  *
- * Exits non-zero only on wrong answers, non-2xx answers, connection errors or timeouts, or device rows
- * not written; never because of a ratio.
+ * Per scenario: req/s, latency p50/p99/max, the ratio to the bare baseline, the server's event-loop
+ * delay (p99, max) and peak RSS (bench/server-metrics.ts), device reports sent to the database and rows
+ * written per 1,000 checks, how long the drain took, the server's and PostgreSQL's CPU per check, and
+ * PostgreSQL's WAL bytes per check (an upsert that changes nothing still locks the row it finds, and
+ * the lock is logged).
+ * Then the server's RSS, live heap (after a full collection: the servers run with --expose-gc) and
+ * typed arrays (the device memory) after seeding, once the release cache holds every app, and after
+ * the runs, with the number of devices it remembers.
  *
- * Knobs (environment): BENCH_APPS (100), BENCH_DEVICES_TOTAL (100000), BENCH_SCALE_DURATION (s measured
- * per scenario, 5), BENCH_SCALE_WARMUP (s, 1), BENCH_CONNECTIONS (10, in all, split over the servers),
- * BENCH_OUTDATED_PERCENT (20), BENCH_OVERRIDE_PERCENT (1), BENCH_LOG_LEVEL (the servers'
- * OVERAIR_LOG_LEVEL, "warn"; their warnings are reported), BENCH_SCALE_SCENARIOS (a subset of "a,b,c"),
- * BENCH_SERVER_NODE_ARGS (extra node flags for the Overair processes, e.g. "--cpu-prof --cpu-prof-dir=DIR").
+ * Not measured any more: two instances on one PostgreSQL (the old scenario c). On a 2-core machine,
+ * two servers, PostgreSQL and the load generator share two cores, and the figure measured contention,
+ * not what a second host adds; it also needs a load generator splitting one stream over two servers,
+ * which wrk does not do.
+ *
+ * Exits non-zero only on wrong answers, errors or answers >= 400, or device rows added; never because
+ * of a goal (printed, informational).
+ *
+ * Knobs (environment): BENCH_APPS (1000), BENCH_DEVICES_TOTAL (1000000), BENCH_SCALE_DURATION (s per
+ * measured run, 5), BENCH_SCALE_WARMUP (s, 2), BENCH_RUNS (3), BENCH_CONNECTIONS (32),
+ * BENCH_SCALE_BODIES (200000), BENCH_OUTDATED_PERCENT (20), BENCH_OVERRIDE_PERCENT (1), BENCH_LOG_LEVEL
+ * (the servers' OVERAIR_LOG_LEVEL, "warn"; their warnings are reported), BENCH_SCALE_SCENARIOS (a
+ * subset of "a,b"), BENCH_SERVER_NODE_ARGS (extra node flags for the Overair processes, e.g.
+ * "--cpu-prof --cpu-prof-dir=DIR"), BENCH_SERVER_ENV (extra OVERAIR_* settings for them, e.g.
+ * "OVERAIR_DEVICE_MEMORY=100000").
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { sql, type Insertable, type Kysely } from 'kysely';
 import { openPostgres, openSqlite, type DatabaseHandle } from '../src/db/connect.js';
 import type { Database, DevicesTable } from '../src/db/schema.js';
@@ -62,6 +88,9 @@ import {
   deviceInfo,
   makeTempDir,
   printTable,
+  readMemory,
+  readMetrics,
+  resetMetrics,
   runBench,
   startChild,
   startOverair,
@@ -69,9 +98,11 @@ import {
   uploadZip,
   type Started,
 } from './harness.js';
+import type { ServerMemory, ServerMetrics } from './server-metrics.js';
+import { describePinning, ensureWrk, medianRun, pinServer, runWrk, type WrkResult } from './wrk.js';
 
 const BUNDLE_ZIP = path.resolve(ROOT, 'test/fixtures/capgo-cli-8.68/bundle.zip');
-/** What the download URLs start with, the same for every instance (as behind a load balancer). */
+/** What the download URLs start with. */
 const PUBLIC_URL = 'http://updates.overair.test';
 const OLD_VERSION = '1.0.0';
 
@@ -82,24 +113,41 @@ function envNumber(name: string, fallback: number, { min = 1, max = Infinity } =
   }
   return value;
 }
-const APPS = envNumber('BENCH_APPS', 100, { max: 1000 });
-const DEVICES_TOTAL = envNumber('BENCH_DEVICES_TOTAL', 100_000);
+const APPS = envNumber('BENCH_APPS', 1000, { max: 1000 });
+const DEVICES_TOTAL = envNumber('BENCH_DEVICES_TOTAL', 1_000_000, { min: 2 });
 const DURATION = envNumber('BENCH_SCALE_DURATION', 5);
-const WARMUP = envNumber('BENCH_SCALE_WARMUP', 1, { min: 0 });
-const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 10, { min: 2 });
+const WARMUP = envNumber('BENCH_SCALE_WARMUP', 2);
+const RUNS = envNumber('BENCH_RUNS', 3);
+const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 32);
+const BODIES = envNumber('BENCH_SCALE_BODIES', 200_000, { min: 100 });
 const OUTDATED_PERCENT = envNumber('BENCH_OUTDATED_PERCENT', 20, { min: 0, max: 100 });
 const OVERRIDE_PERCENT = envNumber('BENCH_OVERRIDE_PERCENT', 1, { min: 0, max: 100 });
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn';
 /** Extra node flags for the Overair server processes only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-const SCENARIOS = new Set((process.env.BENCH_SCALE_SCENARIOS ?? 'a,b,c').split(',').map((s) => s.trim()));
-for (const s of SCENARIOS) if (!['a', 'b', 'c'].includes(s)) throw new Error(`unknown scenario "${s}"`);
+/** Extra OVERAIR_* settings for the Overair server processes, "NAME=value" separated by spaces. */
+const SERVER_ENV = Object.fromEntries(
+  (process.env.BENCH_SERVER_ENV ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((pair) => {
+      const [name, ...value] = pair.split('=');
+      if (!name?.startsWith('OVERAIR_') || value.length === 0) {
+        throw new Error(`BENCH_SERVER_ENV: expected OVERAIR_NAME=value, got "${pair}"`);
+      }
+      return [name, value.join('=')];
+    }),
+);
+const SCENARIOS = new Set((process.env.BENCH_SCALE_SCENARIOS ?? 'a,b').split(',').map((s) => s.trim()));
+for (const s of SCENARIOS) if (!['a', 'b'].includes(s)) throw new Error(`unknown scenario "${s}"`);
+/** How long the server waits before writing a device again unchanged (its default). */
+const SEEN_PRECISION_MS = 15 * 60_000;
 
 const appIdOf = (app: number) => `com.example.scale.app${String(app).padStart(3, '0')}`;
 const liveVersionOf = (app: number) => `2.0.${app}`;
 
 // ---------------------------------------------------------------------------------------------
-// The fleet: every device's row, and the body of its update check.
+// The fleet: every device's id and kind; its info object, row and request body made on demand.
 
 /** mulberry32: a small deterministic PRNG, so every run seeds the same fleet. */
 function prng(seed: number): () => number {
@@ -113,51 +161,121 @@ function prng(seed: number): () => number {
   };
 }
 
+const IOS = 1;
+const OUTDATED = 2;
+const OVERRIDE = 4;
+
 interface Fleet {
-  rows: Insertable<DevicesTable>[];
-  /** Each device's update-check body (JSON). */
-  bodies: string[];
-  /** Each device's expected-answer key: app * 2 + (outdated ? 1 : 0). */
-  keys: Int32Array;
+  /** The device ids, as the devices send them. */
+  ids: string[];
+  /** IOS | OUTDATED | OVERRIDE bits per device. */
+  kinds: Uint8Array;
+  /** A fixed random order of all devices (the first checks since start go through it). */
+  order: Int32Array;
 }
 
 function makeFleet(): Fleet {
   const random = prng(20_240_601);
   const hex = (digits: number) =>
-    Array.from({ length: digits }, () => Math.floor(random() * 16).toString(16)).join('');
-  const seededAt = Date.now();
-  const rows: Insertable<DevicesTable>[] = [];
-  const bodies: string[] = [];
-  const keys = new Int32Array(DEVICES_TOTAL);
+    Math.floor(random() * 16 ** digits)
+      .toString(16)
+      .padStart(digits, '0');
+  const ids: string[] = [];
+  const kinds = new Uint8Array(DEVICES_TOTAL);
   for (let i = 0; i < DEVICES_TOTAL; i++) {
-    const app = i % APPS;
     const ios = random() < 0.4;
-    const uuid = `${hex(8)}-${hex(4)}-4${hex(3)}-${'89ab'[Math.floor(random() * 4)]}${hex(3)}-${hex(12)}`;
-    const outdated = random() * 100 < OUTDATED_PERCENT;
-    const override = random() * 100 < OVERRIDE_PERCENT;
-    // Seen at some time in the last 30 days, before the run: a row written during a scenario is newer.
-    const lastSeen = new Date(seededAt - 60_000 - Math.floor(random() * 30 * 86_400_000));
-    const firstSeen = new Date(lastSeen.getTime() - Math.floor(random() * 90 * 86_400_000));
-    const info = deviceInfo(appIdOf(app), {
-      device_id: ios ? uuid.toUpperCase() : uuid,
-      platform: ios ? 'ios' : 'android',
-      version_name: outdated ? OLD_VERSION : liveVersionOf(app),
-      version_os: ios ? '17.5' : '14',
-      install_source: ios ? 'app_store' : 'google_play',
-    });
-    bodies.push(JSON.stringify(info));
-    keys[i] = app * 2 + (outdated ? 1 : 0);
-    rows.push({
-      // The columns the server's own upsert writes for this info object.
-      ...deviceColumns(info),
-      channel: 'production',
-      channel_override: override ? 'production' : null,
-      self_assigned_channel: null,
-      first_seen: firstSeen.toISOString(),
-      last_seen: lastSeen.toISOString(),
-    });
+    const uuid = `${hex(8)}-${hex(4)}-4${hex(3)}-${'89ab'[Math.floor(random() * 4)]}${hex(3)}-${hex(6)}${hex(6)}`;
+    ids.push(ios ? uuid.toUpperCase() : uuid);
+    kinds[i] =
+      (ios ? IOS : 0) |
+      (random() * 100 < OUTDATED_PERCENT ? OUTDATED : 0) |
+      (random() * 100 < OVERRIDE_PERCENT ? OVERRIDE : 0);
   }
-  return { rows, bodies, keys };
+  const order = Int32Array.from({ length: DEVICES_TOTAL }, (_, i) => i);
+  for (let i = DEVICES_TOTAL - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return { ids, kinds, order };
+}
+
+function infoOf(fleet: Fleet, device: number) {
+  const app = device % APPS;
+  const kind = fleet.kinds[device]!;
+  const ios = (kind & IOS) !== 0;
+  return deviceInfo(appIdOf(app), {
+    device_id: fleet.ids[device],
+    platform: ios ? 'ios' : 'android',
+    version_name: kind & OUTDATED ? OLD_VERSION : liveVersionOf(app),
+    version_os: ios ? '17.5' : '14',
+    install_source: ios ? 'app_store' : 'google_play',
+  });
+}
+
+const bodyOf = (fleet: Fleet, device: number) => JSON.stringify(infoOf(fleet, device));
+
+/** The device's expected-answer key: app * 2 + (outdated ? 1 : 0). */
+const keyOf = (fleet: Fleet, device: number) =>
+  (device % APPS) * 2 + ((fleet.kinds[device]! & OUTDATED) !== 0 ? 1 : 0);
+
+/** What the server itself would write for the device's check, seen at `lastSeen`. */
+function rowOf(fleet: Fleet, device: number, lastSeen: Date, firstSeen: Date): Insertable<DevicesTable> {
+  return {
+    ...deviceColumns(infoOf(fleet, device)),
+    channel: 'production',
+    channel_override: fleet.kinds[device]! & OVERRIDE ? 'production' : null,
+    self_assigned_channel: null,
+    first_seen: firstSeen.toISOString(),
+    last_seen: lastSeen.toISOString(),
+  };
+}
+
+/** What wrk sends in a run: bodies in turn, and what to do with the number of requests answered. */
+interface Feed {
+  bodies(): string[];
+  sent(requests: number): void;
+}
+
+/** Devices drawn at random (with replacement) from the whole fleet; a fresh sample for every run. */
+function randomFeed(fleet: Fleet, seed: number): Feed {
+  const random = prng(seed);
+  return {
+    bodies: () => Array.from({ length: BODIES }, () => bodyOf(fleet, Math.floor(random() * DEVICES_TOTAL))),
+    sent: () => undefined,
+  };
+}
+
+/**
+ * Devices in the fleet's fixed random order, each sent once: every run continues where the last one
+ * stopped. A run that sends more than it was given starts its file over: those checks are `repeats`.
+ */
+class FirstChecks implements Feed {
+  next = 0;
+  repeats = 0;
+  private given = 0;
+  constructor(private readonly fleet: Fleet) {}
+
+  get left(): number {
+    return DEVICES_TOTAL - this.next;
+  }
+
+  bodies(limit = BODIES): string[] {
+    if (this.left === 0) {
+      // Every device has been checked: from the start again, all repeats (and reported as such).
+      this.given = 0;
+      return Array.from(this.fleet.order.subarray(0, limit), (device) => bodyOf(this.fleet, device));
+    }
+    const end = Math.min(DEVICES_TOTAL, this.next + limit);
+    this.given = end - this.next;
+    return Array.from(this.fleet.order.subarray(this.next, end), (device) => bodyOf(this.fleet, device));
+  }
+
+  sent(requests: number): void {
+    this.repeats += Math.max(0, requests - this.given);
+    // Requests still in flight when wrk stopped (up to one a connection) are sent again next time:
+    // a few repeats, so that every device is checked by the end of the pass.
+    this.next += Math.min(this.given, requests);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,22 +308,27 @@ async function seedApps(base: string): Promise<number> {
 
 /**
  * Inserts the fleet's rows straight into the devices table, 1000 rows a statement and 20 000 a
- * transaction (short enough that the running server's own writes never wait out SQLite's 5 s
- * busy timeout); seconds taken.
+ * transaction (short enough that the running server's own writes never wait out SQLite's 5 s busy
+ * timeout), each last seen within the minute before its statement; seconds taken, and when it ended.
  */
-async function seedDevices(handle: DatabaseHandle, fleet: Fleet): Promise<number> {
+async function seedDevices(handle: DatabaseHandle, fleet: Fleet): Promise<{ seconds: number; end: string }> {
   const started = performance.now();
+  const random = prng(4_242);
   // 17 values a row: 1000 rows stay under SQLite's 32766 and PostgreSQL's 65535 bound parameters.
   const batch = 1000;
   const perTransaction = 20_000;
-  for (let first = 0; first < fleet.rows.length; first += perTransaction) {
+  for (let first = 0; first < DEVICES_TOTAL; first += perTransaction) {
     await handle.db.transaction().execute(async (trx) => {
-      const end = Math.min(first + perTransaction, fleet.rows.length);
+      const end = Math.min(first + perTransaction, DEVICES_TOTAL);
       for (let start = first; start < end; start += batch) {
-        await trx
-          .insertInto('devices')
-          .values(fleet.rows.slice(start, Math.min(start + batch, end)))
-          .execute();
+        const now = Date.now();
+        const rows = [];
+        for (let device = start; device < Math.min(start + batch, end); device++) {
+          const lastSeen = new Date(now - Math.floor(random() * 60_000));
+          const firstSeen = new Date(lastSeen.getTime() - Math.floor(random() * 90 * 86_400_000));
+          rows.push(rowOf(fleet, device, lastSeen, firstSeen));
+        }
+        await trx.insertInto('devices').values(rows).execute();
         // better-sqlite3 runs each statement synchronously: without a turn of the event loop now and
         // then, this process would not see the server closing idle keep-alive sockets, and reuse one.
         await new Promise((resolve) => setImmediate(resolve));
@@ -214,12 +337,12 @@ async function seedDevices(handle: DatabaseHandle, fleet: Fleet): Promise<number
   }
   // What autovacuum would do on its own shortly after such an insert; SQLite's server never ANALYZEs.
   if (handle.dialect === 'postgres') await sql`analyze devices`.execute(handle.db);
-  return (performance.now() - started) / 1000;
+  return { seconds: (performance.now() - started) / 1000, end: new Date().toISOString() };
 }
 
-async function countDevices(db: Kysely<Database>, seenSince?: string): Promise<number> {
+async function countDevices(db: Kysely<Database>, seenAfter?: string): Promise<number> {
   let query = db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n'));
-  if (seenSince) query = query.where('last_seen', '>=', seenSince);
+  if (seenAfter) query = query.where('last_seen', '>', seenAfter);
   const row = await query.executeTakeFirstOrThrow();
   return Number(row.n);
 }
@@ -231,53 +354,54 @@ function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
-/** A seeded device with this expected-answer key, or -1. */
+/** A device of the fleet with this expected-answer key, or -1. */
 function deviceWithKey(fleet: Fleet, key: number): number {
-  for (let i = Math.floor(key / 2); i < fleet.keys.length; i += APPS) if (fleet.keys[i] === key) return i;
+  for (let i = Math.floor(key / 2); i < DEVICES_TOTAL; i += APPS) if (keyOf(fleet, i) === key) return i;
   return -1;
 }
 
-/**
- * Each key's expected answer, fetched from `bases[0]` and checked in full; every other base must give
- * the same bytes. Throws when an answer is wrong.
- */
-async function expectedAnswers(fleet: Fleet, bases: string[], baseline: boolean): Promise<(string | null)[]> {
+/** Each key's answer, fetched from `base` and checked in full; throws when one is wrong. */
+async function expectedAnswers(fleet: Fleet, base: string): Promise<(string | null)[]> {
   const expected: (string | null)[] = Array.from({ length: APPS * 2 }, () => null);
-  if (baseline) {
-    const answer = await call(bases[0]!, 'POST', '/updates', JSON.parse(fleet.bodies[0]!));
-    assert(answer.status === 200 && (answer.json as { kind?: string }).kind === 'up_to_date', 'baseline');
-    return expected.fill(answer.text);
-  }
   await forEach(APPS * 2, 4, async (key) => {
     const device = deviceWithKey(fleet, key);
     if (device < 0) return;
     const app = Math.floor(key / 2);
     const outdated = key % 2 === 1;
-    for (const [n, base] of bases.entries()) {
-      const answer = await call(base, 'POST', '/updates', JSON.parse(fleet.bodies[device]!));
-      const what = `${appIdOf(app)} ${outdated ? OLD_VERSION : liveVersionOf(app)} via ${base}`;
-      const got = `HTTP ${answer.status} ${answer.text.slice(0, 200)}`;
-      if (n > 0) {
-        assert(answer.text === expected[key], `${what}: ${got}, not what ${bases[0]} answered`);
-        continue;
-      }
-      const body = answer.json as { kind?: string; version?: string; url?: string; checksum?: string };
-      assert(answer.status === 200, `${what}: ${got}`);
-      if (outdated) {
-        assert(body.kind === undefined && body.version === liveVersionOf(app), `${what}: ${got}`);
-        assert(body.url?.startsWith(`${PUBLIC_URL}/download/`), `${what}: download url in ${got}`);
-        assert(typeof body.checksum === 'string' && body.checksum.length > 0, `${what}: checksum in ${got}`);
-      } else {
-        assert(body.kind === 'up_to_date' && body.url === undefined, `${what}: ${got}`);
-      }
-      expected[key] = answer.text;
+    const answer = await call(base, 'POST', '/updates', infoOf(fleet, device));
+    const what = `${appIdOf(app)} ${outdated ? OLD_VERSION : liveVersionOf(app)}`;
+    const got = `HTTP ${answer.status} ${answer.text.slice(0, 200)}`;
+    const body = answer.json as { kind?: string; version?: string; url?: string; checksum?: string };
+    assert(answer.status === 200, `${what}: ${got}`);
+    if (outdated) {
+      assert(body.kind === undefined && body.version === liveVersionOf(app), `${what}: ${got}`);
+      assert(body.url?.startsWith(`${PUBLIC_URL}/download/`), `${what}: download url in ${got}`);
+      assert(typeof body.checksum === 'string' && body.checksum.length > 0, `${what}: checksum in ${got}`);
+    } else {
+      assert(body.kind === 'up_to_date' && body.url === undefined, `${what}: ${got}`);
     }
+    expected[key] = answer.text;
   });
   return expected;
 }
 
+/** How many of `count` random devices got an answer other than their app's and version's. */
+async function sampleAnswers(fleet: Fleet, base: string, expected: (string | null)[], count: number) {
+  const random = prng(99);
+  let wrong = 0;
+  let first = '';
+  await forEach(count, 4, async () => {
+    const device = Math.floor(random() * DEVICES_TOTAL);
+    const answer = await call(base, 'POST', '/updates', infoOf(fleet, device));
+    if (answer.status === 200 && answer.text === expected[keyOf(fleet, device)]) return;
+    wrong++;
+    first ||= `device ${device}: HTTP ${answer.status} ${answer.text.slice(0, 200)}`;
+  });
+  return { wrong, first };
+}
+
 // ---------------------------------------------------------------------------------------------
-// CPU time from /proc (Linux), in seconds.
+// PostgreSQL's CPU time (from /proc, Linux) and WAL position.
 
 const CLOCK_TICKS = (() => {
   try {
@@ -287,16 +411,8 @@ const CLOCK_TICKS = (() => {
   }
 })();
 
-interface ProcStat {
-  pid: number;
-  ppid: number;
-  /** utime + stime. */
-  own: number;
-  /** cutime + cstime: children that exited and were reaped. */
-  reaped: number;
-}
-
-function procStat(pid: number): ProcStat | undefined {
+/** utime + stime (own) and cutime + cstime (reaped children) of a process, in seconds. */
+function procStat(pid: number): { pid: number; ppid: number; own: number; reaped: number } | undefined {
   try {
     const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
@@ -322,8 +438,7 @@ function findPostmaster(port: number): number | undefined {
 }
 
 /** CPU seconds so far of the postmaster, its reaped children and its live children (the backends). */
-function postgresCpu(postmaster: number | undefined): number {
-  if (postmaster === undefined) return NaN;
+function postgresCpu(postmaster: number): number {
   let total = 0;
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -334,162 +449,119 @@ function postgresCpu(postmaster: number | undefined): number {
   return total;
 }
 
-function cpuOf(pids: number[]): number {
-  return pids.reduce((sum, pid) => sum + (procStat(pid)?.own ?? NaN), 0);
+/** The database under an Overair server: its handle (for the WAL position) and PostgreSQL's postmaster. */
+interface Probe {
+  handle: DatabaseHandle;
+  postmaster?: number;
 }
 
-/** CPU seconds the whole machine has been busy (all cores; /proc/stat less idle and iowait). */
-function machineBusy(): number {
-  try {
-    const fields = fs
-      .readFileSync('/proc/stat', 'utf8')
-      .split('\n')[0]!
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    const all = fields.slice(0, 8).reduce((sum, value) => sum + value, 0);
-    return (all - fields[3]! - fields[4]!) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
-function selfCpu(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1e6;
+async function walPosition(database: Probe | undefined): Promise<number> {
+  if (database?.handle.dialect !== 'postgres') return NaN;
+  const { rows } = await sql<{
+    bytes: number;
+  }>`select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') as bytes`.execute(database.handle.db);
+  return Number(rows[0]!.bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Load.
 
-interface Target {
-  name: string;
-  /** What it is compared with: the name of a baseline outcome, or null for a baseline. */
-  against: string | null;
-  servers: Started[];
-  baseline: boolean;
-  /** The database, to check the device rows afterwards (Overair scenarios only). */
-  db?: Kysely<Database>;
-  postmaster?: number;
+interface Run {
+  wrk: WrkResult;
+  /** The server's figures from the start of the run to the end of its writes. */
+  metrics: ServerMetrics;
+  /** Seconds after wrk stopped until the server had written every report of the run. */
+  drainSeconds: number;
+  /** PostgreSQL's CPU time and WAL bytes over the run; NaN on SQLite and for the baseline. */
+  postgresCpuMs: number;
+  walBytes: number;
 }
 
 interface Outcome {
   name: string;
-  against: string | null;
-  reqPerSec: number;
-  p50: number;
-  p99: number;
-  max: number;
-  total: number;
-  non2xx: number;
-  errors: number;
-  wrong: number;
-  /** % of one core over the measured seconds. */
-  cpu: { servers: number; postgres: number; loadGen: number; other: number };
-  devicesNote: string;
+  /** The baseline outcome it is compared with. */
+  against?: Outcome;
+  run: Run;
   problems: string[];
 }
 
-async function measure(fleet: Fleet, target: Target): Promise<Outcome> {
-  const bases = target.servers.map((s) => s.url);
-  const problems: string[] = [];
-  const expected = await expectedAnswers(fleet, bases, target.baseline).catch((error: unknown) => {
-    const cause = (error as Error).cause as Error | undefined;
-    problems.push(`wrong sample answer: ${(error as Error).message}${cause ? ` (${cause.message})` : ''}`);
-    return null;
+/** How long a run's last reports may wait in the server's queue before they are written (250 ms). */
+const FLUSH_WAIT_MS = 500;
+/** The longest wait for a server to write what a run queued. */
+const DRAIN_LIMIT_MS = 10 * 60_000;
+
+async function measureRun(server: Started, feed: Feed, seconds: number, database?: Probe): Promise<Run> {
+  const bodies = feed.bodies();
+  const cpuBefore = database?.postmaster === undefined ? NaN : postgresCpu(database.postmaster);
+  const walBefore = await walPosition(database);
+  await resetMetrics(server.child);
+  const wrk = await runWrk({
+    url: server.url,
+    path: '/updates',
+    bodies,
+    connections: CONNECTIONS,
+    durationSeconds: seconds,
   });
-  const startedIso = new Date().toISOString();
-  const answered = new Uint8Array(DEVICES_TOTAL);
-  let wrong = 0;
-  let firstWrong = '';
-
-  const run = (seconds: number) =>
-    autocannon({
-      url: bases.length === 1 ? bases[0]! : bases,
-      connections: CONNECTIONS,
-      duration: seconds,
-      pipelining: 1,
-      timeout: 10,
-      requests: [
-        {
-          method: 'POST',
-          path: '/updates',
-          headers: { 'content-type': 'application/json' },
-          setupRequest: (request, context) => {
-            const device = Math.floor(Math.random() * DEVICES_TOTAL);
-            context.device = device;
-            return { ...request, body: fleet.bodies[device] };
-          },
-          onResponse: (status, body, context) => {
-            const device = context.device as number;
-            if (status !== 200) return; // counted by autocannon as non-2xx
-            if (expected && body === expected[fleet.keys[device]!]) {
-              answered[device] = 1;
-            } else {
-              wrong++;
-              firstWrong ||= `device ${device}: ${body.slice(0, 200)}`;
-            }
-          },
-        },
-      ],
-    });
-
-  if (WARMUP > 0) await run(WARMUP);
-  const serverPids = target.servers.map((s) => s.child.pid!);
-  const before = {
-    servers: cpuOf(serverPids),
-    pg: postgresCpu(target.postmaster),
-    self: selfCpu(),
-    machine: machineBusy(),
-  };
-  const clock = performance.now();
-  const result = await run(DURATION);
-  const wall = (performance.now() - clock) / 1000;
-  const percent = (from: number, to: number) => ((to - from) / wall) * 100;
-  const cpu = {
-    servers: percent(before.servers, cpuOf(serverPids)),
-    postgres: target.postmaster === undefined ? NaN : percent(before.pg, postgresCpu(target.postmaster)),
-    loadGen: percent(before.self, selfCpu()),
-    other: 0,
-  };
-  // Everything else the machine did meanwhile: other people's work skews the figures.
-  cpu.other = percent(before.machine, machineBusy()) - cpu.servers - (cpu.postgres || 0) - cpu.loadGen;
-
-  const bad = (count: number, what: string) => count > 0 && problems.push(`${count} ${what}`);
-  bad(result.non2xx, `non-2xx answers (${JSON.stringify(result.statusCodeStats)})`);
-  bad(result.errors, 'connection errors');
-  bad(result.timeouts, 'timeouts');
-  bad(wrong, `answers other than the one expected for the device's app and version (first: ${firstWrong})`);
-  if (result.requests.total === 0) problems.push('no request completed');
-
-  let devicesNote = '';
-  if (target.db) {
-    // The write-behind flushes every 250 ms; then every device answered must have its last_seen
-    // written in this scenario, and no row may have been added.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const distinct = answered.reduce((sum, hit) => sum + hit, 0);
-    const written = await countDevices(target.db, startedIso);
-    const total = await countDevices(target.db);
-    devicesNote = `${written} device rows written, ${distinct} distinct devices answered`;
-    if (written < distinct) problems.push(`only ${written} of ${distinct} answered devices recorded`);
-    if (total !== DEVICES_TOTAL) problems.push(`${total} device rows, expected ${DEVICES_TOTAL}`);
+  feed.sent(wrk.requests);
+  // What the run queued is written before its figures are read (and before the next run starts):
+  // within the flush interval, or later when the database writes slower than the checks came.
+  const stopped = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, FLUSH_WAIT_MS));
+  let metrics = await readMetrics(server.child);
+  while ((metrics.backlog ?? 0) > 0 && performance.now() - stopped < DRAIN_LIMIT_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    metrics = await readMetrics(server.child);
   }
   return {
-    name: target.name,
-    against: target.against,
-    reqPerSec: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    max: result.latency.max,
-    total: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    wrong,
-    cpu,
-    devicesNote,
-    problems,
+    wrk,
+    metrics,
+    drainSeconds: (performance.now() - stopped) / 1000,
+    postgresCpuMs:
+      database?.postmaster === undefined ? NaN : (postgresCpu(database.postmaster) - cpuBefore) * 1000,
+    walBytes: (await walPosition(database)) - walBefore,
   };
+}
+
+function problemsOf(runs: Run[]): string[] {
+  const problems: string[] = [];
+  for (const { wrk, metrics } of runs) {
+    if ((metrics.backlog ?? 0) > 0) {
+      problems.push(
+        `${metrics.backlog} device reports still unwritten ${DRAIN_LIMIT_MS / 60_000} min after a run`,
+      );
+    }
+    const { connect, read, write, timeout, status } = wrk.errors;
+    if (status > 0) problems.push(`${status} answers with HTTP status >= 400`);
+    if (connect + read + write > 0) problems.push(`${connect + read + write} connection errors`);
+    if (timeout > 0) problems.push(`${timeout} timeouts`);
+    if (wrk.requests === 0) problems.push('no request completed');
+  }
+  return [...new Set(problems)];
+}
+
+/**
+ * Warms up both, then measures the baseline and the Overair server in turns, RUNS times each; the
+ * median run (by req/s) of each.
+ */
+async function inTurns(
+  names: [string, string],
+  baseline: { server: Started; feed: Feed },
+  overair: { server: Started; feed: Feed; database: Probe },
+): Promise<[Outcome, Outcome]> {
+  await measureRun(baseline.server, baseline.feed, WARMUP);
+  await measureRun(overair.server, overair.feed, WARMUP, overair.database);
+  const bare: Run[] = [];
+  const ours: Run[] = [];
+  for (let round = 0; round < RUNS; round++) {
+    bare.push(await measureRun(baseline.server, baseline.feed, DURATION));
+    ours.push(await measureRun(overair.server, overair.feed, DURATION, overair.database));
+  }
+  const median = (runs: Run[]) => {
+    const wrk = medianRun(runs.map((run) => run.wrk));
+    return runs.find((run) => run.wrk === wrk)!;
+  };
+  const base: Outcome = { name: names[0], run: median(bare), problems: problemsOf(bare) };
+  return [base, { name: names[1], against: base, run: median(ours), problems: problemsOf(ours) }];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -497,202 +569,273 @@ async function measure(fleet: Fleet, target: Target): Promise<Outcome> {
 /** Warning lines (pino level 40 and up) of every Overair server started, by label. */
 const serverWarnings = new Map<string, string[]>();
 
-function overair(label: string, dataDir: string, databaseUrl: string): Promise<Started> {
+async function overair(label: string, dataDir: string, databaseUrl: string): Promise<Started> {
   const warnings: string[] = [];
   serverWarnings.set(label, warnings);
-  return startOverair(dataDir, LOG_LEVEL, {
-    env: {
-      OVERAIR_DATABASE_URL: databaseUrl,
-      OVERAIR_PUBLIC_URL: PUBLIC_URL,
-      // Every device answered must have its last_seen written in the scenario (see measure()): with
-      // the default precision (15m), a device an earlier scenario wrote would rightly not be again.
-      OVERAIR_DEVICE_SEEN_PRECISION: '1s',
-    },
+  const started = await startOverair(dataDir, LOG_LEVEL, {
+    env: { OVERAIR_DATABASE_URL: databaseUrl, OVERAIR_PUBLIC_URL: PUBLIC_URL, ...SERVER_ENV },
     label,
-    nodeArgs: SERVER_NODE_ARGS,
+    // --expose-gc: the memory lines collect garbage first, to show what is live.
+    nodeArgs: ['--expose-gc', ...SERVER_NODE_ARGS],
     onLine: (line) => /"level":(40|50|60)/.test(line) && warnings.push(line),
   });
+  pinServer(started.child.pid);
+  return started;
 }
 
+const MB = 1024 * 1024;
 const seconds = (s: number) => `${s.toFixed(1)} s`;
+const mb = (bytes: number) => `${(bytes / MB).toFixed(0)} MB`;
+
+/** The server's memory at one point, for the RSS lines. */
+interface MemoryPoint {
+  what: string;
+  memory: ServerMemory;
+  remembered: number | undefined;
+}
+
+async function memoryPoint(server: Started, what: string): Promise<MemoryPoint> {
+  const memory = await readMemory(server.child);
+  return { what, memory, remembered: (await readMetrics(server.child)).remembered };
+}
+
+interface DatabaseResult {
+  label: string;
+  outcomes: Outcome[];
+  memory: MemoryPoint[];
+  notes: string[];
+}
+
+/**
+ * One database: seeds it, checks the answers, measures the first checks since start and the steady
+ * state, each in turns with the baseline, and checks the rows afterwards.
+ */
+async function runDatabase(
+  label: string,
+  letter: string,
+  fleet: Fleet,
+  baseline: Started,
+  server: Started,
+  database: Probe,
+): Promise<DatabaseResult> {
+  const notes: string[] = [];
+  const memory: MemoryPoint[] = [];
+  const appsSeconds = await seedApps(server.url);
+  const seeded = await seedDevices(database.handle, fleet);
+  console.log(
+    `${label}: ${APPS} apps via the admin API in ${seconds(appsSeconds)}, ` +
+      `${DEVICES_TOTAL} devices via Kysely INSERTs in ${seconds(seeded.seconds)}`,
+  );
+  const seededAt = Date.now();
+  await resetMetrics(server.child);
+  memory.push(await memoryPoint(server, 'after seeding'));
+
+  const problems: string[] = [];
+  const expected = await expectedAnswers(fleet, server.url).catch((error: unknown) => {
+    problems.push(`wrong sample answer: ${(error as Error).message}`);
+    return null;
+  });
+  await new Promise((resolve) => setTimeout(resolve, FLUSH_WAIT_MS));
+  memory.push(await memoryPoint(server, `after one check per app and version (release cache: ${APPS} apps)`));
+
+  const first = new FirstChecks(fleet);
+  const [bareFirst, firstOutcome] = await inTurns(
+    [`(${letter}) bare node:http`, `(${letter}) ${label}, first check since start`],
+    { server: baseline, feed: randomFeed(fleet, 1) },
+    { server, feed: first, database },
+  );
+  if (first.repeats > 0) {
+    notes.push(
+      `${label}: ${first.repeats} of the first checks were repeats (a run sent more than its ` +
+        `${BODIES} bodies, or the fleet was too small): raise BENCH_SCALE_BODIES or BENCH_DEVICES_TOTAL`,
+    );
+  }
+
+  // The rest of the fleet, each device once, at about the rate measured.
+  const passStarted = performance.now();
+  const passed = first.left;
+  let rate = firstOutcome.run.wrk.reqPerSec || 1000;
+  const rates: number[] = [];
+  while (first.left > 0) {
+    const left = Math.min(first.left, BODIES);
+    const run = await measureRun(
+      server,
+      { bodies: () => first.bodies(left), sent: (requests) => first.sent(requests) },
+      Math.min(120, Math.max(1, Math.ceil((left / rate) * 1.1))),
+    );
+    problems.push(...problemsOf([run]));
+    rate = run.wrk.reqPerSec || rate;
+    rates.push(rate);
+  }
+  const passSeconds = (performance.now() - passStarted) / 1000;
+  console.log(
+    `${label}: the other ${passed} devices checked once each in ${seconds(passSeconds)}, not measured ` +
+      `(runs at ${rates.map((r) => r.toFixed(0)).join(', ')} checks/s)`,
+  );
+
+  const [bareSteady, steady] = await inTurns(
+    [`(${letter}) bare node:http`, `(${letter}) ${label}, steady state`],
+    { server: baseline, feed: randomFeed(fleet, 2) },
+    { server, feed: randomFeed(fleet, 3), database },
+  );
+
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const total = await countDevices(database.handle.db);
+  if (total !== DEVICES_TOTAL) problems.push(`${total} device rows, expected ${DEVICES_TOTAL}`);
+  const written = await countDevices(database.handle.db, seeded.end);
+  const minutes = (Date.now() - seededAt) / 60_000;
+  notes.push(
+    `${label}: ${written} of ${DEVICES_TOTAL} rows written since seeding (${minutes.toFixed(1)} min ago` +
+      (minutes * 60_000 > SEEN_PRECISION_MS - 60_000
+        ? `: past the 15 min precision, unchanged rows are rightly written again)`
+        : ')'),
+  );
+  if (expected) {
+    const sample = await sampleAnswers(fleet, server.url, expected, 500);
+    if (sample.wrong > 0)
+      problems.push(`${sample.wrong} of 500 sampled answers wrong (first: ${sample.first})`);
+  }
+  memory.push(await memoryPoint(server, 'after the runs'));
+  firstOutcome.problems.push(...problems);
+  steady.problems.push(...problems);
+  return { label, outcomes: [bareFirst, firstOutcome, bareSteady, steady], memory, notes };
+}
 
 async function main(): Promise<number> {
+  ensureWrk();
   const cpus = os.cpus();
-  const cores = os.availableParallelism();
   const load = () =>
     os
       .loadavg()
       .map((l) => l.toFixed(2))
       .join(' ');
   console.log(
-    `\noverair scale bench: node ${process.version}, ${cores} cores (${cpus[0]?.model.trim() ?? '?'}), ` +
+    `\noverair scale bench: node ${process.version}, ${cpus.length} cores (${cpus[0]?.model.trim() ?? '?'}), ` +
       `load average ${load()}`,
   );
   console.log(
     `${APPS} apps, ${DEVICES_TOTAL} devices (${OUTDATED_PERCENT}% outdated, ${OVERRIDE_PERCENT}% with a channel ` +
-      `override); autocannon ${CONNECTIONS} connections in all, ${WARMUP} s warm-up + ${DURATION} s measured ` +
-      `per scenario, pipelining 1, random seeded device per request, load generator in this process`,
+      `override); wrk 1 thread, ${CONNECTIONS} connections, ${WARMUP} s warm-up, then ${RUNS} runs of ` +
+      `${DURATION} s in turns with the baseline (median by req/s), ${BODIES} device bodies a run`,
   );
-  if (os.loadavg()[0]! > cores / 2) {
-    console.log(`NOTE: the machine is busy (load average ${load()}): the figures will be lower and noisier.`);
-  }
-  if (cores < 4) {
-    console.log(
-      `NOTE: ${cores} cores for the load generator, PostgreSQL and the server(s): they compete for CPU. ` +
-        `With two instances (c) there are more busy processes than cores, so (c) shows contention on ` +
-        `this machine, not what two instances on hosts of their own would serve; see the CPU columns.`,
-    );
-  }
+  console.log(describePinning() + '; PostgreSQL not pinned');
+  if (Object.keys(SERVER_ENV).length > 0) console.log(`server settings: ${JSON.stringify(SERVER_ENV)}`);
 
   const fleetStarted = performance.now();
   const fleet = makeFleet();
   console.log(`fleet generated in ${seconds((performance.now() - fleetStarted) / 1000)}`);
 
-  const outcomes: Outcome[] = [];
-  const baseline1 = await startChild('baseline-server.ts', { ...process.env }, { stdout: 'ignore' });
-  /**
-   * Measures the bare baseline (on `extra` more baseline processes beside the first, the load split
-   * between them) right before `scenario`, which is then compared with it.
-   */
-  async function measurePair(fleet: Fleet, scenario: Omit<Target, 'against' | 'baseline'>, extra = 0) {
-    const more = await Promise.all(
-      Array.from({ length: extra }, () =>
-        startChild('baseline-server.ts', { ...process.env }, { stdout: 'ignore' }),
-      ),
-    );
-    const name = `baseline for ${scenario.name.split(' ')[0]}: ${1 + extra}x node:http`;
-    try {
-      outcomes.push(
-        await measure(fleet, { name, against: null, servers: [baseline1, ...more], baseline: true }),
-      );
-    } finally {
-      for (const started of more) await stopChild(started.child);
-    }
-    outcomes.push(await measure(fleet, { ...scenario, against: name, baseline: false }));
-  }
+  const baseline = await startChild('baseline-server.ts', { ...process.env }, { stdout: 'ignore' });
+  pinServer(baseline.child.pid);
+  const results: DatabaseResult[] = [];
 
   if (SCENARIOS.has('a')) {
     const dataDir = await makeTempDir('overair-scale-sqlite-');
     const server = await overair('sqlite', dataDir, '');
-    const appsSeconds = await seedApps(server.url);
     const handle = await openSqlite(path.join(dataDir, 'overair.db'));
     try {
-      const devicesSeconds = await seedDevices(handle, fleet);
-      console.log(
-        `SQLite: ${APPS} apps via the admin API in ${seconds(appsSeconds)}, ` +
-          `${DEVICES_TOTAL} devices via Kysely INSERTs in ${seconds(devicesSeconds)}`,
-      );
-      await measurePair(fleet, { name: '(a) SQLite, 1 instance', servers: [server], db: handle.db });
+      results.push(await runDatabase('SQLite', 'a', fleet, baseline, server, { handle }));
     } finally {
       await handle.close();
       await stopChild(server.child);
     }
   }
 
-  if (SCENARIOS.has('b') || SCENARIOS.has('c')) {
+  if (SCENARIOS.has('b')) {
     const pgStarted = performance.now();
     const postgres: PostgresServer = await startPostgres();
     atCleanup(() => postgres.destroy());
     const url = postgres.urlOf(await postgres.createDatabase());
-    const postmaster = findPostmaster(postgres.port);
     console.log(
       `PostgreSQL 15 started on port ${postgres.port} in ${seconds((performance.now() - pgStarted) / 1000)}`,
     );
-    // Both instances share the data folder, as they would share a volume (or S3) for the bundles.
     const dataDir = await makeTempDir('overair-scale-pg-');
-    const first = await overair('postgres-1', dataDir, url);
-    const appsSeconds = await seedApps(first.url);
+    const server = await overair('postgres', dataDir, url);
     const handle = await openPostgres(url, { max: 2 });
     try {
-      const devicesSeconds = await seedDevices(handle, fleet);
-      console.log(
-        `PostgreSQL: ${APPS} apps via the admin API in ${seconds(appsSeconds)}, ` +
-          `${DEVICES_TOTAL} devices via Kysely INSERTs in ${seconds(devicesSeconds)}`,
-      );
-      if (SCENARIOS.has('b')) {
-        await measurePair(fleet, {
-          name: '(b) PostgreSQL, 1 instance',
-          servers: [first],
-          db: handle.db,
-          postmaster,
-        });
-      }
-      if (SCENARIOS.has('c')) {
-        const second = await overair('postgres-2', dataDir, url);
-        await measurePair(
-          fleet,
-          { name: '(c) PostgreSQL, 2 instances', servers: [first, second], db: handle.db, postmaster },
-          1,
-        );
-      }
+      const postmaster = findPostmaster(postgres.port);
+      results.push(await runDatabase('PostgreSQL', 'b', fleet, baseline, server, { handle, postmaster }));
     } finally {
       await handle.close();
+      await stopChild(server.child);
     }
   }
 
-  const byName = new Map(outcomes.map((o) => [o.name, o]));
-  const pct = (value: number) => (Number.isNaN(value) ? '-' : `${value.toFixed(0)}%`);
-  const perCpuSecond = (reqPerSec: number, cpuPercent: number) =>
-    Number.isNaN(cpuPercent) || cpuPercent <= 0 ? '-' : ((reqPerSec * 100) / cpuPercent).toFixed(0);
+  const outcomes = results.flatMap((result) => result.outcomes);
+  const perCheck = (value: number | undefined, run: Run, digits = 0) =>
+    value === undefined || Number.isNaN(value) ? '-' : (value / run.wrk.requests).toFixed(digits);
+  const perThousand = (value: number | undefined, run: Run) =>
+    value === undefined ? '-' : ((value / run.wrk.requests) * 1000).toFixed(value === 0 ? 0 : 1);
   printTable([
     [
       'scenario',
       'req/s',
+      'to bare',
       'p50 ms',
       'p99 ms',
       'max ms',
-      'non-2xx',
-      'errors',
-      'wrong',
-      'req/s ratio',
-      'p99 ratio',
-      'CPU srv',
-      'CPU pg',
-      'CPU gen',
-      'CPU other',
-      'req/CPU-s srv',
-      'req/CPU-s pg',
+      'loop p99',
+      'loop max',
+      'RSS MB',
+      'to db/1k',
+      'writes/1k',
+      'drain s',
+      'srv µs/chk',
+      'pg µs/chk',
+      'WAL B/chk',
       'check',
     ],
-    ...outcomes.map((o) => {
-      const base = o.against ? byName.get(o.against) : undefined;
-      return [
-        o.name,
-        o.reqPerSec.toFixed(0),
-        o.p50.toFixed(0),
-        o.p99.toFixed(0),
-        o.max.toFixed(0),
-        String(o.non2xx),
-        String(o.errors),
-        String(o.wrong),
-        base ? (o.reqPerSec / base.reqPerSec).toFixed(2) : '',
-        base && base.p99 > 0 ? (o.p99 / base.p99).toFixed(2) : '',
-        pct(o.cpu.servers),
-        pct(o.cpu.postgres),
-        pct(o.cpu.loadGen),
-        pct(Math.max(0, o.cpu.other)),
-        perCpuSecond(o.reqPerSec, o.cpu.servers),
-        perCpuSecond(o.reqPerSec, o.cpu.postgres),
-        o.problems.length === 0 ? 'ok' : 'FAILED',
-      ];
-    }),
+    ...outcomes.map(({ name, against, run, problems }) => [
+      name,
+      run.wrk.reqPerSec.toFixed(0),
+      against ? (run.wrk.reqPerSec / against.run.wrk.reqPerSec).toFixed(2) : '',
+      run.wrk.p50.toFixed(2),
+      run.wrk.p99.toFixed(2),
+      run.wrk.max.toFixed(1),
+      run.metrics.loopDelayP99.toFixed(1),
+      run.metrics.loopDelayMax.toFixed(1),
+      (run.metrics.rssPeak / MB).toFixed(0),
+      perThousand(run.metrics.reportsSent, run),
+      perThousand(run.metrics.rowsWritten, run),
+      run.metrics.backlog === undefined ? '-' : run.drainSeconds.toFixed(1),
+      perCheck(run.metrics.cpuMs * 1000, run),
+      perCheck(run.postgresCpuMs * 1000, run),
+      perCheck(run.walBytes, run),
+      problems.length === 0 ? 'ok' : 'FAILED',
+    ]),
   ]);
   console.log(
-    `\nCPU: % of one core over the measured ${DURATION} s (${cores} cores = ${cores * 100}%): ` +
-      `srv = the server process(es), pg = PostgreSQL, gen = the load generator (this process), ` +
-      `other = the rest of the machine (anything well above 0 skews the figures). req/CPU-s: update ` +
-      `checks per CPU-second of the server process(es) and of PostgreSQL, the cost of a check, less ` +
-      `sensitive to other load than req/s. Latencies are whole ms; with ${CONNECTIONS} connections ` +
-      `a server stall delays only ${CONNECTIONS} requests, so it shows in "max ms" rather than in p99.`,
+    `\nto bare: req/s over the bare node:http baseline's, measured in turns with it (the row above). ` +
+      `loop: the server's event-loop delay (ms); RSS: its peak over the run. to db/1k: device reports ` +
+      `the server sent to the database per 1,000 checks (those it did not remember as written); ` +
+      `writes/1k: device rows the database changed per 1,000 checks. drain s: seconds after the run until ` +
+      `the server had written what it queued (the flush interval is 0.25 s; more means the database ` +
+      `wrote slower than the checks came). µs/chk: CPU time per check, writes included, of the server ` +
+      `process and of PostgreSQL (all its processes). WAL B/chk: PostgreSQL's WAL per check.`,
   );
-  for (const o of outcomes) if (o.devicesNote) console.log(`${o.name}: ${o.devicesNote}`);
-  const one = byName.get('(b) PostgreSQL, 1 instance');
-  const two = byName.get('(c) PostgreSQL, 2 instances');
-  if (one && two) {
-    console.log(
-      `(c) / (b): ${(two.reqPerSec / one.reqPerSec).toFixed(2)}x the req/s of one instance` +
-        (cores < 4 ? ` (on ${cores} cores: contention, not scale-out capacity)` : ''),
-    );
+
+  for (const { label, memory } of results) {
+    console.log(`\n${label} server memory:`);
+    for (const { what, memory: m, remembered } of memory) {
+      console.log(
+        `  ${what}: RSS ${mb(m.rss)}; heap ${mb(m.heapUsed)}${m.collected ? ' live' : ''}, ` +
+          `typed arrays ${mb(m.arrayBuffers)}` +
+          (remembered === undefined ? '' : `; ${remembered} devices remembered`),
+      );
+    }
+  }
+  for (const { notes } of results) for (const note of notes) console.log(note);
+
+  console.log('\ngoals (informational), at the steady state:');
+  for (const {
+    label,
+    outcomes: [, , , steady],
+  } of results) {
+    const ratio = steady!.run.wrk.reqPerSec / steady!.against!.run.wrk.reqPerSec;
+    const writes = ((steady!.run.metrics.rowsWritten ?? 0) / steady!.run.wrk.requests) * 1000;
+    const met = (ok: boolean) => (ok ? 'met' : 'NOT MET');
+    console.log(`  ${label}: req/s to bare ${ratio.toFixed(2)} (goal >= 0.5) ${met(ratio >= 0.5)}`);
+    console.log(`  ${label}: writes per 1,000 checks ${writes.toFixed(2)} (goal 0) ${met(writes === 0)}`);
   }
   console.log(`load average at the end: ${load()}`);
 
@@ -703,7 +846,7 @@ async function main(): Promise<number> {
   }
 
   const failed = outcomes.filter((o) => o.problems.length > 0);
-  for (const o of failed) console.error(`\nFAILED ${o.name}:\n  ${o.problems.join('\n  ')}`);
+  for (const o of failed) console.error(`\nFAILED ${o.name}:\n  ${[...new Set(o.problems)].join('\n  ')}`);
   return failed.length > 0 ? 1 : 0;
 }
 

@@ -4,7 +4,7 @@
  * resolution) and the RSS, over the span since the last reset, and the process's CPU time. The bench
  * sends {type: 'metrics-reset'} before a scenario and {type: 'metrics'} after it; the answer is a
  * {type: 'metrics', ...ServerMetrics} message. `extra` adds figures of the server's own (its
- * database writes).
+ * database writes, the devices it remembers). {type: 'memory'} answers {type: 'memory', ...ServerMemory}.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -15,17 +15,40 @@ export interface ServerMetrics {
   /** Resident set size now, and its peak since the last reset (sampled with the loop delay), in bytes. */
   rss: number;
   rssPeak: number;
+  /** V8 heap in use now, in bytes (what of the RSS is JavaScript objects). */
+  heapUsed: number;
   /** CPU time of the process since the last reset, in ms. */
   cpuMs: number;
   /** Device rows and events written since the last reset (Overair only). */
   rowsWritten?: number;
+  /** Device reports sent to the database since the last reset, changing a row or not (Overair only). */
+  reportsSent?: number;
+  /** Devices whose written state the server remembers now (Overair only). */
+  remembered?: number;
+  /** Device reports queued or being written now (Overair only). */
+  backlog?: number;
 }
 
-export function reportMetrics(extra: () => { rowsWritten?: number } = () => ({})): void {
+/** A server's memory now, after a full garbage collection when it runs with --expose-gc. */
+export interface ServerMemory {
+  rss: number;
+  /** V8 heap in use: live JavaScript objects (after the collection). */
+  heapUsed: number;
+  /** Memory of ArrayBuffers and typed arrays, outside the heap (Overair's device memory among them). */
+  arrayBuffers: number;
+  /** Whether a full collection ran first. */
+  collected: boolean;
+}
+
+/** A server's own figures: counters (since the start) and, for `remembered`, the value now. */
+export type ServerCounters = Pick<ServerMetrics, 'rowsWritten' | 'reportsSent' | 'remembered' | 'backlog'>;
+
+export function reportMetrics(extra: () => ServerCounters = () => ({})): void {
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   let cpuAtReset = process.cpuUsage();
   let rowsAtReset = extra().rowsWritten ?? 0;
+  let sentAtReset = extra().reportsSent ?? 0;
   let rssPeak = process.memoryUsage.rss();
   const sampler = setInterval(() => {
     rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
@@ -37,20 +60,31 @@ export function reportMetrics(extra: () => { rowsWritten?: number } = () => ({})
       delay.reset();
       cpuAtReset = process.cpuUsage();
       rowsAtReset = extra().rowsWritten ?? 0;
+      sentAtReset = extra().reportsSent ?? 0;
       rssPeak = process.memoryUsage.rss();
       process.send?.({ type: 'metrics-reset' });
     } else if (message.type === 'metrics') {
       const cpu = process.cpuUsage(cpuAtReset);
-      const rows = extra().rowsWritten;
+      const { rowsWritten: rows, reportsSent: sent, remembered, backlog } = extra();
       const metrics: ServerMetrics = {
         loopDelayP99: delay.percentile(99) / 1e6,
         loopDelayMax: delay.max / 1e6,
         rss: process.memoryUsage.rss(),
         rssPeak: Math.max(rssPeak, process.memoryUsage.rss()),
+        heapUsed: process.memoryUsage().heapUsed,
         cpuMs: (cpu.user + cpu.system) / 1000,
         ...(rows !== undefined && { rowsWritten: rows - rowsAtReset }),
+        ...(sent !== undefined && { reportsSent: sent - sentAtReset }),
+        ...(remembered !== undefined && { remembered }),
+        ...(backlog !== undefined && { backlog }),
       };
       process.send?.({ type: 'metrics', ...metrics });
+    } else if (message.type === 'memory') {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      const { rss, heapUsed, arrayBuffers } = process.memoryUsage();
+      const memory: ServerMemory = { rss, heapUsed, arrayBuffers, collected: gc !== undefined };
+      process.send?.({ type: 'memory', ...memory });
     }
   });
 }

@@ -20,7 +20,13 @@ const { loadConfig } = (await import(path.join(DIST, 'config.js'))) as typeof im
 const { startServer } = (await import(built)) as typeof import('../src/server.js');
 
 const server = await startServer(loadConfig(process.env));
-reportMetrics(() => ({ rowsWritten: server.services.activity.rowsWritten }));
+const { activity } = server.services;
+reportMetrics(() => ({
+  rowsWritten: activity.rowsWritten,
+  reportsSent: activity.reportsSent,
+  remembered: activity.remembered,
+  backlog: activity.backlog,
+}));
 let closing = false;
 async function stop(): Promise<void> {
   if (closing) return;

@@ -137,6 +137,8 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   untrackChild(child);
+  // The bodies may be large (bench/scale.ts sends 200 000 a run): not kept until the bench ends.
+  await fs.rm(dir, { recursive: true, force: true });
   const line = output.split('\n').find((entry) => entry.startsWith('WRK_JSON '));
   if (code !== 0 || !line) throw new Error(`wrk failed (exit ${code}):\n${output}`);
   const raw = JSON.parse(line.slice('WRK_JSON '.length)) as Record<string, number>;

@@ -59,7 +59,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   limits: {
     title: 'Limits',
     intro:
-      "Upload sizes, request timeouts, the device rate limit and how often unchanged devices are written. A request body must arrive within `OVERAIR_REQUEST_TIMEOUT` (headers within 60 s), so a client trickling bytes is cut; uploads are timed by idleness instead, so a slow but steady upload goes through. The device rate limit is off by default: a 429 stops a device's update traffic until `Retry-After`, so only turn it on on purpose; each instance counts in its own memory. A device that checks again with nothing changed is written at most every `OVERAIR_DEVICE_SEEN_PRECISION`, so the devices' last seen may lag by that much; a change is written at once.",
+      "Upload sizes, request timeouts, the device rate limit and how often unchanged devices are written. A request body must arrive within `OVERAIR_REQUEST_TIMEOUT` (headers within 60 s), so a client trickling bytes is cut; uploads are timed by idleness instead, so a slow but steady upload goes through. The device rate limit is off by default: a 429 stops a device's update traffic until `Retry-After`, so only turn it on on purpose; each instance counts in its own memory. A device that checks again with nothing changed is written at most every `OVERAIR_DEVICE_SEEN_PRECISION`, so the devices' last seen may lag by that much; a change is written at once. To know what it wrote, each instance remembers up to `OVERAIR_DEVICE_MEMORY` devices (about 50 bytes each: 50 MB for the default million once that many have checked in); a device it does not remember costs a database query at its next check (which writes nothing if nothing changed), so give it at least the devices that check within the precision.",
   },
   operations: {
     title: 'Operations',
@@ -429,6 +429,16 @@ export const SETTINGS = {
     schema: durationInSeconds(86_400, '1d'),
     group: 'limits',
     doc: 'A device checking again unchanged is written this often at most: its last seen may lag this much.',
+  }),
+  deviceMemory: setting({
+    env: 'OVERAIR_DEVICE_MEMORY',
+    flag: { kind: 'value', name: 'device-memory', placeholder: 'n' },
+    // About 50 bytes a device (src/services/device-memory.ts), allocated as devices come: a fleet of
+    // a million checking within the precision then sends nothing to the database.
+    default: '1000000',
+    schema: count(20_000_000, 'expected a whole number of devices (0 remembers none)'),
+    group: 'limits',
+    doc: 'Devices remembered as written (about 50 bytes each); a device forgotten costs a query when it checks.',
   }),
 
   // Operations

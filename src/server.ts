@@ -62,6 +62,7 @@ export async function startServer(
     webhookAllowHosts: config.webhookAllowHosts,
     sessionTtlSeconds: config.sessionTtlSeconds,
     deviceSeenPrecisionSeconds: config.deviceSeenPrecisionSeconds,
+    deviceMemory: config.deviceMemory,
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
   const notifications =

@@ -297,6 +297,21 @@ describe('device reports in the steady state', () => {
     expect(state.reports.map((row) => row.version_name)).toEqual(['1.0.0', '1.0.1', '1.0.0']);
   });
 
+  it('counts the reports queued or being written, and those sent to the database', async () => {
+    const { repos } = fakeRepos();
+    const queue = activity(repos);
+    queue.recordDevice(info('a'), 'production');
+    queue.recordDevice(info('b'), 'production');
+    expect(queue.backlog).toBe(2);
+    const writing = queue.flush();
+    queue.recordDevice(info('c'), 'production');
+    expect(queue.backlog).toBe(3);
+    await writing;
+    expect(queue.backlog).toBe(1);
+    await queue.flush();
+    expect([queue.backlog, queue.reportsSent, queue.rowsWritten, queue.remembered]).toEqual([0, 3, 3, 3]);
+  });
+
   it('writes again what it could not write, and forgets devices past its bound', async () => {
     const { repos, state } = fakeRepos();
     const queue = activity(repos, { maxRemembered: 2 });

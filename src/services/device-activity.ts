@@ -4,6 +4,7 @@ import type { Repos } from '../db/index.js';
 import { now } from '../db/time.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { deviceColumns, type DeviceInfo } from './device-info.js';
+import { DeviceMemory } from './device-memory.js';
 
 export interface DeviceEvent {
   action: string;
@@ -28,7 +29,7 @@ export interface DeviceActivityOptions {
   commitDelayMs?: number;
   /** An unchanged device is written again once its row is this old (15 minutes). */
   seenPrecisionMs?: number;
-  /** Devices whose written state is remembered (100 000: about 35 MB of heap). */
+  /** Devices whose written state is remembered (1 000 000: about 50 MB once full, see DeviceMemory). */
   maxRemembered?: number;
 }
 
@@ -54,9 +55,11 @@ export interface DeviceActivityOptions {
  *
  * The steady state writes nothing: a device that reports the same state again (the columns its
  * report sets, the served channel included) within `seenPrecisionMs` of the last write of its row is
- * not queued at all, so last_seen lags by up to that much. What was written is remembered for at most
- * `maxRemembered` devices (the least recently seen are forgotten, and simply written again), and the
- * upsert itself leaves unchanged rows alone, so nothing depends on this memory being complete.
+ * not queued at all, so last_seen lags by up to that much. What was written is remembered, as hashes
+ * (DeviceMemory, about 50 bytes a device), for at most `maxRemembered` devices; the least recently seen
+ * are forgotten and sent to the database again, whose upsert leaves unchanged rows alone: a device
+ * forgotten costs a statement, not a write, and nothing depends on this memory being complete. A
+ * fleet larger than the memory, checking at random, sends most of its checks to the database.
  */
 export class DeviceActivity {
   private reports = new Map<string, QueuedReport>();
@@ -65,14 +68,18 @@ export class DeviceActivity {
   /** The delay `timer` was set with. */
   private timerDelay = Infinity;
   private flushing: Promise<void> = Promise.resolve();
+  /** Reports taken by flushes whose write has not ended yet. */
+  private writing = 0;
   private readonly listeners: EventsWrittenListener[] = [];
   /** The wait before the next write while the database is unreachable; 0 when it is not. */
   private retryMs = 0;
   private closed = false;
   /** The state last written (or being written) per device, and when. */
-  private readonly written: Lru<string, Remembered>;
+  private readonly written: DeviceMemory;
   /** Device rows inserted or updated and events inserted so far (the benchmarks' writes per check). */
   rowsWritten = 0;
+  /** Device reports sent to the database so far, whether the upsert changed their row or not. */
+  reportsSent = 0;
 
   private readonly intervalMs: number;
   private readonly maxQueued: number;
@@ -92,7 +99,7 @@ export class DeviceActivity {
     this.maxBuffered = options.maxBuffered ?? 100_000;
     this.commitDelayMs = options.commitDelayMs ?? 10;
     this.seenPrecisionMs = options.seenPrecisionMs ?? 15 * 60_000;
-    this.written = new Lru(options.maxRemembered ?? 100_000);
+    this.written = new DeviceMemory(options.maxRemembered ?? 1_000_000);
   }
 
   /**
@@ -105,34 +112,62 @@ export class DeviceActivity {
     const report = { info, channel, keepVersion };
     const queued = this.reports.get(key);
     // A queued report may say something else: this one must then replace it.
-    if (!queued && this.unchanged(key, report)) return;
+    if (!queued && this.unchanged(report)) return;
     this.reports.set(key, merged(queued, report));
     this.schedule();
   }
 
   /** Whether the report says nothing new, and the device's row was written within the precision. */
-  private unchanged(key: string, report: QueuedReport): boolean {
-    const remembered = this.written.get(key);
+  private unchanged(report: QueuedReport): boolean {
+    const remembered = this.written.get(report.info.app_id, report.info.device_id);
     if (!remembered || Date.now() - remembered.at >= this.seenPrecisionMs) return false;
-    const state = stateOf(report);
-    if (!state.includes(undefined)) return JSON.stringify(state) === remembered.state;
-    const known = JSON.parse(remembered.state) as KnownState;
-    return state.every((value, index) => value === undefined || value === known[index]);
+    const state = this.stateOf(report);
+    // What the report does not say cannot have changed; what the memory does not know may have.
+    return (
+      state.rest === remembered.rest &&
+      (state.version === undefined || state.version === remembered.version) &&
+      (state.channel === undefined || state.channel === remembered.channel)
+    );
   }
 
   /** Remembers the reports as written, from when they were seen; the caller forgets failures. */
   private remember(reports: PendingReport[]): void {
-    for (const { key, queued } of reports) {
-      const state = stateOf(queued);
-      let known: KnownState = state.map((value) => value ?? null);
-      if (state.includes(undefined)) {
+    for (const { queued } of reports) {
+      const { app_id: appId, device_id: deviceId } = queued.info;
+      const state = this.stateOf(queued);
+      let { version, channel } = state;
+      if (version === undefined || channel === undefined) {
         // What the report does not say stays as remembered (or unknown).
-        const before = this.written.get(key);
-        const old = before ? (JSON.parse(before.state) as KnownState) : [];
-        known = state.map((value, index) => value ?? old[index] ?? null);
+        const before = this.written.get(appId, deviceId);
+        version ??= before?.version;
+        channel ??= before?.channel;
       }
-      this.written.set(key, { state: JSON.stringify(known), at: Date.parse(queued.seen) });
+      this.written.set(appId, deviceId, { rest: state.rest, version, channel, at: Date.parse(queued.seen) });
     }
+  }
+
+  /**
+   * The hashes of the columns a report sets (the served channel included); undefined for the
+   * version of a report that does not say which bundle the device runs, and for the channel of one
+   * that was not an update check.
+   */
+  private stateOf({ info, channel, keepVersion }: QueuedReport) {
+    const columns = deviceColumns(info);
+    return {
+      rest: this.written.hash(
+        columns.platform,
+        columns.version_build,
+        columns.version_code,
+        columns.version_os,
+        columns.plugin_version,
+        columns.custom_id,
+        columns.requested_channel,
+        String(columns.is_emulator),
+        String(columns.is_prod),
+      ),
+      version: keepVersion ? undefined : this.written.hash(columns.version_name),
+      channel: channel === undefined ? undefined : this.written.hash(channel),
+    };
   }
 
   /**
@@ -190,13 +225,32 @@ export class DeviceActivity {
     // written; a report that fails is requeued (and so never skipped) or forgotten.
     this.remember(reports);
     // A failed flush must not stop the ones after it.
-    this.flushing = this.flushing.catch(() => undefined).then(() => this.write(reports, events));
+    this.writing += reports.length;
+    this.flushing = this.flushing
+      .catch(() => undefined)
+      .then(() => this.write(reports, events))
+      .finally(() => {
+        this.writing -= reports.length;
+      });
     return this.flushing;
   }
 
   /** Number of reports and event groups waiting to be written. */
   get queued(): number {
     return this.reports.size + this.events.length;
+  }
+
+  /**
+   * Number of reports queued or being written: more than a flush's worth when the database writes
+   * slower than devices report (the flushes then wait for each other).
+   */
+  get backlog(): number {
+    return this.reports.size + this.writing;
+  }
+
+  /** Number of devices whose written state is remembered. */
+  get remembered(): number {
+    return this.written.size;
   }
 
   /** Writes what is left; what the database refuses now is lost, and logged as such. */
@@ -273,7 +327,7 @@ export class DeviceActivity {
       this.retryMs = 0;
     } catch (error) {
       // Forgotten, so written again when next reported (those requeued are not skipped anyway).
-      for (const { key } of reports) this.written.delete(key);
+      for (const { queued } of reports) this.written.delete(queued.info.app_id, queued.info.device_id);
       // Not an outage (a bug): nobody may wait forever. Senders that were answered are not again.
       for (const group of groups) group.reject(error);
       throw error;
@@ -286,6 +340,7 @@ export class DeviceActivity {
   private async writeChunk(reports: PendingReport[], events: NewDeviceEvent[]): Promise<void> {
     // Rows written within the precision are only rewritten by a report that changes them.
     const staleBefore = new Date(Date.now() - this.seenPrecisionMs).toISOString();
+    this.reportsSent += reports.length;
     try {
       const devices = await this.repos.transaction(async (repos) => {
         const upserted = await repos.devices.upsertReports(reports.map(toReport), staleBefore);
@@ -304,7 +359,7 @@ export class DeviceActivity {
         .upsertReports([toReport(report)], staleBefore)
         .catch((error: unknown) => {
           if (isDatabaseUnavailable(error)) throw new Unwritten(reports.slice(index), error);
-          this.written.delete(report.key);
+          this.written.delete(report.queued.info.app_id, report.queued.info.device_id);
           return 0;
         });
     }
@@ -384,58 +439,6 @@ function chunkGroups(groups: EventGroup[], rows: number): EventGroup[][] {
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
-}
-
-/** The columns a report sets, in STATE_COLUMNS order: null where the row's value is not known. */
-type KnownState = (string | number | null)[];
-
-/** A device's state as last written (KnownState as JSON), and when it was seen (ms). */
-interface Remembered {
-  state: string;
-  at: number;
-}
-
-/** The columns of a report, in STATE_COLUMNS order; undefined where it does not say. */
-function stateOf({ info, channel, keepVersion }: QueuedReport): (string | number | undefined)[] {
-  const columns = deviceColumns(info);
-  return [
-    columns.platform,
-    keepVersion ? undefined : columns.version_name,
-    columns.version_build,
-    columns.version_code,
-    columns.version_os,
-    columns.plugin_version,
-    columns.custom_id,
-    columns.requested_channel,
-    columns.is_emulator,
-    columns.is_prod,
-    channel,
-  ];
-}
-
-/** A Map that forgets its least recently used entry past `max` entries. */
-class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
-
-  get(key: K): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
-  }
-
-  delete(key: K): void {
-    this.map.delete(key);
-  }
 }
 
 interface QueuedReport {

@@ -37,6 +37,8 @@ export interface ServiceOptions {
   sessionTtlSeconds?: number;
   /** How stale a device's last_seen may get (OVERAIR_DEVICE_SEEN_PRECISION), 15 minutes unless given. */
   deviceSeenPrecisionSeconds?: number;
+  /** Devices whose written state is remembered (OVERAIR_DEVICE_MEMORY), 1 000 000 unless given. */
+  deviceMemory?: number;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -57,6 +59,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
       options.deviceSeenPrecisionSeconds === undefined
         ? undefined
         : options.deviceSeenPrecisionSeconds * 1000,
+    maxRemembered: options.deviceMemory,
   });
   const webhooks = new WebhookService(
     repos,
