@@ -5,23 +5,47 @@ import { Worker } from 'node:worker_threads';
 export interface FileDigest {
   fileHash: string;
   stored: Buffer;
+  /** sha256 of `stored`: the blob's name. */
+  storedSha256: string;
   brotli: boolean;
 }
 
-/** What the pool sends a worker (digest-worker.ts). */
+/** A zip entry's data as the zip holds it, and what its central directory declares. */
+export interface PackedFile {
+  /** Stored (method 0) or deflated (method 8) bytes. */
+  data: Uint8Array;
+  method: number;
+  crc32: number;
+  size: number;
+}
+
+/**
+ * Thrown for a file whose data does not unpack to what its entry declares: a corrupt deflate stream,
+ * another size, another CRC-32. The message says what, to follow the entry's name.
+ */
+export class UnpackError extends Error {}
+
+/** What the pool sends a worker (digest-worker.ts): a file's bytes, packed when `entry` is given. */
 export interface DigestRequest {
   id: number;
   bytes: Uint8Array<ArrayBuffer>;
+  entry?: { method: number; crc32: number; size: number };
 }
 
-/** What a worker answers. */
+/** What a worker answers; `problem` is an UnpackError's message. */
 export type DigestReply =
-  | { id: number; fileHash: string; stored: Uint8Array<ArrayBuffer>; brotli: boolean }
-  | { id: number; error: string };
+  | {
+      id: number;
+      fileHash: string;
+      stored: Uint8Array<ArrayBuffer>;
+      storedSha256: string;
+      brotli: boolean;
+    }
+  | { id: number; error: string }
+  | { id: number; problem: string };
 
 interface Job {
-  id: number;
-  bytes: Uint8Array<ArrayBuffer>;
+  request: DigestRequest;
   resolve: (digest: FileDigest) => void;
   reject: (error: Error) => void;
 }
@@ -32,10 +56,10 @@ interface Slot {
 }
 
 /**
- * A few worker threads that hash and compress the files of uploaded bundles (sha256, brotli quality
- * 6), so that a large upload does not hold up the update checks answered on the main thread. Threads
- * start at the first use, at most one fewer than the machine's cores (at least one); idle ones do
- * not keep the process alive; `close` ends them.
+ * A few worker threads that unpack, check, hash and compress the files of uploaded bundles (inflate,
+ * CRC-32, sha256, brotli quality 6), so that a large upload does not hold up the update checks
+ * answered on the main thread. Threads start at the first use, at most one fewer than the machine's
+ * cores (at least one); idle ones do not keep the process alive; `close` ends them.
  */
 export class DigestPool {
   private readonly slots: Slot[] = [];
@@ -47,9 +71,23 @@ export class DigestPool {
 
   /** Takes over `bytes`: its memory moves to a worker and comes back as `stored` (or is dropped). */
   digest(bytes: Buffer): Promise<FileDigest> {
+    return this.run({ id: this.nextId++, bytes: owned(bytes) });
+  }
+
+  /**
+   * A zip entry's file, unpacked and checked against its declared size and CRC-32 in a worker, then
+   * digested as `digest` does; an UnpackError when it does not unpack to what it declares. Copies
+   * `file.data` (it may be a view of a larger buffer).
+   */
+  unpack(file: PackedFile): Promise<FileDigest> {
+    const { method, crc32, size } = file;
+    return this.run({ id: this.nextId++, bytes: new Uint8Array(file.data), entry: { method, crc32, size } });
+  }
+
+  private run(request: DigestRequest): Promise<FileDigest> {
     if (this.closed) return Promise.reject(new Error('the digest pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, bytes: owned(bytes), resolve, reject });
+      this.queue.push({ request, resolve, reject });
       this.dispatch();
     });
   }
@@ -71,8 +109,7 @@ export class DigestPool {
       const job = this.queue.shift()!;
       slot.job = job;
       slot.worker.ref();
-      const request: DigestRequest = { id: job.id, bytes: job.bytes };
-      slot.worker.postMessage(request, [job.bytes.buffer]);
+      slot.worker.postMessage(job.request, [job.request.bytes.buffer]);
     }
   }
 
@@ -81,13 +118,19 @@ export class DigestPool {
     const slot: Slot = { worker };
     worker.on('message', (reply: DigestReply) => {
       const job = slot.job;
-      if (!job || job.id !== reply.id) return;
+      if (!job || job.request.id !== reply.id) return;
       slot.job = undefined;
       worker.unref();
       if ('error' in reply) job.reject(new Error(`digest worker: ${reply.error}`));
+      else if ('problem' in reply) job.reject(new UnpackError(reply.problem));
       else {
         const stored = Buffer.from(reply.stored.buffer, reply.stored.byteOffset, reply.stored.byteLength);
-        job.resolve({ fileHash: reply.fileHash, stored, brotli: reply.brotli });
+        job.resolve({
+          fileHash: reply.fileHash,
+          stored,
+          storedSha256: reply.storedSha256,
+          brotli: reply.brotli,
+        });
       }
       this.dispatch();
     });

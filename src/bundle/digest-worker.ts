@@ -1,17 +1,53 @@
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { brotliCompressSync, constants as zlib } from 'node:zlib';
+import { brotliCompressSync, crc32, inflateRawSync, constants as zlib } from 'node:zlib';
 import { owned, type DigestReply, type DigestRequest } from './digest-pool.js';
 
 /** Files below this are sent as they are, as the Capgo CLI does; larger ones are brotli-compressed when it pays. */
 const BROTLI_MIN_BYTES = 8192;
+/** The zip methods validate-zip.ts lets through. */
+const STORED = 0;
+const DEFLATED = 8;
+
+/** A file's data that does not unpack to what its zip entry declares. */
+class Unpacking extends Error {}
+
+/** The file's own bytes from a zip entry's data, checked against its declared size and CRC-32. */
+function unpack(data: Uint8Array, entry: NonNullable<DigestRequest['entry']>): Uint8Array {
+  let bytes: Uint8Array;
+  if (entry.method === STORED) bytes = data;
+  else if (entry.method === DEFLATED) {
+    try {
+      // One byte more than declared is enough to tell that it holds more.
+      bytes = inflateRawSync(data, { maxOutputLength: entry.size + 1 });
+    } catch (error) {
+      const tooLarge = (error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
+      throw new Unpacking(
+        `cannot be unpacked: ${tooLarge ? `it holds more than the ${entry.size} bytes it declares` : (error as Error).message}`,
+      );
+    }
+  } else throw new Unpacking(`uses compression method ${entry.method}`);
+  if (bytes.length !== entry.size) {
+    throw new Unpacking(
+      `cannot be unpacked: it holds ${bytes.length > entry.size ? 'more than' : `only ${bytes.length} of`} the ${entry.size} bytes it declares`,
+    );
+  }
+  const crc = crc32(bytes);
+  if (crc !== entry.crc32) {
+    const hex = (value: number) => value.toString(16).padStart(8, '0');
+    throw new Unpacking(`fails its CRC-32 check (${hex(crc)}, not ${hex(entry.crc32)})`);
+  }
+  return bytes;
+}
 
 /**
- * One thread of the digest pool (digest-pool.ts): hashes a bundle file's bytes and brotli-compresses
- * them when it pays, off the thread that answers requests. The bytes come and go back transferred.
+ * One thread of the digest pool (digest-pool.ts): unpacks a bundle file when given its zip entry's
+ * data, hashes it, brotli-compresses it when it pays, and hashes what is to be stored, off the thread
+ * that answers requests. The bytes come and go back transferred.
  */
-parentPort?.on('message', ({ id, bytes }: DigestRequest) => {
+parentPort?.on('message', ({ id, bytes: input, entry }: DigestRequest) => {
   try {
+    const bytes = entry ? unpack(input, entry) : input;
     const fileHash = createHash('sha256').update(bytes).digest('hex');
     let stored = bytes;
     let brotli = false;
@@ -20,15 +56,20 @@ parentPort?.on('message', ({ id, bytes }: DigestRequest) => {
         params: { [zlib.BROTLI_PARAM_QUALITY]: 6, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
       });
       if (packed.length < bytes.length - 10) {
-        // Brotli's output may share a pooled buffer, which cannot be transferred: then it is copied.
-        stored = owned(packed);
+        stored = packed;
         brotli = true;
       }
     }
-    const reply: DigestReply = { id, fileHash, stored, brotli };
-    parentPort!.postMessage(reply, [stored.buffer]);
+    const storedSha256 = stored === bytes ? fileHash : createHash('sha256').update(stored).digest('hex');
+    // What goes back must own its ArrayBuffer to be transferred: brotli's output or inflate's may
+    // share a pooled one, and is then copied.
+    const reply: DigestReply = { id, fileHash, stored: owned(stored), storedSha256, brotli };
+    parentPort!.postMessage(reply, [reply.stored.buffer]);
   } catch (error) {
-    const reply: DigestReply = { id, error: error instanceof Error ? error.message : String(error) };
+    const reply: DigestReply =
+      error instanceof Unpacking
+        ? { id, problem: error.message }
+        : { id, error: error instanceof Error ? error.message : String(error) };
     parentPort!.postMessage(reply);
   }
 });

@@ -31,6 +31,12 @@ export interface BlobStore {
   stage(source: Readable, options: StageOptions): Promise<StagedBlob>;
   commit(staged: StagedBlob): Promise<void>;
   discard(staged: StagedBlob): Promise<void>;
+  /**
+   * Stores bytes held in memory (a bundle's small files) under `sha256`, which the caller computed
+   * from them: no staging file, no second hashing. As with `commit`, bytes already stored are not
+   * uploaded again but count as committed again; a failure leaves no blob and no temporary file.
+   */
+  put(sha256: string, bytes: Uint8Array): Promise<void>;
   /** Size of a stored blob, or null when there is none. */
   size(sha256: string): Promise<number | null>;
   read(sha256: string, range?: ByteRange): Readable;

@@ -9,6 +9,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -117,24 +118,7 @@ export class S3BlobStore implements BlobStore {
     const key = this.keyOf(staged.sha256);
     const body = createReadStream(staged.file);
     try {
-      // Content-addressed: the same key holds the same bytes. Files shared by many bundles (delta
-      // updates store every file) are then uploaded once.
-      const existing = await this.head(key);
-      if (existing?.size === staged.size) {
-        if (Date.now() - existing.modifiedAt > this.refreshAfterMs && staged.size <= MAX_COPY_BYTES) {
-          await this.client.send(
-            new CopyObjectCommand({
-              Bucket: this.bucket,
-              Key: key,
-              CopySource: `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`,
-              // S3 copies an object onto itself only when something changes: the headers, set anew.
-              MetadataDirective: 'REPLACE',
-              ...OBJECT_HEADERS,
-            }),
-          );
-        }
-        return;
-      }
+      if (await this.alreadyStored(key, staged.size)) return;
       const upload = new Upload({
         client: this.client,
         params: {
@@ -153,6 +137,44 @@ export class S3BlobStore implements BlobStore {
       body.destroy();
       await fs.rm(staged.file, { force: true });
     }
+  }
+
+  /** One PutObject from memory (a bundle's small files), unless the object is there already. */
+  async put(sha256: string, bytes: Uint8Array): Promise<void> {
+    const key = this.keyOf(sha256);
+    if (await this.alreadyStored(key, bytes.length)) return;
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: bytes,
+        ContentLength: bytes.length,
+        ...OBJECT_HEADERS,
+      }),
+    );
+  }
+
+  /**
+   * Whether the object is there with this size, made young again (copied onto itself) when older
+   * than refreshAfterMs. Content-addressed: the same key holds the same bytes, so files shared by
+   * many bundles (delta updates store every file) are uploaded once.
+   */
+  private async alreadyStored(key: string, size: number): Promise<boolean> {
+    const existing = await this.head(key);
+    if (existing?.size !== size) return false;
+    if (Date.now() - existing.modifiedAt > this.refreshAfterMs && size <= MAX_COPY_BYTES) {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          CopySource: `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`,
+          // S3 copies an object onto itself only when something changes: the headers, set anew.
+          MetadataDirective: 'REPLACE',
+          ...OBJECT_HEADERS,
+        }),
+      );
+    }
+    return true;
   }
 
   async discard(staged: StagedBlob): Promise<void> {
