@@ -59,7 +59,8 @@ interface Slot {
  * A few worker threads that unpack, check, hash and compress the files of uploaded bundles (inflate,
  * CRC-32, sha256, brotli quality 6), so that a large upload does not hold up the update checks
  * answered on the main thread. Threads start at the first use, at most one fewer than the machine's
- * cores (at least one); idle ones do not keep the process alive; `close` ends them.
+ * cores (at least one), at a low priority where the system allows (digest-worker.ts); idle ones do
+ * not keep the process alive; `close` ends them.
  */
 export class DigestPool {
   private readonly slots: Slot[] = [];

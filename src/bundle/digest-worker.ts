@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { brotliCompressSync, crc32, inflateRawSync, constants as zlib } from 'node:zlib';
 import { owned, type DigestReply, type DigestRequest } from './digest-pool.js';
@@ -8,6 +9,20 @@ const BROTLI_MIN_BYTES = 8192;
 /** The zip methods validate-zip.ts lets through. */
 const STORED = 0;
 const DEFLATED = 8;
+
+/**
+ * Publishing is background work: on Linux, where a thread has a nice value of its own, this thread
+ * runs at the lowest priority, so that when the update checks need the CPU they get it first and an
+ * upload only takes the time they leave. (Elsewhere `setPriority(0, …)` would lower the whole
+ * process, the main thread with it, so it is left alone.) Failing to is harmless.
+ */
+if (process.platform === 'linux') {
+  try {
+    os.setPriority(0, os.constants.priority.PRIORITY_LOW);
+  } catch {
+    // A sandbox may forbid it; the work is the same at the default priority.
+  }
+}
 
 /** A file's data that does not unpack to what its zip entry declares. */
 class Unpacking extends Error {}
