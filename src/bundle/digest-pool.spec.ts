@@ -1,4 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import {
   brotliCompressSync,
   brotliDecompressSync,
@@ -72,7 +75,7 @@ describe('DigestPool', () => {
       const view = block.subarray(6, 6 + data.length);
       const digest = await pool.unpack({ data: view, method, crc32: crc32(bytes), size: bytes.length });
       expect(digest).toMatchObject({ fileHash: expected.fileHash, brotli: true });
-      expect(digest.stored.equals(expected.stored)).toBe(true);
+      expect(digest.stored!.equals(expected.stored)).toBe(true);
       expect(digest.storedSha256).toBe(sha256(expected.stored));
       expect(block.subarray(0, 6).toString()).toBe('before');
       expect(view.equals(data)).toBe(true);
@@ -109,6 +112,35 @@ describe('DigestPool', () => {
     }
     // The worker is still there for the next file.
     expect((await pool.unpack(entry)).fileHash).toBe(sha256(bytes));
+  });
+
+  it('stores the file itself, in a store opened from its spec, and sends no bytes back', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-digest-store-'));
+    try {
+      await fs.mkdir(path.join(root, '.tmp'));
+      const bytes = Buffer.from('export const stored = "by the worker";\n'.repeat(500));
+      const file = { data: deflateRawSync(bytes), method: 8, crc32: crc32(bytes), size: bytes.length };
+      const digest = await pool.unpack(file, { kind: 'fs', root });
+      expect(digest.stored).toBeUndefined();
+      expect(digest).toMatchObject({ fileHash: sha256(bytes), brotli: true });
+      const blob = await fs.readFile(path.join(root, digest.storedSha256.slice(0, 2), digest.storedSha256));
+      expect(blob.length).toBe(digest.storedSize);
+      expect(sha256(blob)).toBe(digest.storedSha256);
+      expect(brotliDecompressSync(blob).equals(bytes)).toBe(true);
+      expect(await fs.readdir(path.join(root, '.tmp'))).toEqual([]);
+
+      // A store that fails: its error comes back as the store threw it, code included.
+      const notAFolder = path.join(root, 'file');
+      await fs.writeFile(notAFolder, 'x');
+      const failure = await pool
+        .unpack(file, { kind: 'fs', root: notAFolder })
+        .catch((error: unknown) => error as NodeJS.ErrnoException);
+      expect(failure).toBeInstanceOf(Error);
+      expect(failure).not.toBeInstanceOf(UnpackError);
+      expect(failure).toMatchObject({ code: 'ENOTDIR' });
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
   });
 
   it('refuses work once closed', async () => {

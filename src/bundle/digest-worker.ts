@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { brotliCompressSync, crc32, inflateRawSync, constants as zlib } from 'node:zlib';
+import type { BlobStore, BlobStoreSpec } from '../storage/blob-store.js';
+import { openStoreFromSpec } from '../storage/open-spec.js';
 import { owned, type DigestReply, type DigestRequest } from './digest-pool.js';
 
 /** Files below this are sent as they are, as the Capgo CLI does; larger ones are brotli-compressed when it pays. */
@@ -55,36 +57,82 @@ function unpack(data: Uint8Array, entry: NonNullable<DigestRequest['entry']>): U
   return bytes;
 }
 
+/** The stores this thread has opened, by their spec: one client (and its connections) each. */
+const stores = new Map<string, Promise<BlobStore>>();
+
+function storeOf(spec: BlobStoreSpec): Promise<BlobStore> {
+  const key = JSON.stringify(spec);
+  let store = stores.get(key);
+  if (!store) {
+    store = openStoreFromSpec(spec);
+    stores.set(key, store);
+  }
+  return store;
+}
+
+/** A file's sha256, and the bytes to store: brotli-compressed when it pays. */
+function digest(bytes: Uint8Array) {
+  const fileHash = createHash('sha256').update(bytes).digest('hex');
+  let stored = bytes;
+  let brotli = false;
+  if (bytes.length >= BROTLI_MIN_BYTES) {
+    const packed = brotliCompressSync(bytes, {
+      params: { [zlib.BROTLI_PARAM_QUALITY]: 6, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
+    });
+    if (packed.length < bytes.length - 10) {
+      stored = packed;
+      brotli = true;
+    }
+  }
+  const storedSha256 = stored === bytes ? fileHash : createHash('sha256').update(stored).digest('hex');
+  return { fileHash, stored, storedSha256, brotli };
+}
+
 /**
  * One thread of the digest pool (digest-pool.ts): unpacks a bundle file when given its zip entry's
  * data, hashes it, brotli-compresses it when it pays, and hashes what is to be stored, off the thread
- * that answers requests. The bytes come and go back transferred.
+ * that answers requests; then stores it itself when given a store, or sends the bytes back
+ * (transferred, as they came). Several requests may be in flight: the next is unpacked while one
+ * waits for its store.
  */
-parentPort?.on('message', ({ id, bytes: input, entry }: DigestRequest) => {
+parentPort?.on('message', ({ id, bytes: input, entry, store }: DigestRequest) => {
+  let result: ReturnType<typeof digest>;
   try {
-    const bytes = entry ? unpack(input, entry) : input;
-    const fileHash = createHash('sha256').update(bytes).digest('hex');
-    let stored = bytes;
-    let brotli = false;
-    if (bytes.length >= BROTLI_MIN_BYTES) {
-      const packed = brotliCompressSync(bytes, {
-        params: { [zlib.BROTLI_PARAM_QUALITY]: 6, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
-      });
-      if (packed.length < bytes.length - 10) {
-        stored = packed;
-        brotli = true;
-      }
-    }
-    const storedSha256 = stored === bytes ? fileHash : createHash('sha256').update(stored).digest('hex');
-    // What goes back must own its ArrayBuffer to be transferred: brotli's output or inflate's may
-    // share a pooled one, and is then copied.
-    const reply: DigestReply = { id, fileHash, stored: owned(stored), storedSha256, brotli };
-    parentPort!.postMessage(reply, [reply.stored.buffer]);
+    result = digest(entry ? unpack(input, entry) : input);
   } catch (error) {
     const reply: DigestReply =
       error instanceof Unpacking
         ? { id, problem: error.message }
         : { id, error: error instanceof Error ? error.message : String(error) };
     parentPort!.postMessage(reply);
+    return;
   }
+  const { fileHash, stored, storedSha256, brotli } = result;
+  const answer = { id, fileHash, storedSha256, storedSize: stored.length, brotli };
+  if (!store) {
+    // What goes back must own its ArrayBuffer to be transferred: brotli's output or inflate's may
+    // share a pooled one, and is then copied.
+    const reply: DigestReply = { ...answer, stored: owned(stored) };
+    parentPort!.postMessage(reply, [reply.stored!.buffer]);
+    return;
+  }
+  storeOf(store)
+    .then((target) => target.put(storedSha256, stored))
+    .then(
+      () => parentPort!.postMessage(answer satisfies DigestReply),
+      (error: unknown) => {
+        const e = error as { name?: string; message?: string; code?: unknown; $metadata?: unknown } | null;
+        const reply: DigestReply = {
+          id,
+          storeFailure: {
+            name: e?.name,
+            message: e?.message ?? String(error),
+            code: e?.code,
+            // Plain data (attempts, HTTP status): what tells a storage outage from a bug.
+            $metadata: e?.$metadata === undefined ? undefined : JSON.parse(JSON.stringify(e.$metadata)),
+          },
+        };
+        parentPort!.postMessage(reply);
+      },
+    );
 });

@@ -36,8 +36,10 @@ const SHARED_MAX_BYTES = 2 * 1024 * 1024;
  * full install leaves on the device, so a delta install ends with the same tree.
  *
  * Up to FILES_IN_FLIGHT files are stored at once (a large one alone); the list keeps the zip's order.
- * The main thread only reads each file's packed bytes (a block of the zip at a time, zip-reader.ts)
- * and stores what comes back: `digests` unpacks, checks, hashes and compresses it off the main thread.
+ * The main thread only reads each file's packed bytes (a block of the zip at a time, zip-reader.ts):
+ * `digests` unpacks, checks, hashes and compresses it off the main thread, and stores it there too
+ * when the store has a spec to open it again in a worker (BlobStore.spec; else the main thread puts
+ * the bytes that come back), so that the store's own work (an S3 client's, per file) is off it too.
  * Files too large to hold in memory are streamed into the store as they are. Each blob's sha256 is
  * pushed to `committed` as soon as it is in the store, so that a caller whose upload fails part-way
  * (a corrupt entry, a full disk) knows every blob to remove, even though this function then throws
@@ -103,23 +105,20 @@ async function storeSmall(
     .catch((error: Error) => Promise.reject(problem(`cannot be unpacked: ${error.message}`)));
   const data = await reader.bytes(fileDataStart, entry.compressedSize);
   if (data.length < entry.compressedSize) throw problem('cannot be unpacked: the zip ends inside it');
-  const digest = await digests
-    .unpack({
-      data,
-      method: entry.compressionMethod,
-      crc32: entry.crc32,
-      size: entry.uncompressedSize,
-    })
-    .catch((error: unknown) => Promise.reject(error instanceof UnpackError ? problem(error.message) : error));
-  await store.put(digest.storedSha256, digest.stored);
-  committed.push(digest.storedSha256);
-  return {
-    path,
-    fileHash: digest.fileHash,
-    storedSha256: digest.storedSha256,
-    storedSize: digest.stored.length,
-    brotli: digest.brotli,
+  const packed = {
+    data,
+    method: entry.compressionMethod,
+    crc32: entry.crc32,
+    size: entry.uncompressedSize,
   };
+  // Stored by the worker itself when the store can be opened there (both of ours can).
+  const digest = await digests
+    .unpack(packed, store.spec)
+    .catch((error: unknown) => Promise.reject(error instanceof UnpackError ? problem(error.message) : error));
+  if (digest.stored) await store.put(digest.storedSha256, digest.stored);
+  committed.push(digest.storedSha256);
+  const { fileHash, storedSha256, storedSize, brotli } = digest;
+  return { path, fileHash, storedSha256, storedSize, brotli };
 }
 
 async function storeLarge(

@@ -4,7 +4,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SHA256_HEX } from '../crypto/hash.js';
-import type { BlobStore, ByteRange, ListedBlob, StageOptions, StagedBlob } from './blob-store.js';
+import type {
+  BlobStore,
+  BlobStoreSpec,
+  ByteRange,
+  ListedBlob,
+  StageOptions,
+  StagedBlob,
+} from './blob-store.js';
 import { stageToTempFile } from './staging.js';
 
 /**
@@ -18,6 +25,10 @@ export class FsBlobStore implements BlobStore {
 
   constructor(private readonly root: string) {
     this.tmpDir = path.join(root, '.tmp');
+  }
+
+  get spec(): BlobStoreSpec {
+    return { kind: 'fs', root: this.root };
   }
 
   /** Removes temporary files left by a crash during an upload. */

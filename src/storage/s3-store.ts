@@ -17,13 +17,14 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { SHA256_HEX } from '../crypto/hash.js';
 import type {
   BlobStore,
+  BlobStoreSpec,
   ByteRange,
   ListedBlob,
   PresignOptions,
   StageOptions,
   StagedBlob,
 } from './blob-store.js';
-import { isNotFound } from './s3-client.js';
+import { isNotFound, type S3Connection } from './s3-client.js';
 import { MAX_PRESIGN_SECONDS, normalizePrefix, s3PrefixProblem } from './s3-names.js';
 import { stageToTempFile } from './staging.js';
 
@@ -43,6 +44,11 @@ export interface S3StoreOptions {
    * is about to use. Refreshing at most daily keeps shared files from being copied at every upload.
    */
   refreshAfterMs?: number;
+  /**
+   * How `client` was made: with it, worker threads open this store again for themselves (`spec`) and
+   * store a bundle's files from there, their requests off the thread that answers update checks.
+   */
+  connection?: S3Connection;
 }
 
 /**
@@ -78,6 +84,7 @@ export class S3BlobStore implements BlobStore {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly refreshAfterMs: number;
+  readonly spec?: BlobStoreSpec;
 
   constructor(
     private readonly client: S3Client,
@@ -91,6 +98,16 @@ export class S3BlobStore implements BlobStore {
     this.partSize = options.partSize ?? 8 * 1024 * 1024;
     this.queueSize = options.queueSize ?? 2;
     this.refreshAfterMs = options.refreshAfterMs ?? 86_400_000;
+    if (options.connection) {
+      this.spec = {
+        kind: 's3',
+        connection: options.connection,
+        bucket: this.bucket,
+        prefix: options.prefix,
+        tmpDir: this.tmpDir,
+        refreshAfterMs: this.refreshAfterMs,
+      };
+    }
   }
 
   /** Removes staging files left by a crash long ago. */
