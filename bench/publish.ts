@@ -1,55 +1,137 @@
 /**
- * `npm run bench` (after bench/device-limits.ts): publishing does not disturb update checks.
+ * `npm run bench` (after bench/device-limits.ts): publishing does not disturb update checks (issue #16).
  *
  * For each store of BENCH_PUBLISH_STORES (default "fs,s3"; S3 is a radosgw started here as the tests
  * start it, ~15 s), starts a real Overair server on SQLite (bench/server-under-test.ts, a child
- * process), puts a small release live, and keeps BENCH_PUBLISH_CLIENTS (default 8) clients sending
- * POST /updates back to back (closed loop, in this process) for the whole run. Measures the update
- * checks' latency while idle (BENCH_PUBLISH_IDLE_SECONDS, default 3), then during each of
- * BENCH_PUBLISH_UPLOADS (default 2) uploads of a plain bundle of BENCH_PUBLISH_FILES files (default
- * 1000, 10 KiB each, ~10 MiB in all; a third compress well, a tenth not at all; each upload's bytes
- * are new, so every file is stored), deflated as bundlers zip them, then during the deletion of each
- * (its blobs go with it). Prints each upload's and deletion's time and the checks' p50/p99/max
- * meanwhile, and p99 against idle in the same run: the machine's other work (and, on S3, radosgw on
- * the same cores) skews the figures, so compare ratios within a run.
+ * process) and puts a small release live. Then, in one run of update-check load:
+ *   - idle: BENCH_PUBLISH_IDLE_SECONDS (default 5) of checks alone;
+ *   - each of BENCH_PUBLISH_UPLOADS (default 3) bundles of BENCH_PUBLISH_FILES files (default 1000,
+ *     10 KiB each, ~10 MiB in all; a third compress well, a tenth not at all; new bytes each time, so
+ *     every file is stored), deflated as bundlers zip them, goes twice to the store, in turns:
+ *       - plain PUT: the zip alone, as any upload to that store costs at least. On S3, one PutObject
+ *         (the SDK, from this process) into the same radosgw bucket. On fs, an HTTP PUT from this
+ *         process to a bare node:http server (bench/put-server.ts) that streams it into a file beside
+ *         Overair's data folder: the same disk, the same loopback HTTP, pinned to the same CPU as
+ *         Overair; there is no "PUT to a disk" without some server, and a bare one adds nothing of
+ *         its own;
+ *       - upload: `overair bundle upload --zip FILE --bundle 2.0.N --json`, the real CLI in a child
+ *         process as a user runs it: the built CLI, `node dist/cli/main.js` (what `npx overair`
+ *         runs; rebuilt here with `tsc -p tsconfig.build.json` when any file under src/ is newer than
+ *         dist/cli/main.js). Its whole run is timed: start-up, hashing the zip, sending it, and the
+ *         server storing it and its 1,000 files. The CLI's start-up alone (`bundle upload --help`,
+ *         median of 3) is printed beside it;
+ *   - the deletion of each uploaded bundle (its blobs go with it).
  *
- * Exits non-zero only when an upload, a deletion or an update check fails.
+ * The load is wrk (bench/wrk.ts), not a Node client: a load generator in Node on these cores adds its
+ * own event-loop stalls to every latency it measures (this bench's in-process clients saw an idle p99
+ * of ~30 ms). wrk only runs for a duration, so it runs once over all the windows above, with one
+ * connection per thread, and logs every answer with the time it ended (CLOCK_MONOTONIC, the clock of
+ * process.hrtime); each window's latencies are cut out of that log by the times the bench recorded,
+ * so "during the upload" is exactly the CLI's run. BENCH_PUBLISH_CONNECTIONS (default 8) connections
+ * each wait BENCH_PUBLISH_THINK_MS (default 2) after each answer: a busy server, not a saturated one
+ * (a saturated one, closed loop, gives any CPU the upload takes straight to the checks' latency, and
+ * only measures the scheduler). The idle row shows the rate and the server's CPU use it makes.
+ * With two cores or more the servers (Overair with its worker threads, the bare PUT server) are
+ * pinned to CPU 0 and wrk to CPU 1; the CLI, this process and radosgw are not pinned.
+ *
+ * Prints per window its time, the checks' count and p50/p99/max, p99 against idle, and the server's
+ * event-loop delay p99/max and CPU use over the window (bench/server-metrics.ts); then, per store, the
+ * issue's goals (informational, never the exit code): upload at most 3x the plain PUT (medians), and
+ * the checks' p99 during the uploads (all their checks together) at most 2x the idle p99. The
+ * machine's other work (and, on S3, radosgw on the same cores) skews absolute figures: compare ratios
+ * within a run.
+ *
+ * Exits non-zero only when an upload, a PUT, a deletion or an update check fails.
+ *
+ * BENCH_SERVER_NODE_ARGS: extra node flags for the Overair process, e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof".
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import yazl from 'yazl';
-import { createBucket, startRadosgw } from '../test/helpers/radosgw.js';
+import { writeHashed } from '../src/crypto/hash.js';
+import { createBucket, s3Client, startRadosgw, type Radosgw } from '../test/helpers/radosgw.js';
 import {
+  ADMIN_TOKEN,
+  ROOT,
   admin,
   atCleanup,
   call,
   deviceInfo,
   makeTempDir,
   printTable,
+  readMetrics,
+  resetMetrics,
   runBench,
+  startChild,
   startOverair,
+  stopChild,
+  trackChild,
+  untrackChild,
   uploadZip,
 } from './harness.js';
+import type { ServerMetrics } from './server-metrics.js';
+import {
+  describePinning,
+  ensureWrk,
+  monotonicMicros,
+  pinServer,
+  startTimedWrk,
+  type TimedSamples,
+} from './wrk.js';
+
+// The AWS SDK's notice that it will need Node 22 in 2027, printed by every process that loads it
+// (this one, the S3 server, its workers): not a figure of this bench.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const APP_ID = 'com.example.publish-bench';
-const FILES = Number(process.env.BENCH_PUBLISH_FILES ?? 1000);
-const CLIENTS = Number(process.env.BENCH_PUBLISH_CLIENTS ?? 8);
-const IDLE_SECONDS = Number(process.env.BENCH_PUBLISH_IDLE_SECONDS ?? 3);
-const UPLOADS = Number(process.env.BENCH_PUBLISH_UPLOADS ?? 2);
+const LIVE_VERSION = '1.0.0';
+
+const num = (name: string, fallback: number, min = 1) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number >= ${min}`);
+  return value;
+};
+const FILES = num('BENCH_PUBLISH_FILES', 1000);
+const UPLOADS = num('BENCH_PUBLISH_UPLOADS', 3);
+const IDLE_SECONDS = num('BENCH_PUBLISH_IDLE_SECONDS', 5);
+const CONNECTIONS = num('BENCH_PUBLISH_CONNECTIONS', 8);
+const THINK_MS = num('BENCH_PUBLISH_THINK_MS', 2, 0);
 const STORES = (process.env.BENCH_PUBLISH_STORES ?? 'fs,s3').split(',').filter(Boolean);
 if (STORES.some((store) => store !== 'fs' && store !== 's3')) {
   throw new Error('BENCH_PUBLISH_STORES must be a subset of "fs,s3"');
 }
-for (const [name, value] of Object.entries({ FILES, CLIENTS, IDLE_SECONDS, UPLOADS })) {
-  if (!Number.isFinite(value) || value < 1) throw new Error(`BENCH_PUBLISH_${name} must be a number >= 1`);
-}
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+/** Device ids the checks come from, in turn. */
+const DEVICES = 1000;
+const WARMUP_MS = 3000;
+/** Between two windows, so that one's tail (writes, GC) does not fall in the next. */
+const SETTLE_MS = 1000;
+const CLI_TIMEOUT_MS = 120_000;
 
 const FILE_BYTES = 10 * 1024;
+const CLI_MAIN = path.join(ROOT, 'dist/cli/main.js');
+
+// ---------------------------------------------------------------------------------------------
+// Bundles.
+
+interface Zip {
+  file: string;
+  size: number;
+  sha256: string;
+}
 
 /**
  * A web build of `files` files of 10 KiB, all new bytes (seeded by `tag`), deflated: a tenth random
  * bytes (brotli does not pay), a third repetitive script (compresses well), the rest base64 text.
  */
-async function makeBundle(files: number, tag: string): Promise<Uint8Array<ArrayBuffer>> {
+async function makeBundle(file: string, files: number, tag: string): Promise<Zip> {
   const zip = new yazl.ZipFile();
   zip.addBuffer(Buffer.from(`<!doctype html><!-- ${tag} -->\n`), 'index.html');
   for (let i = 0; i < files - 1; i++) {
@@ -62,32 +144,173 @@ async function makeBundle(files: number, tag: string): Promise<Uint8Array<ArrayB
     zip.addBuffer(bytes, `assets/chunk-${i}-${tag}.js`);
   }
   zip.end();
-  const chunks: Buffer[] = [];
-  for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
-  const bytes = Buffer.concat(chunks);
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) as Uint8Array<ArrayBuffer>;
+  return { file, ...(await writeHashed(zip.outputStream, file)) };
 }
 
-/** Latencies (ms) of the checks that ended inside a window. */
-class Window {
-  readonly latencies: number[] = [];
-  stats() {
-    const sorted = [...this.latencies].sort((a, b) => a - b);
-    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-    return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
+// ---------------------------------------------------------------------------------------------
+// The CLI.
+
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const entry of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || entry.name.endsWith('.spec.ts')) continue;
+    newest = Math.max(newest, (await fs.stat(path.join(entry.parentPath, entry.name))).mtimeMs);
   }
+  return newest;
 }
+
+/** Builds dist/ (tsc only: the CLI needs no dashboard) unless it is newer than every source file. */
+async function ensureBuiltCli(): Promise<void> {
+  const built = (await fs.stat(CLI_MAIN).catch(() => null))?.mtimeMs ?? 0;
+  if (built > (await newestMtime(path.join(ROOT, 'src')))) return;
+  console.log('building the CLI (tsc -p tsconfig.build.json), dist/ is older than src/ ...');
+  execFileSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    { cwd: ROOT, stdio: 'inherit' },
+  );
+}
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  const started = performance.now();
+  const child = trackChild(
+    spawn(process.execPath, [CLI_MAIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const timer = setTimeout(() => {
+    stderr += `\n(bench: no exit after ${CLI_TIMEOUT_MS / 1000} s, killed)`;
+    child.kill('SIGKILL');
+  }, CLI_TIMEOUT_MS);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  clearTimeout(timer);
+  untrackChild(child);
+  return { code, stdout, stderr, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The CLI's start-up and module loading alone: `bundle upload --help`, median of 3. */
+async function cliStartup(): Promise<number> {
+  const runs: number[] = [];
+  for (let n = 0; n < 3; n++) {
+    const run = await runCli(['bundle', 'upload', '--help'], process.env);
+    if (run.code !== 0) throw new Error(`overair bundle upload --help: exit ${run.code}\n${run.stderr}`);
+    runs.push(run.seconds);
+  }
+  return median(runs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain PUTs.
+
+/** An HTTP PUT of the zip file, streamed, answered 201. */
+async function httpPut(url: string, zip: Zip): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const request = http.request(
+      url,
+      { method: 'PUT', headers: { 'content-length': String(zip.size) } },
+      (response) => {
+        response.resume();
+        response.once('end', () =>
+          response.statusCode === 201 ? resolve() : reject(new Error(`PUT: HTTP ${response.statusCode}`)),
+        );
+      },
+    );
+    request.once('error', reject);
+    createReadStream(zip.file).once('error', reject).pipe(request);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Windows.
+
+interface Window {
+  label: string;
+  kind: 'idle' | 'put' | 'upload' | 'delete';
+  /** monotonicMicros() */
+  start: number;
+  end: number;
+  metrics: ServerMetrics;
+}
+
+interface Stats {
+  count: number;
+  wrong: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+function statsOf(samples: TimedSamples, windows: Window[]): Stats {
+  const latencies: number[] = [];
+  let wrong = 0;
+  for (const { start, end } of windows) {
+    for (let i = lowerBound(samples.at, start); i < samples.at.length && samples.at[i]! <= end; i++) {
+      latencies.push(samples.latency[i]!);
+      if (samples.ok[i] !== 1) wrong++;
+    }
+  }
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  return { count: latencies.length, wrong, p50: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? NaN };
+}
+
+function lowerBound(sorted: Float64Array, value: number): number {
+  let [low, high] = [0, sorted.length];
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]! < value) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------
+// One store.
 
 interface Store {
   name: string;
   env: Record<string, string>;
+  /** A plain PUT of `zip` to the store, as the n-th. */
+  put(zip: Zip, n: number): Promise<void>;
 }
 
-/** Radosgw (test/helpers/radosgw.ts) and a fresh bucket; stopped at the end. */
-async function s3Store(): Promise<Store> {
-  const rgw = await startRadosgw();
-  atCleanup(() => rgw.stop());
+async function s3Store(rgw: Radosgw): Promise<Store> {
   const bucket = await createBucket(rgw);
+  const client = s3Client(rgw);
+  atCleanup(async () => client.destroy());
+  const put = async (body: Buffer | ReturnType<typeof createReadStream>, key: string, length: number) => {
+    await client.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentLength: length,
+        ContentType: 'application/zip',
+      }),
+    );
+  };
+  // The first request signs in and connects: not part of any PUT's time (Overair's client is warm too).
+  await put(Buffer.from('warm-up'), 'plain-put/warm-up', 7);
   return {
     name: 's3',
     env: {
@@ -98,107 +321,231 @@ async function s3Store(): Promise<Store> {
       OVERAIR_S3_ACCESS_KEY: rgw.accessKey,
       OVERAIR_S3_SECRET_KEY: rgw.secretKey,
     },
+    put: (zip, n) => put(createReadStream(zip.file), `plain-put/${n}.zip`, zip.size),
   };
 }
 
-/** One store: idle checks, then each upload under checks, then each bundle's deletion under checks. */
-async function scenario(
-  store: Store,
-  bundles: Uint8Array<ArrayBuffer>[],
-): Promise<{ rows: string[][]; failures: number }> {
-  const dataDir = await makeTempDir('overair-bench-publish-');
-  const { url } = await startOverair(dataDir, 'warn', { env: store.env });
+async function fsStore(work: string): Promise<Store> {
+  const dir = path.join(work, 'plain-put');
+  await fs.mkdir(dir);
+  const server = await startChild('put-server.ts', { ...process.env, PUT_DIR: dir }, { stdout: 'ignore' });
+  pinServer(server.child.pid);
+  atCleanup(() => stopChild(server.child));
+  await httpPut(`${server.url}/warm-up`, await writeZipLike(path.join(work, 'warm-up'), 'warm-up'));
+  return { name: 'fs', env: {}, put: (zip, n) => httpPut(`${server.url}/${n}.zip`, zip) };
+}
+
+async function writeZipLike(file: string, text: string): Promise<Zip> {
+  await fs.writeFile(file, text);
+  return { file, size: Buffer.byteLength(text), sha256: '' };
+}
+
+interface Outcome {
+  store: string;
+  windows: Window[];
+  samples: TimedSamples;
+  problems: string[];
+}
+
+async function scenario(store: Store, work: string, zips: Zip[]): Promise<Outcome> {
+  const dataDir = path.join(work, 'data');
+  const server = await startOverair(dataDir, 'warn', {
+    env: store.env,
+    nodeArgs: SERVER_NODE_ARGS,
+    label: `Overair on ${store.name}`,
+  });
+  pinServer(server.child.pid);
+  const { url } = server;
   await admin(url, 'POST', '/apps', { id: APP_ID });
-  const live = await uploadZip(url, APP_ID, { version: '1.0.0' }, await makeBundle(20, 'live'));
-  if (live.status !== 201) throw new Error(`live upload: HTTP ${live.status} ${await live.text()}`);
-  await admin(url, 'PUT', `/apps/${APP_ID}/channels/production/bundle`, { version: '1.0.0' });
+  const live = await makeBundle(path.join(work, 'live.zip'), 20, 'live');
+  const seeded = await uploadZip(url, APP_ID, { version: LIVE_VERSION }, await fs.readFile(live.file));
+  if (seeded.status !== 201) throw new Error(`live upload: HTTP ${seeded.status} ${await seeded.text()}`);
+  await admin(url, 'PUT', `/apps/${APP_ID}/channels/production/bundle`, { version: LIVE_VERSION });
 
-  let window = new Window();
-  let running = true;
-  let failures = 0;
-  const body = deviceInfo(APP_ID, { version_name: '0.9.0' });
-  const clients = Array.from({ length: CLIENTS }, async () => {
-    while (running) {
-      const started = performance.now();
-      const answer = await call(url, 'POST', '/updates', body);
-      window.latencies.push(performance.now() - started);
-      if (answer.status !== 200 || (answer.json as { version?: string })?.version !== '1.0.0') failures++;
-    }
-  });
-  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const bodies = Array.from({ length: DEVICES }, (_, i) =>
+    JSON.stringify(
+      deviceInfo(APP_ID, {
+        device_id: `bench-publish-${String(i).padStart(4, '0')}-${'0'.repeat(8)}`,
+        version_name: '0.9.0',
+      }),
+    ),
+  );
+  const expect = `"version":"${LIVE_VERSION}"`;
+  const sample = await call(url, 'POST', '/updates', JSON.parse(bodies[0]!));
+  if (sample.status !== 200 || !sample.text.includes(expect)) {
+    throw new Error(`a check answered HTTP ${sample.status} ${sample.text.slice(0, 200)}, not ${expect}`);
+  }
 
-  // Warm-up (connections, JIT, the release cache), then idle.
-  await pause(1000);
-  const idle = (window = new Window());
-  await pause(IDLE_SECONDS * 1000);
-  const results: { label: string; seconds: number; window: Window }[] = [
-    { label: 'idle', seconds: IDLE_SECONDS, window: idle },
-  ];
-  /** Runs `work` in a window of its own, then lets the server settle for 0.5 s. */
-  const measure = async (label: string, work: () => Promise<void>) => {
-    window = new Window();
-    const started = performance.now();
-    const measured = window;
-    await work();
-    results.push({ label, seconds: (performance.now() - started) / 1000, window: measured });
-    window = new Window();
-    await pause(500);
+  const cliEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    OVERAIR_SERVER: url,
+    OVERAIR_TOKEN: ADMIN_TOKEN,
+    OVERAIR_CONFIG: path.join(work, 'no-saved-login.json'),
   };
-  for (const [n, bundle] of bundles.entries()) {
-    await measure(`upload ${n + 1}`, async () => {
-      const response = await uploadZip(url, APP_ID, { version: `2.0.${n}` }, bundle);
-      if (response.status !== 201)
-        throw new Error(`upload: HTTP ${response.status} ${await response.text()}`);
-    });
-  }
-  for (const n of bundles.keys()) {
-    await measure(
-      `delete ${n + 1}`,
-      async () => void (await admin(url, 'DELETE', `/apps/${APP_ID}/bundles/2.0.${n}`)),
-    );
-  }
-  running = false;
-  await Promise.all(clients);
+  const problems: string[] = [];
+  const windows: Window[] = [];
+  const measure = async (label: string, kind: Window['kind'], work: () => Promise<void>) => {
+    await resetMetrics(server.child);
+    const start = monotonicMicros();
+    await work();
+    const end = monotonicMicros();
+    windows.push({ label, kind, start, end, metrics: await readMetrics(server.child) });
+    await pause(SETTLE_MS);
+  };
 
-  const idleP99 = idle.stats().p99;
-  const rows = results.map(({ label, seconds, window }) => {
-    const { count, p50, p99, max } = window.stats();
-    return [
-      `${store.name}: ${label}`,
-      seconds.toFixed(2),
-      String(count),
-      p50.toFixed(1),
-      p99.toFixed(1),
-      max.toFixed(1),
-      `${(p99 / idleP99).toFixed(2)}x`,
-    ];
+  const wrk = await startTimedWrk({
+    url,
+    path: '/updates',
+    bodies,
+    connections: CONNECTIONS,
+    expect,
+    thinkMs: THINK_MS,
   });
-  return { rows, failures };
+  let samples: TimedSamples;
+  try {
+    // Connections, JIT, the release cache, and every device's first sighting written.
+    await pause(WARMUP_MS);
+    await measure('idle', 'idle', () => pause(IDLE_SECONDS * 1000));
+    for (const [n, zip] of zips.entries()) {
+      await measure(`plain PUT ${n + 1}`, 'put', () => store.put(zip, n));
+      const version = `2.0.${n}`;
+      await measure(`upload ${n + 1}`, 'upload', async () => {
+        const run = await runCli(
+          ['bundle', 'upload', '--app', APP_ID, '--zip', zip.file, '--bundle', version, '--json'],
+          cliEnv,
+        );
+        const answer = run.code === 0 ? (JSON.parse(run.stdout) as { sha256?: string }) : undefined;
+        if (answer?.sha256 !== zip.sha256) {
+          problems.push(`upload ${n + 1}: exit ${run.code} ${(run.stderr || run.stdout).slice(0, 300)}`);
+        }
+      });
+    }
+    for (const n of zips.keys()) {
+      await measure(
+        `delete ${n + 1}`,
+        'delete',
+        async () => void (await admin(url, 'DELETE', `/apps/${APP_ID}/bundles/2.0.${n}`)),
+      );
+    }
+  } finally {
+    samples = await wrk.stop();
+  }
+  await stopChild(server.child);
+  return { store: store.name, windows, samples, problems };
 }
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
-  const bundles: Uint8Array<ArrayBuffer>[] = [];
-  for (let n = 0; n < UPLOADS; n++) bundles.push(await makeBundle(FILES, `u${n}`));
+  ensureWrk();
+  await ensureBuiltCli();
+  const cpus = os.cpus();
+  console.log(
+    `overair publish bench: node ${process.version}, ${cpus.length} cores (${cpus[0]?.model.trim() ?? '?'})`,
+  );
+  console.log(describePinning());
+
+  const work = await makeTempDir('overair-bench-publish-');
+  const zips: Zip[] = [];
+  for (let n = 0; n < UPLOADS; n++) {
+    zips.push(await makeBundle(path.join(work, `bundle-${n}.zip`), FILES, `u${n}`));
+  }
   const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+  const startup = await cliStartup();
   console.log(
     `${UPLOADS} bundle(s) of ${FILES} files, ${mib(FILES * FILE_BYTES)} MiB unpacked, ` +
-      `${bundles.map((b) => mib(b.length)).join(', ')} MiB zipped; ${CLIENTS} update-check clients; ` +
-      `stores: ${STORES.join(', ')}`,
+      `${zips.map((zip) => mib(zip.size)).join(', ')} MiB zipped; stores: ${STORES.join(', ')}`,
   );
-  const rows: string[][] = [['window', 'time (s)', 'checks', 'p50 ms', 'p99 ms', 'max ms', 'p99 / idle']];
-  let failures = 0;
+  console.log(
+    `checks: wrk, ${CONNECTIONS} connections (one per thread), ${THINK_MS} ms pause after each answer; ` +
+      `uploads: node dist/cli/main.js bundle upload (start-up alone: ${startup.toFixed(2)} s)`,
+  );
+
+  const outcomes: Outcome[] = [];
   for (const name of STORES) {
-    const store = name === 's3' ? await s3Store() : { name: 'fs', env: {} };
-    const result = await scenario(store, bundles);
-    rows.push(...result.rows);
-    failures += result.failures;
+    const storeWork = await makeTempDir(`overair-bench-publish-${name}-`);
+    let store: Store;
+    if (name === 's3') {
+      const rgw = await startRadosgw();
+      atCleanup(() => rgw.stop());
+      store = await s3Store(rgw);
+    } else store = await fsStore(storeWork);
+    outcomes.push(await scenario(store, storeWork, zips));
+  }
+
+  const rows: string[][] = [
+    [
+      'window',
+      'time s',
+      'checks',
+      'checks/s',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'p99/idle',
+      'loop p99',
+      'loop max',
+      'CPU',
+    ],
+  ];
+  const goals: string[] = [];
+  const goal = (what: string, value: number, target: number, note = '') =>
+    goals.push(
+      `  ${what}: ${value.toFixed(2)} (goal <= ${target}) ${value <= target ? 'met' : 'NOT MET'}${note}`,
+    );
+  let failures = 0;
+  for (const outcome of outcomes) {
+    const idle = statsOf(
+      outcome.samples,
+      outcome.windows.filter((w) => w.kind === 'idle'),
+    );
+    for (const window of outcome.windows) {
+      const stats = statsOf(outcome.samples, [window]);
+      const seconds = (window.end - window.start) / 1e6;
+      rows.push([
+        `${outcome.store}: ${window.label}`,
+        seconds.toFixed(2),
+        String(stats.count),
+        (stats.count / seconds).toFixed(0),
+        stats.p50.toFixed(2),
+        stats.p99.toFixed(2),
+        stats.max.toFixed(1),
+        `${(stats.p99 / idle.p99).toFixed(2)}x`,
+        window.metrics.loopDelayP99.toFixed(1),
+        window.metrics.loopDelayMax.toFixed(1),
+        `${((window.metrics.cpuMs / 1000 / seconds) * 100).toFixed(0)}%`,
+      ]);
+    }
+    const all = statsOf(outcome.samples, outcome.windows);
+    if (all.wrong > 0) outcome.problems.push(`${all.wrong} update check(s) answered wrong`);
+    const seconds = (kind: Window['kind']) =>
+      median(outcome.windows.filter((w) => w.kind === kind).map((w) => (w.end - w.start) / 1e6));
+    const [upload, put] = [seconds('upload'), seconds('put')];
+    goal(
+      `${outcome.store}: upload / plain PUT (medians, ${upload.toFixed(2)} s / ${put.toFixed(2)} s)`,
+      upload / put,
+      3,
+      `; without the CLI's start-up: ${((upload - startup) / put).toFixed(2)}`,
+    );
+    const during = statsOf(
+      outcome.samples,
+      outcome.windows.filter((w) => w.kind === 'upload'),
+    );
+    goal(
+      `${outcome.store}: check p99 during the uploads / idle (${during.p99.toFixed(2)} ms / ${idle.p99.toFixed(2)} ms)`,
+      during.p99 / idle.p99,
+      2,
+    );
+    for (const problem of outcome.problems) console.error(`FAILED ${outcome.store}: ${problem}`);
+    failures += outcome.problems.length;
   }
   printTable(rows);
-  if (failures > 0) {
-    console.error(`${failures} update check(s) failed`);
-    return 1;
-  }
-  return 0;
+  console.log(
+    "\nloop p99/max: the server's event-loop delay (ms); CPU: the server process's CPU time over the window (100% = one core)",
+  );
+  console.log('\ngoals (informational):');
+  for (const line of goals) console.log(line);
+  return failures > 0 ? 1 : 0;
 }
 
 await runBench('bench/publish.ts', 'the publish bench', main);

@@ -164,3 +164,165 @@ export function medianRun(runs: WrkResult[]): WrkResult {
   const sorted = [...runs].sort((a, b) => a.reqPerSec - b.reqPerSec);
   return sorted[Math.floor(sorted.length / 2)]!;
 }
+
+// ---------------------------------------------------------------------------------------------
+// wrk with every answer's time: for windows cut out of one run.
+
+/** wrk's clock: CLOCK_MONOTONIC in µs, which is also what process.hrtime reads on Linux. */
+export function monotonicMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/**
+ * One connection per wrk thread, so that a thread's request and response callbacks alternate and
+ * the time between them is that request's latency. Each thread writes one line per answer to its own
+ * file: when it ended (CLOCK_MONOTONIC µs, read through LuaJIT's ffi), the latency (µs), and 1 when
+ * the answer was HTTP 200 with WRK_EXPECT in its body, else 0. Line-buffered, so the file is complete
+ * whenever wrk is stopped (SIGINT). A connection waits WRK_THINK_MS after each answer when set.
+ */
+const TIMED_SCRIPT = `
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } overair_timespec;
+int clock_gettime(int clk_id, overair_timespec *tp);
+]]
+local clock = ffi.new("overair_timespec")
+local function micros()
+  ffi.C.clock_gettime(1, clock)
+  return tonumber(clock.tv_sec) * 1000000 + math.floor(tonumber(clock.tv_nsec) / 1000)
+end
+local bodies = {}
+for line in io.lines(os.getenv("WRK_BODIES")) do bodies[#bodies + 1] = line end
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+local log
+local counter = 0
+local sent = 0
+local expect = os.getenv("WRK_EXPECT")
+function init(args)
+  log = io.open(os.getenv("WRK_LOG") .. "." .. id, "w")
+  log:setvbuf("line")
+  counter = id * 7919
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  sent = micros()
+  return wrk.format(nil, os.getenv("WRK_PATH"), nil, bodies[(counter % #bodies) + 1])
+end
+response = function(status, headers, body)
+  local now = micros()
+  local ok = (status == 200 and body:find(expect, 1, true)) and 1 or 0
+  log:write(now, " ", now - sent, " ", ok, "\\n")
+end
+local think = tonumber(os.getenv("WRK_THINK_MS") or "0")
+if think > 0 then
+  delay = function() return think end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK_JSON {"connect":%d,"read":%d,"write":%d,"timeout":%d}\\n',
+    e.connect, e.read, e.write, e.timeout))
+end
+`;
+
+export interface TimedWrkOptions {
+  url: string;
+  path: string;
+  /** JSON bodies, one per request in turn; none may contain a newline. */
+  bodies: string[];
+  /** Also wrk's threads: one connection each. */
+  connections: number;
+  /** What every good answer's body contains. */
+  expect: string;
+  /** Pause of each connection between an answer and its next request, in ms (0: none). */
+  thinkMs: number;
+}
+
+/** Answers by when they ended (µs, monotonicMicros' clock), in order. */
+export interface TimedSamples {
+  at: Float64Array;
+  /** ms */
+  latency: Float64Array;
+  ok: Uint8Array;
+}
+
+export interface TimedWrk {
+  /** Stops wrk (SIGINT) and reads every answer it logged; connection errors are thrown. */
+  stop(): Promise<TimedSamples>;
+}
+
+/** Starts wrk, pinned to the load CPU, until stop(): every answer is logged with its time. */
+export async function startTimedWrk(options: TimedWrkOptions): Promise<TimedWrk> {
+  const dir = await makeTempDir('overair-wrk-');
+  const script = path.join(dir, 'timed.lua');
+  const bodies = path.join(dir, 'bodies.txt');
+  const log = path.join(dir, 'answers');
+  if (options.bodies.some((body) => body.includes('\n'))) throw new Error('a wrk body holds a newline');
+  await fs.writeFile(script, TIMED_SCRIPT);
+  await fs.writeFile(bodies, options.bodies.join('\n') + '\n');
+  const args = [
+    `-t${options.connections}`,
+    `-c${options.connections}`,
+    '-d3600s',
+    '--timeout',
+    '10s',
+    '-s',
+    script,
+    options.url,
+  ];
+  const [command, commandArgs] = PINNING
+    ? ['taskset', ['-c', String(PINNING.load), 'wrk', ...args]]
+    : ['wrk', args];
+  const child = trackChild(
+    spawn(command, commandArgs, {
+      env: {
+        ...process.env,
+        WRK_BODIES: bodies,
+        WRK_PATH: options.path,
+        WRK_LOG: log,
+        WRK_EXPECT: options.expect,
+        WRK_THINK_MS: String(options.thinkMs),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return {
+    async stop() {
+      // taskset execs wrk, so the signal reaches wrk itself, which then prints its summary.
+      child.kill('SIGINT');
+      const code = await exited;
+      untrackChild(child);
+      const line = output.split('\n').find((entry) => entry.startsWith('WRK_JSON '));
+      if (code !== 0 || !line) throw new Error(`wrk failed (exit ${code}):\n${output}`);
+      const errors = JSON.parse(line.slice('WRK_JSON '.length)) as Record<string, number>;
+      const failed = Object.entries(errors).filter(([, count]) => count > 0);
+      if (failed.length > 0) {
+        throw new Error(`wrk: ${failed.map(([what, count]) => `${count} ${what} errors`).join(', ')}`);
+      }
+      const rows: [number, number, number][] = [];
+      for (let thread = 0; thread < options.connections; thread++) {
+        const text = await fs.readFile(`${log}.${thread}`, 'utf8');
+        for (const entry of text.split('\n')) {
+          const [at, latency, ok] = entry.split(' ').map(Number);
+          if (entry && at !== undefined && latency !== undefined && ok !== undefined)
+            rows.push([at, latency, ok]);
+        }
+      }
+      rows.sort((a, b) => a[0] - b[0]);
+      return {
+        at: Float64Array.from(rows, (row) => row[0]),
+        latency: Float64Array.from(rows, (row) => row[1] / 1000),
+        ok: Uint8Array.from(rows, (row) => row[2]),
+      };
+    },
+  };
+}

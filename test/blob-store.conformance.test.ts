@@ -289,6 +289,35 @@ describe.each([
     throw new Error(`${sha256} is not listed`);
   }
 
+  it('puts bytes held in memory under their sha256 in one step, once, leaving no temporary file', async () => {
+    const data = Buffer.from('a small file of a bundle, put from memory\n'.repeat(100));
+    const empty = Buffer.alloc(0);
+    expect(await store.size(sha(data))).toBeNull();
+    await store.put(sha(data), data);
+    await store.put(sha(data), data);
+    await store.put(sha(empty), empty);
+    expect(await backend.staging()).toEqual([]);
+    expect((await backend.stored()).filter((name) => name.endsWith(sha(data)))).toHaveLength(1);
+    expect(await store.size(sha(data))).toBe(data.length);
+    expect((await collect(store.read(sha(data)))).equals(data)).toBe(true);
+    expect((await collect(store.read(sha(data), { start: 10, end: 19 }))).equals(data.subarray(10, 20))).toBe(
+      true,
+    );
+    expect(await store.size(sha(empty))).toBe(0);
+    await store.delete(sha(data));
+    await store.delete(sha(empty));
+    await expect(store.put('../../etc/passwd', data)).rejects.toThrow(/not a sha256/);
+  });
+
+  it('makes a blob young again when the same bytes are put again', async () => {
+    const data = Buffer.from('put twice');
+    await store.put(sha(data), data);
+    const first = await ageOf(sha(data));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await store.put(sha(data), data);
+    expect(await ageOf(sha(data))).toBeGreaterThan(first);
+  });
+
   it('fails reading a blob that is not there, and refuses anything but a sha256', async () => {
     await expect(collect(store.read('e'.repeat(64)))).rejects.toThrow();
     expect(() => store.read('../../etc/passwd')).toThrow(/not a sha256/);

@@ -12,7 +12,10 @@ import { extractBundleFiles } from './extract-files.js';
 
 const FILES = 60;
 
-/** A store in memory whose commits take a little while, and whose `failAt`-th commit fails. */
+/**
+ * A store in memory whose commits (and puts: small files come from memory) take a little while, and
+ * whose `failAt`-th one fails.
+ */
 function slowStore(failAt?: number) {
   const state = {
     commits: 0,
@@ -35,25 +38,32 @@ function slowStore(failAt?: number) {
       }
       return { sha256: hash.digest('hex'), size, file: '' };
     },
-    async commit(staged: StagedBlob): Promise<void> {
+    commit(staged: StagedBlob): Promise<void> {
+      return store.store(staged.sha256, staged.size);
+    },
+    async put(sha256: string, bytes: Uint8Array): Promise<void> {
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(sha256);
+      return store.store(sha256, bytes.length);
+    },
+    async store(sha256: string, size: number): Promise<void> {
       if (state.answered) state.lateCommits++;
       const n = ++state.commits;
       state.peak = Math.max(state.peak, ++state.inFlight);
-      const big = staged.size > 20_000;
+      const big = size > 20_000;
       if (big) state.bigRunning = true;
       if (state.inFlight > 1 && state.bigRunning) state.besideBig++;
       try {
         await sleep(big ? 30 : 2 + (n % 5));
         if (n === failAt) throw new Error('disk full');
-        state.committed.push(staged.sha256);
+        state.committed.push(sha256);
       } finally {
         if (big) state.bigRunning = false;
         state.inFlight--;
         if (state.answered) state.lateCommits++;
       }
     },
-  } as unknown as BlobStore;
-  return { store, state };
+  };
+  return { store: store as unknown as BlobStore, state };
 }
 
 describe('extractBundleFiles', () => {
@@ -116,5 +126,26 @@ describe('extractBundleFiles', () => {
     expect(state.lateCommits).toBe(0);
     // Nothing was started after the failure was seen: at most the tasks already in flight ended.
     expect(state.commits).toBeLessThan(20 + 8);
+  });
+
+  it('streams a file too large to hold in memory into the store as it is, unpacked and checked', async () => {
+    const big = Buffer.alloc(17 * 1024 * 1024, 'overair ');
+    const bigZip = path.join(dir, 'big.zip');
+    const zip = new yazl.ZipFile();
+    zip.addBuffer(Buffer.from('<!doctype html>'), 'index.html');
+    zip.addBuffer(big, 'big.bin');
+    zip.end();
+    await fs.writeFile(bigZip, zip.outputStream);
+    const { store, state } = slowStore();
+    const files = await extractBundleFiles(bigZip, '', store, 1 << 30, pool, []);
+    const sha = createHash('sha256').update(big).digest('hex');
+    expect(files[1]).toEqual({
+      path: 'big.bin',
+      fileHash: sha,
+      storedSha256: sha,
+      storedSize: big.length,
+      brotli: false,
+    });
+    expect(state.committed).toContain(sha);
   });
 });

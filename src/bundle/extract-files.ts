@@ -1,10 +1,11 @@
-import { Readable, Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import { TaskGroup } from '../concurrency.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { DigestPool } from './digest-pool.js';
+import { UnpackError, type DigestPool } from './digest-pool.js';
 import { invalidZip } from './validate-zip.js';
+import { openZip, type ZipFileReader } from './zip-reader.js';
 
 /** One file of a bundle as a device installs it, stored on its own for delta updates. */
 export interface BundleFile {
@@ -19,9 +20,9 @@ export interface BundleFile {
   brotli: boolean;
 }
 
-/** Files above this are stored as they are, streamed, without being held in memory to compress. */
+/** Files above this (or packed above it) are stored as they are, streamed, not held in memory. */
 const IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024;
-/** Files unpacked, hashed and committed at once: on S3 each commit is two round trips. */
+/** Files unpacked, hashed and stored at once: on S3 each is two round trips. */
 const FILES_IN_FLIGHT = 8;
 /**
  * Files above this are stored alone, none beside them, so that the bytes held in memory stay under
@@ -34,13 +35,17 @@ const SHARED_MAX_BYTES = 2 * 1024 * 1024;
  * many releases is stored once), and lists them for the update check's manifest: exactly the files a
  * full install leaves on the device, so a delta install ends with the same tree.
  *
- * Up to FILES_IN_FLIGHT files are stored at once (a large one alone), their hashing and
- * compressing done by `digests` off the main thread; the list keeps the zip's order. Each blob's
- * sha256 is pushed to `committed` as soon as it is in the store, so that a caller whose upload fails
- * part-way (a corrupt entry, a full disk) knows every blob to remove, even though this function then
- * throws instead of returning; it throws only once no file is being stored any more, so that list
- * is complete. Data that cannot be unpacked (corrupt deflate stream, wrong size, wrong CRC-32) is a
- * 400 invalid_zip naming the entry; a failing store is not.
+ * Up to FILES_IN_FLIGHT files are stored at once (a large one alone); the list keeps the zip's order.
+ * The main thread only reads each file's packed bytes (a block of the zip at a time, zip-reader.ts):
+ * `digests` unpacks, checks, hashes and compresses it off the main thread, and stores it there too
+ * when the store has a spec to open it again in a worker (BlobStore.spec; else the main thread puts
+ * the bytes that come back), so that the store's own work (an S3 client's, per file) is off it too.
+ * Files too large to hold in memory are streamed into the store as they are. Each blob's sha256 is
+ * pushed to `committed` as soon as it is in the store, so that a caller whose upload fails part-way
+ * (a corrupt entry, a full disk) knows every blob to remove, even though this function then throws
+ * instead of returning; it throws only once no file is being stored any more, so that list is
+ * complete. Data that cannot be unpacked (corrupt deflate stream, wrong size, wrong CRC-32) is a 400
+ * invalid_zip naming the entry; a failing store is not.
  */
 export async function extractBundleFiles(
   zipFile: string,
@@ -50,10 +55,8 @@ export async function extractBundleFiles(
   digests: DigestPool,
   committed: string[] = [],
 ): Promise<BundleFile[]> {
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.open(zipFile, { lazyEntries: true, autoClose: false }, (error, opened) =>
-      error || !opened ? reject(invalidZip(error?.message ?? 'unreadable')) : resolve(opened),
-    ),
+  const { zip, reader } = await openZip(zipFile, { lazyEntries: true, autoClose: false }).catch(
+    (error: Error | undefined) => Promise.reject(invalidZip(error?.message ?? 'unreadable')),
   );
   const prefix = root ? `${root}/` : '';
   const files: BundleFile[] = [];
@@ -69,11 +72,10 @@ export async function extractBundleFiles(
       const alone = entry.uncompressedSize > SHARED_MAX_BYTES;
       if (alone) await group.settle();
       await group.add(async () => {
-        const source = checked(await openEntry(zip, entry), entry);
         files[index] =
-          entry.uncompressedSize <= IN_MEMORY_MAX_BYTES
-            ? await storeSmall(name, await collect(source), store, digests, committed)
-            : await storeLarge(name, source, store, maxBytes, committed);
+          entry.uncompressedSize <= IN_MEMORY_MAX_BYTES && entry.compressedSize <= IN_MEMORY_MAX_BYTES
+            ? await storeSmall(name, entry, zip, reader, store, digests, committed)
+            : await storeLarge(name, checked(await openEntry(zip, entry), entry), store, maxBytes, committed);
       });
       if (alone) await group.settle();
     }
@@ -90,19 +92,33 @@ export async function extractBundleFiles(
 
 async function storeSmall(
   path: string,
-  bytes: Buffer,
+  entry: yauzl.Entry,
+  zip: yauzl.ZipFile,
+  reader: ZipFileReader,
   store: BlobStore,
   digests: DigestPool,
   committed: string[],
 ): Promise<BundleFile> {
-  const { fileHash, stored, brotli } = await digests.digest(bytes);
-  const staged = await store.stage(Readable.from([stored]), {
-    maxBytes: Math.max(stored.length, 1),
-    allowEmpty: true,
-  });
-  await store.commit(staged);
-  committed.push(staged.sha256);
-  return { path, fileHash, storedSha256: staged.sha256, storedSize: stored.length, brotli };
+  const problem = (what: string) => invalidZip(`entry "${entry.fileName}" ${what}`);
+  const { fileDataStart } = await zip
+    .readLocalFileHeaderPromise(entry, { minimal: true })
+    .catch((error: Error) => Promise.reject(problem(`cannot be unpacked: ${error.message}`)));
+  const data = await reader.bytes(fileDataStart, entry.compressedSize);
+  if (data.length < entry.compressedSize) throw problem('cannot be unpacked: the zip ends inside it');
+  const packed = {
+    data,
+    method: entry.compressionMethod,
+    crc32: entry.crc32,
+    size: entry.uncompressedSize,
+  };
+  // Stored by the worker itself when the store can be opened there (both of ours can).
+  const digest = await digests
+    .unpack(packed, store.spec)
+    .catch((error: unknown) => Promise.reject(error instanceof UnpackError ? problem(error.message) : error));
+  if (digest.stored) await store.put(digest.storedSha256, digest.stored);
+  committed.push(digest.storedSha256);
+  const { fileHash, storedSha256, storedSize, brotli } = digest;
+  return { path, fileHash, storedSha256, storedSize, brotli };
 }
 
 async function storeLarge(
@@ -181,10 +197,4 @@ function checked(source: Readable, entry: yauzl.Entry): Readable {
   });
   source.pipe(out);
   return out;
-}
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { S3Connection } from './s3-client.js';
 
 /** Bytes received and hashed into a local temporary file, not yet visible to anyone. */
 export interface StagedBlob {
@@ -31,6 +32,12 @@ export interface BlobStore {
   stage(source: Readable, options: StageOptions): Promise<StagedBlob>;
   commit(staged: StagedBlob): Promise<void>;
   discard(staged: StagedBlob): Promise<void>;
+  /**
+   * Stores bytes held in memory (a bundle's small files) under `sha256`, which the caller computed
+   * from them: no staging file, no second hashing. As with `commit`, bytes already stored are not
+   * uploaded again but count as committed again; a failure leaves no blob and no temporary file.
+   */
+  put(sha256: string, bytes: Uint8Array): Promise<void>;
   /** Size of a stored blob, or null when there is none. */
   size(sha256: string): Promise<number | null>;
   read(sha256: string, range?: ByteRange): Readable;
@@ -50,7 +57,25 @@ export interface BlobStore {
   ping?(): Promise<void>;
   /** Releases connections and timers when the server stops. */
   close?(): Promise<void>;
+  /**
+   * How to open this same store in another thread (openStoreFromSpec), so that a bundle's files can
+   * be stored by the worker thread that unpacks them; a store that cannot be opened again from plain
+   * data has none.
+   */
+  readonly spec?: BlobStoreSpec;
 }
+
+/** A blob store as plain data, to open it again in a worker thread (openStoreFromSpec). */
+export type BlobStoreSpec =
+  | { kind: 'fs'; root: string }
+  | {
+      kind: 's3';
+      connection: S3Connection;
+      bucket: string;
+      prefix?: string;
+      tmpDir: string;
+      refreshAfterMs?: number;
+    };
 
 export interface ListedBlob {
   sha256: string;

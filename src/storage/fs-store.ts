@@ -1,9 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SHA256_HEX } from '../crypto/hash.js';
-import type { BlobStore, ByteRange, ListedBlob, StageOptions, StagedBlob } from './blob-store.js';
+import type {
+  BlobStore,
+  BlobStoreSpec,
+  ByteRange,
+  ListedBlob,
+  StageOptions,
+  StagedBlob,
+} from './blob-store.js';
 import { stageToTempFile } from './staging.js';
 
 /**
@@ -12,9 +20,15 @@ import { stageToTempFile } from './staging.js';
  */
 export class FsBlobStore implements BlobStore {
   private readonly tmpDir: string;
+  /** The `root/ab/` folders known to exist, so that storing a blob is not a mkdir each time. */
+  private readonly folders = new Set<string>();
 
   constructor(private readonly root: string) {
     this.tmpDir = path.join(root, '.tmp');
+  }
+
+  get spec(): BlobStoreSpec {
+    return { kind: 'fs', root: this.root };
   }
 
   /** Removes temporary files left by a crash during an upload. */
@@ -28,10 +42,42 @@ export class FsBlobStore implements BlobStore {
   }
 
   async commit(staged: StagedBlob): Promise<void> {
-    const target = this.pathOf(staged.sha256);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    // Same content under the same name: renaming over an existing blob is harmless and atomic.
-    await fs.rename(staged.file, target);
+    await this.moveInto(staged.file, this.pathOf(staged.sha256));
+  }
+
+  /** Written to a temporary file, then renamed to its name: a blob is never seen half-written. */
+  async put(sha256: string, bytes: Uint8Array): Promise<void> {
+    const target = this.pathOf(sha256);
+    const file = path.join(this.tmpDir, `put-${randomUUID()}`);
+    try {
+      await fs.writeFile(file, bytes, { flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+        // The temporary folder was removed behind this store's back: made again, as staging does.
+        await fs.mkdir(this.tmpDir, { recursive: true });
+        await fs.writeFile(file, bytes, { flag: 'wx' });
+      });
+      await this.moveInto(file, target);
+    } catch (error) {
+      await fs.rm(file, { force: true });
+      throw error;
+    }
+  }
+
+  private async moveInto(file: string, target: string): Promise<void> {
+    const folder = path.dirname(target);
+    if (!this.folders.has(folder)) {
+      await fs.mkdir(folder, { recursive: true });
+      this.folders.add(folder);
+    }
+    try {
+      // Same content under the same name: renaming over an existing blob is harmless and atomic.
+      await fs.rename(file, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // The folder was removed behind this store's back (by hand): made again.
+      await fs.mkdir(folder, { recursive: true });
+      await fs.rename(file, target);
+    }
   }
 
   async discard(staged: StagedBlob): Promise<void> {

@@ -24,18 +24,20 @@ export async function openBlobStore(config: Config, log: Logger): Promise<BlobSt
   // loadConfig guarantees the bucket with storage=s3, and both keys or neither (the SDK's chain).
   const bucket = config.s3Bucket!;
   const endpoint = s3EndpointUrl(config.s3Endpoint, config.s3Port, config.s3Ssl);
-  const client = createS3Client({
+  const connection = {
     endpoint,
     region: config.s3Region,
     accessKeyId: config.s3AccessKey,
     secretAccessKey: config.s3SecretKey,
     forcePathStyle: config.s3ForcePathStyle,
-  });
+  };
+  const client = createS3Client(connection);
   const store = new S3BlobStore(client, {
     bucket,
     prefix: config.s3Prefix,
     // Staged uploads wait here for validation; the data folder is where large local files may go.
     tmpDir: path.join(config.dataDir, '.tmp-s3'),
+    connection,
   });
   try {
     await store.init();

@@ -9,6 +9,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -16,13 +17,14 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { SHA256_HEX } from '../crypto/hash.js';
 import type {
   BlobStore,
+  BlobStoreSpec,
   ByteRange,
   ListedBlob,
   PresignOptions,
   StageOptions,
   StagedBlob,
 } from './blob-store.js';
-import { isNotFound } from './s3-client.js';
+import { isNotFound, type S3Connection } from './s3-client.js';
 import { MAX_PRESIGN_SECONDS, normalizePrefix, s3PrefixProblem } from './s3-names.js';
 import { stageToTempFile } from './staging.js';
 
@@ -42,6 +44,11 @@ export interface S3StoreOptions {
    * is about to use. Refreshing at most daily keeps shared files from being copied at every upload.
    */
   refreshAfterMs?: number;
+  /**
+   * How `client` was made: with it, worker threads open this store again for themselves (`spec`) and
+   * store a bundle's files from there, their requests off the thread that answers update checks.
+   */
+  connection?: S3Connection;
 }
 
 /**
@@ -77,6 +84,7 @@ export class S3BlobStore implements BlobStore {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly refreshAfterMs: number;
+  readonly spec?: BlobStoreSpec;
 
   constructor(
     private readonly client: S3Client,
@@ -90,6 +98,16 @@ export class S3BlobStore implements BlobStore {
     this.partSize = options.partSize ?? 8 * 1024 * 1024;
     this.queueSize = options.queueSize ?? 2;
     this.refreshAfterMs = options.refreshAfterMs ?? 86_400_000;
+    if (options.connection) {
+      this.spec = {
+        kind: 's3',
+        connection: options.connection,
+        bucket: this.bucket,
+        prefix: options.prefix,
+        tmpDir: this.tmpDir,
+        refreshAfterMs: this.refreshAfterMs,
+      };
+    }
   }
 
   /** Removes staging files left by a crash long ago. */
@@ -117,24 +135,7 @@ export class S3BlobStore implements BlobStore {
     const key = this.keyOf(staged.sha256);
     const body = createReadStream(staged.file);
     try {
-      // Content-addressed: the same key holds the same bytes. Files shared by many bundles (delta
-      // updates store every file) are then uploaded once.
-      const existing = await this.head(key);
-      if (existing?.size === staged.size) {
-        if (Date.now() - existing.modifiedAt > this.refreshAfterMs && staged.size <= MAX_COPY_BYTES) {
-          await this.client.send(
-            new CopyObjectCommand({
-              Bucket: this.bucket,
-              Key: key,
-              CopySource: `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`,
-              // S3 copies an object onto itself only when something changes: the headers, set anew.
-              MetadataDirective: 'REPLACE',
-              ...OBJECT_HEADERS,
-            }),
-          );
-        }
-        return;
-      }
+      if (await this.alreadyStored(key, staged.size)) return;
       const upload = new Upload({
         client: this.client,
         params: {
@@ -153,6 +154,44 @@ export class S3BlobStore implements BlobStore {
       body.destroy();
       await fs.rm(staged.file, { force: true });
     }
+  }
+
+  /** One PutObject from memory (a bundle's small files), unless the object is there already. */
+  async put(sha256: string, bytes: Uint8Array): Promise<void> {
+    const key = this.keyOf(sha256);
+    if (await this.alreadyStored(key, bytes.length)) return;
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: bytes,
+        ContentLength: bytes.length,
+        ...OBJECT_HEADERS,
+      }),
+    );
+  }
+
+  /**
+   * Whether the object is there with this size, made young again (copied onto itself) when older
+   * than refreshAfterMs. Content-addressed: the same key holds the same bytes, so files shared by
+   * many bundles (delta updates store every file) are uploaded once.
+   */
+  private async alreadyStored(key: string, size: number): Promise<boolean> {
+    const existing = await this.head(key);
+    if (existing?.size !== size) return false;
+    if (Date.now() - existing.modifiedAt > this.refreshAfterMs && size <= MAX_COPY_BYTES) {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          CopySource: `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`,
+          // S3 copies an object onto itself only when something changes: the headers, set anew.
+          MetadataDirective: 'REPLACE',
+          ...OBJECT_HEADERS,
+        }),
+      );
+    }
+    return true;
   }
 
   async discard(staged: StagedBlob): Promise<void> {
