@@ -80,7 +80,7 @@ const JOBS_PER_WORKER = 8;
  * A few worker threads that unpack, check, hash and compress the files of uploaded bundles (inflate,
  * CRC-32, sha256, brotli quality 6), and can store them too, so that a large upload does not hold up
  * the update checks answered on the main thread. Threads start at the first use, at most one fewer
- * than the machine's cores (at least one), at a low priority where the system allows
+ * than the machine's cores (at least one), at a lower priority where the system allows
  * (digest-worker.ts), each with up to JOBS_PER_WORKER jobs at once; idle ones do not keep the process
  * alive; `close` ends them.
  */
