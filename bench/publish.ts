@@ -349,10 +349,15 @@ interface Outcome {
 
 async function scenario(store: Store, work: string, zips: Zip[]): Promise<Outcome> {
   const dataDir = path.join(work, 'data');
+  // Its log is read (a pipe nobody reads fills up and blocks the server's writes), warnings kept.
+  const warnings: string[] = [];
   const server = await startOverair(dataDir, 'warn', {
     env: store.env,
     nodeArgs: SERVER_NODE_ARGS,
     label: `Overair on ${store.name}`,
+    onLine: (line) => {
+      if (line.trim()) warnings.push(line);
+    },
   });
   pinServer(server.child.pid);
   const { url } = server;
@@ -402,6 +407,7 @@ async function scenario(store: Store, work: string, zips: Zip[]): Promise<Outcom
     thinkMs: THINK_MS,
   });
   let samples: TimedSamples;
+  const uploaded: number[] = [];
   try {
     // Connections, JIT, the release cache, and every device's first sighting written.
     await pause(WARMUP_MS);
@@ -415,12 +421,15 @@ async function scenario(store: Store, work: string, zips: Zip[]): Promise<Outcom
           cliEnv,
         );
         const answer = run.code === 0 ? (JSON.parse(run.stdout) as { sha256?: string }) : undefined;
-        if (answer?.sha256 !== zip.sha256) {
-          problems.push(`upload ${n + 1}: exit ${run.code} ${(run.stderr || run.stdout).slice(0, 300)}`);
+        if (answer?.sha256 === zip.sha256) uploaded.push(n);
+        else {
+          const problem = `upload ${n + 1}: exit ${run.code} ${(run.stderr || run.stdout).slice(0, 300)}`;
+          console.error(`${store.name}: ${problem}`);
+          problems.push(problem);
         }
       });
     }
-    for (const n of zips.keys()) {
+    for (const n of uploaded) {
       await measure(
         `delete ${n + 1}`,
         'delete',
@@ -431,6 +440,8 @@ async function scenario(store: Store, work: string, zips: Zip[]): Promise<Outcom
     samples = await wrk.stop();
   }
   await stopChild(server.child);
+  for (const line of warnings.slice(0, 5)) console.error(`${store.name} server: ${line.slice(0, 300)}`);
+  if (warnings.length > 0) problems.push(`${warnings.length} warning or error lines in the server's log`);
   return { store: store.name, windows, samples, problems };
 }
 
