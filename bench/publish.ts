@@ -75,6 +75,7 @@ import {
   trackChild,
   untrackChild,
   uploadZip,
+  type Started,
 } from './harness.js';
 import type { ServerMetrics } from './server-metrics.js';
 import {
@@ -360,6 +361,17 @@ async function scenario(store: Store, work: string, zips: Zip[]): Promise<Outcom
     },
   });
   pinServer(server.child.pid);
+  try {
+    return await measureServer(store, work, zips, server);
+  } finally {
+    // Also when the scenario failed: what the server said may be why.
+    for (const line of warnings.slice(0, 5)) console.error(`${store.name} server: ${line.slice(0, 300)}`);
+    if (warnings.length > 0) console.error(`${store.name}: ${warnings.length} lines in the server's log`);
+  }
+}
+
+/** Idle, then each plain PUT and upload in turns, then each deletion, under wrk's checks. */
+async function measureServer(store: Store, work: string, zips: Zip[], server: Started): Promise<Outcome> {
   const { url } = server;
   await admin(url, 'POST', '/apps', { id: APP_ID });
   const live = await makeBundle(path.join(work, 'live.zip'), 20, 'live');
@@ -440,8 +452,6 @@ async function scenario(store: Store, work: string, zips: Zip[]): Promise<Outcom
     samples = await wrk.stop();
   }
   await stopChild(server.child);
-  for (const line of warnings.slice(0, 5)) console.error(`${store.name} server: ${line.slice(0, 300)}`);
-  if (warnings.length > 0) problems.push(`${warnings.length} warning or error lines in the server's log`);
   return { store: store.name, windows, samples, problems };
 }
 
