@@ -719,6 +719,12 @@ async function main(): Promise<number> {
       `${DURATION} s in turns with the baseline (median by req/s), ${BODIES} device bodies a run`,
   );
   console.log(describePinning() + '; PostgreSQL not pinned');
+  if (os.loadavg()[0]! > cpus.length / 2) {
+    console.log(
+      `NOTE: the machine is busy (load average ${load()}): other work shares the pinned cores, so req/s ` +
+        `and its ratios are noisy; the CPU per check is less so.`,
+    );
+  }
   if (Object.keys(SERVER_ENV).length > 0) console.log(`server settings: ${JSON.stringify(SERVER_ENV)}`);
 
   const fleetStarted = performance.now();
@@ -762,6 +768,9 @@ async function main(): Promise<number> {
   }
 
   const outcomes = results.flatMap((result) => result.outcomes);
+  /** The baseline's CPU per check over the server's: what req/s to bare would be on an idle machine. */
+  const cpuRatio = (run: Run, bare: Run) =>
+    bare.metrics.cpuMs / bare.wrk.requests / (run.metrics.cpuMs / run.wrk.requests);
   const perCheck = (value: number | undefined, run: Run, digits = 0) =>
     value === undefined || Number.isNaN(value) ? '-' : (value / run.wrk.requests).toFixed(digits);
   const perThousand = (value: number | undefined, run: Run) =>
@@ -771,6 +780,7 @@ async function main(): Promise<number> {
       'scenario',
       'req/s',
       'to bare',
+      'CPU to bare',
       'p50 ms',
       'p99 ms',
       'max ms',
@@ -789,6 +799,7 @@ async function main(): Promise<number> {
       name,
       run.wrk.reqPerSec.toFixed(0),
       against ? (run.wrk.reqPerSec / against.run.wrk.reqPerSec).toFixed(2) : '',
+      against ? cpuRatio(run, against.run).toFixed(2) : '',
       run.wrk.p50.toFixed(2),
       run.wrk.p99.toFixed(2),
       run.wrk.max.toFixed(1),
@@ -805,7 +816,9 @@ async function main(): Promise<number> {
     ]),
   ]);
   console.log(
-    `\nto bare: req/s over the bare node:http baseline's, measured in turns with it (the row above). ` +
+    `\nto bare: req/s over the bare node:http baseline's, measured in turns with it (the row above); ` +
+      `CPU to bare: the baseline's CPU time per check over the server's, the same ratio less swayed by ` +
+      `other work on the machine. ` +
       `loop: the server's event-loop delay (ms); RSS: its peak over the run. to db/1k: device reports ` +
       `the server sent to the database per 1,000 checks (those it did not remember as written); ` +
       `writes/1k: device rows the database changed per 1,000 checks. drain s: seconds after the run until ` +
@@ -832,9 +845,13 @@ async function main(): Promise<number> {
     outcomes: [, , , steady],
   } of results) {
     const ratio = steady!.run.wrk.reqPerSec / steady!.against!.run.wrk.reqPerSec;
+    const cpu = cpuRatio(steady!.run, steady!.against!.run);
     const writes = ((steady!.run.metrics.rowsWritten ?? 0) / steady!.run.wrk.requests) * 1000;
     const met = (ok: boolean) => (ok ? 'met' : 'NOT MET');
-    console.log(`  ${label}: req/s to bare ${ratio.toFixed(2)} (goal >= 0.5) ${met(ratio >= 0.5)}`);
+    console.log(
+      `  ${label}: req/s to bare ${ratio.toFixed(2)} (goal >= 0.5) ${met(ratio >= 0.5)}; ` +
+        `CPU per check to bare ${cpu.toFixed(2)}`,
+    );
     console.log(`  ${label}: writes per 1,000 checks ${writes.toFixed(2)} (goal 0) ${met(writes === 0)}`);
   }
   console.log(`load average at the end: ${load()}`);
