@@ -47,22 +47,33 @@ export class BodyTimeouts {
       this.watchUpload(req, res);
       return;
     }
-    // No body (a GET): Node's headersTimeout was the whole of it.
-    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return;
-    // A small body (every device request) comes in the packet of its headers: Node parses it in the
-    // same turn, after this, and then there is nothing to time. Looked at once that turn is over, so
-    // that such requests cost no listener and no map entry (about 0.7 us of a 10 us update check).
-    const deadline = Date.now() + this.options.requestTimeoutMs;
-    queueMicrotask(() => {
-      if (!req.complete && !req.destroyed) this.track(req, deadline);
-    });
-  }
-
-  private track(req: IncomingMessage, deadline: number): void {
-    this.deadlines.set(req, deadline);
+    if (!this.track(req)) return;
     // Forgotten as soon as the body is in, so that requests are not kept alive until the next sweep.
     req.once('end', () => this.deadlines.delete(req));
+  }
+
+  /**
+   * The same for a request whose handler says when it is done with the body (`forget`): the update
+   * check, which saves the listener `watch` adds to every request (measured: 0.7 µs of a 10 µs check).
+   */
+  watchUntilForgotten(req: IncomingMessage): void {
+    this.track(req);
+  }
+
+  /** The handler has read the body, or will not: the request no longer needs timing. */
+  forget(req: IncomingMessage): void {
+    this.deadlines.delete(req);
+  }
+
+  /** Whether the request has a body to time; if it has, its deadline is set. */
+  private track(req: IncomingMessage): boolean {
+    // No body (a GET): Node's headersTimeout was the whole of it.
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+      return false;
+    }
+    this.deadlines.set(req, Date.now() + this.options.requestTimeoutMs);
     this.sweeper ??= setInterval(() => this.sweep(), this.sweepMs).unref();
+    return true;
   }
 
   /** Stops the sweep timer (the server is closing). */

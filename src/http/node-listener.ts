@@ -63,6 +63,7 @@ export function createNodeListener(
         urlOf: links.withOrigin(origin),
       })
       .then(({ status, headers, body }) => {
+        options.bodyTimeouts?.forget(req);
         // Written in the next turn of the event loop rather than inside the request's own callbacks:
         // measured with wrk (in one run, next to the same build writing at once), a third less CPU
         // per check, as the answers to all requests read in one poll go out together.
@@ -74,15 +75,17 @@ export function createNodeListener(
       .catch((error: unknown) => {
         // Writing failed (answer() itself never rejects): nothing more can be said on this socket.
         log.error({ err: error }, 'update check answer could not be written');
+        options.bodyTimeouts?.forget(req);
         res.destroy();
       });
   }
 
   return (req: IncomingMessage, res: ServerResponse) => {
-    options.bodyTimeouts?.watch(req, res);
     if (req.method === 'POST' && (req.url === '/updates' || req.url === '/updates/')) {
+      options.bodyTimeouts?.watchUntilForgotten(req);
       updateCheck(req, res);
     } else {
+      options.bodyTimeouts?.watch(req, res);
       res.once('finish', () => lingerAtMost(req));
       void hono(req, res);
     }
