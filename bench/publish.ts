@@ -548,6 +548,12 @@ async function main(): Promise<number> {
     }
     const all = statsOf(outcome.samples, outcome.windows);
     if (all.wrong > 0) outcome.problems.push(`${all.wrong} update check(s) answered wrong`);
+    const failed = Object.entries(outcome.samples.errors).filter(([, count]) => count > 0);
+    if (failed.length > 0) {
+      outcome.problems.push(
+        `update checks failed: ${failed.map(([what, count]) => `${count} ${what} errors`).join(', ')}`,
+      );
+    }
     const seconds = (kind: Window['kind']) =>
       median(outcome.windows.filter((w) => w.kind === kind).map((w) => (w.end - w.start) / 1e6));
     const [upload, put] = [seconds('upload'), seconds('put')];
