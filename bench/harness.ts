@@ -290,3 +290,38 @@ export function readMetrics(child: ChildProcess): Promise<ServerMetrics> {
 export function readMemory(child: ChildProcess): Promise<ServerMemory> {
   return ask<ServerMemory>(child, 'memory');
 }
+
+/**
+ * Runs a command to its exit, collecting its output; killed (SIGKILL) after `timeoutMs`, which its
+ * stderr then says. Tracked meanwhile, so a bench stopped by a signal stops it too.
+ */
+export async function runToExit(
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<{
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}> {
+  const started = performance.now();
+  const child = trackChild(
+    spawn(process.execPath, args, { cwd: ROOT, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const timer = setTimeout(() => {
+    stderr += `\n(bench: no exit after ${options.timeoutMs / 1000} s, killed)`;
+    child.kill('SIGKILL');
+  }, options.timeoutMs);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
+  });
+  clearTimeout(timer);
+  untrackChild(child);
+  return { code, signal, stdout, stderr, ms: performance.now() - started };
+}

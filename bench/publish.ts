@@ -46,7 +46,7 @@
  * BENCH_SERVER_NODE_ARGS: extra node flags for the Overair process, e.g. "--cpu-prof
  * --cpu-prof-dir=/tmp/prof".
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -72,10 +72,9 @@ import {
   startChild,
   startOverair,
   stopChild,
-  trackChild,
-  untrackChild,
   uploadZip,
   type Started,
+  runToExit,
 } from './harness.js';
 import type { ServerMetrics } from './server-metrics.js';
 import {
@@ -180,25 +179,8 @@ interface CliRun {
 }
 
 async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
-  const started = performance.now();
-  const child = trackChild(
-    spawn(process.execPath, [CLI_MAIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }),
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const timer = setTimeout(() => {
-    stderr += `\n(bench: no exit after ${CLI_TIMEOUT_MS / 1000} s, killed)`;
-    child.kill('SIGKILL');
-  }, CLI_TIMEOUT_MS);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', resolve);
-  });
-  clearTimeout(timer);
-  untrackChild(child);
-  return { code, stdout, stderr, seconds: (performance.now() - started) / 1000 };
+  const run = await runToExit([CLI_MAIN, ...args], { env, timeoutMs: CLI_TIMEOUT_MS });
+  return { code: run.code, stdout: run.stdout, stderr: run.stderr, seconds: run.ms / 1000 };
 }
 
 /** The CLI's start-up and module loading alone: `bundle upload --help`, median of 3. */

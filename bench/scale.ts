@@ -99,7 +99,15 @@ import {
   type Started,
 } from './harness.js';
 import type { ServerMemory, ServerMetrics } from './server-metrics.js';
-import { describePinning, ensureWrk, medianRun, pinServer, runWrk, type WrkResult } from './wrk.js';
+import {
+  describePinning,
+  ensureWrk,
+  medianRun,
+  pinServer,
+  runWrk,
+  wrkProblems,
+  type WrkResult,
+} from './wrk.js';
 
 const BUNDLE_ZIP = path.resolve(ROOT, 'test/fixtures/capgo-cli-8.68/bundle.zip');
 /** What the download URLs start with. */
@@ -530,11 +538,7 @@ function problemsOf(runs: Run[]): string[] {
         `${metrics.backlog} device reports still unwritten ${DRAIN_LIMIT_MS / 60_000} min after a run`,
       );
     }
-    const { connect, read, write, timeout, status } = wrk.errors;
-    if (status > 0) problems.push(`${status} answers with HTTP status >= 400`);
-    if (connect + read + write > 0) problems.push(`${connect + read + write} connection errors`);
-    if (timeout > 0) problems.push(`${timeout} timeouts`);
-    if (wrk.requests === 0) problems.push('no request completed');
+    problems.push(...wrkProblems(wrk));
   }
   return [...new Set(problems)];
 }

@@ -16,7 +16,6 @@
  *
  * Exits non-zero only when an upload fails or the server's sha256 or size differ from the file's.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -34,8 +33,7 @@ import {
   printTable,
   runBench,
   startOverair,
-  trackChild,
-  untrackChild,
+  runToExit,
 } from './harness.js';
 
 const CLI_MAIN = path.join(ROOT, 'src/cli/main.ts');
@@ -150,29 +148,16 @@ interface CliRun {
 async function runCli(zip: Zip, version: string, env: NodeJS.ProcessEnv, rssFile: string): Promise<CliRun> {
   await fs.rm(rssFile, { force: true });
   const args = ['bundle', 'upload', '--app', APP_ID, '--zip', zip.file, '--bundle', version, '--json'];
-  const started = performance.now();
-  const child = trackChild(
-    spawn(process.execPath, ['--import', 'tsx', '--import', PRELOAD, CLI_MAIN, ...args], {
-      cwd: ROOT,
-      env: { ...env, BENCH_PEAK_RSS_FILE: rssFile },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const timer = setTimeout(() => {
-    stderr += `\n(bench: no exit after ${CLI_TIMEOUT_MS / 1000} s, killed)`;
-    child.kill('SIGKILL');
-  }, CLI_TIMEOUT_MS);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
+  const {
+    code,
+    signal,
+    stdout,
+    stderr,
+    ms: wallMs,
+  } = await runToExit(['--import', 'tsx', '--import', PRELOAD, CLI_MAIN, ...args], {
+    env: { ...env, BENCH_PEAK_RSS_FILE: rssFile },
+    timeoutMs: CLI_TIMEOUT_MS,
   });
-  const wallMs = performance.now() - started;
-  clearTimeout(timer);
-  untrackChild(child);
   let peakRssKb: number | undefined;
   try {
     const report = JSON.parse(await fs.readFile(rssFile, 'utf8')) as { vmHwmKb: number | null };

@@ -105,6 +105,28 @@ export interface WrkOptions {
   threads?: number;
 }
 
+/** wrk with `args`, the script and the URL, pinned to the load CPU, tracked for the clean-up. */
+function spawnWrk(args: string[], script: string, url: string, env: Record<string, string>) {
+  const all = [...args, '--timeout', '10s', '-s', script, url];
+  const [command, commandArgs] = PINNING
+    ? ['taskset', ['-c', String(PINNING.load), 'wrk', ...all]]
+    : ['wrk', all];
+  return trackChild(
+    spawn(command, commandArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
+}
+
+/** What went wrong in a run: answers >= 400, connection errors, timeouts, nothing completed. */
+export function wrkProblems({ errors, requests }: WrkResult): string[] {
+  const { connect, read, write, timeout, status } = errors;
+  const problems: string[] = [];
+  if (status > 0) problems.push(`${status} answers with HTTP status >= 400`);
+  if (connect + read + write > 0) problems.push(`${connect + read + write} connection errors`);
+  if (timeout > 0) problems.push(`${timeout} timeouts`);
+  if (requests === 0) problems.push('no request completed');
+  return problems;
+}
+
 /** One wrk run, pinned to the load CPU; its summary. */
 export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   const dir = await makeTempDir('overair-wrk-');
@@ -113,24 +135,11 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   if (options.bodies.some((body) => body.includes('\n'))) throw new Error('a wrk body holds a newline');
   await fs.writeFile(script, SCRIPT);
   await fs.writeFile(bodies, options.bodies.join('\n') + '\n');
-  const args = [
-    `-t${options.threads ?? 1}`,
-    `-c${options.connections}`,
-    `-d${options.durationSeconds}s`,
-    '--timeout',
-    '10s',
-    '-s',
+  const child = spawnWrk(
+    [`-t${options.threads ?? 1}`, `-c${options.connections}`, `-d${options.durationSeconds}s`],
     script,
     options.url,
-  ];
-  const [command, commandArgs] = PINNING
-    ? ['taskset', ['-c', String(PINNING.load), 'wrk', ...args]]
-    : ['wrk', args];
-  const child = trackChild(
-    spawn(command, commandArgs, {
-      env: { ...process.env, WRK_BODIES: bodies, WRK_PATH: options.path },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
+    { WRK_BODIES: bodies, WRK_PATH: options.path },
   );
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -267,31 +276,17 @@ export async function startTimedWrk(options: TimedWrkOptions): Promise<TimedWrk>
   if (options.bodies.some((body) => body.includes('\n'))) throw new Error('a wrk body holds a newline');
   await fs.writeFile(script, TIMED_SCRIPT);
   await fs.writeFile(bodies, options.bodies.join('\n') + '\n');
-  const args = [
-    `-t${options.connections}`,
-    `-c${options.connections}`,
-    '-d3600s',
-    '--timeout',
-    '10s',
-    '-s',
+  const child = spawnWrk(
+    [`-t${options.connections}`, `-c${options.connections}`, '-d3600s'],
     script,
     options.url,
-  ];
-  const [command, commandArgs] = PINNING
-    ? ['taskset', ['-c', String(PINNING.load), 'wrk', ...args]]
-    : ['wrk', args];
-  const child = trackChild(
-    spawn(command, commandArgs, {
-      env: {
-        ...process.env,
-        WRK_BODIES: bodies,
-        WRK_PATH: options.path,
-        WRK_LOG: log,
-        WRK_EXPECT: options.expect,
-        WRK_THINK_MS: String(options.thinkMs),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
+    {
+      WRK_BODIES: bodies,
+      WRK_PATH: options.path,
+      WRK_LOG: log,
+      WRK_EXPECT: options.expect,
+      WRK_THINK_MS: String(options.thinkMs),
+    },
   );
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
