@@ -21,7 +21,7 @@
  * Load: wrk (bench/wrk.ts), pinned to one core with the server on the other; PostgreSQL is not pinned
  * and takes its CPU from both (its CPU time is reported). Each run sends a fresh sample of
  * BENCH_SCALE_BODIES device bodies (default 200 000, in turn): more than a run sends at the rates seen
- * here, so no device comes back within a run by the file starting over; all 1 000 000 would be a 350 MB
+ * here, so no device comes back within a run by the file starting over; all 1 000 000 would be a 330 MB
  * file that wrk holds twice (its main and its thread's Lua states) and reads for seconds before each
  * run. Per database, three phases:
  *   - first check since start: devices in a fixed random order, each checked once, none remembered by

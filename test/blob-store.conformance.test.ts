@@ -325,6 +325,29 @@ describe.each([
   });
 });
 
+describe('FsBlobStore only: putSync, from a worker thread', () => {
+  it('puts as put does, making again the folders removed behind its back', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-fs-sync-'));
+    try {
+      const store = new FsBlobStore(root);
+      await store.init();
+      const data = Buffer.from('written in blocking calls\n'.repeat(40));
+      store.putSync(sha(data), data);
+      store.putSync(sha(data), data);
+      expect((await collect(store.read(sha(data)))).equals(data)).toBe(true);
+      // The blob's folder and the temporary folder gone: both made again.
+      await fs.rm(path.join(root, sha(data).slice(0, 2)), { recursive: true });
+      await fs.rm(path.join(root, '.tmp'), { recursive: true });
+      store.putSync(sha(data), data);
+      expect(await store.size(sha(data))).toBe(data.length);
+      expect(await listFiles(path.join(root, '.tmp'))).toEqual([]);
+      expect(() => store.putSync('not-a-sha', data)).toThrow(/not a sha256/);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('S3BlobStore only: presigned URLs, key prefix, aborted uploads', () => {
   let backend: Backend;
   let store: S3BlobStore;

@@ -3,6 +3,7 @@ import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { brotliCompressSync, crc32, inflateRawSync, constants as zlib } from 'node:zlib';
 import type { BlobStore, BlobStoreSpec } from '../storage/blob-store.js';
+import { FsBlobStore } from '../storage/fs-store.js';
 import { openStoreFromSpec } from '../storage/open-spec.js';
 import { owned, type DigestReply, type DigestRequest } from './digest-pool.js';
 
@@ -119,7 +120,10 @@ parentPort?.on('message', ({ id, bytes: input, entry, store }: DigestRequest) =>
     return;
   }
   storeOf(store)
-    .then((target) => target.put(storedSha256, stored))
+    // On disk, written from this thread, in blocking calls (FsBlobStore.putSync).
+    .then((target) =>
+      target instanceof FsBlobStore ? target.putSync(storedSha256, stored) : target.put(storedSha256, stored),
+    )
     .then(
       () => parentPort!.postMessage(answer satisfies DigestReply),
       (error: unknown) => {
