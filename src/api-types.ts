@@ -6,6 +6,22 @@ export interface AppJson {
   id: string;
   name: string;
   created_at: string;
+  /** Every bundle must carry a signature that verifies with `signing_public_key`. */
+  require_signature: boolean;
+  /** Every bundle must be encrypted for `encryption_public_key`. */
+  require_encryption: boolean;
+  /** PEM of the key devices verify signatures with (Capawesome's `LiveUpdate.publicKey`), or null. */
+  signing_public_key: string | null;
+  /** PEM of the key devices decrypt with (Capgo's `CapacitorUpdater.publicKey`), or null. */
+  encryption_public_key: string | null;
+  /** The key id of `encryption_public_key`, as Capgo devices send it (`key_id`), or null. */
+  encryption_key_id: string | null;
+}
+
+/** The answer to changing an app: the app, and its bundles that no longer meet its requirements. */
+export interface AppUpdatedJson extends AppJson {
+  /** Bundles live nowhere that do not meet the requirements now in force: they cannot be made live. */
+  noncompliant_bundles: { version: string; problems: string[] }[];
 }
 
 export interface BundleJson {

@@ -336,6 +336,75 @@ export const errors = {
     message: () =>
       'An encrypted bundle needs both session_key (ivSessionKey) and checksum (the encrypted checksum) from `bundle encrypt`',
   }),
+  signatureRequired: define({
+    code: 'signature_required',
+    status: 400,
+    audience: 'admin',
+    description:
+      'The app requires signed bundles (`require_signature`) and the upload or registration has no signature; nothing was stored.',
+    message: ({ appId }: { appId: string }) =>
+      `App "${appId}" requires signed bundles: sign it with the private key of the app's signing public key (overair bundle upload --private-key FILE)`,
+  }),
+  invalidSignature: define({
+    code: 'invalid_signature',
+    status: 400,
+    audience: 'admin',
+    description:
+      "The signature does not verify with the app's signing public key over the bytes received; nothing was stored.",
+    message: ({ appId, keyId }: { appId: string; keyId: string }) =>
+      `The signature does not verify with app "${appId}"'s signing public key (${keyId}) over these bytes; sign exactly the bytes uploaded, with that key's private half`,
+  }),
+  encryptionRequired: define({
+    code: 'encryption_required',
+    status: 400,
+    audience: 'admin',
+    description:
+      'The app requires encrypted bundles (`require_encryption`) and the bundle is not encrypted; nothing was stored.',
+    message: ({ appId }: { appId: string }) =>
+      `App "${appId}" requires bundles encrypted for its public key: upload with --encrypt, or give session_key, checksum and key_id from \`bundle encrypt\``,
+  }),
+  encryptionKeyMismatch: define({
+    code: 'encryption_key_mismatch',
+    status: 400,
+    audience: 'admin',
+    description:
+      "The bundle is encrypted, but not for the app's public key (its key_id differs, or its session key or checksum do not open with it); nothing was stored.",
+    message: ({ appId, keyId, problem }: { appId: string; keyId: string; problem: string }) =>
+      `The bundle is not encrypted for app "${appId}"'s public key (key id ${keyId}): ${problem}`,
+  }),
+  bundleNotCompliant: define({
+    code: 'bundle_not_compliant',
+    status: 409,
+    audience: 'admin',
+    description:
+      "The bundle does not meet the app's requirements (signature, encryption), so it cannot be made live or rolled out.",
+    message: ({ appId, version, problems }: { appId: string; version: string; problems: string }) =>
+      `Bundle ${version} does not meet what app "${appId}" requires of its bundles (${problems}); upload a compliant version`,
+  }),
+  invalidPublicKey: define({
+    code: 'invalid_public_key',
+    status: 400,
+    audience: 'admin',
+    description: 'A public key given for an app is not an RSA public key in PEM format.',
+    message: ({ field, problem }: { field: string; problem: string }) => `${field}: ${problem}`,
+  }),
+  publicKeyRequired: define({
+    code: 'public_key_required',
+    status: 400,
+    audience: 'admin',
+    description: 'A requirement was turned on, or its key removed, without a public key to check bundles with.',
+    message: ({ setting, field }: { setting: string; field: string }) =>
+      `${setting} needs the app's ${field}: register the key (in the same request or before)`,
+  }),
+  liveBundlesNotCompliant: define({
+    code: 'live_bundles_not_compliant',
+    status: 409,
+    audience: 'admin',
+    description:
+      'Turning a requirement on (or changing its key) would leave channels serving bundles that do not meet it; nothing was changed.',
+    message: ({ appId, list }: { appId: string; list: string }) =>
+      `App "${appId}" has live bundles that would not meet the new requirements: ${list}; make a compliant bundle live on those channels first, then turn the requirement on`,
+  }),
   invalidZip: define({
     code: 'invalid_zip',
     status: 400,
@@ -509,6 +578,15 @@ export const errors = {
       href === undefined
         ? `Name a file of bundle "${version}" with ?href=`
         : `Bundle "${version}" has no file "${href}"`,
+  }),
+  unsignedBundle: define({
+    code: 'unsigned_bundle',
+    status: 404,
+    audience: 'device',
+    description:
+      'Capawesome: the app requires signed bundles and the bundle the device would get has no signature (a device with a publicKey would refuse it).',
+    message: ({ version }: { version: string }) =>
+      `Bundle ${version} has no signature and this app serves signed bundles only`,
   }),
   noBundle: define({
     code: 'no_bundle',

@@ -189,3 +189,56 @@ export async function verifyFileSignature(
   await pipeline(createReadStream(file), verifier);
   return verifier.verify(loadPublicKey(publicKeyPem), signature, 'base64');
 }
+
+/** DER prefix of a SHA-256 DigestInfo (RFC 8017 §9.2): what an RSA PKCS#1 v1.5 signature wraps. */
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
+/**
+ * Whether `signature` (base64) is an RSA-SHA256 (PKCS#1 v1.5) signature of bytes whose sha256 is
+ * `sha256Hex`: the same test as `verifyFileSignature`, from the digest alone, so a bundle can be
+ * checked without its bytes (an external one, or one already stored).
+ */
+export function verifyDigestSignature(sha256Hex: string, signature: string, publicKeyPem: string): boolean {
+  if (!SHA256_HEX.test(sha256Hex)) return false;
+  let recovered: Buffer;
+  try {
+    recovered = publicDecrypt(
+      { key: loadPublicKey(publicKeyPem), padding: RSA_PAD },
+      Buffer.from(signature, 'base64'),
+    );
+  } catch {
+    return false;
+  }
+  return recovered.equals(Buffer.concat([SHA256_DIGEST_INFO, Buffer.from(sha256Hex, 'hex')]));
+}
+
+/**
+ * Why an encrypted bundle's session key and checksum were not sealed by the private half of this
+ * public key (so a device holding it could not decrypt and verify the bundle), or null when they were.
+ */
+export function sealedWithProblem(
+  sealed: { sessionKey: string; checksum: string },
+  publicKeyPem: string,
+): string | null {
+  try {
+    const key = loadPublicKey(publicKeyPem);
+    openSessionKey(sealed.sessionKey, key);
+    decryptChecksum(sealed.checksum, key);
+    return null;
+  } catch (error) {
+    if (error instanceof CryptoInputError) return error.message;
+    throw error;
+  }
+}
+
+/**
+ * An RSA public key as registered for an app: PEM (PKCS#1 or SPKI), RSA. Returns the PEM trimmed,
+ * with one final newline; throws CryptoInputError for anything else (a private key included).
+ */
+export function checkRsaPublicKey(pem: string): string {
+  if (pem.includes('PRIVATE KEY')) throw new CryptoInputError('this is a private key: give the public key');
+  const trimmed = `${pem.trim()}\n`;
+  const key = loadPublicKey(trimmed);
+  if (key.asymmetricKeyType !== 'rsa') throw new CryptoInputError('not an RSA key');
+  return trimmed;
+}

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { AppRow, Database } from './schema.js';
+import type { AppChanges, AppRow, Database } from './schema.js';
 import { now } from './time.js';
 
 export class AppsRepo {
@@ -19,10 +19,17 @@ export class AppsRepo {
     return this.db.selectFrom('apps').selectAll().orderBy('id').execute();
   }
 
-  async insert(id: string, name: string): Promise<AppRow> {
-    const row = { id, name, created_at: now() };
-    await this.db.insertInto('apps').values(row).execute();
-    return row;
+  insert(id: string, name: string): Promise<AppRow> {
+    return this.db
+      .insertInto('apps')
+      .values({ id, name, created_at: now() })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+
+  async update(id: string, changes: AppChanges): Promise<void> {
+    if (Object.keys(changes).length === 0) return;
+    await this.db.updateTable('apps').set(changes).where('id', '=', id).execute();
   }
 
   async delete(id: string): Promise<boolean> {

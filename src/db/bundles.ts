@@ -1,6 +1,6 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Updateable } from 'kysely';
 import type { BundleFile } from '../bundle/extract-files.js';
-import type { BundleFileRow, BundleRow, Database, NewBundle } from './schema.js';
+import type { BundleFileRow, BundleRow, BundlesTable, Database, NewBundle } from './schema.js';
 
 export class BundlesRepo {
   constructor(private readonly db: Kysely<Database>) {}
@@ -32,6 +32,39 @@ export class BundlesRepo {
 
   async insert(bundle: NewBundle): Promise<BundleRow> {
     return this.db.insertInto('bundles').values(bundle).returningAll().executeTakeFirstOrThrow();
+  }
+
+  /** Changes a bundle's metadata (never its bytes: sha256, size and location stay). */
+  async update(
+    id: number,
+    changes: Omit<Updateable<BundlesTable>, 'id' | 'app_id' | 'version' | 'sha256' | 'size' | 'location'>,
+  ): Promise<void> {
+    if (Object.keys(changes).length === 0) return;
+    await this.db.updateTable('bundles').set(changes).where('id', '=', id).execute();
+  }
+
+  /** The app's bundles that no channel serves, neither live nor in a rollout; newest first. */
+  notLive(appId: string): Promise<BundleRow[]> {
+    return this.db
+      .selectFrom('bundles')
+      .selectAll()
+      .where('app_id', '=', appId)
+      .where(({ not, exists, selectFrom, or }) =>
+        not(
+          exists(
+            selectFrom('channels')
+              .select('channels.id')
+              .where((eb) =>
+                or([
+                  eb('channels.bundle_id', '=', eb.ref('bundles.id')),
+                  eb('channels.rollout_bundle_id', '=', eb.ref('bundles.id')),
+                ]),
+              ),
+          ),
+        ),
+      )
+      .orderBy('id', 'desc')
+      .execute();
   }
 
   async delete(id: number): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Insertable, Kysely, Updateable } from 'kysely';
 import type { ChannelHistoryRow, ChannelRow, ChannelsTable, Database } from './schema.js';
+import { BUNDLE_EDITED } from '../domain/safety.js';
 import { now } from './time.js';
 
 export type NewHistoryEntry = Omit<ChannelHistoryRow, 'id' | 'at'>;
@@ -34,6 +35,16 @@ export class ChannelsRepo {
 
   liveOn(bundleId: number): Promise<ChannelRow[]> {
     return this.db.selectFrom('channels').selectAll().where('bundle_id', '=', bundleId).execute();
+  }
+
+  /** The channels that serve a bundle: live, or rolling it out. */
+  serving(bundleId: number): Promise<ChannelRow[]> {
+    return this.db
+      .selectFrom('channels')
+      .selectAll()
+      .where((eb) => eb.or([eb('bundle_id', '=', bundleId), eb('rollout_bundle_id', '=', bundleId)]))
+      .orderBy('name')
+      .execute();
   }
 
   insert(channel: Omit<Insertable<ChannelsTable>, 'created_at' | 'updated_at'>): Promise<ChannelRow> {
@@ -110,8 +121,8 @@ export class ChannelsRepo {
       .innerJoin('bundles', 'bundles.id', 'channel_history.bundle_id')
       .select('bundles.id')
       .where('channel_history.channel_id', '=', channelId)
-      // A rollout never made its bundle live for the whole channel.
-      .where('channel_history.action', '!=', 'rollout');
+      // A rollout never made its bundle live for the whole channel; an edit note made nothing live.
+      .where('channel_history.action', 'not in', ['rollout', BUNDLE_EDITED]);
     if (currentBundleId !== null) query = query.where('bundles.id', '!=', currentBundleId);
     const row = await query.orderBy('channel_history.id', 'desc').limit(1).executeTakeFirst();
     return row?.id ?? null;

@@ -378,6 +378,18 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         }
       },
     },
+    '0016_release_safety': {
+      async up(db: Kysely<any>) {
+        // What an app requires of its bundles: a signature by its signing key (Capawesome's publicKey),
+        // encryption for its public key (Capgo's publicKey); the keys themselves, as PEM.
+        const app = (column: string, type: 'text' | 'integer', build = (c: any) => c) =>
+          db.schema.alterTable('apps').addColumn(column, type, build).execute();
+        await app('require_signature', 'integer', (c) => c.notNull().defaultTo(0));
+        await app('require_encryption', 'integer', (c) => c.notNull().defaultTo(0));
+        await app('signing_public_key', 'text');
+        await app('encryption_public_key', 'text');
+      },
+    },
   };
 }
 

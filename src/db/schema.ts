@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /**
  * The whole database schema as one interface. Portable types only, so SQLite and PostgreSQL share
@@ -11,9 +11,17 @@ interface AppsTable {
   id: string;
   name: string;
   created_at: Timestamp;
+  /** 1: every bundle must carry a signature that verifies with `signing_public_key`. */
+  require_signature: Generated<Flag>;
+  /** 1: every bundle must be encrypted for `encryption_public_key` (its key id matches). */
+  require_encryption: Generated<Flag>;
+  /** PEM of the RSA key devices verify signatures with (Capawesome's `LiveUpdate.publicKey`). */
+  signing_public_key: ColumnType<string | null, string | null | undefined, string | null>;
+  /** PEM of the RSA key devices decrypt with (Capgo's `CapacitorUpdater.publicKey`). */
+  encryption_public_key: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
-interface BundlesTable {
+export interface BundlesTable {
   id: Generated<number>;
   app_id: string;
   version: string;
@@ -77,7 +85,7 @@ interface ChannelHistoryTable {
   app_id: string;
   channel_id: number;
   channel_name: string;
-  /** 'set' | 'rollback' | 'bundle_deleted' */
+  /** 'set' | 'rollout' | 'rollback' | 'halt' | 'bundle_deleted' | 'bundle_edited' (a note: nothing changed live) */
   action: string;
   bundle_id: number | null;
   /** Kept as text so the history still reads after the bundle is deleted. */
@@ -264,6 +272,7 @@ export interface Database {
 }
 
 export type AppRow = Selectable<AppsTable>;
+export type AppChanges = Updateable<AppsTable>;
 export type BundleRow = Selectable<BundlesTable>;
 export type NewBundle = Insertable<BundlesTable>;
 export type BundleFileRow = Selectable<BundleFilesTable>;

@@ -70,6 +70,17 @@ describe('start of the current release', () => {
     expect(releaseStart(history, '1.1.0')).toBe(history[1]);
   });
 
+  it('does not start a release at a note that the bundle was corrected', () => {
+    const history = [
+      entry('bundle_edited', '1.2.0'),
+      entry('set', '1.2.0'),
+      entry('bundle_edited', '1.2.0'),
+      entry('rollout', '1.2.0'),
+      entry('set', '1.1.0'),
+    ];
+    expect(releaseStart(history, '1.2.0')).toBe(history[3]);
+  });
+
   it('is null when the history does not name the bundle', () => {
     expect(releaseStart([entry('set', '1.0.0')], '2.0.0')).toBeNull();
     expect(releaseStart([], '2.0.0')).toBeNull();

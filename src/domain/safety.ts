@@ -42,6 +42,9 @@ export function haltReason(version: string, settings: SafetySettings, health: Re
   );
 }
 
+/** The channel-history action of a bundle corrected in place (PATCH): a note, not a release. */
+export const BUNDLE_EDITED = 'bundle_edited';
+
 export interface HistoryEntry {
   id: number;
   action: string;
@@ -57,7 +60,9 @@ export interface HistoryEntry {
  * before it belong to an earlier release of the same bundle: one that was halted is not judged (and
  * halted) again on its old reports. Null when the history does not say (count everything).
  */
-export function releaseStart(history: readonly HistoryEntry[], version: string): HistoryEntry | null {
+export function releaseStart(entries: readonly HistoryEntry[], version: string): HistoryEntry | null {
+  // A note that a bundle's notes or minimum native version were corrected made nothing current.
+  const history = entries.filter((entry) => entry.action !== BUNDLE_EDITED);
   const newest = history.findIndex((entry) => entry.version === version);
   if (newest === -1) return null;
   let start = newest;

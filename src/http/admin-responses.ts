@@ -4,13 +4,14 @@
  * make the build fail when a schema here and the type its handler returns part ways.
  */
 import { z } from 'zod';
-import type { AppRow, AuditRow } from '../db/schema.js';
+import type { AuditRow } from '../db/schema.js';
 import type { Principal, ActiveSession } from '../services/sessions.js';
-import type { StatsJson } from '../api-types.js';
+import type { AppUpdatedJson, StatsJson } from '../api-types.js';
 import type { PublicToken } from '../services/tokens.js';
 import type { PublicUser } from '../services/users.js';
 import type { ErrorBody } from './errors.js';
 import type {
+  appJson,
   bundleJson,
   channelJson,
   deliveryJson,
@@ -43,7 +44,38 @@ export const whoami = z
   .object({ id: z.number().int(), name: z.string(), scope, kind: z.enum(['token', 'user']) })
   .meta({ id: 'Principal' });
 
-export const app = z.object({ id: z.string(), name: z.string(), created_at: at }).meta({ id: 'App' });
+export const app = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    created_at: at,
+    require_signature: z.boolean().meta({
+      description: 'Every bundle must carry a signature that verifies with `signing_public_key`.',
+    }),
+    require_encryption: z
+      .boolean()
+      .meta({ description: 'Every bundle must be encrypted for `encryption_public_key`.' }),
+    signing_public_key: nullable(z.string()).meta({
+      description: "PEM of the key devices verify signatures with (Capawesome's `LiveUpdate.publicKey`).",
+    }),
+    encryption_public_key: nullable(z.string()).meta({
+      description: "PEM of the key devices decrypt with (Capgo's `CapacitorUpdater.publicKey`).",
+    }),
+    encryption_key_id: nullable(z.string()).meta({
+      description: "The `key_id` Capgo devices holding `encryption_public_key` send.",
+    }),
+  })
+  .meta({ id: 'App' });
+export const appUpdated = app
+  .extend({
+    noncompliant_bundles: z
+      .array(z.object({ version: z.string(), problems: z.array(z.string()) }))
+      .meta({
+        description:
+          'Bundles live nowhere that do not meet the requirements now in force: they can no longer be made live.',
+      }),
+  })
+  .meta({ id: 'AppUpdated' });
 
 export const bundle = z
   .object({
@@ -100,7 +132,10 @@ export const history = z
   .object({
     id: z.number().int(),
     channel: z.string(),
-    action: z.string().meta({ description: '`set`, `rollout`, `rollback`, `halt` or `bundle_deleted`.' }),
+    action: z.string().meta({
+      description:
+        '`set`, `rollout`, `rollback`, `halt`, `bundle_deleted`, or `bundle_edited` (a note: the bundle\'s notes or minimum native version were corrected).',
+    }),
     version: nullable(z.string()),
     previous_version: nullable(z.string()),
     reason: nullable(z.string()),
@@ -259,7 +294,8 @@ type Out<T extends z.ZodType> = z.output<T>;
 type _ResponseSchemasMatch = [
   Check<Same<Out<typeof errorBody>, ErrorBody>>,
   Check<Same<Out<typeof whoami>, Principal>>,
-  Check<Same<Out<typeof app>, AppRow>>,
+  Check<Same<Out<typeof app>, ReturnType<typeof appJson>>>,
+  Check<Same<Out<typeof appUpdated>, AppUpdatedJson>>,
   Check<Same<Out<typeof bundle>, ReturnType<typeof bundleJson>>>,
   Check<Same<Out<typeof channel>, ReturnType<typeof channelJson>>>,
   Check<Same<Out<typeof history>, ReturnType<typeof historyJson>>>,

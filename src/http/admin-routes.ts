@@ -16,7 +16,7 @@ import { parseInput } from './validation.js';
 import * as s from './schemas.js';
 import { SessionCookies } from './session-cookie.js';
 import { registerSessionRoutes } from './session-routes.js';
-import { bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
+import { appJson, bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { adminOpenApiDocument } from './openapi.js';
 import { registerUserRoutes } from './user-routes.js';
@@ -91,16 +91,32 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   });
 
   // Apps
-  api.get('/apps', read, async (c) => c.json({ items: await services.apps.list() }));
+  api.get('/apps', read, async (c) => c.json({ items: (await services.apps.list()).map(appJson) }));
   api.post('/apps', admin, async (c) => {
     const input = await body(c, a.createAppBody);
     const app = await services.apps.create(
       { id: input.id, name: input.name, defaultChannel: input.default_channel },
       c.get('actor'),
     );
-    return c.json(app, 201);
+    return c.json(appJson(app), 201);
   });
-  api.get('/apps/:appId', read, async (c) => c.json(await services.apps.get(appParam(c))));
+  api.get('/apps/:appId', read, async (c) => c.json(appJson(await services.apps.get(appParam(c)))));
+  api.patch('/apps/:appId', admin, async (c) => {
+    const appId = appParam(c);
+    const input = await body(c, a.updateAppBody);
+    const { app, noncompliant } = await services.apps.update(
+      appId,
+      {
+        name: input.name,
+        requireSignature: input.require_signature,
+        requireEncryption: input.require_encryption,
+        signingPublicKey: input.signing_public_key,
+        encryptionPublicKey: input.encryption_public_key,
+      },
+      c.get('actor'),
+    );
+    return c.json({ ...appJson(app), noncompliant_bundles: noncompliant });
+  });
   api.delete('/apps/:appId', admin, async (c) => {
     await services.apps.delete(appParam(c), c.get('actor'));
     return c.json({ deleted: true });
@@ -145,6 +161,17 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   });
   api.get('/apps/:appId/bundles/:version', read, async (c) => {
     const bundle = await services.bundles.get(appParam(c), versionParam(c));
+    return c.json(bundleJson(bundle, bundleUrl(c)(bundle)));
+  });
+  api.patch('/apps/:appId/bundles/:version', publish, async (c) => {
+    const [appId, version] = [appParam(c), versionParam(c)];
+    const input = await body(c, a.updateBundleBody);
+    const bundle = await services.bundles.update(
+      appId,
+      version,
+      { notes: input.notes, minNativeVersion: input.min_native_version },
+      c.get('actor'),
+    );
     return c.json(bundleJson(bundle, bundleUrl(c)(bundle)));
   });
   api.delete('/apps/:appId/bundles/:version', publish, async (c) => {

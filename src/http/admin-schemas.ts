@@ -32,6 +32,34 @@ export const createAppBody = z.object({
   }),
 });
 
+const publicKeyPem = z
+  .string()
+  .min(1)
+  .max(16_384)
+  .nullable()
+  .optional();
+export const updateAppBody = z
+  .object({
+    name: z.string().min(1).max(200).optional(),
+    require_signature: z.boolean().optional().meta({
+      description:
+        'Refuse bundles without a signature that verifies with `signing_public_key` (needs the key).',
+    }),
+    require_encryption: z.boolean().optional().meta({
+      description: 'Refuse bundles not encrypted for `encryption_public_key` (needs the key).',
+    }),
+    signing_public_key: publicKeyPem.meta({
+      description:
+        "RSA public key (PEM) devices verify signatures with: Capawesome's `LiveUpdate.publicKey`. `null` removes it.",
+    }),
+    encryption_public_key: publicKeyPem.meta({
+      description:
+        "RSA public key (PEM) devices decrypt with: Capgo's `CapacitorUpdater.publicKey`. `null` removes it.",
+    }),
+  })
+  .strict()
+  .refine((input) => Object.keys(input).length > 0, 'nothing to change: give at least one setting');
+
 // Bundles
 /** Optional metadata shared by uploads and external registrations. */
 const bundleMeta = {
@@ -55,6 +83,19 @@ export const registerBundleBody = z.object({
   sha256: s.sha256,
   size: z.number().int().nonnegative().optional(),
 });
+
+/**
+ * What can be corrected in a bundle after its upload: never its bytes, nor what describes them
+ * (sha256, size, signature, encryption). One entry per field; `null` clears it.
+ */
+export const bundleEdits = {
+  notes: s.notes.nullable().optional(),
+  min_native_version: s.nativeVersion.nullable().optional(),
+};
+export const updateBundleBody = z
+  .object(bundleEdits)
+  .strict()
+  .refine((input) => Object.keys(input).length > 0, 'nothing to change: give notes or min_native_version');
 
 // Channels
 export const channelFlags = {

@@ -99,6 +99,13 @@ export function capawesomeRoutes(
       if (bundle.session_key !== null) {
         return c.json(errorBody(errors.noBundle()), errors.noBundle.status);
       }
+      // A device configured with a publicKey refuses a bundle without a signature ("Bundle does not
+      // contain a signature"): an app that requires signatures never sends one, whatever is live
+      // (uploads and releases are checked too; this also covers a rollback to an older bundle).
+      if (bundle.signature === null && (await services.cache.get(app))?.requireSignature) {
+        const unsigned = errors.unsignedBundle({ version: bundle.version });
+        return c.json(errorBody(unsigned), unsigned.status);
+      }
       const origin = new URL(c.req.url).origin;
       return c.json({
         artifactType: useManifest(bundle, query.pluginVersion) ? 'manifest' : 'zip',

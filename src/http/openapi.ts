@@ -126,6 +126,21 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     response: r.app,
   },
   {
+    method: 'patch',
+    path: APPS,
+    scope: 'admin',
+    tag: 'Apps',
+    summary: "Change an app's name and what it requires of its bundles (signature, encryption).",
+    description:
+      'Turning `require_signature` or `require_encryption` on (or changing the key while it is on) is ' +
+      'refused with a 409 `live_bundles_not_compliant`, and nothing changes, while a channel serves a ' +
+      'bundle (live or rolling out) that does not meet it. Other bundles that do not meet it are listed ' +
+      'in `noncompliant_bundles`: they can no longer be made live.',
+    body: a.updateAppBody,
+    response: r.appUpdated,
+    errors: { 409: 'A live bundle does not meet the new requirements.' },
+  },
+  {
     method: 'delete',
     path: APPS,
     scope: 'admin',
@@ -152,7 +167,10 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     description:
       'The body is streamed to storage. A `sha256` mismatch is a 400 and nothing is kept; a version ' +
       'that exists is a 409. For bundles encrypted with `@capgo/cli bundle encrypt`, give ' +
-      '`session_key`, `checksum` and `key_id`.',
+      '`session_key`, `checksum` and `key_id`. An app that requires signatures or encryption refuses ' +
+      'a bundle that is not signed with its signing key (`signature_required`, `invalid_signature`) or ' +
+      'not encrypted for its public key (`encryption_required`, `encryption_key_mismatch`), with a 400 ' +
+      'and nothing kept.',
     query: a.uploadBundleQuery,
     body: { raw: 'application/zip', description: 'The bundle zip.' },
     status: 201,
@@ -165,6 +183,9 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     scope: 'publish',
     tag: 'Bundles',
     summary: 'Register a bundle hosted elsewhere (its URL and sha256).',
+    description:
+      "The app's signature and encryption requirements apply as for an upload; the signature is " +
+      'checked against the declared sha256.',
     body: a.registerBundleBody,
     status: 201,
     response: r.bundle,
@@ -176,6 +197,18 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     scope: 'read',
     tag: 'Bundles',
     summary: 'One bundle.',
+    response: r.bundle,
+  },
+  {
+    method: 'patch',
+    path: `${APPS}/bundles/:version`,
+    scope: 'publish',
+    tag: 'Bundles',
+    summary: "Correct a bundle's notes or minimum native version (never its bytes).",
+    description:
+      'Recorded in the audit log and, on every channel serving the bundle (live or rolling out), as a ' +
+      '`bundle_edited` entry of the channel history. Update checks answer with the change at once.',
+    body: a.updateBundleBody,
     response: r.bundle,
   },
   {
@@ -239,6 +272,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     summary: 'Make a bundle live: `{version}`.',
     body: a.setBundleBody,
     response: r.channel,
+    errors: { 409: "The bundle does not meet the app's signature or encryption requirement." },
   },
   {
     method: 'post',
@@ -248,6 +282,9 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     summary: 'Serve a bundle to `percent` of the devices (100 completes it).',
     body: a.rolloutBody,
     response: r.channel,
+    errors: {
+      409: "Already live, or the bundle does not meet the app's signature or encryption requirement.",
+    },
   },
   {
     method: 'post',

@@ -1,12 +1,26 @@
-import type { BundleJson, ChannelJson, DeviceJson, HistoryJson, HoldJson } from '../api-types.js';
+import type { AppJson, BundleJson, ChannelJson, DeviceJson, HistoryJson, HoldJson } from '../api-types.js';
+import { keyIdOf } from '../crypto/capgo.js';
 import { DOWNLOAD_FAILURES_TO_HOLD } from '../db/holds.js';
-import type { BundleRow, ChannelHistoryRow, DeviceHoldRow, DeviceRow } from '../db/schema.js';
+import type { AppRow, BundleRow, ChannelHistoryRow, DeviceHoldRow, DeviceRow } from '../db/schema.js';
 import type { ChannelView } from '../services/channels.js';
 import type { WebhookDeliveryJson, WebhookJson } from '../api-types.js';
 import type { DeliveryRow } from '../db/webhooks.js';
 import type { PublicWebhook } from '../services/webhooks.js';
 
 /** Admin API shapes: snake_case, flags as booleans, internal ids only where they serve as cursors. */
+export function appJson(app: AppRow): AppJson {
+  return {
+    id: app.id,
+    name: app.name,
+    created_at: app.created_at,
+    require_signature: app.require_signature === 1,
+    require_encryption: app.require_encryption === 1,
+    signing_public_key: app.signing_public_key,
+    encryption_public_key: app.encryption_public_key,
+    encryption_key_id: app.encryption_public_key === null ? null : keyIdOf(app.encryption_public_key),
+  };
+}
+
 export function bundleJson(bundle: BundleRow, url: string): BundleJson {
   return {
     id: bundle.id,

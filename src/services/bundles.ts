@@ -5,10 +5,18 @@ import { validateBundleZip } from '../bundle/validate-zip.js';
 import { forEachLimited } from '../concurrency.js';
 import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
-import type { BundleFileRow, BundleRow, NewBundle } from '../db/schema.js';
+import type { AppRow, BundleFileRow, BundleRow, NewBundle } from '../db/schema.js';
 import { now } from '../db/time.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
+import { keyIdOf } from '../crypto/capgo.js';
+import { BUNDLE_EDITED } from '../domain/safety.js';
 import { NO_EVENTS, type EventSink } from './events.js';
+import {
+  requirementsOf,
+  unmetEncryption,
+  unmetSignature,
+  type ReleaseRequirements,
+} from './release-requirements.js';
 import { requireApp } from './require.js';
 import type { ReleaseCache } from './release-cache.js';
 
@@ -35,6 +43,28 @@ export interface ExternalInput extends BundleMeta {
   sha256: string;
   size?: number;
 }
+
+/**
+ * What may be corrected in a bundle after its upload (PATCH /apps/APP/bundles/V): never the bytes, nor
+ * what describes them. undefined leaves a field alone, null clears it. A new field needs its line
+ * here, in EDITABLE below and in `bundleEdits` (src/http/admin-schemas.ts).
+ */
+export interface BundleEdits {
+  notes?: string | null;
+  minNativeVersion?: string | null;
+}
+
+/** Each editable field: its column, and how the channel history names it. */
+const EDITABLE = [
+  { field: 'notes', column: 'notes', label: 'notes', quoted: false },
+  { field: 'minNativeVersion', column: 'min_native_version', label: 'minimum native version', quoted: true },
+] as const satisfies readonly {
+  field: keyof BundleEdits;
+  column: keyof BundleRow;
+  label: string;
+  /** Whether the history shows the old and new values (short ones), or only that it changed. */
+  quoted: boolean;
+}[];
 
 export class BundleService {
   constructor(
@@ -69,9 +99,12 @@ export class BundleService {
    * leaves neither bytes nor a row behind.
    */
   async upload(appId: string, body: Readable, input: UploadInput, actor: string): Promise<BundleRow> {
-    await requireApp(this.repos, appId);
+    const app = await this.findApp(appId);
     await this.requireNewVersion(appId, input.version);
     const encrypted = requireEncryptionPair(input);
+    // Everything that can be refused without the bytes is, before a byte is read.
+    const requirements = requirementsOf(app);
+    checkBeforeBytes(app, requirements, input);
     const staged = await this.store.stage(body, {
       maxBytes: this.maxUploadBytes,
       expectedSha256: input.sha256,
@@ -80,6 +113,7 @@ export class BundleService {
     // Filled as each file's blob is committed: when unpacking fails half-way, these are what it left.
     const committed: string[] = [];
     try {
+      checkSignature(app, requirements, staged.sha256, input);
       // Encrypted bytes are ciphertext: the zip inside can only be checked with the app's key, and
       // its files cannot be served one by one (their hashes would have to be sealed by that key).
       if (!encrypted) {
@@ -117,9 +151,13 @@ export class BundleService {
 
   /** Registers a bundle hosted elsewhere; devices download it from that URL. */
   async registerExternal(appId: string, input: ExternalInput, actor: string): Promise<BundleRow> {
-    await requireApp(this.repos, appId);
+    const app = await this.findApp(appId);
     await this.requireNewVersion(appId, input.version);
     const encrypted = requireEncryptionPair(input);
+    const requirements = requirementsOf(app);
+    checkBeforeBytes(app, requirements, input);
+    // The signature covers the bytes at the URL, whose sha256 is declared: checked from the digest.
+    checkSignature(app, requirements, input.sha256, input);
     return this.record({
       ...rowFromMeta(appId, input, actor),
       sha256: input.sha256,
@@ -128,6 +166,51 @@ export class BundleService {
       external_url: input.url,
       checksum: encrypted ? input.checksum! : input.sha256,
     });
+  }
+
+  /**
+   * Corrects what describes a bundle (notes, minimum native version), never its bytes. Recorded in
+   * the audit log, and as a `bundle_edited` note in the history of every channel that serves it
+   * (live or rolling out); the release cache is invalidated so update checks answer with the change
+   * at once. Giving the values it already has changes nothing and records nothing.
+   */
+  async update(appId: string, version: string, edits: BundleEdits, actor: string): Promise<BundleRow> {
+    const updated = await this.repos.transaction(async (repos) => {
+      const bundle = await repos.bundles.find(appId, version);
+      if (!bundle) {
+        await requireApp(repos, appId);
+        throw errors.bundleNotFound({ appId, version });
+      }
+      const columns: Partial<Record<(typeof EDITABLE)[number]['column'], string | null>> = {};
+      const changed: Record<string, { from: string | null; to: string | null }> = {};
+      const notes: string[] = [];
+      for (const { field, column, label, quoted } of EDITABLE) {
+        const value = edits[field];
+        if (value === undefined || value === bundle[column]) continue;
+        columns[column] = value;
+        changed[column] = { from: bundle[column], to: value };
+        notes.push(quoted ? `${label} ${bundle[column] ?? 'none'} → ${value ?? 'none'}` : `${label} changed`);
+      }
+      if (notes.length === 0) return bundle;
+      await repos.bundles.update(bundle.id, columns);
+      for (const channel of await repos.channels.serving(bundle.id)) {
+        await repos.channels.addHistory({
+          app_id: appId,
+          channel_id: channel.id,
+          channel_name: channel.name,
+          action: BUNDLE_EDITED,
+          bundle_id: bundle.id,
+          version: bundle.version,
+          previous_version: null,
+          reason: notes.join('; '),
+          actor,
+        });
+      }
+      await repos.audit.record({ actor, action: 'bundle.update', appId, target: version, detail: changed });
+      return { ...bundle, ...columns };
+    });
+    this.cache.invalidate(appId);
+    return updated;
   }
 
   /**
@@ -218,6 +301,12 @@ export class BundleService {
     await forEachLimited(unused, BLOB_DELETES_IN_FLIGHT, (sha) => this.store.delete(sha));
   }
 
+  private async findApp(appId: string): Promise<AppRow> {
+    const app = await this.repos.apps.find(appId);
+    if (!app) throw errors.appNotFound({ appId });
+    return app;
+  }
+
   /** Checked before any byte is read, so a duplicate fails fast instead of after a long upload. */
   private async requireNewVersion(appId: string, version: string): Promise<void> {
     if (await this.repos.bundles.find(appId, version)) throw versionExists(appId, version);
@@ -230,6 +319,40 @@ const FILE_ROWS_PER_STEP = 50;
 
 const versionExists = (appId: string, version: string) =>
   errors.versionExists({ appId, what: 'a bundle', version });
+
+/**
+ * The app's requirements that can be checked without the bytes: a signature is there when required,
+ * and the bundle is encrypted for the app's public key (key id, and session key and checksum that
+ * open with it) when encryption is required.
+ */
+function checkBeforeBytes(app: AppRow, requirements: ReleaseRequirements, meta: BundleMeta): void {
+  if (requirements.signingKey !== null && !meta.signature) throw errors.signatureRequired({ appId: app.id });
+  const unmet = unmetEncryption(requirements, {
+    session_key: meta.sessionKey ?? null,
+    checksum: meta.checksum ?? '',
+    key_id: meta.keyId ?? null,
+  });
+  if (unmet?.problem === 'missing') throw errors.encryptionRequired({ appId: app.id });
+  if (unmet?.problem === 'wrong_key') {
+    throw errors.encryptionKeyMismatch({
+      appId: app.id,
+      keyId: keyIdOf(requirements.encryptionKey!),
+      problem: unmet.detail,
+    });
+  }
+}
+
+/** When signatures are required: the signature verifies with the app's signing key over these bytes. */
+function checkSignature(
+  app: AppRow,
+  requirements: ReleaseRequirements,
+  sha256: string,
+  meta: BundleMeta,
+): void {
+  if (unmetSignature(requirements, { sha256, signature: meta.signature ?? null }) !== null) {
+    throw errors.invalidSignature({ appId: app.id, keyId: keyIdOf(requirements.signingKey!) });
+  }
+}
 
 /** An encrypted bundle needs both halves of `bundle encrypt`'s output; returns whether it is encrypted. */
 function requireEncryptionPair(meta: BundleMeta): boolean {

@@ -5,6 +5,7 @@ import type { ChannelHistoryRow, ChannelRow, ChannelsTable } from '../db/schema.
 import { toFlag } from '../db/time.js';
 import type { NativePolicy } from '../domain/policy.js';
 import { NO_EVENTS, type EventSink } from './events.js';
+import { requirementsOf, unmetRequirements } from './release-requirements.js';
 import { requireApp } from './require.js';
 import type { ReleaseCache } from './release-cache.js';
 
@@ -75,7 +76,7 @@ export class ChannelService {
         const existing = await repos.channels.list(appId);
         // The first channel of an app is its default unless told otherwise.
         const isDefault = input.isDefault ?? !existing.some((channel) => channel.is_default === 1);
-        const bundle = input.version ? await this.bundleOf(repos, appId, input.version) : undefined;
+        const bundle = input.version ? await this.releasable(repos, appId, input.version) : undefined;
         const channel = await repos.channels.insert({
           ...columnsOf(input),
           app_id: appId,
@@ -143,7 +144,7 @@ export class ChannelService {
   ): Promise<ChannelView> {
     const changed = await this.repos.transaction(async (repos) => {
       const channel = await this.findIn(repos, appId, name);
-      const bundle = await this.bundleOf(repos, appId, version);
+      const bundle = await this.releasable(repos, appId, version);
       if (channel.bundle_id === bundle.id && channel.rollout_bundle_id === null) return false;
       await repos.channels.update(channel.id, {
         bundle_id: bundle.id,
@@ -174,7 +175,7 @@ export class ChannelService {
     if (percent >= 100) return this.setLive(appId, name, version, actor, 'rollout completed');
     await this.repos.transaction(async (repos) => {
       const channel = await this.findIn(repos, appId, name);
-      const bundle = await this.bundleOf(repos, appId, version);
+      const bundle = await this.releasable(repos, appId, version);
       if (channel.bundle_id === bundle.id) {
         throw errors.alreadyLive({ version, channel: name });
       }
@@ -323,9 +324,16 @@ export class ChannelService {
     throw errors.channelNotFound({ appId, channel: name });
   }
 
-  private async bundleOf(repos: Repos, appId: string, version: string) {
+  /**
+   * A bundle an admin may make live or roll out: one that meets what the app requires of its bundles
+   * (signature, encryption). Rollbacks and halts are not held to it: they restore what was served.
+   */
+  private async releasable(repos: Repos, appId: string, version: string) {
     const bundle = await repos.bundles.find(appId, version);
     if (!bundle) throw errors.bundleNotFound({ appId, version });
+    const app = await repos.apps.find(appId);
+    const problems = app ? unmetRequirements(requirementsOf(app), bundle) : [];
+    if (problems.length > 0) throw errors.bundleNotCompliant({ appId, version, problems: problems.join(', ') });
     return bundle;
   }
 }

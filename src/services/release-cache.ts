@@ -7,6 +7,8 @@ import type { BundleFileRow, BundleRow, ChannelRow } from '../db/schema.js';
 /** Everything the update decision needs about one app, read in a few queries and shared by all checks. */
 export interface AppRelease {
   appId: string;
+  /** The app serves signed bundles only (require_signature): never an unsigned one to Capawesome devices. */
+  requireSignature: boolean;
   channels: Map<string, ChannelFacts<LiveBundle>>;
   /** Devices whose channel is set on the server, by device id. */
   assignments: Map<string, ChannelAssignment>;
@@ -225,8 +227,10 @@ export class ReleaseCache {
    */
   private async loadMany(appIds: string[]): Promise<Map<string, AppRelease | null>> {
     const releases = new Map<string, AppRelease | null>(appIds.map((appId) => [appId, null]));
-    const apps = (await this.repos.apps.findMany(appIds)).map((app) => app.id);
+    const appRows = await this.repos.apps.findMany(appIds);
+    const apps = appRows.map((app) => app.id);
     if (apps.length === 0) return releases;
+    const signedOnly = new Set(appRows.filter((app) => app.require_signature === 1).map((app) => app.id));
     const channels = await this.repos.channels.listOfApps(apps);
     const liveIds = [
       ...new Set(
@@ -263,6 +267,7 @@ export class ReleaseCache {
       }
       releases.set(appId, {
         appId,
+        requireSignature: signedOnly.has(appId),
         channels: facts,
         assignments: new Map(
           (assignments.get(appId) ?? []).map((row) => [

@@ -320,6 +320,7 @@ const ACTIONS: Record<string, string> = {
   rollback: 'rolled back',
   halt: 'halted automatically',
   bundle_deleted: 'bundle deleted',
+  bundle_edited: 'bundle corrected',
 };
 
 export function HistoryItem({
