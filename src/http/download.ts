@@ -64,10 +64,13 @@ export class DownloadLinks {
 
   /** The same, for callers that know the request's origin without a Hono context. */
   withOrigin(origin: () => string): BundleUrl {
-    return (bundle) =>
-      bundle.location === 'external' && bundle.external_url
-        ? bundle.external_url
-        : `${this.publicUrl ?? origin()}${this.pathOf(bundle.sha256)}`;
+    return (bundle) => {
+      if (bundle.location === 'external' && bundle.external_url) return bundle.external_url;
+      const path = this.pathOf(bundle.sha256);
+      // A delta file is not a zip: the link says so, and the download is typed accordingly.
+      const kind = bundle.file ? `${path.includes('?') ? '&' : '?'}${FILE_KIND}` : '';
+      return `${this.publicUrl ?? origin()}${path}${kind}`;
+    };
   }
 
   /**
@@ -175,7 +178,19 @@ export function filesKey(appId: string, version: string): string {
   return `files\n${appId}\n${version}`;
 }
 
-export type BundleUrl = (bundle: { location: string; sha256: string; external_url: string | null }) => string;
+export type BundleUrl = (bundle: {
+  location: string;
+  sha256: string;
+  external_url: string | null;
+  /** One file of a bundle (a delta manifest's entry), not a bundle zip. */
+  file?: boolean;
+}) => string;
+
+/**
+ * The query parameter of a delta file's link: served as application/octet-stream, not as a zip.
+ * Only the Content-Type depends on it, so a private link's signature need not cover it.
+ */
+const FILE_KIND = 'kind=file';
 
 /**
  * Bundle bytes by sha256. Content-addressed, so the answer never changes: strong ETag, immutable
@@ -211,9 +226,12 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
       const name = c.req.query('name');
       const fileName = name && NATIVE_FILE_NAME.test(name) ? name : undefined;
       const headers: Record<string, string> = {
+        // Neither plugin looks at it (docs/protocol-capgo-sources.md §7.3): it is for proxies and people.
         'Content-Type': fileName?.endsWith('.apk')
           ? 'application/vnd.android.package-archive'
-          : 'application/zip',
+          : c.req.query('kind') === 'file'
+            ? 'application/octet-stream'
+            : 'application/zip',
         ...(fileName && { 'Content-Disposition': `attachment; filename="${fileName}"` }),
         'Accept-Ranges': 'bytes',
         // A private link is for whoever holds it, until it expires: no shared cache may keep it (one

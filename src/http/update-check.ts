@@ -214,7 +214,7 @@ function manifestOf(bundle: LiveBundle, urlOf: BundleUrl) {
   return bundle.files.map((file) => ({
     file_name: file.brotli === 1 ? `${file.path}.br` : file.path,
     file_hash: file.file_hash,
-    download_url: urlOf({ location: 'blob', sha256: file.stored_sha256, external_url: null }),
+    download_url: urlOf({ location: 'blob', sha256: file.stored_sha256, external_url: null, file: true }),
   }));
 }
 
