@@ -1,20 +1,24 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createJiti } from 'jiti';
+import { UPDATER_PLUGINS, type UpdaterPlugin } from '../bundle/zip-folder.js';
 import { CliError } from './io.js';
 
 export interface CapacitorProject {
   file: string;
   appId?: string;
   webDir?: string;
+  /** plugins.CapacitorUpdater (@capgo/capacitor-updater). */
   updater: Record<string, unknown>;
+  /** plugins.LiveUpdate (@capawesome/capacitor-live-update). */
+  liveUpdate: Record<string, unknown>;
 }
 
 /** The parts of a Capacitor config Overair reads; anything else is left alone. */
 interface CapacitorConfigFile {
   appId?: unknown;
   webDir?: unknown;
-  plugins?: { CapacitorUpdater?: Record<string, unknown> };
+  plugins?: { CapacitorUpdater?: Record<string, unknown>; LiveUpdate?: Record<string, unknown> };
 }
 
 const CONFIG_FILES = [
@@ -47,6 +51,7 @@ export async function readCapacitorConfig(cwd: string): Promise<CapacitorProject
       appId: typeof config.appId === 'string' ? config.appId : undefined,
       webDir: typeof config.webDir === 'string' ? config.webDir : undefined,
       updater: config.plugins?.CapacitorUpdater ?? {},
+      liveUpdate: config.plugins?.LiveUpdate ?? {},
     };
   }
   return null;
@@ -62,6 +67,24 @@ export async function packageVersion(cwd: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** The updater plugins among the project's dependencies (package.json), in a stable order. */
+export async function installedUpdaterPlugins(cwd: string): Promise<UpdaterPlugin[]> {
+  let pkg: { dependencies?: unknown; devDependencies?: unknown };
+  try {
+    pkg = JSON.parse(await fs.readFile(path.join(cwd, 'package.json'), 'utf8')) as typeof pkg;
+  } catch {
+    return [];
+  }
+  const names = new Set(
+    [pkg.dependencies, pkg.devDependencies].flatMap((deps) =>
+      deps && typeof deps === 'object' ? Object.keys(deps) : [],
+    ),
+  );
+  return (Object.keys(UPDATER_PLUGINS) as UpdaterPlugin[]).filter((plugin) =>
+    names.has(UPDATER_PLUGINS[plugin].package),
+  );
 }
 
 /** The app id: the flag, else the Capacitor config's. */

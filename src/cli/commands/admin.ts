@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import type { AppJson, Page, TokenJson } from '../../api-types.js';
+import type { AppJson, AppUpdatedJson, Page, TokenJson } from '../../api-types.js';
+import { keyIdOf } from '../../crypto/capgo.js';
 import { resolveAppId } from '../capacitor.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
+import { readKeyFile } from '../key-files.js';
 import { emit, fields, table } from '../output.js';
 import { normaliseServer, saveLogin } from '../settings.js';
 import { ApiClient } from '../client.js';
@@ -133,8 +135,85 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       const found = await (
         await ctx.api()
       ).get<AppJson>(`/apps/${encodeURIComponent(await resolveAppId(io.cwd, appId))}`);
-      emit(io, ctx.json, found, (v) => fields({ ...v }));
+      emit(io, ctx.json, found, (v) =>
+        fields({
+          ...v,
+          // A PEM is many lines: its key id names it.
+          signing_public_key: v.signing_public_key && `RSA key ${keyIdOf(v.signing_public_key)}`,
+          encryption_public_key: v.encryption_public_key && `RSA key ${v.encryption_key_id}`,
+        }),
+      );
     });
+  app
+    .command('update [appId]')
+    .description("change an app's name, and what it requires of its bundles (signed, encrypted)")
+    .option('--name <name>', 'display name')
+    .option(
+      '--require-signature',
+      'refuse bundles not signed with the signing key (needs --signing-public-key, now or before)',
+    )
+    .option('--no-require-signature', 'accept unsigned bundles again')
+    .option(
+      '--require-encryption',
+      'refuse bundles not encrypted for the public key (needs --encryption-public-key, now or before)',
+    )
+    .option('--no-require-encryption', 'accept unencrypted bundles again')
+    .option(
+      '--signing-public-key <file>',
+      "PEM public key devices verify signatures with (Capawesome's LiveUpdate.publicKey)",
+    )
+    .option('--no-signing-public-key', 'remove the signing public key')
+    .option(
+      '--encryption-public-key <file>',
+      "PEM public key devices decrypt with (Capgo's CapacitorUpdater.publicKey, e.g. .capgo_key_v2.pub)",
+    )
+    .option('--no-encryption-public-key', 'remove the encryption public key')
+    .action(
+      async (
+        appId: string | undefined,
+        options: {
+          name?: string;
+          requireSignature?: boolean;
+          requireEncryption?: boolean;
+          signingPublicKey?: string | false;
+          encryptionPublicKey?: string | false;
+        },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const id = await resolveAppId(io.cwd, appId);
+        const key = async (file: string | false | undefined) => {
+          if (file === undefined || file === false) return file === false ? null : undefined;
+          const pem = await readKeyFile(io.cwd, file);
+          // Never sent: a private key has no business on the server.
+          if (pem.includes('PRIVATE KEY'))
+            throw new CliError(`${file} is a private key: give the public key (e.g. ${file}.pub)`);
+          return pem;
+        };
+        const changes = {
+          name: options.name,
+          require_signature: options.requireSignature,
+          require_encryption: options.requireEncryption,
+          signing_public_key: await key(options.signingPublicKey),
+          encryption_public_key: await key(options.encryptionPublicKey),
+        };
+        if (Object.values(changes).every((value) => value === undefined))
+          throw new CliError('nothing to change: give --name, a --require-* flag or a public key');
+        const updated = await (
+          await ctx.api()
+        ).patch<AppUpdatedJson>(`/apps/${encodeURIComponent(id)}`, changes);
+        emit(io, ctx.json, updated, (v) =>
+          [
+            `Updated app ${v.id}`,
+            describeRequirements(v),
+            ...v.noncompliant_bundles.map(
+              (b) =>
+                `warning: bundle ${b.version} does not meet these requirements (${b.problems.join(', ')}): it can no longer be made live`,
+            ),
+          ].join('\n'),
+        );
+      },
+    );
   app
     .command('delete <appId>')
     .description('delete an app with all its channels, bundles and devices')
@@ -144,4 +223,13 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       await (await ctx.api()).delete(`/apps/${encodeURIComponent(appId)}`);
       emit(io, ctx.json, { deleted: appId }, () => `Deleted app ${appId}`);
     });
+}
+
+/** One line per requirement: on or off, and with which key. */
+function describeRequirements(app: AppJson): string {
+  const key = (pem: string | null) => (pem ? `key ${keyIdOf(pem)}` : 'no key registered');
+  return [
+    `signatures: ${app.require_signature ? 'required' : 'not required'} (${key(app.signing_public_key)})`,
+    `encryption: ${app.require_encryption ? 'required' : 'not required'} (${key(app.encryption_public_key)})`,
+  ].join('\n');
 }

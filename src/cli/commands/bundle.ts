@@ -17,7 +17,7 @@ import {
   verifyFileSignature,
 } from '../../crypto/capgo.js';
 import { SHA256_HEX, hashChunks } from '../../crypto/hash.js';
-import { packageVersion, readCapacitorConfig, resolveAppId } from '../capacitor.js';
+import { installedUpdaterPlugins, packageVersion, readCapacitorConfig, resolveAppId } from '../capacitor.js';
 import type { ApiClient } from '../client.js';
 import { contextOf, type CommandContext } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
@@ -68,14 +68,17 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     .option('--path <dir>', "web folder (default: the Capacitor config's webDir)")
     .option('--bundle <version>', "bundle version (default: package.json's version)")
     .option('--name <file>', 'zip file to write (default: APPID_VERSION.zip)')
-    .option('--no-code-check', 'skip the check for index.html and a notifyAppReady() call')
+    .option(
+      '--no-code-check',
+      "skip the check for index.html and the updater plugin's ready call (notifyAppReady() or LiveUpdate.ready())",
+    )
     .action(async (appId: string | undefined, options: ZipOptions, command: Command) => {
       const ctx = contextOf(io, command);
       const id = await resolveAppId(io.cwd, appId);
       const version = await resolveVersion(io.cwd, options.bundle);
       const folder = await resolveWebDir(io.cwd, options.path);
       const target = path.resolve(io.cwd, options.name ?? `${id}_${version}.zip`);
-      const { sha256, size } = await zipWebFolder(folder, target, options.codeCheck);
+      const { sha256, size } = await zipWebFolder(io.cwd, folder, target, options.codeCheck);
       emit(
         io,
         ctx.json,
@@ -106,7 +109,10 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     .option('--key <file>', `with --encrypt: private key file (default ./${PRIVATE_KEY_FILE})`)
     .option('--key-data <pem>', 'with --encrypt: the private key itself')
     .option('--private-key <file>', 'sign the uploaded bytes with this RSA private key (RSA-SHA256)')
-    .option('--no-code-check', 'with --path: skip the check for index.html and notifyAppReady()')
+    .option(
+      '--no-code-check',
+      "with --path: skip the check for index.html and the updater plugin's ready call",
+    )
     .option(
       '--s3-bucket-name <bucket>',
       'upload the zip to this bucket of yours and register its URL as an external bundle (the bytes never pass through the server)',
@@ -313,6 +319,45 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     });
 
   bundle
+    .command('update <version>')
+    .description(
+      "correct a bundle's release notes or minimum native version after its upload (never its bytes)",
+    )
+    .option('--app <appId>', 'app id')
+    .option('--comment <text>', 'new release notes (sent to devices as comment)')
+    .option('--no-comment', 'remove the release notes')
+    .option('--min-native <version>', 'new minimum native version (version_build) that may get the bundle')
+    .option('--no-min-native', 'remove the minimum native version')
+    .action(
+      async (
+        version: string,
+        options: { app?: string; comment?: string | false; minNative?: string | false },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const appId = await resolveAppId(io.cwd, options.app);
+        const edits = {
+          ...(options.comment !== undefined && { notes: options.comment || null }),
+          ...(options.minNative !== undefined && { min_native_version: options.minNative || null }),
+        };
+        if (Object.keys(edits).length === 0)
+          throw new CliError(
+            'nothing to change: give --comment TEXT, --no-comment, --min-native VERSION or --no-min-native',
+          );
+        const updated = await (
+          await ctx.api()
+        ).patch<BundleJson>(`/apps/${enc(appId)}/bundles/${enc(version)}`, edits);
+        emit(io, ctx.json, updated, (v) =>
+          [
+            `Updated ${appId} ${v.version}`,
+            `notes               ${v.notes ?? '-'}`,
+            `min native version  ${v.min_native_version ?? '-'}`,
+          ].join('\n'),
+        );
+      },
+    );
+
+  bundle
     .command('delete <version>')
     .description('delete a bundle; channels it is live on fall back to their previous bundle')
     .option('--app <appId>', 'app id')
@@ -351,11 +396,12 @@ async function resolveWebDir(cwd: string, given: string | undefined): Promise<st
   return folder;
 }
 
-async function zipWebFolder(folder: string, target: string, codeCheck: boolean) {
+/** Zips the web folder; the code check looks for the ready call of the project's updater plugin. */
+async function zipWebFolder(cwd: string, folder: string, target: string, codeCheck: boolean) {
   const files = await listFolder(folder);
   if (files.length === 0) throw new CliError(`${folder} is empty`);
   if (codeCheck) {
-    const problems = await checkBundleFolder(files);
+    const problems = await checkBundleFolder(files, await installedUpdaterPlugins(cwd));
     if (problems.length > 0) {
       throw new CliError(
         `${problems.map((p) => p.message).join('; ')} (in ${folder}; --no-code-check skips this)`,
@@ -381,7 +427,12 @@ async function uploadBytes(
     if (!zipFile) {
       temporary = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-zip-'));
       zipFile = path.join(temporary, 'bundle.zip');
-      await zipWebFolder(await resolveWebDir(ctx.io.cwd, options.path), zipFile, options.codeCheck);
+      await zipWebFolder(
+        ctx.io.cwd,
+        await resolveWebDir(ctx.io.cwd, options.path),
+        zipFile,
+        options.codeCheck,
+      );
     } else if (!(await fs.stat(zipFile).catch(() => null))?.isFile()) {
       throw new CliError(`${zipFile}: no such file`);
     }
