@@ -392,7 +392,8 @@ export const errors = {
     code: 'public_key_required',
     status: 400,
     audience: 'admin',
-    description: 'A requirement was turned on, or its key removed, without a public key to check bundles with.',
+    description:
+      'A requirement was turned on, or its key removed, without a public key to check bundles with.',
     message: ({ setting, field }: { setting: string; field: string }) =>
       `${setting} needs the app's ${field}: register the key (in the same request or before)`,
   }),

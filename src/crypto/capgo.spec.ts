@@ -5,7 +5,8 @@ import { checkRsaPublicKey, createKeyPair, keyIdOf, verifyDigestSignature } from
 const pair = createKeyPair();
 const bytes = Buffer.from('the bytes of a bundle zip');
 const sha256 = createHash('sha256').update(bytes).digest('hex');
-const sign = (data: Buffer, privateKey: string) => createSign('sha256').update(data).sign(privateKey, 'base64');
+const sign = (data: Buffer, privateKey: string) =>
+  createSign('sha256').update(data).sign(privateKey, 'base64');
 
 describe('verifying a signature from the digest alone', () => {
   it('accepts an RSA-SHA256 signature of the bytes, as Capawesome devices verify it', () => {

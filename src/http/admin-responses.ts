@@ -62,18 +62,16 @@ export const app = z
       description: "PEM of the key devices decrypt with (Capgo's `CapacitorUpdater.publicKey`).",
     }),
     encryption_key_id: nullable(z.string()).meta({
-      description: "The `key_id` Capgo devices holding `encryption_public_key` send.",
+      description: 'The `key_id` Capgo devices holding `encryption_public_key` send.',
     }),
   })
   .meta({ id: 'App' });
 export const appUpdated = app
   .extend({
-    noncompliant_bundles: z
-      .array(z.object({ version: z.string(), problems: z.array(z.string()) }))
-      .meta({
-        description:
-          'Bundles live nowhere that do not meet the requirements now in force: they can no longer be made live.',
-      }),
+    noncompliant_bundles: z.array(z.object({ version: z.string(), problems: z.array(z.string()) })).meta({
+      description:
+        'Bundles live nowhere that do not meet the requirements now in force: they can no longer be made live.',
+    }),
   })
   .meta({ id: 'AppUpdated' });
 
@@ -134,7 +132,7 @@ export const history = z
     channel: z.string(),
     action: z.string().meta({
       description:
-        '`set`, `rollout`, `rollback`, `halt`, `bundle_deleted`, or `bundle_edited` (a note: the bundle\'s notes or minimum native version were corrected).',
+        "`set`, `rollout`, `rollback`, `halt`, `bundle_deleted`, or `bundle_edited` (a note: the bundle's notes or minimum native version were corrected).",
     }),
     version: nullable(z.string()),
     previous_version: nullable(z.string()),

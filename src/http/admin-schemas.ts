@@ -32,12 +32,7 @@ export const createAppBody = z.object({
   }),
 });
 
-const publicKeyPem = z
-  .string()
-  .min(1)
-  .max(16_384)
-  .nullable()
-  .optional();
+const publicKeyPem = z.string().min(1).max(16_384).nullable().optional();
 export const updateAppBody = z
   .object({
     name: z.string().min(1).max(200).optional(),
@@ -88,7 +83,7 @@ export const registerBundleBody = z.object({
  * What can be corrected in a bundle after its upload: never its bytes, nor what describes them
  * (sha256, size, signature, encryption). One entry per field; `null` clears it.
  */
-export const bundleEdits = {
+const bundleEdits = {
   notes: s.notes.nullable().optional(),
   min_native_version: s.nativeVersion.nullable().optional(),
 };

@@ -84,7 +84,8 @@ export class AppService {
       if (!current) throw errors.appNotFound({ appId: id });
       const columns: AppChanges = {};
       if (changes.name !== undefined) columns.name = changes.name;
-      if (changes.requireSignature !== undefined) columns.require_signature = toFlag(changes.requireSignature);
+      if (changes.requireSignature !== undefined)
+        columns.require_signature = toFlag(changes.requireSignature);
       if (changes.requireEncryption !== undefined)
         columns.require_encryption = toFlag(changes.requireEncryption);
       if (changes.signingPublicKey !== undefined)
@@ -117,7 +118,13 @@ export class AppService {
         if (failing.length > 0) throw errors.liveBundlesNotCompliant({ appId: id, list: failing.join('; ') });
       }
       await repos.apps.update(id, columns);
-      await repos.audit.record({ actor, action: 'app.update', appId: id, target: id, detail: auditOf(columns) });
+      await repos.audit.record({
+        actor,
+        action: 'app.update',
+        appId: id,
+        target: id,
+        detail: auditOf(columns),
+      });
       return next;
     });
     this.cache.invalidate(id);
@@ -125,7 +132,10 @@ export class AppService {
     const noncompliant = requiresNothing(requirements)
       ? []
       : (await this.repos.bundles.notLive(id))
-          .map((bundle: BundleRow) => ({ version: bundle.version, problems: unmetRequirements(requirements, bundle) }))
+          .map((bundle: BundleRow) => ({
+            version: bundle.version,
+            problems: unmetRequirements(requirements, bundle),
+          }))
           .filter((entry) => entry.problems.length > 0);
     return { app, noncompliant };
   }

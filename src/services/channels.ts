@@ -333,7 +333,8 @@ export class ChannelService {
     if (!bundle) throw errors.bundleNotFound({ appId, version });
     const app = await repos.apps.find(appId);
     const problems = app ? unmetRequirements(requirementsOf(app), bundle) : [];
-    if (problems.length > 0) throw errors.bundleNotCompliant({ appId, version, problems: problems.join(', ') });
+    if (problems.length > 0)
+      throw errors.bundleNotCompliant({ appId, version, problems: problems.join(', ') });
     return bundle;
   }
 }

@@ -81,12 +81,10 @@ export function unmetRequirements(requirements: ReleaseRequirements, bundle: Che
     .map(describeUnmet);
 }
 
-export function describeUnmet(unmet: Unmet): string {
+function describeUnmet(unmet: Unmet): string {
   if (unmet.requirement === 'signature')
     return unmet.problem === 'missing'
       ? 'no signature'
       : 'its signature does not verify with the signing public key';
-  return unmet.problem === 'missing'
-    ? 'not encrypted'
-    : `not encrypted for the public key: ${unmet.detail}`;
+  return unmet.problem === 'missing' ? 'not encrypted' : `not encrypted for the public key: ${unmet.detail}`;
 }
