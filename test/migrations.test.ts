@@ -87,3 +87,26 @@ describe('migration 0015: one name per concept', () => {
     ).toEqual([{ native_policy: 'major' }]);
   });
 });
+
+describe('migration 0016: release safety', () => {
+  it('gives existing apps no requirement and no key', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0015_one_name_per_concept');
+    const at = new Date().toISOString();
+    await db.insertInto('apps').values({ id: 'com.example.old', name: 'Old', created_at: at }).execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    expect(await db.selectFrom('apps').selectAll().execute()).toEqual([
+      {
+        id: 'com.example.old',
+        name: 'Old',
+        created_at: at,
+        require_signature: 0,
+        require_encryption: 0,
+        signing_public_key: null,
+        encryption_public_key: null,
+      },
+    ]);
+  });
+});
