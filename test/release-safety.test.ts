@@ -515,6 +515,30 @@ describe('release safety', () => {
       ).toBe(entries);
     });
 
+    it('notes a correction in the history without making it a release to roll back to', async () => {
+      const zip = await makeZip({ 'index.html': '<html>7.1</html>', 'app.js': 'notifyAppReady()' });
+      expect((await uploadBundle(server, PLAIN_APP, zip, { version: '7.1.0' })).status).toBe(201);
+      const channel = `/apps/${PLAIN_APP}/channels/beta`;
+      expect(
+        (await server.api('POST', `/apps/${PLAIN_APP}/channels`, { name: 'beta', version: '5.0.0' })).status,
+      ).toBe(201);
+      expect((await server.api('POST', `${channel}/rollout`, { version: '7.0.0', percent: 10 })).status).toBe(
+        200,
+      );
+      // 7.0.0 is rolling out on beta (and live on production): both histories note the correction.
+      expect((await server.api('PATCH', `/apps/${PLAIN_APP}/bundles/7.0.0`, { notes: 'again' })).status).toBe(
+        200,
+      );
+      expect((await server.api('GET', `${channel}/history`)).body.items[0]).toMatchObject({
+        action: 'bundle_edited',
+        version: '7.0.0',
+        reason: 'notes changed',
+      });
+      expect((await server.api('PUT', `${channel}/bundle`, { version: '7.1.0' })).status).toBe(200);
+      // The bundle live before 7.1.0 was 5.0.0; 7.0.0 was only rolled out, then corrected.
+      expect((await server.api('POST', `${channel}/rollback`, {})).body.version).toBe('5.0.0');
+    });
+
     it('refuses anything but notes and minimum native version, and what it cannot find', async () => {
       const route = `/apps/${PLAIN_APP}/bundles/7.0.0`;
       for (const body of [
@@ -534,7 +558,7 @@ describe('release safety', () => {
         (await server.api('PATCH', '/apps/com.example.none/bundles/1.0.0', { notes: 'x' })).body.error,
       ).toBe('app_not_found');
       const bundle = (await server.api('GET', route)).body;
-      expect(bundle).toMatchObject({ notes: null, min_native_version: null });
+      expect(bundle).toMatchObject({ notes: 'again', min_native_version: null });
       const nothing = await cli(['bundle', 'update', '7.0.0', '--app', PLAIN_APP], { cwd: project, env });
       expect(nothing.code).toBe(1);
       expect(nothing.stderr).toContain('nothing to change');
