@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VECTORS, deviceInfo, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
@@ -44,6 +45,51 @@ function viaSocket(server: TestServer, body: string, headers: Record<string, str
     );
     request.on('error', reject);
     request.end(body);
+  });
+}
+
+/**
+ * Through a raw socket, the headers first and the body in two halves 50 ms apart (with
+ * `chunked`, in chunked transfer encoding, without a Content-Length).
+ */
+function viaSocketInPieces(
+  server: TestServer,
+  body: string,
+  { chunked = false } = {},
+): Promise<{ status: number; body: unknown }> {
+  const { host, hostname, port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname.replace(/^\[|\]$/g, ''));
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(received).toString('utf8');
+      const [head = '', ...rest] = text.split('\r\n\r\n');
+      let payload = rest.join('\r\n\r\n');
+      if (/transfer-encoding: chunked/i.test(head))
+        payload = payload.replace(/^[0-9a-f]+\r\n|\r\n[0-9a-f]+\r\n/gi, '');
+      try {
+        resolve({ status: Number(head.split(' ')[1]), body: JSON.parse(payload.trim()) });
+      } catch (error) {
+        reject(new Error(`not an answer: ${text}`, { cause: error }));
+      }
+    });
+    const bytes = Buffer.from(body);
+    const half = Math.floor(bytes.length / 2);
+    const frame = (part: Buffer) =>
+      chunked
+        ? Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')])
+        : part;
+    const length = chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${bytes.length}`;
+    socket.write(
+      `POST /updates HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nConnection: close\r\n${length}\r\n\r\n`,
+    );
+    setTimeout(() => socket.write(frame(bytes.subarray(0, half))), 50);
+    setTimeout(() => {
+      socket.write(frame(bytes.subarray(half)));
+      if (chunked) socket.write('0\r\n\r\n');
+    }, 100);
   });
 }
 
@@ -129,6 +175,59 @@ describe('both entrances of the update check answer alike', () => {
       }
     });
   }
+
+  // A device's body comes with its headers and is read from the request's buffer; one that comes
+  // later, or in pieces, is read as a stream. Both must answer alike.
+  it('a body that arrives after its headers, in pieces', async () => {
+    const body = info({ version_name: '1.0.0' });
+    const whole = await viaSocket(server, body);
+    const pieces = await viaSocketInPieces(server, body);
+    expect(pieces.status).toBe(200);
+    expect(pieces.body).toEqual(whole.body);
+  });
+
+  it('a too large body in pieces is refused with 413', async () => {
+    const body = JSON.stringify({ app_id: APP, device_id: 'device-big', custom_id: 'x'.repeat(1_100_000) });
+    const answer = await viaSocketInPieces(server, body, { chunked: true });
+    expect(answer.status).toBe(413);
+    expect(answer.body).toMatchObject({ error: 'payload_too_large', kind: 'failed' });
+  });
+
+  it('answers several checks in turn on one kept-alive connection', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    try {
+      for (const version of ['1.0.0', '1.0.1', '1.0.0', '1.0.1']) {
+        const answer = await new Promise<{ status: number; body: { error?: string; version?: string } }>(
+          (resolve, reject) => {
+            const request = http.request(
+              `${server.url}/updates`,
+              { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+              (response) => {
+                sockets.add(response.socket);
+                const chunks: Buffer[] = [];
+                response.on('data', (chunk: Buffer) => chunks.push(chunk));
+                response.on('end', () =>
+                  resolve({
+                    status: response.statusCode ?? 0,
+                    body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+                  }),
+                );
+              },
+            );
+            request.on('error', reject);
+            request.end(info({ version_name: version }));
+          },
+        );
+        expect(answer.status).toBe(200);
+        if (version === '1.0.1') expect(answer.body.error).toBe('no_new_version_available');
+        else expect(answer.body.version).toBe('1.0.1');
+      }
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
 
   it('the same update answer for every device, from the kept text', async () => {
     const first = await viaSocket(server, info({ device_id: 'device-one', version_name: '1.0.0' }));

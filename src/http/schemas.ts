@@ -87,21 +87,46 @@ const text = (max = 256) => z.string().max(max);
 /** The plugin sends booleans; its channel-list call sends them as "true"/"false" query strings. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')]);
 
-/** The info object of every plugin request (docs/protocol.md §1). Only the two ids are required. */
-export const deviceInfo = z.object({
+/**
+ * The info object as the plugins send it (docs/protocol.md §1.1): every field there, the flags as
+ * booleans. No defaults or transforms, so it compiles to a JSON Schema validator: the update check's
+ * fast path (compiled-input.ts), which falls back to `deviceInfo` for anything else.
+ */
+export const deviceInfoAsSent = z.object({
   app_id: appId,
   device_id: deviceId,
-  platform: text(32).default(''),
-  version_name: text().default(''),
-  version_build: text().default(''),
-  version_code: text().default(''),
-  version_os: text().default(''),
-  plugin_version: text(64).default(''),
-  custom_id: text().default(''),
-  defaultChannel: text(64).default(''),
+  platform: text(32),
+  version_name: text(),
+  version_build: text(),
+  version_code: text(),
+  version_os: text(),
+  plugin_version: text(64),
+  custom_id: text(),
+  defaultChannel: text(64),
+  is_emulator: z.boolean(),
+  is_prod: z.boolean(),
+  key_id: text(64).optional(),
+});
+
+/**
+ * The info object of every plugin request (docs/protocol.md §1): the same fields, of which only the
+ * two ids are required, and the flags also as "true"/"false" (the channel list's query string).
+ */
+const sent = deviceInfoAsSent.shape;
+export const deviceInfo = z.object({
+  app_id: sent.app_id,
+  device_id: sent.device_id,
+  platform: sent.platform.default(''),
+  version_name: sent.version_name.default(''),
+  version_build: sent.version_build.default(''),
+  version_code: sent.version_code.default(''),
+  version_os: sent.version_os.default(''),
+  plugin_version: sent.plugin_version.default(''),
+  custom_id: sent.custom_id.default(''),
+  defaultChannel: sent.defaultChannel.default(''),
   is_emulator: flag.default(false),
   is_prod: flag.default(true),
-  key_id: text(64).optional(),
+  key_id: sent.key_id,
 });
 
 export const statsEvent = deviceInfo.extend({

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -9,9 +10,10 @@ import type { LiveBundle } from '../services/release-cache.js';
 import type { BundleUrl } from './download.js';
 import { tooManyRequests, type DeviceRateLimit } from './device-rate-limit.js';
 import { toErrorResponse } from './errors.js';
-import { parseJsonText, readBodyText } from './json-body.js';
+import { parseJsonText, readBodyText, readRequestText } from './json-body.js';
 import { nativeFileName } from './native-routes.js';
-import { deviceInfo } from './schemas.js';
+import { compileAsSent } from './compiled-input.js';
+import { deviceInfo, deviceInfoAsSent } from './schemas.js';
 import { parseInput } from './validation.js';
 
 /** One update check as it came in, whichever the entrance (node-listener.ts or the Hono route). */
@@ -34,6 +36,8 @@ export interface CheckAnswer {
 }
 
 const gzipAsync = promisify(gzip);
+/** The device info as the plugins send it, validated by compiled code; else zod's `deviceInfo`. */
+const infoAsSent = compileAsSent(deviceInfoAsSent, deviceInfo);
 /** Answers below a network packet gain nothing from compression. */
 const GZIP_MIN_BYTES = 1400;
 
@@ -50,6 +54,7 @@ const GZIP_MIN_BYTES = 1400;
 export class UpdateCheck {
   private readonly withManifest = new WeakMap<LiveBundle, { url: string; text: string }>();
   private readonly withoutManifest = new WeakMap<LiveBundle, { url: string; text: string }>();
+  private readonly upToDate = new Map<string, string>();
 
   constructor(
     private readonly services: Services,
@@ -58,26 +63,50 @@ export class UpdateCheck {
   ) {}
 
   answer(request: CheckRequest): Promise<CheckAnswer> {
-    const wait = this.limit?.enabled ? this.limit.check(request.address()) : 0;
-    if (wait > 0) {
-      // The body is not read: the connection closes after the answer rather than drain it.
-      return Promise.resolve(
-        json(
-          429,
-          { ...tooManyRequests(wait), kind: 'failed' },
-          { 'retry-after': String(wait), connection: 'close' },
-        ),
-      );
-    }
+    const limited = this.limited(request);
+    if (limited) return Promise.resolve(limited);
     return readBodyText(request.body, request.contentLength).then(
       (text) => this.decide(text, request),
       (error: unknown) => this.failure(error),
     );
   }
 
+  /**
+   * The same for a Node request, calling `done` with the answer instead of returning a promise (the
+   * Node entrance): in the steady state, the answer is made in the turn the body's end arrives.
+   */
+  answerNode(req: Readable, request: CheckRequest, done: (answer: CheckAnswer) => void): void {
+    const limited = this.limited(request);
+    if (limited) {
+      done(limited);
+      return;
+    }
+    readRequestText(req, request.contentLength, (error, text) => {
+      const answer = error ? this.failure(error) : this.decide(text, request);
+      if (answer instanceof Promise) void answer.then(done);
+      else done(answer);
+    });
+  }
+
+  /** The device rate limit's refusal, when the client is over it. */
+  private limited(request: CheckRequest): CheckAnswer | undefined {
+    const wait = this.limit?.enabled ? this.limit.check(request.address()) : 0;
+    if (wait <= 0) return undefined;
+    // The body is not read: the connection closes after the answer rather than drain it.
+    return json(
+      429,
+      { ...tooManyRequests(wait), kind: 'failed' },
+      { 'retry-after': String(wait), connection: 'close' },
+    );
+  }
+
   private decide(text: string, request: CheckRequest): CheckAnswer | Promise<CheckAnswer> {
     try {
-      const info = parseInput(deviceInfo, parseJsonText(text), 'body', text);
+      const value = parseJsonText(text);
+      // A NUL can only come from a \u0000 escape: such a text goes the way that names the field.
+      const info =
+        (text.includes('\\u0000') ? undefined : infoAsSent(value)) ??
+        parseInput(deviceInfo, value, 'body', text);
       const decision = this.services.updates.checkNow(info);
       if (decision === undefined) {
         // The app's release is being loaded (first check, or after a change): wait for it.
@@ -107,7 +136,9 @@ export class UpdateCheck {
     const text =
       decision.outcome === 'update'
         ? this.updateText(decision.bundle, request.urlOf, pluginSupportsManifest(info.plugin_version))
-        : JSON.stringify(updateAnswer(decision, info, request.urlOf));
+        : decision.outcome === 'up_to_date'
+          ? this.upToDateText(decision)
+          : JSON.stringify(updateAnswer(decision, info, request.urlOf));
     // A delta manifest lists every file (~240 bytes each): gzip it for clients that accept it, as
     // the plugin's HTTP clients (OkHttp, URLSession) do transparently. Small answers go as they are,
     // and as a string: Node then sends headers and body in one write, measurably faster.
@@ -140,6 +171,16 @@ export class UpdateCheck {
     if (kept?.url === url) return kept.text;
     const text = JSON.stringify(updatePayload(bundle, urlOf, withManifest));
     (withManifest ? this.withManifest : this.withoutManifest).set(bundle, { url, text });
+    return text;
+  }
+
+  /** The up-to-date answer's text, the same for every device told the same (kept per message). */
+  private upToDateText(decision: UpdateDecision<LiveBundle> & { outcome: 'up_to_date' }): string {
+    let text = this.upToDate.get(decision.message);
+    if (text === undefined) {
+      text = JSON.stringify(updateAnswer(decision, { version_name: '', plugin_version: '' }, () => ''));
+      if (this.upToDate.size < 100) this.upToDate.set(decision.message, text);
+    }
     return text;
   }
 
