@@ -609,6 +609,18 @@ export const UPDATE_CHECK_ANSWERS: readonly {
     description: 'The channel keeps devices on their native patch version.',
   },
   {
+    code: 'native_incompatible',
+    kind: 'blocked',
+    description:
+      "The device's registered binary lacks native code the bundle needs (a plugin, a plugin version, or Capacitor's major.minor); the message names each (`breaking: true`, and a store link when one is registered).",
+  },
+  {
+    code: 'native_build_unregistered',
+    kind: 'blocked',
+    description:
+      "The channel serves only registered binaries (`unregistered_binaries: refuse`) and the device's binary is not registered.",
+  },
+  {
     code: 'key_id_mismatch',
     kind: 'blocked',
     description: "The bundle's encryption does not match the app's public key; re-encrypt it.",
