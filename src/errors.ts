@@ -384,6 +384,15 @@ export const errors = {
       'No native build (APK, AAB, IPA) of this platform and version, or none on the native channel.',
     message: ({ appId, build }: { appId: string; build: string }) => `App "${appId}" has no ${build}`,
   }),
+  nativeBinaryNotFound: define({
+    code: 'native_binary_not_found',
+    status: 404,
+    audience: 'admin',
+    description:
+      'No binary of this platform, version and build number is registered; see `overair native binaries`.',
+    message: ({ appId, binary }: { appId: string; binary: string }) =>
+      `App "${appId}" has no registered binary ${binary}`,
+  }),
   invalidNativeBuild: define({
     code: 'invalid_native_build',
     status: 400,

@@ -3,6 +3,7 @@ import type { DigestPool } from '../bundle/digest-pool.js';
 import { extractBundleFiles, type BundleFile } from '../bundle/extract-files.js';
 import { validateBundleZip } from '../bundle/validate-zip.js';
 import { forEachLimited } from '../concurrency.js';
+import { canonicalNativeLayer, type NativeLayer } from '../domain/native-layer.js';
 import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { BundleFileRow, BundleRow, NewBundle } from '../db/schema.js';
@@ -10,6 +11,7 @@ import { now } from '../db/time.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
 import { NO_EVENTS, type EventSink } from './events.js';
 import { requireApp } from './require.js';
+import { nativeLayerColumns } from './native-gate.js';
 import type { ReleaseCache } from './release-cache.js';
 
 /** What describes a bundle besides its bytes; the same for uploads and external URLs. */
@@ -23,6 +25,8 @@ interface BundleMeta {
   notes?: string;
   /** RSA-SHA256 signature (base64) of the bundle's bytes, made by the publisher. */
   signature?: string;
+  /** The native layer it was built against (absent: unknown, served to every binary). */
+  nativeLayer?: NativeLayer;
 }
 
 export interface UploadInput extends BundleMeta {
@@ -192,7 +196,7 @@ export class BundleService {
           action: row.location === 'blob' ? 'bundle.upload' : 'bundle.register',
           appId: row.app_id,
           target: row.version,
-          detail: { sha256: row.sha256, size: row.size },
+          detail: { sha256: row.sha256, size: row.size, native_fingerprint: row.native_fingerprint ?? null },
         });
         return bundle;
       });
@@ -249,6 +253,7 @@ function rowFromMeta(appId: string, meta: BundleMeta, actor: string) {
     min_native_version: meta.minNativeVersion ?? null,
     notes: meta.notes ?? null,
     signature: meta.signature ?? null,
+    ...nativeLayerColumns(meta.nativeLayer && canonicalNativeLayer(meta.nativeLayer)),
     created_at: now(),
     created_by: actor,
   };

@@ -1,8 +1,15 @@
 import type { ChannelFacts } from '../domain/decision.js';
+import {
+  binaryKey,
+  type NativeBinaryFacts,
+  type NativeLayer,
+  type UnregisteredBinaryRule,
+} from '../domain/native-layer.js';
 import type { NativePolicy } from '../domain/policy.js';
 import type { Repos } from '../db/index.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import type { BundleFileRow, BundleRow, ChannelRow } from '../db/schema.js';
+import { binaryFacts } from './native-gate.js';
 
 /** Everything the update decision needs about one app, read in a few queries and shared by all checks. */
 export interface AppRelease {
@@ -12,6 +19,10 @@ export interface AppRelease {
   assignments: Map<string, ChannelAssignment>;
   /** Versions held back from a device after it failed them, by device id. */
   holds: Map<string, Set<string>>;
+  /** Registered binaries, by binaryKey(platform, version, build number or ''); see findBinary. */
+  binaries: Map<string, NativeBinaryFacts>;
+  /** Registered binaries with a store link, newest first: where a refused device is sent. */
+  storeLinks: { platform: string; binary: NativeBinaryFacts; url: string }[];
 }
 
 export interface ChannelAssignment {
@@ -27,6 +38,9 @@ export function assignmentOf(release: AppRelease, deviceId: string): ChannelAssi
 
 export type LiveBundle = BundleRow & {
   minNativeVersion: string | null;
+  /** The native layer it was built against (parsed once per load); null when unknown. */
+  nativeLayer: NativeLayer | null;
+  nativeFingerprint: string | null;
   /** The bundle's files for a delta update; empty when it has none (encrypted or external bundles). */
   files: BundleFileRow[];
 };
@@ -220,7 +234,7 @@ export class ReleaseCache {
   }
 
   /**
-   * The releases of several apps in six queries whatever their number (one app costs ~0.2 ms of
+   * The releases of several apps in seven queries whatever their number (one app costs ~0.2 ms of
    * CPU on SQLite; a thousand apps reloaded one by one each TTL would take a fifth of a core).
    */
   private async loadMany(appIds: string[]): Promise<Map<string, AppRelease | null>> {
@@ -245,12 +259,15 @@ export class ReleaseCache {
           minNativeVersion: bundle.min_native_version,
           encrypted: bundle.session_key !== null,
           keyId: bundle.key_id,
+          nativeLayer: bundle.native_layer === null ? null : (JSON.parse(bundle.native_layer) as NativeLayer),
+          nativeFingerprint: bundle.native_fingerprint,
           files: files.get(bundle.id) ?? [],
         },
       ]),
     );
     const assignments = groupBy(await this.repos.devices.assignments(apps), (row) => row.app_id);
     const holds = groupBy(await this.repos.holds.active(apps), (hold) => hold.app_id);
+    const binaries = groupBy(await this.repos.nativeBinaries.listOfApps(apps), (row) => row.app_id);
     const channelsOf = groupBy(channels, (channel) => channel.app_id);
     for (const appId of apps) {
       const facts = new Map<string, ChannelFacts<LiveBundle>>();
@@ -260,6 +277,14 @@ export class ReleaseCache {
         const versions = held.get(hold.device_id);
         if (versions) versions.add(hold.version);
         else held.set(hold.device_id, new Set([hold.version]));
+      }
+      const registered = new Map<string, NativeBinaryFacts>();
+      const storeLinks: AppRelease['storeLinks'] = [];
+      // Newest first, so that the store links are too.
+      for (const row of (binaries.get(appId) ?? []).sort((a, b) => b.id - a.id)) {
+        const facts = binaryFacts(row);
+        registered.set(binaryKey(row.platform, row.version, row.version_code), facts);
+        if (row.store_url) storeLinks.push({ platform: row.platform, binary: facts, url: row.store_url });
       }
       releases.set(appId, {
         appId,
@@ -271,6 +296,8 @@ export class ReleaseCache {
           ]),
         ),
         holds: held,
+        binaries: registered,
+        storeLinks,
       });
     }
     return releases;
@@ -294,6 +321,7 @@ function channelFacts(channel: ChannelRow, bundles: Map<number, LiveBundle>): Ch
     },
     nativePolicy: channel.native_policy as NativePolicy,
     allowDowngrade: channel.allow_downgrade === 1,
+    unregisteredBinaries: channel.unregistered_binaries as UnregisteredBinaryRule,
   };
 }
 
