@@ -31,6 +31,7 @@ function fakeRepos() {
     bundles: { findByIds: () => read([]), filesOf: () => read([]) },
     devices: { assignments: () => read([]) },
     holds: { active: () => read([]) },
+    nativeBinaries: { listOfApps: () => read([]) },
   };
   return { repos: repos as unknown as Repos, state };
 }
