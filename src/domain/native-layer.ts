@@ -10,7 +10,7 @@ export interface NativeLayer {
   packages: NativePackage[];
 }
 
-export interface NativePackage {
+interface NativePackage {
   name: string;
   version: string;
   /** The platforms the package has native code for (both when it does not say). */

@@ -9,7 +9,6 @@ export type {
   HistoryJson,
   HoldJson,
   NativeBuildJson,
-  NativeLayerJson,
   Page,
   StatsJson,
   TokenJson,
