@@ -20,7 +20,11 @@ interface NativePackage {
 export type NativePlatform = 'android' | 'ios';
 const PLATFORMS: readonly NativePlatform[] = ['android', 'ios'];
 
-/** What the update decision knows of a registered binary (app, platform, native version, build number). */
+/**
+ * What the update decision knows of a registered binary (app, platform, native version, build number).
+ * A binary is of one platform, and only devices of that platform find it (findBinary), so its verdicts
+ * need no platform in their key.
+ */
 export interface NativeBinaryFacts {
   /** How messages name it, e.g. `android 1.4.0 (build 42)`. */
   label: string;
