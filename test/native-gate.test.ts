@@ -146,13 +146,24 @@ describe('native compatibility gate', () => {
 
   it('refuses a project whose dependency is not installed, rather than record a wrong layer', async () => {
     const broken = await makeProject({ appId: APP, version: '9.9.9' });
-    await addDependencies(broken, { '@capacitor/camera': '^6.0.0' });
+    await install(broken, '@capacitor/core', { version: '6.1.0' });
+    await addDependencies(broken, { '@capacitor/core': '^6.1.0', '@capacitor/camera': '^6.0.0' });
     const result = await run(['bundle', 'upload'], broken);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('@capacitor/camera is a dependency');
     expect(result.stderr).toContain('not installed');
     expect((await server.api('GET', `/apps/${APP}/bundles/9.9.9`)).status).toBe(404);
+    // --no-native-layer uploads it with none.
+    const skipped = await run(['bundle', 'upload', '--no-native-layer', '--json'], broken);
+    expect(skipped.code).toBe(0);
+    expect(skipped.json.native_layer).toBeNull();
     await fs.rm(broken, { recursive: true, force: true });
+    // Outside a Capacitor project (no @capacitor/core dependency) the layer is unknown.
+    const plain = await makeProject({ appId: APP, version: '9.9.8' });
+    const unknown = await run(['bundle', 'upload'], plain);
+    expect(unknown.code).toBe(0);
+    expect(unknown.stdout).toContain('Native layer: unknown');
+    await fs.rm(plain, { recursive: true, force: true });
   });
 
   it('registers the binary built from the project, and the next release adds a native plugin', async () => {

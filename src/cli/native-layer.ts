@@ -86,6 +86,14 @@ async function nativePlatforms(folder: string, meta: PackageJson): Promise<Nativ
   return platforms;
 }
 
+/** Whether `project` is a Capacitor project: its package.json depends on @capacitor/core. */
+export async function isCapacitorProject(project: string): Promise<boolean> {
+  const manifest = await readJson(path.join(project, 'package.json')).catch(() => null);
+  return Boolean(
+    manifest?.dependencies?.['@capacitor/core'] ?? manifest?.devDependencies?.['@capacitor/core'],
+  );
+}
+
 /**
  * The native layer of the Capacitor project in `project`: the installed versions of Capacitor's
  * core and platforms, and every dependency (and dev dependency, as Capacitor's CLI reads them) that
@@ -95,6 +103,9 @@ async function nativePlatforms(folder: string, meta: PackageJson): Promise<Nativ
 export async function detectNativeLayer(project: string): Promise<NativeLayer> {
   const manifest = await readJson(path.join(project, 'package.json'));
   if (!manifest) throw new CliError(`no package.json in ${project}: cannot read its native layer`);
+  if (!(await isCapacitorProject(project))) {
+    throw new CliError(`${project} is not a Capacitor project (@capacitor/core is not a dependency)`);
+  }
   const dependencies = Object.keys(manifest.dependencies ?? {});
   const devDependencies = Object.keys(manifest.devDependencies ?? {}).filter(
     (name) => !dependencies.includes(name),

@@ -22,7 +22,7 @@ import type { ApiClient } from '../client.js';
 import { contextOf, type CommandContext } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
 import { PRIVATE_KEY_FILE, configKeyId, readKeyFile, readPrivateKey, readPublicKey } from '../key-files.js';
-import { describeNativeLayer, detectNativeLayer } from '../native-layer.js';
+import { describeNativeLayer, detectNativeLayer, isCapacitorProject } from '../native-layer.js';
 import { emit, fields, formatBytes, progressBar, table } from '../output.js';
 import {
   bucketTarget,
@@ -58,6 +58,7 @@ interface UploadOptions extends S3UploadFlags {
   keyData?: string;
   privateKey?: string;
   nativeFrom?: string;
+  nativeLayer: boolean;
 }
 
 /** `bundle zip|upload|list|info|delete`. */
@@ -113,6 +114,7 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
       '--native-from <dir>',
       "record the native layer of the project in this folder (default: this folder's, unless --zip or --external)",
     )
+    .option('--no-native-layer', 'record no native layer: the bundle is served to every binary')
     .option(
       '--s3-bucket-name <bucket>',
       'upload the zip to this bucket of yours and register its URL as an external bundle (the bytes never pass through the server)',
@@ -399,9 +401,12 @@ const enc = encodeURIComponent;
  * bundle is zipped here from it; a zip or URL made elsewhere is unknown unless --native-from says.
  */
 async function nativeLayerFor(cwd: string, options: UploadOptions): Promise<NativeLayerJson | undefined> {
+  if (!options.nativeLayer) {
+    if (options.nativeFrom) throw new CliError('give either --native-from or --no-native-layer, not both');
+    return undefined;
+  }
   if (options.nativeFrom) return detectNativeLayer(path.resolve(cwd, options.nativeFrom));
-  if (options.zip || options.external) return undefined;
-  if (!(await fs.stat(path.join(cwd, 'package.json')).catch(() => null))) return undefined;
+  if (options.zip || options.external || !(await isCapacitorProject(cwd))) return undefined;
   return detectNativeLayer(cwd);
 }
 

@@ -8,7 +8,7 @@ import { hashFile } from '../../bundle/zip-folder.js';
 import { resolveAppId } from '../capacitor.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
-import { describeNativeLayer, detectNativeLayer } from '../native-layer.js';
+import { describeNativeLayer, detectNativeLayer, isCapacitorProject } from '../native-layer.js';
 import { emit, formatBytes, progressBar, table } from '../output.js';
 
 const PLATFORMS = ['android', 'ios'];
@@ -21,12 +21,12 @@ function platformOf(value: string): string {
 
 /**
  * The native layer of a binary being built: that of the project in --native-from, else of this
- * folder when it is a project (has a package.json); undefined when neither (`native upload` then
+ * folder when it is a Capacitor project; undefined when neither (`native upload` then
  * registers nothing), an error for `native register`, which exists to record it.
  */
 async function binaryLayer(cwd: string, from: string | undefined, required: boolean) {
   if (from) return detectNativeLayer(path.resolve(cwd, from));
-  if (!required && !(await fs.stat(path.join(cwd, 'package.json')).catch(() => null))) return undefined;
+  if (!required && !(await isCapacitorProject(cwd))) return undefined;
   return detectNativeLayer(cwd);
 }
 
@@ -114,7 +114,7 @@ export function registerNativeCommands(program: Command, io: CliIo): void {
             `Latest ${v.platform} build of "${v.channel}": ${v.latest_url}`,
             nativeLayer
               ? `Registered its native layer: ${describeNativeLayer(nativeLayer)}`
-              : 'Native layer not registered (no package.json here; give --native-from DIR)',
+              : 'Native layer not registered (not run in a Capacitor project; give --native-from DIR)',
           ].join('\n'),
         );
       },
