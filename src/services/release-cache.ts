@@ -8,7 +8,7 @@ import {
 import type { NativePolicy } from '../domain/policy.js';
 import type { Repos } from '../db/index.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import type { BundleFileRow, BundleRow, ChannelRow } from '../db/schema.js';
+import type { BundleFileRow, BundleRow, ChannelRow, NativeBinaryRow } from '../db/schema.js';
 import { binaryFacts } from './native-gate.js';
 
 /** Everything the update decision needs about one app, read in a few queries and shared by all checks. */
@@ -84,6 +84,13 @@ export class ReleaseCache {
   /** Entries past half their life, reloaded together by the next batch (`refreshing` is its timer). */
   private due = new Map<string, CacheEntry>();
   private refreshing: NodeJS.Timeout | undefined;
+  /**
+   * Native layers parsed once per fingerprint, and binaries once per registration, across reloads:
+   * an app reloaded every TTL does not parse them again, and a bundle's verdict on a binary, kept
+   * by the layer's object, is worked out once while both stay (see domain/native-layer.ts).
+   */
+  private readonly layers = new Map<string, NativeLayer>();
+  private readonly binaryFacts = new Map<string, NativeBinaryFacts>();
 
   constructor(
     private readonly repos: Repos,
@@ -259,7 +266,7 @@ export class ReleaseCache {
           minNativeVersion: bundle.min_native_version,
           encrypted: bundle.session_key !== null,
           keyId: bundle.key_id,
-          nativeLayer: bundle.native_layer === null ? null : (JSON.parse(bundle.native_layer) as NativeLayer),
+          nativeLayer: this.layerOf(bundle.native_layer, bundle.native_fingerprint),
           nativeFingerprint: bundle.native_fingerprint,
           files: files.get(bundle.id) ?? [],
         },
@@ -282,7 +289,7 @@ export class ReleaseCache {
       const storeLinks: AppRelease['storeLinks'] = [];
       // Newest first, so that the store links are too.
       for (const row of (binaries.get(appId) ?? []).sort((a, b) => b.id - a.id)) {
-        const facts = binaryFacts(row);
+        const facts = this.factsOf(row);
         registered.set(binaryKey(row.platform, row.version, row.version_code), facts);
         if (row.store_url) storeLinks.push({ platform: row.platform, binary: facts, url: row.store_url });
       }
@@ -302,6 +309,25 @@ export class ReleaseCache {
     }
     return releases;
   }
+
+  private layerOf(text: string | null, fingerprint: string | null): NativeLayer | null {
+    if (text === null || fingerprint === null) return null;
+    return bounded(this.layers, fingerprint, () => JSON.parse(text) as NativeLayer);
+  }
+
+  private factsOf(row: NativeBinaryRow): NativeBinaryFacts {
+    return bounded(this.binaryFacts, `${row.id}\n${row.native_fingerprint}`, () => binaryFacts(row));
+  }
+}
+
+function bounded<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    if (map.size >= 10_000) map.clear();
+    value = make();
+    map.set(key, value);
+  }
+  return value;
 }
 
 function channelFacts(channel: ChannelRow, bundles: Map<number, LiveBundle>): ChannelFacts<LiveBundle> {
