@@ -429,6 +429,14 @@ describe('native compatibility gate', () => {
     });
     expect(patch.status).toBe(400);
 
+    // The CLI: one line and a non-zero exit.
+    const noBundle = await run(['bundle', 'compatibility', '9.0.0']);
+    expect(noBundle.code).not.toBe(0);
+    expect(noBundle.stderr).toMatch(/^overair: .*9\.0\.0/);
+    const badPlatform = await run(['native', 'register', '--platform', 'windows', '--version', '1.0.0']);
+    expect(badPlatform.code).not.toBe(0);
+    expect(badPlatform.stderr).toContain('platform must be android or ios');
+
     const reader = await server.api('POST', '/tokens', { name: 'reader', scope: 'read' });
     const asReader = await server.api(
       'POST',

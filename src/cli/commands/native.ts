@@ -186,11 +186,12 @@ export function registerNativeCommands(program: Command, io: CliIo): void {
       ) => {
         const ctx = contextOf(io, command);
         const appId = await resolveAppId(io.cwd, options.app);
+        const platform = platformOf(options.platform);
         const layer = (await binaryLayer(io.cwd, options.nativeFrom, true)) as NativeLayerJson;
         const registered = await (
           await ctx.api()
         ).post<NativeBinaryJson & { replaced: boolean }>(`/apps/${enc(appId)}/binaries`, {
-          platform: platformOf(options.platform),
+          platform,
           version: options.version,
           version_code: options.versionCode,
           native_layer: layer,
