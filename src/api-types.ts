@@ -2,6 +2,10 @@
  * The JSON shapes of the admin API, shared by the server (which builds them) and the CLI (which
  * reads them), so the two cannot drift apart.
  */
+import type { NativeLayer } from './domain/native-layer.js';
+
+/** A native layer (domain/native-layer.ts): Capacitor's versions and the packages with native code. */
+export type NativeLayerJson = NativeLayer;
 export interface AppJson {
   id: string;
   name: string;
@@ -42,6 +46,10 @@ export interface BundleJson {
   signature: string | null;
   created_at: string;
   created_by: string | null;
+  /** The native layer it was built against; null when unknown (then no binary is refused it). */
+  native_layer: NativeLayerJson | null;
+  /** sha256 of the layer's canonical form; null when unknown. */
+  native_fingerprint: string | null;
 }
 
 export interface ChannelJson {
@@ -61,8 +69,53 @@ export interface ChannelJson {
   allow_downgrade: boolean;
   failure_threshold: number | null;
   failure_min_devices: number;
+  /** Devices on a binary nobody registered: served or refused. */
+  unregistered_binaries: 'serve' | 'refuse';
   created_at: string;
   updated_at: string;
+}
+
+/** A binary registered with its native layer (`overair native register`, or a test build's upload). */
+export interface NativeBinaryJson {
+  app_id: string;
+  platform: 'android' | 'ios';
+  version: string;
+  /** The build number it stands for; null: every build of the version. */
+  version_code: string | null;
+  native_layer: NativeLayerJson;
+  native_fingerprint: string;
+  store_url: string | null;
+  source: 'register' | 'upload';
+  created_at: string;
+  created_by: string | null;
+}
+
+/** `GET /apps/APP/bundles/V/compatibility`: the bundle against every registered binary. */
+export interface CompatibilityJson {
+  app_id: string;
+  version: string;
+  /** The channel whose devices and rule were counted; null: every device, unregistered ones served. */
+  channel: string | null;
+  native_layer: NativeLayerJson | null;
+  native_fingerprint: string | null;
+  unregistered_binaries: 'serve' | 'refuse';
+  /** Since when devices are counted (30 days back). */
+  devices_since: string;
+  binaries: {
+    platform: 'android' | 'ios';
+    version: string;
+    version_code: string | null;
+    native_fingerprint: string;
+    compatible: boolean;
+    /** What the bundle needs that the binary lacks, one line each. */
+    problems: string[];
+    devices: number;
+  }[];
+  /** Devices seen on binaries nobody registered. */
+  unregistered: { platform: string; version: string; version_code: string; devices: number }[];
+  /** Per native package (Capacitor's own first): the bundle's version and each binary's, in the order of `binaries`. */
+  packages: { name: string; bundle: string | null; binaries: (string | null)[] }[];
+  devices: { total: number; reached: number; refused: number };
 }
 
 export interface HistoryJson {

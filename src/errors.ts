@@ -454,6 +454,15 @@ export const errors = {
       'No native build (APK, AAB, IPA) of this platform and version, or none on the native channel.',
     message: ({ appId, build }: { appId: string; build: string }) => `App "${appId}" has no ${build}`,
   }),
+  nativeBinaryNotFound: define({
+    code: 'native_binary_not_found',
+    status: 404,
+    audience: 'admin',
+    description:
+      'No binary of this platform, version and build number is registered; see `overair native binaries`.',
+    message: ({ appId, binary }: { appId: string; binary: string }) =>
+      `App "${appId}" has no registered binary ${binary}`,
+  }),
   invalidNativeBuild: define({
     code: 'invalid_native_build',
     status: 400,
@@ -686,6 +695,18 @@ export const UPDATE_CHECK_ANSWERS: readonly {
     code: 'disable_auto_update_to_patch',
     kind: 'blocked',
     description: 'The channel keeps devices on their native patch version.',
+  },
+  {
+    code: 'native_incompatible',
+    kind: 'blocked',
+    description:
+      "The device's registered binary lacks native code the bundle needs (a plugin, a plugin version, or Capacitor's major.minor); the message names each (`breaking: true`, and a store link when one is registered).",
+  },
+  {
+    code: 'native_build_unregistered',
+    kind: 'blocked',
+    description:
+      "The channel serves only registered binaries (`unregistered_binaries: refuse`) and the device's binary is not registered.",
   },
   {
     code: 'key_id_mismatch',

@@ -6,7 +6,14 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from './helpers/fleet.js';
-import { ADMIN_TOKEN, deviceInfo, startTestServer, VECTORS, type TestServer } from './helpers/server.js';
+import {
+  ADMIN_TOKEN,
+  deviceInfo,
+  startTestServer,
+  uploadBundle,
+  VECTORS,
+  type TestServer,
+} from './helpers/server.js';
 import { makeZip } from './helpers/zips.js';
 
 /**
@@ -325,6 +332,48 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
       allow_emulator: true,
       failure_threshold: 0.25,
     });
+  });
+
+  it('shows, before a release, the binaries a bundle would be refused to, and the rule for unregistered ones', async () => {
+    const layer = (packages: { name: string; version: string; platforms: string[] }[]) => ({
+      capacitor: { core: '6.1.0', android: '6.1.0', ios: '6.1.0' },
+      packages,
+    });
+    const camera = { name: '@capacitor/camera', version: '6.0.0', platforms: ['android', 'ios'] };
+    const upload = await uploadBundle(server, APP, await makeZip({ 'index.html': '<html></html>' }), {
+      version: '1.3.0',
+      native_layer: JSON.stringify(layer([camera])),
+    });
+    expect(upload.status).toBe(201);
+    // The phones of the tests above run android 1.0.0: registered without the camera plugin.
+    const registered = await server.api('POST', `/apps/${APP}/binaries`, {
+      platform: 'android',
+      version: '1.0.0',
+      native_layer: layer([]),
+    });
+    expect(registered.status).toBe(201);
+    await page.reload();
+    await page.getByLabel('Bundle', { exact: true }).selectOption('1.3.0');
+    const report = page.getByTestId('compatibility');
+    await expect
+      .poll(() => report.textContent())
+      .toContain('@capacitor/camera 6.0.0 (missing from the binary)');
+    expect(await report.getByRole('row').filter({ hasText: 'android 1.0.0' }).textContent()).toContain(
+      'refused',
+    );
+    expect(await report.getByRole('status').textContent()).toMatch(
+      /1\.3\.0 would reach \d+ and be refused to \d+/,
+    );
+
+    await page.getByLabel('Binaries nobody registered').selectOption('refuse');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await expect.poll(() => page.getByText('Saved.').isVisible()).toBe(true);
+    expect((await server.api('GET', `/apps/${APP}/channels/production`)).body.unregistered_binaries).toBe(
+      'refuse',
+    );
+    // Left as the later tests expect it.
+    await server.api('PATCH', `/apps/${APP}/channels/production`, { unregistered_binaries: 'serve' });
+    await server.api('DELETE', `/apps/${APP}/binaries/android/1.0.0`);
   });
 
   it('finds a device by its custom id and pins it to a channel', async () => {

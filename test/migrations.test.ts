@@ -110,3 +110,37 @@ describe('migration 0016: release safety', () => {
     ]);
   });
 });
+
+describe('migration 0017: native layers', () => {
+  it('leaves earlier bundles with an unknown native layer and channels serving unregistered binaries', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0015_one_name_per_concept');
+    const at = new Date().toISOString();
+    await db.insertInto('apps').values({ id: 'com.example.old', name: 'Old', created_at: at }).execute();
+    await db
+      .insertInto('bundles')
+      .values({
+        app_id: 'com.example.old',
+        version: '1.0.0',
+        sha256: 'a'.repeat(64),
+        location: 'blob',
+        checksum: 'a'.repeat(64),
+        created_at: at,
+      })
+      .execute();
+    await db
+      .insertInto('channels')
+      .values({ app_id: 'com.example.old', name: 'production', created_at: at, updated_at: at })
+      .execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    expect(await db.selectFrom('bundles').select(['native_layer', 'native_fingerprint']).execute()).toEqual([
+      { native_layer: null, native_fingerprint: null },
+    ]);
+    expect(await db.selectFrom('channels').select('unregistered_binaries').execute()).toEqual([
+      { unregistered_binaries: 'serve' },
+    ]);
+    expect(await db.selectFrom('native_binaries').selectAll().execute()).toEqual([]);
+  });
+});

@@ -77,6 +77,25 @@ export class DevicesRepo {
   }
 
   /**
+   * How many devices were seen on each binary (platform, native version, build number) since a
+   * moment, optionally only those last served from one channel: the compatibility report's counts.
+   */
+  countByBinary(appId: string, since: string, channel?: string) {
+    let query = this.db
+      .selectFrom('devices')
+      .select([
+        'platform',
+        'version_build',
+        'version_code',
+        (eb) => eb.fn.countAll<number | string>().as('devices'),
+      ])
+      .where('app_id', '=', appId)
+      .where('last_seen', '>=', since);
+    if (channel !== undefined) query = query.where('channel', '=', channel);
+    return query.groupBy(['platform', 'version_build', 'version_code']).execute();
+  }
+
+  /**
    * Most recently seen first; `channel` is the channel the device was served from at its last check.
    * The cursor is the last row's (last_seen, device_id).
    */

@@ -6,6 +6,7 @@ import { BundlesRepo } from './bundles.js';
 import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
 import { HoldsRepo } from './holds.js';
+import { NativeBinariesRepo } from './native-binaries.js';
 import { NativeBuildsRepo } from './native-builds.js';
 import type { Database } from './schema.js';
 import { SessionsRepo } from './sessions.js';
@@ -29,6 +30,7 @@ export class Repos {
   readonly users: UsersRepo;
   readonly sessions: SessionsRepo;
   readonly nativeBuilds: NativeBuildsRepo;
+  readonly nativeBinaries: NativeBinariesRepo;
   readonly settings: SettingsRepo;
   readonly authFailures: AuthFailuresRepo;
 
@@ -45,6 +47,7 @@ export class Repos {
     this.users = new UsersRepo(db);
     this.sessions = new SessionsRepo(db);
     this.nativeBuilds = new NativeBuildsRepo(db);
+    this.nativeBinaries = new NativeBinariesRepo(db);
     this.settings = new SettingsRepo(db);
     this.authFailures = new AuthFailuresRepo(db);
   }

@@ -390,6 +390,38 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await app('encryption_public_key', 'text');
       },
     },
+    '0017_native_layers': {
+      async up(db: Kysely<any>) {
+        // The native compatibility gate (docs/native-compatibility.md): the native layer a bundle was
+        // built against (canonical JSON and its sha256; null when unknown), each channel's rule for
+        // binaries nobody registered, and the registered binaries with the native layer they have.
+        await db.schema.alterTable('bundles').addColumn('native_layer', 'text').execute();
+        await db.schema.alterTable('bundles').addColumn('native_fingerprint', 'text').execute();
+        await db.schema
+          .alterTable('channels')
+          .addColumn('unregistered_binaries', 'text', (c) => c.notNull().defaultTo('serve'))
+          .execute();
+        await withId(db.schema.createTable('native_binaries'))
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('platform', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          // '' when registered without a build number: then it stands for every build of the version.
+          .addColumn('version_code', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('native_layer', 'text', (c) => c.notNull())
+          .addColumn('native_fingerprint', 'text', (c) => c.notNull())
+          .addColumn('store_url', 'text')
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addUniqueConstraint('native_binaries_app_platform_version_code', [
+            'app_id',
+            'platform',
+            'version',
+            'version_code',
+          ])
+          .execute();
+      },
+    },
   };
 }
 

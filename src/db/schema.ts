@@ -41,6 +41,10 @@ export interface BundlesTable {
   signature: string | null;
   created_at: Timestamp;
   created_by: string | null;
+  /** The native layer it was built against (canonical JSON, domain/native-layer.ts); null: unknown. */
+  native_layer: ColumnType<string | null, string | null | undefined, string | null>;
+  /** sha256 (hex) of `native_layer`. */
+  native_fingerprint: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 interface BundleFilesTable {
@@ -78,6 +82,8 @@ export interface ChannelsTable {
   /** Failure rate (0-1) that halts a release, or null for no automatic halt. */
   failure_threshold: number | null;
   failure_min_devices: Generated<number>;
+  /** 'serve' | 'refuse': devices on a binary nobody registered (domain/native-layer.ts). */
+  unregistered_binaries: Generated<string>;
 }
 
 interface ChannelHistoryTable {
@@ -225,6 +231,26 @@ interface NativeBuildsTable {
   created_by: string | null;
 }
 
+/** Binaries (store or test builds) registered with the native layer they were built with. */
+interface NativeBinariesTable {
+  id: Generated<number>;
+  app_id: string;
+  platform: 'android' | 'ios';
+  /** The native version a device reports as version_build. */
+  version: string;
+  /** The build number a device reports as version_code; '' for any build of the version. */
+  version_code: string;
+  /** Canonical JSON of the native layer (domain/native-layer.ts). */
+  native_layer: string;
+  native_fingerprint: string;
+  /** Where users get this binary (a store page), sent to devices a bundle is refused to. */
+  store_url: string | null;
+  /** 'register' (overair native register) or 'upload' (a test build uploaded with its layer). */
+  source: string;
+  created_at: Timestamp;
+  created_by: string | null;
+}
+
 interface AuditLogTable {
   id: Generated<number>;
   at: Timestamp;
@@ -267,6 +293,7 @@ export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   native_builds: NativeBuildsTable;
+  native_binaries: NativeBinariesTable;
   settings: SettingsTable;
   auth_failures: AuthFailuresTable;
 }
@@ -286,3 +313,5 @@ export type UserRow = Selectable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type NativeBuildRow = Selectable<NativeBuildsTable>;
 export type NewNativeBuild = Insertable<NativeBuildsTable>;
+export type NativeBinaryRow = Selectable<NativeBinariesTable>;
+export type NewNativeBinary = Insertable<NativeBinariesTable>;

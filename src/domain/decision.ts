@@ -5,6 +5,12 @@ import {
   type NativePolicy,
   type Targeting,
 } from './policy.js';
+import {
+  nativeGateRefusal,
+  type NativeBinaryFacts,
+  type NativeLayer,
+  type UnregisteredBinaryRule,
+} from './native-layer.js';
 import { inRollout } from './rollout.js';
 import { meetsMinimumNativeVersion } from './version.js';
 
@@ -16,6 +22,9 @@ export interface BundleFacts {
   encrypted?: boolean;
   /** Key id of the public key it was encrypted for, when known. */
   keyId?: string | null;
+  /** The native layer the bundle was built against; null or absent when unknown (always served). */
+  nativeLayer?: NativeLayer | null;
+  nativeFingerprint?: string | null;
 }
 
 export interface ChannelFacts<B extends BundleFacts> {
@@ -28,6 +37,8 @@ export interface ChannelFacts<B extends BundleFacts> {
   targeting: Targeting;
   nativePolicy: NativePolicy;
   allowDowngrade: boolean;
+  /** Devices on a binary nobody registered: served (the default) or refused. */
+  unregisteredBinaries?: UnregisteredBinaryRule;
 }
 
 /** A channel with no rules: every device, every version (what a new channel starts as). */
@@ -36,6 +47,7 @@ export const OPEN_CHANNEL = {
   targeting: { platforms: [], allowEmulator: true, allowDev: true, allowProd: true },
   nativePolicy: 'none',
   allowDowngrade: true,
+  unregisteredBinaries: 'serve',
 } as const satisfies Partial<ChannelFacts<BundleFacts>>;
 
 export interface DeviceFacts {
@@ -57,6 +69,8 @@ export interface DeviceFacts {
   keyId?: string;
   /** Versions this device failed to install: offering them again would loop (see services/holds). */
   heldVersions?: ReadonlySet<string>;
+  /** The registered binary the device runs (see findBinary); absent when its binary is not registered. */
+  binary?: NativeBinaryFacts;
 }
 
 /**
@@ -83,6 +97,29 @@ function keyMismatch(bundle: BundleFacts, deviceKeyId: string | undefined): stri
     return `the bundle was encrypted for key ${bundle.keyId}, the app has ${deviceKeyId}`;
   }
   return null;
+}
+
+/**
+ * The native compatibility gate: a device on a registered binary gets a bundle only when the binary
+ * has the native code the bundle needs (native-layer.ts); a device on a binary nobody registered
+ * follows the channel's rule. A bundle whose native layer is unknown passes.
+ */
+function nativeGate(
+  channel: ChannelFacts<BundleFacts>,
+  bundle: BundleFacts,
+  device: DeviceFacts,
+): { error: string; message: string } | null {
+  if (!bundle.nativeLayer) return null;
+  const binary = device.binary;
+  if (binary) {
+    const refusal = nativeGateRefusal(bundle, binary, device.platform);
+    return refusal ? { error: 'native_incompatible', message: refusal } : null;
+  }
+  if (channel.unregisteredBinaries !== 'refuse') return null;
+  return {
+    error: 'native_build_unregistered',
+    message: `Channel "${channel.name}" serves only registered binaries; ${device.platform} ${device.nativeVersion || '(unknown version)'} is not registered`,
+  };
 }
 
 export type ChannelSource = 'override' | 'self_assigned' | 'requested' | 'default';
@@ -192,6 +229,8 @@ export function decideUpdate<B extends BundleFacts>(
       bundle,
     );
   }
+  const native = nativeGate(channel, bundle, device);
+  if (native) return blocked(native.error, native.message, bundle);
   const mismatch = keyMismatch(bundle, device.keyId);
   if (mismatch)
     return blocked(

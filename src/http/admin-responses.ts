@@ -21,6 +21,9 @@ import type {
   webhookJson,
 } from './serialize.js';
 import type { nativeBuildJson } from './native-routes.js';
+import type { CompatibilityJson } from '../api-types.js';
+import { nativeLayer } from './admin-schemas.js';
+import type { nativeBinaryJson } from './serialize.js';
 
 const scope = z.enum(['read', 'publish', 'admin']);
 const at = z.string().meta({ description: 'ISO 8601 date-time (UTC).' });
@@ -93,6 +96,8 @@ export const bundle = z
     signature: nullable(z.string()),
     created_at: at,
     created_by: nullable(z.string()),
+    native_layer: nativeLayer.nullable().meta({ description: 'Null when unknown: served to every binary.' }),
+    native_fingerprint: nullable(z.string()).meta({ description: "sha256 of the layer's canonical form." }),
   })
   .meta({ id: 'Bundle' });
 export const bundleDeleted = z.object({
@@ -121,6 +126,7 @@ export const channel = z
     allow_downgrade: z.boolean(),
     failure_threshold: nullable(z.number()),
     failure_min_devices: z.number().int(),
+    unregistered_binaries: z.enum(['serve', 'refuse']),
     created_at: at,
     updated_at: at,
   })
@@ -285,6 +291,65 @@ export const nativeBuild = z
   })
   .meta({ id: 'NativeBuild' });
 
+export const nativeBinary = z
+  .object({
+    app_id: z.string(),
+    platform: z.enum(['android', 'ios']),
+    version: z.string(),
+    version_code: nullable(z.string()).meta({ description: 'Null: every build of the version.' }),
+    native_layer: nativeLayer,
+    native_fingerprint: z.string(),
+    store_url: nullable(z.string()),
+    source: z.enum(['register', 'upload']),
+    created_at: at,
+    created_by: nullable(z.string()),
+  })
+  .meta({ id: 'NativeBinary' });
+export const nativeBinaryRegistered = nativeBinary.extend({
+  replaced: z
+    .boolean()
+    .meta({ description: 'Whether it replaced an earlier registration of the same binary.' }),
+});
+
+export const compatibility = z
+  .object({
+    app_id: z.string(),
+    version: z.string(),
+    channel: nullable(z.string()),
+    native_layer: nativeLayer.nullable(),
+    native_fingerprint: nullable(z.string()),
+    unregistered_binaries: z.enum(['serve', 'refuse']),
+    devices_since: at,
+    binaries: z.array(
+      z.object({
+        platform: z.enum(['android', 'ios']),
+        version: z.string(),
+        version_code: nullable(z.string()),
+        native_fingerprint: z.string(),
+        compatible: z.boolean(),
+        problems: z.array(z.string()),
+        devices: z.number().int().meta({ description: 'Devices seen on it in the last 30 days.' }),
+      }),
+    ),
+    unregistered: z.array(
+      z.object({
+        platform: z.string(),
+        version: z.string(),
+        version_code: z.string(),
+        devices: z.number().int(),
+      }),
+    ),
+    packages: z.array(
+      z.object({
+        name: z.string(),
+        bundle: nullable(z.string()),
+        binaries: z.array(nullable(z.string())).meta({ description: 'In the order of `binaries`.' }),
+      }),
+    ),
+    devices: z.object({ total: z.number().int(), reached: z.number().int(), refused: z.number().int() }),
+  })
+  .meta({ id: 'Compatibility' });
+
 // Compile-time checks: each schema describes what its handler really sends.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Check<T extends true> = T;
@@ -306,5 +371,7 @@ type _ResponseSchemasMatch = [
   Check<Same<Out<typeof session>['user'], Pick<ActiveSession['principal'], 'name' | 'scope' | 'kind'>>>,
   Check<Same<Out<typeof webhook>, ReturnType<typeof webhookJson>>>,
   Check<Same<Out<typeof nativeBuild>, ReturnType<typeof nativeBuildJson>>>,
+  Check<Same<Out<typeof nativeBinary>, ReturnType<typeof nativeBinaryJson>>>,
+  Check<Same<Out<typeof compatibility>, CompatibilityJson>>,
   Check<Same<Omit<Out<typeof delivery>, 'payload'>, Omit<ReturnType<typeof deliveryJson>, 'payload'>>>,
 ];

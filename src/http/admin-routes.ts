@@ -17,7 +17,7 @@ import * as s from './schemas.js';
 import { SessionCookies } from './session-cookie.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { appJson, bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
-import { registerNativeRoutes } from './native-routes.js';
+import { nativeLayerFromQuery, registerNativeRoutes } from './native-routes.js';
 import { adminOpenApiDocument } from './openapi.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
@@ -144,7 +144,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     const bundle = await services.bundles.upload(
       appId,
       Readable.fromWeb(raw as import('node:stream/web').ReadableStream),
-      { ...toMeta(input), sha256: input.sha256 },
+      { ...toMeta(input), sha256: input.sha256, nativeLayer: nativeLayerFromQuery(input.native_layer) },
       c.get('actor'),
     );
     return c.json(bundleJson(bundle, bundleUrl(c)(bundle)), 201);
@@ -154,7 +154,13 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     const input = await body(c, a.registerBundleBody);
     const bundle = await services.bundles.registerExternal(
       appId,
-      { ...toMeta(input), url: input.url, sha256: input.sha256, size: input.size },
+      {
+        ...toMeta(input),
+        url: input.url,
+        sha256: input.sha256,
+        size: input.size,
+        nativeLayer: input.native_layer,
+      },
       c.get('actor'),
     );
     return c.json(bundleJson(bundle, bundleUrl(c)(bundle)), 201);
@@ -174,6 +180,10 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     );
     return c.json(bundleJson(bundle, bundleUrl(c)(bundle)));
   });
+  api.get('/apps/:appId/bundles/:version/compatibility', read, async (c) => {
+    const { channel } = query(c, a.compatibilityQuery);
+    return c.json(await services.nativeGate.compatibility(appParam(c), versionParam(c), channel));
+  });
   api.delete('/apps/:appId/bundles/:version', publish, async (c) => {
     const { fallbacks } = await services.bundles.delete(appParam(c), versionParam(c), c.get('actor'));
     return c.json({ deleted: true, channels: fallbacks });
@@ -191,6 +201,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     allowDowngrade: input.allow_downgrade,
     failureThreshold: input.failure_threshold,
     failureMinDevices: input.failure_min_devices,
+    unregisteredBinaries: input.unregistered_binaries,
   });
   api.get('/apps/:appId/channels', read, async (c) =>
     c.json({ items: (await services.channels.list(appParam(c))).map(channelJson) }),

@@ -5,6 +5,7 @@
  * version names, lengths) come from src/http/schemas.ts.
  */
 import { z } from 'zod';
+import { UNREGISTERED_BINARY_RULES } from '../domain/native-layer.js';
 import { NATIVE_POLICIES } from '../domain/policy.js';
 import { RELEASE_EVENTS } from '../services/events.js';
 import { NATIVE_PLATFORMS } from '../services/native-builds.js';
@@ -55,6 +56,40 @@ export const updateAppBody = z
   .strict()
   .refine((input) => Object.keys(input).length > 0, 'nothing to change: give at least one setting');
 
+// Native layers (the native compatibility gate, docs/native-compatibility.md)
+const dependencyVersion = z.string().min(1).max(256);
+export const nativeLayer = z
+  .object({
+    capacitor: z.object({
+      core: dependencyVersion.nullable(),
+      android: dependencyVersion.nullable(),
+      ios: dependencyVersion.nullable(),
+    }),
+    packages: z
+      .array(
+        z.object({
+          name: z
+            .string()
+            .max(214)
+            .regex(/^(@[A-Za-z0-9._~-]+\/)?[A-Za-z0-9._~-]+$/, 'expected an npm package name'),
+          version: dependencyVersion,
+          platforms: z.array(z.enum(NATIVE_PLATFORMS)).max(2),
+        }),
+      )
+      .max(1000),
+  })
+  .meta({
+    id: 'NativeLayer',
+    description:
+      "Capacitor's core, android and ios versions (null when not installed) and every installed package with native code, with the platforms it has code for.",
+  });
+/** A native layer sent in a query string: its JSON text (handlers parse it with `nativeLayer`). */
+const nativeLayerText = z.string().max(100_000).meta({
+  description:
+    'The native layer as JSON (see NativeLayer), as `overair bundle upload` records it; absent: unknown.',
+});
+const buildNumber = z.string().regex(/^[0-9A-Za-z._-]{1,64}$/, 'expected a build number such as 42');
+
 // Bundles
 /** Optional metadata shared by uploads and external registrations. */
 const bundleMeta = {
@@ -70,6 +105,7 @@ const bundleMeta = {
 };
 export const uploadBundleQuery = z.object({
   ...bundleMeta,
+  native_layer: nativeLayerText.optional(),
   sha256: s.sha256.optional().meta({ description: 'Expected sha256 of the zip; a mismatch is a 400.' }),
 });
 export const registerBundleBody = z.object({
@@ -77,6 +113,12 @@ export const registerBundleBody = z.object({
   url: httpUrl,
   sha256: s.sha256,
   size: z.number().int().nonnegative().optional(),
+  native_layer: nativeLayer.optional(),
+});
+export const compatibilityQuery = z.object({
+  channel: s.channelName.optional().meta({
+    description: "Count only this channel's devices, and apply its rule for unregistered binaries.",
+  }),
 });
 
 /**
@@ -108,6 +150,10 @@ export const channelFlags = {
   allow_downgrade: z.boolean().optional(),
   failure_threshold: z.number().gt(0).max(1).nullable().optional(),
   failure_min_devices: z.number().int().min(1).max(1_000_000).optional(),
+  unregistered_binaries: z.enum(UNREGISTERED_BINARY_RULES).optional().meta({
+    description:
+      'Devices on a binary nobody registered (`overair native register`): `serve` them (the default) or `refuse` bundles whose native layer is known.',
+  }),
 };
 export const createChannelBody = z.object({
   name: s.channelName,
@@ -183,13 +229,25 @@ export const nativeUploadQuery = z.object({
   platform: nativePlatform,
   version: s.nativeVersion,
   channel: s.channelName,
-  version_code: z
-    .string()
-    .regex(/^[0-9A-Za-z._-]{1,64}$/, 'expected a build number such as 42')
-    .optional(),
+  version_code: buildNumber.optional(),
   notes: s.notes.optional(),
   sha256: s.sha256.optional(),
+  native_layer: nativeLayerText.optional(),
 });
+export const registerBinaryBody = z
+  .object({
+    platform: nativePlatform,
+    version: s.nativeVersion,
+    version_code: buildNumber.optional().meta({
+      description: 'The build number (versionCode, CFBundleVersion); absent: every build of the version.',
+    }),
+    native_layer: nativeLayer,
+    store_url: httpUrl.optional().meta({
+      description: 'Where users get this binary: sent to devices a bundle is refused to.',
+    }),
+  })
+  .strict();
+export const binaryQuery = z.object({ version_code: buildNumber.optional() });
 export const nativeListQuery = z.object({
   platform: nativePlatform.optional(),
   channel: s.channelName.optional(),

@@ -8,10 +8,24 @@ import { requireScope, type AdminEnv } from './auth.js';
 import type { DownloadLinks } from './download.js';
 import * as a from './admin-schemas.js';
 import { errorJson } from './errors.js';
+import { nativeBinaryJson } from './serialize.js';
+import { readJson } from './json-body.js';
 import { parseInput } from './validation.js';
 import * as s from './schemas.js';
 
 const platform = a.nativePlatform;
+
+/** A native layer sent as JSON text in a query string (`native_layer`), validated; undefined when absent. */
+export function nativeLayerFromQuery(text: string | undefined) {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw errors.invalidRequest({ problem: 'native_layer: not valid JSON' });
+  }
+  return parseInput(a.nativeLayer, value, 'native_layer');
+}
 
 /** The file name a build is downloaded as: safe characters only (it goes into Content-Disposition). */
 export function nativeFileName(build: Pick<NativeBuildRow, 'app_id' | 'version' | 'file_kind'>): string {
@@ -77,10 +91,41 @@ export function registerNativeRoutes(api: Hono<AdminEnv>, services: Services, li
         versionCode: input.version_code,
         notes: input.notes,
         sha256: input.sha256,
+        nativeLayer: nativeLayerFromQuery(input.native_layer),
       },
       c.get('actor'),
     );
     return c.json(nativeBuildJson(build, links, links.base(c)), 201);
+  });
+
+  // Binaries registered with their native layer (the native compatibility gate).
+  api.get('/apps/:appId/binaries', read, async (c) => {
+    const rows = await services.nativeGate.list(appParam(c));
+    return c.json({ items: rows.map(nativeBinaryJson) });
+  });
+  api.post('/apps/:appId/binaries', publish, async (c) => {
+    const appId = appParam(c);
+    const input = parseInput(a.registerBinaryBody, await readJson(c));
+    const { binary, replaced } = await services.nativeGate.register(
+      appId,
+      {
+        platform: input.platform,
+        version: input.version,
+        versionCode: input.version_code,
+        layer: input.native_layer,
+        storeUrl: input.store_url,
+      },
+      c.get('actor'),
+    );
+    return c.json({ ...nativeBinaryJson(binary), replaced }, replaced ? 200 : 201);
+  });
+  api.delete('/apps/:appId/binaries/:platform/:version', publish, async (c) => {
+    const appId = appParam(c);
+    const which = parseInput(platform, c.req.param('platform'), 'platform');
+    const version = parseInput(s.nativeVersion, c.req.param('version'), 'version');
+    const { version_code } = parseInput(a.binaryQuery, c.req.query(), 'query');
+    await services.nativeGate.delete(appId, which, version, version_code ?? '', c.get('actor'));
+    return c.json({ deleted: true });
   });
 
   api.get('/apps/:appId/native', read, async (c) => {

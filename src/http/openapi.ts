@@ -212,6 +212,19 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     response: r.bundle,
   },
   {
+    method: 'get',
+    path: `${APPS}/bundles/:version/compatibility`,
+    scope: 'read',
+    tag: 'Bundles',
+    summary:
+      'The bundle against every registered binary: per native package, what it would reach and refuse.',
+    description:
+      'Devices are those seen in the last 30 days (of the channel, when given); with a channel, its ' +
+      'rule for unregistered binaries applies. See docs/native-compatibility.md.',
+    query: a.compatibilityQuery,
+    response: r.compatibility,
+  },
+  {
     method: 'delete',
     path: `${APPS}/bundles/:version`,
     scope: 'publish',
@@ -396,6 +409,37 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     tag: 'Native builds',
     summary: 'Delete a native build (and its bytes unless shared).',
     params: { version: s.nativeVersion },
+    response: r.deleted,
+  },
+  {
+    method: 'get',
+    path: `${APPS}/binaries`,
+    scope: 'read',
+    tag: 'Native builds',
+    summary: 'Binaries registered with their native layer, newest first.',
+    response: r.list(r.nativeBinary),
+  },
+  {
+    method: 'post',
+    path: `${APPS}/binaries`,
+    scope: 'publish',
+    tag: 'Native builds',
+    summary: "Register a binary's native layer (201; 200 when it replaces the same binary's).",
+    description:
+      'Devices on it (platform, `version_build`, `version_code`) are refused bundles that need native ' +
+      'code it lacks. See docs/native-compatibility.md.',
+    body: a.registerBinaryBody,
+    status: 201,
+    response: r.nativeBinaryRegistered,
+  },
+  {
+    method: 'delete',
+    path: `${APPS}/binaries/:platform/:version`,
+    scope: 'publish',
+    tag: 'Native builds',
+    summary: "Remove a binary's registration (`version_code` as registered, if it was).",
+    params: { version: s.nativeVersion },
+    query: a.binaryQuery,
     response: r.deleted,
   },
   // Webhooks

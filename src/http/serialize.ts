@@ -1,7 +1,23 @@
-import type { AppJson, BundleJson, ChannelJson, DeviceJson, HistoryJson, HoldJson } from '../api-types.js';
+import type {
+  AppJson,
+  BundleJson,
+  ChannelJson,
+  DeviceJson,
+  HistoryJson,
+  HoldJson,
+  NativeBinaryJson,
+  NativeLayerJson,
+} from '../api-types.js';
 import { keyIdOf } from '../crypto/capgo.js';
 import { DOWNLOAD_FAILURES_TO_HOLD } from '../db/holds.js';
-import type { AppRow, BundleRow, ChannelHistoryRow, DeviceHoldRow, DeviceRow } from '../db/schema.js';
+import type {
+  AppRow,
+  BundleRow,
+  ChannelHistoryRow,
+  DeviceHoldRow,
+  DeviceRow,
+  NativeBinaryRow,
+} from '../db/schema.js';
 import type { ChannelView } from '../services/channels.js';
 import type { WebhookDeliveryJson, WebhookJson } from '../api-types.js';
 import type { DeliveryRow } from '../db/webhooks.js';
@@ -39,6 +55,23 @@ export function bundleJson(bundle: BundleRow, url: string): BundleJson {
     signature: bundle.signature,
     created_at: bundle.created_at,
     created_by: bundle.created_by,
+    native_layer: bundle.native_layer === null ? null : (JSON.parse(bundle.native_layer) as NativeLayerJson),
+    native_fingerprint: bundle.native_fingerprint,
+  };
+}
+
+export function nativeBinaryJson(binary: NativeBinaryRow): NativeBinaryJson {
+  return {
+    app_id: binary.app_id,
+    platform: binary.platform,
+    version: binary.version,
+    version_code: binary.version_code === '' ? null : binary.version_code,
+    native_layer: JSON.parse(binary.native_layer) as NativeLayerJson,
+    native_fingerprint: binary.native_fingerprint,
+    store_url: binary.store_url,
+    source: binary.source as NativeBinaryJson['source'],
+    created_at: binary.created_at,
+    created_by: binary.created_by,
   };
 }
 
@@ -60,6 +93,7 @@ export function channelJson(channel: ChannelView): ChannelJson {
     allow_downgrade: channel.allow_downgrade === 1,
     failure_threshold: channel.failure_threshold,
     failure_min_devices: channel.failure_min_devices,
+    unregistered_binaries: channel.unregistered_binaries as ChannelJson['unregistered_binaries'],
     created_at: channel.created_at,
     updated_at: channel.updated_at,
   };

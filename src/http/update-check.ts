@@ -126,8 +126,19 @@ export class UpdateCheck {
     info: DeviceInfo,
     request: CheckRequest,
   ): CheckAnswer | Promise<CheckAnswer> {
-    // Only for devices whose native build is too old: where to get a newer one (docs/protocol.md).
-    if (decision.outcome === 'blocked' && decision.error === 'native_version_too_old') {
+    // Only for devices whose native build is too old or lacks what the bundle needs: where to get
+    // one that runs it (docs/protocol.md), a registered store link first.
+    if (decision.outcome === 'blocked' && decision.error === 'native_incompatible' && decision.bundle) {
+      const link = this.services.updates.storeLink(info.app_id, info.platform, decision.bundle);
+      if (link !== undefined) {
+        const answer = updateAnswer(decision, info, request.urlOf);
+        return json(200, { ...answer, link, comment: 'A store update is needed for this release' });
+      }
+    }
+    if (
+      decision.outcome === 'blocked' &&
+      (decision.error === 'native_version_too_old' || decision.error === 'native_incompatible')
+    ) {
       return nativeHint(this.services, info, decision, request.urlOf).then(
         (hint) => json(200, { ...updateAnswer(decision, info, request.urlOf), ...hint }),
         (error: unknown) => this.failure(error),
@@ -260,7 +271,11 @@ function manifestOf(bundle: LiveBundle, urlOf: BundleUrl) {
 }
 
 /** Refusals that a newer native build from the store would lift. */
-const NEEDS_STORE_UPDATE = new Set(['native_version_too_old', 'disable_auto_update_to_major']);
+const NEEDS_STORE_UPDATE = new Set([
+  'native_version_too_old',
+  'disable_auto_update_to_major',
+  'native_incompatible',
+]);
 
 /** One decision in the plugin's words (docs/protocol.md, "What Overair answers"). */
 function updateAnswer(

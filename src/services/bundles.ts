@@ -3,6 +3,7 @@ import type { DigestPool } from '../bundle/digest-pool.js';
 import { extractBundleFiles, type BundleFile } from '../bundle/extract-files.js';
 import { validateBundleZip } from '../bundle/validate-zip.js';
 import { forEachLimited } from '../concurrency.js';
+import { canonicalNativeLayer, type NativeLayer } from '../domain/native-layer.js';
 import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { AppRow, BundleFileRow, BundleRow, NewBundle } from '../db/schema.js';
@@ -18,6 +19,7 @@ import {
   type ReleaseRequirements,
 } from './release-requirements.js';
 import { requireApp } from './require.js';
+import { nativeLayerColumns } from './native-gate.js';
 import type { ReleaseCache } from './release-cache.js';
 
 /** What describes a bundle besides its bytes; the same for uploads and external URLs. */
@@ -31,6 +33,8 @@ interface BundleMeta {
   notes?: string;
   /** RSA-SHA256 signature (base64) of the bundle's bytes, made by the publisher. */
   signature?: string;
+  /** The native layer it was built against (absent: unknown, served to every binary). */
+  nativeLayer?: NativeLayer;
 }
 
 export interface UploadInput extends BundleMeta {
@@ -275,7 +279,7 @@ export class BundleService {
           action: row.location === 'blob' ? 'bundle.upload' : 'bundle.register',
           appId: row.app_id,
           target: row.version,
-          detail: { sha256: row.sha256, size: row.size },
+          detail: { sha256: row.sha256, size: row.size, native_fingerprint: row.native_fingerprint ?? null },
         });
         return bundle;
       });
@@ -372,6 +376,7 @@ function rowFromMeta(appId: string, meta: BundleMeta, actor: string) {
     min_native_version: meta.minNativeVersion ?? null,
     notes: meta.notes ?? null,
     signature: meta.signature ?? null,
+    ...nativeLayerColumns(meta.nativeLayer && canonicalNativeLayer(meta.nativeLayer)),
     created_at: now(),
     created_by: actor,
   };

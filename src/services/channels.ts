@@ -3,6 +3,7 @@ import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { Updateable } from 'kysely';
 import type { ChannelHistoryRow, ChannelRow, ChannelsTable } from '../db/schema.js';
 import { toFlag } from '../db/time.js';
+import type { UnregisteredBinaryRule } from '../domain/native-layer.js';
 import type { NativePolicy } from '../domain/policy.js';
 import { NO_EVENTS, type EventSink } from './events.js';
 import { requirementsOf, unmetRequirements } from './release-requirements.js';
@@ -28,6 +29,8 @@ export interface ChannelChanges {
   /** A failure rate (0-1) that halts a release automatically, or null for none. */
   failureThreshold?: number | null;
   failureMinDevices?: number;
+  /** Devices on a binary nobody registered: served or refused (the native compatibility gate). */
+  unregisteredBinaries?: UnregisteredBinaryRule;
 }
 
 /** Column values for the changes that were given (undefined ones leave the column alone). */
@@ -44,6 +47,7 @@ function columnsOf(changes: ChannelChanges): Updateable<ChannelsTable> {
     allow_downgrade: flag(changes.allowDowngrade),
     failure_threshold: changes.failureThreshold,
     failure_min_devices: changes.failureMinDevices,
+    unregistered_binaries: changes.unregisteredBinaries,
   };
   return Object.fromEntries(Object.entries(columns).filter(([, value]) => value !== undefined));
 }

@@ -13,6 +13,7 @@ import { DeviceActivity } from './device-activity.js';
 import { DeviceHolds } from './holds.js';
 import { DeviceService } from './devices.js';
 import { NativeBuildService } from './native-builds.js';
+import { NativeGateService } from './native-gate.js';
 import { Readiness } from './readiness.js';
 import { ReleaseCache } from './release-cache.js';
 import { SafetyService } from './safety.js';
@@ -86,7 +87,8 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     apps: new AppService(repos, store, cache),
     digests,
     bundles: new BundleService(repos, store, cache, options.maxUploadBytes, digests, webhooks),
-    nativeBuilds: new NativeBuildService(repos, store, options.maxNativeUploadBytes ?? 2 * 1024 ** 3),
+    nativeBuilds: new NativeBuildService(repos, store, options.maxNativeUploadBytes ?? 2 * 1024 ** 3, cache),
+    nativeGate: new NativeGateService(repos, cache),
     channels,
     devices: new DeviceService(repos, activity, cache),
     tokens,

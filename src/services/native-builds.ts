@@ -7,6 +7,9 @@ import type { NativeBuildRow } from '../db/schema.js';
 import type { NativeBuildFilter } from '../db/native-builds.js';
 import { now } from '../db/time.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import type { NativeLayer } from '../domain/native-layer.js';
+import { recordBinary } from './native-gate.js';
+import type { ReleaseCache } from './release-cache.js';
 import { requireApp } from './require.js';
 
 export const NATIVE_PLATFORMS = ['android', 'ios'] as const;
@@ -21,6 +24,8 @@ export interface NativeUploadInput {
   notes?: string;
   /** sha256 the client computed; the upload fails unless the bytes match it. */
   sha256?: string;
+  /** The native layer it was built with: registers the binary for the native compatibility gate. */
+  nativeLayer?: NativeLayer;
 }
 
 /** Entries listed at most when looking for the manifest or the Payload folder. */
@@ -42,6 +47,7 @@ export class NativeBuildService {
     private readonly repos: Repos,
     private readonly store: BlobStore,
     readonly maxUploadBytes: number,
+    private readonly cache?: ReleaseCache,
   ) {}
 
   async list(appId: string, filter: NativeBuildFilter): Promise<NativeBuildRow[]> {
@@ -113,6 +119,15 @@ export class NativeBuildService {
           target: `${input.platform} ${input.version}`,
           detail: { channel: input.channel, sha256: staged.sha256, size: staged.size, file_kind: fileKind },
         });
+        if (input.nativeLayer) {
+          const binary = {
+            platform: input.platform,
+            version: input.version,
+            versionCode: input.versionCode,
+            layer: input.nativeLayer,
+          };
+          await recordBinary(repos, appId, binary, actor, 'upload');
+        }
         return build;
       });
     } catch (error) {
@@ -121,6 +136,7 @@ export class NativeBuildService {
       throw error;
     }
     this.latestCache.clear();
+    if (input.nativeLayer) this.cache?.invalidate(appId);
     return build;
   }
 

@@ -13,6 +13,8 @@ function fakeRepos() {
     gate: undefined as Promise<void> | undefined,
     loads: 0,
     batches: [] as string[][],
+    /** Registered binaries, returned as new rows by every load. */
+    binaries: [] as Record<string, unknown>[],
   };
   const read = async <T>(value: T): Promise<T> => {
     if (state.failure) throw state.failure;
@@ -31,6 +33,7 @@ function fakeRepos() {
     bundles: { findByIds: () => read([]), filesOf: () => read([]) },
     devices: { assignments: () => read([]) },
     holds: { active: () => read([]) },
+    nativeBinaries: { listOfApps: () => read(state.binaries.map((row) => ({ ...row }))) },
   };
   return { repos: repos as unknown as Repos, state };
 }
@@ -165,5 +168,38 @@ describe('the release cache with many apps', () => {
     await sleep(40);
     expect(cache.peek('a')).toBe(before);
     expect(state.loads).toBe(2);
+  });
+});
+
+describe('the release cache and registered binaries', () => {
+  it('finds them by platform, version and build number, parsed once across reloads', async () => {
+    const { repos, state } = fakeRepos();
+    const layer = { capacitor: { core: '6.1.0', android: '6.1.0', ios: null }, packages: [] };
+    state.binaries = [
+      {
+        id: 1,
+        app_id: 'app',
+        platform: 'android',
+        version: '1.0.0',
+        version_code: '10',
+        native_layer: JSON.stringify(layer),
+        native_fingerprint: 'f1',
+        store_url: 'https://store.example/app',
+      },
+    ];
+    const cache = new ReleaseCache(repos, 10);
+    const first = (await cache.get('app'))!;
+    const binary = first.binaries.get('android\n1.0.0\n10');
+    expect(binary).toMatchObject({ label: 'android 1.0.0 (build 10)', layer, fingerprint: 'f1' });
+    expect(first.storeLinks).toEqual([{ platform: 'android', binary, url: 'https://store.example/app' }]);
+    cache.drop('app');
+    const second = (await cache.get('app'))!;
+    expect(second).not.toBe(first);
+    // The same facts (and so the verdicts kept on them), not a second parse.
+    expect(second.binaries.get('android\n1.0.0\n10')).toBe(binary);
+    // A new registration of the same binary (another fingerprint) is read afresh.
+    state.binaries[0]!.native_fingerprint = 'f2';
+    cache.drop('app');
+    expect((await cache.get('app'))!.binaries.get('android\n1.0.0\n10')).not.toBe(binary);
   });
 });

@@ -1,8 +1,15 @@
 import type { ChannelFacts } from '../domain/decision.js';
+import {
+  binaryKey,
+  type NativeBinaryFacts,
+  type NativeLayer,
+  type UnregisteredBinaryRule,
+} from '../domain/native-layer.js';
 import type { NativePolicy } from '../domain/policy.js';
 import type { Repos } from '../db/index.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import type { BundleFileRow, BundleRow, ChannelRow } from '../db/schema.js';
+import type { BundleFileRow, BundleRow, ChannelRow, NativeBinaryRow } from '../db/schema.js';
+import { binaryFacts } from './native-gate.js';
 
 /** Everything the update decision needs about one app, read in a few queries and shared by all checks. */
 export interface AppRelease {
@@ -14,6 +21,10 @@ export interface AppRelease {
   assignments: Map<string, ChannelAssignment>;
   /** Versions held back from a device after it failed them, by device id. */
   holds: Map<string, Set<string>>;
+  /** Registered binaries, by binaryKey(platform, version, build number or ''); see findBinary. */
+  binaries: Map<string, NativeBinaryFacts>;
+  /** Registered binaries with a store link, newest first: where a refused device is sent. */
+  storeLinks: { platform: string; binary: NativeBinaryFacts; url: string }[];
 }
 
 export interface ChannelAssignment {
@@ -29,6 +40,9 @@ export function assignmentOf(release: AppRelease, deviceId: string): ChannelAssi
 
 export type LiveBundle = BundleRow & {
   minNativeVersion: string | null;
+  /** The native layer it was built against (parsed once per load); null when unknown. */
+  nativeLayer: NativeLayer | null;
+  nativeFingerprint: string | null;
   /** The bundle's files for a delta update; empty when it has none (encrypted or external bundles). */
   files: BundleFileRow[];
 };
@@ -72,6 +86,13 @@ export class ReleaseCache {
   /** Entries past half their life, reloaded together by the next batch (`refreshing` is its timer). */
   private due = new Map<string, CacheEntry>();
   private refreshing: NodeJS.Timeout | undefined;
+  /**
+   * Native layers parsed once per fingerprint, and binaries once per registration, across reloads:
+   * an app reloaded every TTL does not parse them again, and a bundle's verdict on a binary, kept
+   * by the layer's object, is worked out once while both stay (see domain/native-layer.ts).
+   */
+  private readonly layers = new Map<string, NativeLayer>();
+  private readonly binaryFacts = new Map<string, NativeBinaryFacts>();
 
   constructor(
     private readonly repos: Repos,
@@ -222,7 +243,7 @@ export class ReleaseCache {
   }
 
   /**
-   * The releases of several apps in six queries whatever their number (one app costs ~0.2 ms of
+   * The releases of several apps in seven queries whatever their number (one app costs ~0.2 ms of
    * CPU on SQLite; a thousand apps reloaded one by one each TTL would take a fifth of a core).
    */
   private async loadMany(appIds: string[]): Promise<Map<string, AppRelease | null>> {
@@ -249,12 +270,15 @@ export class ReleaseCache {
           minNativeVersion: bundle.min_native_version,
           encrypted: bundle.session_key !== null,
           keyId: bundle.key_id,
+          nativeLayer: this.layerOf(bundle.native_layer, bundle.native_fingerprint),
+          nativeFingerprint: bundle.native_fingerprint,
           files: files.get(bundle.id) ?? [],
         },
       ]),
     );
     const assignments = groupBy(await this.repos.devices.assignments(apps), (row) => row.app_id);
     const holds = groupBy(await this.repos.holds.active(apps), (hold) => hold.app_id);
+    const binaries = groupBy(await this.repos.nativeBinaries.listOfApps(apps), (row) => row.app_id);
     const channelsOf = groupBy(channels, (channel) => channel.app_id);
     for (const appId of apps) {
       const facts = new Map<string, ChannelFacts<LiveBundle>>();
@@ -264,6 +288,14 @@ export class ReleaseCache {
         const versions = held.get(hold.device_id);
         if (versions) versions.add(hold.version);
         else held.set(hold.device_id, new Set([hold.version]));
+      }
+      const registered = new Map<string, NativeBinaryFacts>();
+      const storeLinks: AppRelease['storeLinks'] = [];
+      // Newest first, so that the store links are too.
+      for (const row of (binaries.get(appId) ?? []).sort((a, b) => b.id - a.id)) {
+        const facts = this.factsOf(row);
+        registered.set(binaryKey(row.platform, row.version, row.version_code), facts);
+        if (row.store_url) storeLinks.push({ platform: row.platform, binary: facts, url: row.store_url });
       }
       releases.set(appId, {
         appId,
@@ -276,10 +308,31 @@ export class ReleaseCache {
           ]),
         ),
         holds: held,
+        binaries: registered,
+        storeLinks,
       });
     }
     return releases;
   }
+
+  private layerOf(text: string | null, fingerprint: string | null): NativeLayer | null {
+    if (text === null || fingerprint === null) return null;
+    return bounded(this.layers, fingerprint, () => JSON.parse(text) as NativeLayer);
+  }
+
+  private factsOf(row: NativeBinaryRow): NativeBinaryFacts {
+    return bounded(this.binaryFacts, `${row.id}\n${row.native_fingerprint}`, () => binaryFacts(row));
+  }
+}
+
+function bounded<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    if (map.size >= 10_000) map.clear();
+    value = make();
+    map.set(key, value);
+  }
+  return value;
 }
 
 function channelFacts(channel: ChannelRow, bundles: Map<number, LiveBundle>): ChannelFacts<LiveBundle> {
@@ -299,6 +352,7 @@ function channelFacts(channel: ChannelRow, bundles: Map<number, LiveBundle>): Ch
     },
     nativePolicy: channel.native_policy as NativePolicy,
     allowDowngrade: channel.allow_downgrade === 1,
+    unregisteredBinaries: channel.unregistered_binaries as UnregisteredBinaryRule,
   };
 }
 

@@ -1,4 +1,5 @@
 import { decideUpdate, type UpdateDecision } from '../domain/decision.js';
+import { findBinary, nativeGateRefusal } from '../domain/native-layer.js';
 import { currentBundleVersion } from '../domain/plugin.js';
 import { errors } from '../errors.js';
 import type { DeviceActivity } from './device-activity.js';
@@ -39,12 +40,30 @@ export class UpdateService {
       isProd: info.is_prod,
       keyId: info.key_id,
       heldVersions: release.holds.get(info.device_id),
+      // A map lookup (none at all for an app without registered binaries).
+      binary: findBinary(release.binaries, info.platform, info.version_build, info.version_code),
       currentVersion: currentBundleVersion(info.version_name, info.version_build),
       nativeVersion: info.version_build,
       requested: info.defaultChannel,
     });
     this.activity.recordDevice(info, 'channel' in decision ? decision.channel : '');
     return decision;
+  }
+
+  /**
+   * Where a device refused a bundle by the native gate gets a binary that runs it: the store link of
+   * the newest registered binary of its platform that has what the bundle needs; undefined when none
+   * is known (or the app's release is no longer in the cache).
+   */
+  storeLink(appId: string, platform: string, bundle: LiveBundle): string | undefined {
+    const release = this.cache.peek(appId);
+    if (!release) return undefined;
+    for (const candidate of release.storeLinks) {
+      if (candidate.platform === platform && nativeGateRefusal(bundle, candidate.binary, platform) === null) {
+        return candidate.url;
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -62,6 +81,7 @@ export class UpdateService {
     const release = await this.cache.get(request.appId);
     if (!release) throw errors.appNotFound({ appId: request.appId });
     return decideUpdate(release.channels, {
+      binary: findBinary(release.binaries, request.platform, request.nativeVersion, ''),
       deviceId: request.deviceId,
       platform: request.platform,
       isEmulator: false,

@@ -4,6 +4,7 @@ export type {
   AppJson,
   BundleJson,
   ChannelJson,
+  CompatibilityJson,
   DeviceJson,
   HistoryJson,
   HoldJson,

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import type { Command } from 'commander';
-import type { BundleJson, ChannelJson, Page } from '../../api-types.js';
+import type { BundleJson, ChannelJson, CompatibilityJson, NativeLayerJson, Page } from '../../api-types.js';
 import { checkBundleFolder, hashFile, listFolder, zipFolder } from '../../bundle/zip-folder.js';
 import {
   decryptBundleFile,
@@ -22,6 +22,7 @@ import type { ApiClient } from '../client.js';
 import { contextOf, type CommandContext } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
 import { PRIVATE_KEY_FILE, configKeyId, readKeyFile, readPrivateKey, readPublicKey } from '../key-files.js';
+import { describeNativeLayer, detectNativeLayer, isCapacitorProject } from '../native-layer.js';
 import { emit, fields, formatBytes, progressBar, table } from '../output.js';
 import {
   bucketTarget,
@@ -56,6 +57,8 @@ interface UploadOptions extends S3UploadFlags {
   key?: string;
   keyData?: string;
   privateKey?: string;
+  nativeFrom?: string;
+  nativeLayer: boolean;
 }
 
 /** `bundle zip|upload|list|info|delete`. */
@@ -114,6 +117,11 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
       "with --path: skip the check for index.html and the updater plugin's ready call",
     )
     .option(
+      '--native-from <dir>',
+      "record the native layer of the project in this folder (default: this folder's, unless --zip or --external)",
+    )
+    .option('--no-native-layer', 'record no native layer: the bundle is served to every binary')
+    .option(
       '--s3-bucket-name <bucket>',
       'upload the zip to this bucket of yours and register its URL as an external bundle (the bytes never pass through the server)',
     )
@@ -143,10 +151,11 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
       const version = await resolveVersion(io.cwd, options.bundle);
       // Checked before anything is zipped: a wrong --s3-* option fails at once, not after the work.
       const bucket = bucketTarget(options, io.env);
+      const nativeLayer = await nativeLayerFor(io.cwd, options);
       const api = await ctx.api();
       const uploaded = options.external
-        ? await registerExternal(api, appId, version, options)
-        : await uploadBytes(ctx, api, appId, version, options, bucket);
+        ? await registerExternal(api, appId, version, options, nativeLayer)
+        : await uploadBytes(ctx, api, appId, version, options, bucket, nativeLayer);
       let channel: unknown;
       if (options.channel) {
         channel = await api.put<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(options.channel)}/bundle`, {
@@ -156,6 +165,7 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
       emit(io, ctx.json, { ...uploaded, ...(options.channel && { channel }) }, (v) =>
         [
           `Uploaded ${appId} ${v.version} (${v.size === null ? 'size unknown' : formatBytes(v.size)}), sha256 ${v.sha256}`,
+          `Native layer: ${describeNativeLayer(v.native_layer, v.native_fingerprint)}`,
           options.channel
             ? `Live on channel "${options.channel}"`
             : `Make it live: overair channel set CHANNEL ${v.version}`,
@@ -315,7 +325,21 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);
       const found = await (await ctx.api()).get<BundleJson>(`/apps/${enc(appId)}/bundles/${enc(version)}`);
-      emit(io, ctx.json, found, (v) => fields({ ...v }));
+      emit(io, ctx.json, found, ({ native_layer, ...v }) =>
+        [
+          fields({ ...v }),
+          '',
+          `Native layer: ${describeNativeLayer(native_layer, v.native_fingerprint)}`,
+          ...(native_layer && native_layer.packages.length > 0
+            ? [
+                table(
+                  ['PACKAGE', 'VERSION', 'PLATFORMS'],
+                  native_layer.packages.map((pkg) => [pkg.name, pkg.version, pkg.platforms.join(',')]),
+                ),
+              ]
+            : []),
+        ].join('\n'),
+      );
     });
 
   bundle
@@ -358,6 +382,43 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     );
 
   bundle
+    .command('compatibility <version>')
+    .description(
+      'check a bundle against every registered binary before it goes live: per native package, and the devices it would reach and refuse',
+    )
+    .option('--app <appId>', 'app id')
+    .option(
+      '--channel <channel>',
+      "count this channel's devices and apply its rule for unregistered binaries",
+    )
+    .option(
+      '--fail-on-incompatible',
+      'exit with status 2 when the bundle would refuse any device seen in 30 days',
+    )
+    .action(
+      async (
+        version: string,
+        options: { app?: string; channel?: string; failOnIncompatible?: boolean },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const appId = await resolveAppId(io.cwd, options.app);
+        const report = await (
+          await ctx.api()
+        ).get<CompatibilityJson>(`/apps/${enc(appId)}/bundles/${enc(version)}/compatibility`, {
+          channel: options.channel,
+        });
+        emit(io, ctx.json, report, renderCompatibility);
+        if (options.failOnIncompatible && report.devices.refused > 0) {
+          throw new CliError(
+            `bundle ${version} would be refused to ${report.devices.refused} of ${report.devices.total} devices (--fail-on-incompatible)`,
+            2,
+          );
+        }
+      },
+    );
+
+  bundle
     .command('delete <version>')
     .description('delete a bundle; channels it is live on fall back to their previous bundle')
     .option('--app <appId>', 'app id')
@@ -379,6 +440,69 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
 }
 
 const enc = encodeURIComponent;
+
+/**
+ * The native layer an upload records: the project's in --native-from, else this folder's when the
+ * bundle is zipped here from it; a zip or URL made elsewhere is unknown unless --native-from says.
+ */
+async function nativeLayerFor(cwd: string, options: UploadOptions): Promise<NativeLayerJson | undefined> {
+  if (!options.nativeLayer) {
+    if (options.nativeFrom) throw new CliError('give either --native-from or --no-native-layer, not both');
+    return undefined;
+  }
+  if (options.nativeFrom) return detectNativeLayer(path.resolve(cwd, options.nativeFrom));
+  if (options.zip || options.external || !(await isCapacitorProject(cwd))) return undefined;
+  return detectNativeLayer(cwd);
+}
+
+/** The compatibility report as text: the package table, then who it reaches and refuses. */
+function renderCompatibility(report: CompatibilityJson): string {
+  const label = (b: CompatibilityJson['binaries'][number]) =>
+    `${b.platform} ${b.version}${b.version_code === null ? '' : ` (${b.version_code})`}`;
+  const lines = [
+    `Bundle ${report.version} of ${report.app_id}${report.channel ? `, channel "${report.channel}"` : ''}`,
+    `Native layer: ${describeNativeLayer(report.native_layer, report.native_fingerprint)}`,
+  ];
+  if (report.binaries.length === 0) {
+    lines.push('No binary is registered (overair native register): every device is served.');
+  } else {
+    const rows = report.packages.filter(
+      (row) => row.bundle !== null || row.binaries.some((version) => version !== null),
+    );
+    lines.push(
+      '',
+      table(
+        ['PACKAGE', 'BUNDLE', ...report.binaries.map(label)],
+        rows.map((row) => [row.name, row.bundle, ...row.binaries]),
+      ),
+      '',
+      table(
+        ['BINARY', 'DEVICES (30 DAYS)', 'VERDICT'],
+        report.binaries.map((b) => [
+          label(b),
+          b.devices,
+          b.compatible ? 'compatible' : `REFUSED: ${b.problems.join('; ')}`,
+        ]),
+      ),
+    );
+  }
+  const unregistered = report.unregistered.reduce((sum, group) => sum + group.devices, 0);
+  if (unregistered > 0) {
+    lines.push(
+      '',
+      `${unregistered} device${unregistered === 1 ? '' : 's'} on unregistered binaries (${report.unregistered
+        .map((g) => `${g.platform} ${g.version}${g.version_code ? ` (${g.version_code})` : ''}: ${g.devices}`)
+        .join(
+          ', ',
+        )}): ${report.native_layer && report.unregistered_binaries === 'refuse' ? 'refused' : 'served'}`,
+    );
+  }
+  lines.push(
+    '',
+    `Would reach ${report.devices.reached} and refuse ${report.devices.refused} of ${report.devices.total} devices seen since ${report.devices_since.slice(0, 10)}`,
+  );
+  return lines.join('\n');
+}
 
 async function resolveVersion(cwd: string, given: string | undefined): Promise<string> {
   const version = given ?? (await packageVersion(cwd));
@@ -419,6 +543,7 @@ async function uploadBytes(
   options: UploadOptions,
   /** With --s3-bucket-name: the zip goes there, not to the server. */
   bucket: BucketTarget | null,
+  nativeLayer: NativeLayerJson | undefined,
 ) {
   if (options.zip && options.path) throw new CliError('give either --zip or --path, not both');
   let zipFile = options.zip ? path.resolve(ctx.io.cwd, options.zip) : undefined;
@@ -456,7 +581,7 @@ async function uploadBytes(
         ctx,
         api,
         bucket,
-        { appId, version, file, sha256, size, signature, sealed },
+        { appId, version, file, sha256, size, signature, sealed, nativeLayer },
         options,
       );
     }
@@ -481,6 +606,7 @@ async function uploadBytes(
         checksum: sealed?.checksum ?? (ivSessionKey ? options.checksum : undefined),
         key_id: sealed?.keyId ?? options.keyId ?? (ivSessionKey ? await configKeyId(ctx.io.cwd) : undefined),
         signature,
+        native_layer: nativeLayer && JSON.stringify(nativeLayer),
       },
       stream: { body, length: size, type: 'application/zip' },
     });
@@ -495,7 +621,13 @@ async function uploadBytes(
   }
 }
 
-async function registerExternal(api: ApiClient, appId: string, version: string, options: UploadOptions) {
+async function registerExternal(
+  api: ApiClient,
+  appId: string,
+  version: string,
+  options: UploadOptions,
+  nativeLayer: NativeLayerJson | undefined,
+) {
   const url = options.external!;
   if (options.encrypt || options.privateKey) {
     throw new CliError(
@@ -523,6 +655,7 @@ async function registerExternal(api: ApiClient, appId: string, version: string, 
     size,
     min_native_version: options.minNative,
     notes: options.comment,
+    native_layer: nativeLayer,
     ...(encrypted && {
       session_key: options.ivSessionKey,
       checksum: options.checksum,
@@ -546,6 +679,7 @@ function registerUrl(
     checksum?: string;
     key_id?: string;
     signature?: string;
+    native_layer?: NativeLayerJson;
   },
 ) {
   return api.post<BundleJson>(`/apps/${enc(appId)}/bundles`, body);
@@ -568,6 +702,7 @@ async function uploadViaBucket(
     size: number;
     signature?: string;
     sealed?: { ivSessionKey: string; checksum: string; keyId: string };
+    nativeLayer?: NativeLayerJson;
   },
   options: UploadOptions,
 ) {
@@ -597,6 +732,7 @@ async function uploadViaBucket(
       min_native_version: options.minNative,
       notes: options.comment,
       signature: bundle.signature,
+      native_layer: bundle.nativeLayer,
       ...(ivSessionKey && {
         session_key: ivSessionKey,
         checksum: sealed?.checksum ?? options.checksum,

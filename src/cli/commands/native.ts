@@ -3,11 +3,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import type { Command } from 'commander';
-import type { NativeBuildJson } from '../../api-types.js';
+import type { NativeBinaryJson, NativeBuildJson, NativeLayerJson } from '../../api-types.js';
 import { hashFile } from '../../bundle/zip-folder.js';
 import { resolveAppId } from '../capacitor.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
+import { describeNativeLayer, detectNativeLayer, isCapacitorProject } from '../native-layer.js';
 import { emit, formatBytes, progressBar, table } from '../output.js';
 
 const PLATFORMS = ['android', 'ios'];
@@ -18,7 +19,21 @@ function platformOf(value: string): string {
   return value;
 }
 
-/** `native upload|list|delete`: native test builds (APK, AAB, IPA) for testers. */
+/**
+ * The native layer of a binary being built: that of the project in --native-from, else of this
+ * folder when it is a Capacitor project; undefined when neither (`native upload` then
+ * registers nothing), an error for `native register`, which exists to record it.
+ */
+async function binaryLayer(cwd: string, from: string | undefined, required: boolean) {
+  if (from) return detectNativeLayer(path.resolve(cwd, from));
+  if (!required && !(await isCapacitorProject(cwd))) return undefined;
+  return detectNativeLayer(cwd);
+}
+
+const binaryName = (b: { platform: string; version: string; version_code: string | null }) =>
+  `${b.platform} ${b.version}${b.version_code === null ? '' : ` (build ${b.version_code})`}`;
+
+/** `native upload|list|delete|register|binaries|unregister`: native builds and registered binaries. */
 export function registerNativeCommands(program: Command, io: CliIo): void {
   const native = program
     .command('native')
@@ -32,6 +47,10 @@ export function registerNativeCommands(program: Command, io: CliIo): void {
     .requiredOption('--channel <channel>', 'the native channel, e.g. beta')
     .option('--version-code <n>', 'build number (versionCode / CFBundleVersion)')
     .option('--notes <text>', 'release notes for testers')
+    .option(
+      '--native-from <dir>',
+      "register the build's native layer from the project in this folder (default: this folder, when it has a package.json)",
+    )
     .option('--app <appId>', 'app id')
     .action(
       async (
@@ -43,12 +62,14 @@ export function registerNativeCommands(program: Command, io: CliIo): void {
           versionCode?: string;
           notes?: string;
           app?: string;
+          nativeFrom?: string;
         },
         command: Command,
       ) => {
         const ctx = contextOf(io, command);
         const appId = await resolveAppId(io.cwd, options.app);
         const platform = platformOf(options.platform);
+        const nativeLayer = await binaryLayer(io.cwd, options.nativeFrom, false);
         const target = path.resolve(io.cwd, file);
         if (!(await fs.stat(target).catch(() => null))?.isFile())
           throw new CliError(`${target}: no such file`);
@@ -72,6 +93,7 @@ export function registerNativeCommands(program: Command, io: CliIo): void {
             version_code: options.versionCode,
             notes: options.notes,
             sha256,
+            native_layer: nativeLayer && JSON.stringify(nativeLayer),
           },
           stream: {
             body: createReadStream(target).pipe(counter),
@@ -90,6 +112,9 @@ export function registerNativeCommands(program: Command, io: CliIo): void {
           [
             `Uploaded ${appId} ${v.platform} ${v.version} (${v.file_kind}, ${formatBytes(v.size)}) to native channel "${v.channel}", sha256 ${v.sha256}`,
             `Latest ${v.platform} build of "${v.channel}": ${v.latest_url}`,
+            nativeLayer
+              ? `Registered its native layer: ${describeNativeLayer(nativeLayer)}`
+              : 'Native layer not registered (not run in a Capacitor project; give --native-from DIR)',
           ].join('\n'),
         );
       },
@@ -126,6 +151,116 @@ export function registerNativeCommands(program: Command, io: CliIo): void {
         ),
       );
     });
+
+  native
+    .command('register')
+    .description(
+      "record a binary's native layer from the project it is built from (a CI step beside the native build)",
+    )
+    .requiredOption('--platform <platform>', 'android or ios')
+    .requiredOption(
+      '--version <version>',
+      'the native version devices report (versionName / CFBundleShortVersionString)',
+    )
+    .option(
+      '--version-code <n>',
+      'the build number (versionCode / CFBundleVersion); default: every build of the version',
+    )
+    .option(
+      '--store-url <url>',
+      'where users get this build (a store page), sent to devices a bundle is refused to',
+    )
+    .option('--native-from <dir>', 'the project folder (default: this folder)')
+    .option('--app <appId>', 'app id')
+    .action(
+      async (
+        options: {
+          platform: string;
+          version: string;
+          versionCode?: string;
+          storeUrl?: string;
+          nativeFrom?: string;
+          app?: string;
+        },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const appId = await resolveAppId(io.cwd, options.app);
+        const platform = platformOf(options.platform);
+        const layer = (await binaryLayer(io.cwd, options.nativeFrom, true)) as NativeLayerJson;
+        const registered = await (
+          await ctx.api()
+        ).post<NativeBinaryJson & { replaced: boolean }>(`/apps/${enc(appId)}/binaries`, {
+          platform,
+          version: options.version,
+          version_code: options.versionCode,
+          native_layer: layer,
+          store_url: options.storeUrl,
+        });
+        emit(
+          io,
+          ctx.json,
+          registered,
+          (v) =>
+            `${v.replaced ? 'Updated' : 'Registered'} ${appId} ${binaryName(v)}: ${describeNativeLayer(v.native_layer, v.native_fingerprint)}`,
+        );
+      },
+    );
+
+  native
+    .command('binaries')
+    .description('list the binaries registered with their native layer')
+    .option('--app <appId>', 'app id')
+    .action(async (options: { app?: string }, command: Command) => {
+      const ctx = contextOf(io, command);
+      const appId = await resolveAppId(io.cwd, options.app);
+      const { items } = await (
+        await ctx.api()
+      ).get<{ items: NativeBinaryJson[] }>(`/apps/${enc(appId)}/binaries`);
+      emit(io, ctx.json, items, (rows) =>
+        table(
+          ['PLATFORM', 'VERSION', 'CODE', 'PACKAGES', 'FINGERPRINT', 'SOURCE', 'REGISTERED', 'STORE'],
+          rows.map((b) => [
+            b.platform,
+            b.version,
+            b.version_code ?? 'any',
+            b.native_layer.packages.length,
+            b.native_fingerprint.slice(0, 12),
+            b.source,
+            b.created_at,
+            b.store_url,
+          ]),
+        ),
+      );
+    });
+
+  native
+    .command('unregister <platform> <version>')
+    .description(
+      "remove a binary's registration (its devices then follow the channel's rule for unregistered binaries)",
+    )
+    .option('--version-code <n>', 'the build number it was registered with')
+    .option('--app <appId>', 'app id')
+    .action(
+      async (
+        platform: string,
+        version: string,
+        options: { versionCode?: string; app?: string },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const appId = await resolveAppId(io.cwd, options.app);
+        const which = `/apps/${enc(appId)}/binaries/${platformOf(platform)}/${enc(version)}`;
+        const query = options.versionCode === undefined ? '' : `?version_code=${enc(options.versionCode)}`;
+        const result = await (await ctx.api()).delete<{ deleted: boolean }>(`${which}${query}`);
+        emit(
+          io,
+          ctx.json,
+          { ...result, platform, version, version_code: options.versionCode ?? null },
+          (v) => `Unregistered ${appId} ${binaryName(v)}`,
+        );
+      },
+    );
 
   native
     .command('delete <platform> <version>')

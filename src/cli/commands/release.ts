@@ -25,6 +25,7 @@ interface ChannelUpdateOptions {
   downgrade?: string;
   failureThreshold?: string;
   failureMinDevices?: string;
+  unregisteredBinaries?: string;
 }
 
 /** The API's channel settings from `channel update` flags; only the flags given. */
@@ -45,6 +46,8 @@ function channelChanges(options: ChannelUpdateOptions): Record<string, unknown> 
   }
   if (options.failureMinDevices !== undefined)
     changes.failure_min_devices = Number(options.failureMinDevices);
+  if (options.unregisteredBinaries !== undefined)
+    changes.unregistered_binaries = options.unregisteredBinaries;
   return changes;
 }
 
@@ -190,6 +193,10 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
       'halt a release when this share of its devices fail (0-1), or "off"',
     )
     .option('--failure-min-devices <n>', 'devices that must have tried a release before it can be halted')
+    .option(
+      '--unregistered-binaries <serve|refuse>',
+      'devices on a binary nobody registered (overair native register): serve them, or refuse bundles whose native layer is known',
+    )
     .action(async (name: string, options: ChannelUpdateOptions, command: Command) => {
       const ctx = contextOf(io, command);
       const appId = await resolveAppId(io.cwd, options.app);

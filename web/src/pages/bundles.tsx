@@ -394,6 +394,33 @@ export function BundlePage({ appId, version }: { appId: string; version: string 
               <dd>{b.signature ? 'yes' : 'no'}</dd>
               <dt>Minimum native</dt>
               <dd>{b.min_native_version ?? 'any'}</dd>
+              <dt>Native layer</dt>
+              <dd data-testid="native-layer">
+                {b.native_layer ? (
+                  <>
+                    Capacitor{' '}
+                    {[
+                      b.native_layer.capacitor.core && `core ${b.native_layer.capacitor.core}`,
+                      b.native_layer.capacitor.android && `android ${b.native_layer.capacitor.android}`,
+                      b.native_layer.capacitor.ios && `ios ${b.native_layer.capacitor.ios}`,
+                    ]
+                      .filter(Boolean)
+                      .join(', ') || 'not installed'}
+                    {b.native_layer.packages.length > 0 && (
+                      <ul className="plain">
+                        {b.native_layer.packages.map((pkg) => (
+                          <li key={pkg.name}>
+                            <code>{pkg.name}</code> {pkg.version}{' '}
+                            <span className="muted">({pkg.platforms.join(', ')})</span>
+                          </li>
+                        ))}
+                      </ul>
+                    )}
+                  </>
+                ) : (
+                  <span className="muted">unknown (served to every binary)</span>
+                )}
+              </dd>
               {b.notes && (
                 <>
                   <dt>Notes</dt>

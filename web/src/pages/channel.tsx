@@ -5,6 +5,7 @@ import {
   withQuery,
   type BundleJson,
   type ChannelJson,
+  type CompatibilityJson,
   type HistoryJson,
   type Page,
 } from '../api.js';
@@ -17,6 +18,7 @@ import {
   Field,
   Form,
   Loading,
+  Notice,
   Pager,
   TextField,
 } from '../components.js';
@@ -66,7 +68,13 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
             </dl>
             {can.publish && (
               <>
-                <Releaser route={route} channel={c} bundles={bundles.data?.items ?? []} onDone={changed} />
+                <Releaser
+                  appId={appId}
+                  route={route}
+                  channel={c}
+                  bundles={bundles.data?.items ?? []}
+                  onDone={changed}
+                />
                 <Rollback route={route} channel={c} onDone={changed} />
               </>
             )}
@@ -90,7 +98,13 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
 }
 
 /** Make a bundle live, or roll it out to a share of the devices with a slider. */
-function Releaser(props: { route: string; channel: ChannelJson; bundles: BundleJson[]; onDone(): void }) {
+function Releaser(props: {
+  appId: string;
+  route: string;
+  channel: ChannelJson;
+  bundles: BundleJson[];
+  onDone(): void;
+}) {
   const { channel, bundles } = props;
   const candidates = bundles.filter((bundle) => bundle.version !== channel.version);
   const initial = channel.rollout?.version ?? candidates[0]?.version ?? '';
@@ -135,6 +149,7 @@ function Releaser(props: { route: string; channel: ChannelJson; bundles: BundleJ
           ))}
         </select>
       </Field>
+      {version && <Compatibility appId={props.appId} channel={channel.name} version={version} />}
       <Field label={`Rollout: ${percent}% of the channel's devices`}>
         <input
           type="range"
@@ -166,6 +181,85 @@ function Releaser(props: { route: string; channel: ChannelJson; bundles: BundleJ
       )}
       <ErrorBox error={action.error} />
     </Form>
+  );
+}
+
+/**
+ * Before a release: the bundle against every registered binary (the native compatibility gate), and
+ * how many of the channel's devices seen in 30 days it would reach and refuse.
+ */
+function Compatibility(props: { appId: string; channel: string; version: string }) {
+  const report = useApi<CompatibilityJson>(
+    withQuery(`/apps/${enc(props.appId)}/bundles/${enc(props.version)}/compatibility`, {
+      channel: props.channel,
+    }),
+  );
+  const r = report.data;
+  if (report.error) return <ErrorBox error={report.error} />;
+  if (!r || r.version !== props.version) return <Loading what="Checking native compatibility" />;
+  const label = (b: CompatibilityJson['binaries'][number]) =>
+    `${b.platform} ${b.version}${b.version_code === null ? '' : ` (${b.version_code})`}`;
+  const unregistered = r.unregistered.reduce((sum, group) => sum + group.devices, 0);
+  return (
+    <div className="compatibility" data-testid="compatibility">
+      {!r.native_layer ? (
+        <p className="muted">Native layer of {r.version} unknown: it is served to every binary.</p>
+      ) : r.binaries.length === 0 ? (
+        <p className="muted">No binary is registered: every device is served.</p>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>Binary</th>
+                <th>Devices (30 days)</th>
+                <th>Native compatibility</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.binaries.map((b) => (
+                <tr key={label(b)}>
+                  <td>{label(b)}</td>
+                  <td>{b.devices}</td>
+                  <td>
+                    {b.compatible ? (
+                      <Badge tone="good">compatible</Badge>
+                    ) : (
+                      <>
+                        <Badge tone="bad">refused</Badge> {b.problems.join('; ')}
+                      </>
+                    )}
+                  </td>
+                </tr>
+              ))}
+              {unregistered > 0 && (
+                <tr>
+                  <td>unregistered binaries</td>
+                  <td>{unregistered}</td>
+                  <td>
+                    {r.unregistered_binaries === 'refuse' ? (
+                      <Badge tone="bad">refused</Badge>
+                    ) : (
+                      <Badge>served</Badge>
+                    )}
+                  </td>
+                </tr>
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {r.devices.refused > 0 ? (
+        <Notice>
+          {r.version} would reach {r.devices.reached} and be refused to {r.devices.refused} of the{' '}
+          {r.devices.total} devices seen on this channel in 30 days.
+        </Notice>
+      ) : (
+        <p className="muted">
+          {r.version} would reach all {r.devices.total} devices seen on this channel in 30 days.
+        </p>
+      )}
+    </div>
   );
 }
 
@@ -235,6 +329,7 @@ interface RulesForm {
   flags: Record<Flag, boolean>;
   platforms: string[];
   native_policy: string;
+  unregistered_binaries: 'serve' | 'refuse';
   /** Percent as typed; empty turns the automatic halt off. */
   threshold: string;
   min_devices: string;
@@ -245,6 +340,7 @@ function formOf(channel: ChannelJson): RulesForm {
     flags: Object.fromEntries(FLAGS.map(([flag]) => [flag, channel[flag]])) as Record<Flag, boolean>,
     platforms: channel.platforms,
     native_policy: channel.native_policy,
+    unregistered_binaries: channel.unregistered_binaries,
     threshold:
       channel.failure_threshold === null ? '' : String(Math.round(channel.failure_threshold * 1000) / 10),
     min_devices: String(channel.failure_min_devices),
@@ -265,6 +361,8 @@ function Rules(props: { route: string; channel: ChannelJson; editable: boolean; 
     const sorted = (list: string[]) => [...list].sort().join(',');
     if (sorted(form.platforms) !== sorted(before.platforms)) result.platforms = form.platforms;
     if (form.native_policy !== before.native_policy) result.native_policy = form.native_policy;
+    if (form.unregistered_binaries !== before.unregistered_binaries)
+      result.unregistered_binaries = form.unregistered_binaries;
     // What is not a number goes as typed: the API's answer says what is wrong with it.
     const number = (text: string) => (Number.isFinite(Number(text)) ? Number(text) : text);
     const threshold = form.threshold.trim();
@@ -337,6 +435,21 @@ function Rules(props: { route: string; channel: ChannelJson; editable: boolean; 
                   {label}
                 </option>
               ))}
+            </select>
+          </Field>
+          <Field
+            label="Binaries nobody registered"
+            hint="Registered binaries get only bundles whose native code they have (overair native register)."
+          >
+            <select
+              name="unregistered_binaries"
+              value={form.unregistered_binaries}
+              onChange={(event) =>
+                update({ unregistered_binaries: event.target.value as RulesForm['unregistered_binaries'] })
+              }
+            >
+              <option value="serve">Serve them</option>
+              <option value="refuse">Refuse bundles with a known native layer</option>
             </select>
           </Field>
         </fieldset>
