@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { DatabaseLocation } from '../config.js';
 import { type DialectName, migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
+import { withStatementCache } from './statement-cache.js';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
@@ -28,7 +29,7 @@ export async function openSqlite(file: string): Promise<DatabaseHandle> {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   await migrateToLatest(db, 'sqlite');
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
