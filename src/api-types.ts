@@ -20,6 +20,8 @@ export interface AppJson {
   encryption_public_key: string | null;
   /** The key id of `encryption_public_key`, as Capgo devices send it (`key_id`), or null. */
   encryption_key_id: string | null;
+  /** Retention: how many of the newest bundles each upload keeps (null: all). */
+  keep_bundles: number | null;
 }
 
 /** The answer to changing an app: the app, and its bundles that no longer meet its requirements. */

@@ -67,6 +67,10 @@ export const app = z
     encryption_key_id: nullable(z.string()).meta({
       description: 'The `key_id` Capgo devices holding `encryption_public_key` send.',
     }),
+    keep_bundles: nullable(z.number().int()).meta({
+      description:
+        'Retention: how many of the newest bundles each upload keeps (those a channel can still need are always kept); null: all.',
+    }),
   })
   .meta({ id: 'App' });
 export const appUpdated = app

@@ -112,6 +112,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
         requireEncryption: input.require_encryption,
         signingPublicKey: input.signing_public_key,
         encryptionPublicKey: input.encryption_public_key,
+        keepBundles: input.keep_bundles,
       },
       c.get('actor'),
     );
@@ -175,7 +176,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     const bundle = await services.bundles.update(
       appId,
       version,
-      { notes: input.notes, minNativeVersion: input.min_native_version },
+      { notes: input.notes, minNativeVersion: input.min_native_version, nativeLayer: input.native_layer },
       c.get('actor'),
     );
     return c.json(bundleJson(bundle, bundleUrl(c)(bundle)));

@@ -204,10 +204,12 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: `${APPS}/bundles/:version`,
     scope: 'publish',
     tag: 'Bundles',
-    summary: "Correct a bundle's notes or minimum native version (never its bytes).",
+    summary: "Correct a bundle's notes, minimum native version or native layer (never its bytes).",
     description:
       'Recorded in the audit log and, on every channel serving the bundle (live or rolling out), as a ' +
-      '`bundle_edited` entry of the channel history. Update checks answer with the change at once.',
+      '`bundle_edited` entry of the channel history. Update checks answer with the change at once: a ' +
+      'changed `native_layer` (its fingerprint recomputed; `null` for unknown) is judged afresh by the ' +
+      'native compatibility gate.',
     body: a.updateBundleBody,
     response: r.bundle,
   },

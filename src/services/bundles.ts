@@ -51,11 +51,14 @@ export interface ExternalInput extends BundleMeta {
 /**
  * What may be corrected in a bundle after its upload (PATCH /apps/APP/bundles/V): never the bytes, nor
  * what describes them. undefined leaves a field alone, null clears it. A new field needs its line
- * here, in EDITABLE below and in `bundleEdits` (src/http/admin-schemas.ts).
+ * here, in EDITABLE below (or, when it is stored as several columns, like the native layer, its own
+ * step in `update`) and in `bundleEdits` (src/http/admin-schemas.ts).
  */
 export interface BundleEdits {
   notes?: string | null;
   minNativeVersion?: string | null;
+  /** The native layer it was built against; null: unknown (the gate serves it to every binary). */
+  nativeLayer?: NativeLayer | null;
 }
 
 /** Each editable field: its column, and how the channel history names it. */
@@ -173,7 +176,9 @@ export class BundleService {
   }
 
   /**
-   * Corrects what describes a bundle (notes, minimum native version), never its bytes. Recorded in
+   * Corrects what describes a bundle (notes, minimum native version, native layer), never its bytes.
+   * The native layer's fingerprint is recomputed as on upload; the gate's verdicts are kept per
+   * fingerprint, so a changed layer is judged afresh at the next check. Recorded in
    * the audit log, and as a `bundle_edited` note in the history of every channel that serves it
    * (live or rolling out); the release cache is invalidated so update checks answer with the change
    * at once. Giving the values it already has changes nothing and records nothing.
@@ -185,7 +190,9 @@ export class BundleService {
         await requireApp(repos, appId);
         throw errors.bundleNotFound({ appId, version });
       }
-      const columns: Partial<Record<(typeof EDITABLE)[number]['column'], string | null>> = {};
+      const columns: Partial<
+        Record<(typeof EDITABLE)[number]['column'] | 'native_layer' | 'native_fingerprint', string | null>
+      > = {};
       const changed: Record<string, { from: string | null; to: string | null }> = {};
       const notes: string[] = [];
       for (const { field, column, label, quoted } of EDITABLE) {
@@ -194,6 +201,19 @@ export class BundleService {
         columns[column] = value;
         changed[column] = { from: bundle[column], to: value };
         notes.push(quoted ? `${label} ${bundle[column] ?? 'none'} → ${value ?? 'none'}` : `${label} changed`);
+      }
+      if (edits.nativeLayer !== undefined) {
+        // Stored as its canonical text and that text's sha256, exactly as an upload stores it.
+        const layer = nativeLayerColumns(
+          edits.nativeLayer === null ? undefined : canonicalNativeLayer(edits.nativeLayer),
+        );
+        if (layer.native_fingerprint !== bundle.native_fingerprint) {
+          Object.assign(columns, layer);
+          changed.native_fingerprint = { from: bundle.native_fingerprint, to: layer.native_fingerprint };
+          notes.push(
+            `native layer ${shortFingerprint(bundle.native_fingerprint)} → ${shortFingerprint(layer.native_fingerprint)}`,
+          );
+        }
       }
       if (notes.length === 0) return bundle;
       await repos.bundles.update(bundle.id, columns);
@@ -318,6 +338,10 @@ export class BundleService {
 }
 
 const BLOB_DELETES_IN_FLIGHT = 8;
+
+/** A fingerprint as the channel history shows it: its first 12 digits, or "unknown". */
+const shortFingerprint = (fingerprint: string | null) =>
+  fingerprint === null ? 'unknown' : fingerprint.slice(0, 12);
 /** Rows of bundle_files written in one statement when a bundle is recorded. */
 const FILE_ROWS_PER_STEP = 50;
 

@@ -345,28 +345,39 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
   bundle
     .command('update <version>')
     .description(
-      "correct a bundle's release notes or minimum native version after its upload (never its bytes)",
+      "correct a bundle's release notes, minimum native version or native layer after its upload (never its bytes)",
     )
     .option('--app <appId>', 'app id')
     .option('--comment <text>', 'new release notes (sent to devices as comment)')
     .option('--no-comment', 'remove the release notes')
     .option('--min-native <version>', 'new minimum native version (version_build) that may get the bundle')
     .option('--no-min-native', 'remove the minimum native version')
+    .option('--native-from <dir>', 'record the native layer of the project in this folder instead')
+    .option('--no-native-layer', 'record the native layer as unknown: the bundle is served to every binary')
     .action(
       async (
         version: string,
-        options: { app?: string; comment?: string | false; minNative?: string | false },
+        options: {
+          app?: string;
+          comment?: string | false;
+          minNative?: string | false;
+          nativeFrom?: string;
+          nativeLayer: boolean;
+        },
         command: Command,
       ) => {
         const ctx = contextOf(io, command);
         const appId = await resolveAppId(io.cwd, options.app);
+        const nativeLayer = await nativeLayerEdit(io.cwd, options);
         const edits = {
           ...(options.comment !== undefined && { notes: options.comment || null }),
           ...(options.minNative !== undefined && { min_native_version: options.minNative || null }),
+          ...(nativeLayer !== undefined && { native_layer: nativeLayer }),
         };
         if (Object.keys(edits).length === 0)
           throw new CliError(
-            'nothing to change: give --comment TEXT, --no-comment, --min-native VERSION or --no-min-native',
+            'nothing to change: give --comment TEXT, --no-comment, --min-native VERSION, --no-min-native, ' +
+              '--native-from DIR or --no-native-layer',
           );
         const updated = await (
           await ctx.api()
@@ -376,6 +387,7 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
             `Updated ${appId} ${v.version}`,
             `notes               ${v.notes ?? '-'}`,
             `min native version  ${v.min_native_version ?? '-'}`,
+            `native layer        ${describeNativeLayer(v.native_layer, v.native_fingerprint)}`,
           ].join('\n'),
         );
       },
@@ -446,13 +458,26 @@ const enc = encodeURIComponent;
  * bundle is zipped here from it; a zip or URL made elsewhere is unknown unless --native-from says.
  */
 async function nativeLayerFor(cwd: string, options: UploadOptions): Promise<NativeLayerJson | undefined> {
-  if (!options.nativeLayer) {
-    if (options.nativeFrom) throw new CliError('give either --native-from or --no-native-layer, not both');
-    return undefined;
-  }
-  if (options.nativeFrom) return detectNativeLayer(path.resolve(cwd, options.nativeFrom));
+  const given = await nativeLayerEdit(cwd, options);
+  if (given !== undefined) return given ?? undefined;
   if (options.zip || options.external || !(await isCapacitorProject(cwd))) return undefined;
   return detectNativeLayer(cwd);
+}
+
+/**
+ * The native layer the flags name, for `upload` and `update`: the project's in --native-from, null
+ * with --no-native-layer (unknown), undefined when neither is given.
+ */
+async function nativeLayerEdit(
+  cwd: string,
+  options: { nativeFrom?: string; nativeLayer: boolean },
+): Promise<NativeLayerJson | null | undefined> {
+  if (!options.nativeLayer) {
+    if (options.nativeFrom) throw new CliError('give either --native-from or --no-native-layer, not both');
+    return null;
+  }
+  if (options.nativeFrom) return detectNativeLayer(path.resolve(cwd, options.nativeFrom));
+  return undefined;
 }
 
 /** The compatibility report as text: the package table, then who it reaches and refuses. */
