@@ -19,7 +19,7 @@ interface AppsTable {
   signing_public_key: ColumnType<string | null, string | null | undefined, string | null>;
   /** PEM of the RSA key devices decrypt with (Capgo's `CapacitorUpdater.publicKey`). */
   encryption_public_key: ColumnType<string | null, string | null | undefined, string | null>;
-  /** How many of the newest bundles each upload keeps (the others go unless a channel needs them); null: all. */
+  /** Retention: the newest bundles each upload keeps (older ones go unless a channel needs them); null: all. */
   keep_bundles: ColumnType<number | null, number | null | undefined, number | null>;
 }
 

@@ -145,6 +145,19 @@ export const updateBundleBody = z
     'nothing to change: give notes, min_native_version or native_layer',
   );
 
+/** A retention cleanup (POST /apps/APP/bundles/cleanup). */
+export const cleanupBody = z
+  .object({
+    keep: z.number().int().min(1).max(100_000).optional().meta({
+      description: "Keep this many of the newest bundles (default: the app's `keep_bundles`).",
+    }),
+    older_than_days: z.number().positive().max(100_000).optional().meta({
+      description: 'Delete only bundles uploaded more than this many days ago (fractions allowed).',
+    }),
+    dry_run: z.boolean().optional().meta({ description: 'Answer what would be deleted; delete nothing.' }),
+  })
+  .strict();
+
 // Channels
 export const channelFlags = {
   is_default: z.boolean().optional(),

@@ -130,7 +130,8 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: APPS,
     scope: 'admin',
     tag: 'Apps',
-    summary: "Change an app's name and what it requires of its bundles (signature, encryption).",
+    summary:
+      "Change an app's name, what it requires of its bundles (signature, encryption), and how many it keeps.",
     description:
       'Turning `require_signature` or `require_encryption` on (or changing the key while it is on) is ' +
       'refused with a 409 `live_bundles_not_compliant`, and nothing changes, while a channel serves a ' +
@@ -170,11 +171,12 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
       '`session_key`, `checksum` and `key_id`. An app that requires signatures or encryption refuses ' +
       'a bundle that is not signed with its signing key (`signature_required`, `invalid_signature`) or ' +
       'not encrypted for its public key (`encryption_required`, `encryption_key_mismatch`), with a 400 ' +
-      'and nothing kept.',
+      'and nothing kept. When the app has `keep_bundles`, retention runs once the bundle is stored, and ' +
+      '`retention` says what it deleted; it never fails the upload.',
     query: a.uploadBundleQuery,
     body: { raw: 'application/zip', description: 'The bundle zip.' },
     status: 201,
-    response: r.bundle,
+    response: r.bundleUploaded,
     errors: { 409: 'The version exists.', 413: 'Larger than the upload limit.' },
   },
   {
@@ -185,11 +187,27 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     summary: 'Register a bundle hosted elsewhere (its URL and sha256).',
     description:
       "The app's signature and encryption requirements apply as for an upload; the signature is " +
-      'checked against the declared sha256.',
+      'checked against the declared sha256. `keep_bundles` is applied after it as after an upload.',
     body: a.registerBundleBody,
     status: 201,
-    response: r.bundle,
+    response: r.bundleUploaded,
     errors: { 409: 'The version exists.' },
+  },
+  {
+    method: 'post',
+    path: `${APPS}/bundles/cleanup`,
+    scope: 'publish',
+    tag: 'Bundles',
+    summary: 'Delete old bundles no channel can still need (retention); `dry_run` to see them first.',
+    description:
+      "Deletes the bundles beyond the `keep` newest (default: the app's `keep_bundles`) and, when " +
+      '`older_than_days` is given, uploaded before then; never one a channel serves (live or rolling ' +
+      'out) nor the rollback target of any channel. Their zips and delta files are deleted when no other ' +
+      'bundle or file shares them. Each deletion is audited as `bundle.cleanup`. Needs the same scope ' +
+      'as deleting a bundle. A 400 when neither limit is given nor `keep_bundles` set.',
+    body: a.cleanupBody,
+    bodyOptional: true,
+    response: r.cleanup,
   },
   {
     method: 'get',
