@@ -130,13 +130,14 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: APPS,
     scope: 'admin',
     tag: 'Apps',
-    summary:
-      "Change an app's name, what it requires of its bundles (signature, encryption), and how many it keeps.",
+    summary: "Change an app's name, its bundle requirements (signature, encryption) and retention.",
     description:
       'Turning `require_signature` or `require_encryption` on (or changing the key while it is on) is ' +
       'refused with a 409 `live_bundles_not_compliant`, and nothing changes, while a channel serves a ' +
       'bundle (live or rolling out) that does not meet it. Other bundles that do not meet it are listed ' +
-      'in `noncompliant_bundles`: they can no longer be made live.',
+      'in `noncompliant_bundles`: they can no longer be made live. `keep_bundles` sets retention: after ' +
+      'each upload, bundles beyond that many of the newest are deleted unless a channel can still need ' +
+      'them (see `POST /apps/{appId}/bundles/cleanup`).',
     body: a.updateAppBody,
     response: r.appUpdated,
     errors: { 409: 'A live bundle does not meet the new requirements.' },
