@@ -20,6 +20,8 @@ export interface AppJson {
   encryption_public_key: string | null;
   /** The key id of `encryption_public_key`, as Capgo devices send it (`key_id`), or null. */
   encryption_key_id: string | null;
+  /** Retention: how many of the newest bundles each upload keeps (null: all). */
+  keep_bundles: number | null;
 }
 
 /** The answer to changing an app: the app, and its bundles that no longer meet its requirements. */
@@ -88,6 +90,37 @@ export interface NativeBinaryJson {
   source: 'register' | 'upload';
   created_at: string;
   created_by: string | null;
+}
+
+/** `POST /apps/APP/bundles/cleanup`: the bundles a retention cleanup deleted (or would delete). */
+export interface CleanupJson {
+  app_id: string;
+  /** The newest bundles kept (the request's, else the app's keep_bundles), or null. */
+  keep: number | null;
+  older_than_days: number | null;
+  dry_run: boolean;
+  /** Newest first; with dry_run, what would be deleted. */
+  deleted: { version: string; created_at: string; size: number | null }[];
+  /** Bundles the limits alone would delete, kept because a channel can still need them. */
+  kept: { version: string; reasons: string[] }[];
+  /** Stored blobs (zips, delta files) deleted because no other bundle or file shares them. */
+  blobs_deleted: number;
+  /** Why some bytes could not be deleted now (the orphan blob sweep removes them later), else null. */
+  blob_error: string | null;
+}
+
+/** What retention did after an upload (`retention` in the upload's answer, when keep_bundles is set). */
+export interface UploadRetentionJson {
+  keep: number;
+  /** Versions deleted, newest first; their unshared bytes are deleted in the background. */
+  deleted: string[];
+  /** Why retention failed (the upload itself succeeded; the next upload or cleanup catches up), else null. */
+  error: string | null;
+}
+
+/** The answer to an upload or registration: the bundle, and what retention did after it. */
+export interface BundleUploadedJson extends BundleJson {
+  retention?: UploadRetentionJson;
 }
 
 /** `GET /apps/APP/bundles/V/compatibility`: the bundle against every registered binary. */

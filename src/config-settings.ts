@@ -90,8 +90,11 @@ const sizeInBytes = z
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
-/** A duration such as 30s, 5m, 12h or 7d (a bare number is seconds), in whole seconds. */
-const durationInSeconds = (max: number, maxText: string) =>
+/**
+ * A duration such as 30s, 5m, 12h or 7d (a bare number is seconds), in whole seconds: the one parser
+ * of durations, for settings and CLI flags alike.
+ */
+export const durationInSeconds = (max: number, maxText: string) =>
   z
     .string()
     .trim()

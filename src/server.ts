@@ -158,6 +158,8 @@ export async function startServer(
         log.warn('shutdown timeout reached: requests still in flight were cut');
       bodyTimeouts.close();
       await services.digests.close();
+      // Blob deletions of retention after an upload, before the store closes (the sweep would finish them).
+      await services.bundles.settle();
       await services.activity.close();
       // After the activity flush, whose automatic halts may still emit events.
       await services.webhooks.close();

@@ -34,6 +34,8 @@ const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'GET /api/v1/apps/:appId/bundles': 'read',
   'POST /api/v1/apps/:appId/bundles/upload': 'publish',
   'POST /api/v1/apps/:appId/bundles': 'publish',
+  // Deletes bundles, like DELETE …/bundles/:version: the same scope.
+  'POST /api/v1/apps/:appId/bundles/cleanup': 'publish',
   'GET /api/v1/apps/:appId/bundles/:version': 'read',
   'PATCH /api/v1/apps/:appId/bundles/:version': 'publish',
   'GET /api/v1/apps/:appId/bundles/:version/compatibility': 'read',

@@ -106,6 +106,8 @@ describe('migration 0016: release safety', () => {
         require_encryption: 0,
         signing_public_key: null,
         encryption_public_key: null,
+        // 0018_retention
+        keep_bundles: null,
       },
     ]);
   });
@@ -142,5 +144,22 @@ describe('migration 0017: native layers', () => {
       { unregistered_binaries: 'serve' },
     ]);
     expect(await db.selectFrom('native_binaries').selectAll().execute()).toEqual([]);
+  });
+});
+
+describe('migration 0018: retention', () => {
+  it('leaves existing apps keeping every bundle', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0017_native_layers');
+    const at = new Date().toISOString();
+    await db.insertInto('apps').values({ id: 'com.example.old', name: 'Old', created_at: at }).execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    expect(await db.selectFrom('apps').select(['id', 'keep_bundles']).execute()).toEqual([
+      { id: 'com.example.old', keep_bundles: null },
+    ]);
+    await db.updateTable('apps').set({ keep_bundles: 5 }).execute();
+    expect(await db.selectFrom('apps').select('keep_bundles').execute()).toEqual([{ keep_bundles: 5 }]);
   });
 });

@@ -539,6 +539,107 @@ describe('release safety', () => {
       expect((await server.api('POST', `${channel}/rollback`, {})).body.version).toBe('5.0.0');
     });
 
+    it("changes the native layer, and with it the gate's answer for a device on a registered binary", async () => {
+      const GATED = 'com.example.relayered';
+      expect((await server.api('POST', '/apps', { id: GATED })).status).toBe(201);
+      const capacitor = { core: '6.1.0', android: '6.1.2', ios: '6.1.1' };
+      const plain = { capacitor, packages: [] };
+      const camera = {
+        capacitor,
+        packages: [{ name: '@capacitor/camera', version: '6.0.0', platforms: ['android', 'ios'] }],
+      };
+      const binary = await server.api('POST', `/apps/${GATED}/binaries`, {
+        platform: 'android',
+        version: '1.0.0',
+        version_code: '10',
+        native_layer: plain,
+      });
+      expect(binary.status).toBe(201);
+      const zip = await makeZip({ 'index.html': '<html>gated</html>', 'app.js': 'notifyAppReady()' });
+      const uploaded = await uploadBundle(server, GATED, zip, {
+        version: '2.0.0',
+        native_layer: JSON.stringify(camera),
+      });
+      expect(uploaded.status).toBe(201);
+      expect(
+        (await server.api('PUT', `/apps/${GATED}/channels/production/bundle`, { version: '2.0.0' })).status,
+      ).toBe(200);
+      const check = async () =>
+        (await server.device('POST', '/updates', deviceInfo({ app_id: GATED, version_name: '0.0.1' }))).body;
+      expect(await check()).toMatchObject({ error: 'native_incompatible', kind: 'blocked' });
+
+      // Corrected to the layer the binary has: the same fingerprint, served at once.
+      const patched = await server.api('PATCH', `/apps/${GATED}/bundles/2.0.0`, { native_layer: plain });
+      expect(patched.status).toBe(200);
+      expect(patched.body.native_fingerprint).toBe(binary.body.native_fingerprint);
+      expect(await check()).toMatchObject({ version: '2.0.0' });
+      const short = (fingerprint: string) => fingerprint.slice(0, 12);
+      const history = await server.api('GET', `/apps/${GATED}/channels/production/history`);
+      expect(history.body.items[0]).toMatchObject({
+        action: 'bundle_edited',
+        reason: `native layer ${short(uploaded.body.native_fingerprint)} → ${short(binary.body.native_fingerprint)}`,
+      });
+      const audit = await server.api('GET', `/audit?app=${GATED}`);
+      expect(
+        audit.body.items.find((row: { action: string }) => row.action === 'bundle.update').detail,
+      ).toEqual({
+        native_fingerprint: { from: uploaded.body.native_fingerprint, to: binary.body.native_fingerprint },
+      });
+
+      // From a project folder, as `bundle upload --native-from` reads it: the camera again, refused again.
+      const native = await makeProject({ appId: GATED });
+      projects.push(native);
+      const installed = {
+        '@capacitor/core': { version: '6.1.0' },
+        '@capacitor/android': { version: '6.1.2' },
+        '@capacitor/ios': { version: '6.1.1' },
+        '@capacitor/camera': {
+          version: '6.0.0',
+          capacitor: { android: { src: 'android' }, ios: { src: 'ios' } },
+        },
+      };
+      for (const [name, meta] of Object.entries(installed)) {
+        await fs.mkdir(path.join(native, 'node_modules', name), { recursive: true });
+        await fs.writeFile(
+          path.join(native, 'node_modules', name, 'package.json'),
+          JSON.stringify({ name, ...meta }),
+        );
+      }
+      await withDependencies(
+        native,
+        Object.fromEntries(Object.keys(installed).map((name) => [name, '^6.0.0'])),
+      );
+      const cwd = await makeProject({ appId: GATED });
+      projects.push(cwd);
+      const fromProject = await runIn(cwd, 'bundle', 'update', '2.0.0', '--native-from', native);
+      expect(fromProject.code, fromProject.stderr).toBe(0);
+      expect(fromProject.stdout).toContain('native layer        Capacitor core 6.1.0');
+      expect((await server.api('GET', `/apps/${GATED}/bundles/2.0.0`)).body.native_fingerprint).toBe(
+        uploaded.body.native_fingerprint,
+      );
+      expect(await check()).toMatchObject({ error: 'native_incompatible' });
+
+      // Unknown: the gate cannot judge, and serves it.
+      const unknown = await runIn(cwd, 'bundle', 'update', '2.0.0', '--no-native-layer', '--json');
+      expect(unknown.json).toMatchObject({ native_layer: null, native_fingerprint: null });
+      expect(await check()).toMatchObject({ version: '2.0.0' });
+      const both = await runIn(
+        cwd,
+        'bundle',
+        'update',
+        '2.0.0',
+        '--no-native-layer',
+        '--native-from',
+        native,
+      );
+      expect(both.code).toBe(1);
+      expect(both.stderr).toContain('not both');
+      const invalid = await server.api('PATCH', `/apps/${GATED}/bundles/2.0.0`, {
+        native_layer: { capacitor, packages: [{ name: 'bad name!', version: '1', platforms: [] }] },
+      });
+      expect(invalid.status).toBe(400);
+    });
+
     it('refuses anything but notes and minimum native version, and what it cannot find', async () => {
       const route = `/apps/${PLAIN_APP}/bundles/7.0.0`;
       for (const body of [

@@ -32,6 +32,25 @@ export class AppsRepo {
     await this.db.updateTable('apps').set(changes).where('id', '=', id).execute();
   }
 
+  /**
+   * Locks the app's row and its channels' rows until the transaction ends (on PostgreSQL; SQLite has
+   * one writer at a time anyway) by updating them to what they are: a retention cleanup decides from
+   * the channels which bundles are still needed, and a channel change (set, rollout, rollback) made
+   * meanwhile would be missed. Two cleanups of an app wait for each other too.
+   */
+  async lockReleases(id: string): Promise<void> {
+    await this.db
+      .updateTable('apps')
+      .set((eb) => ({ keep_bundles: eb.ref('keep_bundles') }))
+      .where('id', '=', id)
+      .execute();
+    await this.db
+      .updateTable('channels')
+      .set((eb) => ({ bundle_id: eb.ref('bundle_id') }))
+      .where('app_id', '=', id)
+      .execute();
+  }
+
   async delete(id: string): Promise<boolean> {
     const result = await this.db.deleteFrom('apps').where('id', '=', id).executeTakeFirst();
     return result.numDeletedRows > 0n;

@@ -71,6 +71,42 @@ export class BundlesRepo {
     await this.db.deleteFrom('bundles').where('id', '=', id).execute();
   }
 
+  /** What retention decides on: every bundle of the app, newest first. */
+  forRetention(
+    appId: string,
+  ): Promise<Pick<BundleRow, 'id' | 'version' | 'created_at' | 'size' | 'sha256'>[]> {
+    return this.db
+      .selectFrom('bundles')
+      .select(['id', 'version', 'created_at', 'size', 'sha256'])
+      .where('app_id', '=', appId)
+      .orderBy('id', 'desc')
+      .execute();
+  }
+
+  /**
+   * Deletes a bundle (its files' rows go with it, in the same statement) unless a channel serves it,
+   * live or rolling out: the foreign key would otherwise clear that channel silently. Answers whether
+   * it deleted it.
+   */
+  async deleteUnlessServed(id: number): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('bundles')
+      .where('id', '=', id)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('channels')
+              .select('channels.id')
+              .where((eb) =>
+                eb.or([eb('channels.bundle_id', '=', id), eb('channels.rollout_bundle_id', '=', id)]),
+              ),
+          ),
+        ),
+      )
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
   /**
    * Stored blobs referenced by no bundle and no bundle file of any app among the given digests
    * (safe to delete).

@@ -422,6 +422,13 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0018_retention': {
+      async up(db: Kysely<any>) {
+        // Retention (docs/release-control.md): how many of an app's newest bundles are kept after each
+        // upload (null: all). Bundles a channel can still need are kept whatever the number.
+        await db.schema.alterTable('apps').addColumn('keep_bundles', 'integer').execute();
+      },
+    },
   };
 }
 

@@ -19,6 +19,8 @@ interface AppsTable {
   signing_public_key: ColumnType<string | null, string | null | undefined, string | null>;
   /** PEM of the RSA key devices decrypt with (Capgo's `CapacitorUpdater.publicKey`). */
   encryption_public_key: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Retention: the newest bundles each upload keeps (older ones go unless a channel needs them); null: all. */
+  keep_bundles: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface BundlesTable {

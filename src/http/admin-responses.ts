@@ -21,7 +21,7 @@ import type {
   webhookJson,
 } from './serialize.js';
 import type { nativeBuildJson } from './native-routes.js';
-import type { CompatibilityJson } from '../api-types.js';
+import type { BundleUploadedJson, CleanupJson, CompatibilityJson } from '../api-types.js';
 import { nativeLayer } from './admin-schemas.js';
 import type { nativeBinaryJson } from './serialize.js';
 
@@ -67,6 +67,10 @@ export const app = z
     encryption_key_id: nullable(z.string()).meta({
       description: 'The `key_id` Capgo devices holding `encryption_public_key` send.',
     }),
+    keep_bundles: nullable(z.number().int()).meta({
+      description:
+        'Retention: how many of the newest bundles each upload keeps (those a channel can still need are always kept); null: all.',
+    }),
   })
   .meta({ id: 'App' });
 export const appUpdated = app
@@ -100,6 +104,50 @@ export const bundle = z
     native_fingerprint: nullable(z.string()).meta({ description: "sha256 of the layer's canonical form." }),
   })
   .meta({ id: 'Bundle' });
+/** What retention did after an upload; present when the app has `keep_bundles`. */
+const uploadRetention = z
+  .object({
+    keep: z.number().int(),
+    deleted: z.array(z.string()).meta({
+      description: 'Versions deleted, newest first; their unshared bytes are deleted in the background.',
+    }),
+    error: nullable(z.string()).meta({
+      description:
+        'Why retention failed: the upload itself succeeded, and the next upload or cleanup catches up.',
+    }),
+  })
+  .meta({ id: 'UploadRetention' });
+export const bundleUploaded = bundle
+  .extend({
+    retention: uploadRetention.optional().meta({
+      description: "The app's `keep_bundles` applied after this upload (absent when it keeps every bundle).",
+    }),
+  })
+  .meta({ id: 'BundleUploaded' });
+export const cleanup = z
+  .object({
+    app_id: z.string(),
+    keep: nullable(z.number().int()).meta({
+      description: "The newest bundles kept: the request's `keep`, else the app's `keep_bundles`.",
+    }),
+    older_than_days: nullable(z.number()),
+    dry_run: z.boolean(),
+    deleted: z
+      .array(z.object({ version: z.string(), created_at: at, size: nullable(z.number().int()) }))
+      .meta({ description: 'Newest first; with `dry_run`, what would be deleted.' }),
+    kept: z.array(z.object({ version: z.string(), reasons: z.array(z.string()) })).meta({
+      description:
+        'Bundles the limits alone would delete, kept because a channel can still need them (`live on production`, `rolling out on beta`, `rollback target of production`).',
+    }),
+    blobs_deleted: z
+      .number()
+      .int()
+      .meta({ description: 'Stored zips and delta files deleted (those no other bundle shares).' }),
+    blob_error: nullable(z.string()).meta({
+      description: 'Why some bytes could not be deleted now; the orphan blob sweep deletes them later.',
+    }),
+  })
+  .meta({ id: 'Cleanup' });
 export const bundleDeleted = z.object({
   deleted: z.literal(true),
   channels: z.record(z.string(), z.string().nullable()).meta({
@@ -373,5 +421,7 @@ type _ResponseSchemasMatch = [
   Check<Same<Out<typeof nativeBuild>, ReturnType<typeof nativeBuildJson>>>,
   Check<Same<Out<typeof nativeBinary>, ReturnType<typeof nativeBinaryJson>>>,
   Check<Same<Out<typeof compatibility>, CompatibilityJson>>,
+  Check<Same<Out<typeof cleanup>, CleanupJson>>,
+  Check<Same<Out<typeof bundleUploaded>, BundleUploadedJson>>,
   Check<Same<Omit<Out<typeof delivery>, 'payload'>, Omit<ReturnType<typeof deliveryJson>, 'payload'>>>,
 ];

@@ -70,6 +70,21 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   const publish = requireScope('publish');
   const admin = requireScope('admin');
   const bundleUrl = (c: C) => links.forBundle(c);
+  /** The app's keep_bundles after an upload: `{retention}` for the answer, nothing when it keeps all. */
+  const retain = async (c: C, bundle: { app_id: string; version: string }) => {
+    const retention = await services.bundles.retainAfterUpload(bundle.app_id, bundle.version, c.get('actor'));
+    if (retention?.error)
+      guard.log.error(
+        { appId: bundle.app_id, version: bundle.version, err: retention.error },
+        'retention after an upload failed; the next upload or cleanup catches up',
+      );
+    else if (retention && retention.deleted.length > 0)
+      guard.log.info(
+        { appId: bundle.app_id, deleted: retention.deleted },
+        'old bundles deleted (keep_bundles)',
+      );
+    return retention ? { retention } : {};
+  };
 
   // In this order: the audit entry must cover the refusals of the two below.
   api.use(
@@ -112,6 +127,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
         requireEncryption: input.require_encryption,
         signingPublicKey: input.signing_public_key,
         encryptionPublicKey: input.encryption_public_key,
+        keepBundles: input.keep_bundles,
       },
       c.get('actor'),
     );
@@ -147,7 +163,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
       { ...toMeta(input), sha256: input.sha256, nativeLayer: nativeLayerFromQuery(input.native_layer) },
       c.get('actor'),
     );
-    return c.json(bundleJson(bundle, bundleUrl(c)(bundle)), 201);
+    return c.json({ ...bundleJson(bundle, bundleUrl(c)(bundle)), ...(await retain(c, bundle)) }, 201);
   });
   api.post('/apps/:appId/bundles', publish, async (c) => {
     const appId = appParam(c);
@@ -163,7 +179,18 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
       },
       c.get('actor'),
     );
-    return c.json(bundleJson(bundle, bundleUrl(c)(bundle)), 201);
+    return c.json({ ...bundleJson(bundle, bundleUrl(c)(bundle)), ...(await retain(c, bundle)) }, 201);
+  });
+  api.post('/apps/:appId/bundles/cleanup', publish, async (c) => {
+    const appId = appParam(c);
+    const input = await body(c, a.cleanupBody);
+    return c.json(
+      await services.bundles.cleanup(
+        appId,
+        { keep: input.keep, olderThanDays: input.older_than_days, dryRun: input.dry_run },
+        c.get('actor'),
+      ),
+    );
   });
   api.get('/apps/:appId/bundles/:version', read, async (c) => {
     const bundle = await services.bundles.get(appParam(c), versionParam(c));
@@ -175,7 +202,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     const bundle = await services.bundles.update(
       appId,
       version,
-      { notes: input.notes, minNativeVersion: input.min_native_version },
+      { notes: input.notes, minNativeVersion: input.min_native_version, nativeLayer: input.native_layer },
       c.get('actor'),
     );
     return c.json(bundleJson(bundle, bundleUrl(c)(bundle)));

@@ -52,6 +52,10 @@ export const updateAppBody = z
       description:
         "RSA public key (PEM) devices decrypt with: Capgo's `CapacitorUpdater.publicKey`. `null` removes it.",
     }),
+    keep_bundles: z.number().int().min(1).max(100_000).nullable().optional().meta({
+      description:
+        'Keep this many of the newest bundles: after each upload the older ones are deleted, except those a channel can still need (live, rolling out, rollback target). `null` keeps all.',
+    }),
   })
   .strict()
   .refine((input) => Object.keys(input).length > 0, 'nothing to change: give at least one setting');
@@ -128,11 +132,31 @@ export const compatibilityQuery = z.object({
 const bundleEdits = {
   notes: s.notes.nullable().optional(),
   min_native_version: s.nativeVersion.nullable().optional(),
+  native_layer: nativeLayer.nullable().optional().meta({
+    description:
+      'The native layer it was built against, as `overair bundle upload` records it; `null`: unknown (served to every binary). The fingerprint is recomputed.',
+  }),
 };
 export const updateBundleBody = z
   .object(bundleEdits)
   .strict()
-  .refine((input) => Object.keys(input).length > 0, 'nothing to change: give notes or min_native_version');
+  .refine(
+    (input) => Object.keys(input).length > 0,
+    'nothing to change: give notes, min_native_version or native_layer',
+  );
+
+/** A retention cleanup (POST /apps/APP/bundles/cleanup). */
+export const cleanupBody = z
+  .object({
+    keep: z.number().int().min(1).max(100_000).optional().meta({
+      description: "Keep this many of the newest bundles (default: the app's `keep_bundles`).",
+    }),
+    older_than_days: z.number().positive().max(100_000).optional().meta({
+      description: 'Delete only bundles uploaded more than this many days ago (fractions allowed).',
+    }),
+    dry_run: z.boolean().optional().meta({ description: 'Answer what would be deleted; delete nothing.' }),
+  })
+  .strict();
 
 // Channels
 export const channelFlags = {

@@ -130,12 +130,14 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: APPS,
     scope: 'admin',
     tag: 'Apps',
-    summary: "Change an app's name and what it requires of its bundles (signature, encryption).",
+    summary: "Change an app's name, its bundle requirements (signature, encryption) and retention.",
     description:
       'Turning `require_signature` or `require_encryption` on (or changing the key while it is on) is ' +
       'refused with a 409 `live_bundles_not_compliant`, and nothing changes, while a channel serves a ' +
       'bundle (live or rolling out) that does not meet it. Other bundles that do not meet it are listed ' +
-      'in `noncompliant_bundles`: they can no longer be made live.',
+      'in `noncompliant_bundles`: they can no longer be made live. `keep_bundles` sets retention: after ' +
+      'each upload, bundles beyond that many of the newest are deleted unless a channel can still need ' +
+      'them (see `POST /apps/{appId}/bundles/cleanup`).',
     body: a.updateAppBody,
     response: r.appUpdated,
     errors: { 409: 'A live bundle does not meet the new requirements.' },
@@ -170,11 +172,12 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
       '`session_key`, `checksum` and `key_id`. An app that requires signatures or encryption refuses ' +
       'a bundle that is not signed with its signing key (`signature_required`, `invalid_signature`) or ' +
       'not encrypted for its public key (`encryption_required`, `encryption_key_mismatch`), with a 400 ' +
-      'and nothing kept.',
+      'and nothing kept. When the app has `keep_bundles`, retention runs once the bundle is stored, and ' +
+      '`retention` says what it deleted; it never fails the upload.',
     query: a.uploadBundleQuery,
     body: { raw: 'application/zip', description: 'The bundle zip.' },
     status: 201,
-    response: r.bundle,
+    response: r.bundleUploaded,
     errors: { 409: 'The version exists.', 413: 'Larger than the upload limit.' },
   },
   {
@@ -185,11 +188,27 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     summary: 'Register a bundle hosted elsewhere (its URL and sha256).',
     description:
       "The app's signature and encryption requirements apply as for an upload; the signature is " +
-      'checked against the declared sha256.',
+      'checked against the declared sha256. `keep_bundles` is applied after it as after an upload.',
     body: a.registerBundleBody,
     status: 201,
-    response: r.bundle,
+    response: r.bundleUploaded,
     errors: { 409: 'The version exists.' },
+  },
+  {
+    method: 'post',
+    path: `${APPS}/bundles/cleanup`,
+    scope: 'publish',
+    tag: 'Bundles',
+    summary: 'Delete old bundles no channel can still need (retention); `dry_run` to see them first.',
+    description:
+      "Deletes the bundles beyond the `keep` newest (default: the app's `keep_bundles`) and, when " +
+      '`older_than_days` is given, uploaded before then; never one a channel serves (live or rolling ' +
+      'out) nor the rollback target of any channel. Their zips and delta files are deleted when no other ' +
+      'bundle or file shares them. Each deletion is audited as `bundle.cleanup`. Needs the same scope ' +
+      'as deleting a bundle. A 400 when neither limit is given nor `keep_bundles` set.',
+    body: a.cleanupBody,
+    bodyOptional: true,
+    response: r.cleanup,
   },
   {
     method: 'get',
@@ -204,10 +223,12 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: `${APPS}/bundles/:version`,
     scope: 'publish',
     tag: 'Bundles',
-    summary: "Correct a bundle's notes or minimum native version (never its bytes).",
+    summary: "Correct a bundle's notes, minimum native version or native layer (never its bytes).",
     description:
       'Recorded in the audit log and, on every channel serving the bundle (live or rolling out), as a ' +
-      '`bundle_edited` entry of the channel history. Update checks answer with the change at once.',
+      '`bundle_edited` entry of the channel history. Update checks answer with the change at once: a ' +
+      'changed `native_layer` (its fingerprint recomputed; `null` for unknown) is judged afresh by the ' +
+      'native compatibility gate.',
     body: a.updateBundleBody,
     response: r.bundle,
   },

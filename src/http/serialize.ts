@@ -34,6 +34,7 @@ export function appJson(app: AppRow): AppJson {
     signing_public_key: app.signing_public_key,
     encryption_public_key: app.encryption_public_key,
     encryption_key_id: app.encryption_public_key === null ? null : keyIdOf(app.encryption_public_key),
+    keep_bundles: app.keep_bundles,
   };
 }
 

@@ -21,6 +21,8 @@ export interface AppSettingsChanges {
   requireEncryption?: boolean;
   signingPublicKey?: string | null;
   encryptionPublicKey?: string | null;
+  /** Bundles kept by retention after each upload (null: all). */
+  keepBundles?: number | null;
 }
 
 export interface AppUpdated {
@@ -72,11 +74,12 @@ export class AppService {
   }
 
   /**
-   * Changes an app's name and what it requires of its bundles. A requirement turned on (or a key
-   * changed while it is on) must already be met by every bundle live or rolling out on its channels,
-   * else nothing changes (409 live_bundles_not_compliant): the devices those channels serve would
-   * otherwise be sent bundles the app says must not reach them. Other bundles that do not comply are
-   * listed in the answer; they can no longer be made live.
+   * Changes an app's name, what it requires of its bundles, and how many bundles it keeps (applied
+   * at the next upload or cleanup). A requirement turned on (or a key changed while it is on) must
+   * already be met by every bundle live or rolling out on its channels, else nothing changes (409
+   * live_bundles_not_compliant): the devices those channels serve would otherwise be sent bundles
+   * the app says must not reach them. Other bundles that do not comply are listed in the answer;
+   * they can no longer be made live.
    */
   async update(id: string, changes: AppSettingsChanges, actor: string): Promise<AppUpdated> {
     const app = await this.repos.transaction(async (repos) => {
@@ -92,6 +95,7 @@ export class AppService {
         columns.signing_public_key = publicKeyOrNull(changes.signingPublicKey, 'signing_public_key');
       if (changes.encryptionPublicKey !== undefined)
         columns.encryption_public_key = publicKeyOrNull(changes.encryptionPublicKey, 'encryption_public_key');
+      if (changes.keepBundles !== undefined) columns.keep_bundles = changes.keepBundles;
       const next = { ...current, ...columns } as AppRow;
       if (next.require_signature === 1 && !next.signing_public_key)
         throw errors.publicKeyRequired({ setting: 'require_signature', field: 'signing_public_key' });

@@ -11,6 +11,8 @@ import { now } from '../db/time.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
 import { keyIdOf } from '../crypto/capgo.js';
 import { BUNDLE_EDITED } from '../domain/safety.js';
+import { planRetention, type ChannelNeeds, type RetentionRule } from '../domain/retention.js';
+import type { CleanupJson, UploadRetentionJson } from '../api-types.js';
 import { NO_EVENTS, type EventSink } from './events.js';
 import {
   requirementsOf,
@@ -51,11 +53,14 @@ export interface ExternalInput extends BundleMeta {
 /**
  * What may be corrected in a bundle after its upload (PATCH /apps/APP/bundles/V): never the bytes, nor
  * what describes them. undefined leaves a field alone, null clears it. A new field needs its line
- * here, in EDITABLE below and in `bundleEdits` (src/http/admin-schemas.ts).
+ * here, in EDITABLE below (or, when it is stored as several columns, like the native layer, its own
+ * step in `update`) and in `bundleEdits` (src/http/admin-schemas.ts).
  */
 export interface BundleEdits {
   notes?: string | null;
   minNativeVersion?: string | null;
+  /** The native layer it was built against; null: unknown (the gate serves it to every binary). */
+  nativeLayer?: NativeLayer | null;
 }
 
 /** Each editable field: its column, and how the channel history names it. */
@@ -70,7 +75,17 @@ const EDITABLE = [
   quoted: boolean;
 }[];
 
+/** A retention cleanup's limits; absent ones come from the app's keep_bundles (keep) or are not applied. */
+export interface CleanupRequest {
+  keep?: number;
+  olderThanDays?: number;
+  dryRun?: boolean;
+}
+
 export class BundleService {
+  /** Blob deletions of automatic retention still running (in the background of an upload's answer). */
+  private readonly background = new Set<Promise<void>>();
+
   constructor(
     private readonly repos: Repos,
     private readonly store: BlobStore,
@@ -173,7 +188,9 @@ export class BundleService {
   }
 
   /**
-   * Corrects what describes a bundle (notes, minimum native version), never its bytes. Recorded in
+   * Corrects what describes a bundle (notes, minimum native version, native layer), never its bytes.
+   * The native layer's fingerprint is recomputed as on upload; the gate's verdicts are kept per
+   * fingerprint, so a changed layer is judged afresh at the next check. Recorded in
    * the audit log, and as a `bundle_edited` note in the history of every channel that serves it
    * (live or rolling out); the release cache is invalidated so update checks answer with the change
    * at once. Giving the values it already has changes nothing and records nothing.
@@ -185,7 +202,9 @@ export class BundleService {
         await requireApp(repos, appId);
         throw errors.bundleNotFound({ appId, version });
       }
-      const columns: Partial<Record<(typeof EDITABLE)[number]['column'], string | null>> = {};
+      const columns: Partial<
+        Record<(typeof EDITABLE)[number]['column'] | 'native_layer' | 'native_fingerprint', string | null>
+      > = {};
       const changed: Record<string, { from: string | null; to: string | null }> = {};
       const notes: string[] = [];
       for (const { field, column, label, quoted } of EDITABLE) {
@@ -194,6 +213,19 @@ export class BundleService {
         columns[column] = value;
         changed[column] = { from: bundle[column], to: value };
         notes.push(quoted ? `${label} ${bundle[column] ?? 'none'} → ${value ?? 'none'}` : `${label} changed`);
+      }
+      if (edits.nativeLayer !== undefined) {
+        // Stored as its canonical text and that text's sha256, exactly as an upload stores it.
+        const layer = nativeLayerColumns(
+          edits.nativeLayer === null ? undefined : canonicalNativeLayer(edits.nativeLayer),
+        );
+        if (layer.native_fingerprint !== bundle.native_fingerprint) {
+          Object.assign(columns, layer);
+          changed.native_fingerprint = { from: bundle.native_fingerprint, to: layer.native_fingerprint };
+          notes.push(
+            `native layer ${shortFingerprint(bundle.native_fingerprint)} → ${shortFingerprint(layer.native_fingerprint)}`,
+          );
+        }
       }
       if (notes.length === 0) return bundle;
       await repos.bundles.update(bundle.id, columns);
@@ -263,6 +295,140 @@ export class BundleService {
     return { fallbacks };
   }
 
+  /**
+   * Deletes old bundles: beyond the `keep` newest (by default the app's keep_bundles) and older than
+   * `olderThanDays` (when given), except those a channel can still need (live, rolling out, or its
+   * rollback target: domain/retention.ts). Each bundle's row goes with its files' rows in one
+   * transaction, with its audit entry (`bundle.cleanup`); its blobs (zip, delta files) go after the
+   * transaction, when no other bundle, file or native build shares them. A blob that cannot be deleted
+   * now (storage down) is left to the orphan blob sweep: the rows are already consistent. Batches of
+   * a few bundles at a time, each decided afresh under the app's lock, so a cut-off cleanup leaves
+   * whole bundles, and the next one finishes. `dryRun`: only what it would delete.
+   */
+  async cleanup(
+    appId: string,
+    request: CleanupRequest,
+    actor: string,
+    how: { trigger?: string; blobsInBackground?: boolean } = {},
+  ): Promise<CleanupJson> {
+    const app = await this.findApp(appId);
+    const keep = request.keep ?? app.keep_bundles ?? undefined;
+    if (keep === undefined && request.olderThanDays === undefined) {
+      throw errors.invalidRequest({
+        problem: "nothing to clean up: give keep or older_than_days, or set the app's keep_bundles",
+      });
+    }
+    const rule: RetentionRule = {
+      keep,
+      olderThan:
+        request.olderThanDays === undefined
+          ? undefined
+          : new Date(Date.now() - request.olderThanDays * 86_400_000).toISOString(),
+    };
+    const report: CleanupJson = {
+      app_id: appId,
+      keep: keep ?? null,
+      older_than_days: request.olderThanDays ?? null,
+      dry_run: request.dryRun === true,
+      deleted: [],
+      kept: [],
+      blobs_deleted: 0,
+      blob_error: null,
+    };
+    const describe = (bundle: { version: string; created_at: string; size: number | null }) => ({
+      version: bundle.version,
+      created_at: bundle.created_at,
+      size: bundle.size === null ? null : Number(bundle.size),
+    });
+    if (request.dryRun) {
+      const plan = await retentionPlan(this.repos, appId, rule);
+      report.deleted = plan.remove.map(describe);
+      report.kept = plan.needed.map(({ bundle, reasons }) => ({ version: bundle.version, reasons }));
+      return report;
+    }
+    const blobDeletions: Promise<void>[] = [];
+    try {
+      for (;;) {
+        const batch = await this.repos.transaction(async (repos) => {
+          await repos.apps.lockReleases(appId);
+          const plan = await retentionPlan(repos, appId, rule);
+          const gone: typeof plan.remove = [];
+          const blobs: string[] = [];
+          for (const bundle of plan.remove.slice(0, CLEANUP_BATCH)) {
+            const used = await repos.bundles.blobsOf(appId, bundle.id);
+            if (!(await repos.bundles.deleteUnlessServed(bundle.id))) continue;
+            gone.push(bundle);
+            blobs.push(...used);
+            await repos.audit.record({
+              actor,
+              action: 'bundle.cleanup',
+              appId,
+              target: bundle.version,
+              detail: {
+                sha256: bundle.sha256,
+                keep: report.keep,
+                older_than_days: report.older_than_days,
+                ...(how.trigger && { trigger: how.trigger }),
+              },
+            });
+          }
+          return { gone, blobs, needed: plan.needed, more: plan.remove.length > CLEANUP_BATCH };
+        });
+        report.deleted.push(...batch.gone.map(describe));
+        report.kept = batch.needed.map(({ bundle, reasons }) => ({ version: bundle.version, reasons }));
+        // Only once the rows are gone, and never failing the cleanup: the sweep finishes what fails.
+        blobDeletions.push(
+          this.deleteBlobsIfUnused(batch.blobs).then(
+            (deleted) => void (report.blobs_deleted += deleted),
+            (error: unknown) =>
+              void (report.blob_error ??= `${(error as Error).message ?? String(error)}; the orphan blob sweep deletes what is left`),
+          ),
+        );
+        if (!batch.more || batch.gone.length === 0) break;
+      }
+    } finally {
+      if (report.deleted.length > 0) this.cache.invalidate(appId);
+    }
+    const blobsDone = Promise.all(blobDeletions).then(() => undefined);
+    if (how.blobsInBackground) {
+      this.background.add(blobsDone);
+      void blobsDone.finally(() => this.background.delete(blobsDone));
+    } else {
+      await blobsDone;
+    }
+    return report;
+  }
+
+  /**
+   * The app's keep_bundles applied after an upload (or registration) of `version`: null when the app
+   * keeps every bundle. Never throws: the upload succeeded whatever happens here, and a failed
+   * retention is caught up by the next upload or cleanup (it is decided from what is stored, not
+   * from a queue). The unshared blobs are deleted in the background of the answer.
+   */
+  async retainAfterUpload(
+    appId: string,
+    version: string,
+    actor: string,
+  ): Promise<UploadRetentionJson | null> {
+    let keep: number | null = null;
+    try {
+      keep = (await this.repos.apps.find(appId))?.keep_bundles ?? null;
+      if (keep === null) return null;
+      const report = await this.cleanup(appId, { keep }, actor, {
+        trigger: `upload of ${version}`,
+        blobsInBackground: true,
+      });
+      return { keep, deleted: report.deleted.map((bundle) => bundle.version), error: null };
+    } catch (error) {
+      return { keep: keep ?? 0, deleted: [], error: (error as Error).message ?? String(error) };
+    }
+  }
+
+  /** Waits for the blob deletions running in the background (the server's shutdown). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.background]);
+  }
+
   private async record(row: NewBundle, staged?: StagedBlob, files: BundleFile[] = []): Promise<BundleRow> {
     let bundle: BundleRow;
     try {
@@ -299,10 +465,14 @@ export class BundleService {
     return bundle;
   }
 
-  /** A few deletes at a time (on S3 each is a round trip); throws the first failure once all have ended. */
-  private async deleteBlobsIfUnused(sha256s: string[]): Promise<void> {
+  /**
+   * A few deletes at a time (on S3 each is a round trip); throws the first failure once all have
+   * ended. Answers how many blobs it deleted.
+   */
+  private async deleteBlobsIfUnused(sha256s: string[]): Promise<number> {
     const unused = await this.repos.bundles.unreferencedBlobs(sha256s);
     await forEachLimited(unused, BLOB_DELETES_IN_FLIGHT, (sha) => this.store.delete(sha));
+    return unused.length;
   }
 
   private async findApp(appId: string): Promise<AppRow> {
@@ -318,6 +488,27 @@ export class BundleService {
 }
 
 const BLOB_DELETES_IN_FLIGHT = 8;
+/** Bundles deleted per transaction by a cleanup (each with its files' rows): short transactions. */
+const CLEANUP_BATCH = 20;
+
+/** What retention would delete now, from the app's bundles and what each channel can still need. */
+async function retentionPlan(repos: Repos, appId: string, rule: RetentionRule) {
+  const needs: ChannelNeeds[] = [];
+  for (const channel of await repos.channels.list(appId)) {
+    needs.push({
+      channel: channel.name,
+      live: channel.bundle_id,
+      rollout: channel.rollout_bundle_id,
+      // What a rollback (or the automatic halt) of the live bundle makes live again.
+      rollbackTarget: await repos.channels.previousLiveBundleId(channel.id, channel.bundle_id),
+    });
+  }
+  return planRetention(await repos.bundles.forRetention(appId), rule, needs);
+}
+
+/** A fingerprint as the channel history shows it: its first 12 digits, or "unknown". */
+const shortFingerprint = (fingerprint: string | null) =>
+  fingerprint === null ? 'unknown' : fingerprint.slice(0, 12);
 /** Rows of bundle_files written in one statement when a bundle is recorded. */
 const FILE_ROWS_PER_STEP = 50;
 

@@ -146,7 +146,9 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     });
   app
     .command('update [appId]')
-    .description("change an app's name, and what it requires of its bundles (signed, encrypted)")
+    .description(
+      "change an app's name, what it requires of its bundles (signed, encrypted), and how many it keeps",
+    )
     .option('--name <name>', 'display name')
     .option(
       '--require-signature',
@@ -168,6 +170,11 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       "PEM public key devices decrypt with (Capgo's CapacitorUpdater.publicKey, e.g. .capgo_key_v2.pub)",
     )
     .option('--no-encryption-public-key', 'remove the encryption public key')
+    .option(
+      '--keep-bundles <n>',
+      'after each upload, delete bundles older than the N newest, except those a channel can still need',
+    )
+    .option('--no-keep-bundles', 'keep every bundle (the default)')
     .action(
       async (
         appId: string | undefined,
@@ -177,6 +184,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
           requireEncryption?: boolean;
           signingPublicKey?: string | false;
           encryptionPublicKey?: string | false;
+          keepBundles?: string | false;
         },
         command: Command,
       ) => {
@@ -196,9 +204,12 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
           require_encryption: options.requireEncryption,
           signing_public_key: await key(options.signingPublicKey),
           encryption_public_key: await key(options.encryptionPublicKey),
+          keep_bundles: keepBundles(options.keepBundles),
         };
         if (Object.values(changes).every((value) => value === undefined))
-          throw new CliError('nothing to change: give --name, a --require-* flag or a public key');
+          throw new CliError(
+            'nothing to change: give --name, a --require-* flag, a public key or --keep-bundles',
+          );
         const updated = await (
           await ctx.api()
         ).patch<AppUpdatedJson>(`/apps/${encodeURIComponent(id)}`, changes);
@@ -206,6 +217,7 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
           [
             `Updated app ${v.id}`,
             describeRequirements(v),
+            `retention: ${v.keep_bundles === null ? 'every bundle is kept' : `the ${v.keep_bundles} newest bundles are kept, and every bundle a channel can still need`}`,
             ...v.noncompliant_bundles.map(
               (b) =>
                 `warning: bundle ${b.version} does not meet these requirements (${b.problems.join(', ')}): it can no longer be made live`,
@@ -223,6 +235,15 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       await (await ctx.api()).delete(`/apps/${encodeURIComponent(appId)}`);
       emit(io, ctx.json, { deleted: appId }, () => `Deleted app ${appId}`);
     });
+}
+
+/** --keep-bundles N (a whole number from 1), --no-keep-bundles (null), or absent (undefined). */
+function keepBundles(given: string | false | undefined): number | null | undefined {
+  if (given === undefined) return undefined;
+  if (given === false) return null;
+  if (!/^[1-9]\d*$/.test(given))
+    throw new CliError(`--keep-bundles must be a whole number of bundles from 1, not "${given}"`);
+  return Number(given);
 }
 
 /** One line per requirement: on or off, and with which key. */

@@ -4,7 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import type { Command } from 'commander';
-import type { BundleJson, ChannelJson, CompatibilityJson, NativeLayerJson, Page } from '../../api-types.js';
+import type {
+  BundleJson,
+  ChannelJson,
+  CleanupJson,
+  CompatibilityJson,
+  NativeLayerJson,
+  Page,
+  UploadRetentionJson,
+  BundleUploadedJson,
+} from '../../api-types.js';
+import { durationInSeconds } from '../../config-settings.js';
 import { checkBundleFolder, hashFile, listFolder, zipFolder } from '../../bundle/zip-folder.js';
 import {
   decryptBundleFile,
@@ -169,6 +179,7 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
           options.channel
             ? `Live on channel "${options.channel}"`
             : `Make it live: overair channel set CHANNEL ${v.version}`,
+          ...describeRetention(v.retention),
         ].join('\n'),
       );
     });
@@ -345,28 +356,39 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
   bundle
     .command('update <version>')
     .description(
-      "correct a bundle's release notes or minimum native version after its upload (never its bytes)",
+      "correct a bundle's release notes, minimum native version or native layer after its upload (never its bytes)",
     )
     .option('--app <appId>', 'app id')
     .option('--comment <text>', 'new release notes (sent to devices as comment)')
     .option('--no-comment', 'remove the release notes')
     .option('--min-native <version>', 'new minimum native version (version_build) that may get the bundle')
     .option('--no-min-native', 'remove the minimum native version')
+    .option('--native-from <dir>', 'record the native layer of the project in this folder instead')
+    .option('--no-native-layer', 'record the native layer as unknown: the bundle is served to every binary')
     .action(
       async (
         version: string,
-        options: { app?: string; comment?: string | false; minNative?: string | false },
+        options: {
+          app?: string;
+          comment?: string | false;
+          minNative?: string | false;
+          nativeFrom?: string;
+          nativeLayer: boolean;
+        },
         command: Command,
       ) => {
         const ctx = contextOf(io, command);
         const appId = await resolveAppId(io.cwd, options.app);
+        const nativeLayer = await nativeLayerEdit(io.cwd, options);
         const edits = {
           ...(options.comment !== undefined && { notes: options.comment || null }),
           ...(options.minNative !== undefined && { min_native_version: options.minNative || null }),
+          ...(nativeLayer !== undefined && { native_layer: nativeLayer }),
         };
         if (Object.keys(edits).length === 0)
           throw new CliError(
-            'nothing to change: give --comment TEXT, --no-comment, --min-native VERSION or --no-min-native',
+            'nothing to change: give --comment TEXT, --no-comment, --min-native VERSION, --no-min-native, ' +
+              '--native-from DIR or --no-native-layer',
           );
         const updated = await (
           await ctx.api()
@@ -376,6 +398,7 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
             `Updated ${appId} ${v.version}`,
             `notes               ${v.notes ?? '-'}`,
             `min native version  ${v.min_native_version ?? '-'}`,
+            `native layer        ${describeNativeLayer(v.native_layer, v.native_fingerprint)}`,
           ].join('\n'),
         );
       },
@@ -419,6 +442,35 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     );
 
   bundle
+    .command('cleanup')
+    .description(
+      "delete old bundles no channel can still need (never one live, rolling out or a channel's rollback target)",
+    )
+    .option('--app <appId>', 'app id')
+    .option('--keep <n>', "keep this many of the newest bundles (default: the app's keep_bundles)")
+    .option('--older-than <duration>', 'delete only bundles uploaded longer ago than this, e.g. 30d or 12h')
+    .option('--dry-run', 'list what would be deleted; delete nothing')
+    .action(
+      async (
+        options: { app?: string; keep?: string; olderThan?: string; dryRun?: boolean },
+        command: Command,
+      ) => {
+        const ctx = contextOf(io, command);
+        const appId = await resolveAppId(io.cwd, options.app);
+        if (options.keep !== undefined && !/^[1-9]\d*$/.test(options.keep))
+          throw new CliError(`--keep must be a whole number of bundles from 1, not "${options.keep}"`);
+        const report = await (
+          await ctx.api()
+        ).post<CleanupJson>(`/apps/${enc(appId)}/bundles/cleanup`, {
+          ...(options.keep !== undefined && { keep: Number(options.keep) }),
+          ...(options.olderThan !== undefined && { older_than_days: olderThanDays(options.olderThan) }),
+          ...(options.dryRun && { dry_run: true }),
+        });
+        emit(io, ctx.json, report, renderCleanup);
+      },
+    );
+
+  bundle
     .command('delete <version>')
     .description('delete a bundle; channels it is live on fall back to their previous bundle')
     .option('--app <appId>', 'app id')
@@ -446,13 +498,77 @@ const enc = encodeURIComponent;
  * bundle is zipped here from it; a zip or URL made elsewhere is unknown unless --native-from says.
  */
 async function nativeLayerFor(cwd: string, options: UploadOptions): Promise<NativeLayerJson | undefined> {
-  if (!options.nativeLayer) {
-    if (options.nativeFrom) throw new CliError('give either --native-from or --no-native-layer, not both');
-    return undefined;
-  }
-  if (options.nativeFrom) return detectNativeLayer(path.resolve(cwd, options.nativeFrom));
+  const given = await nativeLayerEdit(cwd, options);
+  if (given !== undefined) return given ?? undefined;
   if (options.zip || options.external || !(await isCapacitorProject(cwd))) return undefined;
   return detectNativeLayer(cwd);
+}
+
+/**
+ * The native layer the flags name, for `upload` and `update`: the project's in --native-from, null
+ * with --no-native-layer (unknown), undefined when neither is given.
+ */
+async function nativeLayerEdit(
+  cwd: string,
+  options: { nativeFrom?: string; nativeLayer: boolean },
+): Promise<NativeLayerJson | null | undefined> {
+  if (!options.nativeLayer) {
+    if (options.nativeFrom) throw new CliError('give either --native-from or --no-native-layer, not both');
+    return null;
+  }
+  if (options.nativeFrom) return detectNativeLayer(path.resolve(cwd, options.nativeFrom));
+  return undefined;
+}
+
+/** --older-than: a duration with its unit (30d, 12h), in days. */
+function olderThanDays(text: string): number {
+  // A bare number would be seconds to the parser: almost every bundle. A unit is required.
+  const seconds = /[a-z]\s*$/i.test(text)
+    ? durationInSeconds(100_000 * 86_400, '100000d').safeParse(text)
+    : undefined;
+  if (!seconds?.success)
+    throw new CliError(`--older-than: expected a duration with its unit, such as 30d or 12h, not "${text}"`);
+  return seconds.data / 86_400;
+}
+
+/** A cleanup's report: what went (or would go), and what stayed because a channel needs it. */
+function renderCleanup(report: CleanupJson): string {
+  const limits = [
+    report.keep === null ? null : `the ${report.keep} newest kept`,
+    report.older_than_days === null ? null : `older than ${+report.older_than_days.toFixed(3)} days`,
+  ].filter(Boolean);
+  const lines = [
+    report.deleted.length === 0
+      ? `Nothing to delete in ${report.app_id} (${limits.join(', ')})`
+      : `${report.dry_run ? 'Would delete' : 'Deleted'} ${report.deleted.length} bundle${report.deleted.length === 1 ? '' : 's'} of ${report.app_id} (${limits.join(', ')}):`,
+  ];
+  if (report.deleted.length > 0)
+    lines.push(
+      table(
+        ['VERSION', 'SIZE', 'CREATED'],
+        report.deleted.map((b) => [b.version, b.size === null ? null : formatBytes(b.size), b.created_at]),
+      ),
+    );
+  for (const kept of report.kept) lines.push(`Kept ${kept.version}: ${kept.reasons.join(', ')}`);
+  if (!report.dry_run && report.blobs_deleted > 0)
+    lines.push(`${report.blobs_deleted} stored file${report.blobs_deleted === 1 ? '' : 's'} freed`);
+  if (report.blob_error) lines.push(`warning: some bytes were not deleted: ${report.blob_error}`);
+  if (report.dry_run) lines.push('Dry run: nothing was deleted.');
+  return lines.join('\n');
+}
+
+/** The lines an upload prints about the app's keep_bundles applied after it. */
+function describeRetention(retention: UploadRetentionJson | undefined): string[] {
+  if (!retention) return [];
+  if (retention.error)
+    return [
+      `warning: retention (keep ${retention.keep}) failed: ${retention.error}; the next upload or \`overair bundle cleanup\` catches up`,
+    ];
+  return [
+    retention.deleted.length === 0
+      ? `Retention (keep ${retention.keep}): nothing to delete`
+      : `Retention (keep ${retention.keep}): deleted ${retention.deleted.join(', ')}`,
+  ];
 }
 
 /** The compatibility report as text: the package table, then who it reaches and refuses. */
@@ -596,7 +712,7 @@ async function uploadBytes(
     });
     const body = createReadStream(file).pipe(counter);
     const ivSessionKey = sealed?.ivSessionKey ?? options.ivSessionKey;
-    const uploaded = await api.request<BundleJson>('POST', `/apps/${enc(appId)}/bundles/upload`, {
+    const uploaded = await api.request<BundleUploadedJson>('POST', `/apps/${enc(appId)}/bundles/upload`, {
       query: {
         version,
         sha256,
@@ -682,7 +798,7 @@ function registerUrl(
     native_layer?: NativeLayerJson;
   },
 ) {
-  return api.post<BundleJson>(`/apps/${enc(appId)}/bundles`, body);
+  return api.post<BundleUploadedJson>(`/apps/${enc(appId)}/bundles`, body);
 }
 
 /**
