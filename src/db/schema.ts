@@ -19,6 +19,11 @@ interface AppsTable {
   signing_public_key: ColumnType<string | null, string | null | undefined, string | null>;
   /** PEM of the RSA key devices decrypt with (Capgo's `CapacitorUpdater.publicKey`). */
   encryption_public_key: ColumnType<string | null, string | null | undefined, string | null>;
+  /**
+   * Bumped by triggers whenever anything the release cache loads for the app changes (migration
+   * 0019): the cache reloads an app only when its stamp moved. Never written by the code.
+   */
+  release_stamp: ColumnType<number, never, never>;
 }
 
 export interface BundlesTable {
