@@ -108,6 +108,7 @@ describe('migration 0016: release safety', () => {
         encryption_public_key: null,
         // 0018_retention
         keep_bundles: null,
+        release_stamp: 0,
       },
     ]);
   });
@@ -161,5 +162,157 @@ describe('migration 0018: retention', () => {
     ]);
     await db.updateTable('apps').set({ keep_bundles: 5 }).execute();
     expect(await db.selectFrom('apps').select('keep_bundles').execute()).toEqual([{ keep_bundles: 5 }]);
+  });
+});
+
+describe('migration 0019: release stamps', () => {
+  const APP = 'com.example.old';
+  const OTHER = 'com.example.other';
+  const device = (id: string, channelOverride: string | null = null) => ({
+    app_id: APP,
+    device_id: id,
+    platform: 'android',
+    version_name: '1.0.0',
+    version_build: '1.0',
+    version_code: '1',
+    version_os: '14',
+    plugin_version: '7.0.0',
+    custom_id: '',
+    requested_channel: 'production',
+    channel: 'production',
+    is_emulator: 0,
+    is_prod: 1,
+    channel_override: channelOverride,
+    first_seen: new Date().toISOString(),
+    last_seen: new Date().toISOString(),
+  });
+
+  it('starts existing apps at 0, and bumps an app at each change of what its release is made of', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0017_native_layers');
+    const at = new Date().toISOString();
+    for (const id of [APP, OTHER])
+      await db.insertInto('apps').values({ id, name: id, created_at: at }).execute();
+    await db.insertInto('devices').values(device('plain')).execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    const stamps = async () =>
+      Object.fromEntries(
+        (await db.selectFrom('apps').select(['id', 'release_stamp']).execute()).map((row) => [
+          row.id,
+          row.release_stamp,
+        ]),
+      );
+    expect(await stamps()).toEqual({ [APP]: 0, [OTHER]: 0 });
+    let expected = 0;
+    /** Runs a write and expects it to have bumped APP's stamp (only APP's) or left it alone. */
+    const expectBump = async (bumps: boolean, write: () => Promise<unknown>) => {
+      await write();
+      if (bumps) expected = (await stamps())[APP];
+      expect(await stamps()).toEqual({ [APP]: expected, [OTHER]: 0 });
+      return expected;
+    };
+    let last = 0;
+    const bumped = async (write: () => Promise<unknown>) => {
+      const stamp = await expectBump(true, write);
+      expect(stamp).toBeGreaterThan(last);
+      last = stamp;
+    };
+    const unchanged = (write: () => Promise<unknown>) => expectBump(false, write);
+
+    // The app's own flag, not its other columns.
+    await bumped(() => db.updateTable('apps').set({ require_signature: 1 }).where('id', '=', APP).execute());
+    await unchanged(() => db.updateTable('apps').set({ name: 'Renamed' }).where('id', '=', APP).execute());
+    await unchanged(() =>
+      db.updateTable('apps').set({ require_signature: 1 }).where('id', '=', APP).execute(),
+    );
+    // Bundles and channels, every change.
+    const bundle = { app_id: APP, sha256: 'a'.repeat(64), location: 'blob', checksum: 'c', created_at: at };
+    await bumped(() =>
+      db
+        .insertInto('bundles')
+        .values({ ...bundle, version: '1.0.0' })
+        .execute(),
+    );
+    const { id: bundleId } = await db.selectFrom('bundles').select('id').executeTakeFirstOrThrow();
+    await bumped(() => db.updateTable('bundles').set({ notes: 'n' }).where('id', '=', bundleId).execute());
+    await bumped(() =>
+      db
+        .insertInto('channels')
+        .values({ app_id: APP, name: 'production', created_at: at, updated_at: at })
+        .execute(),
+    );
+    await bumped(() => db.updateTable('channels').set({ bundle_id: bundleId }).execute());
+    await bumped(() => db.deleteFrom('bundles').where('id', '=', bundleId).execute());
+    // Devices: only while they have a server-side channel; the reported columns never.
+    await unchanged(() => db.insertInto('devices').values(device('other')).execute());
+    await unchanged(() =>
+      db
+        .updateTable('devices')
+        .set({ version_name: '1.0.1', last_seen: at })
+        .where('device_id', '=', 'plain')
+        .execute(),
+    );
+    await bumped(() => db.insertInto('devices').values(device('assigned', 'production')).execute());
+    await unchanged(() =>
+      db.updateTable('devices').set({ version_name: '1.0.1' }).where('device_id', '=', 'assigned').execute(),
+    );
+    await unchanged(() =>
+      db
+        .updateTable('devices')
+        .set({ channel_override: 'production' })
+        .where('device_id', '=', 'assigned')
+        .execute(),
+    );
+    await bumped(() =>
+      db
+        .updateTable('devices')
+        .set({ self_assigned_channel: 'beta' })
+        .where('device_id', '=', 'plain')
+        .execute(),
+    );
+    await bumped(() => db.deleteFrom('devices').where('device_id', '=', 'assigned').execute());
+    await unchanged(() => db.deleteFrom('devices').where('device_id', '=', 'other').execute());
+    // Holds: their failure counts, not when they were last reported.
+    const hold = {
+      app_id: APP,
+      device_id: 'plain',
+      version: '1.0.1',
+      last_action: 'update_fail',
+      first_at: at,
+      last_at: at,
+    };
+    await bumped(() =>
+      db
+        .insertInto('device_holds')
+        .values({ ...hold, install_failures: 1 })
+        .execute(),
+    );
+    await bumped(() => db.updateTable('device_holds').set({ install_failures: 2 }).execute());
+    await unchanged(() => db.updateTable('device_holds').set({ last_at: 'later' }).execute());
+    await bumped(() => db.deleteFrom('device_holds').execute());
+    // Registered binaries.
+    const binary = {
+      app_id: APP,
+      platform: 'android',
+      version: '1.0',
+      native_layer: '{}',
+      native_fingerprint: 'f',
+    };
+    await bumped(() =>
+      db
+        .insertInto('native_binaries')
+        .values({ ...binary, source: 'cli', created_at: at })
+        .execute(),
+    );
+    await bumped(() =>
+      db.updateTable('native_binaries').set({ store_url: 'https://store.example' }).execute(),
+    );
+    await bumped(() => db.deleteFrom('native_binaries').execute());
+
+    // Deleting the app deletes its rows too, whose triggers find no app to bump.
+    await db.deleteFrom('apps').where('id', '=', APP).execute();
+    expect(await stamps()).toEqual({ [OTHER]: 0 });
   });
 });

@@ -15,6 +15,20 @@ export class AppsRepo {
     return this.db.selectFrom('apps').selectAll().where('id', 'in', ids).execute();
   }
 
+  /**
+   * The release stamps of these apps (those that exist): the release cache reloads an app only
+   * when its stamp moved since its last load.
+   */
+  async stamps(ids: readonly string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('apps')
+      .select(['id', 'release_stamp'])
+      .where('id', 'in', ids)
+      .execute();
+    return new Map(rows.map((row) => [row.id, row.release_stamp]));
+  }
+
   list(): Promise<AppRow[]> {
     return this.db.selectFrom('apps').selectAll().orderBy('id').execute();
   }

@@ -429,7 +429,100 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('apps').addColumn('keep_bundles', 'integer').execute();
       },
     },
+    '0019_release_stamps': {
+      async up(db: Kysely<any>) {
+        // Each app's release stamp, bumped by triggers on every row the release cache loads (the app's
+        // require_signature, its channels, bundles, devices with a server-side channel, holds and
+        // registered binaries), so that the cache reloads only the apps whose stamp moved, and no
+        // write path can forget to bump it. bundle_files has none: its rows are written in the same
+        // transaction as their bundle (whose insert bumps) and deleted with it (whose delete bumps).
+        // Device reports (the hottest writes) never set the channel columns, so they bump nothing.
+        await db.schema
+          .alterTable('apps')
+          .addColumn('release_stamp', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        for (const statement of dialect === 'postgres' ? postgresStampTriggers() : sqliteStampTriggers()) {
+          await sql.raw(statement).execute(db);
+        }
+      },
+    },
   };
+}
+
+/** Tables whose every row change is a change of its app's release (device_holds: of the columns read). */
+const STAMPED_TABLES = [
+  ['channels', ''],
+  ['bundles', ''],
+  ['native_binaries', ''],
+  ['device_holds', ' OF app_id, device_id, version, install_failures, download_failures'],
+] as const;
+
+/** A device row is part of the release only while it has a server-side channel. */
+const ASSIGNED = (row: 'new' | 'old') =>
+  `${row}.channel_override IS NOT NULL OR ${row}.self_assigned_channel IS NOT NULL`;
+const ASSIGNMENT_CHANGED =
+  'old.channel_override IS DISTINCT FROM new.channel_override ' +
+  'OR old.self_assigned_channel IS DISTINCT FROM new.self_assigned_channel OR old.app_id IS DISTINCT FROM new.app_id';
+
+function sqliteStampTriggers(): string[] {
+  const bump = (row: string) => `UPDATE apps SET release_stamp = release_stamp + 1 WHERE id = ${row}.app_id;`;
+  // SQLite spells IS DISTINCT FROM as IS NOT.
+  const changed = ASSIGNMENT_CHANGED.replace(/IS DISTINCT FROM/g, 'IS NOT');
+  return [
+    ...STAMPED_TABLES.flatMap(([table, columns]) => [
+      `CREATE TRIGGER ${table}_stamp_insert AFTER INSERT ON ${table} BEGIN ${bump('new')} END`,
+      `CREATE TRIGGER ${table}_stamp_update AFTER UPDATE${columns} ON ${table} BEGIN ${bump('old')} ` +
+        `UPDATE apps SET release_stamp = release_stamp + 1 WHERE id = new.app_id AND new.app_id IS NOT old.app_id; END`,
+      `CREATE TRIGGER ${table}_stamp_delete AFTER DELETE ON ${table} BEGIN ${bump('old')} END`,
+    ]),
+    `CREATE TRIGGER devices_stamp_insert AFTER INSERT ON devices WHEN ${ASSIGNED('new')} BEGIN ${bump('new')} END`,
+    `CREATE TRIGGER devices_stamp_update AFTER UPDATE OF app_id, channel_override, self_assigned_channel ` +
+      `ON devices WHEN ${changed} BEGIN ${bump('old')} ` +
+      `UPDATE apps SET release_stamp = release_stamp + 1 WHERE id = new.app_id AND new.app_id IS NOT old.app_id; END`,
+    `CREATE TRIGGER devices_stamp_delete AFTER DELETE ON devices WHEN ${ASSIGNED('old')} BEGIN ${bump('old')} END`,
+    `CREATE TRIGGER apps_stamp_update AFTER UPDATE OF require_signature ON apps ` +
+      `WHEN old.require_signature IS NOT new.require_signature ` +
+      `BEGIN UPDATE apps SET release_stamp = release_stamp + 1 WHERE id = new.id; END`,
+  ];
+}
+
+function postgresStampTriggers(): string[] {
+  const trigger = (name: string, events: string, table: string, when = '') =>
+    `CREATE TRIGGER ${name} AFTER ${events} ON ${table} FOR EACH ROW ${when ? `WHEN (${when}) ` : ''}` +
+    'EXECUTE FUNCTION overair_bump_release_stamp()';
+  return [
+    `CREATE FUNCTION overair_bump_release_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF TG_OP <> 'INSERT' THEN
+         UPDATE apps SET release_stamp = release_stamp + 1 WHERE id = OLD.app_id;
+       END IF;
+       IF TG_OP = 'INSERT' THEN
+         UPDATE apps SET release_stamp = release_stamp + 1 WHERE id = NEW.app_id;
+       ELSIF TG_OP = 'UPDATE' AND NEW.app_id IS DISTINCT FROM OLD.app_id THEN
+         UPDATE apps SET release_stamp = release_stamp + 1 WHERE id = NEW.app_id;
+       END IF;
+       RETURN NULL;
+     END $$`,
+    `CREATE FUNCTION overair_bump_own_release_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       NEW.release_stamp := OLD.release_stamp + 1;
+       RETURN NEW;
+     END $$`,
+    ...STAMPED_TABLES.map(([table, columns]) =>
+      trigger(`${table}_stamp`, `INSERT OR DELETE OR UPDATE${columns}`, table),
+    ),
+    trigger('devices_stamp_insert', 'INSERT', 'devices', ASSIGNED('new')),
+    trigger(
+      'devices_stamp_update',
+      'UPDATE OF app_id, channel_override, self_assigned_channel',
+      'devices',
+      ASSIGNMENT_CHANGED,
+    ),
+    trigger('devices_stamp_delete', 'DELETE', 'devices', ASSIGNED('old')),
+    'CREATE TRIGGER apps_stamp_update BEFORE UPDATE OF require_signature ON apps FOR EACH ROW ' +
+      'WHEN (OLD.require_signature IS DISTINCT FROM NEW.require_signature) ' +
+      'EXECUTE FUNCTION overair_bump_own_release_stamp()',
+  ];
 }
 
 export async function migrateToLatest(db: Kysely<any>, dialect: DialectName): Promise<void> {

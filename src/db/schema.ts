@@ -21,6 +21,11 @@ interface AppsTable {
   encryption_public_key: ColumnType<string | null, string | null | undefined, string | null>;
   /** Retention: the newest bundles each upload keeps (older ones go unless a channel needs them); null: all. */
   keep_bundles: ColumnType<number | null, number | null | undefined, number | null>;
+  /**
+   * Bumped by triggers whenever anything the release cache loads for the app changes (migration
+   * 0019): the cache reloads an app only when its stamp moved. Never written by the code.
+   */
+  release_stamp: ColumnType<number, never, never>;
 }
 
 export interface BundlesTable {

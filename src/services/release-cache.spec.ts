@@ -4,8 +4,10 @@ import { ReleaseCache } from './release-cache.js';
 
 /**
  * Just enough repositories for apps with no channels. `failure` makes every read throw it; while
- * `gate` is set, app reads wait for it. Each load gives a new object, so tests can tell loads apart;
- * `batches` lists the apps each load asked for.
+ * `gate` is set, app reads wait for it (after reading the apps' rows, stamps included). Each load
+ * gives a new object, so tests can tell loads apart; `batches` lists the apps each load asked for.
+ * An app's release stamp is 0 until a test sets it in `stamps` (as the database's triggers would
+ * on a change); apps in `deleted` do not exist.
  */
 function fakeRepos() {
   const state = {
@@ -13,9 +15,15 @@ function fakeRepos() {
     gate: undefined as Promise<void> | undefined,
     loads: 0,
     batches: [] as string[][],
+    /** Reads of the stamps alone (the refresh of apps that came due). */
+    stampReads: 0,
+    stamps: new Map<string, number>(),
+    deleted: new Set<string>(),
     /** Registered binaries, returned as new rows by every load. */
     binaries: [] as Record<string, unknown>[],
   };
+  const existing = (ids: string[]) => ids.filter((id) => !state.deleted.has(id));
+  const stampOf = (id: string) => state.stamps.get(id) ?? 0;
   const read = async <T>(value: T): Promise<T> => {
     if (state.failure) throw state.failure;
     return value;
@@ -25,8 +33,13 @@ function fakeRepos() {
       findMany: async (ids: string[]) => {
         state.loads++;
         state.batches.push([...ids]);
+        const rows = existing(ids).map((id) => ({ id, release_stamp: stampOf(id) }));
         await state.gate;
-        return read(ids.map((id) => ({ id })));
+        return read(rows);
+      },
+      stamps: (ids: string[]) => {
+        state.stampReads++;
+        return read(new Map(existing(ids).map((id) => [id, stampOf(id)])));
       },
     },
     channels: { listOfApps: () => read([]) },
@@ -38,6 +51,7 @@ function fakeRepos() {
   return { repos: repos as unknown as Repos, state };
 }
 
+const stampOf = (state: { stamps: Map<string, number> }, app: string) => state.stamps.get(app) ?? 0;
 const refused = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -89,6 +103,7 @@ describe('the release cache as an entry ages', () => {
     const first = await cache.get('app');
     let open!: () => void;
     state.gate = new Promise((resolve) => (open = resolve));
+    state.stamps.set('app', 1); // changed: reloaded, not just kept
     await sleep(120);
     // Past half its life: the entry answers at once, and only one reload starts however many ask
     // (within a tenth of the TTL, gathering the apps that came due).
@@ -126,6 +141,7 @@ describe('the release cache as an entry ages', () => {
     await sleep(120);
     let open!: () => void;
     state.gate = new Promise((resolve) => (open = resolve));
+    state.stamps.set('app', 1);
     expect(await cache.get('app')).toBe(first); // a reload is under way
     cache.drop('app');
     let settled = false;
@@ -147,6 +163,7 @@ describe('the release cache with many apps', () => {
     const apps = ['a', 'b', 'c'];
     const first = await Promise.all(apps.map((app) => cache.get(app)));
     expect(state.batches).toEqual([['a'], ['b'], ['c']]); // cold loads go one by one
+    for (const app of apps) state.stamps.set(app, 1);
     await sleep(120);
     for (const app of apps) cache.peek(app);
     await sleep(40);
@@ -167,7 +184,89 @@ describe('the release cache with many apps', () => {
     cache.peek('a');
     await sleep(40);
     expect(cache.peek('a')).toBe(before);
+    expect(state.stampReads).toBe(1);
+  });
+});
+
+describe('the release cache and release stamps', () => {
+  /** Peeks at the apps every few ms for `ms`, as checks would; what each peek answered, per app. */
+  async function serve(cache: ReleaseCache, apps: string[], ms: number) {
+    const seen = new Map(apps.map((app) => [app, new Set<unknown>()]));
+    for (const end = Date.now() + ms; Date.now() < end; await sleep(5)) {
+      for (const app of apps) seen.get(app)!.add(cache.peek(app));
+    }
+    return seen;
+  }
+
+  it('keeps serving unchanged apps past their TTL without reloading them', async () => {
+    const { repos, state } = fakeRepos();
+    const cache = new ReleaseCache(repos, 60);
+    const apps = ['a', 'b', 'c'];
+    const first = await Promise.all(apps.map((app) => cache.get(app)));
+    const seen = await serve(cache, apps, 300); // five TTLs
+    for (const [index, app] of apps.entries()) expect([...seen.get(app)!]).toEqual([first[index]]);
+    expect(state.loads).toBe(3); // the cold loads alone
+    expect(state.stampReads).toBeGreaterThanOrEqual(4); // about two a TTL, each for all three apps
+  });
+
+  it('reloads only the apps whose stamp moved, and answers null for one deleted', async () => {
+    const { repos, state } = fakeRepos();
+    const cache = new ReleaseCache(repos, 100);
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((app) => cache.get(app)));
+    state.stamps.set('b', 7);
+    state.deleted.add('c');
+    await sleep(60);
+    for (const app of ['a', 'b', 'c']) cache.peek(app);
+    await sleep(30);
+    expect(state.batches.slice(3)).toEqual([['b', 'c']]);
+    expect(cache.peek('a')).toBe(a);
+    expect(cache.peek('b')).not.toBe(b);
+    expect(cache.peek('b')?.appId).toBe('b');
+    expect(c).not.toBeNull();
+    expect(cache.peek('c')).toBeNull();
+    // From then on, each is kept: b with its new stamp, c as long as it stays deleted.
+    const reloaded = cache.peek('b');
+    const seen = await serve(cache, ['a', 'b', 'c'], 250);
+    expect([...seen.get('b')!]).toEqual([reloaded]);
+    expect([...seen.get('c')!]).toEqual([null]);
+    expect(state.loads).toBe(4);
+  });
+
+  it('serves a change made behind its back (no invalidation) within the TTL plus one load', async () => {
+    const { repos, state } = fakeRepos();
+    const ttl = 80;
+    const cache = new ReleaseCache(repos, ttl);
+    for (const delay of [0, 17, 45, 70]) {
+      const before = await cache.get('app');
+      await serve(cache, ['app'], delay);
+      // The change, as the database's triggers leave it: new data and a new stamp.
+      state.stamps.set('app', stampOf(state, 'app') + 1);
+      const changedAt = Date.now();
+      while (cache.peek('app') === before) await sleep(1);
+      expect(Date.now() - changedAt).toBeLessThanOrEqual(ttl + 15);
+      await cache.get('app');
+    }
+  });
+
+  it('reads a change committed while a load was reading again at the next refresh', async () => {
+    const { repos, state } = fakeRepos();
+    const cache = new ReleaseCache(repos, 100);
+    await cache.get('app');
+    state.stamps.set('app', 1);
+    let open!: () => void;
+    state.gate = new Promise((resolve) => (open = resolve));
+    await sleep(60);
+    cache.peek('app'); // a reload starts: it reads stamp 1, then waits before the data
+    await sleep(20);
+    state.stamps.set('app', 2); // committed after the stamp was read: maybe in the data, maybe not
+    open();
+    state.gate = undefined;
+    await sleep(5);
+    const reloaded = cache.peek('app');
     expect(state.loads).toBe(2);
+    await serve(cache, ['app'], 70); // the next refresh sees stamp 2, not the 1 it was loaded with
+    expect(state.loads).toBe(3);
+    expect(cache.peek('app')).not.toBe(reloaded);
   });
 });
 
