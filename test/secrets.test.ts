@@ -51,11 +51,11 @@ function signedBy(request: { headers: http.IncomingHttpHeaders; body: string }, 
   return request.headers['x-overair-signature'] === expected;
 }
 
-async function waitFor<T>(probe: () => Promise<T> | T, ms = 5000): Promise<T> {
+async function waitFor<T>(probe: () => Promise<T> | T, ms = 5000): Promise<Exclude<T, false>> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await probe();
-    if (value) return value;
+    if (value) return value as Exclude<T, false>;
     if (Date.now() > deadline) throw new Error('timed out');
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
