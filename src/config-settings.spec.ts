@@ -92,12 +92,26 @@ describe('the settings list', () => {
     expect(overridesFromFlags({ s3Bucket: 'main', s3BucketName: 'alias' })).toEqual({ s3Bucket: 'main' });
   });
 
+  it('reads retentions as durations, a bare number as days, 0 or off as forever', () => {
+    const load = (value: string) =>
+      loadConfig({ OVERAIR_AUDIT_RETENTION: value, OVERAIR_WEBHOOK_DELIVERY_RETENTION: value });
+    expect(loadConfig({}).auditRetentionSeconds).toBe(366 * 86_400);
+    expect(loadConfig({}).webhookDeliveryRetentionSeconds).toBe(30 * 86_400);
+    expect(load('30d').auditRetentionSeconds).toBe(30 * 86_400);
+    expect(load('7').webhookDeliveryRetentionSeconds).toBe(7 * 86_400);
+    expect(load('12h').auditRetentionSeconds).toBe(12 * 3600);
+    expect(load('0').auditRetentionSeconds).toBe(0);
+    expect(load('OFF').webhookDeliveryRetentionSeconds).toBe(0);
+    expect(() => load('soon')).toThrow(/OVERAIR_AUDIT_RETENTION \("soon"\): expected a duration/);
+  });
+
   it('masks the secret settings, and a database password, when the configuration is shown', () => {
     const secrets = {
       OVERAIR_ADMIN_TOKEN: 'oat_admin-token-secret-0123456789',
       OVERAIR_ADMIN_USER: 'root',
       OVERAIR_ADMIN_PASSWORD: 'password-secret-0123',
       OVERAIR_DOWNLOAD_SECRET: 'download-secret-0123456789abcdef-0123',
+      OVERAIR_SECRET_KEY: 'secret-key-at-rest-0123456789abcdef',
       OVERAIR_S3_ACCESS_KEY: 'AKIAEXAMPLE',
       OVERAIR_S3_SECRET_KEY: 's3-secret-key-example',
       OVERAIR_DATABASE_URL: 'postgres://overair:db-secret-pw@db:5432/overair',
@@ -109,7 +123,13 @@ describe('the settings list', () => {
     expect(shown).not.toContain('db-secret-pw');
     expect(shown).toContain('postgres://overair:***@db:5432/overair');
     expect(shown).toContain('AKIAEXAMPLE');
-    expect([...SECRET_KEYS].sort()).toEqual(['adminPassword', 'adminToken', 'downloadSecret', 's3SecretKey']);
+    expect([...SECRET_KEYS].sort()).toEqual([
+      'adminPassword',
+      'adminToken',
+      'downloadSecret',
+      's3SecretKey',
+      'secretKey',
+    ]);
   });
 });
 

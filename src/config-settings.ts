@@ -54,7 +54,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   security: {
     title: 'Security',
     intro:
-      "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, and which internal hosts webhooks may reach. Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one client's failed logins lock everyone out.",
+      "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, which internal hosts webhooks may reach, and the key encrypting stored secrets. With `OVERAIR_SECRET_KEY` set, the download-link key and webhook signing secrets are stored encrypted (AES-256-GCM; plain ones are encrypted at start), and a start without it, or with another key, stops with an error: keep it apart from the database and its backups ([security.md](security.md#a-copy-of-the-database)). Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one client's failed logins lock everyone out.",
   },
   limits: {
     title: 'Limits',
@@ -64,7 +64,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   operations: {
     title: 'Operations',
     intro:
-      'Shutdown, retention and clean-up. At SIGTERM the server stops accepting requests, lets those in flight finish for `OVERAIR_SHUTDOWN_TIMEOUT`, writes queued device activity and closes the database. Stored blobs that no bundle or native build uses are deleted once older than `OVERAIR_BLOB_SWEEP_GRACE`; keep it above your longest upload plus a day.',
+      'Shutdown, retention and clean-up. At SIGTERM the server stops accepting requests, lets those in flight finish for `OVERAIR_SHUTDOWN_TIMEOUT`, writes queued device activity and closes the database. Stored blobs that no bundle or native build uses are deleted once older than `OVERAIR_BLOB_SWEEP_GRACE`; keep it above your longest upload plus a day. Device events, audit entries and settled webhook deliveries older than their retention are deleted soon after start and then hourly, in batches of short statements.',
   },
 };
 
@@ -111,6 +111,21 @@ const onOff = z
   .toLowerCase()
   .pipe(z.enum(['true', 'false'], { error: 'expected true or false' }))
   .transform((value) => value === 'true');
+
+/** A retention: a duration in days or hours (e.g. `366d`), or `0`/`off` to keep forever (0). */
+const retentionInSeconds = (max: number, maxText: string) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^(off|\d+\s*[hd]?)$/, 'expected a duration such as 30d or 366d, or 0 / off to keep forever')
+    .transform((text) => {
+      if (text === 'off') return 0;
+      const match = /^(\d+)\s*([hd]?)$/.exec(text)!;
+      // A bare number is days, as in OVERAIR_STATS_RETENTION_DAYS.
+      return Number(match[1]) * (match[2] === 'h' ? 3600 : 86_400);
+    })
+    .pipe(z.number().int().min(0).max(max, `must be at most ${maxText}`));
 
 /** A whole number from 0 to `max`, with `message` for anything else. */
 const count = (max: number, message: string, maxMessage?: string) =>
@@ -328,6 +343,14 @@ export const SETTINGS = {
     group: 'security',
     doc: 'Key signing download links (32+ characters); unset: generated once into the database.',
   }),
+  secretKey: setting({
+    env: 'OVERAIR_SECRET_KEY',
+    flag: { kind: 'env-only', why: 'a flag would show in `ps` and stay in the shell history' },
+    schema: z.string().min(32, 'must be at least 32 characters').optional(),
+    secret: true,
+    group: 'security',
+    doc: 'Key (32+ characters) encrypting the download-link key and webhook secrets in the database.',
+  }),
   downloadUrlTtlSeconds: setting({
     env: 'OVERAIR_DOWNLOAD_URL_TTL',
     flag: { kind: 'value', name: 'download-url-ttl', placeholder: 'duration' },
@@ -466,6 +489,23 @@ export const SETTINGS = {
     ),
     group: 'operations',
     doc: 'Days device events (the statistics) are kept, deleted hourly after that; `0`: forever.',
+  }),
+  auditRetentionSeconds: setting({
+    env: 'OVERAIR_AUDIT_RETENTION',
+    flag: { kind: 'value', name: 'audit-retention', placeholder: 'duration' },
+    default: '366d',
+    schema: retentionInSeconds(36_500 * 86_400, '36500d'),
+    group: 'operations',
+    doc: 'How long audit log entries are kept (a bare number is days), deleted hourly after; `0` or `off`: forever.',
+  }),
+  webhookDeliveryRetentionSeconds: setting({
+    env: 'OVERAIR_WEBHOOK_DELIVERY_RETENTION',
+    flag: { kind: 'value', name: 'webhook-delivery-retention', placeholder: 'duration' },
+    // Far longer than the retry schedule: a delivery this old is settled.
+    default: '30d',
+    schema: retentionInSeconds(36_500 * 86_400, '36500d'),
+    group: 'operations',
+    doc: 'How long settled webhook deliveries are logged, deleted hourly after; `0` or `off`: forever.',
   }),
   blobSweepGraceSeconds: setting({
     env: 'OVERAIR_BLOB_SWEEP_GRACE',

@@ -19,6 +19,8 @@ import { sweepOrphanBlobs } from './services/blob-sweep.js';
 import { createServices, type Services } from './services/index.js';
 import type { WebhookDeliveryOptions } from './services/webhook-dispatcher.js';
 import { loadOrCreateDownloadSecret } from './storage/download-secret.js';
+import { SecretBox } from './crypto/secret-box.js';
+import { prepareSecretsAtRest, sealedSecretSettings } from './services/secrets-at-rest.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { openBlobStore } from './storage/open.js';
 
@@ -54,7 +56,16 @@ export async function startServer(
   // The store first: when its bucket cannot be reached, nothing else has been opened yet.
   const store = await openBlobStore(config, log);
   const database = await openDatabase(config.database);
-  const repos = new Repos(database.db);
+  const secretBox = config.secretKey ? new SecretBox(config.secretKey) : null;
+  const repos = new Repos(database.db, secretBox);
+  try {
+    // Before anything reads a stored secret: a wrong or missing key stops the start here.
+    await prepareSecretsAtRest(repos, secretBox, log);
+  } catch (error) {
+    await database.close();
+    await store.close?.();
+    throw error;
+  }
   const services = createServices(repos, store, log, {
     maxUploadBytes: config.maxUploadBytes,
     maxNativeUploadBytes: config.maxNativeUploadBytes,
@@ -83,7 +94,11 @@ export async function startServer(
       ? {
           secret:
             config.downloadSecret ??
-            (await loadOrCreateDownloadSecret(config.dataDir, new SettingsRepo(database.db), log)),
+            (await loadOrCreateDownloadSecret(
+              config.dataDir,
+              sealedSecretSettings(new SettingsRepo(database.db), secretBox),
+              log,
+            )),
           ttlSeconds: config.downloadUrlTtlSeconds,
         }
       : undefined,
@@ -129,7 +144,26 @@ export async function startServer(
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${shownHost}:${port}`;
   log.info({ url, data: config.dataDir }, 'overair listening');
-  const retention = startStatsRetention(services, config.statsRetentionDays, log);
+  const retention = startRetention(log, [
+    {
+      what: 'old device events',
+      keep: { retentionDays: config.statsRetentionDays },
+      active: config.statsRetentionDays > 0,
+      prune: (signal) => services.stats.prune(config.statsRetentionDays, { signal }),
+    },
+    {
+      what: 'old audit log entries',
+      keep: { retentionSeconds: config.auditRetentionSeconds },
+      active: config.auditRetentionSeconds > 0,
+      prune: (signal) => pruneAudit(repos, config.auditRetentionSeconds, signal),
+    },
+    {
+      what: 'old webhook deliveries',
+      keep: { retentionSeconds: config.webhookDeliveryRetentionSeconds },
+      active: config.webhookDeliveryRetentionSeconds > 0,
+      prune: (signal) => pruneWebhookDeliveries(repos, config.webhookDeliveryRetentionSeconds, signal),
+    },
+  ]);
   const sweep = startBlobSweep(repos, store, config, log);
   // Webhook deliveries left pending by an earlier run go out now.
   services.webhooks.start();
@@ -173,29 +207,46 @@ export async function startServer(
 /** Node's default time to receive a request's headers. */
 const HEADERS_TIMEOUT_MS = 60_000;
 
-/** How often old device events are deleted. */
+/** How often old device events, audit entries and webhook deliveries are deleted. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 
+/** One kind of row deleted once older than its retention. */
+interface RetentionTask {
+  /** For the log: `old device events`. */
+  what: string;
+  /** The retention, as logged. */
+  keep: Record<string, number>;
+  /** False when the retention keeps everything: no timer at all. */
+  active: boolean;
+  /** Deletes in batches, stopping between two when `signal` is aborted; resolves to the count. */
+  prune(signal: AbortSignal): Promise<number>;
+}
+
 /**
- * Deletes device events older than the retention, soon after start and then hourly, on unref'd
- * timers (they never keep the process alive). `stop()` ends a clean-up under way after its current
- * batch and waits for it; the next start catches up.
+ * Deletes what is older than its retention (device events, audit entries, webhook deliveries), soon
+ * after start and then hourly, one task after the other, on unref'd timers (they never keep the
+ * process alive). `stop()` ends a clean-up under way after its current batch and waits for it; the
+ * next start catches up.
  */
-function startStatsRetention(services: Services, retentionDays: number, log: Logger) {
+function startRetention(log: Logger, tasks: RetentionTask[]) {
   const controller = new AbortController();
+  const active = tasks.filter((task) => task.active);
   let running: Promise<void> = Promise.resolve();
   const prune = () => {
-    running = running.then(() =>
-      services.stats
-        .prune(retentionDays, { signal: controller.signal })
-        .then((deleted) => {
-          if (deleted > 0) log.info({ deleted, retentionDays }, 'old device events deleted');
-        })
-        .catch((error: unknown) => log.error({ err: error }, 'deleting old device events failed')),
-    );
+    for (const task of active) {
+      running = running.then(async () => {
+        if (controller.signal.aborted) return;
+        try {
+          const deleted = await task.prune(controller.signal);
+          if (deleted > 0) log.info({ deleted, ...task.keep }, `${task.what} deleted`);
+        } catch (error) {
+          log.error({ err: error }, `deleting ${task.what} failed`);
+        }
+      });
+    }
   };
   const timers =
-    retentionDays > 0 ? [setTimeout(prune, 10_000), setInterval(prune, RETENTION_INTERVAL_MS)] : [];
+    active.length > 0 ? [setTimeout(prune, 10_000), setInterval(prune, RETENTION_INTERVAL_MS)] : [];
   for (const timer of timers) timer.unref();
   return {
     async stop() {
@@ -204,6 +255,34 @@ function startStatsRetention(services: Services, retentionDays: number, log: Log
       await running;
     },
   };
+}
+
+/** Lets requests run between two batches; false once the server is stopping. */
+function betweenBatches(signal: AbortSignal) {
+  return async () => {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return !signal.aborted;
+  };
+}
+
+/** Deletes audit entries older than `retentionSeconds`, in batches. */
+export function pruneAudit(repos: Repos, retentionSeconds: number, signal?: AbortSignal, at = new Date()) {
+  const cutoff = new Date(at.getTime() - retentionSeconds * 1000).toISOString();
+  return repos.audit.deleteBefore(cutoff, betweenBatches(signal ?? new AbortController().signal));
+}
+
+/** Deletes settled webhook deliveries older than `retentionSeconds`, in batches. */
+export function pruneWebhookDeliveries(
+  repos: Repos,
+  retentionSeconds: number,
+  signal?: AbortSignal,
+  at = new Date(),
+) {
+  const cutoff = new Date(at.getTime() - retentionSeconds * 1000).toISOString();
+  return repos.webhooks.deleteDeliveriesBefore(
+    cutoff,
+    betweenBatches(signal ?? new AbortController().signal),
+  );
 }
 
 /**

@@ -71,6 +71,7 @@ const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'GET /api/v1/webhooks/:id/deliveries': 'admin',
   'POST /api/v1/webhooks/:id/test': 'admin',
   'GET /api/v1/audit': 'admin',
+  'GET /api/v1/audit/export': 'admin',
   'GET /api/v1/users': 'admin',
   'POST /api/v1/users': 'admin',
   'DELETE /api/v1/users/:username': 'admin',

@@ -1,3 +1,4 @@
+import type { SecretBox } from '../crypto/secret-box.js';
 import type { Kysely } from 'kysely';
 import { AppsRepo } from './apps.js';
 import { AuditRepo } from './audit.js';
@@ -34,7 +35,11 @@ export class Repos {
   readonly settings: SettingsRepo;
   readonly authFailures: AuthFailuresRepo;
 
-  constructor(readonly db: Kysely<Database>) {
+  /** `secrets`: OVERAIR_SECRET_KEY's box, which seals and opens the secrets stored (webhooks'). */
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly secrets: SecretBox | null = null,
+  ) {
     this.apps = new AppsRepo(db);
     this.bundles = new BundlesRepo(db);
     this.channels = new ChannelsRepo(db);
@@ -43,7 +48,7 @@ export class Repos {
     this.tokens = new TokensRepo(db);
     this.audit = new AuditRepo(db);
     this.holds = new HoldsRepo(db);
-    this.webhooks = new WebhooksRepo(db);
+    this.webhooks = new WebhooksRepo(db, secrets);
     this.users = new UsersRepo(db);
     this.sessions = new SessionsRepo(db);
     this.nativeBuilds = new NativeBuildsRepo(db);
@@ -54,7 +59,7 @@ export class Repos {
 
   /** Runs `work` in one transaction with repositories bound to it. */
   transaction<T>(work: (repos: Repos) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => work(new Repos(trx)));
+    return this.db.transaction().execute((trx) => work(new Repos(trx, this.secrets)));
   }
 }
 

@@ -33,6 +33,16 @@ export class SettingsRepo {
     return stored;
   }
 
+  /** Replaces the key's value by `value` if it is still `expected` (another instance may have changed it). */
+  async replace(key: string, expected: string, value: string): Promise<void> {
+    await this.db
+      .updateTable('settings')
+      .set({ value, updated_at: now() })
+      .where('key', '=', key)
+      .where('value', '=', expected)
+      .execute();
+  }
+
   /**
    * Holds the lock named `key` until the surrounding transaction ends (call it inside one): another
    * transaction taking the same lock waits until then. It writes the key's row, which holds a row

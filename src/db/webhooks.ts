@@ -1,4 +1,5 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
 import { now } from './time.js';
 
@@ -31,15 +32,77 @@ export interface AttemptResult {
   delivered_at: string | null;
 }
 
+/** The associated data of a sealed webhook secret (src/crypto/secret-box.ts). */
+export const WEBHOOK_SECRET_PURPOSE = 'webhook-secret';
+
+/** Rows deleted per statement by retention: short enough for requests to run in between. */
+const DELETE_BATCH = 1000;
+
 export class WebhooksRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** `secrets`: with OVERAIR_SECRET_KEY, signing secrets are stored sealed and opened to sign. */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly secrets: SecretBox | null = null,
+  ) {}
 
   insert(webhook: Omit<Insertable<WebhooksTable>, 'id' | 'created_at'>): Promise<WebhookRow> {
+    const secret = this.secrets ? this.secrets.seal(webhook.secret, WEBHOOK_SECRET_PURPOSE) : webhook.secret;
     return this.db
       .insertInto('webhooks')
-      .values({ ...webhook, created_at: now() })
+      .values({ ...webhook, secret, created_at: now() })
       .returningAll()
       .executeTakeFirstOrThrow();
+  }
+
+  /** Every webhook's id and stored secret (sealed or plain): what start-up checks and seals. */
+  storedSecrets(): Promise<{ id: number; secret: string }[]> {
+    return this.db.selectFrom('webhooks').select(['id', 'secret']).orderBy('id').execute();
+  }
+
+  /** Replaces a stored secret by its sealed form, unless another instance changed it first. */
+  async replaceSecret(id: number, stored: string, sealed: string): Promise<void> {
+    await this.db
+      .updateTable('webhooks')
+      .set({ secret: sealed })
+      .where('id', '=', id)
+      .where('secret', '=', stored)
+      .execute();
+  }
+
+  /**
+   * Deletes settled deliveries (not pending) created before `cutoff`, oldest first in batches of
+   * `batch`, by the primary key (deliveries are created in the order of their time); `between` runs
+   * after each batch and stops it by answering false. Resolves to the number deleted.
+   */
+  async deleteDeliveriesBefore(
+    cutoff: string,
+    between?: () => Promise<boolean>,
+    batch = DELETE_BATCH,
+  ): Promise<number> {
+    let total = 0;
+    let after = 0;
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('webhook_deliveries')
+        .select(['id', 'created_at', 'status'])
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(batch)
+        .execute();
+      const old = rows.filter((row) => row.created_at < cutoff);
+      if (old.length === 0) return total;
+      const last = old[old.length - 1]!.id;
+      const result = await this.db
+        .deleteFrom('webhook_deliveries')
+        .where('id', '>', after)
+        .where('id', '<=', last)
+        .where('created_at', '<', cutoff)
+        .where('status', '!=', 'pending')
+        .executeTakeFirst();
+      total += Number(result.numDeletedRows);
+      after = last;
+      if (old.length < rows.length || rows.length < batch || (between && !(await between()))) return total;
+    }
   }
 
   find(id: number): Promise<WebhookRow | undefined> {
@@ -95,8 +158,22 @@ export class WebhooksRepo {
     return this.db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /** Pending deliveries whose time has come, oldest first. */
-  due(at: string, limit: number): Promise<DueDelivery[]> {
+  /** Pending deliveries whose time has come, oldest first, with their webhook's secret opened. */
+  async due(at: string, limit: number): Promise<DueDelivery[]> {
+    const rows = await this.dueRows(at, limit);
+    const secrets = this.secrets;
+    if (!secrets) return rows;
+    return rows.map((row) => ({
+      ...row,
+      secret: secrets.open(
+        row.secret,
+        WEBHOOK_SECRET_PURPOSE,
+        `webhooks.secret of webhook ${row.webhook_id}`,
+      ),
+    }));
+  }
+
+  private dueRows(at: string, limit: number): Promise<DueDelivery[]> {
     return this.db
       .selectFrom('webhook_deliveries as d')
       .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')

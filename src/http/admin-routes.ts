@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { errors } from '../errors.js';
+import type { AuditRow } from '../db/schema.js';
 import type { ChannelChanges } from '../services/channels.js';
 import type { Services } from '../services/index.js';
 import { statsPeriod } from '../services/stats.js';
@@ -352,13 +353,23 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     await services.tokens.revoke(id, c.get('actor'));
     return c.json({ deleted: true });
   });
+  const auditPage = (rows: AuditRow[], limit: number) => ({
+    items: rows.map((row) => ({ ...row, detail: row.detail ? (JSON.parse(row.detail) as unknown) : null })),
+    next_cursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
+  });
   api.get('/audit', admin, async (c) => {
     const input = query(c, a.auditQuery);
-    const rows = await services.audit.page(input.limit, input.app, input.cursor);
-    return c.json({
-      items: rows.map((row) => ({ ...row, detail: row.detail ? (JSON.parse(row.detail) as unknown) : null })),
-      next_cursor: rows.length === input.limit ? String(rows[rows.length - 1]!.id) : null,
+    return c.json(auditPage(await services.audit.page(input.limit, input.app, input.cursor), input.limit));
+  });
+  // Oldest first, page by page (`overair audit export` follows next_cursor): never the whole log at once.
+  api.get('/audit/export', admin, async (c) => {
+    const input = query(c, a.auditExportQuery);
+    const rows = await services.audit.exportPage(input.limit, {
+      since: input.since,
+      appId: input.app,
+      afterId: input.cursor,
     });
+    return c.json(auditPage(rows, input.limit));
   });
 
   return api;

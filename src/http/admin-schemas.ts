@@ -227,6 +227,18 @@ export const createTokenBody = z
     'give expires_in_days or expires_at, not both',
   );
 export const auditQuery = z.object({ app: s.appId.optional(), limit: s.pageLimit, cursor: s.cursorId });
+export const auditExportQuery = z.object({
+  since: z
+    .union([z.iso.date(), z.iso.datetime({ offset: true })], {
+      error: 'expected an ISO 8601 date or date-time, e.g. 2026-01-01',
+    })
+    .transform((text) => new Date(text).toISOString())
+    .optional()
+    .meta({ description: 'Only entries from this time on (ISO 8601 date or date-time).' }),
+  app: s.appId.optional(),
+  limit: s.pageLimit,
+  cursor: s.cursorId.meta({ description: 'The `next_cursor` of the previous page.' }),
+});
 
 // Webhooks
 export const webhooksQuery = z.object({ app: s.appId.optional() });

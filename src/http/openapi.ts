@@ -585,6 +585,17 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     query: a.auditQuery,
     response: r.page(r.auditEntry),
   },
+  {
+    method: 'get',
+    path: '/audit/export',
+    scope: 'admin',
+    tag: 'Tokens',
+    summary: 'The audit log oldest first, from a time on, for an export; paginated.',
+    description:
+      'Follow `next_cursor` until it is null; `overair audit export` writes the entries as JSON lines.',
+    query: a.auditExportQuery,
+    response: r.page(r.auditEntry),
+  },
 ];
 
 /** `/apps/:appId` as OpenAPI writes it: `/apps/{appId}`. */

@@ -9,7 +9,7 @@ import { emit, fields, table } from '../output.js';
 import { normaliseServer, saveLogin } from '../settings.js';
 import { ApiClient } from '../client.js';
 
-/** `login`, `token …` and `app …`: who talks to which server, and the apps on it. */
+/** `login`, `token …`, `app …` and `audit export`: who talks to which server, and the apps on it. */
 export function registerAdminCommands(program: Command, io: CliIo): void {
   program
     .command('login')
@@ -235,6 +235,24 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       await (await ctx.api()).delete(`/apps/${encodeURIComponent(appId)}`);
       emit(io, ctx.json, { deleted: appId }, () => `Deleted app ${appId}`);
     });
+
+  registerAuditCommands(program, io);
+}
+
+/** `audit export`: the audit log as JSON lines. The action is loaded when the command runs. */
+function registerAuditCommands(program: Command, io: CliIo): void {
+  const audit = program.command('audit').description('the audit log (needs an admin token)');
+  audit
+    .command('export')
+    .description('write audit entries, oldest first, as JSON lines (one entry a line) to stdout')
+    .option(
+      '--since <when>',
+      'entries from an ISO date such as 2026-01-01, or a time ago such as 30d, 24h, 2w',
+    )
+    .option('--app <appId>', 'only the entries of this app')
+    .action(async (options: { since?: string; app?: string }, command: Command) =>
+      (await import('../actions/audit.js')).auditExport(io, options, command),
+    );
 }
 
 /** --keep-bundles N (a whole number from 1), --no-keep-bundles (null), or absent (undefined). */
