@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import yazl from 'yazl';
 import { hashChunks, writeHashed } from '../crypto/hash.js';
 
 export interface FolderFile {
@@ -121,6 +120,8 @@ export async function zipFolder(
   files: FolderFile[],
   target: string,
 ): Promise<{ sha256: string; size: number }> {
+  // Imported here: most commands load this module (capacitor.ts reads UPDATER_PLUGINS), few zip.
+  const { default: yazl } = await import('yazl');
   const zip = new yazl.ZipFile();
   for (const entry of files) zip.addReadStream(createReadStream(entry.file), entry.name);
   zip.end();
