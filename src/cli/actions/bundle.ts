@@ -239,11 +239,13 @@ async function uploadBytes(
   if (options.zip && options.path) throw new CliError('give either --zip or --path, not both');
   let zipFile = options.zip ? path.resolve(ctx.io.cwd, options.zip) : undefined;
   let temporary: string | undefined;
+  /** The zip's sha256 and size, when zipping here computed them on the way. */
+  let zipped: { sha256: string; size: number } | undefined;
   try {
     if (!zipFile) {
       temporary = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-zip-'));
       zipFile = path.join(temporary, 'bundle.zip');
-      await zipWebFolder(
+      zipped = await zipWebFolder(
         ctx.io.cwd,
         await resolveWebDir(ctx.io.cwd, options.path),
         zipFile,
@@ -259,14 +261,15 @@ async function uploadBytes(
       const privateKey = await readPrivateKey(ctx.io.cwd, options);
       temporary ??= await fs.mkdtemp(path.join(os.tmpdir(), 'overair-zip-'));
       file = path.join(temporary, 'bundle.encrypted.zip');
-      const plain = await hashFile(zipFile);
+      const plain = zipped ?? (await hashFile(zipFile));
       const result = await encryptBundleFile(zipFile, file, privateKey, plain.sha256);
       sealed = { ...result, keyId: keyIdOf(publicKeyOf(privateKey)) };
     }
     const signature = options.privateKey
       ? await signFile(file, await readKeyFile(ctx.io.cwd, options.privateKey))
       : undefined;
-    const { sha256, size } = await hashFile(file);
+    // The zip made here was hashed while it was written: read it again only if it was encrypted.
+    const { sha256, size } = file === zipFile && zipped ? zipped : await hashFile(file);
     if (bucket) {
       return await uploadViaBucket(
         ctx,
