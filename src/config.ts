@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './config-error.js';
 import { SECRET_KEYS, SETTINGS, SETTING_KEYS, type SettingKey } from './config-settings.js';
 
 /**
@@ -23,10 +24,6 @@ export type Config = z.output<typeof configSchema> & {
 export type DatabaseLocation = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
 
 export type ConfigOverrides = Partial<Record<SettingKey, string | undefined>>;
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
   const raw: Record<string, string | undefined> = {};

@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createJiti } from 'jiti';
 import { UPDATER_PLUGINS, type UpdaterPlugin } from '../bundle/zip-folder.js';
 import { CliError } from './io.js';
 
@@ -42,7 +41,12 @@ export async function readCapacitorConfig(cwd: string): Promise<CapacitorProject
       config = name.endsWith('.json')
         ? (JSON.parse(await fs.readFile(file, 'utf8')) as CapacitorConfigFile)
         : // TypeScript and JavaScript configs are modules: load them as Capacitor's own CLI does.
-          ((await createJiti(import.meta.url).import(file, { default: true })) as CapacitorConfigFile);
+          // (jiti is imported only then: it costs every command ~50 ms of start-up.)
+          ((await (
+            await import('jiti')
+          )
+            .createJiti(import.meta.url)
+            .import(file, { default: true })) as CapacitorConfigFile);
     } catch (error) {
       throw new CliError(`cannot read ${name}: ${(error as Error).message}`);
     }

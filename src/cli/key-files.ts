@@ -3,10 +3,7 @@ import path from 'node:path';
 import { keyIdOf } from '../crypto/capgo.js';
 import { readCapacitorConfig } from './capacitor.js';
 import { CliError } from './io.js';
-
-/** The Capgo CLI's key file names, so either tool finds the other's keys. */
-export const PRIVATE_KEY_FILE = '.capgo_key_v2';
-export const PUBLIC_KEY_FILE = '.capgo_key_v2.pub';
+import { PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from './key-file-names.js';
 
 export interface KeyOptions {
   key?: string;

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config.js';
-import { CryptoInputError } from '../crypto/capgo.js';
+import { ConfigError } from '../config-error.js';
+import { CryptoInputError } from '../crypto/input-error.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerBundleCommands } from './commands/bundle.js';
 import { registerDoctorCommand } from './commands/doctor.js';
@@ -13,7 +13,7 @@ import { registerUserCommands } from './commands/users.js';
 import { registerWebhookCommands } from './commands/webhooks.js';
 import { CliError, type CliIo } from './io.js';
 
-function buildProgram(io: CliIo): Command {
+async function buildProgram(argv: readonly string[], io: CliIo): Promise<Command> {
   const program = new Command()
     .name('overair')
     .description('Self-hosted over-the-air live updates for Capacitor apps')
@@ -24,7 +24,7 @@ function buildProgram(io: CliIo): Command {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  registerServeCommand(program, io);
+  await registerServeCommand(program, io, argv);
   registerAdminCommands(program, io);
   registerKeysCommands(program, io);
   registerBundleCommands(program, io);
@@ -45,7 +45,7 @@ function buildProgram(io: CliIo): Command {
 
 /** Runs one command line; resolves to the exit code. Errors become one line on stderr. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(argv, io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -15,6 +15,7 @@ import {
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { SHA256_HEX } from './hash.js';
+import { CryptoInputError } from './input-error.js';
 
 /**
  * Bundle encryption as @capgo/cli 8.x does it and @capgo/capacitor-updater undoes it
@@ -69,11 +70,6 @@ export function keyIdOf(publicKeyPem: string): string {
     .replace(/-----(BEGIN|END)[^-]*-----/g, '')
     .replace(/\s+/g, '')
     .slice(0, 20);
-}
-
-/** An input the user gave that cannot be used (wrong key, malformed session key...). */
-export class CryptoInputError extends Error {
-  override name = 'CryptoInputError';
 }
 
 const RSA_PAD = constants.RSA_PKCS1_PADDING;

@@ -1,4 +1,5 @@
-import { CryptoInputError, checkRsaPublicKey, keyIdOf } from '../crypto/capgo.js';
+import { checkRsaPublicKey, keyIdOf } from '../crypto/capgo.js';
+import { CryptoInputError } from '../crypto/input-error.js';
 import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { AppChanges, AppRow, BundleRow } from '../db/schema.js';

@@ -1,39 +1,37 @@
-import type { Command } from 'commander';
-import { configForDisplay, loadConfig } from '../../config.js';
-import { createLogger } from '../../log.js';
-import { startServer } from '../../server.js';
+import { Help, type Command } from 'commander';
 import type { CliIo } from '../io.js';
-import { installLastResort } from '../last-resort.js';
-import { envOnlySettings, overridesFromFlags, serveOptions } from '../serve-flags.js';
-import { ShutdownOnSignal } from '../shutdown.js';
+import { run } from '../lazy.js';
 
-/** `serve`: the server itself. Runs until SIGINT or SIGTERM, then closes cleanly. */
-export function registerServeCommand(program: Command, io: CliIo): void {
+/**
+ * `serve`: the server itself. Runs until SIGINT or SIGTERM, then closes cleanly. Its flags and their
+ * help are made from the settings list (serve-flags.ts), whose checks load zod: they are added only
+ * when the command line names `serve` (to run it, or `help serve`), so other commands do not load
+ * them, and the help of `overair` lists it as `serve [options]` all the same.
+ */
+export async function registerServeCommand(
+  program: Command,
+  io: CliIo,
+  argv: readonly string[],
+): Promise<void> {
   const serve = program
     .command('serve')
-    .description('start the update server (flags override OVERAIR_* environment variables)');
+    .description('start the update server (flags override OVERAIR_* environment variables)')
+    .action(run(io, async () => (await import('../actions/serve.js')).serve));
+  if (!argv.includes('serve')) {
+    program.configureHelp({
+      subcommandTerm(this: Help, command: Command) {
+        const term = Help.prototype.subcommandTerm.call(this, command);
+        // Commander's term for a command that has options; `serve` has no alias and no arguments.
+        return command === serve ? `${term} [options]` : term;
+      },
+    });
+    return;
+  }
+  const { envOnlySettings, serveOptions } = await import('../serve-flags.js');
   for (const option of serveOptions()) serve.addOption(option);
   const envOnly = envOnlySettings().map((entry) => entry.env);
-  serve
-    .addHelpText(
-      'after',
-      `\nOnly as environment variables (secrets): ${envOnly.join(', ')}.\nEvery setting: docs/configuration.md\n`,
-    )
-    .action(async (flags: Record<string, unknown>) => {
-      const config = loadConfig(io.env, overridesFromFlags(flags));
-      // Signal handlers first: a SIGTERM that arrives while starting must still close cleanly.
-      const shutdown = new ShutdownOnSignal(io);
-      const log = createLogger(config.logLevel);
-      installLastResort(log);
-      // Secrets from the settings list are masked, and so is a password in the database URL.
-      log.debug({ config: configForDisplay(config) }, 'configuration');
-      const server = await startServer(config, log);
-      shutdown.started(server);
-      // Printed even when a signal already closes the server: the token is shown only this once.
-      if (server.initialToken) {
-        io.stdout(
-          `\nCreated the first admin token. It is shown only this once; store it now:\n\n  ${server.initialToken}\n\n`,
-        );
-      }
-    });
+  serve.addHelpText(
+    'after',
+    `\nOnly as environment variables (secrets): ${envOnly.join(', ')}.\nEvery setting: docs/configuration.md\n`,
+  );
 }
