@@ -248,7 +248,13 @@ describe('two-factor sign-in', () => {
     await forgetLastStep(server, 'dave');
     const off = await call(server, 'DELETE', '/me/totp', { session, body: { code: codeOf(secret) } });
     expect(off).toMatchObject({ status: 200, body: { enabled: false } });
-    expect(await runSql(server, 'SELECT * FROM recovery_codes WHERE user_id = (SELECT id FROM users WHERE username = ?)', 'dave')).toEqual([]);
+    expect(
+      await runSql(
+        server,
+        'SELECT * FROM recovery_codes WHERE user_id = (SELECT id FROM users WHERE username = ?)',
+        'dave',
+      ),
+    ).toEqual([]);
     sessionOf(await call(server, 'POST', '/session', { body: dave }));
     const again = await call(server, 'DELETE', '/me/totp', { session, body: { code: codeOf(secret) } });
     expect(again).toMatchObject({ status: 409, body: { error: 'totp_not_enabled' } });
@@ -326,7 +332,9 @@ describe('sessions', () => {
   it('lists and ends your own sessions, and no one else’s', async () => {
     const frank = await createUser(server, 'frank', 'read');
     const grace = await createUser(server, 'grace', 'read');
-    const laptop = sessionOf(await call(server, 'POST', '/session', { body: frank, userAgent: 'Laptop/1.0' }));
+    const laptop = sessionOf(
+      await call(server, 'POST', '/session', { body: frank, userAgent: 'Laptop/1.0' }),
+    );
     const phone = sessionOf(await call(server, 'POST', '/session', { body: frank, userAgent: 'Phone/2.0' }));
     const other = sessionOf(await call(server, 'POST', '/session', { body: grace }));
 

@@ -63,7 +63,7 @@ export function matchingTotpStep(secret: string, code: string, now = Date.now())
 }
 
 const RECOVERY_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
-export const RECOVERY_CODE_COUNT = 10;
+const RECOVERY_CODE_COUNT = 10;
 
 /**
  * Recovery codes: 16 characters of base32 (80 random bits) shown as `xxxx-xxxx-xxxx-xxxx`. 80 bits

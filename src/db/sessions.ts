@@ -52,7 +52,15 @@ export class SessionsRepo {
       .where('sessions.hash', '=', hash)
       .executeTakeFirst();
     if (!row) return undefined;
-    const { user_username, user_scope, user_totp_enabled_at, token_name, token_scope, token_expires_at, ...session } = row;
+    const {
+      user_username,
+      user_scope,
+      user_totp_enabled_at,
+      token_name,
+      token_scope,
+      token_expires_at,
+      ...session
+    } = row;
     return {
       session,
       user:

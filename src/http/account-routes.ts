@@ -50,7 +50,9 @@ export function registerAccountRoutes(
   api.delete('/me/totp', async (c) => {
     const user = signedInUser(c);
     const { code } = parseInput(a.totpCodeBody, await readJson(c));
-    await checked(c, async () => ((await services.totp.disable(user.id, code, c.get('actor'))) ? true : null));
+    await checked(c, async () =>
+      (await services.totp.disable(user.id, code, c.get('actor'))) ? true : null,
+    );
     return c.json({ enabled: false as const });
   });
   api.delete('/users/:username/totp', admin, async (c) => {

@@ -31,7 +31,7 @@ export interface ActiveSession {
 }
 
 /** A new session; `secret` goes into the cookie and is never stored. */
-export interface OpenedSession extends ActiveSession {
+interface OpenedSession extends ActiveSession {
   secret: string;
 }
 

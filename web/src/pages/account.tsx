@@ -1,6 +1,17 @@
 import { useState } from 'react';
 import { api, type SessionListingJson, type TotpEnrolmentJson, type TotpStatusJson } from '../api.js';
-import { Badge, Card, Empty, ErrorBox, Form, Loading, Notice, Secret, TextField, Time } from '../components.js';
+import {
+  Badge,
+  Card,
+  Empty,
+  ErrorBox,
+  Form,
+  Loading,
+  Notice,
+  Secret,
+  TextField,
+  Time,
+} from '../components.js';
 import { useAction, useApi, useCan, useSession } from '../hooks.js';
 
 /**
@@ -37,9 +48,11 @@ function TwoFactor() {
   const action = useAction();
 
   const start = () =>
-    void action.run(() => api<TotpEnrolmentJson>('POST', '/me/totp')).then((started) => {
-      if (started) setEnrolment(started);
-    });
+    void action
+      .run(() => api<TotpEnrolmentJson>('POST', '/me/totp'))
+      .then((started) => {
+        if (started) setEnrolment(started);
+      });
   const confirm = () =>
     void action
       .run(() => api<{ recovery_codes: string[] }>('POST', '/me/totp/confirm', { code: code.trim() }))
@@ -52,12 +65,14 @@ function TwoFactor() {
         void refresh();
       });
   const turnOff = () =>
-    void action.run(() => api('DELETE', '/me/totp', { code: code.trim() })).then((done) => {
-      if (!done) return;
-      setCode('');
-      setRecoveryCodes(null);
-      status.reload();
-    });
+    void action
+      .run(() => api('DELETE', '/me/totp', { code: code.trim() }))
+      .then((done) => {
+        if (!done) return;
+        setCode('');
+        setRecoveryCodes(null);
+        status.reload();
+      });
 
   return (
     <Card title="Two-factor sign-in">
@@ -65,8 +80,8 @@ function TwoFactor() {
       {status.loading && !status.data && <Loading />}
       {recoveryCodes && (
         <Secret value={recoveryCodes.join('\n')}>
-          Two-factor sign-in is on. Keep these recovery codes somewhere safe: each signs you in once
-          without your authenticator, and they are shown only now.
+          Two-factor sign-in is on. Keep these recovery codes somewhere safe: each signs you in once without
+          your authenticator, and they are shown only now.
         </Secret>
       )}
       {recoveryCodes && (
@@ -81,8 +96,8 @@ function TwoFactor() {
       {status.data && !status.data.enabled && !enrolment && (
         <div className="stack">
           <p>
-            Off. With it on, signing in needs a code of an authenticator app (or a recovery code) besides
-            your password.
+            Off. With it on, signing in needs a code of an authenticator app (or a recovery code) besides your
+            password.
           </p>
           <div>
             <button type="button" onClick={start} disabled={action.pending}>
@@ -93,8 +108,15 @@ function TwoFactor() {
       )}
       {enrolment && (
         <div className="stack">
-          <p>Scan this QR code with your authenticator app, or type in the key, then enter the code it shows.</p>
-          <img className="totp-qr" src={enrolment.qr_code} alt="QR code of the authenticator key" width={200} />
+          <p>
+            Scan this QR code with your authenticator app, or type in the key, then enter the code it shows.
+          </p>
+          <img
+            className="totp-qr"
+            src={enrolment.qr_code}
+            alt="QR code of the authenticator key"
+            width={200}
+          />
           <p>
             Key: <code data-testid="totp-secret">{enrolment.secret}</code>
           </p>
