@@ -86,7 +86,7 @@ export function registerSessionRoutes(
     );
     if (result.status !== 'ok') {
       c.header('WWW-Authenticate', 'Bearer');
-      if (result.status === 'totp_required') throw errors.totpRequired();
+      if (result.status === 'code_needed') throw errors.totpRequired();
       if (result.status === 'invalid_code') throw errors.invalidTotpCode();
       throw errors.invalidCredentials({ credential: 'token' in credentials ? 'token' : 'password' });
     }

@@ -45,13 +45,13 @@ export interface SignInOrigin {
 }
 
 /**
- * What a sign-in ends in. `totp_required`: the password was right, but a code is needed (no
+ * What a sign-in ends in. `code_needed`: the password was right, but a code is needed (no
  * session: the password alone never opens one); `invalid_code`: the code was wrong or used.
  */
 export type SignInResult =
   | { status: 'ok'; session: OpenedSession }
   | { status: 'invalid' }
-  | { status: 'totp_required' }
+  | { status: 'code_needed' }
   | { status: 'invalid_code' };
 
 /** How often a session's last_used_at is written at most. */
@@ -102,7 +102,7 @@ export class SessionService {
       const user = await this.users.verify(credentials.username, credentials.password);
       if (!user) return { status: 'invalid' };
       if (user.totp_enabled_at !== null) {
-        if (credentials.code === undefined) return { status: 'totp_required' };
+        if (credentials.code === undefined) return { status: 'code_needed' };
         if (!(await this.totp.checkCode(user, credentials.code))) return { status: 'invalid_code' };
       }
       totpEnrolmentRequired = this.enrolmentRequired(user);
