@@ -199,6 +199,7 @@ export interface UserJson {
   scope: 'read' | 'publish' | 'admin';
   created_at: string;
   password_changed_at: string;
+  totp_enabled: boolean;
 }
 
 /** The answer of `POST`/`GET /session`: who is signed in, and the token for X-CSRF-Token. */
@@ -206,6 +207,36 @@ export interface SessionJson {
   user: { name: string; scope: 'read' | 'publish' | 'admin'; kind: 'user' | 'token' };
   csrf_token: string;
   expires_at: string;
+  /** An admin without two-factor sign-in on a server that requires it: this session may only enrol. */
+  totp_enrolment_required: boolean;
+}
+
+/** A live session, as `GET /me/sessions` and `GET /sessions` list it. */
+export interface SessionListingJson {
+  id: number;
+  user: string | null;
+  token: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string;
+  user_agent: string | null;
+  address: string | null;
+  current: boolean;
+}
+
+/** `GET /me/totp`. */
+export interface TotpStatusJson {
+  enabled: boolean;
+  enrolling: boolean;
+  enabled_at: string | null;
+  recovery_codes_left: number;
+}
+
+/** `POST /me/totp`: an enrolment started. */
+export interface TotpEnrolmentJson {
+  secret: string;
+  otpauth_uri: string;
+  qr_code: string;
 }
 
 export interface Page<T> {

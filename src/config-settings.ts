@@ -326,6 +326,14 @@ export const SETTINGS = {
     group: 'security',
     doc: 'Lifetime of a dashboard session, at most `30d`.',
   }),
+  requireTotpForAdmins: setting({
+    env: 'OVERAIR_REQUIRE_TOTP_FOR_ADMINS',
+    flag: { kind: 'switch', name: 'require-totp-for-admins' },
+    default: 'false',
+    schema: onOff,
+    group: 'security',
+    doc: '`true`: admin users without two-factor sign-in get a session that can only enrol.',
+  }),
   privateDownloads: setting({
     env: 'OVERAIR_PRIVATE_DOWNLOADS',
     flag: { kind: 'switch', name: 'private-downloads' },

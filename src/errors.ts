@@ -211,6 +211,63 @@ export const errors = {
     description: 'The dashboard session has expired; sign in again.',
     message: () => 'Your session has expired; sign in again',
   }),
+  totpRequired: define({
+    code: 'totp_required',
+    status: 401,
+    audience: 'admin',
+    description:
+      'The password is right but the user has two-factor sign-in: send it again with `code` (or a recovery code).',
+    // The dashboard asks for the code on this answer.
+    message: () => 'Enter the code from your authenticator app (or a recovery code)',
+  }),
+  invalidTotpCode: define({
+    code: 'invalid_totp_code',
+    status: 401,
+    audience: 'admin',
+    description:
+      'A two-factor code or recovery code is wrong, already used, or out of its time window; counts as a failed login.',
+    message: () => 'Wrong or already used code; wait for the next code of your authenticator app',
+  }),
+  totpEnrolmentRequired: define({
+    code: 'totp_enrolment_required',
+    status: 403,
+    audience: 'admin',
+    description:
+      'OVERAIR_REQUIRE_TOTP_FOR_ADMINS is on and this admin has no two-factor sign-in: the session may only enrol.',
+    message: () =>
+      'This server requires two-factor sign-in for admins: set it up (POST /api/v1/me/totp) before anything else',
+  }),
+  totpAlreadyEnabled: define({
+    code: 'totp_already_enabled',
+    status: 409,
+    audience: 'admin',
+    description: 'Two-factor sign-in is already on for this user; turn it off first to enrol again.',
+    message: () => 'Two-factor sign-in is already on; turn it off first to enrol a new authenticator',
+  }),
+  totpNotEnabled: define({
+    code: 'totp_not_enabled',
+    status: 409,
+    audience: 'admin',
+    description: 'Two-factor sign-in is off for this user (or no enrolment was started to confirm).',
+    message: ({ enrolling }: { enrolling: boolean }) =>
+      enrolling
+        ? 'No enrolment in progress: start one (POST /api/v1/me/totp) first'
+        : 'Two-factor sign-in is not on for this user',
+  }),
+  userSessionRequired: define({
+    code: 'user_session_required',
+    status: 400,
+    audience: 'admin',
+    description: 'Two-factor sign-in belongs to dashboard users: sign in with a user name and password.',
+    message: () => 'Only a user signed in with a password has two-factor sign-in; tokens do not',
+  }),
+  sessionNotFound: define({
+    code: 'session_not_found',
+    status: 404,
+    audience: 'admin',
+    description: 'No live session of this id (among yours, unless you are an admin).',
+    message: ({ id }: { id: number }) => `No live session ${id}`,
+  }),
   tooManyFailedLogins: define({
     code: 'too_many_failed_logins',
     status: 429,

@@ -77,6 +77,17 @@ const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'DELETE /api/v1/users/:username': 'admin',
   // Also allowed to the signed-in user for their own password (test/sessions.test.ts).
   'PUT /api/v1/users/:username/password': 'admin',
+  'DELETE /api/v1/users/:username/totp': 'admin',
+  // The signed-in user's own two-factor sign-in and sessions (test/totp.test.ts); a token has no
+  // two-factor sign-in (400 user_session_required) and sees the sessions opened with it.
+  'GET /api/v1/me/totp': 'read',
+  'POST /api/v1/me/totp': 'read',
+  'POST /api/v1/me/totp/confirm': 'read',
+  'DELETE /api/v1/me/totp': 'read',
+  'GET /api/v1/me/sessions': 'read',
+  'DELETE /api/v1/me/sessions/:id': 'read',
+  'GET /api/v1/sessions': 'admin',
+  'DELETE /api/v1/sessions/:id': 'admin',
 };
 
 /** Outside /api/v1, but in the table: load balancers and supervisors call them without a token. */
@@ -105,7 +116,8 @@ const SLOTS: Record<string, string> = {
   version: '1.0.0',
   deviceId: 'device-1',
   platform: 'android',
-  id: '1',
+  // No row has it: with 1, DELETE /me/sessions/:id would end the first session this test opens.
+  id: '999999',
 };
 const concrete = (route: string) => route.replace(/:(\w+)/g, (_, slot: string) => SLOTS[slot] ?? 'x');
 

@@ -316,3 +316,46 @@ describe('migration 0019: release stamps', () => {
     expect(await stamps()).toEqual({ [OTHER]: 0 });
   });
 });
+
+describe('migration 0020: two-factor sign-in and session details', () => {
+  it('leaves existing users without two-factor sign-in and existing sessions working', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0019_release_stamps');
+    const at = new Date().toISOString();
+    await db
+      .insertInto('users')
+      .values({
+        username: 'old',
+        password_hash: 'x',
+        scope: 'admin',
+        created_at: at,
+        password_changed_at: at,
+      })
+      .execute();
+    const user = await db.selectFrom('users').select('id').executeTakeFirstOrThrow();
+    await db
+      .insertInto('sessions')
+      .values({
+        hash: 'h',
+        user_id: user.id,
+        token_id: null,
+        csrf_token: 'c',
+        created_at: at,
+        expires_at: at,
+      })
+      .execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    expect(
+      await db.selectFrom('users').select(['totp_secret', 'totp_enabled_at', 'totp_last_step']).execute(),
+    ).toEqual([{ totp_secret: null, totp_enabled_at: null, totp_last_step: null }]);
+    expect(
+      await db.selectFrom('sessions').select(['hash', 'last_used_at', 'user_agent', 'address']).execute(),
+    ).toEqual([{ hash: 'h', last_used_at: null, user_agent: null, address: null }]);
+    await db.insertInto('recovery_codes').values({ user_id: user.id, hash: 'r', created_at: at }).execute();
+    // Recovery codes go with their user.
+    await db.deleteFrom('users').execute();
+    expect(await db.selectFrom('recovery_codes').selectAll().execute()).toEqual([]);
+  });
+});

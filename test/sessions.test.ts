@@ -92,6 +92,7 @@ describe('dashboard sessions', () => {
         scope: 'admin',
         created_at: expect.any(String),
         password_changed_at: expect.any(String),
+        totp_enabled: false,
       },
     ]);
     const [row] = await runSql(server, 'SELECT password_hash FROM users');
@@ -109,6 +110,7 @@ describe('dashboard sessions', () => {
       user: { name: ROOT.username, scope: 'admin', kind: 'user' },
       csrf_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       expires_at: expect.any(String),
+      totp_enrolment_required: false,
     });
     const [, , maxAge, secure] = COOKIE.exec(answer.cookies[0]!)!;
     expect(Number(maxAge)).toBeGreaterThan(12 * 3600 - 5);

@@ -446,6 +446,31 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         }
       },
     },
+    '0020_totp_sessions': {
+      async up(db: Kysely<any>) {
+        // Two-factor sign-in (docs/security.md#two-factor-sign-in): a user's TOTP secret (base32; set
+        // by an enrolment in progress, in force once totp_enabled_at is set) and the last time step a
+        // code was accepted for (no code is accepted twice). Recovery codes are kept as sha256 hashes,
+        // each usable once. Sessions remember when they were last used, and from where.
+        const users = (column: string, type: 'text' | 'integer') =>
+          db.schema.alterTable('users').addColumn(column, type).execute();
+        await users('totp_secret', 'text');
+        await users('totp_enabled_at', 'text');
+        await users('totp_last_step', 'integer');
+        await withId(db.schema.createTable('recovery_codes'))
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('used_at', 'text')
+          .execute();
+        await db.schema.createIndex('recovery_codes_user').on('recovery_codes').column('user_id').execute();
+        const sessions = (column: string) =>
+          db.schema.alterTable('sessions').addColumn(column, 'text').execute();
+        await sessions('last_used_at');
+        await sessions('user_agent');
+        await sessions('address');
+      },
+    },
   };
 }
 

@@ -205,6 +205,25 @@ interface UsersTable {
   scope: 'read' | 'publish' | 'admin';
   created_at: Timestamp;
   password_changed_at: Timestamp;
+  /**
+   * The TOTP secret (base32), as stored by src/crypto/totp-secret.ts; set while an enrolment is in
+   * progress and while two-factor sign-in is on. Null: no enrolment.
+   */
+  totp_secret: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When two-factor sign-in was turned on (the enrolment confirmed with a code); null: off. */
+  totp_enabled_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+  /** The last time step (unix seconds / 30) a code was accepted for: no code is accepted twice. */
+  totp_last_step: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** One-time recovery codes of users with two-factor sign-in, as sha256 hashes. */
+interface RecoveryCodesTable {
+  id: Generated<number>;
+  user_id: number;
+  hash: string;
+  created_at: Timestamp;
+  /** Set when the code is used; a used code never works again. */
+  used_at: Timestamp | null;
 }
 
 /** Dashboard sessions, opened with a user's password or with a token. */
@@ -219,6 +238,11 @@ interface SessionsTable {
   csrf_token: string;
   created_at: Timestamp;
   expires_at: Timestamp;
+  /** When a request last used it (written at most once a minute); null before the first. */
+  last_used_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+  /** The browser's User-Agent at sign-in (cut to 256 characters), and the client address. */
+  user_agent: ColumnType<string | null, string | null | undefined, string | null>;
+  address: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Native test builds (APK, AAB, IPA), stored as blobs; unique per app, platform and version. */
@@ -299,6 +323,7 @@ export interface Database {
   audit_log: AuditLogTable;
   users: UsersTable;
   sessions: SessionsTable;
+  recovery_codes: RecoveryCodesTable;
   native_builds: NativeBuildsTable;
   native_binaries: NativeBinariesTable;
   settings: SettingsTable;

@@ -5,14 +5,28 @@ import { now } from './time.js';
 /** A session with whoever it belongs to: its user, or the token it was opened with. */
 export interface SessionWithOwner {
   session: SessionRow;
-  user: Pick<UserRow, 'id' | 'username' | 'scope'> | null;
+  user: Pick<UserRow, 'id' | 'username' | 'scope' | 'totp_enabled_at'> | null;
   token: Pick<TokenRow, 'id' | 'name' | 'scope' | 'expires_at'> | null;
+}
+
+/** A live session as listed to its owner or an admin: never its hash nor its CSRF token. */
+export interface SessionListing {
+  id: number;
+  /** The user's name, or null for a session opened with a token. */
+  user: string | null;
+  /** The token's name, or null for a user's session. */
+  token: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string;
+  user_agent: string | null;
+  address: string | null;
 }
 
 export class SessionsRepo {
   constructor(private readonly db: Kysely<Database>) {}
 
-  insert(session: Omit<SessionRow, 'id' | 'created_at'>): Promise<SessionRow> {
+  insert(session: Omit<SessionRow, 'id' | 'created_at' | 'last_used_at'>): Promise<SessionRow> {
     return this.db
       .insertInto('sessions')
       .values({ ...session, created_at: now() })
@@ -30,6 +44,7 @@ export class SessionsRepo {
       .select([
         'users.username as user_username',
         'users.scope as user_scope',
+        'users.totp_enabled_at as user_totp_enabled_at',
         'tokens.name as token_name',
         'tokens.scope as token_scope',
         'tokens.expires_at as token_expires_at',
@@ -37,18 +52,67 @@ export class SessionsRepo {
       .where('sessions.hash', '=', hash)
       .executeTakeFirst();
     if (!row) return undefined;
-    const { user_username, user_scope, token_name, token_scope, token_expires_at, ...session } = row;
+    const {
+      user_username,
+      user_scope,
+      user_totp_enabled_at,
+      token_name,
+      token_scope,
+      token_expires_at,
+      ...session
+    } = row;
     return {
       session,
       user:
         session.user_id !== null && user_username !== null && user_scope !== null
-          ? { id: session.user_id, username: user_username, scope: user_scope }
+          ? {
+              id: session.user_id,
+              username: user_username,
+              scope: user_scope,
+              totp_enabled_at: user_totp_enabled_at,
+            }
           : null,
       token:
         session.token_id !== null && token_name !== null && token_scope !== null
           ? { id: session.token_id, name: token_name, scope: token_scope, expires_at: token_expires_at }
           : null,
     };
+  }
+
+  /** Live sessions, newest first: all of them, or a user's, or a token's. */
+  async list(owner: { userId?: number; tokenId?: number } = {}): Promise<SessionListing[]> {
+    let query = this.db
+      .selectFrom('sessions')
+      .leftJoin('users', 'users.id', 'sessions.user_id')
+      .leftJoin('tokens', 'tokens.id', 'sessions.token_id')
+      .select([
+        'sessions.id',
+        'users.username as user',
+        'tokens.name as token',
+        'sessions.created_at',
+        'sessions.last_used_at',
+        'sessions.expires_at',
+        'sessions.user_agent',
+        'sessions.address',
+      ])
+      .where('sessions.expires_at', '>', now());
+    if (owner.userId !== undefined) query = query.where('sessions.user_id', '=', owner.userId);
+    if (owner.tokenId !== undefined) query = query.where('sessions.token_id', '=', owner.tokenId);
+    return query.orderBy('sessions.id', 'desc').execute();
+  }
+
+  findById(id: number): Promise<SessionRow | undefined> {
+    return this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Sets last_used_at to `at` unless it is already `since` or later (one write a minute at most). */
+  async touch(id: number, at: string, since: string): Promise<void> {
+    await this.db
+      .updateTable('sessions')
+      .set({ last_used_at: at })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', since)]))
+      .execute();
   }
 
   async delete(id: number): Promise<void> {

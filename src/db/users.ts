@@ -9,6 +9,10 @@ export class UsersRepo {
     return this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
   }
 
+  findById(id: number): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
   list(): Promise<UserRow[]> {
     return this.db.selectFrom('users').selectAll().orderBy('id').execute();
   }
@@ -40,5 +44,75 @@ export class UsersRepo {
   async delete(id: number): Promise<boolean> {
     const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
     return result.numDeletedRows > 0n;
+  }
+
+  /** Sets (an enrolment starts) or clears the TOTP secret; two-factor sign-in stays as it was. */
+  async setTotpSecret(id: number, secret: string | null): Promise<void> {
+    await this.db.updateTable('users').set({ totp_secret: secret }).where('id', '=', id).execute();
+  }
+
+  /** Turns two-factor sign-in on with the secret stored, the step of the code that confirmed it. */
+  async enableTotp(id: number, step: number): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ totp_enabled_at: now(), totp_last_step: step })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Turns two-factor sign-in off: the secret, its last step and the recovery codes go. */
+  async disableTotp(id: number): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ totp_secret: null, totp_enabled_at: null, totp_last_step: null })
+      .where('id', '=', id)
+      .execute();
+    await this.db.deleteFrom('recovery_codes').where('user_id', '=', id).execute();
+  }
+
+  /**
+   * Records that a code of `step` was accepted, unless one of that step or a later one already was:
+   * one conditional update, so two instances (or two requests) cannot both accept the same code.
+   */
+  async acceptTotpStep(id: number, step: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('users')
+      .set({ totp_last_step: step })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)]))
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** Replaces a user's recovery codes with new ones (their hashes). */
+  async replaceRecoveryCodes(userId: number, hashes: string[]): Promise<void> {
+    await this.db.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
+    const at = now();
+    await this.db
+      .insertInto('recovery_codes')
+      .values(hashes.map((hash) => ({ user_id: userId, hash, created_at: at })))
+      .execute();
+  }
+
+  /** Uses up a recovery code of the user: true when it was theirs and still unused. */
+  async useRecoveryCode(userId: number, hash: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('recovery_codes')
+      .set({ used_at: now() })
+      .where('user_id', '=', userId)
+      .where('hash', '=', hash)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async unusedRecoveryCodes(userId: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('recovery_codes')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 }

@@ -9,6 +9,8 @@ import type { Principal, ActiveSession } from '../services/sessions.js';
 import type { AppUpdatedJson, StatsJson } from '../api-types.js';
 import type { PublicToken } from '../services/tokens.js';
 import type { PublicUser } from '../services/users.js';
+import type { TotpEnrolment, TotpStatus } from '../services/totp.js';
+import type { SessionListing } from '../db/sessions.js';
 import type { ErrorBody } from './errors.js';
 import type {
   appJson,
@@ -279,7 +281,14 @@ export const auditEntry = z
   .meta({ id: 'AuditEntry' });
 
 export const user = z
-  .object({ id: z.number().int(), username: z.string(), scope, created_at: at, password_changed_at: at })
+  .object({
+    id: z.number().int(),
+    username: z.string(),
+    scope,
+    created_at: at,
+    password_changed_at: at,
+    totp_enabled: z.boolean().meta({ description: 'Two-factor sign-in is on.' }),
+  })
   .meta({ id: 'User' });
 export const passwordUpdated = z.object({ updated: z.literal(true) });
 
@@ -288,9 +297,49 @@ export const session = z
     user: z.object({ name: z.string(), scope, kind: z.enum(['user', 'token']) }),
     csrf_token: z.string().meta({ description: 'Send it as X-CSRF-Token with every change.' }),
     expires_at: at,
+    totp_enrolment_required: z.boolean().meta({
+      description:
+        'An admin without two-factor sign-in on a server that requires it: this session may only enrol.',
+    }),
   })
   .meta({ id: 'Session' });
 export const signedOut = z.object({ signed_out: z.literal(true) });
+
+export const sessionListing = z
+  .object({
+    id: z.number().int(),
+    user: nullable(z.string()).meta({ description: "The user's name; null for a token's session." }),
+    token: nullable(z.string()).meta({ description: "The token's name; null for a user's session." }),
+    created_at: at,
+    last_used_at: nullable(at).meta({ description: 'Written at most once a minute.' }),
+    expires_at: at,
+    user_agent: nullable(z.string()),
+    address: nullable(z.string()),
+    current: z.boolean().meta({ description: 'The session this request was made with.' }),
+  })
+  .meta({ id: 'SessionListing' });
+export const sessionEnded = z.object({ ended: z.literal(true) });
+
+export const totpStatus = z
+  .object({
+    enabled: z.boolean(),
+    enrolling: z.boolean().meta({ description: 'An enrolment was started and not confirmed yet.' }),
+    enabled_at: nullable(at),
+    recovery_codes_left: z.number().int(),
+  })
+  .meta({ id: 'TotpStatus' });
+export const totpEnrolment = z
+  .object({
+    secret: z.string().meta({ description: 'Base32, to type into an authenticator app.' }),
+    otpauth_uri: z.string(),
+    qr_code: z.string().meta({ description: 'The otpauth URI as a QR code: an SVG data: URL.' }),
+  })
+  .meta({ id: 'TotpEnrolment' });
+export const totpEnabled = z.object({
+  enabled: z.literal(true),
+  recovery_codes: z.array(z.string()).meta({ description: 'Ten one-time codes, shown this once only.' }),
+});
+export const totpDisabled = z.object({ enabled: z.literal(false) });
 
 export const webhook = z
   .object({
@@ -416,6 +465,9 @@ type _ResponseSchemasMatch = [
   Check<Same<Out<typeof token>, PublicToken>>,
   Check<Same<Omit<Out<typeof auditEntry>, 'detail'>, Omit<AuditRow, 'detail'>>>,
   Check<Same<Out<typeof user>, PublicUser>>,
+  Check<Same<Out<typeof totpStatus>, TotpStatus>>,
+  Check<Same<Out<typeof totpEnrolment>, TotpEnrolment>>,
+  Check<Same<Omit<Out<typeof sessionListing>, 'current'>, SessionListing>>,
   Check<Same<Out<typeof session>['user'], Pick<ActiveSession['principal'], 'name' | 'scope' | 'kind'>>>,
   Check<Same<Out<typeof webhook>, ReturnType<typeof webhookJson>>>,
   Check<Same<Out<typeof nativeBuild>, ReturnType<typeof nativeBuildJson>>>,

@@ -21,6 +21,7 @@ import { appJson, bundleJson, channelJson, deviceJson, historyJson, holdJson } f
 import { nativeLayerFromQuery, registerNativeRoutes } from './native-routes.js';
 import { adminOpenApiDocument } from './openapi.js';
 import { registerUserRoutes } from './user-routes.js';
+import { registerAccountRoutes } from './account-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 
 type C = Context<AdminEnv>;
@@ -334,6 +335,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   registerWebhookRoutes(api, services);
   registerNativeRoutes(api, services, links);
   registerUserRoutes(api, services, cookies);
+  registerAccountRoutes(api, services, cookies, guard.limiter);
 
   // Tokens and audit
   api.get('/tokens', admin, async (c) => c.json({ items: await services.tokens.list() }));

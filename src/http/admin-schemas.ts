@@ -294,17 +294,26 @@ export const createUserBody = z.object({ username: s.username, password: s.newPa
 export const setPasswordBody = z.object({ password: s.newPassword }).strict();
 
 // Session
+/** A six-digit TOTP code or a recovery code (`xxxx-xxxx-xxxx-xxxx`). */
+const totpCode = z.string().trim().min(6).max(64);
+
 export const signInBody = z
   .object({
     username: s.username.optional(),
     password: s.password.optional(),
     token: z.string().min(1).max(1024).optional(),
+    code: totpCode
+      .optional()
+      .meta({ description: 'With a password, for users with two-factor sign-in: a code or recovery code.' }),
   })
   .strict()
   .refine(
     (input) =>
       input.token !== undefined
-        ? input.username === undefined && input.password === undefined
+        ? input.username === undefined && input.password === undefined && input.code === undefined
         : input.username !== undefined && input.password !== undefined,
-    'give {username, password} or {token}',
+    'give {username, password} (and `code` with two-factor sign-in) or {token}',
   );
+
+// Two-factor sign-in
+export const totpCodeBody = z.object({ code: totpCode }).strict();

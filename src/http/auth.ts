@@ -134,6 +134,9 @@ export async function countedAttempt<T>(
   return result;
 }
 
+/** The paths a session that may only enrol (OVERAIR_REQUIRE_TOTP_FOR_ADMINS) may still use. */
+const ENROLMENT_PATHS = new Set(['/api/v1/whoami', '/api/v1/me/totp', '/api/v1/me/totp/confirm']);
+
 /** Methods that change nothing: with the session cookie, all others need the X-CSRF-Token header. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -158,6 +161,10 @@ export function requireToken(
       c.set('principal', session.principal);
       c.set('actor', actorOf(session.principal));
       checkCsrf(c, session);
+      // An admin who must enrol first (OVERAIR_REQUIRE_TOTP_FOR_ADMINS) may only do that.
+      if (session.totpEnrolmentRequired && !ENROLMENT_PATHS.has(c.req.path)) {
+        throw errors.totpEnrolmentRequired();
+      }
       return next();
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

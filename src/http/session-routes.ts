@@ -14,6 +14,7 @@ const sessionJson = (session: ActiveSession) => ({
   user: { name: session.principal.name, scope: session.principal.scope, kind: session.principal.kind },
   csrf_token: session.csrfToken,
   expires_at: session.expiresAt,
+  totp_enrolment_required: session.totpEnrolmentRequired,
 });
 
 function notSignedIn(c: Context<AdminEnv>): OverairError {
@@ -74,17 +75,22 @@ export function registerSessionRoutes(
     const credentials: Credentials =
       input.token !== undefined
         ? { token: input.token }
-        : { username: input.username!, password: input.password! };
-    const opened = await countedAttempt(
+        : { username: input.username!, password: input.password!, code: input.code };
+    const origin = { userAgent: c.req.header('user-agent'), address: c.get('address') };
+    // A missing code after the right password is no failed login: the dashboard asks for it next.
+    const result = await countedAttempt(
       c,
       guard.limiter,
-      () => services.sessions.signIn(credentials),
-      (session) => !session,
+      () => services.sessions.signIn(credentials, origin),
+      (answer) => answer.status === 'invalid' || answer.status === 'invalid_code',
     );
-    if (!opened) {
+    if (result.status !== 'ok') {
       c.header('WWW-Authenticate', 'Bearer');
+      if (result.status === 'code_needed') throw errors.totpRequired();
+      if (result.status === 'invalid_code') throw errors.invalidTotpCode();
       throw errors.invalidCredentials({ credential: 'token' in credentials ? 'token' : 'password' });
     }
+    const opened = result.session;
     // The session this browser had, if any, ends: one browser, one session.
     const previous = cookies.read(c);
     if (previous !== undefined) {

@@ -20,6 +20,7 @@ import { SafetyService } from './safety.js';
 import { SessionService } from './sessions.js';
 import { StatsService } from './stats.js';
 import { TokenService } from './tokens.js';
+import { TotpService } from './totp.js';
 import { UpdateService } from './updates.js';
 import { UserService } from './users.js';
 import type { WebhookDeliveryOptions } from './webhook-dispatcher.js';
@@ -36,6 +37,8 @@ export interface ServiceOptions {
   webhookAllowHosts?: readonly string[];
   /** Lifetime of a dashboard session (OVERAIR_SESSION_TTL), 12 hours unless given. */
   sessionTtlSeconds?: number;
+  /** OVERAIR_REQUIRE_TOTP_FOR_ADMINS: admin users without two-factor sign-in may only enrol. */
+  requireTotpForAdmins?: boolean;
   /** How stale a device's last_seen may get (OVERAIR_DEVICE_SEEN_PRECISION), 15 minutes unless given. */
   deviceSeenPrecisionSeconds?: number;
   /** Devices whose written state is remembered (OVERAIR_DEVICE_MEMORY), 1 000 000 unless given. */
@@ -77,6 +80,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   activity.onEventsWritten((events) => safety.afterWrite(events));
   const tokens = new TokenService(repos);
   const users = new UserService(repos);
+  const totp = new TotpService(repos);
   // Worker threads, started at the first upload of a plain bundle; closed with the server.
   const digests = new DigestPool();
   return {
@@ -93,7 +97,15 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     devices: new DeviceService(repos, activity, cache),
     tokens,
     users,
-    sessions: new SessionService(repos, tokens, users, options.sessionTtlSeconds ?? 12 * 3600),
+    totp,
+    sessions: new SessionService(
+      repos,
+      tokens,
+      users,
+      totp,
+      options.sessionTtlSeconds ?? 12 * 3600,
+      options.requireTotpForAdmins,
+    ),
     webhooks,
     audit: repos.audit,
     /** Failed admin authentications, counted over every instance (SharedAuthLimiter). */

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { safeEqual, sha256Hex } from '../crypto/hash.js';
 import type { Repos } from '../db/index.js';
+import type { SessionListing } from '../db/sessions.js';
+import { errors } from '../errors.js';
 import { isExpired, type Scope, type TokenService } from './tokens.js';
+import type { TotpService } from './totp.js';
 import type { UserService } from './users.js';
 
 /** Who a request acts as: a token (bearer, or a session opened with it) or a signed-in user. */
@@ -20,14 +23,39 @@ export interface ActiveSession {
   principal: Principal;
   csrfToken: string;
   expiresAt: string;
+  /**
+   * The user is an admin without two-factor sign-in while OVERAIR_REQUIRE_TOTP_FOR_ADMINS is on:
+   * the session may only enrol (worked out at each request, so enrolling lifts it at once).
+   */
+  totpEnrolmentRequired: boolean;
 }
 
 /** A new session; `secret` goes into the cookie and is never stored. */
-export interface OpenedSession extends ActiveSession {
+interface OpenedSession extends ActiveSession {
   secret: string;
 }
 
-export type Credentials = { username: string; password: string } | { token: string };
+/** A password sign-in gives `code` (TOTP or recovery code) when the user has two-factor sign-in. */
+export type Credentials = { username: string; password: string; code?: string } | { token: string };
+
+/** Where a sign-in comes from, kept with the session for its owner to recognise it. */
+export interface SignInOrigin {
+  userAgent?: string;
+  address?: string;
+}
+
+/**
+ * What a sign-in ends in. `code_needed`: the password was right, but a code is needed (no
+ * session: the password alone never opens one); `invalid_code`: the code was wrong or used.
+ */
+export type SignInResult =
+  | { status: 'ok'; session: OpenedSession }
+  | { status: 'invalid' }
+  | { status: 'code_needed' }
+  | { status: 'invalid_code' };
+
+/** How often a session's last_used_at is written at most. */
+const TOUCH_EVERY_MS = 60_000;
 
 export type SessionLookup =
   { status: 'ok'; session: ActiveSession } | { status: 'expired' } | { status: 'invalid' };
@@ -46,22 +74,38 @@ export class SessionService {
     private readonly repos: Repos,
     private readonly tokens: TokenService,
     private readonly users: UserService,
+    private readonly totp: TotpService,
     readonly ttlSeconds: number,
+    private readonly requireTotpForAdmins = false,
   ) {}
 
-  /** Opens a session for valid credentials; null for wrong ones (whatever is wrong with them). */
-  async signIn(credentials: Credentials): Promise<OpenedSession | null> {
+  private enrolmentRequired(user: { scope: Scope; totp_enabled_at: string | null }): boolean {
+    return this.requireTotpForAdmins && user.scope === 'admin' && user.totp_enabled_at === null;
+  }
+
+  /**
+   * Opens a session for valid credentials. A user with two-factor sign-in also needs a valid code;
+   * it is looked at only once the password is right, so a wrong password never uses up a recovery
+   * code, and `totp_required` tells only someone who knows the password that a code is needed.
+   */
+  async signIn(credentials: Credentials, origin: SignInOrigin = {}): Promise<SignInResult> {
     let principal: Principal;
+    let totpEnrolmentRequired = false;
     let expiresAt = Date.now() + this.ttlSeconds * 1000;
     if ('token' in credentials) {
       const result = await this.tokens.authenticate(credentials.token);
-      if (result.status !== 'ok') return null;
+      if (result.status !== 'ok') return { status: 'invalid' };
       const { token } = result;
       principal = { kind: 'token', id: token.id, name: token.name, scope: token.scope };
       if (token.expires_at !== null) expiresAt = Math.min(expiresAt, Date.parse(token.expires_at));
     } else {
       const user = await this.users.verify(credentials.username, credentials.password);
-      if (!user) return null;
+      if (!user) return { status: 'invalid' };
+      if (user.totp_enabled_at !== null) {
+        if (credentials.code === undefined) return { status: 'code_needed' };
+        if (!(await this.totp.checkCode(user, credentials.code))) return { status: 'invalid_code' };
+      }
+      totpEnrolmentRequired = this.enrolmentRequired(user);
       principal = { kind: 'user', id: user.id, name: user.username, scope: user.scope };
     }
     await this.repos.sessions.deleteExpired();
@@ -72,13 +116,19 @@ export class SessionService {
       token_id: principal.kind === 'token' ? principal.id : null,
       csrf_token: newSecret(),
       expires_at: new Date(expiresAt).toISOString(),
+      user_agent: origin.userAgent?.slice(0, 256) ?? null,
+      address: origin.address ?? null,
     });
     return {
-      id: session.id,
-      secret,
-      principal,
-      csrfToken: session.csrf_token,
-      expiresAt: session.expires_at,
+      status: 'ok',
+      session: {
+        id: session.id,
+        secret,
+        principal,
+        csrfToken: session.csrf_token,
+        expiresAt: session.expires_at,
+        totpEnrolmentRequired,
+      },
     };
   }
 
@@ -102,6 +152,14 @@ export class SessionService {
       await this.repos.sessions.delete(session.id);
       return { status: 'expired' };
     }
+    const now = Date.now();
+    if (session.last_used_at === null || Date.parse(session.last_used_at) <= now - TOUCH_EVERY_MS) {
+      await this.repos.sessions.touch(
+        session.id,
+        new Date(now).toISOString(),
+        new Date(now - TOUCH_EVERY_MS).toISOString(),
+      );
+    }
     return {
       status: 'ok',
       session: {
@@ -109,11 +167,42 @@ export class SessionService {
         principal: owner,
         csrfToken: session.csrf_token,
         expiresAt: session.expires_at,
+        totpEnrolmentRequired: user !== null && this.enrolmentRequired(user),
       },
     };
   }
 
   async end(id: number): Promise<void> {
     await this.repos.sessions.delete(id);
+  }
+
+  /** The live sessions of a user or token (`owner`), or of everyone (an admin's view). */
+  list(owner?: Principal): Promise<SessionListing[]> {
+    if (owner === undefined) return this.repos.sessions.list();
+    return this.repos.sessions.list(owner.kind === 'user' ? { userId: owner.id } : { tokenId: owner.id });
+  }
+
+  /**
+   * Ends a session by id: one of `owner`'s, or anyone's when no owner is given (an admin). A session
+   * of someone else is "not found" to a non-admin, as if it did not exist.
+   */
+  async endById(id: number, actor: string, owner?: Principal): Promise<void> {
+    const session = await this.repos.sessions.findById(id);
+    const owned =
+      session !== undefined &&
+      (owner === undefined ||
+        (owner.kind === 'user' ? session.user_id === owner.id : session.token_id === owner.id));
+    if (!session || !owned || Date.parse(session.expires_at) <= Date.now()) {
+      throw errors.sessionNotFound({ id });
+    }
+    await this.repos.transaction(async (repos) => {
+      await repos.sessions.delete(id);
+      await repos.audit.record({
+        actor,
+        action: 'session.end',
+        target: String(id),
+        detail: { user_id: session.user_id, token_id: session.token_id },
+      });
+    });
   }
 }

@@ -5,9 +5,19 @@ import { passwordProblem, usernameProblem } from '../domain/users.js';
 import { errors } from '../errors.js';
 import { BOOTSTRAP_LOCK, type Scope } from './tokens.js';
 
-export type PublicUser = Omit<UserRow, 'password_hash'>;
+/** A user as the API shows them: never the password hash nor the TOTP secret. */
+export type PublicUser = Pick<UserRow, 'id' | 'username' | 'scope' | 'created_at' | 'password_changed_at'> & {
+  totp_enabled: boolean;
+};
 
-const publicUser = ({ password_hash: _hash, ...user }: UserRow): PublicUser => user;
+const publicUser = (user: UserRow): PublicUser => ({
+  id: user.id,
+  username: user.username,
+  scope: user.scope,
+  created_at: user.created_at,
+  password_changed_at: user.password_changed_at,
+  totp_enabled: user.totp_enabled_at !== null,
+});
 
 function checkNew(username: string, password: string): void {
   const problem = usernameProblem(username) ?? passwordProblem(password);

@@ -10,8 +10,11 @@ export type {
   HoldJson,
   NativeBuildJson,
   Page,
+  SessionListingJson,
   StatsJson,
   TokenJson,
+  TotpEnrolmentJson,
+  TotpStatusJson,
   UserJson,
   VersionStatsJson,
 } from '../../src/api-types.js';
@@ -101,7 +104,8 @@ export async function api<T>(method: string, route: string, body?: unknown): Pro
   }
   if (!response.ok) {
     const error = errorOf(response.status, response.statusText, data);
-    if (response.status === 401 && route !== '/session') {
+    // A wrong two-factor code is a 401 too, but the session is still there.
+    if (response.status === 401 && route !== '/session' && error.code !== 'invalid_totp_code') {
       for (const listener of unauthorizedListeners) listener(error);
     }
     throw error;

@@ -3,7 +3,11 @@ import { api, ApiError, withQuery, type Page, type SessionUser } from './api.js'
 
 export interface SessionContextValue {
   user: SessionUser;
+  /** An admin who must set up two-factor sign-in first (OVERAIR_REQUIRE_TOTP_FOR_ADMINS). */
+  enrolmentRequired: boolean;
   signOut(): Promise<void>;
+  /** Reads the session again (after enrolling, the enrolment requirement is lifted). */
+  refresh(): Promise<void>;
 }
 
 export const SessionContext = createContext<SessionContextValue | null>(null);

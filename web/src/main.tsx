@@ -3,6 +3,7 @@ import { createRoot } from 'react-dom/client';
 import { api, onUnauthorized, setCsrfToken, type ApiError, type Session } from './api.js';
 import { Loading } from './components.js';
 import { asApiError, SessionContext, useSession } from './hooks.js';
+import { AccountPage } from './pages/account.js';
 import { AppPage } from './pages/app-overview.js';
 import { AppsPage } from './pages/apps.js';
 import { AuditPage } from './pages/audit.js';
@@ -55,9 +56,21 @@ function App() {
     }
   }, []);
 
+  const refresh = useCallback(async () => {
+    signedIn(await api<Session>('GET', '/session'));
+  }, [signedIn]);
+
   const context = useMemo(
-    () => (state.status === 'signed-in' ? { user: state.session.user, signOut } : null),
-    [state, signOut],
+    () =>
+      state.status === 'signed-in'
+        ? {
+            user: state.session.user,
+            enrolmentRequired: state.session.totp_enrolment_required,
+            signOut,
+            refresh,
+          }
+        : null,
+    [state, signOut, refresh],
   );
 
   if (state.status === 'loading') {
@@ -87,7 +100,21 @@ function App() {
 
 function Routes() {
   const location = useLocation();
+  const { enrolmentRequired } = useSession();
   const pathname = location.split('?')[0]!;
+  // The server refuses everything else to this session until two-factor sign-in is set up. Shown
+  // at /account, in the same element as that route's, so that the page (and the recovery codes it
+  // shows) stays when enrolling lifts the requirement.
+  useEffect(() => {
+    if (enrolmentRequired && pathname !== '/account') navigate('/account', { replace: true });
+  }, [enrolmentRequired, pathname]);
+  if (enrolmentRequired) {
+    return (
+      <div key="/account">
+        <AccountPage />
+      </div>
+    );
+  }
   const routes: [string, (params: Record<string, string>) => ReactNode][] = [
     ['/', () => <AppsPage />],
     ['/apps', () => <AppsPage />],
@@ -100,6 +127,7 @@ function Routes() {
     ['/tokens', () => <TokensPage />],
     ['/users', () => <UsersPage />],
     ['/audit', () => <AuditPage />],
+    ['/account', () => <AccountPage />],
   ];
   for (const [pattern, render] of routes) {
     const params = matchPath(pattern, pathname);
@@ -117,13 +145,13 @@ function Routes() {
 }
 
 function Layout({ children }: { children: ReactNode }) {
-  const { user, signOut } = useSession();
+  const { user, signOut, enrolmentRequired } = useSession();
   const location = useLocation();
-  const admin = user.scope === 'admin';
+  const admin = user.scope === 'admin' && !enrolmentRequired;
   const section = (prefix: string) =>
     location === prefix || location.startsWith(`${prefix}/`) || (prefix === '/apps' && location === '/');
   const links: [string, string][] = [
-    ['/apps', 'Apps'],
+    ...(enrolmentRequired ? [] : ([['/apps', 'Apps']] as [string, string][])),
     ...(admin
       ? ([
           ['/tokens', 'Tokens'],
@@ -131,6 +159,7 @@ function Layout({ children }: { children: ReactNode }) {
           ['/audit', 'Audit log'],
         ] as [string, string][])
       : []),
+    ['/account', 'Account'],
   ];
   return (
     <>

@@ -9,17 +9,30 @@ export function SignInPage(props: { onSignedIn(session: Session): void; notice?:
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [token, setToken] = useState('');
+  // Shown once the server answers totp_required: the password was right, a code is needed.
+  const [needsCode, setNeedsCode] = useState(false);
+  const [code, setCode] = useState('');
   const action = useAction();
 
   const submit = () =>
     void action
-      .run(() =>
-        api<Session>(
-          'POST',
-          '/session',
-          mode === 'password' ? { username, password } : { token: token.trim() },
-        ),
-      )
+      .run(async () => {
+        try {
+          return await api<Session>(
+            'POST',
+            '/session',
+            mode === 'password'
+              ? { username, password, ...(needsCode && { code: code.trim() }) }
+              : { token: token.trim() },
+          );
+        } catch (error) {
+          if ((error as ApiError).code === 'totp_required') {
+            setNeedsCode(true);
+            return undefined;
+          }
+          throw error;
+        }
+      })
       .then((session) => {
         if (session) props.onSignedIn(session);
       });
@@ -68,6 +81,18 @@ export function SignInPage(props: { onSignedIn(session: Session): void; notice?:
                 value={password}
                 onChange={setPassword}
               />
+              {needsCode && (
+                <TextField
+                  label="Two-factor code"
+                  hint="The six-digit code of your authenticator app, or one of your recovery codes."
+                  name="code"
+                  autoComplete="one-time-code"
+                  autoFocus
+                  required
+                  value={code}
+                  onChange={setCode}
+                />
+              )}
             </>
           ) : (
             <Field
