@@ -54,7 +54,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   security: {
     title: 'Security',
     intro:
-      "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, which internal hosts webhooks may reach, and the key encrypting stored secrets. With `OVERAIR_SECRET_KEY` set, the download-link key and webhook signing secrets are stored encrypted (AES-256-GCM; plain ones are encrypted at start), and a start without it, or with another key, stops with an error: keep it apart from the database and its backups ([security.md](security.md#a-copy-of-the-database)). Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one client's failed logins lock everyone out.",
+      "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, which internal hosts webhooks may reach, and the key encrypting stored secrets. With `OVERAIR_SECRET_KEY` set, the download-link key, webhook signing secrets and TOTP secrets are stored encrypted (AES-256-GCM; plain ones are encrypted at start), and a start without it, or with another key, stops with an error: keep it apart from the database and its backups ([security.md](security.md#a-copy-of-the-database)). Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one client's failed logins lock everyone out.",
   },
   limits: {
     title: 'Limits',
@@ -357,7 +357,7 @@ export const SETTINGS = {
     schema: z.string().min(32, 'must be at least 32 characters').optional(),
     secret: true,
     group: 'security',
-    doc: 'Key (32+ characters) encrypting the download-link key and webhook secrets in the database.',
+    doc: 'Key (32+ characters) encrypting the download-link key, webhook and TOTP secrets in the database.',
   }),
   downloadUrlTtlSeconds: setting({
     env: 'OVERAIR_DOWNLOAD_URL_TTL',

@@ -1,6 +1,6 @@
 /**
- * Logs and secrets: with OVERAIR_SECRET_KEY the download-link key and webhook signing secrets are
- * stored encrypted (read here from the raw rows) and still sign; plain ones are encrypted at a
+ * Logs and secrets: with OVERAIR_SECRET_KEY the download-link key, webhook signing secrets and
+ * TOTP secrets are stored encrypted (read here from the raw rows) and still sign or check codes; plain ones are encrypted at a
  * restart with the key; a wrong or missing key stops the start. Audit entries and settled webhook
  * deliveries older than their retention are deleted in batches; `overair audit export` writes the
  * log as JSON lines, page by page.
@@ -11,11 +11,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repos } from '../src/db/index.js';
 import { pruneAudit, pruneWebhookDeliveries } from '../src/server.js';
 import { cli } from './helpers/cli.js';
-import { ADMIN_TOKEN, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
+import { ADMIN_TOKEN, sendJson, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
+import { runSql } from './helpers/sql.js';
 import { makeZip } from './helpers/zips.js';
 
 const APP = 'com.example.secrets';
@@ -61,6 +63,67 @@ async function waitFor<T>(probe: () => Promise<T> | T, ms = 5000): Promise<Exclu
   }
 }
 
+/** A dashboard user with two-factor sign-in: name, password and the TOTP secret. */
+interface TotpUser {
+  username: string;
+  password: string;
+  secret: string;
+}
+
+const codeOf = (secret: string) =>
+  TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: Date.now() });
+
+/** A password sign-in, with a second-factor code or not: status, body and the session cookie. */
+async function signIn(server: TestServer, body: { username: string; password: string; code?: string }) {
+  const answer = await sendJson(`${server.url}/api/v1/session`, 'POST', body, {});
+  const cookie = /^overair_session=([^;]+)/.exec(answer.headers.getSetCookie()[0] ?? '')?.[1];
+  return { status: answer.status, body: answer.body, cookie };
+}
+
+/** Creates a user and enrols an authenticator for them, confirmed with a first code. */
+async function enrolTotpUser(server: TestServer, username: string): Promise<TotpUser> {
+  const password = `${username}-password-0123`;
+  expect((await server.api('POST', '/users', { username, password, scope: 'read' })).status).toBe(201);
+  const signedIn = await signIn(server, { username, password });
+  expect(signedIn.status).toBe(200);
+  const headers = { cookie: `overair_session=${signedIn.cookie}`, 'x-csrf-token': signedIn.body.csrf_token };
+  const started = await sendJson(`${server.url}/api/v1/me/totp`, 'POST', undefined, headers);
+  expect(started.status).toBe(200);
+  const secret = (started.body as { secret: string }).secret;
+  const confirmed = await sendJson(
+    `${server.url}/api/v1/me/totp/confirm`,
+    'POST',
+    { code: codeOf(secret) },
+    headers,
+  );
+  expect(confirmed.status).toBe(200);
+  return { username, password, secret };
+}
+
+/**
+ * Signs the user in with a current code: a code is accepted once per 30-second step, so the last
+ * step accepted is forgotten first. A wrong code is refused, the right one opens a session.
+ */
+async function expectCodeSignIn(server: TestServer, user: TotpUser) {
+  await runSql(server, 'UPDATE users SET totp_last_step = NULL WHERE username = ?', user.username);
+  const { username, password } = user;
+  expect((await signIn(server, { username, password })).body.error).toBe('totp_required');
+  const current = codeOf(user.secret);
+  const wrong = String((Number(current) + 500_000) % 1_000_000).padStart(6, '0');
+  expect((await signIn(server, { username, password, code: wrong })).body.error).toBe('invalid_totp_code');
+  const signedIn = await signIn(server, { username, password, code: current });
+  expect(signedIn.status, JSON.stringify(signedIn.body)).toBe(200);
+  expect(signedIn.cookie).toBeDefined();
+}
+
+const rawTotpSecret = async (server: TestServer, username: string) =>
+  (
+    await server.db
+      .selectFrom('users')
+      .select('totp_secret')
+      .where('username', '=', username)
+      .executeTakeFirstOrThrow()
+  ).totp_secret;
 const rawWebhookSecrets = async (server: TestServer) =>
   (await server.db.selectFrom('webhooks').select('secret').orderBy('id').execute()).map((row) => row.secret);
 const rawDownloadSecret = async (server: TestServer) =>
@@ -77,6 +140,7 @@ describe('secrets at rest', () => {
   let first: TestServer;
   let hook: { id: number; secret: string };
   let link: string;
+  let totpUser: TotpUser;
   const restarts: TestServer[] = [];
 
   const restart = async (env: Record<string, string>) => {
@@ -113,6 +177,7 @@ describe('secrets at rest', () => {
     expect(uploaded.status).toBe(201);
     link = uploaded.body.url;
     hook = (await first.api('POST', '/webhooks', { url: receiver.url, app_id: APP })).body;
+    totpUser = await enrolTotpUser(first, 'erin');
     await first.close();
   });
 
@@ -127,6 +192,8 @@ describe('secrets at rest', () => {
     try {
       expect(await rawWebhookSecrets(server)).toEqual([hook.secret]);
       expect(await rawDownloadSecret(server)).toMatch(/^[\w-]{32,}$/);
+      expect(await rawTotpSecret(server, totpUser.username)).toBe(totpUser.secret);
+      await expectCodeSignIn(server, totpUser);
     } finally {
       await stopRestarted(server);
     }
@@ -142,6 +209,11 @@ describe('secrets at rest', () => {
       // Links handed out before, with the plain key, still verify.
       expect((await fetch(link.replace(first.url, server.url))).status).toBe(200);
       expect(signedBy(await testDelivery(server), hook.secret)).toBe(true);
+      // The TOTP secret enrolled without the key is encrypted too, and still checks codes.
+      const totpSecret = await rawTotpSecret(server, totpUser.username);
+      expect(totpSecret).toMatch(/^enc:v1:/);
+      expect(totpSecret).not.toContain(totpUser.secret);
+      await expectCodeSignIn(server, totpUser);
       // A new webhook's secret is stored encrypted from the start and signs its deliveries.
       const created = (await server.api('POST', '/webhooks', { url: receiver.url, app_id: APP })).body;
       const secrets = await rawWebhookSecrets(server);
@@ -157,6 +229,9 @@ describe('secrets at rest', () => {
       const [stored] = await rawWebhookSecrets(again);
       expect(signedBy(await testDelivery(again), hook.secret)).toBe(true);
       expect(await rawWebhookSecrets(again)).toEqual([stored]);
+      const totpSecret = await rawTotpSecret(again, totpUser.username);
+      await expectCodeSignIn(again, totpUser);
+      expect(await rawTotpSecret(again, totpUser.username)).toBe(totpSecret);
       expect((await fetch(link.replace(first.url, again.url))).status).toBe(200);
     } finally {
       await stopRestarted(again);
@@ -181,6 +256,50 @@ describe('secrets at rest', () => {
       const uploaded = await uploadBundle(server, APP, zip, { version: '1.0.0' });
       expect((await fetch(uploaded.body.url)).status).toBe(200);
       expect((await fetch(uploaded.body.url.replace(/sig=[^&]+/, 'sig=' + 'A'.repeat(43)))).status).toBe(403);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('stores TOTP secrets enrolled with the key encrypted, bound to their user; another key or none stops the start', async () => {
+    const server = await startTestServer({ OVERAIR_SECRET_KEY: KEY });
+    try {
+      const frank = await enrolTotpUser(server, 'frank');
+      const stored = await rawTotpSecret(server, frank.username);
+      expect(stored).toMatch(/^enc:v1:/);
+      expect(stored).not.toContain(frank.secret);
+      await expectCodeSignIn(server, frank);
+      await server.close();
+
+      // Only TOTP secrets are encrypted in this database (no webhooks, no private downloads).
+      const restartWith = (env: Record<string, string>) => startTestServer({ ...server.stateEnv, ...env });
+      await expect(restartWith({ OVERAIR_SECRET_KEY: OTHER_KEY })).rejects.toThrow(
+        /users\.totp_secret of user \d+ was encrypted with another OVERAIR_SECRET_KEY/,
+      );
+      await expect(restartWith({})).rejects.toThrow(
+        /users\.totp_secret of user \d+ is encrypted, but OVERAIR_SECRET_KEY is not set/,
+      );
+
+      // A sealed secret copied into another user's row does not open there.
+      const again = await restartWith({ OVERAIR_SECRET_KEY: KEY });
+      try {
+        expect(
+          (
+            await again.api('POST', '/users', {
+              username: 'grace',
+              password: 'grace-password-0123',
+              scope: 'read',
+            })
+          ).status,
+        ).toBe(201);
+        await runSql(again, 'UPDATE users SET totp_secret = ? WHERE username = ?', stored, 'grace');
+      } finally {
+        await again.close();
+        await fs.rm(again.dataDir, { recursive: true, force: true });
+      }
+      await expect(restartWith({ OVERAIR_SECRET_KEY: KEY })).rejects.toThrow(
+        /users\.totp_secret of user \d+: the encrypted value does not open with OVERAIR_SECRET_KEY/,
+      );
     } finally {
       await server.stop();
     }

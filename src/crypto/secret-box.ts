@@ -3,7 +3,7 @@ import { safeEqual } from './hash.js';
 
 /**
  * Encryption at rest of the secrets the server must be able to use again (the download-link key,
- * webhook signing secrets), under a key derived from OVERAIR_SECRET_KEY. A sealed value is
+ * webhook signing secrets, users' TOTP secrets), under a key derived from OVERAIR_SECRET_KEY. A sealed value is
  * `enc:v1:KEYID:IV:CIPHERTEXT:TAG` (base64url parts): AES-256-GCM with a random 96-bit IV, the
  * value's purpose as associated data (a sealed webhook secret cannot be passed off as the download
  * key), and KEYID, a fingerprint derived from the setting, so that a wrong key is told apart from a

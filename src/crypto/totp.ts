@@ -29,14 +29,6 @@ export function newTotpSecret(): string {
   return new Secret({ size: 20 }).base32;
 }
 
-/**
- * The secret as kept in the database, and back. Today it is stored as is, like the other secrets
- * the server itself must be able to use (the download-link key, webhook signing secrets): this is
- * the one place where encryption at rest (OVERAIR_SECRET_KEY) is to be applied.
- */
-export const sealTotpSecret = (secret: string): string => secret;
-export const openTotpSecret = (stored: string): string => stored;
-
 /** The otpauth:// URI an authenticator app reads (from the QR code), labelled with the user name. */
 export function totpUri(secret: string, username: string): string {
   return totpOf(secret, username).toString();

@@ -35,7 +35,7 @@ export class Repos {
   readonly settings: SettingsRepo;
   readonly authFailures: AuthFailuresRepo;
 
-  /** `secrets`: OVERAIR_SECRET_KEY's box, which seals and opens the secrets stored (webhooks'). */
+  /** `secrets`: OVERAIR_SECRET_KEY's box, which seals and opens the secrets stored (webhooks', users' TOTP secrets). */
   constructor(
     readonly db: Kysely<Database>,
     readonly secrets: SecretBox | null = null,
@@ -49,7 +49,7 @@ export class Repos {
     this.audit = new AuditRepo(db);
     this.holds = new HoldsRepo(db);
     this.webhooks = new WebhooksRepo(db, secrets);
-    this.users = new UsersRepo(db);
+    this.users = new UsersRepo(db, secrets);
     this.sessions = new SessionsRepo(db);
     this.nativeBuilds = new NativeBuildsRepo(db);
     this.nativeBinaries = new NativeBinariesRepo(db);

@@ -1,9 +1,26 @@
 import type { Kysely } from 'kysely';
+import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database, UserRow } from './schema.js';
 import { now } from './time.js';
 
+/**
+ * The associated data of a user's sealed TOTP secret (src/crypto/secret-box.ts): bound to the user,
+ * so that a sealed secret copied into another user's row does not open there.
+ */
+export const totpSecretPurpose = (userId: number): string => `totp-secret:user:${userId}`;
+
+/** How start-up and the code check name a user's stored TOTP secret in their errors. */
+export const totpSecretWhere = (userId: number): string => `users.totp_secret of user ${userId}`;
+
 export class UsersRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * `secrets`: with OVERAIR_SECRET_KEY, TOTP secrets are stored sealed; rows keep them sealed, and
+   * openTotpSecret opens one only where a code is checked.
+   */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly secrets: SecretBox | null = null,
+  ) {}
 
   findByName(username: string): Promise<UserRow | undefined> {
     return this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
@@ -46,9 +63,40 @@ export class UsersRepo {
     return result.numDeletedRows > 0n;
   }
 
-  /** Sets (an enrolment starts) or clears the TOTP secret; two-factor sign-in stays as it was. */
+  /**
+   * Sets (an enrolment starts) or clears the TOTP secret, sealed with OVERAIR_SECRET_KEY when set;
+   * two-factor sign-in stays as it was.
+   */
   async setTotpSecret(id: number, secret: string | null): Promise<void> {
-    await this.db.updateTable('users').set({ totp_secret: secret }).where('id', '=', id).execute();
+    const stored =
+      secret !== null && this.secrets ? this.secrets.seal(secret, totpSecretPurpose(id)) : secret;
+    await this.db.updateTable('users').set({ totp_secret: stored }).where('id', '=', id).execute();
+  }
+
+  /** The plain TOTP secret of a user's stored one (sealed or plain), to check a code with. */
+  openTotpSecret(id: number, stored: string): string {
+    return this.secrets ? this.secrets.open(stored, totpSecretPurpose(id), totpSecretWhere(id)) : stored;
+  }
+
+  /** Every stored TOTP secret (sealed or plain) with its user's id: what start-up checks and seals. */
+  storedTotpSecrets(): Promise<{ id: number; totp_secret: string }[]> {
+    return this.db
+      .selectFrom('users')
+      .select(['id', 'totp_secret'])
+      .where('totp_secret', 'is not', null)
+      .orderBy('id')
+      .$narrowType<{ totp_secret: string }>()
+      .execute();
+  }
+
+  /** Replaces a stored TOTP secret by its sealed form, unless it changed since it was read. */
+  async replaceTotpSecret(id: number, stored: string, sealed: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ totp_secret: sealed })
+      .where('id', '=', id)
+      .where('totp_secret', '=', stored)
+      .execute();
   }
 
   /** Turns two-factor sign-in on with the secret stored, the step of the code that confirmed it. */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { SecretBox, SecretKeyError } from '../crypto/secret-box.js';
 import type { Repos } from '../db/index.js';
+import { totpSecretPurpose, totpSecretWhere } from '../db/users.js';
 import { WEBHOOK_SECRET_PURPOSE } from '../db/webhooks.js';
 import { DOWNLOAD_SECRET_SETTING, type SecretSettings } from '../storage/download-secret.js';
 
@@ -26,6 +27,14 @@ export async function prepareSecretsAtRest(
       purpose: WEBHOOK_SECRET_PURPOSE,
       value: row.secret,
       seal: (sealed) => repos.webhooks.replaceSecret(row.id, row.secret, sealed),
+    });
+  }
+  for (const row of await repos.users.storedTotpSecrets()) {
+    stored.push({
+      where: totpSecretWhere(row.id),
+      purpose: totpSecretPurpose(row.id),
+      value: row.totp_secret,
+      seal: (sealed) => repos.users.replaceTotpSecret(row.id, row.totp_secret, sealed),
     });
   }
   const download = await repos.settings.get(DOWNLOAD_SECRET_SETTING);
@@ -55,7 +64,7 @@ export async function prepareSecretsAtRest(
   if (!box && stored.length > 0) {
     log.warn(
       { secrets: stored.length },
-      'OVERAIR_SECRET_KEY is not set: webhook secrets and the download-link key are stored in the clear',
+      'OVERAIR_SECRET_KEY is not set: webhook secrets, TOTP secrets and the download-link key are stored in the clear',
     );
   }
   return sealedNow;

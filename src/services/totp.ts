@@ -6,8 +6,6 @@ import {
   matchingTotpStep,
   newRecoveryCodes,
   newTotpSecret,
-  openTotpSecret,
-  sealTotpSecret,
   totpQrDataUrl,
   totpUri,
 } from '../crypto/totp.js';
@@ -61,7 +59,7 @@ export class TotpService {
     const user = await this.user(userId);
     if (user.totp_enabled_at !== null) throw errors.totpAlreadyEnabled();
     const secret = newTotpSecret();
-    await this.repos.users.setTotpSecret(userId, sealTotpSecret(secret));
+    await this.repos.users.setTotpSecret(userId, secret);
     const uri = totpUri(secret, user.username);
     return { secret, otpauth_uri: uri, qr_code: await totpQrDataUrl(uri) };
   }
@@ -74,7 +72,7 @@ export class TotpService {
     const user = await this.user(userId);
     if (user.totp_enabled_at !== null) throw errors.totpAlreadyEnabled();
     if (user.totp_secret === null) throw errors.totpNotEnabled({ enrolling: true });
-    const step = matchingTotpStep(openTotpSecret(user.totp_secret), code);
+    const step = matchingTotpStep(this.repos.users.openTotpSecret(user.id, user.totp_secret), code);
     if (step === null) return null;
     const codes = newRecoveryCodes();
     await this.repos.transaction(async (repos) => {
@@ -92,7 +90,7 @@ export class TotpService {
   async checkCode(user: Pick<UserRow, 'id' | 'username' | 'totp_secret'>, code: string): Promise<boolean> {
     if (user.totp_secret === null) return false;
     if (looksLikeTotpCode(code)) {
-      const step = matchingTotpStep(openTotpSecret(user.totp_secret), code);
+      const step = matchingTotpStep(this.repos.users.openTotpSecret(user.id, user.totp_secret), code);
       return step !== null && (await this.repos.users.acceptTotpStep(user.id, step));
     }
     if (code.length > 64) return false;
