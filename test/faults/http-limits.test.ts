@@ -84,7 +84,7 @@ describe('wrong methods on known paths', () => {
 
   it.each([
     ['PATCH', '/api/v1/apps', 'GET, HEAD, POST'],
-    ['PUT', `/api/v1/apps/${APP}`, 'DELETE, GET, HEAD'],
+    ['PUT', `/api/v1/apps/${APP}`, 'DELETE, GET, HEAD, PATCH'],
     ['GET', `/api/v1/apps/${APP}/channels/main/rollout`, 'POST'],
     ['POST', '/api/v1/whoami', 'GET, HEAD'],
   ])('answers an authenticated %s %s with 405, Allow: %s', async (method, route, allow) => {
