@@ -1,0 +1,68 @@
+/**
+ * Who may do what on an app: the rules every admin route, the dashboard and the docs' roles table share.
+ *
+ * Roles are nested on one app: `read` < `publish` < `release` < `admin`.
+ * - `read` sees the app (bundles, channels, devices, statistics);
+ * - `publish` uploads and registers bundles and manages unprotected channels; it may always roll back
+ *   or halt (stopping harm must be easy), on protected channels too;
+ * - `release` may also change what a protected channel serves (make a bundle live, start, raise or
+ *   complete a rollout), and approve or reject release requests;
+ * - `admin` manages the app itself: its settings, tokens, webhooks.
+ *
+ * A token or user holds a role on all apps (or none), roles on single apps, and may be a server-wide
+ * admin, who can do everything (users, all apps, the audit log, server tokens).
+ */
+export const ROLES = ['read', 'publish', 'release', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+const RANK: Record<Role, number> = { read: 0, publish: 1, release: 2, admin: 3 };
+
+/** Whether holding `held` includes what `needed` allows. */
+export function roleAllows(held: Role | null | undefined, needed: Role): boolean {
+  return held !== null && held !== undefined && RANK[held] >= RANK[needed];
+}
+
+/** The higher of two roles (null: none). */
+export function higherRole(a: Role | null | undefined, b: Role | null | undefined): Role | null {
+  if (a === null || a === undefined) return b ?? null;
+  if (b === null || b === undefined) return a;
+  return RANK[a] >= RANK[b] ? a : b;
+}
+
+/** What one token or user holds. */
+export interface Grants {
+  /** Everything, everywhere: users, server tokens, the audit log, every app. */
+  serverAdmin: boolean;
+  /** The role on every app, present and future; null for none. */
+  allApps: Role | null;
+  /** Roles on single apps (app id to role); the higher of this and `allApps` applies. */
+  apps: ReadonlyMap<string, Role>;
+}
+
+/** The role a holder of `grants` has on `appId`, or null when it may not even see it. */
+export function roleOn(grants: Grants, appId: string): Role | null {
+  if (grants.serverAdmin) return 'admin';
+  return higherRole(grants.allApps, grants.apps.get(appId));
+}
+
+/** Whether a holder of `grants` may do what `needed` allows on `appId`. */
+export function may(grants: Grants, appId: string, needed: Role): boolean {
+  return roleAllows(roleOn(grants, appId), needed);
+}
+
+/** The old single scope (before per-app roles) as grants: what existing tokens and users keep. */
+export function grantsFromScope(scope: 'read' | 'publish' | 'admin'): Grants {
+  return {
+    serverAdmin: scope === 'admin',
+    allApps: scope === 'admin' ? 'admin' : scope,
+    apps: new Map(),
+  };
+}
+
+/**
+ * The grants of a request's principal. Until per-app roles are stored, a principal carries its old
+ * scope only; once it carries `grants`, those win.
+ */
+export function grantsOf(principal: { scope: 'read' | 'publish' | 'admin'; grants?: Grants }): Grants {
+  return principal.grants ?? grantsFromScope(principal.scope);
+}
