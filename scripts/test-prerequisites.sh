@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The integration tests start real servers from Debian's packages: PostgreSQL, Ceph's radosgw (the S3
-# server) and Chromium (the dashboard's browser tests). This names the missing ones.
+# server) and Chromium (the dashboard's browser tests), and trace one with strace. This names the
+# missing ones.
 #
 #   bash scripts/test-prerequisites.sh            check; install what is missing only when CI=true
 #   bash scripts/test-prerequisites.sh --install  install what is missing (npm run test:servers)
@@ -13,6 +14,8 @@ missing=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
 command -v radosgw >/dev/null || missing+=(radosgw ceph-mon ceph-osd)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# What the server asks of the kernel (test/faults/durable-blobs.test.ts: fsync before a 201).
+command -v strace >/dev/null || missing+=(strace)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 install=false

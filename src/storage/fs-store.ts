@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -14,9 +23,35 @@ import type {
 } from './blob-store.js';
 import { stageToTempFile } from './staging.js';
 
+/** New files: never over an existing one, and flushed to the disk before they are closed. */
+const WRITE_DURABLY = { flag: 'wx', flush: true } as const;
+
+/** Makes a folder's entries (a rename into it, a new subfolder) durable. */
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await fs.open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function syncFolderSync(folder: string): void {
+  const fd = openSync(folder, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Bundles on the local disk, under `root/ab/<sha256>`. The temporary folder sits inside `root` so
  * that committing is an atomic rename on the same file system.
+ *
+ * A blob is durable before it is named: its bytes are flushed to the disk (fsync) before the rename,
+ * and the folder that names it after (and `root` when that folder is new), so that an upload answered
+ * 2xx, whose row PostgreSQL has made durable, never points at a blob a power cut lost or left empty.
  */
 export class FsBlobStore implements BlobStore {
   private readonly tmpDir: string;
@@ -38,7 +73,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   stage(source: Readable, options: StageOptions): Promise<StagedBlob> {
-    return stageToTempFile(source, this.tmpDir, options);
+    return stageToTempFile(source, this.tmpDir, options, { durable: true });
   }
 
   async commit(staged: StagedBlob): Promise<void> {
@@ -50,11 +85,11 @@ export class FsBlobStore implements BlobStore {
     const target = this.pathOf(sha256);
     const file = path.join(this.tmpDir, `put-${randomUUID()}`);
     try {
-      await fs.writeFile(file, bytes, { flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
+      await fs.writeFile(file, bytes, WRITE_DURABLY).catch(async (error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
         // The temporary folder was removed behind this store's back: made again, as staging does.
         await fs.mkdir(this.tmpDir, { recursive: true });
-        await fs.writeFile(file, bytes, { flag: 'wx' });
+        await fs.writeFile(file, bytes, WRITE_DURABLY);
       });
       await this.moveInto(file, target);
     } catch (error) {
@@ -78,7 +113,7 @@ export class FsBlobStore implements BlobStore {
       action();
     };
     try {
-      const write = () => writeFileSync(file, bytes, { flag: 'wx' });
+      const write = () => writeFileSync(file, bytes, WRITE_DURABLY);
       try {
         write();
       } catch (error) {
@@ -87,14 +122,19 @@ export class FsBlobStore implements BlobStore {
       const folder = path.dirname(target);
       if (!this.folders.has(folder)) {
         mkdirSync(folder, { recursive: true });
+        syncFolderSync(this.root);
         this.folders.add(folder);
       }
       const move = () => renameSync(file, target);
       try {
         move();
       } catch (error) {
-        again(error, folder, move);
+        again(error, folder, () => {
+          move();
+          syncFolderSync(this.root);
+        });
       }
+      syncFolderSync(folder);
     } catch (error) {
       rmSync(file, { force: true });
       throw error;
@@ -105,6 +145,7 @@ export class FsBlobStore implements BlobStore {
     const folder = path.dirname(target);
     if (!this.folders.has(folder)) {
       await fs.mkdir(folder, { recursive: true });
+      await syncFolder(this.root);
       this.folders.add(folder);
     }
     try {
@@ -114,8 +155,10 @@ export class FsBlobStore implements BlobStore {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       // The folder was removed behind this store's back (by hand): made again.
       await fs.mkdir(folder, { recursive: true });
+      await syncFolder(this.root);
       await fs.rename(file, target);
     }
+    await syncFolder(folder);
   }
 
   async discard(staged: StagedBlob): Promise<void> {

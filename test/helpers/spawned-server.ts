@@ -21,11 +21,17 @@ export interface SpawnedServer {
 /**
  * Starts `overair serve` through tsx with `env` added to this process's environment, and resolves
  * once it logs the URL it listens on. The caller owns the process: kill it, or let it exit.
+ * `wrapper` runs the server under another program (strace), which then gets the command line.
  */
-export async function spawnServer(env: Record<string, string>, args: string[] = []): Promise<SpawnedServer> {
+export async function spawnServer(
+  env: Record<string, string>,
+  args: string[] = [],
+  wrapper: string[] = [],
+): Promise<SpawnedServer> {
+  const command = [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', ...args];
   const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', ...args],
+    wrapper[0] ?? command[0]!,
+    [...wrapper.slice(1), ...(wrapper.length > 0 ? command : command.slice(1))],
     {
       env: {
         ...process.env,

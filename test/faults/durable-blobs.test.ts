@@ -1,0 +1,128 @@
+/**
+ * A blob on disk is durable before the upload that stored it is answered: every file the fs store
+ * names was flushed to the disk (fsync) before its rename, and the folder holding the name was
+ * flushed after it. Without this, a power cut after a 201 (whose row PostgreSQL made durable) can
+ * leave a bundle whose zip or delta files are missing or empty. A power cut cannot be simulated
+ * here; what the server asks of the kernel can be seen: the server runs under strace, and the trace
+ * is read in order up to the moment the 201 was written to the socket.
+ *
+ * The fs store only (the S3 store's durability is the S3 server's), on SQLite, in faults-sqlite.
+ * strace is one of the test servers' Debian packages (scripts/test-prerequisites.sh).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, sendJson, uploadBundle } from '../helpers/server.js';
+import { spawnServer, type SpawnedServer } from '../helpers/spawned-server.js';
+import { makeZip } from '../helpers/zips.js';
+
+const APP = 'com.example.durable';
+const onPostgres = process.env.OVERAIR_TEST_BACKEND === 'postgres';
+
+/** One traced call: the thread, the call, its arguments as strace printed them. */
+interface Call {
+  line: number;
+  name: string;
+  args: string;
+}
+
+/** The calls of a `strace -f -y` trace, in order (split calls are read at their start). */
+function parseTrace(text: string): Call[] {
+  const calls: Call[] = [];
+  for (const [line, raw] of text.split('\n').entries()) {
+    const match = /^\d+\s+(\w+)\((.*)$/.exec(raw);
+    if (match) calls.push({ line, name: match[1]!, args: match[2]! });
+  }
+  return calls;
+}
+
+/** The path strace -y shows for the call's first argument (a file descriptor): `fsync(7</a/b>)`. */
+const fdPath = (call: Call) => /^\d+<([^>]+)>/.exec(call.args)?.[1];
+
+describe.skipIf(onPostgres)('blobs on disk are durable before the upload is answered', () => {
+  let dataDir: string;
+  let traceFile: string;
+  let server: SpawnedServer;
+
+  beforeAll(async () => {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-durable-'));
+    traceFile = path.join(dataDir, 'trace.txt');
+    server = await spawnServer(
+      { OVERAIR_DATA_DIR: dataDir, OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN },
+      [],
+      [
+        'strace',
+        '-f',
+        '-qq',
+        '-y',
+        '-s',
+        '200',
+        '--seccomp-bpf',
+        '-e',
+        'trace=fsync,fdatasync,rename,renameat,renameat2,write,writev',
+        '-o',
+        traceFile,
+      ],
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.kill();
+    // strace is gone; the server it traced is detached and killed by its pid (in every log line).
+    const pid = /"pid":(\d+)/.exec(server?.output() ?? '')?.[1];
+    if (pid) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('flushes each blob before naming it and its folder after, all before the 201', async () => {
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    expect(
+      (await sendJson(`${server.url}/api/v1/apps`, 'POST', { id: APP, name: 'Durable' }, admin)).status,
+    ).toBe(201);
+    // Files that brotli shrinks, files it does not, and one above the size stored in memory.
+    const files: Record<string, string> = { 'index.html': '<html>durable</html>' };
+    for (let i = 0; i < 30; i++) files[`assets/text-${i}.js`] = `console.log(${i});\n`.repeat(200 + i);
+    for (let i = 0; i < 10; i++) files[`assets/noise-${i}.bin`] = randomBytes(3000).toString('base64');
+    const upload = await uploadBundle(server, APP, await makeZip(files), { version: '1.0.0' });
+    expect(upload.status).toBe(201);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // strace writes its last lines
+
+    const calls = parseTrace(await fs.readFile(traceFile, 'utf8'));
+    // The upload's 201 is the last one (creating the app was answered 201 too).
+    const answered = calls.findLastIndex(
+      (call) => call.name.startsWith('write') && call.args.includes('HTTP/1.1 201'),
+    );
+    expect(answered, 'the 201 written to the socket').toBeGreaterThan(0);
+    const before = calls.slice(0, answered);
+
+    const root = path.join(dataDir, 'bundles');
+    const blobs = (await fs.readdir(root, { recursive: true }))
+      .filter((name) => /^[0-9a-f]{2}\/[0-9a-f]{64}$/.test(name))
+      .map((name) => path.join(root, name));
+    // The zip and one blob per distinct file.
+    expect(blobs.length).toBeGreaterThan(40);
+    for (const blob of blobs) {
+      const renamed = before.findIndex(
+        (call) => call.name.startsWith('rename') && call.args.includes(`"${blob}"`),
+      );
+      expect(renamed, `${blob} renamed into place before the 201`).toBeGreaterThanOrEqual(0);
+      const from = /"([^"]+)"/.exec(before[renamed]!.args)![1]!;
+      const flushed = before
+        .slice(0, renamed)
+        .some((call) => (call.name === 'fsync' || call.name === 'fdatasync') && fdPath(call) === from);
+      expect(flushed, `${from} flushed before it became ${blob}`).toBe(true);
+      const folderSynced = before
+        .slice(renamed + 1)
+        .some((call) => call.name === 'fsync' && fdPath(call) === path.dirname(blob));
+      expect(folderSynced, `${path.dirname(blob)} flushed after ${blob} was named`).toBe(true);
+    }
+  });
+});
