@@ -147,6 +147,8 @@ export class BundleService {
         );
       }
       await this.store.commit(staged);
+      // Every blob of the bundle on the disk before the row that names them (a 2xx is durable).
+      await this.store.persist?.();
     } catch (error) {
       await this.store.discard(staged);
       // The client is owed the upload's own error, not a clean-up's; what a failed clean-up leaves

@@ -92,6 +92,7 @@ export class NativeBuildService {
     try {
       fileKind = await nativeFileKind(staged.file, input.platform);
       await this.store.commit(staged);
+      await this.store.persist?.();
     } catch (error) {
       await this.store.discard(staged);
       throw error;

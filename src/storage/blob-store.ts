@@ -53,6 +53,11 @@ export interface BlobStore {
    * passing through this server (S3's presigned URLs). Stores that cannot make one leave it out.
    */
   presignedUrl?(sha256: string, options: PresignOptions): Promise<string>;
+  /**
+   * Makes every blob committed or put so far durable (a power cut cannot lose it), before a row that
+   * names them is written. Stores whose writes are durable when they return (S3) leave it out.
+   */
+  persist?(): Promise<void>;
   /** Throws unless the store can be reached and used now (readiness checks, start-up). */
   ping?(): Promise<void>;
   /** Releases connections and timers when the server stops. */

@@ -1,14 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  createReadStream,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { createReadStream, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -21,45 +12,28 @@ import type {
   StageOptions,
   StagedBlob,
 } from './blob-store.js';
+import { flushDisk, probeDiskFlush, type DiskFlush } from './disk-flush.js';
 import { stageToTempFile } from './staging.js';
-
-/** New files: never over an existing one, and flushed to the disk before they are closed. */
-const WRITE_DURABLY = { flag: 'wx', flush: true } as const;
-
-/** Makes a folder's entries (a rename into it, a new subfolder) durable. */
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await fs.open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-function syncFolderSync(folder: string): void {
-  const fd = openSync(folder, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Bundles on the local disk, under `root/ab/<sha256>`. The temporary folder sits inside `root` so
- * that committing is an atomic rename on the same file system.
- *
- * A blob is durable before it is named: its bytes are flushed to the disk (fsync) before the rename,
- * and the folder that names it after (and `root` when that folder is new), so that an upload answered
- * 2xx, whose row PostgreSQL has made durable, never points at a blob a power cut lost or left empty.
+ * that committing is an atomic rename on the same file system. Blobs are written without waiting
+ * for the disk; `persist` flushes them all at once before the row that names them is written.
  */
 export class FsBlobStore implements BlobStore {
   private readonly tmpDir: string;
   /** The `root/ab/` folders known to exist, so that storing a blob is not a mkdir each time. */
   private readonly folders = new Set<string>();
+  /** How `persist` flushes the disk: found by `init` (a store opened in a worker never persists). */
+  private diskFlush: DiskFlush = 'none';
 
   constructor(private readonly root: string) {
     this.tmpDir = path.join(root, '.tmp');
+  }
+
+  /** How this store makes blobs durable; 'none' when this machine offers no way (logged at start). */
+  get flushMethod(): DiskFlush {
+    return this.diskFlush;
   }
 
   get spec(): BlobStoreSpec {
@@ -70,10 +44,16 @@ export class FsBlobStore implements BlobStore {
   async init(): Promise<void> {
     await fs.rm(this.tmpDir, { recursive: true, force: true });
     await fs.mkdir(this.tmpDir, { recursive: true });
+    this.diskFlush = await probeDiskFlush(this.root);
+  }
+
+  /** syncfs of the store's file system (disk-flush.ts): the data and names of every blob so far. */
+  async persist(): Promise<void> {
+    await flushDisk(this.diskFlush, this.root);
   }
 
   stage(source: Readable, options: StageOptions): Promise<StagedBlob> {
-    return stageToTempFile(source, this.tmpDir, options, { durable: true });
+    return stageToTempFile(source, this.tmpDir, options);
   }
 
   async commit(staged: StagedBlob): Promise<void> {
@@ -85,11 +65,11 @@ export class FsBlobStore implements BlobStore {
     const target = this.pathOf(sha256);
     const file = path.join(this.tmpDir, `put-${randomUUID()}`);
     try {
-      await fs.writeFile(file, bytes, WRITE_DURABLY).catch(async (error: NodeJS.ErrnoException) => {
+      await fs.writeFile(file, bytes, { flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
         // The temporary folder was removed behind this store's back: made again, as staging does.
         await fs.mkdir(this.tmpDir, { recursive: true });
-        await fs.writeFile(file, bytes, WRITE_DURABLY);
+        await fs.writeFile(file, bytes, { flag: 'wx' });
       });
       await this.moveInto(file, target);
     } catch (error) {
@@ -113,7 +93,7 @@ export class FsBlobStore implements BlobStore {
       action();
     };
     try {
-      const write = () => writeFileSync(file, bytes, WRITE_DURABLY);
+      const write = () => writeFileSync(file, bytes, { flag: 'wx' });
       try {
         write();
       } catch (error) {
@@ -122,19 +102,14 @@ export class FsBlobStore implements BlobStore {
       const folder = path.dirname(target);
       if (!this.folders.has(folder)) {
         mkdirSync(folder, { recursive: true });
-        syncFolderSync(this.root);
         this.folders.add(folder);
       }
       const move = () => renameSync(file, target);
       try {
         move();
       } catch (error) {
-        again(error, folder, () => {
-          move();
-          syncFolderSync(this.root);
-        });
+        again(error, folder, move);
       }
-      syncFolderSync(folder);
     } catch (error) {
       rmSync(file, { force: true });
       throw error;
@@ -145,7 +120,6 @@ export class FsBlobStore implements BlobStore {
     const folder = path.dirname(target);
     if (!this.folders.has(folder)) {
       await fs.mkdir(folder, { recursive: true });
-      await syncFolder(this.root);
       this.folders.add(folder);
     }
     try {
@@ -155,10 +129,8 @@ export class FsBlobStore implements BlobStore {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       // The folder was removed behind this store's back (by hand): made again.
       await fs.mkdir(folder, { recursive: true });
-      await syncFolder(this.root);
       await fs.rename(file, target);
     }
-    await syncFolder(folder);
   }
 
   async discard(staged: StagedBlob): Promise<void> {

@@ -14,6 +14,11 @@ export async function openBlobStore(config: Config, log: Logger): Promise<BlobSt
   if (config.storage === 'fs') {
     const store = new FsBlobStore(config.blobDir);
     await store.init();
+    if (store.flushMethod === 'none')
+      log.error(
+        { blobDir: config.blobDir },
+        'no way to flush the disk here (no `sync` command): a power cut may lose bundles uploaded just before it',
+      );
     return store;
   }
   // Loaded only when used: the AWS SDK is large, and most installations keep bundles on disk.

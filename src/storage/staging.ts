@@ -18,7 +18,6 @@ export async function stageToTempFile(
   source: Readable,
   tmpDir: string,
   options: StageOptions,
-  { durable = false }: { durable?: boolean } = {},
 ): Promise<StagedBlob> {
   await fs.mkdir(tmpDir, { recursive: true });
   const file = path.join(tmpDir, `upload-${randomUUID()}`);
@@ -38,9 +37,7 @@ export async function stageToTempFile(
   // Which stream failed first: pipeline passes the first error on to the others, so a full disk
   // also shows as an error of the source afterwards.
   let failedFirst: 'source' | 'other' | undefined;
-  // `durable`: flushed to the disk when closed, for a store that commits the file by renaming it
-  // (fs-store.ts): a name must never point at bytes still in memory only. S3 copies it instead.
-  const writer = createWriteStream(file, { flags: 'wx', flush: durable });
+  const writer = createWriteStream(file, { flags: 'wx' });
   source.once('error', () => (failedFirst ??= 'source'));
   for (const stream of [meter, writer]) stream.once('error', () => (failedFirst ??= 'other'));
   try {
