@@ -20,10 +20,14 @@ export function registerSsoRoutes(
   cookies: SessionCookies,
   guard: Pick<AdminGuard, 'limiter'>,
 ) {
-  /** Back to the dashboard's sign-in page, which says what went wrong. */
-  const backWithError = (c: Context<AdminEnv>, error: OverairError) => {
+  /**
+   * Back to the dashboard's sign-in page, which says what went wrong in its own words: the URL
+   * carries only a code and a reason key, never text another site could put in front of the user.
+   */
+  const backWithError = (c: Context<AdminEnv>, error: OverairError, reason?: string) => {
     cookies.clearSsoFlow(c);
-    return c.redirect(`/?sso_error=${encodeURIComponent(error.code)}`, 302);
+    const query = new URLSearchParams({ sso_error: error.code, ...(reason !== undefined && { reason }) });
+    return c.redirect(`/?${query}`, 302);
   };
 
   // How one may sign in here: the sign-in page shows the SSO button and the password form by it.
@@ -59,7 +63,7 @@ export function registerSsoRoutes(
         () => services.sso.finish(query, flow, origin),
         (result) => result.status === 'failed' && result.counted,
       );
-      if (outcome.status === 'failed') return backWithError(c, outcome.error);
+      if (outcome.status === 'failed') return backWithError(c, outcome.error, outcome.reason);
       const opened = outcome.session;
       // The session this browser had, if any, ends: one browser, one session.
       const previous = cookies.read(c);

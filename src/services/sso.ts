@@ -44,7 +44,7 @@ function decodeFlow(text: string | undefined): Flow | null {
 /** Where a callback ends: a session, or an error for the sign-in page; `counted`: a failed login. */
 export type SsoOutcome =
   | { status: 'ok'; session: OpenedSession; user: UserRow }
-  | { status: 'failed'; error: OverairError; counted: boolean };
+  | { status: 'failed'; error: OverairError; counted: boolean; reason?: SsoRefusal | 'app_roles' };
 
 const REFUSALS: Record<SsoRefusal | 'app_roles', string> = {
   email_unverified: 'your provider gave no verified email address',
@@ -245,7 +245,12 @@ export class SsoService {
   }
 
   private refusal(reason: SsoRefusal | 'app_roles'): SsoOutcome {
-    return { status: 'failed', error: errors.ssoRefused({ reason: REFUSALS[reason] }), counted: false };
+    return {
+      status: 'failed',
+      error: errors.ssoRefused({ reason: REFUSALS[reason] }),
+      counted: false,
+      reason,
+    };
   }
 
   /**
