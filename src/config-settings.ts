@@ -60,7 +60,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   sso: {
     title: 'Single sign-on (OpenID Connect)',
     intro:
-      "Dashboard sign-in through an OpenID Connect provider (Keycloak, Entra ID, Okta, Google...), on when `OVERAIR_OIDC_ISSUER` is set; [sso.md](sso.md) is the guide. The provider calls back `OVERAIR_OIDC_REDIRECT_URL` (by default `OVERAIR_PUBLIC_URL` + `/api/v1/session/oidc/callback`; one of the two is required). Roles come from the groups claim at every sign-in through `OVERAIR_OIDC_ROLES`: comma-separated `GROUP=server-admin`, `GROUP=ROLE` (a role on every app: `read`, `publish`, `release`, `admin`) or `GROUP=ROLE@APP_ID`. The issuer must be https, except on a loopback address (`127.0.0.1`, `::1`, `localhost`) or with `OVERAIR_OIDC_ALLOW_HTTP=true`. `OVERAIR_PASSWORD_SIGN_IN=false` refuses password sign-in (tokens keep working for the API, the CLI and the dashboard).",
+      'Dashboard sign-in through an OpenID Connect provider (Keycloak, Entra ID, Okta, Google...), on when `OVERAIR_OIDC_ISSUER` is set; [sso.md](sso.md) is the guide. The provider calls back `OVERAIR_OIDC_REDIRECT_URL` (by default `OVERAIR_PUBLIC_URL` + `/api/v1/session/oidc/callback`; one of the two is required). Roles come from the groups claim at every sign-in through `OVERAIR_OIDC_ROLES`: comma-separated `GROUP=server-admin`, `GROUP=ROLE` (a role on every app: `read`, `publish`, `release`, `admin`) or `GROUP=ROLE@APP_ID`. The issuer must be https, except on a loopback address (`127.0.0.1`, `::1`, `localhost`) or with `OVERAIR_OIDC_ALLOW_HTTP=true`. `OVERAIR_PASSWORD_SIGN_IN=false` refuses password sign-in (tokens keep working for the API, the CLI and the dashboard).',
   },
   limits: {
     title: 'Limits',
@@ -411,7 +411,10 @@ export const SETTINGS = {
     env: 'OVERAIR_OIDC_ISSUER',
     flag: { kind: 'value', name: 'oidc-issuer', placeholder: 'url' },
     schema: z
-      .url({ protocol: /^https?$/, error: 'expected the issuer URL, e.g. https://id.example.com/realms/acme' })
+      .url({
+        protocol: /^https?$/,
+        error: 'expected the issuer URL, e.g. https://id.example.com/realms/acme',
+      })
       .optional(),
     group: 'sso',
     doc: "The OpenID provider's issuer URL (its discovery document is under it); turns SSO on.",
@@ -472,7 +475,7 @@ export const SETTINGS = {
     default: 'email',
     schema: z.string().trim().min(1),
     group: 'sso',
-    doc: "The ID token claim that names the Overair user, e.g. `email` or `preferred_username`.",
+    doc: 'The ID token claim that names the Overair user, e.g. `email` or `preferred_username`.',
   }),
   oidcGroupsClaim: setting({
     env: 'OVERAIR_OIDC_GROUPS_CLAIM',

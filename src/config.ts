@@ -89,9 +89,9 @@ function crossFieldProblem(config: z.output<typeof configSchema>): string | null
 function ssoProblem(config: z.output<typeof configSchema>): string | null {
   const env = (key: SettingKey) => SETTINGS[key].env;
   if (config.oidcIssuer === undefined) {
-    const stray = (['oidcClientId', 'oidcClientSecret', 'oidcClientSecretFile', 'oidcRedirectUrl'] as const).find(
-      (key) => config[key] !== undefined,
-    );
+    const stray = (
+      ['oidcClientId', 'oidcClientSecret', 'oidcClientSecretFile', 'oidcRedirectUrl'] as const
+    ).find((key) => config[key] !== undefined);
     return stray ? `${env(stray)}: only used with ${env('oidcIssuer')}` : null;
   }
   const required = `required with ${env('oidcIssuer')}`;

@@ -20,7 +20,9 @@ describe('parseSsoRoles', () => {
   });
 
   it('splits at the last "=", so a group may hold one (an LDAP-style name)', () => {
-    expect(rulesOf('cn=ops=admin')).toEqual([{ group: 'cn=ops', grant: { kind: 'all-apps', role: 'admin' } }]);
+    expect(rulesOf('cn=ops=admin')).toEqual([
+      { group: 'cn=ops', grant: { kind: 'all-apps', role: 'admin' } },
+    ]);
   });
 
   it.each([

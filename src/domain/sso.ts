@@ -8,9 +8,7 @@ import { usernameProblem } from './users.js';
 
 /** What one group gives: a server admin, a role on every app, or a role on one app. */
 export type SsoGrant =
-  | { kind: 'server-admin' }
-  | { kind: 'all-apps'; role: Role }
-  | { kind: 'app'; role: Role; appId: string };
+  { kind: 'server-admin' } | { kind: 'all-apps'; role: Role } | { kind: 'app'; role: Role; appId: string };
 
 export interface SsoRoleRule {
   group: string;

@@ -168,10 +168,19 @@ export class SsoService {
       if (!idClaims) throw new Error('no ID token');
       claims = idClaims;
     } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
+      // openid-client's message is general; its cause says which claim or parameter failed.
+      const cause = (error as { cause?: unknown }).cause;
+      const detail = [error, cause]
+        .filter((part): part is Error => part instanceof Error)
+        .map((part) => part.message)
+        .join(': ');
       const code = (error as { code?: unknown }).code;
       this.log.info({ err: error }, 'single sign-on failed a check');
-      await this.audit('anonymous', { reason: 'check', detail, ...(typeof code === 'string' && { code }) });
+      await this.audit('anonymous', {
+        reason: 'check',
+        detail: detail.slice(0, 500) || String(error),
+        ...(typeof code === 'string' && { code }),
+      });
       return { status: 'failed', error: errors.ssoFailed(), counted: true };
     }
 

@@ -7,7 +7,8 @@ import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-prov
  * development sign-in and consent pages (any password is accepted for an account it knows). Its
  * accounts and their groups can be changed between sign-ins. `misbehave` makes it issue ID tokens
  * that a relying party must refuse, signed with its real key: for another client (a wrong audience)
- * or already expired, the way a broken or hostile provider would.
+ * or already expired, the way a broken or hostile provider would; or sends the browser back with
+ * another state than the one it was given (what a forged callback link brings).
  */
 
 export interface TestAccount {
@@ -22,7 +23,7 @@ export interface TestProvider {
   clientId: string;
   clientSecret: string;
   accounts: Map<string, TestAccount>;
-  misbehave: 'no' | 'wrong-audience' | 'expired';
+  misbehave: 'no' | 'wrong-audience' | 'expired' | 'wrong-state';
   close(): Promise<void>;
 }
 
@@ -92,6 +93,12 @@ export async function startTestProvider(options: {
   };
   provider.use(async (ctx: KoaContextWithOIDC, next) => {
     await next();
+    const location = String(ctx.response.get('location') ?? '');
+    if (state.misbehave === 'wrong-state' && options.redirectUris.some((uri) => location.startsWith(uri))) {
+      const back = new URL(location);
+      back.searchParams.set('state', 'A'.repeat(43));
+      ctx.response.set('location', back.href);
+    }
     const body = ctx.body as { id_token?: string } | undefined;
     if (ctx.oidc?.route !== 'token' || state.misbehave === 'no' || !body?.id_token) return;
     const issued = JSON.parse(Buffer.from(body.id_token.split('.')[1]!, 'base64url').toString()) as object;
