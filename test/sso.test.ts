@@ -306,6 +306,25 @@ describe.skipIf(!available && !process.env.CI)(
       expect(bare.headers.get('location')).toBe('/?sso_error=sso_failed');
       expect(bare.headers.get('set-cookie') ?? '').not.toContain('overair_session=');
       expect((await audit(server, 'sso.refused'))[0]?.detail).toMatchObject({ reason: 'no_flow' });
+
+      // Failed callbacks count as failed logins (10 per address by default): soon the address is
+      // refused, by the callback and by the password sign-in alike.
+      let attempts = 0;
+      let location = '';
+      while (!location.includes('too_many_failed_logins') && attempts < 12) {
+        attempts += 1;
+        const again = await fetch(`${server.url}${CALLBACK}?code=x&state=y`, { redirect: 'manual' });
+        location = again.headers.get('location') ?? '';
+      }
+      expect(location).toBe('/?sso_error=too_many_failed_logins');
+      expect(attempts).toBeLessThanOrEqual(10);
+      const locked = await sendJson(
+        `${server.url}/api/v1/session`,
+        'POST',
+        { username: 'admin', password: 'correct horse battery staple' },
+        {},
+      );
+      expect(locked.status).toBe(429);
     });
 
     it('with password sign-in off: no password form, passwords refused, tokens and SSO work', async () => {
