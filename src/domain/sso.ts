@@ -7,7 +7,7 @@ import { usernameProblem } from './users.js';
  */
 
 /** What one group gives: a server admin, a role on every app, or a role on one app. */
-export type SsoGrant =
+type SsoGrant =
   { kind: 'server-admin' } | { kind: 'all-apps'; role: Role } | { kind: 'app'; role: Role; appId: string };
 
 export interface SsoRoleRule {
@@ -76,7 +76,7 @@ export function grantsForGroups(rules: readonly SsoRoleRule[], groups: readonly 
 }
 
 /** Whether grants give anything at all: a sign-in that would give nothing is refused. */
-export const grantsAnything = (grants: Grants): boolean =>
+const grantsAnything = (grants: Grants): boolean =>
   grants.serverAdmin || grants.allApps !== null || grants.apps.size > 0;
 
 /** Who may sign in with SSO, and how the user is named (OVERAIR_OIDC_* settings). */
@@ -100,7 +100,7 @@ export type SsoAdmission =
   | { status: 'refused'; reason: SsoRefusal; detail: string };
 
 /** The groups a claim holds: a list of strings, or one string; anything else is none. */
-export function groupsOf(value: unknown): string[] {
+function groupsOf(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string');
   return [];

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { SsoOptions } from './sso.js';
 
 /** Where the provider sends the browser back to unless OVERAIR_OIDC_REDIRECT_URL says otherwise. */
-export const SSO_CALLBACK_PATH = '/api/v1/session/oidc/callback';
+const SSO_CALLBACK_PATH = '/api/v1/session/oidc/callback';
 
 /**
  * Single sign-on's options from the configuration, or undefined when it is off. The client secret

@@ -11,7 +11,7 @@ import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-prov
  * another state than the one it was given (what a forged callback link brings).
  */
 
-export interface TestAccount {
+interface TestAccount {
   email: string;
   email_verified?: boolean;
   preferred_username?: string;
@@ -27,7 +27,7 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
-export const OTHER_CLIENT_ID = 'another-app';
+const OTHER_CLIENT_ID = 'another-app';
 
 /**
  * Starts the provider. `host`: the name in its issuer URL (it listens on 127.0.0.1 either way);
