@@ -334,6 +334,8 @@ describe.skipIf(!available && !process.env.CI)(
         .poll(() => page.getByRole('link', { name: `Sign in with ${PROVIDER_NAME}` }).isVisible())
         .toBe(true);
       expect(await page.getByLabel('User name').count()).toBe(0);
+      await fs.mkdir(path.join(ROOT, 'test-artifacts'), { recursive: true });
+      await page.screenshot({ path: path.join(ROOT, 'test-artifacts', 'sso-sign-in.png') });
       expect(await page.getByRole('tab', { name: 'User name' }).count()).toBe(0);
 
       const password = await sendJson(
@@ -358,6 +360,7 @@ describe.skipIf(!available && !process.env.CI)(
       await expect
         .poll(() => page.getByRole('alert').textContent())
         .toBe('Single sign-on refused: you are in none of the groups allowed on this server.');
+      await page.screenshot({ path: path.join(ROOT, 'test-artifacts', 'sso-refused.png') });
       provider.accounts.set('frank', {
         email: 'frank@elsewhere.net',
         preferred_username: 'frank',
