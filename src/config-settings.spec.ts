@@ -115,6 +115,11 @@ describe('the settings list', () => {
       OVERAIR_S3_ACCESS_KEY: 'AKIAEXAMPLE',
       OVERAIR_S3_SECRET_KEY: 's3-secret-key-example',
       OVERAIR_DATABASE_URL: 'postgres://overair:db-secret-pw@db:5432/overair',
+      OVERAIR_PUBLIC_URL: 'https://updates.example.com',
+      OVERAIR_OIDC_ISSUER: 'https://id.example.com',
+      OVERAIR_OIDC_CLIENT_ID: 'overair',
+      OVERAIR_OIDC_CLIENT_SECRET: 'oidc-client-secret-0123456789',
+      OVERAIR_OIDC_ROLES: 'ops=server-admin',
     };
     const shown = JSON.stringify(configForDisplay(loadConfig(secrets)));
     for (const value of Object.values(secrets).filter((value) => value.includes('secret'))) {
@@ -127,6 +132,7 @@ describe('the settings list', () => {
       'adminPassword',
       'adminToken',
       'downloadSecret',
+      'oidcClientSecret',
       's3SecretKey',
       'secretKey',
     ]);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseList, parseSsoRoles } from './domain/sso.js';
 import { passwordProblem, usernameProblem } from './domain/users.js';
 import { allowListProblem, parseAllowList } from './domain/webhook-targets.js';
 import { s3BucketProblem, s3EndpointProblem, s3PrefixProblem, s3RegionProblem } from './storage/s3-names.js';
@@ -21,7 +22,7 @@ type FlagShape =
   /** No flag (only for a secret): `why` is said under the docs' table. */
   | { kind: 'env-only'; why: string };
 
-export type SettingGroup = 'server' | 'storage' | 'security' | 'limits' | 'operations';
+export type SettingGroup = 'server' | 'storage' | 'security' | 'sso' | 'limits' | 'operations';
 
 export interface Setting<S extends z.ZodType = z.ZodType> {
   env: `OVERAIR_${string}`;
@@ -55,6 +56,11 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
     title: 'Security',
     intro:
       "The first admin token and user, dashboard sessions, private download links, the limit on failed logins, which internal hosts webhooks may reach, and the key encrypting stored secrets. With `OVERAIR_SECRET_KEY` set, the download-link key, webhook signing secrets and TOTP secrets are stored encrypted (AES-256-GCM; plain ones are encrypted at start), and a start without it, or with another key, stops with an error: keep it apart from the database and its backups ([security.md](security.md#a-copy-of-the-database)). Behind a reverse proxy set `OVERAIR_TRUST_PROXY=true`, or every client shares the proxy's address and one client's failed logins lock everyone out.",
+  },
+  sso: {
+    title: 'Single sign-on (OpenID Connect)',
+    intro:
+      'Dashboard sign-in through an OpenID Connect provider (Keycloak, Entra ID, Okta, Google...), on when `OVERAIR_OIDC_ISSUER` is set; [sso.md](sso.md) is the guide. The provider calls back `OVERAIR_OIDC_REDIRECT_URL` (by default `OVERAIR_PUBLIC_URL` + `/api/v1/session/oidc/callback`; one of the two is required). Roles come from the groups claim at every sign-in through `OVERAIR_OIDC_ROLES`: comma-separated `GROUP=server-admin`, `GROUP=ROLE` (a role on every app: `read`, `publish`, `release`, `admin`) or `GROUP=ROLE@APP_ID`. The issuer must be https, except on a loopback address (`127.0.0.1`, `::1`, `localhost`) or with `OVERAIR_OIDC_ALLOW_HTTP=true`. `OVERAIR_PASSWORD_SIGN_IN=false` refuses password sign-in (tokens keep working for the API, the CLI and the dashboard).',
   },
   limits: {
     title: 'Limits',
@@ -398,6 +404,133 @@ export const SETTINGS = {
     schema: checkedBy(allowListProblem).optional().transform(parseAllowList),
     group: 'security',
     doc: 'Internal webhook receivers to allow, comma-separated: names, addresses, ranges (`10.1.0.0/16`).',
+  }),
+
+  // Single sign-on
+  oidcIssuer: setting({
+    env: 'OVERAIR_OIDC_ISSUER',
+    flag: { kind: 'value', name: 'oidc-issuer', placeholder: 'url' },
+    schema: z
+      .url({
+        protocol: /^https?$/,
+        error: 'expected the issuer URL, e.g. https://id.example.com/realms/acme',
+      })
+      .optional(),
+    group: 'sso',
+    doc: "The OpenID provider's issuer URL (its discovery document is under it); turns SSO on.",
+  }),
+  oidcClientId: setting({
+    env: 'OVERAIR_OIDC_CLIENT_ID',
+    flag: { kind: 'value', name: 'oidc-client-id', placeholder: 'id' },
+    schema: z.string().trim().min(1).optional(),
+    group: 'sso',
+    doc: "Overair's client id at the provider.",
+  }),
+  oidcClientSecret: setting({
+    env: 'OVERAIR_OIDC_CLIENT_SECRET',
+    flag: { kind: 'env-only', why: 'a flag would show in `ps` and stay in the shell history' },
+    schema: z.string().min(1).optional(),
+    secret: true,
+    group: 'sso',
+    doc: 'The client secret (or `OVERAIR_OIDC_CLIENT_SECRET_FILE`); none: a public client, with PKCE.',
+  }),
+  oidcClientSecretFile: setting({
+    env: 'OVERAIR_OIDC_CLIENT_SECRET_FILE',
+    flag: { kind: 'value', name: 'oidc-client-secret-file', placeholder: 'path' },
+    schema: z.string().min(1).optional(),
+    group: 'sso',
+    doc: 'A file holding the client secret (a mounted secret), read at start.',
+  }),
+  oidcRedirectUrl: setting({
+    env: 'OVERAIR_OIDC_REDIRECT_URL',
+    flag: { kind: 'value', name: 'oidc-redirect-url', placeholder: 'url' },
+    defaultText: '`OVERAIR_PUBLIC_URL/api/v1/session/oidc/callback`',
+    schema: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
+    group: 'sso',
+    doc: 'The callback URL registered at the provider.',
+  }),
+  oidcScopes: setting({
+    env: 'OVERAIR_OIDC_SCOPES',
+    flag: { kind: 'value', name: 'oidc-scopes', placeholder: 'scopes' },
+    default: 'openid email profile',
+    schema: z
+      .string()
+      .trim()
+      .regex(/(^|\s)openid(\s|$)/, 'must include openid')
+      .transform((text) => text.split(/\s+/).join(' ')),
+    group: 'sso',
+    doc: 'Scopes asked for, space-separated (add the one that adds the groups claim if needed).',
+  }),
+  oidcProviderName: setting({
+    env: 'OVERAIR_OIDC_PROVIDER_NAME',
+    flag: { kind: 'value', name: 'oidc-provider-name', placeholder: 'name' },
+    default: 'SSO',
+    schema: z.string().trim().min(1).max(40, 'must be at most 40 characters'),
+    group: 'sso',
+    doc: 'The name on the sign-in button: "Sign in with NAME".',
+  }),
+  oidcUsernameClaim: setting({
+    env: 'OVERAIR_OIDC_USERNAME_CLAIM',
+    flag: { kind: 'value', name: 'oidc-username-claim', placeholder: 'claim' },
+    default: 'email',
+    schema: z.string().trim().min(1),
+    group: 'sso',
+    doc: 'The ID token claim that names the Overair user, e.g. `email` or `preferred_username`.',
+  }),
+  oidcGroupsClaim: setting({
+    env: 'OVERAIR_OIDC_GROUPS_CLAIM',
+    flag: { kind: 'value', name: 'oidc-groups-claim', placeholder: 'claim' },
+    default: 'groups',
+    schema: z.string().trim().min(1),
+    group: 'sso',
+    doc: "The ID token claim listing the user's groups (or roles).",
+  }),
+  oidcRoles: setting({
+    env: 'OVERAIR_OIDC_ROLES',
+    flag: { kind: 'value', name: 'oidc-roles', placeholder: 'map' },
+    default: '',
+    schema: z.string().transform((text, ctx) => {
+      const parsed = parseSsoRoles(text);
+      if ('problem' in parsed) {
+        ctx.addIssue({ code: 'custom', message: parsed.problem });
+        return z.NEVER;
+      }
+      return parsed.rules;
+    }),
+    group: 'sso',
+    doc: 'Groups to roles, e.g. `ops=server-admin,dev=publish,qa=release@com.example.app`.',
+  }),
+  oidcAllowedDomains: setting({
+    env: 'OVERAIR_OIDC_ALLOWED_DOMAINS',
+    flag: { kind: 'value', name: 'oidc-allowed-domains', placeholder: 'domains' },
+    default: '',
+    schema: z.string().transform((text) => parseList(text.toLowerCase())),
+    group: 'sso',
+    doc: 'Only users whose verified email is in one of these domains, comma-separated; empty: any.',
+  }),
+  oidcAllowedGroups: setting({
+    env: 'OVERAIR_OIDC_ALLOWED_GROUPS',
+    flag: { kind: 'value', name: 'oidc-allowed-groups', placeholder: 'groups' },
+    default: '',
+    schema: z.string().transform(parseList),
+    group: 'sso',
+    doc: 'Only members of one of these groups, comma-separated; empty: any.',
+  }),
+  oidcAllowHttp: setting({
+    env: 'OVERAIR_OIDC_ALLOW_HTTP',
+    flag: { kind: 'switch', name: 'oidc-allow-http' },
+    default: 'false',
+    schema: onOff,
+    group: 'sso',
+    doc: '`true`: accept a plain-http issuer that is not on a loopback address (tests only).',
+  }),
+  passwordSignIn: setting({
+    env: 'OVERAIR_PASSWORD_SIGN_IN',
+    flag: { kind: 'negatable', name: 'password-sign-in' },
+    default: 'true',
+    schema: onOff,
+    group: 'sso',
+    doc: '`false`: dashboard sign-in with a user name and password is refused (tokens still work).',
   }),
 
   // Limits

@@ -82,6 +82,29 @@ function crossFieldProblem(config: z.output<typeof configSchema>): string | null
       return `${env('s3Port')}: only used with ${env('s3Endpoint')}`;
     }
   }
+  return ssoProblem(config);
+}
+
+/** Single sign-on needs its client, a callback URL and a role map; its other settings need it. */
+function ssoProblem(config: z.output<typeof configSchema>): string | null {
+  const env = (key: SettingKey) => SETTINGS[key].env;
+  if (config.oidcIssuer === undefined) {
+    const stray = (
+      ['oidcClientId', 'oidcClientSecret', 'oidcClientSecretFile', 'oidcRedirectUrl'] as const
+    ).find((key) => config[key] !== undefined);
+    return stray ? `${env(stray)}: only used with ${env('oidcIssuer')}` : null;
+  }
+  const required = `required with ${env('oidcIssuer')}`;
+  if (config.oidcClientId === undefined) return `${env('oidcClientId')}: ${required}`;
+  if (config.oidcClientSecret !== undefined && config.oidcClientSecretFile !== undefined) {
+    return `${env('oidcClientSecretFile')}: give it or ${env('oidcClientSecret')}, not both`;
+  }
+  if (config.oidcRedirectUrl === undefined && config.publicUrl === undefined) {
+    return `${env('oidcRedirectUrl')}: ${required} when ${env('publicUrl')} is not set`;
+  }
+  if (config.oidcRoles.length === 0) {
+    return `${env('oidcRoles')}: ${required} (without it, no one would get a role)`;
+  }
   return null;
 }
 

@@ -197,6 +197,63 @@ export const errors = {
         ? 'The token is not valid (unknown, revoked or expired)'
         : 'Wrong user name or password',
   }),
+  passwordSignInDisabled: define({
+    code: 'password_sign_in_disabled',
+    status: 403,
+    audience: 'admin',
+    description:
+      'OVERAIR_PASSWORD_SIGN_IN is false: sign in through single sign-on, or with a token; not a failed login.',
+    message: () => 'Password sign-in is turned off on this server: use single sign-on or a token',
+  }),
+  ssoNotConfigured: define({
+    code: 'sso_not_configured',
+    status: 404,
+    audience: 'admin',
+    description: 'Single sign-on is not set up on this server (OVERAIR_OIDC_ISSUER).',
+    message: () => 'Single sign-on is not set up on this server',
+  }),
+  ssoUnavailable: define({
+    code: 'sso_unavailable',
+    status: 503,
+    audience: 'admin',
+    description:
+      "The OpenID provider's discovery document could not be read (down, unreachable, not an issuer); retry.",
+    message: () => 'The single sign-on provider cannot be reached right now; try again shortly',
+  }),
+  ssoFailed: define({
+    code: 'sso_failed',
+    status: 401,
+    audience: 'admin',
+    description:
+      'A single sign-on callback failed a check (state, PKCE, the ID token: signature, issuer, audience, expiry, nonce) or its flow expired; counts as a failed login.',
+    // The sign-in page shows this code's text (sso_error in its URL).
+    message: () => 'Single sign-on failed; start again from the sign-in page',
+  }),
+  ssoRefused: define({
+    code: 'sso_refused',
+    status: 403,
+    audience: 'admin',
+    description:
+      'The provider signed the user in, but OVERAIR_OIDC_ALLOWED_DOMAINS, OVERAIR_OIDC_ALLOWED_GROUPS or OVERAIR_OIDC_ROLES let them in nowhere.',
+    message: ({ reason }: { reason: string }) => `Single sign-on refused: ${reason}`,
+  }),
+  ssoNameTaken: define({
+    code: 'sso_name_taken',
+    status: 409,
+    audience: 'admin',
+    description:
+      "A local (password) user has the single sign-on user's name: it is never taken over; an admin deletes it first.",
+    message: ({ username }: { username: string }) =>
+      `A local user named "${username}" exists; an admin must remove it before "${username}" can sign in with single sign-on`,
+  }),
+  ssoUserHasNoPassword: define({
+    code: 'sso_user_has_no_password',
+    status: 409,
+    audience: 'admin',
+    description: 'The user signs in through single sign-on and has no password to set.',
+    message: ({ username }: { username: string }) =>
+      `"${username}" signs in through single sign-on and has no password`,
+  }),
   invalidSession: define({
     code: 'invalid_session',
     status: 401,

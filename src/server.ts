@@ -21,6 +21,7 @@ import type { WebhookDeliveryOptions } from './services/webhook-dispatcher.js';
 import { loadOrCreateDownloadSecret } from './storage/download-secret.js';
 import { SecretBox } from './crypto/secret-box.js';
 import { prepareSecretsAtRest, sealedSecretSettings } from './services/secrets-at-rest.js';
+import { ssoOptions } from './services/sso-options.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { openBlobStore } from './storage/open.js';
 
@@ -53,6 +54,8 @@ export async function startServer(
   log: Logger = createLogger(config.logLevel),
   options: ServerOptions = {},
 ): Promise<RunningServer> {
+  // Before anything is opened: an unreadable client secret file stops the start here.
+  const sso = await ssoOptions(config);
   // The store first: when its bucket cannot be reached, nothing else has been opened yet.
   const store = await openBlobStore(config, log);
   const database = await openDatabase(config.database);
@@ -75,6 +78,8 @@ export async function startServer(
     requireTotpForAdmins: config.requireTotpForAdmins,
     deviceSeenPrecisionSeconds: config.deviceSeenPrecisionSeconds,
     deviceMemory: config.deviceMemory,
+    sso,
+    passwordSignIn: config.passwordSignIn,
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
   const notifications =

@@ -25,6 +25,10 @@ const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'POST /api/v1/session': 'session',
   'GET /api/v1/session': 'session',
   'DELETE /api/v1/session': 'session',
+  // How to sign in, and single sign-on (test/sso.test.ts).
+  'GET /api/v1/session/methods': 'session',
+  'GET /api/v1/session/oidc': 'session',
+  'GET /api/v1/session/oidc/callback': 'session',
   'GET /api/v1/whoami': 'read',
   'GET /api/v1/apps': 'read',
   'POST /api/v1/apps': 'admin',

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import { ssoOptions } from '../src/services/sso-options.js';
 import { cli } from './helpers/cli.js';
 import { createBucket, deleteBucket } from './helpers/radosgw.js';
 
@@ -134,6 +135,48 @@ describe('configuration', () => {
     ] as const) {
       expect(() => loadConfig({ [name]: value })).toThrow(name);
     }
+  });
+
+  it('needs a client id, a callback URL and a role map for single sign-on, and names a bad role entry', async () => {
+    const sso = {
+      OVERAIR_OIDC_ISSUER: 'https://id.example.com/realms/acme',
+      OVERAIR_OIDC_CLIENT_ID: 'overair',
+      OVERAIR_PUBLIC_URL: 'https://updates.example.com/',
+      OVERAIR_OIDC_ROLES: 'ops = server-admin, qa=release@com.example.app',
+    };
+    const config = loadConfig(sso);
+    expect(config.passwordSignIn).toBe(true);
+    expect(config.oidcScopes).toBe('openid email profile');
+    expect(config.oidcRoles).toEqual([
+      { group: 'ops', grant: { kind: 'server-admin' } },
+      { group: 'qa', grant: { kind: 'app', role: 'release', appId: 'com.example.app' } },
+    ]);
+    expect((await ssoOptions(config))?.redirectUrl).toBe(
+      'https://updates.example.com/api/v1/session/oidc/callback',
+    );
+    expect(() => loadConfig({ ...sso, OVERAIR_OIDC_CLIENT_ID: '' })).toThrow(
+      'OVERAIR_OIDC_CLIENT_ID: required with OVERAIR_OIDC_ISSUER',
+    );
+    expect(() => loadConfig({ ...sso, OVERAIR_PUBLIC_URL: '' })).toThrow(
+      'OVERAIR_OIDC_REDIRECT_URL: required with OVERAIR_OIDC_ISSUER when OVERAIR_PUBLIC_URL is not set',
+    );
+    expect(() => loadConfig({ ...sso, OVERAIR_OIDC_ROLES: '' })).toThrow('OVERAIR_OIDC_ROLES: required');
+    expect(() => loadConfig({ ...sso, OVERAIR_OIDC_ROLES: 'ops=owner' })).toThrow(
+      /OVERAIR_OIDC_ROLES .*"ops=owner": the role is one of server-admin, read, publish, release, admin/,
+    );
+    expect(() => loadConfig({ ...sso, OVERAIR_OIDC_SCOPES: 'email profile' })).toThrow('must include openid');
+    expect(() => loadConfig({ OVERAIR_OIDC_CLIENT_ID: 'overair' })).toThrow(
+      'OVERAIR_OIDC_CLIENT_ID: only used with OVERAIR_OIDC_ISSUER',
+    );
+    expect(() =>
+      loadConfig({ ...sso, OVERAIR_OIDC_CLIENT_SECRET: 'a', OVERAIR_OIDC_CLIENT_SECRET_FILE: '/x' }),
+    ).toThrow('not both');
+    // The secret file is read at start; an unreadable one stops it with the setting named.
+    const missing = loadConfig({ ...sso, OVERAIR_OIDC_CLIENT_SECRET_FILE: '/nonexistent/secret' });
+    await expect(ssoOptions(missing)).rejects.toThrow(
+      'OVERAIR_OIDC_CLIENT_SECRET_FILE: cannot read /nonexistent/secret (ENOENT)',
+    );
+    expect(loadConfig({ OVERAIR_PASSWORD_SIGN_IN: 'false' }).passwordSignIn).toBe(false);
   });
 
   it('never echoes a secret in an error', () => {

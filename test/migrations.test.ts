@@ -359,3 +359,42 @@ describe('migration 0020: two-factor sign-in and session details', () => {
     expect(await db.selectFrom('recovery_codes').selectAll().execute()).toEqual([]);
   });
 });
+
+describe('migration 0023: users of single sign-on', () => {
+  it('leaves existing users local, and binds one user to each issuer and subject', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0020_totp_sessions');
+    const at = new Date().toISOString();
+    const user = (username: string) => ({
+      username,
+      password_hash: 'scrypt$x',
+      scope: 'read',
+      created_at: at,
+      password_changed_at: at,
+    });
+    await db.insertInto('users').values(user('alice')).execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    expect(
+      await db.selectFrom('users').select(['username', 'oidc_issuer', 'oidc_subject']).execute(),
+    ).toEqual([{ username: 'alice', oidc_issuer: null, oidc_subject: null }]);
+    // Local users have no identity: any number of them.
+    await db.insertInto('users').values(user('bob')).execute();
+    const identity = { oidc_issuer: 'https://id.example.com', oidc_subject: 's1' };
+    await db
+      .insertInto('users')
+      .values({ ...user('carol'), ...identity })
+      .execute();
+    await db
+      .insertInto('users')
+      .values({ ...user('carol2'), ...identity, oidc_issuer: 'https://other.example.com' })
+      .execute();
+    await expect(
+      db
+        .insertInto('users')
+        .values({ ...user('mallory'), ...identity })
+        .execute(),
+    ).rejects.toThrow();
+  });
+});

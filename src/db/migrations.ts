@@ -471,6 +471,21 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await sessions('address');
       },
     },
+    '0023_oidc_users': {
+      async up(db: Kysely<any>) {
+        // Single sign-on (docs/sso.md): a user created by an OpenID Connect sign-in is bound to the
+        // provider's issuer and its subject (the stable id of the person there), never to a name,
+        // which may change or be reused. One user per identity; local users have neither.
+        await db.schema.alterTable('users').addColumn('oidc_issuer', 'text').execute();
+        await db.schema.alterTable('users').addColumn('oidc_subject', 'text').execute();
+        await db.schema
+          .createIndex('users_oidc_identity')
+          .unique()
+          .on('users')
+          .columns(['oidc_issuer', 'oidc_subject'])
+          .execute();
+      },
+    },
   };
 }
 

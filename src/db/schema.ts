@@ -196,7 +196,7 @@ interface TokensTable {
   expires_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
 }
 
-/** Dashboard users, who sign in with a password. */
+/** Dashboard users, who sign in with a password or through single sign-on. */
 interface UsersTable {
   id: Generated<number>;
   username: string;
@@ -214,6 +214,12 @@ interface UsersTable {
   totp_enabled_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
   /** The last time step (unix seconds / 30) a code was accepted for: no code is accepted twice. */
   totp_last_step: ColumnType<number | null, number | null | undefined, number | null>;
+  /**
+   * A user of single sign-on (docs/sso.md): the OpenID provider's issuer and the user's subject
+   * there; both null for a local user. Such a user has no usable password.
+   */
+  oidc_issuer: ColumnType<string | null, string | null | undefined, string | null>;
+  oidc_subject: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One-time recovery codes of users with two-factor sign-in, as sha256 hashes. */

@@ -5,7 +5,7 @@ import { now } from './time.js';
 /** A session with whoever it belongs to: its user, or the token it was opened with. */
 export interface SessionWithOwner {
   session: SessionRow;
-  user: Pick<UserRow, 'id' | 'username' | 'scope' | 'totp_enabled_at'> | null;
+  user: Pick<UserRow, 'id' | 'username' | 'scope' | 'totp_enabled_at' | 'oidc_subject'> | null;
   token: Pick<TokenRow, 'id' | 'name' | 'scope' | 'expires_at'> | null;
 }
 
@@ -45,6 +45,7 @@ export class SessionsRepo {
         'users.username as user_username',
         'users.scope as user_scope',
         'users.totp_enabled_at as user_totp_enabled_at',
+        'users.oidc_subject as user_oidc_subject',
         'tokens.name as token_name',
         'tokens.scope as token_scope',
         'tokens.expires_at as token_expires_at',
@@ -56,6 +57,7 @@ export class SessionsRepo {
       user_username,
       user_scope,
       user_totp_enabled_at,
+      user_oidc_subject,
       token_name,
       token_scope,
       token_expires_at,
@@ -70,6 +72,7 @@ export class SessionsRepo {
               username: user_username,
               scope: user_scope,
               totp_enabled_at: user_totp_enabled_at,
+              oidc_subject: user_oidc_subject,
             }
           : null,
       token:

@@ -30,6 +30,16 @@ export class UsersRepo {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** The user of a single sign-on identity: the provider's issuer and the user's subject there. */
+  findByIdentity(issuer: string, subject: string): Promise<UserRow | undefined> {
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('oidc_issuer', '=', issuer)
+      .where('oidc_subject', '=', subject)
+      .executeTakeFirst();
+  }
+
   list(): Promise<UserRow[]> {
     return this.db.selectFrom('users').selectAll().orderBy('id').execute();
   }
@@ -40,13 +50,20 @@ export class UsersRepo {
     return Number((await query.executeTakeFirstOrThrow()).n);
   }
 
-  insert(user: Pick<UserRow, 'username' | 'password_hash' | 'scope'>): Promise<UserRow> {
+  insert(
+    user: Pick<UserRow, 'username' | 'password_hash' | 'scope'> &
+      Partial<Pick<UserRow, 'oidc_issuer' | 'oidc_subject'>>,
+  ): Promise<UserRow> {
     const at = now();
     return this.db
       .insertInto('users')
       .values({ ...user, created_at: at, password_changed_at: at })
       .returningAll()
       .executeTakeFirstOrThrow();
+  }
+
+  async setScope(id: number, scope: UserRow['scope']): Promise<void> {
+    await this.db.updateTable('users').set({ scope }).where('id', '=', id).execute();
   }
 
   async setPassword(id: number, passwordHash: string): Promise<void> {

@@ -305,6 +305,13 @@ export const session = z
   .meta({ id: 'Session' });
 export const signedOut = z.object({ signed_out: z.literal(true) });
 
+export const signInMethods = z.object({
+  password: z.boolean().meta({ description: 'False when OVERAIR_PASSWORD_SIGN_IN is off.' }),
+  sso: nullable(z.object({ name: z.string() })).meta({
+    description: "Single sign-on when set up: the provider's name for the sign-in button.",
+  }),
+});
+
 export const sessionListing = z
   .object({
     id: z.number().int(),

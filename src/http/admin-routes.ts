@@ -17,6 +17,7 @@ import { parseInput } from './validation.js';
 import * as s from './schemas.js';
 import { SessionCookies } from './session-cookie.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { registerSsoRoutes } from './sso-routes.js';
 import { appJson, bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
 import { nativeLayerFromQuery, registerNativeRoutes } from './native-routes.js';
 import { adminOpenApiDocument } from './openapi.js';
@@ -93,8 +94,10 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     '*',
     auditRequests(services.audit, guard.log, (c) => clientAddress(c, guard.trustProxy)),
   );
-  api.use('*', limitFailedAuth(guard.limiter));
   const cookies = new SessionCookies({ publicUrl: guard.publicUrl, trustProxy: guard.trustProxy });
+  // Before the limit's middleware: single sign-on answers even its refusals with a redirect.
+  registerSsoRoutes(api, services, cookies, guard);
+  api.use('*', limitFailedAuth(guard.limiter));
   // Sign-in, its check and sign-out come before the token check: they are how one gets a session.
   registerSessionRoutes(api, services, cookies, guard);
   // The API's description needs no token: it says what the routes accept, not what the server holds

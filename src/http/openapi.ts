@@ -31,7 +31,8 @@ export interface AdminOperation {
   /** The JSON body may be absent (read as `{}`). */
   bodyOptional?: boolean;
   status?: 200 | 201 | 202;
-  response: z.ZodType;
+  /** A JSON answer's schema; or `{redirect}`: the route answers 302 to what the text says. */
+  response: z.ZodType | { redirect: string };
   /** Error statuses worth naming besides the usual ones (400, 401, 403, 404, 429). */
   errors?: Record<number, string>;
 }
@@ -98,6 +99,37 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     tag: 'Session',
     summary: 'Sign out (needs X-CSRF-Token when a session is open).',
     response: r.signedOut,
+  },
+  {
+    method: 'get',
+    path: '/session/methods',
+    scope: 'none',
+    tag: 'Session',
+    summary: 'How one may sign in: with a password (unless turned off), and through single sign-on.',
+    response: r.signInMethods,
+  },
+  {
+    method: 'get',
+    path: '/session/oidc',
+    scope: 'none',
+    tag: 'Session',
+    summary: "Starts a single sign-on: redirects to the OpenID provider's sign-in page.",
+    description:
+      'Sets a short-lived HttpOnly flow cookie (state, nonce, PKCE verifier) for the callback. ' +
+      'Without single sign-on set up, or with the provider unreachable, redirects to `/?sso_error=CODE`.',
+    response: { redirect: "To the provider's authorization endpoint, or to `/?sso_error=CODE`." },
+  },
+  {
+    method: 'get',
+    path: '/session/oidc/callback',
+    scope: 'none',
+    tag: 'Session',
+    summary: "The OpenID provider's redirect back: checks the answer and the ID token, opens a session.",
+    description:
+      'On success sets the session cookie and redirects to the dashboard (`/`); otherwise redirects to ' +
+      '`/?sso_error=CODE` (`sso_failed`: a check failed, counted as a failed login; `sso_refused`, ' +
+      '`sso_name_taken`, `sso_unavailable`, `too_many_failed_logins`).',
+    response: { redirect: 'To `/` signed in, or to `/?sso_error=CODE`.' },
   },
   // Apps
   {
@@ -754,10 +786,14 @@ function register(registry: OpenAPIRegistry, op: AdminOperation): void {
     'x-scope': op.scope,
     request: { params, query: op.query, ...(body ? { body } : {}) },
     responses: {
-      [op.status ?? 200]: {
-        description: 'Success.',
-        content: { 'application/json': { schema: op.response } },
-      },
+      ...('redirect' in op.response
+        ? { 302: { description: op.response.redirect } }
+        : {
+            [op.status ?? 200]: {
+              description: 'Success.',
+              content: { 'application/json': { schema: op.response } },
+            },
+          }),
       ...responses,
     },
   });

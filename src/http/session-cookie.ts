@@ -4,6 +4,11 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 /** The dashboard session cookie's name (the dashboard relies on it). */
 const SESSION_COOKIE = 'overair_session';
 
+/** A single sign-on under way (src/services/sso.ts): sent only to its callback, for ten minutes. */
+const SSO_FLOW_COOKIE = 'overair_sso_flow';
+const SSO_FLOW_PATH = '/api/v1/session/oidc';
+const SSO_FLOW_SECONDS = 600;
+
 /**
  * Reads, sets and clears the session cookie: HttpOnly (scripts never see it), SameSite=Strict (never
  * sent with a request started by another site), Path=/, and Secure when the dashboard is reached over
@@ -24,6 +29,32 @@ export class SessionCookies {
 
   clear(c: Context): void {
     deleteCookie(c, SESSION_COOKIE, this.attributes(c));
+  }
+
+  /**
+   * The single sign-on flow cookie is SameSite=Lax, not Strict: the provider's redirect back to the
+   * callback is a navigation started by another site, which a Strict cookie would not follow.
+   */
+  setSsoFlow(c: Context, flow: string): void {
+    setCookie(c, SSO_FLOW_COOKIE, flow, this.ssoFlowAttributes(c));
+  }
+
+  readSsoFlow(c: Context): string | undefined {
+    return getCookie(c, SSO_FLOW_COOKIE);
+  }
+
+  clearSsoFlow(c: Context): void {
+    deleteCookie(c, SSO_FLOW_COOKIE, this.ssoFlowAttributes(c));
+  }
+
+  private ssoFlowAttributes(c: Context) {
+    return {
+      path: SSO_FLOW_PATH,
+      httpOnly: true,
+      sameSite: 'Lax',
+      secure: this.isSecure(c),
+      maxAge: SSO_FLOW_SECONDS,
+    } as const;
   }
 
   private attributes(c: Context) {

@@ -72,6 +72,11 @@ export function registerSessionRoutes(
     }
     checkOrigin(c, guard);
     const input = parseInput(a.signInBody, await readJson(c));
+    // Turned off, a password is not even checked: no answer tells whether it was right.
+    if (input.token === undefined && !services.passwordSignIn) {
+      c.set('notAGuess', true);
+      throw errors.passwordSignInDisabled();
+    }
     const credentials: Credentials =
       input.token !== undefined
         ? { token: input.token }

@@ -18,6 +18,7 @@ import { Readiness } from './readiness.js';
 import { ReleaseCache } from './release-cache.js';
 import { SafetyService } from './safety.js';
 import { SessionService } from './sessions.js';
+import { SsoService, type SsoOptions } from './sso.js';
 import { StatsService } from './stats.js';
 import { TokenService } from './tokens.js';
 import { TotpService } from './totp.js';
@@ -43,6 +44,10 @@ export interface ServiceOptions {
   deviceSeenPrecisionSeconds?: number;
   /** Devices whose written state is remembered (OVERAIR_DEVICE_MEMORY), 1 000 000 unless given. */
   deviceMemory?: number;
+  /** Single sign-on (OVERAIR_OIDC_*); none: off. */
+  sso?: SsoOptions;
+  /** OVERAIR_PASSWORD_SIGN_IN: false refuses password sign-in (true unless given). */
+  passwordSignIn?: boolean;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -81,6 +86,14 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   const tokens = new TokenService(repos);
   const users = new UserService(repos);
   const totp = new TotpService(repos);
+  const sessions = new SessionService(
+    repos,
+    tokens,
+    users,
+    totp,
+    options.sessionTtlSeconds ?? 12 * 3600,
+    options.requireTotpForAdmins,
+  );
   // Worker threads, started at the first upload of a plain bundle; closed with the server.
   const digests = new DigestPool();
   return {
@@ -98,14 +111,9 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     tokens,
     users,
     totp,
-    sessions: new SessionService(
-      repos,
-      tokens,
-      users,
-      totp,
-      options.sessionTtlSeconds ?? 12 * 3600,
-      options.requireTotpForAdmins,
-    ),
+    sessions,
+    sso: new SsoService(repos, sessions, log, options.sso ?? null),
+    passwordSignIn: options.passwordSignIn ?? true,
     webhooks,
     audit: repos.audit,
     /** Failed admin authentications, counted over every instance (SharedAuthLimiter). */

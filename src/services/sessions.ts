@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { safeEqual, sha256Hex } from '../crypto/hash.js';
 import type { Repos } from '../db/index.js';
+import type { UserRow } from '../db/schema.js';
 import type { SessionListing } from '../db/sessions.js';
 import { errors } from '../errors.js';
 import { isExpired, type Scope, type TokenService } from './tokens.js';
@@ -31,7 +32,7 @@ export interface ActiveSession {
 }
 
 /** A new session; `secret` goes into the cookie and is never stored. */
-interface OpenedSession extends ActiveSession {
+export interface OpenedSession extends ActiveSession {
   secret: string;
 }
 
@@ -79,8 +80,21 @@ export class SessionService {
     private readonly requireTotpForAdmins = false,
   ) {}
 
-  private enrolmentRequired(user: { scope: Scope; totp_enabled_at: string | null }): boolean {
-    return this.requireTotpForAdmins && user.scope === 'admin' && user.totp_enabled_at === null;
+  /**
+   * A user of single sign-on is never asked to enrol: their second factor is the provider's business
+   * (docs/sso.md), and they have no password a code would back up.
+   */
+  private enrolmentRequired(user: {
+    scope: Scope;
+    totp_enabled_at: string | null;
+    oidc_subject: string | null;
+  }): boolean {
+    return (
+      this.requireTotpForAdmins &&
+      user.scope === 'admin' &&
+      user.totp_enabled_at === null &&
+      user.oidc_subject === null
+    );
   }
 
   /**
@@ -108,6 +122,25 @@ export class SessionService {
       totpEnrolmentRequired = this.enrolmentRequired(user);
       principal = { kind: 'user', id: user.id, name: user.username, scope: user.scope };
     }
+    return { status: 'ok', session: await this.open(principal, expiresAt, totpEnrolmentRequired, origin) };
+  }
+
+  /**
+   * Opens a session for a user who signed in elsewhere: through single sign-on, whose provider
+   * checked who they are (src/services/sso.ts).
+   */
+  async openForUser(user: UserRow, origin: SignInOrigin = {}): Promise<OpenedSession> {
+    const principal: Principal = { kind: 'user', id: user.id, name: user.username, scope: user.scope };
+    const expiresAt = Date.now() + this.ttlSeconds * 1000;
+    return this.open(principal, expiresAt, this.enrolmentRequired(user), origin);
+  }
+
+  private async open(
+    principal: Principal,
+    expiresAt: number,
+    totpEnrolmentRequired: boolean,
+    origin: SignInOrigin,
+  ): Promise<OpenedSession> {
     await this.repos.sessions.deleteExpired();
     const secret = newSecret();
     const session = await this.repos.sessions.insert({
@@ -120,15 +153,12 @@ export class SessionService {
       address: origin.address ?? null,
     });
     return {
-      status: 'ok',
-      session: {
-        id: session.id,
-        secret,
-        principal,
-        csrfToken: session.csrf_token,
-        expiresAt: session.expires_at,
-        totpEnrolmentRequired,
-      },
+      id: session.id,
+      secret,
+      principal,
+      csrfToken: session.csrf_token,
+      expiresAt: session.expires_at,
+      totpEnrolmentRequired,
     };
   }
 

@@ -80,7 +80,10 @@ export class UserService {
 
   /** Sets a new password and ends every session of the user. */
   async setPassword(username: string, password: string, actor: string): Promise<void> {
-    if (!(await this.repos.users.findByName(username))) throw errors.userNotFound({ username });
+    const found = await this.repos.users.findByName(username);
+    if (!found) throw errors.userNotFound({ username });
+    // Their provider says who they are; a password would be a second way in that it cannot revoke.
+    if (found.oidc_subject !== null) throw errors.ssoUserHasNoPassword({ username });
     const problem = passwordProblem(password);
     if (problem) throw errors.invalidRequest({ problem });
     const passwordHash = await hashPassword(password);

@@ -1,11 +1,69 @@
-import { useState } from 'react';
-import { api, type ApiError, type Session } from '../api.js';
+import { useEffect, useState } from 'react';
+import { api, ApiError, type Session } from '../api.js';
 import { ErrorBox, Field, Form, Notice, TextField } from '../components.js';
 import { useAction } from '../hooks.js';
 
-/** Sign in with a user name and password, or with an admin token (the one printed at first start). */
+/** GET /session/methods: how one may sign in on this server. */
+interface SignInMethods {
+  password: boolean;
+  sso: { name: string } | null;
+}
+
+/** Why single sign-on sent the browser back (`reason` of sso_refused), in the dashboard's words. */
+const SSO_REFUSALS: Record<string, string> = {
+  email_unverified: 'your provider gave no verified email address.',
+  domain: 'your email domain is not allowed on this server.',
+  group: 'you are in none of the groups allowed on this server.',
+  no_role: 'none of your groups gives a role on this server.',
+  username: 'your account has no valid user name for this server.',
+  app_roles: 'your groups give roles on single apps only, which this server cannot store yet.',
+};
+
+const SSO_ERRORS: Record<string, string> = {
+  sso_failed:
+    'Single sign-on failed: the answer from the provider did not pass the checks, or the sign-in took too long. Start again.',
+  sso_name_taken:
+    'A local user already has your user name on this server: ask an admin to remove it before you sign in with single sign-on.',
+  sso_unavailable: 'The single sign-on provider cannot be reached right now; try again shortly.',
+  sso_not_configured: 'Single sign-on is not set up on this server.',
+  too_many_failed_logins: 'Too many failed sign-ins from your address: wait a few minutes, then try again.',
+};
+
+/**
+ * The error single sign-on came back with (`/?sso_error=CODE&reason=KEY`), taken out of the address
+ * bar once read. Only codes and keys travel in the URL: the text is ours, so a crafted link cannot
+ * put its words on this page.
+ */
+function takeSsoError(): ApiError | undefined {
+  const params = new URLSearchParams(window.location.search);
+  const code = params.get('sso_error');
+  if (code === null) return undefined;
+  window.history.replaceState(null, '', window.location.pathname);
+  const reason = params.get('reason');
+  const message =
+    code === 'sso_refused'
+      ? `Single sign-on refused: ${SSO_REFUSALS[reason ?? ''] ?? 'you may not sign in here.'}`
+      : (SSO_ERRORS[code] ?? 'Single sign-on failed; start again.');
+  return new ApiError(401, code, message);
+}
+
+/**
+ * Sign in with a user name and password (unless the server turned it off), with an admin token (the
+ * one printed at first start), or through single sign-on when the server has it.
+ */
 export function SignInPage(props: { onSignedIn(session: Session): void; notice?: string; error?: ApiError }) {
   const [mode, setMode] = useState<'password' | 'token'>('password');
+  const [methods, setMethods] = useState<SignInMethods>({ password: true, sso: null });
+  const [ssoError] = useState(takeSsoError);
+  useEffect(() => {
+    api<SignInMethods>('GET', '/session/methods').then(
+      (found) => {
+        setMethods(found);
+        if (!found.password) setMode('token');
+      },
+      () => undefined, // an older server: the password form, as before
+    );
+  }, []);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [token, setToken] = useState('');
@@ -46,16 +104,27 @@ export function SignInPage(props: { onSignedIn(session: Session): void; notice?:
         </h1>
         <p className="muted">Sign in to manage your apps, bundles and releases.</p>
         {props.notice && <Notice>{props.notice}</Notice>}
-        <ErrorBox error={action.error ?? props.error} />
+        <ErrorBox error={action.error ?? props.error ?? ssoError} />
+        {methods.sso && (
+          <>
+            {/* A navigation, not a fetch: the provider's pages take over the window. */}
+            <a className="button sso-button" href="/api/v1/session/oidc">
+              Sign in with {methods.sso.name}
+            </a>
+            <p className="muted signin-or">or</p>
+          </>
+        )}
         <div className="tabs" role="tablist">
-          <button
-            type="button"
-            role="tab"
-            aria-selected={mode === 'password'}
-            onClick={() => setMode('password')}
-          >
-            User name
-          </button>
+          {methods.password && (
+            <button
+              type="button"
+              role="tab"
+              aria-selected={mode === 'password'}
+              onClick={() => setMode('password')}
+            >
+              User name
+            </button>
+          )}
           <button type="button" role="tab" aria-selected={mode === 'token'} onClick={() => setMode('token')}>
             Admin token
           </button>
