@@ -34,19 +34,25 @@ export class UsersRepo {
     return this.db.selectFrom('users').selectAll().orderBy('id').execute();
   }
 
-  async count(scope?: UserRow['scope']): Promise<number> {
+  /** How many users there are (`serverAdmins`: how many are server admins). */
+  async count(serverAdmins = false): Promise<number> {
     let query = this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n'));
-    if (scope) query = query.where('scope', '=', scope);
+    if (serverAdmins) query = query.where('server_admin', '=', 1);
     return Number((await query.executeTakeFirstOrThrow()).n);
   }
 
-  insert(user: Pick<UserRow, 'username' | 'password_hash' | 'scope'>): Promise<UserRow> {
+  insert(user: Pick<UserRow, 'username' | 'password_hash' | 'server_admin' | 'all_apps_role'>): Promise<UserRow> {
     const at = now();
     return this.db
       .insertInto('users')
       .values({ ...user, created_at: at, password_changed_at: at })
       .returningAll()
       .executeTakeFirstOrThrow();
+  }
+
+  /** Sets the server-admin flag and the all-apps role (the per-app roles are in GrantsRepo). */
+  async setGrantColumns(id: number, columns: Pick<UserRow, 'server_admin' | 'all_apps_role'>): Promise<void> {
+    await this.db.updateTable('users').set(columns).where('id', '=', id).execute();
   }
 
   async setPassword(id: number, passwordHash: string): Promise<void> {
