@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   grantsFromScope,
   adminsSomeApp,
+  describeGrants,
+  grantsFromJson,
   grantsOf,
   grantsSomething,
   higherRole,
@@ -93,5 +95,14 @@ describe('roles', () => {
       expect(mayGrant(allAdmin, grants({ serverAdmin: true }))).toBe(false);
       expect(mayGrant(grants({ allApps: 'release' }), grants({ allApps: 'read' }))).toBe(false);
     });
+  });
+
+  it('reads roles as the API writes them, and says them in a few words', () => {
+    const held = grantsFromJson({ server_admin: false, all: 'read', apps: { a: 'admin' } });
+    expect(may(held, 'a', 'admin')).toBe(true);
+    expect(may(held, 'b', 'publish')).toBe(false);
+    expect(describeGrants(held)).toBe('read on all apps, admin on a');
+    expect(describeGrants(grants({ serverAdmin: true, allApps: 'admin' }))).toBe('server admin');
+    expect(describeGrants(NO_GRANTS)).toBe('no role');
   });
 });

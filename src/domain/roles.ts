@@ -95,3 +95,25 @@ export function grantsOf(principal: { scope?: 'read' | 'publish' | 'admin'; gran
   if (principal.grants !== undefined) return principal.grants;
   return principal.scope !== undefined ? grantsFromScope(principal.scope) : NO_GRANTS;
 }
+
+/** Roles as the API writes them (src/api-types.ts `RolesJson`). */
+interface RolesJsonShape {
+  server_admin: boolean;
+  all: Role | null;
+  apps: Record<string, Role>;
+}
+
+/** The grants of roles as the API writes them (the dashboard and the CLI ask `may` with these). */
+export function grantsFromJson(json: RolesJsonShape): Grants {
+  return { serverAdmin: json.server_admin, allApps: json.all, apps: new Map(Object.entries(json.apps)) };
+}
+
+/** Grants in a few words, for lists: "server admin", "publish on all apps, admin on com.example.a". */
+export function describeGrants(grants: Grants): string {
+  if (grants.serverAdmin) return 'server admin';
+  const parts = [
+    ...(grants.allApps !== null ? [`${grants.allApps} on all apps`] : []),
+    ...[...grants.apps].map(([appId, role]) => `${role} on ${appId}`),
+  ];
+  return parts.length > 0 ? parts.join(', ') : 'no role';
+}

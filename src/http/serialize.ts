@@ -19,10 +19,10 @@ import type {
   NativeBinaryRow,
 } from '../db/schema.js';
 import type { ChannelView } from '../services/channels.js';
-import type { WebhookDeliveryJson, WebhookJson } from '../api-types.js';
+import type { RolesJson, WebhookDeliveryJson, WebhookJson } from '../api-types.js';
 import type { DeliveryRow } from '../db/webhooks.js';
 import type { PublicWebhook } from '../services/webhooks.js';
-import type { Grants, Role } from '../domain/roles.js';
+import type { Grants } from '../domain/roles.js';
 import type { Principal } from '../services/sessions.js';
 import type { PublicToken } from '../services/tokens.js';
 import type { PublicUser } from '../services/users.js';
@@ -178,16 +178,7 @@ export function holdJson(hold: DeviceHoldRow): HoldJson {
   };
 }
 
-/**
- * Roles as the API shows and takes them: `server_admin`, the role on all apps (`all`, null for none)
- * and the roles on single apps (`apps`, app id to role).
- */
-export interface RolesJson {
-  server_admin: boolean;
-  all: Role | null;
-  apps: Record<string, Role>;
-}
-
+/** Roles as the API shows them (`RolesJson`). */
 export const rolesJson = (grants: Grants): RolesJson => ({
   server_admin: grants.serverAdmin,
   all: grants.allApps,
