@@ -474,7 +474,10 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     const secret = await page.getByTestId('secret').textContent();
     expect(secret).toMatch(/^oat_/);
     const whoami = await server.api('GET', '/whoami', undefined, secret!);
-    expect(whoami.body).toMatchObject({ name: 'ci-release', scope: 'publish' });
+    expect(whoami.body).toMatchObject({
+      name: 'ci-release',
+      roles: { server_admin: false, all: 'publish', apps: {} },
+    });
     await shoot(page, 'tokens', 'desktop');
     await page
       .getByRole('row')

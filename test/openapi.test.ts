@@ -11,6 +11,7 @@ import { ADMIN_OPERATIONS, adminOpenApiDocument, isAppRoute, openApiPath } from 
 import { createLogger } from '../src/log.js';
 import { roleAllows, ROLES, type Role } from '../src/domain/roles.js';
 import { ADMIN_DOC, renderAdminApiDoc } from '../scripts/docs/admin-api.js';
+import { ROLES_DOC, renderRolesDoc } from '../scripts/docs/roles.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const PREFIX = '/api/v1';
@@ -71,6 +72,13 @@ describe('the OpenAPI document of the admin API', () => {
         expect(success && responses[success]!.content?.['application/json'], where).toBeTruthy();
       }
     }
+  });
+
+  it('has the current roles table in docs/security.md (npm run docs:roles writes it)', async () => {
+    const committed = await readFile(path.resolve(import.meta.dirname, '..', ROLES_DOC), 'utf8');
+    expect(committed, 'docs/security.md is out of date: run npm run docs:roles').toBe(
+      await renderRolesDoc(committed),
+    );
   });
 
   it('has the current route table in docs/admin-api.md (npm run docs:api writes it)', async () => {

@@ -41,7 +41,9 @@ export class UsersRepo {
     return Number((await query.executeTakeFirstOrThrow()).n);
   }
 
-  insert(user: Pick<UserRow, 'username' | 'password_hash' | 'server_admin' | 'all_apps_role'>): Promise<UserRow> {
+  insert(
+    user: Pick<UserRow, 'username' | 'password_hash' | 'server_admin' | 'all_apps_role'>,
+  ): Promise<UserRow> {
     const at = now();
     return this.db
       .insertInto('users')

@@ -72,7 +72,13 @@ describe('roles', () => {
   });
 
   describe('granting', () => {
-    const appAdmin = grants({ allApps: 'read', apps: new Map([['a', 'admin'], ['b', 'publish']]) });
+    const appAdmin = grants({
+      allApps: 'read',
+      apps: new Map([
+        ['a', 'admin'],
+        ['b', 'publish'],
+      ]),
+    });
 
     it('lets a server admin grant anything, server-wide admin included', () => {
       expect(mayGrant(grants({ serverAdmin: true }), grants({ serverAdmin: true }))).toBe(true);
@@ -80,10 +86,21 @@ describe('roles', () => {
     });
 
     it('lets an app admin grant any role on their app, and nothing else', () => {
-      for (const role of ROLES) expect(mayGrant(appAdmin, grants({ apps: new Map([['a', role]]) }))).toBe(true);
+      for (const role of ROLES)
+        expect(mayGrant(appAdmin, grants({ apps: new Map([['a', role]]) }))).toBe(true);
       expect(mayGrant(appAdmin, grants({ apps: new Map([['b', 'read']]) }))).toBe(false);
       expect(mayGrant(appAdmin, grants({ apps: new Map([['c', 'read']]) }))).toBe(false);
-      expect(mayGrant(appAdmin, grants({ apps: new Map([['a', 'read'], ['b', 'read']]) }))).toBe(false);
+      expect(
+        mayGrant(
+          appAdmin,
+          grants({
+            apps: new Map([
+              ['a', 'read'],
+              ['b', 'read'],
+            ]),
+          }),
+        ),
+      ).toBe(false);
       expect(mayGrant(appAdmin, grants({ allApps: 'read' }))).toBe(false);
       expect(mayGrant(appAdmin, grants({ serverAdmin: true }))).toBe(false);
       expect(mayGrant(appAdmin, NO_GRANTS)).toBe(false);

@@ -14,7 +14,10 @@ import { grantsFromScope, ROLES, type Grants } from '../domain/roles.js';
 
 const scope = z
   .enum(['read', 'publish', 'admin'])
-  .meta({ description: 'The single scope before per-app roles: admin is a server admin; read, publish: on all apps.' });
+  .meta({
+    description:
+      'The single scope before per-app roles: admin is a server admin; read, publish: on all apps.',
+  });
 const role = z.enum(ROLES);
 /** Roles to give (docs/security.md#roles); what is left out is not given. */
 const rolesBody = z
@@ -322,7 +325,12 @@ export const nativeListQuery = z.object({
 
 // Users
 export const createUserBody = z
-  .object({ username: s.username, password: s.newPassword, scope: scope.optional(), roles: rolesBody.optional() })
+  .object({
+    username: s.username,
+    password: s.newPassword,
+    scope: scope.optional(),
+    roles: rolesBody.optional(),
+  })
   .strict()
   .refine(oneOfScopeOrRoles, SCOPE_OR_ROLES)
   .transform((input) => ({ ...input, grants: toGrants(input) }));

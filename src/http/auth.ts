@@ -232,8 +232,7 @@ export function checkCsrf(c: Context<AdminEnv>, session: ActiveSession): void {
  */
 export type Access = 'none' | 'signed-in' | Role | 'server-admin';
 
-const holderOf = (c: Context<AdminEnv>) =>
-  c.get('principal').kind === 'user' ? 'this user' : 'this token';
+const holderOf = (c: Context<AdminEnv>) => (c.get('principal').kind === 'user' ? 'this user' : 'this token');
 
 /**
  * Needs the role `needed` on the app in the path. Answered before anything is looked up, so the
@@ -260,7 +259,11 @@ export function requireRole(needed: Role): MiddlewareHandler<AdminEnv> {
 export function requireSomeAppAdmin(): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
     if (!adminsSomeApp(grantsOf(c.get('principal')))) {
-      throw errors.forbidden({ action: 'This action', needed: 'the "admin" role on an app', holder: holderOf(c) });
+      throw errors.forbidden({
+        action: 'This action',
+        needed: 'the "admin" role on an app',
+        holder: holderOf(c),
+      });
     }
     await next();
   });

@@ -109,7 +109,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: '/apps',
     access: 'signed-in',
     tag: 'Apps',
-    summary: 'All apps.',
+    summary: 'The apps the caller has a role on (all of them for a server admin).',
     response: r.list(r.app),
   },
   {

@@ -1,12 +1,11 @@
 import { useState } from 'react';
-import { api, enc, type Scope, type UserJson } from '../api.js';
+import { api, enc, type UserJson } from '../api.js';
 import {
   Badge,
   Card,
   ConfirmDialog,
   Empty,
   ErrorBox,
-  Field,
   Form,
   Loading,
   Notice,
@@ -14,15 +13,17 @@ import {
   Time,
 } from '../components.js';
 import { useAction, useApi, useConfirmed, useSession } from '../hooks.js';
+import { RolesBadge, useRolesPicker } from './roles.js';
 
 const nameOf = (user: UserJson) => user.username;
 
-/** The people who sign in to the dashboard: list, create, delete. */
+/** The people who sign in to the dashboard (server admins only): list, create, change roles, delete. */
 export function UsersPage() {
   const users = useApi<{ items: UserJson[] }>('/users');
   const { user: me } = useSession();
   const [created, setCreated] = useState<string | null>(null);
   const remove = useConfirmed((name: string) => api('DELETE', `/users/${enc(name)}`), users.reload);
+  const [editing, setEditing] = useState<string | null>(null);
   return (
     <div className="page">
       <div className="page-head">
@@ -45,7 +46,7 @@ export function UsersPage() {
               <thead>
                 <tr>
                   <th>User name</th>
-                  <th>Scope</th>
+                  <th>Roles</th>
                   <th className="hide-sm">Created</th>
                   <th />
                 </tr>
@@ -57,12 +58,19 @@ export function UsersPage() {
                       {nameOf(user)} {me.kind !== 'token' && nameOf(user) === me.name && <Badge>you</Badge>}
                     </td>
                     <td>
-                      <Badge tone={user.scope === 'admin' ? 'warn' : 'plain'}>{user.scope}</Badge>
+                      <RolesBadge roles={user.roles} />
                     </td>
                     <td className="hide-sm">
                       <Time at={user.created_at} />
                     </td>
                     <td className="row-actions">
+                      <button
+                        type="button"
+                        className="secondary small"
+                        onClick={() => setEditing(nameOf(user))}
+                      >
+                        Change roles
+                      </button>{' '}
                       <button type="button" className="danger small" onClick={() => remove.ask(nameOf(user))}>
                         Delete
                       </button>
@@ -74,6 +82,15 @@ export function UsersPage() {
           </div>
         )}
       </Card>
+      {editing !== null && (
+        <EditRoles
+          username={editing}
+          onDone={() => {
+            setEditing(null);
+            users.reload();
+          }}
+        />
+      )}
       {remove.target !== null && (
         <ConfirmDialog
           title={`Delete user ${remove.target}?`}
@@ -91,11 +108,11 @@ export function UsersPage() {
 function CreateUser({ onCreated }: { onCreated(name: string): void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [scope, setScope] = useState<Scope>('publish');
+  const picker = useRolesPicker('publish');
   const action = useAction();
   const submit = () =>
     void action
-      .run(() => api('POST', '/users', { username: username.trim(), password, scope }))
+      .run(() => api('POST', '/users', { username: username.trim(), password, roles: picker.value }))
       .then((answer) => {
         if (answer === undefined) return;
         onCreated(username.trim());
@@ -122,17 +139,36 @@ function CreateUser({ onCreated }: { onCreated(name: string): void }) {
           value={password}
           onChange={setPassword}
         />
-        <Field label="Scope">
-          <select name="scope" value={scope} onChange={(event) => setScope(event.target.value as Scope)}>
-            <option value="read">read</option>
-            <option value="publish">publish</option>
-            <option value="admin">admin</option>
-          </select>
-        </Field>
+        {picker.fields}
         <ErrorBox error={action.error} />
         <div className="actions span-all">
           <button type="submit" disabled={action.pending}>
             Create user
+          </button>
+        </div>
+      </Form>
+    </Card>
+  );
+}
+
+/** Replaces a user's roles (PATCH /users/NAME); they apply at the user's next request. */
+function EditRoles({ username, onDone }: { username: string; onDone(): void }) {
+  const picker = useRolesPicker('read');
+  const action = useAction();
+  const submit = () =>
+    void action
+      .run(() => api('PATCH', `/users/${enc(username)}`, { roles: picker.value }))
+      .then((answer) => {
+        if (answer !== undefined) onDone();
+      });
+  return (
+    <Card title={`Roles of ${username}`}>
+      <Form onSubmit={submit} className="grid-form" label={`Roles of ${username}`}>
+        {picker.fields}
+        <ErrorBox error={action.error} />
+        <div className="actions span-all">
+          <button type="submit" disabled={action.pending}>
+            Save roles
           </button>
         </div>
       </Form>
