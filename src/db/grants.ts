@@ -22,13 +22,21 @@ export const grantColumns = (grants: Grants): GrantColumns => ({
   all_apps_role: grants.allApps,
 });
 
+/** The app_grants column and value that name a holder. */
+const holderColumn = (holder: Holder): ['token_id' | 'user_id', number] =>
+  'tokenId' in holder ? ['token_id', holder.tokenId] : ['user_id', holder.userId];
+
 /** Roles on single apps (app_grants): the all-apps role and server-admin flag are on the holder's row. */
 export class GrantsRepo {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** One holder's per-app roles (an indexed lookup, for each authenticated request). */
   async appRoles(holder: Holder): Promise<[string, Role][]> {
-    const rows = await this.whereHolder(this.db.selectFrom('app_grants').select(['app_id', 'role']), holder)
+    const [column, id] = holderColumn(holder);
+    const rows = await this.db
+      .selectFrom('app_grants')
+      .select(['app_id', 'role'])
+      .where(column, '=', id)
       .orderBy('app_id')
       .execute();
     return rows.map((row) => [row.app_id, row.role]);
@@ -53,7 +61,8 @@ export class GrantsRepo {
 
   /** Replaces a holder's per-app roles (within the caller's transaction). */
   async replace(holder: Holder, apps: ReadonlyMap<string, Role>): Promise<void> {
-    await this.whereHolder(this.db.deleteFrom('app_grants'), holder).execute();
+    const [column, id] = holderColumn(holder);
+    await this.db.deleteFrom('app_grants').where(column, '=', id).execute();
     if (apps.size === 0) return;
     await this.db
       .insertInto('app_grants')
@@ -66,11 +75,5 @@ export class GrantsRepo {
         })),
       )
       .execute();
-  }
-
-  private whereHolder<Q extends { where: (...args: any[]) => Q }>(query: Q, holder: Holder): Q {
-    return 'tokenId' in holder
-      ? query.where('token_id', '=', holder.tokenId)
-      : query.where('user_id', '=', holder.userId);
   }
 }

@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import type { AuditRow } from '../db/schema.js';
-import type { ActiveSession } from '../services/sessions.js';
 import type { AppUpdatedJson, StatsJson } from '../api-types.js';
 import type { TotpEnrolment, TotpStatus } from '../services/totp.js';
 import type { SessionListing } from '../db/sessions.js';
@@ -31,7 +30,7 @@ import type { nativeBinaryJson } from './serialize.js';
 
 const role = z.enum(ROLES);
 /** What a token or user holds (docs/security.md#roles). */
-export const roles = z
+const roles = z
   .object({
     server_admin: z.boolean().meta({ description: 'A server-wide admin: users, server tokens, every app.' }),
     all: role.nullable().meta({ description: 'The role on every app, present and future; null for none.' }),

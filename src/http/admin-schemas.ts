@@ -12,12 +12,9 @@ import { NATIVE_PLATFORMS } from '../services/native-builds.js';
 import * as s from './schemas.js';
 import { grantsFromScope, ROLES, type Grants } from '../domain/roles.js';
 
-const scope = z
-  .enum(['read', 'publish', 'admin'])
-  .meta({
-    description:
-      'The single scope before per-app roles: admin is a server admin; read, publish: on all apps.',
-  });
+const scope = z.enum(['read', 'publish', 'admin']).meta({
+  description: 'The single scope before per-app roles: admin is a server admin; read, publish: on all apps.',
+});
 const role = z.enum(ROLES);
 /** Roles to give (docs/security.md#roles); what is left out is not given. */
 const rolesBody = z

@@ -711,7 +711,7 @@ const paramNames = (path: string) => [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map
 export const isAppRoute = (op: Pick<AdminOperation, 'path'>): boolean => op.path.includes(':appId');
 
 /** What an operation needs, in words, for its description and the 403 answer. */
-export function accessText(op: Pick<AdminOperation, 'path' | 'access'>): string {
+function accessText(op: Pick<AdminOperation, 'path' | 'access'>): string {
   switch (op.access) {
     case 'none':
       return 'No credentials needed.';

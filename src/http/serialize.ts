@@ -179,7 +179,7 @@ export function holdJson(hold: DeviceHoldRow): HoldJson {
 }
 
 /** Roles as the API shows them (`RolesJson`). */
-export const rolesJson = (grants: Grants): RolesJson => ({
+const rolesJson = (grants: Grants): RolesJson => ({
   server_admin: grants.serverAdmin,
   all: grants.allApps,
   apps: Object.fromEntries(grants.apps),

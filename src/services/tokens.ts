@@ -6,9 +6,6 @@ import type { TokenRow } from '../db/schema.js';
 import { grantColumns, grantsOfRow } from '../db/grants.js';
 import { grantsSomething, mayGrant, type Grants } from '../domain/roles.js';
 
-/** The single scope of tokens and users before per-app roles: still accepted where they are created. */
-export type Scope = 'read' | 'publish' | 'admin';
-
 /** A token as the API shows it: never its hash; its roles as grants. */
 export type PublicToken = Pick<TokenRow, 'id' | 'name' | 'created_at' | 'last_used_at' | 'expires_at'> & {
   grants: Grants;
