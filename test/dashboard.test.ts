@@ -558,6 +558,27 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     await shoot(page, 'apps', 'desktop');
   });
 
+  it("hides what the signed-in user's roles do not allow on the app shown", async () => {
+    const viewer = { username: 'viewer', password: 'viewer password 123' };
+    const created = await server.api('POST', '/users', { ...viewer, roles: { apps: { [APP]: 'read' } } });
+    expect(created.status).toBe(201);
+    const own = await open('desktop');
+    await own.goto('/');
+    await own.getByLabel('User name').fill(viewer.username);
+    await own.getByLabel('Password').fill(viewer.password);
+    await own.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect.poll(() => own.getByRole('heading', { name: 'Apps' }).isVisible()).toBe(true);
+    const nav = own.getByRole('navigation', { name: 'Main' });
+    expect(await nav.getByRole('link').allTextContents()).toEqual(['Apps', 'Account']);
+    await own.goto(`/apps/${APP}/bundles`);
+    await expect.poll(() => own.getByRole('heading', { name: 'Bundles' }).first().isVisible()).toBe(true);
+    expect(await own.getByRole('form', { name: 'Upload a bundle' }).count()).toBe(0);
+    // Given publish on the app, the same session shows the upload at the next load.
+    await server.api('PATCH', `/users/${viewer.username}`, { roles: { apps: { [APP]: 'publish' } } });
+    await own.goto(`/apps/${APP}/bundles`);
+    await expect.poll(() => own.getByRole('form', { name: 'Upload a bundle' }).count()).toBe(1);
+  });
+
   it('signs out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await expect
