@@ -13,10 +13,10 @@ import { useApi, useCan } from '../hooks.js';
 
 /** What a role allows, in the picker (docs/security.md#roles). */
 const ROLE_LABELS: Record<Role, string> = {
-  read: 'read: sees the app',
-  publish: 'publish: uploads bundles, manages channels',
-  release: 'release: also protected channels',
-  admin: "admin: the app's settings, tokens, webhooks",
+  read: 'read: sees it',
+  publish: 'publish: bundles, channels',
+  release: 'release: + protected channels',
+  admin: 'admin: settings, tokens',
 };
 
 /** Where roles apply: every app, one app, or the whole server. */
