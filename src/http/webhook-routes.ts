@@ -60,8 +60,8 @@ export function registerWebhookRoutes(api: Hono<AdminEnv>, services: Services): 
     return c.json({ deleted: true });
   });
   api.get('/webhooks/:id/deliveries', appAdmin, async (c) => {
-    const id = await managed(c);
     const { limit, cursor } = parseInput(a.pageQuery, c.req.query(), 'query');
+    const id = await managed(c);
     const rows = await services.webhooks.deliveries(id, limit, cursor);
     return c.json({
       items: rows.map(deliveryJson),
