@@ -244,8 +244,8 @@ export function requireRole(needed: Role): MiddlewareHandler<AdminEnv> {
     if (!may(grantsOf(c.get('principal')), appId, needed)) {
       throw errors.forbidden({
         action: 'This action',
-        // Cut: the id is the caller's, unchecked yet (a valid one is at most 255 characters).
-        needed: `the "${needed}" role on app "${appId.slice(0, 256)}"`,
+        // Cut: the id is the caller's, unchecked yet (a valid one is at most 128 characters).
+        needed: `the "${needed}" role on app "${appId.slice(0, 128)}"`,
         holder: holderOf(c),
       });
     }
