@@ -577,6 +577,25 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     await server.api('PATCH', `/users/${viewer.username}`, { roles: { apps: { [APP]: 'publish' } } });
     await own.goto(`/apps/${APP}/bundles`);
     await expect.poll(() => own.getByRole('form', { name: 'Upload a bundle' }).count()).toBe(1);
+
+    // A server admin adds a role on all apps to the one on APP, on the users page.
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'viewer' })
+      .getByRole('button', { name: 'Change roles' })
+      .click();
+    const editor = page.getByRole('form', { name: 'Add a role to viewer' });
+    await editor.getByLabel('Where').selectOption({ label: 'All apps' });
+    await editor.getByLabel('Role').selectOption('read');
+    await editor.getByRole('button', { name: 'Add' }).click();
+    await editor.getByRole('button', { name: 'Save roles' }).click();
+    await expect
+      .poll(
+        async () =>
+          (await server.api('GET', '/users')).body.items.find((u: any) => u.username === 'viewer').roles,
+      )
+      .toEqual({ server_admin: false, all: 'read', apps: { [APP]: 'publish' } });
   });
 
   it('signs out', async () => {

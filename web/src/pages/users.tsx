@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { api, enc, type UserJson } from '../api.js';
+import { api, enc, type RolesJson, type UserJson } from '../api.js';
 import {
   Badge,
   Card,
@@ -84,7 +84,9 @@ export function UsersPage() {
       </Card>
       {editing !== null && (
         <EditRoles
+          key={editing}
           username={editing}
+          current={users.data?.items.find((user) => nameOf(user) === editing)?.roles}
           onDone={() => {
             setEditing(null);
             users.reload();
@@ -151,27 +153,76 @@ function CreateUser({ onCreated }: { onCreated(name: string): void }) {
   );
 }
 
-/** Replaces a user's roles (PATCH /users/NAME); they apply at the user's next request. */
-function EditRoles({ username, onDone }: { username: string; onDone(): void }) {
+/**
+ * Edits a user's roles (PATCH /users/NAME replaces them all; they apply at the user's next request):
+ * the roles they hold, each removable, and the picker adds one (on another app, or on all apps).
+ */
+function EditRoles({
+  username,
+  current,
+  onDone,
+}: {
+  username: string;
+  current: RolesJson | undefined;
+  onDone(): void;
+}) {
+  const [roles, setRoles] = useState<RolesJson>(current ?? { server_admin: false, all: null, apps: {} });
   const picker = useRolesPicker('read');
   const action = useAction();
-  const submit = () =>
+  const add = () => {
+    const choice = picker.value;
+    setRoles((held) =>
+      'server_admin' in choice
+        ? { ...held, server_admin: true }
+        : 'all' in choice
+          ? { ...held, all: choice.all }
+          : { ...held, apps: { ...held.apps, ...choice.apps } },
+    );
+  };
+  const without = (app: string) =>
+    setRoles((held) => ({
+      ...held,
+      apps: Object.fromEntries(Object.entries(held.apps).filter(([id]) => id !== app)),
+    }));
+  const save = () =>
     void action
-      .run(() => api('PATCH', `/users/${enc(username)}`, { roles: picker.value }))
+      .run(() => api('PATCH', `/users/${enc(username)}`, { roles }))
       .then((answer) => {
         if (answer !== undefined) onDone();
       });
+  /** What the user will hold, each as [key, words, remove]. */
+  const held: [string, string, () => void][] = [];
+  if (roles.server_admin)
+    held.push(['server', 'server admin', () => setRoles((r) => ({ ...r, server_admin: false }))]);
+  if (roles.all !== null)
+    held.push(['all', `${roles.all} on all apps`, () => setRoles((r) => ({ ...r, all: null }))]);
+  for (const [app, role] of Object.entries(roles.apps))
+    held.push([app, `${role} on ${app}`, () => without(app)]);
   return (
     <Card title={`Roles of ${username}`}>
-      <Form onSubmit={submit} className="grid-form" label={`Roles of ${username}`}>
+      <ul className="stack" aria-label={`Roles of ${username}`}>
+        {held.length === 0 && <li className="muted">No role: they see no app.</li>}
+        {held.map(([key, label, drop]) => (
+          <li key={key}>
+            <Badge tone={key === 'server' || label.startsWith('admin') ? 'warn' : 'plain'}>{label}</Badge>{' '}
+            <button type="button" className="secondary small" onClick={drop}>
+              Remove
+            </button>
+          </li>
+        ))}
+      </ul>
+      <Form onSubmit={add} className="grid-form" label={`Add a role to ${username}`}>
         {picker.fields}
-        <ErrorBox error={action.error} />
         <div className="actions span-all">
-          <button type="submit" disabled={action.pending}>
+          <button type="submit" className="secondary">
+            Add
+          </button>
+          <button type="button" disabled={action.pending} onClick={save}>
             Save roles
           </button>
         </div>
       </Form>
+      <ErrorBox error={action.error} />
     </Card>
   );
 }
