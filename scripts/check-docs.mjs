@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The docs a newcomer navigates: every page in docs/ is linked from the README, and every relative
 // link in the README, CONTRIBUTING.md and docs/ points at a file that exists and, with a #fragment,
-// at a heading that exists (GitHub's anchors). Exit 1 with the list of problems otherwise.
+// at a heading that exists (GitHub's anchors); the generated roles table of docs/security.md is current.
+// Exit 1 with the list of problems otherwise.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -47,6 +49,11 @@ for (const page of pages) {
 for (const page of pages) {
   if (page.startsWith('docs/') && !readmeLinks.has(page)) problems.push(`README.md does not link ${page}`);
 }
+// The roles table of docs/security.md is generated from the route table: it must be the current one.
+const roles = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/docs/roles.ts', '--check'], {
+  encoding: 'utf8',
+});
+if (roles.status !== 0) problems.push((roles.stderr || roles.stdout).trim());
 if (problems.length > 0) {
   console.error(`Documentation links:\n${problems.join('\n')}`);
   process.exit(1);

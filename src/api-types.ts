@@ -182,10 +182,20 @@ export interface DeviceJson {
   last_seen: string;
 }
 
+/**
+ * What a token or user holds (docs/security.md#roles): server-wide admin, the role on all apps (null
+ * for none), and roles on single apps (app id to role). Roles nest: read < publish < release < admin.
+ */
+export interface RolesJson {
+  server_admin: boolean;
+  all: 'read' | 'publish' | 'release' | 'admin' | null;
+  apps: Record<string, 'read' | 'publish' | 'release' | 'admin'>;
+}
+
 export interface TokenJson {
   id: number;
   name: string;
-  scope: 'read' | 'publish' | 'admin';
+  roles: RolesJson;
   created_at: string;
   last_used_at: string | null;
   /** When the token stops working; null for never. */
@@ -196,7 +206,7 @@ export interface TokenJson {
 export interface UserJson {
   id: number;
   username: string;
-  scope: 'read' | 'publish' | 'admin';
+  roles: RolesJson;
   created_at: string;
   password_changed_at: string;
   totp_enabled: boolean;
@@ -204,7 +214,7 @@ export interface UserJson {
 
 /** The answer of `POST`/`GET /session`: who is signed in, and the token for X-CSRF-Token. */
 export interface SessionJson {
-  user: { name: string; scope: 'read' | 'publish' | 'admin'; kind: 'user' | 'token' };
+  user: { name: string; kind: 'user' | 'token'; roles: RolesJson };
   csrf_token: string;
   expires_at: string;
   /** An admin without two-factor sign-in on a server that requires it: this session may only enrol. */

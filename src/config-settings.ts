@@ -338,7 +338,7 @@ export const SETTINGS = {
     default: 'false',
     schema: onOff,
     group: 'security',
-    doc: '`true`: admin users without two-factor sign-in get a session that can only enrol.',
+    doc: '`true`: server admin users without two-factor sign-in get a session that can only enrol.',
   }),
   privateDownloads: setting({
     env: 'OVERAIR_PRIVATE_DOWNLOADS',

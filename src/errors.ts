@@ -337,18 +337,11 @@ export const errors = {
     code: 'forbidden',
     status: 403,
     audience: 'admin',
-    description: 'The token or user lacks the scope the action needs (read < publish < admin).',
-    message: ({
-      action,
-      needed,
-      holder,
-      held,
-    }: {
-      action: string;
-      needed: string;
-      holder: string;
-      held: string;
-    }) => `${action} needs the "${needed}" scope; ${holder} has "${held}"`,
+    description:
+      'The token or user lacks the role the action needs on its app (read < publish < release < admin), ' +
+      'or it needs a server admin (docs/security.md#roles).',
+    message: ({ action, needed, holder }: { action: string; needed: string; holder: string }) =>
+      `${action} needs ${needed}; ${holder} does not have it`,
   }),
   csrfTokenInvalid: define({
     code: 'csrf_token_invalid',
@@ -606,8 +599,8 @@ export const errors = {
     code: 'last_admin_user',
     status: 409,
     audience: 'admin',
-    description: 'The last admin user cannot be deleted.',
-    message: () => 'This is the last admin user; create another one before deleting it',
+    description: 'The last server admin user cannot be deleted, nor lose server-wide admin.',
+    message: () => 'This is the last server admin user; make another one server admin first',
   }),
   tokenNotFound: define({
     code: 'token_not_found',

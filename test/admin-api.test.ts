@@ -50,7 +50,7 @@ describe('admin API', () => {
 
       expect((await server.api('GET', '/whoami', undefined, secret)).body).toMatchObject({
         name: 'ci',
-        scope: 'publish',
+        roles: { server_admin: false, all: 'publish', apps: {} },
       });
       // publish may release, but not create apps or mint tokens
       expect((await server.api('POST', '/apps', { id: 'com.example.ci' }, secret)).status).toBe(403);
@@ -71,8 +71,11 @@ describe('admin API', () => {
     });
 
     it('will not revoke the last admin token', async () => {
-      const tokens = (await server.api('GET', '/tokens')).body.items as { id: number; scope: string }[];
-      const admin = tokens.find((t) => t.scope === 'admin')!;
+      const tokens = (await server.api('GET', '/tokens')).body.items as {
+        id: number;
+        roles: { server_admin: boolean };
+      }[];
+      const admin = tokens.find((t) => t.roles.server_admin)!;
       expect((await server.api('DELETE', `/tokens/${admin.id}`)).body.error).toBe('last_admin_token');
     });
 

@@ -7,18 +7,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, deviceInfo, sendJson, startTestServer, type TestServer } from './helpers/server.js';
 import { runSql } from './helpers/sql.js';
+import type { Access } from '../src/http/auth.js';
+import { roleAllows, ROLES, type Role } from '../src/domain/roles.js';
 
-type Scope = 'read' | 'publish' | 'admin';
 const APP = 'com.example.secure';
+/** Another app: a role on it gives nothing on APP. */
+const OTHER = 'com.example.other';
 
 /**
- * The scope each admin route needs. The first test checks that this is exactly the set of routes
- * the app serves, so a route added without an entry here fails it. "session": the dashboard's
- * sign-in, sign-in check and sign-out, open to all (test/sessions.test.ts covers them). "public":
- * open to all: the health probes (never audited, tested below) and the OpenAPI document
- * (test/openapi.test.ts).
+ * What each admin route needs (src/http/auth.ts `Access`). The first test checks that this is exactly
+ * the set of routes the app serves, so a route added without an entry here fails it. A role on a
+ * route with `:appId` is that role on the app of the path; on the others (tokens, webhooks, audit)
+ * `admin` is admin of some app, the handler then limiting what it shows and changes to the caller's
+ * apps (test/roles.test.ts). "signed-in": any token or user. "server-admin": server admins only.
+ * "session": the dashboard's sign-in, sign-in check and sign-out, open to all (test/sessions.test.ts
+ * covers them). "public": open to all: the health probes (never audited, tested below) and the
+ * OpenAPI document (test/openapi.test.ts).
  */
-const SCOPES: Record<string, Scope | 'session' | 'public'> = {
+const ACCESS: Record<string, Access | 'session' | 'public'> = {
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /api/v1/openapi.json': 'public',
@@ -29,16 +35,16 @@ const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'GET /api/v1/session/methods': 'session',
   'GET /api/v1/session/oidc': 'session',
   'GET /api/v1/session/oidc/callback': 'session',
-  'GET /api/v1/whoami': 'read',
-  'GET /api/v1/apps': 'read',
-  'POST /api/v1/apps': 'admin',
+  'GET /api/v1/whoami': 'signed-in',
+  'GET /api/v1/apps': 'signed-in',
+  'POST /api/v1/apps': 'server-admin',
   'GET /api/v1/apps/:appId': 'read',
   'PATCH /api/v1/apps/:appId': 'admin',
-  'DELETE /api/v1/apps/:appId': 'admin',
+  'DELETE /api/v1/apps/:appId': 'server-admin',
   'GET /api/v1/apps/:appId/bundles': 'read',
   'POST /api/v1/apps/:appId/bundles/upload': 'publish',
   'POST /api/v1/apps/:appId/bundles': 'publish',
-  // Deletes bundles, like DELETE …/bundles/:version: the same scope.
+  // Deletes bundles, like DELETE …/bundles/:version: the same role.
   'POST /api/v1/apps/:appId/bundles/cleanup': 'publish',
   'GET /api/v1/apps/:appId/bundles/:version': 'read',
   'PATCH /api/v1/apps/:appId/bundles/:version': 'publish',
@@ -76,22 +82,23 @@ const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'POST /api/v1/webhooks/:id/test': 'admin',
   'GET /api/v1/audit': 'admin',
   'GET /api/v1/audit/export': 'admin',
-  'GET /api/v1/users': 'admin',
-  'POST /api/v1/users': 'admin',
-  'DELETE /api/v1/users/:username': 'admin',
+  'GET /api/v1/users': 'server-admin',
+  'POST /api/v1/users': 'server-admin',
+  'DELETE /api/v1/users/:username': 'server-admin',
+  'PATCH /api/v1/users/:username': 'server-admin',
   // Also allowed to the signed-in user for their own password (test/sessions.test.ts).
-  'PUT /api/v1/users/:username/password': 'admin',
-  'DELETE /api/v1/users/:username/totp': 'admin',
+  'PUT /api/v1/users/:username/password': 'server-admin',
+  'DELETE /api/v1/users/:username/totp': 'server-admin',
   // The signed-in user's own two-factor sign-in and sessions (test/totp.test.ts); a token has no
   // two-factor sign-in (400 user_session_required) and sees the sessions opened with it.
-  'GET /api/v1/me/totp': 'read',
-  'POST /api/v1/me/totp': 'read',
-  'POST /api/v1/me/totp/confirm': 'read',
-  'DELETE /api/v1/me/totp': 'read',
-  'GET /api/v1/me/sessions': 'read',
-  'DELETE /api/v1/me/sessions/:id': 'read',
-  'GET /api/v1/sessions': 'admin',
-  'DELETE /api/v1/sessions/:id': 'admin',
+  'GET /api/v1/me/totp': 'signed-in',
+  'POST /api/v1/me/totp': 'signed-in',
+  'POST /api/v1/me/totp/confirm': 'signed-in',
+  'DELETE /api/v1/me/totp': 'signed-in',
+  'GET /api/v1/me/sessions': 'signed-in',
+  'DELETE /api/v1/me/sessions/:id': 'signed-in',
+  'GET /api/v1/sessions': 'server-admin',
+  'DELETE /api/v1/sessions/:id': 'server-admin',
 };
 
 /** Outside /api/v1, but in the table: load balancers and supervisors call them without a token. */
@@ -112,7 +119,7 @@ function servedAdminRoutes(server: TestServer): string[] {
 
 /** The admin routes that need a token or a session: all but the sign-in routes and the probes. */
 const guardedAdminRoutes = (server: TestServer) =>
-  servedAdminRoutes(server).filter((route) => SCOPES[route] !== 'session' && SCOPES[route] !== 'public');
+  servedAdminRoutes(server).filter((route) => ACCESS[route] !== 'session' && ACCESS[route] !== 'public');
 
 const SLOTS: Record<string, string> = {
   appId: APP,
@@ -173,35 +180,60 @@ async function expireToken(server: TestServer, id: number): Promise<void> {
   );
 }
 
+/** A token or user of the tests below: a role on all apps, on APP only, or on OTHER only. */
+type Holder = `${'all' | 'app' | 'other'}:${Role}`;
+const HOLDERS = (['all', 'app', 'other'] as const).flatMap((where) =>
+  ROLES.map((role) => `${where}:${role}` as Holder),
+);
+const rolesOf = (holder: Holder) => {
+  const [where, role] = holder.split(':') as ['all' | 'app' | 'other', Role];
+  return where === 'all' ? { all: role } : { apps: { [where === 'app' ? APP : OTHER]: role } };
+};
+
+/**
+ * What a holder gets on a route of APP (SLOTS): refused (403), allowed, or either (an admin's route
+ * off the app paths, whose handler refuses what is server-wide or of other apps: test/roles.test.ts).
+ */
+function expected(route: string, holder: Holder): 'refused' | 'allowed' | 'either' {
+  const access = ACCESS[route];
+  const [where, role] = holder.split(':') as ['all' | 'app' | 'other', Role];
+  if (access === 'server-admin' || access === undefined) return 'refused';
+  if (access === 'none' || access === 'signed-in' || access === 'session' || access === 'public')
+    return 'allowed';
+  if (!route.includes(':appId')) return role === 'admin' ? 'either' : 'refused';
+  return where !== 'other' && roleAllows(role, access) ? 'allowed' : 'refused';
+}
+
 describe('every admin route', () => {
   let server: TestServer;
-  const tokens = { read: '', publish: '', revoked: '', expired: '' };
+  const tokens = { revoked: '', expired: '' };
+  const holders = {} as Record<Holder, string>;
 
   beforeAll(async () => {
-    // The failed-login limit is tested below; here dozens of refusals come from one address.
+    // The failed-login limit is tested below; here hundreds of refusals come from one address.
     server = await startTestServer({ OVERAIR_AUTH_MAX_FAILURES: '0' });
     expect((await server.api('POST', '/apps', { id: APP })).status).toBe(201);
-    const create = async (name: string, scope: Scope, extra: object = {}) => {
-      const answer = await server.api('POST', '/tokens', { name, scope, ...extra });
+    expect((await server.api('POST', '/apps', { id: OTHER })).status).toBe(201);
+    const create = async (name: string, grant: object, extra: object = {}) => {
+      const answer = await server.api('POST', '/tokens', { name, ...grant, ...extra });
       expect(answer.status).toBe(201);
       return answer.body as { id: number; token: string };
     };
-    tokens.read = (await create('reader', 'read')).token;
-    tokens.publish = (await create('publisher', 'publish')).token;
-    const revoked = await create('revoked', 'admin');
+    for (const holder of HOLDERS) holders[holder] = (await create(holder, { roles: rolesOf(holder) })).token;
+    const revoked = await create('revoked', { scope: 'admin' });
     tokens.revoked = revoked.token;
     expect((await server.api('DELETE', `/tokens/${revoked.id}`)).status).toBe(200);
-    const expired = await create('expired', 'admin', { expires_in_days: 1 });
+    const expired = await create('expired', { scope: 'admin' }, { expires_in_days: 1 });
     tokens.expired = expired.token;
     expect((await server.api('GET', '/whoami', undefined, expired.token)).status).toBe(200);
     await expireToken(server, expired.id);
   });
   afterAll(() => server.stop());
 
-  it('is listed in the scope table of this test, and every listed route exists', () => {
+  it('is listed in the access table of this test, and every listed route exists', () => {
     const served = servedAdminRoutes(server);
     expect(served.length).toBeGreaterThanOrEqual(26);
-    expect(served).toEqual(Object.keys(SCOPES).sort());
+    expect(served).toEqual(Object.keys(ACCESS).sort());
   });
 
   it.each([
@@ -221,65 +253,95 @@ describe('every admin route', () => {
     expect(problems.filter(Boolean)).toEqual([]);
   });
 
-  it('answers 403 to a token of too small a scope, as JSON {error, message}', async () => {
+  it("answers 403 to every role below the route's, and to every role on another app, as JSON", async () => {
     const problems: string[] = [];
     let checked = 0;
-    for (const route of servedAdminRoutes(server)) {
-      const needed = SCOPES[route];
-      const weaker = needed === 'admin' ? ['read', 'publish'] : needed === 'publish' ? ['read'] : [];
-      for (const scope of weaker as Array<'read' | 'publish'>) {
+    for (const route of guardedAdminRoutes(server)) {
+      for (const holder of HOLDERS) {
+        if (expected(route, holder) !== 'refused') continue;
         checked++;
+        const answer = await call(server, concrete(route), { token: holders[holder] });
+        problems.push(problem(`${route} (${holder})`, answer, 403, 'forbidden'));
+      }
+    }
+    expect(problems.filter(Boolean)).toEqual([]);
+    expect(checked).toBeGreaterThanOrEqual(350);
+  });
+
+  it("lets every role at or above the route's through to its reads, on its app", async () => {
+    const problems: string[] = [];
+    for (const route of guardedAdminRoutes(server).filter((route) => route.startsWith('GET '))) {
+      for (const holder of HOLDERS) {
+        if (expected(route, holder) !== 'allowed') continue;
+        const answer = await call(server, concrete(route), { token: holders[holder] });
+        if ([401, 403, 429].includes(answer.status)) problems.push(`${route} (${holder}): ${answer.status}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('answers a role on another app exactly like an app that does not exist (no existence leak)', async () => {
+    const problems: string[] = [];
+    const appRoutes = guardedAdminRoutes(server).filter((route) => route.includes(':appId'));
+    for (const route of appRoutes) {
+      const at = (app: string) => concrete(route).replace(APP, app);
+      const other = await call(server, at(OTHER), { token: holders['app:admin'] });
+      const missing = await call(server, at('com.example.missing'), { token: holders['app:admin'] });
+      const same =
+        other.status === missing.status &&
+        other.body.error === missing.body.error &&
+        other.body.message.replace(OTHER, 'X') === missing.body.message.replace('com.example.missing', 'X');
+      if (other.status !== 403 || !same) {
         problems.push(
-          problem(
-            `${route} (${scope})`,
-            await call(server, concrete(route), { token: tokens[scope] }),
-            403,
-            'forbidden',
-          ),
+          `${route}: ${other.status} ${other.body.error} vs ${missing.status} ${missing.body.error}`,
         );
       }
     }
-    expect(problems.filter(Boolean)).toEqual([]);
-    expect(checked).toBeGreaterThanOrEqual(20);
+    expect(problems).toEqual([]);
   });
 
-  it("applies a signed-in user's scope exactly like a token's", async () => {
-    const sessions: Record<'read' | 'publish', { cookie: string; csrf: string }> = {} as never;
-    for (const scope of ['read', 'publish'] as const) {
-      const password = `${scope}-user-password`;
-      expect(
-        (await server.api('POST', '/users', { username: `${scope}-user`, password, scope })).status,
-      ).toBe(201);
-      const signIn = await call(server, 'POST /api/v1/session', {
-        body: { username: `${scope}-user`, password },
-      });
+  it('lists only the apps a token has a role on', async () => {
+    const names = async (holder: Holder) =>
+      (
+        (await call(server, 'GET /api/v1/apps', { token: holders[holder] })).body.items as Array<{
+          id: string;
+        }>
+      )
+        .map((app) => app.id)
+        .sort();
+    expect(await names('all:read')).toEqual([OTHER, APP].sort());
+    expect(await names('app:publish')).toEqual([APP]);
+    expect(await names('other:admin')).toEqual([OTHER]);
+  });
+
+  it("applies a signed-in user's roles exactly like a token's", async () => {
+    const users = ['app:read', 'app:publish', 'other:admin'] as const;
+    const sessions = {} as Record<(typeof users)[number], { cookie: string; csrf: string }>;
+    for (const holder of users) {
+      const username = holder.replace(':', '-');
+      const password = `${username}-user-password`;
+      const created = await server.api('POST', '/users', { username, password, roles: rolesOf(holder) });
+      expect(created.status).toBe(201);
+      const signIn = await call(server, 'POST /api/v1/session', { body: { username, password } });
       expect(signIn.status).toBe(200);
       const cookie = /^overair_session=([^;]+)/.exec(signIn.headers.get('set-cookie') ?? '')?.[1] ?? '';
-      sessions[scope] = { cookie, csrf: signIn.body.csrf_token };
+      sessions[holder] = { cookie, csrf: signIn.body.csrf_token };
     }
     const problems: string[] = [];
     for (const route of guardedAdminRoutes(server)) {
-      const needed = SCOPES[route];
-      const weaker = needed === 'admin' ? ['read', 'publish'] : needed === 'publish' ? ['read'] : [];
-      for (const scope of weaker as Array<'read' | 'publish'>) {
-        const answer = await call(server, concrete(route), { session: sessions[scope] });
-        problems.push(problem(`${route} (${scope} user)`, answer, 403, 'forbidden'));
-      }
-      if (needed === 'read') {
-        const answer = await call(server, concrete(route), { session: sessions.read });
-        if ([401, 403, 429].includes(answer.status)) problems.push(`${route} (read user): ${answer.status}`);
+      for (const holder of users) {
+        const expectation = expected(route, holder);
+        if (expectation === 'refused') {
+          const answer = await call(server, concrete(route), { session: sessions[holder] });
+          problems.push(problem(`${route} (${holder} user)`, answer, 403, 'forbidden'));
+        } else if (expectation === 'allowed' && route.startsWith('GET ')) {
+          const answer = await call(server, concrete(route), { session: sessions[holder] });
+          if ([401, 403, 429].includes(answer.status))
+            problems.push(`${route} (${holder} user): ${answer.status}`);
+        }
       }
     }
     expect(problems.filter(Boolean)).toEqual([]);
-  });
-
-  it('lets a read token through to every read route', async () => {
-    const problems: string[] = [];
-    for (const route of servedAdminRoutes(server).filter((route) => SCOPES[route] === 'read')) {
-      const answer = await call(server, concrete(route), { token: tokens.read });
-      if ([401, 403, 429].includes(answer.status)) problems.push(`${route}: ${answer.status}`);
-    }
-    expect(problems).toEqual([]);
   });
 
   it('does not let an expired token be used, nor counts it as the last admin token', async () => {

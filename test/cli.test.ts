@@ -282,6 +282,51 @@ describe('overair CLI against a real server', () => {
     expect((await asCi('bundle', 'list')).stderr).toContain('not authorised');
   });
 
+  it('mints a token limited to apps with --role and --app, and lists its roles', async () => {
+    const created = await run(
+      'token',
+      'create',
+      '--name',
+      'ci-app',
+      '--role',
+      'release',
+      '--app',
+      APP,
+      '--json',
+    );
+    expect(created.code).toBe(0);
+    expect(created.json.roles).toEqual({ server_admin: false, all: null, apps: { [APP]: 'release' } });
+    const asCi = (...args: string[]) =>
+      cli(args, { cwd: project, env: { OVERAIR_SERVER: server.url, OVERAIR_TOKEN: created.json.token } });
+    expect((await asCi('bundle', 'list')).code).toBe(0);
+    const other = await asCi('bundle', 'list', '--app', 'com.example.elsewhere');
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('forbidden');
+    expect((await run('token', 'list')).stdout).toMatch(
+      new RegExp(`ROLES[\\s\\S]*ci-app\\s+release on ${APP.replace(/\./g, '\\.')}`),
+    );
+    const wrong = await run('token', 'create', '--name', 'x', '--role', 'owner');
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('--role');
+    const both = await run('token', 'create', '--name', 'x', '--scope', 'read', '--role', 'read');
+    expect(both.code).not.toBe(0);
+    expect((await run('token', 'revoke', String(created.json.id))).code).toBe(0);
+  });
+
+  it('creates users with roles and replaces them with user update', async () => {
+    const created = await cli(['user', 'create', 'roles-user', '--role', 'publish', '--app', APP, '--json'], {
+      cwd: project,
+      env: { ...env, OVERAIR_PASSWORD: 'roles-user-password' },
+    });
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.json.roles.apps).toEqual({ [APP]: 'publish' });
+    const updated = await run('user', 'update', 'roles-user', '--role', 'read', '--json');
+    expect(updated.json.roles).toEqual({ server_admin: false, all: 'read', apps: {} });
+    expect((await run('user', 'list')).stdout).toMatch(/roles-user\s+read on all apps/);
+    expect((await run('user', 'update', 'roles-user')).code).not.toBe(0);
+    expect((await run('user', 'delete', 'roles-user')).code).toBe(0);
+  });
+
   it('mints tokens that expire, and lists their expiry', async () => {
     const created = await run(
       'token',

@@ -474,7 +474,10 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     const secret = await page.getByTestId('secret').textContent();
     expect(secret).toMatch(/^oat_/);
     const whoami = await server.api('GET', '/whoami', undefined, secret!);
-    expect(whoami.body).toMatchObject({ name: 'ci-release', scope: 'publish' });
+    expect(whoami.body).toMatchObject({
+      name: 'ci-release',
+      roles: { server_admin: false, all: 'publish', apps: {} },
+    });
     await shoot(page, 'tokens', 'desktop');
     await page
       .getByRole('row')
@@ -553,6 +556,46 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     }
     await page.goto('/');
     await shoot(page, 'apps', 'desktop');
+  });
+
+  it("hides what the signed-in user's roles do not allow on the app shown", async () => {
+    const viewer = { username: 'viewer', password: 'viewer password 123' };
+    const created = await server.api('POST', '/users', { ...viewer, roles: { apps: { [APP]: 'read' } } });
+    expect(created.status).toBe(201);
+    const own = await open('desktop');
+    await own.goto('/');
+    await own.getByLabel('User name').fill(viewer.username);
+    await own.getByLabel('Password').fill(viewer.password);
+    await own.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect.poll(() => own.getByRole('heading', { name: 'Apps' }).isVisible()).toBe(true);
+    const nav = own.getByRole('navigation', { name: 'Main' });
+    expect(await nav.getByRole('link').allTextContents()).toEqual(['Apps', 'Account']);
+    await own.goto(`/apps/${APP}/bundles`);
+    await expect.poll(() => own.getByRole('heading', { name: 'Bundles' }).first().isVisible()).toBe(true);
+    expect(await own.getByRole('form', { name: 'Upload a bundle' }).count()).toBe(0);
+    // Given publish on the app, the same session shows the upload at the next load.
+    await server.api('PATCH', `/users/${viewer.username}`, { roles: { apps: { [APP]: 'publish' } } });
+    await own.goto(`/apps/${APP}/bundles`);
+    await expect.poll(() => own.getByRole('form', { name: 'Upload a bundle' }).count()).toBe(1);
+
+    // A server admin adds a role on all apps to the one on APP, on the users page.
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'viewer' })
+      .getByRole('button', { name: 'Change roles' })
+      .click();
+    const editor = page.getByRole('form', { name: 'Add a role to viewer' });
+    await editor.getByLabel('Where').selectOption({ label: 'All apps' });
+    await editor.getByLabel('Role').selectOption('read');
+    await editor.getByRole('button', { name: 'Add' }).click();
+    await editor.getByRole('button', { name: 'Save roles' }).click();
+    await expect
+      .poll(
+        async () =>
+          (await server.api('GET', '/users')).body.items.find((u: any) => u.username === 'viewer').roles,
+      )
+      .toEqual({ server_admin: false, all: 'read', apps: { [APP]: 'publish' } });
   });
 
   it('signs out', async () => {

@@ -10,6 +10,8 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrateTo } from '../src/db/migrations.js';
+import { grantsOfRow } from '../src/db/grants.js';
+import { grantsFromScope, may, ROLES } from '../src/domain/roles.js';
 import { TEST_BACKEND, backendForServer } from './helpers/backends.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -360,21 +362,85 @@ describe('migration 0020: two-factor sign-in and session details', () => {
   });
 });
 
+describe('migration 0021: roles per app', () => {
+  it('gives existing tokens and users exactly what their scope allowed, on every app', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0020_totp_sessions');
+    const at = new Date().toISOString();
+    const scopes = ['admin', 'publish', 'read'] as const;
+    for (const scope of scopes) {
+      await db
+        .insertInto('tokens')
+        .values({ name: scope, hash: `h-${scope}`, scope, created_at: at })
+        .execute();
+      await db
+        .insertInto('users')
+        .values({ username: scope, password_hash: 'x', scope, created_at: at, password_changed_at: at })
+        .execute();
+    }
+    await db.insertInto('apps').values({ id: 'com.example.old', name: 'Old', created_at: at }).execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    for (const table of ['tokens', 'users'] as const) {
+      const rows = await db
+        .selectFrom(table)
+        .select([table === 'tokens' ? 'name' : 'username as name', 'server_admin', 'all_apps_role'])
+        .orderBy('id')
+        .execute();
+      expect(rows).toEqual([
+        { name: 'admin', server_admin: 1, all_apps_role: 'admin' },
+        { name: 'publish', server_admin: 0, all_apps_role: 'publish' },
+        { name: 'read', server_admin: 0, all_apps_role: 'read' },
+      ]);
+      // The rights those rows give are the old scopes', on an existing app and on any future one.
+      for (const [i, row] of rows.entries()) {
+        const now = grantsOfRow(row as never);
+        const before = grantsFromScope(scopes[i]!);
+        expect(now).toEqual(before);
+        for (const app of ['com.example.old', 'com.example.future'])
+          for (const role of ROLES) expect(may(now, app, role)).toBe(may(before, app, role));
+      }
+      expect(
+        Object.keys((await db.selectFrom(table).selectAll().executeTakeFirstOrThrow()) as object),
+      ).not.toContain('scope');
+    }
+    // A role on one app goes with the app, so that a new app of the same id starts with none.
+    const token = await db
+      .selectFrom('tokens')
+      .select('id')
+      .where('name', '=', 'read')
+      .executeTakeFirstOrThrow();
+    await db
+      .insertInto('app_grants')
+      .values({ token_id: token.id, user_id: null, app_id: 'com.example.old', role: 'admin' })
+      .execute();
+    await db.deleteFrom('apps').execute();
+    expect(await db.selectFrom('app_grants').selectAll().execute()).toEqual([]);
+    // One holder per row, one row per holder and app.
+    await expect(
+      db
+        .insertInto('app_grants')
+        .values({ token_id: null, user_id: null, app_id: 'x', role: 'read' })
+        .execute(),
+    ).rejects.toThrow();
+  });
+});
+
 describe('migration 0023: users of single sign-on', () => {
   it('leaves existing users local, and binds one user to each issuer and subject', async () => {
     const db = await emptyDatabase();
     await migrateTo(db, TEST_BACKEND, '0020_totp_sessions');
     const at = new Date().toISOString();
-    const user = (username: string) => ({
-      username,
-      password_hash: 'scrypt$x',
-      scope: 'read',
-      created_at: at,
-      password_changed_at: at,
-    });
-    await db.insertInto('users').values(user('alice')).execute();
+    const local = { password_hash: 'scrypt$x', created_at: at, password_changed_at: at };
+    await db
+      .insertInto('users')
+      .values({ username: 'alice', scope: 'read', ...local })
+      .execute();
 
     await migrateTo(db, TEST_BACKEND);
+    // After 0021, roles instead of the scope.
+    const user = (username: string) => ({ username, all_apps_role: 'read' as const, ...local });
 
     expect(
       await db.selectFrom('users').select(['username', 'oidc_issuer', 'oidc_subject']).execute(),

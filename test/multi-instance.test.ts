@@ -155,8 +155,8 @@ describe.skipIf(TEST_BACKEND !== 'postgres')('two instances on one database and 
   it('start together on an empty database: migrated once, one admin token minted, one admin user', async () => {
     expect(initialTokens.filter((token) => token !== null)).toHaveLength(1);
     expect(await runSql(a.server, 'select name from tokens')).toEqual([{ name: 'initial admin' }]);
-    expect(await runSql(a.server, 'select username, scope from users')).toEqual([
-      { username: ADMIN_USER, scope: 'admin' },
+    expect(await runSql(a.server, 'select username, server_admin from users')).toEqual([
+      { username: ADMIN_USER, server_admin: 1 },
     ]);
     const applied = await runSql(a.server, 'select name from kysely_migration');
     expect(new Set(applied.map((row) => row.name)).size).toBe(applied.length);

@@ -89,7 +89,7 @@ describe('dashboard sessions', () => {
       {
         id: 1,
         username: ROOT.username,
-        scope: 'admin',
+        roles: { server_admin: true, all: 'admin', apps: {} },
         created_at: expect.any(String),
         password_changed_at: expect.any(String),
         totp_enabled: false,
@@ -107,7 +107,7 @@ describe('dashboard sessions', () => {
   it('signs in with a password: the session cookie and its flags, stored hashed', async () => {
     const { cookie, csrf, answer } = await signIn(server, ROOT);
     expect(answer.body).toEqual({
-      user: { name: ROOT.username, scope: 'admin', kind: 'user' },
+      user: { name: ROOT.username, kind: 'user', roles: { server_admin: true, all: 'admin', apps: {} } },
       csrf_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       expires_at: expect.any(String),
       totp_enrolment_required: false,
@@ -126,18 +126,31 @@ describe('dashboard sessions', () => {
     const again = await call(server, 'GET', '/session', { cookie });
     expect(again).toMatchObject({ status: 200, body: answer.body });
     const whoami = await call(server, 'GET', '/whoami', { cookie });
-    expect(whoami.body).toEqual({ id: 1, name: ROOT.username, scope: 'admin', kind: 'user' });
+    expect(whoami.body).toEqual({
+      id: 1,
+      name: ROOT.username,
+      kind: 'user',
+      roles: { server_admin: true, all: 'admin', apps: {} },
+    });
   });
 
-  it('signs in with a token: a session of that token, with its scope', async () => {
+  it('signs in with a token: a session of that token, with its roles', async () => {
     const reader = await server.api('POST', '/tokens', { name: 'dash-reader', scope: 'read' });
     const { cookie, answer } = await signIn(server, { token: reader.body.token });
-    expect(answer.body.user).toEqual({ name: 'dash-reader', scope: 'read', kind: 'token' });
+    expect(answer.body.user).toEqual({
+      name: 'dash-reader',
+      kind: 'token',
+      roles: { server_admin: false, all: 'read', apps: {} },
+    });
     expect((await call(server, 'GET', '/apps', { cookie })).status).toBe(200);
     const refused = await call(server, 'GET', '/tokens', { cookie });
     expect(refused).toMatchObject({ status: 403, body: { error: 'forbidden' } });
     const admin = await signIn(server, { token: ADMIN_TOKEN });
-    expect(admin.answer.body.user).toEqual({ name: 'OVERAIR_ADMIN_TOKEN', scope: 'admin', kind: 'token' });
+    expect(admin.answer.body.user).toEqual({
+      name: 'OVERAIR_ADMIN_TOKEN',
+      kind: 'token',
+      roles: { server_admin: true, all: 'admin', apps: {} },
+    });
   });
 
   it.each([
@@ -369,7 +382,10 @@ describe('dashboard sessions', () => {
       password: 'ops-password-123',
       scope: 'publish',
     });
-    expect(ok).toMatchObject({ status: 201, body: { username: 'ops.team@example-1', scope: 'publish' } });
+    expect(ok).toMatchObject({
+      status: 201,
+      body: { username: 'ops.team@example-1', roles: { server_admin: false, all: 'publish', apps: {} } },
+    });
     expect(ok.body.password_hash).toBeUndefined();
     expect(JSON.stringify((await server.api('GET', '/users')).body)).not.toContain('scrypt');
 
@@ -519,13 +535,13 @@ describe('overair user commands', () => {
       stdin: 'alice-password-1\n',
     });
     expect(piped.code, piped.stderr).toBe(0);
-    expect(piped.json).toMatchObject({ username: 'alice', scope: 'admin' });
+    expect(piped.json).toMatchObject({ username: 'alice', roles: { server_admin: true } });
     // The newline a pipe adds is not part of the password.
     await signIn(server, { username: 'alice', password: 'alice-password-1' });
 
     const fromEnv = await run(['user', 'create', 'bob'], { env: { OVERAIR_PASSWORD: 'bob-password-12' } });
     expect(fromEnv.code, fromEnv.stderr).toBe(0);
-    expect(fromEnv.stdout).toContain('Created user "bob" (read)');
+    expect(fromEnv.stdout).toContain('Created user "bob" (read on all apps)');
     expect(fromEnv.stdout + fromEnv.stderr).not.toContain('bob-password-12');
     await signIn(server, { username: 'bob', password: 'bob-password-12' });
 
@@ -556,16 +572,16 @@ describe('overair user commands', () => {
 
   it('lists, changes passwords and deletes', async () => {
     const list = await run(['user', 'list', '--json']);
-    expect(list.json.map((user: { username: string; scope: string }) => [user.username, user.scope])).toEqual(
-      [
-        ['alice', 'admin'],
-        ['bob', 'read'],
-        ['carol', 'read'],
-      ],
-    );
+    expect(
+      list.json.map((user: { username: string; roles: { all: string } }) => [user.username, user.roles.all]),
+    ).toEqual([
+      ['alice', 'admin'],
+      ['bob', 'read'],
+      ['carol', 'read'],
+    ]);
     expect(list.stdout).not.toContain('scrypt');
     const table = await run(['user', 'list']);
-    expect(table.stdout).toMatch(/USERNAME\s+SCOPE/);
+    expect(table.stdout).toMatch(/USERNAME\s+ROLES/);
 
     const session = await signIn(server, { username: 'bob', password: 'bob-password-12' });
     const passwd = await run(['user', 'passwd', 'bob', '--password-stdin'], { stdin: 'bob-new-password\n' });

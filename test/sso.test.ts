@@ -80,7 +80,9 @@ describe.skipIf(!available && !process.env.CI)(
           OVERAIR_PORT: String(serverPort),
           OVERAIR_PUBLIC_URL: urlOf(serverPort),
           OVERAIR_OIDC_CLIENT_SECRET: provider.clientSecret,
-          OVERAIR_OIDC_ROLES: 'overair-admins=server-admin, mobile-devs=publish, viewers=read',
+          OVERAIR_OIDC_ROLES:
+            'overair-admins=server-admin, mobile-devs=publish, viewers=read, ' +
+            'app-team=release@com.example.sso, app-team=read@com.example.not-yet',
           OVERAIR_OIDC_ALLOWED_DOMAINS: 'example.com',
           OVERAIR_ADMIN_USER: 'admin',
           OVERAIR_ADMIN_PASSWORD: 'correct horse battery staple',
@@ -153,7 +155,7 @@ describe.skipIf(!available && !process.env.CI)(
       page.evaluate(async () => {
         const answer = await fetch('/api/v1/session');
         return answer.ok
-          ? ((await answer.json()) as { user: { name: string; scope: string; kind: string } }).user
+          ? ((await answer.json()) as { user: { name: string; roles: unknown; kind: string } }).user
           : answer.status;
       });
 
@@ -169,11 +171,15 @@ describe.skipIf(!available && !process.env.CI)(
       page.on('pageerror', (error) => problems.push(error.message));
       await signInThroughProvider(page, server, 'ana');
       await expect.poll(() => page.getByRole('heading', { name: 'Apps' }).isVisible()).toBe(true);
-      expect(await sessionOf(page)).toEqual({ name: 'ana@example.com', scope: 'publish', kind: 'user' });
+      expect(await sessionOf(page)).toEqual({
+        name: 'ana@example.com',
+        roles: { server_admin: false, all: 'publish', apps: {} },
+        kind: 'user',
+      });
       const [signIn] = await audit(server, 'sso.sign_in');
       expect(signIn).toMatchObject({
         actor: 'user:ana@example.com',
-        detail: { issuer: provider.issuer, subject: 'ana', scope: 'publish', created: true },
+        detail: { issuer: provider.issuer, subject: 'ana', roles: 'publish on all apps', created: true },
       });
       // The user has no password anyone could use, nor set.
       const setPassword = await server.api('PUT', '/users/ana@example.com/password', {
@@ -196,11 +202,14 @@ describe.skipIf(!available && !process.env.CI)(
       provider.accounts.set('ana', { email: 'ana@example.com', groups: ['viewers'] });
       const second = await newPage(server);
       await signInThroughProvider(second, server, 'ana');
-      expect(await sessionOf(second)).toMatchObject({ name: 'ana@example.com', scope: 'read' });
-      expect(await sessionOf(page)).toMatchObject({ scope: 'read' });
+      expect(await sessionOf(second)).toMatchObject({
+        name: 'ana@example.com',
+        roles: { server_admin: false, all: 'read', apps: {} },
+      });
+      expect(await sessionOf(page)).toMatchObject({ roles: { server_admin: false, all: 'read', apps: {} } });
       expect((await audit(server, 'sso.sign_in'))[0]?.detail).toMatchObject({
-        scope: 'read',
-        previous_scope: 'publish',
+        roles: 'read on all apps',
+        previous_roles: 'publish on all apps',
       });
 
       // Out of every group: refused, and her open sessions end.
@@ -224,9 +233,41 @@ describe.skipIf(!available && !process.env.CI)(
       provider.accounts.set('root', { email: 'root@example.com', groups: ['overair-admins'] });
       const page = await newPage(server);
       await signInThroughProvider(page, server, 'root');
-      expect(await sessionOf(page)).toEqual({ name: 'root@example.com', scope: 'admin', kind: 'user' });
+      expect(await sessionOf(page)).toMatchObject({
+        name: 'root@example.com',
+        roles: { server_admin: true },
+        kind: 'user',
+      });
       await page.getByRole('link', { name: 'Users' }).click();
       await expect.poll(() => page.getByText('root@example.com').count()).toBeGreaterThan(0);
+    });
+
+    it('gives a group a role on one app only, and leaves out apps that do not exist yet', async () => {
+      expect((await server.api('POST', '/apps', { id: 'com.example.sso', name: 'SSO app' })).status).toBe(
+        201,
+      );
+      provider.accounts.set('tess', { email: 'tess@example.com', groups: ['app-team'] });
+      const page = await newPage(server);
+      await signInThroughProvider(page, server, 'tess');
+      await expect.poll(() => page.getByRole('heading', { name: 'Apps' }).isVisible()).toBe(true);
+      expect(await sessionOf(page)).toEqual({
+        name: 'tess@example.com',
+        roles: { server_admin: false, all: null, apps: { 'com.example.sso': 'release' } },
+        kind: 'user',
+      });
+      // Her session sees that app and no other, and may release there.
+      const apps = await page.evaluate(async () => (await (await fetch('/api/v1/apps')).json()) as unknown);
+      expect(apps).toMatchObject({ items: [{ id: 'com.example.sso' }] });
+      expect((apps as { items: unknown[] }).items).toHaveLength(1);
+      // The app named later exists now: her next sign-in gives her a role there too.
+      expect((await server.api('POST', '/apps', { id: 'com.example.not-yet', name: 'Later' })).status).toBe(
+        201,
+      );
+      const again = await newPage(server);
+      await signInThroughProvider(again, server, 'tess');
+      expect(await sessionOf(again)).toMatchObject({
+        roles: { apps: { 'com.example.sso': 'release', 'com.example.not-yet': 'read' } },
+      });
     });
 
     it('refuses a user whose email is outside the allowed domains', async () => {
@@ -262,7 +303,7 @@ describe.skipIf(!available && !process.env.CI)(
       expect(
         body.items.find((user: { username: string }) => user.username === 'bob@example.com'),
       ).toMatchObject({
-        scope: 'read',
+        roles: { server_admin: false, all: 'read' },
       });
     });
 
@@ -369,7 +410,11 @@ describe.skipIf(!available && !process.env.CI)(
       const member = await newPage(strict);
       await signInThroughProvider(member, strict, 'frank');
       await expect.poll(() => member.getByRole('heading', { name: 'Apps' }).isVisible()).toBe(true);
-      expect(await sessionOf(member)).toEqual({ name: 'frank', scope: 'publish', kind: 'user' });
+      expect(await sessionOf(member)).toEqual({
+        name: 'frank',
+        roles: { server_admin: false, all: 'publish', apps: {} },
+        kind: 'user',
+      });
     });
   },
 );

@@ -20,22 +20,22 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 /** Markdown cells hold no pipes or line breaks. */
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 
-/** One row per operation, grouped by tag in the document's order: method, path, scope, purpose. */
+/** One row per operation, grouped by tag in the document's order: method, path, access, purpose. */
 export function routeTable(): string {
   const document = adminOpenApiDocument();
   const rows: string[] = [];
   for (const tag of document.tags ?? []) {
     for (const [route, item] of Object.entries(document.paths ?? {})) {
       for (const method of METHODS) {
-        const op = item[method] as { tags?: string[]; summary?: string; 'x-scope'?: string } | undefined;
+        const op = item[method] as { tags?: string[]; summary?: string; 'x-access'?: string } | undefined;
         if (!op || !op.tags?.includes(tag.name)) continue;
         rows.push(
-          `| ${method.toUpperCase()} | \`${route}\` | ${op['x-scope']} | ${cell(op.summary ?? '')} |`,
+          `| ${method.toUpperCase()} | \`${route}\` | ${op['x-access']} | ${cell(op.summary ?? '')} |`,
         );
       }
     }
   }
-  return ['| Method | Path | Scope | Purpose |', '| --- | --- | --- | --- |', ...rows].join('\n');
+  return ['| Method | Path | Access | Purpose |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 /** The guide `current` with its table replaced by the generated one, formatted as prettier would. */

@@ -6,6 +6,7 @@ import { AuthFailuresRepo } from './auth-failures.js';
 import { BundlesRepo } from './bundles.js';
 import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
+import { GrantsRepo } from './grants.js';
 import { HoldsRepo } from './holds.js';
 import { NativeBinariesRepo } from './native-binaries.js';
 import { NativeBuildsRepo } from './native-builds.js';
@@ -25,6 +26,7 @@ export class Repos {
   readonly devices: DevicesRepo;
   readonly stats: StatsRepo;
   readonly tokens: TokensRepo;
+  readonly grants: GrantsRepo;
   readonly audit: AuditRepo;
   readonly holds: HoldsRepo;
   readonly webhooks: WebhooksRepo;
@@ -46,6 +48,7 @@ export class Repos {
     this.devices = new DevicesRepo(db);
     this.stats = new StatsRepo(db);
     this.tokens = new TokensRepo(db);
+    this.grants = new GrantsRepo(db);
     this.audit = new AuditRepo(db);
     this.holds = new HoldsRepo(db);
     this.webhooks = new WebhooksRepo(db, secrets);

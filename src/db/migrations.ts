@@ -471,6 +471,36 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await sessions('address');
       },
     },
+    '0021_app_roles': {
+      async up(db: Kysely<any>) {
+        // Roles per app (docs/security.md#roles): a token or user is a server admin or not, holds a role
+        // on all apps or none (all_apps_role), and roles on single apps (app_grants, one row per app,
+        // deleted with the app, the token or the user). The single scope they replace becomes the same
+        // rights: admin → server admin (and admin on all apps), publish and read → that role on all apps.
+        for (const table of ['tokens', 'users']) {
+          await db.schema
+            .alterTable(table)
+            .addColumn('server_admin', 'integer', (c) => c.notNull().defaultTo(0))
+            .execute();
+          await db.schema.alterTable(table).addColumn('all_apps_role', 'text').execute();
+          await sql`UPDATE ${sql.table(table)} SET server_admin = CASE WHEN scope = 'admin' THEN 1 ELSE 0 END,
+            all_apps_role = scope`.execute(db);
+          await db.schema.alterTable(table).dropColumn('scope').execute();
+        }
+        await withId(db.schema.createTable('app_grants'))
+          .addColumn('token_id', 'integer', (c) => c.references('tokens.id').onDelete('cascade'))
+          .addColumn('user_id', 'integer', (c) => c.references('users.id').onDelete('cascade'))
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addCheckConstraint('app_grants_one_holder', sql`(token_id IS NULL) <> (user_id IS NULL)`)
+          .addUniqueConstraint('app_grants_token_app', ['token_id', 'app_id'])
+          .addUniqueConstraint('app_grants_user_app', ['user_id', 'app_id'])
+          .execute();
+        // The unique constraints index (token_id, app_id) and (user_id, app_id): a holder's lookup and
+        // the cascades from tokens and users use them; the cascade from apps needs its own.
+        await db.schema.createIndex('app_grants_app').on('app_grants').column('app_id').execute();
+      },
+    },
     '0023_oidc_users': {
       async up(db: Kysely<any>) {
         // Single sign-on (docs/sso.md): a user created by an OpenID Connect sign-in is bound to the

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { Role } from '../domain/roles.js';
 
 /**
  * The whole database schema as one interface. Portable types only, so SQLite and PostgreSQL share
@@ -189,11 +190,23 @@ interface TokensTable {
   name: string;
   /** sha256 (hex) of the secret; the secret itself is never stored. */
   hash: string;
-  scope: 'read' | 'publish' | 'admin';
+  /** 1: a server-wide admin (users, server tokens, the whole audit log, every app). */
+  server_admin: Generated<Flag>;
+  /** The role on every app, present and future (src/domain/roles.ts); null: none. */
+  all_apps_role: ColumnType<Role | null, Role | null | undefined, Role | null>;
   created_at: Timestamp;
   last_used_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
   /** After this moment the token is refused; null for no expiry. */
   expires_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+}
+
+/** A role of a token or a user on one app (one of the two is set); deleted with either, or the app. */
+interface AppGrantsTable {
+  id: Generated<number>;
+  token_id: number | null;
+  user_id: number | null;
+  app_id: string;
+  role: Role;
 }
 
 /** Dashboard users, who sign in with a password or through single sign-on. */
@@ -202,7 +215,9 @@ interface UsersTable {
   username: string;
   /** `scrypt$N$r$p$salt$hash` (src/crypto/passwords.ts); the password itself is never stored. */
   password_hash: string;
-  scope: 'read' | 'publish' | 'admin';
+  /** As for tokens: server-wide admin, and the role on every app. */
+  server_admin: Generated<Flag>;
+  all_apps_role: ColumnType<Role | null, Role | null | undefined, Role | null>;
   created_at: Timestamp;
   password_changed_at: Timestamp;
   /**
@@ -324,6 +339,7 @@ export interface Database {
   device_events: DeviceEventsTable;
   device_holds: DeviceHoldsTable;
   tokens: TokensTable;
+  app_grants: AppGrantsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   audit_log: AuditLogTable;

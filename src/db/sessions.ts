@@ -5,8 +5,11 @@ import { now } from './time.js';
 /** A session with whoever it belongs to: its user, or the token it was opened with. */
 export interface SessionWithOwner {
   session: SessionRow;
-  user: Pick<UserRow, 'id' | 'username' | 'scope' | 'totp_enabled_at' | 'oidc_subject'> | null;
-  token: Pick<TokenRow, 'id' | 'name' | 'scope' | 'expires_at'> | null;
+  user: Pick<
+    UserRow,
+    'id' | 'username' | 'server_admin' | 'all_apps_role' | 'totp_enabled_at' | 'oidc_subject'
+  > | null;
+  token: Pick<TokenRow, 'id' | 'name' | 'server_admin' | 'all_apps_role' | 'expires_at'> | null;
 }
 
 /** A live session as listed to its owner or an admin: never its hash nor its CSRF token. */
@@ -43,11 +46,13 @@ export class SessionsRepo {
       .selectAll('sessions')
       .select([
         'users.username as user_username',
-        'users.scope as user_scope',
+        'users.server_admin as user_server_admin',
+        'users.all_apps_role as user_all_apps_role',
         'users.totp_enabled_at as user_totp_enabled_at',
         'users.oidc_subject as user_oidc_subject',
         'tokens.name as token_name',
-        'tokens.scope as token_scope',
+        'tokens.server_admin as token_server_admin',
+        'tokens.all_apps_role as token_all_apps_role',
         'tokens.expires_at as token_expires_at',
       ])
       .where('sessions.hash', '=', hash)
@@ -55,29 +60,38 @@ export class SessionsRepo {
     if (!row) return undefined;
     const {
       user_username,
-      user_scope,
+      user_server_admin,
+      user_all_apps_role,
       user_totp_enabled_at,
       user_oidc_subject,
       token_name,
-      token_scope,
+      token_server_admin,
+      token_all_apps_role,
       token_expires_at,
       ...session
     } = row;
     return {
       session,
       user:
-        session.user_id !== null && user_username !== null && user_scope !== null
+        session.user_id !== null && user_username !== null && user_server_admin !== null
           ? {
               id: session.user_id,
               username: user_username,
-              scope: user_scope,
+              server_admin: user_server_admin,
+              all_apps_role: user_all_apps_role,
               totp_enabled_at: user_totp_enabled_at,
               oidc_subject: user_oidc_subject,
             }
           : null,
       token:
-        session.token_id !== null && token_name !== null && token_scope !== null
-          ? { id: session.token_id, name: token_name, scope: token_scope, expires_at: token_expires_at }
+        session.token_id !== null && token_name !== null && token_server_admin !== null
+          ? {
+              id: session.token_id,
+              name: token_name,
+              server_admin: token_server_admin,
+              all_apps_role: token_all_apps_role,
+              expires_at: token_expires_at,
+            }
           : null,
     };
   }

@@ -22,7 +22,9 @@ export class TokensRepo {
   }
 
   insert(
-    token: Pick<TokenRow, 'name' | 'hash' | 'scope'> & { expires_at?: string | null },
+    token: Pick<TokenRow, 'name' | 'hash' | 'server_admin' | 'all_apps_role'> & {
+      expires_at?: string | null;
+    },
   ): Promise<TokenRow> {
     return this.db
       .insertInto('tokens')

@@ -44,14 +44,15 @@ export class UsersRepo {
     return this.db.selectFrom('users').selectAll().orderBy('id').execute();
   }
 
-  async count(scope?: UserRow['scope']): Promise<number> {
+  /** How many users there are (`serverAdmins`: how many are server admins). */
+  async count(serverAdmins = false): Promise<number> {
     let query = this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n'));
-    if (scope) query = query.where('scope', '=', scope);
+    if (serverAdmins) query = query.where('server_admin', '=', 1);
     return Number((await query.executeTakeFirstOrThrow()).n);
   }
 
   insert(
-    user: Pick<UserRow, 'username' | 'password_hash' | 'scope'> &
+    user: Pick<UserRow, 'username' | 'password_hash' | 'server_admin' | 'all_apps_role'> &
       Partial<Pick<UserRow, 'oidc_issuer' | 'oidc_subject'>>,
   ): Promise<UserRow> {
     const at = now();
@@ -62,8 +63,9 @@ export class UsersRepo {
       .executeTakeFirstOrThrow();
   }
 
-  async setScope(id: number, scope: UserRow['scope']): Promise<void> {
-    await this.db.updateTable('users').set({ scope }).where('id', '=', id).execute();
+  /** Sets the server-admin flag and the all-apps role (the per-app roles are in GrantsRepo). */
+  async setGrantColumns(id: number, columns: Pick<UserRow, 'server_admin' | 'all_apps_role'>): Promise<void> {
+    await this.db.updateTable('users').set(columns).where('id', '=', id).execute();
   }
 
   async setPassword(id: number, passwordHash: string): Promise<void> {

@@ -59,10 +59,61 @@ export function grantsFromScope(scope: 'read' | 'publish' | 'admin'): Grants {
   };
 }
 
+/** Nothing at all: a holder that may not see any app. */
+export const NO_GRANTS: Grants = { serverAdmin: false, allApps: null, apps: new Map() };
+
+/** Whether the grants give anything at all (a token must hold at least one role). */
+export function grantsSomething(grants: Grants): boolean {
+  return grants.serverAdmin || grants.allApps !== null || grants.apps.size > 0;
+}
+
+/** Whether a holder of `grants` administers at least one app (or every app): the tokens and webhooks pages. */
+export function adminsSomeApp(grants: Grants): boolean {
+  return grants.serverAdmin || grants.allApps === 'admin' || [...grants.apps.values()].includes('admin');
+}
+
 /**
- * The grants of a request's principal. Until per-app roles are stored, a principal carries its old
- * scope only; once it carries `grants`, those win.
+ * Whether `holder` may hand out `granted` (create a token with it) or manage what holds it (list or
+ * revoke such a token): a server admin may do anything; anyone else only roles they administer and
+ * never more than they hold. Server-wide admin is for server admins only; a role on all apps needs
+ * admin on all apps; a role on one app needs admin on that app (admin is the highest role, so it
+ * covers every role there). Something that holds nothing is managed by server admins only.
  */
-export function grantsOf(principal: { scope: 'read' | 'publish' | 'admin'; grants?: Grants }): Grants {
-  return principal.grants ?? grantsFromScope(principal.scope);
+export function mayGrant(holder: Grants, granted: Grants): boolean {
+  if (holder.serverAdmin) return true;
+  if (granted.serverAdmin || !grantsSomething(granted)) return false;
+  if (granted.allApps !== null && holder.allApps !== 'admin') return false;
+  for (const appId of granted.apps.keys()) if (!may(holder, appId, 'admin')) return false;
+  return true;
+}
+
+/**
+ * The grants of a request's principal. A principal carries the grants loaded when its token or session
+ * was authenticated; something that carries only an old single scope is read as that scope.
+ */
+export function grantsOf(principal: { scope?: 'read' | 'publish' | 'admin'; grants?: Grants }): Grants {
+  if (principal.grants !== undefined) return principal.grants;
+  return principal.scope !== undefined ? grantsFromScope(principal.scope) : NO_GRANTS;
+}
+
+/** Roles as the API writes them (src/api-types.ts `RolesJson`). */
+interface RolesJsonShape {
+  server_admin: boolean;
+  all: Role | null;
+  apps: Record<string, Role>;
+}
+
+/** The grants of roles as the API writes them (the dashboard and the CLI ask `may` with these). */
+export function grantsFromJson(json: RolesJsonShape): Grants {
+  return { serverAdmin: json.server_admin, allApps: json.all, apps: new Map(Object.entries(json.apps)) };
+}
+
+/** Grants in a few words, for lists: "server admin", "publish on all apps, admin on com.example.a". */
+export function describeGrants(grants: Grants): string {
+  if (grants.serverAdmin) return 'server admin';
+  const parts = [
+    ...(grants.allApps !== null ? [`${grants.allApps} on all apps`] : []),
+    ...[...grants.apps].map(([appId, role]) => `${role} on ${appId}`),
+  ];
+  return parts.length > 0 ? parts.join(', ') : 'no role';
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { admit, grantsForGroups, parseList, parseSsoRoles, scopeForGrants, type SsoPolicy } from './sso.js';
+import { admit, grantsForGroups, parseList, parseSsoRoles, type SsoPolicy } from './sso.js';
 
 const rulesOf = (text: string) => {
   const parsed = parseSsoRoles(text);
@@ -59,22 +59,6 @@ describe('grantsForGroups', () => {
 
   it('matches group names exactly (case and all)', () => {
     expect(grantsForGroups(rules, ['Admins', 'admins ']).serverAdmin).toBe(false);
-  });
-});
-
-describe('scopeForGrants', () => {
-  it('never says more than the grants give', () => {
-    const g = (serverAdmin: boolean, allApps: 'read' | 'publish' | 'release' | 'admin' | null) => ({
-      serverAdmin,
-      allApps,
-      apps: new Map([['x', 'admin' as const]]),
-    });
-    expect(scopeForGrants(g(true, null))).toBe('admin');
-    expect(scopeForGrants(g(false, 'admin'))).toBe('publish');
-    expect(scopeForGrants(g(false, 'release'))).toBe('publish');
-    expect(scopeForGrants(g(false, 'publish'))).toBe('publish');
-    expect(scopeForGrants(g(false, 'read'))).toBe('read');
-    expect(scopeForGrants(g(false, null))).toBeNull();
   });
 });
 

@@ -141,15 +141,3 @@ export function admit(claims: Record<string, unknown>, policy: SsoPolicy): SsoAd
   }
   return { status: 'admitted', username: name, grants, groups, email };
 }
-
-/**
- * The old single scope (read < publish < admin) that best stands for grants, never more than they
- * give: a server admin is `admin`; a role on every app is `read` or `publish` (`release` and `admin`
- * on every app are more than `publish` but less than a server admin); roles on single apps alone
- * cannot be said with a scope (null). Used until per-app roles are stored.
- */
-export function scopeForGrants(grants: Grants): 'read' | 'publish' | 'admin' | null {
-  if (grants.serverAdmin) return 'admin';
-  if (grants.allApps === null) return null;
-  return grants.allApps === 'read' ? 'read' : 'publish';
-}

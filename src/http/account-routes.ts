@@ -2,7 +2,7 @@ import type { Context, Hono } from 'hono';
 import { errors } from '../errors.js';
 import type { Services } from '../services/index.js';
 import type { Principal } from '../services/sessions.js';
-import { countedAttempt, requireScope, type AdminEnv } from './auth.js';
+import { countedAttempt, requireServerAdmin, type AdminEnv } from './auth.js';
 import * as a from './admin-schemas.js';
 import { readJson } from './json-body.js';
 import * as s from './schemas.js';
@@ -32,7 +32,8 @@ export function registerAccountRoutes(
   cookies: SessionCookies,
   limiter: FailedAuthLimiter,
 ) {
-  const admin = requireScope('admin');
+  // Other users' two-factor sign-in and everyone's sessions: server-wide things, for server admins.
+  const admin = requireServerAdmin();
   const checked = async <T>(c: C, check: () => Promise<T | null>): Promise<T> => {
     const result = await countedAttempt(c, limiter, check, (answer) => answer === null);
     if (result === null) throw errors.invalidTotpCode();

@@ -5,10 +5,7 @@
  */
 import { z } from 'zod';
 import type { AuditRow } from '../db/schema.js';
-import type { Principal, ActiveSession } from '../services/sessions.js';
 import type { AppUpdatedJson, StatsJson } from '../api-types.js';
-import type { PublicToken } from '../services/tokens.js';
-import type { PublicUser } from '../services/users.js';
 import type { TotpEnrolment, TotpStatus } from '../services/totp.js';
 import type { SessionListing } from '../db/sessions.js';
 import type { ErrorBody } from './errors.js';
@@ -20,14 +17,26 @@ import type {
   deviceJson,
   historyJson,
   holdJson,
+  principalJson,
+  tokenJson,
+  userJson,
   webhookJson,
 } from './serialize.js';
+import { ROLES } from '../domain/roles.js';
 import type { nativeBuildJson } from './native-routes.js';
 import type { BundleUploadedJson, CleanupJson, CompatibilityJson } from '../api-types.js';
 import { nativeLayer } from './admin-schemas.js';
 import type { nativeBinaryJson } from './serialize.js';
 
-const scope = z.enum(['read', 'publish', 'admin']);
+const role = z.enum(ROLES);
+/** What a token or user holds (docs/security.md#roles). */
+const roles = z
+  .object({
+    server_admin: z.boolean().meta({ description: 'A server-wide admin: users, server tokens, every app.' }),
+    all: role.nullable().meta({ description: 'The role on every app, present and future; null for none.' }),
+    apps: z.record(z.string(), role).meta({ description: 'Roles on single apps: app id to role.' }),
+  })
+  .meta({ id: 'Roles' });
 const at = z.string().meta({ description: 'ISO 8601 date-time (UTC).' });
 const nullable = <T extends z.ZodType>(schema: T) => schema.nullable();
 
@@ -46,7 +55,7 @@ export const page = <T extends z.ZodType>(item: T) =>
 
 export const deleted = z.object({ deleted: z.literal(true) });
 export const whoami = z
-  .object({ id: z.number().int(), name: z.string(), scope, kind: z.enum(['token', 'user']) })
+  .object({ id: z.number().int(), name: z.string(), kind: z.enum(['token', 'user']), roles })
   .meta({ id: 'Principal' });
 
 export const app = z
@@ -258,7 +267,7 @@ export const token = z
   .object({
     id: z.number().int(),
     name: z.string(),
-    scope,
+    roles,
     created_at: at,
     last_used_at: nullable(at),
     expires_at: nullable(at).meta({ description: 'When it stops working; null for never.' }),
@@ -284,7 +293,7 @@ export const user = z
   .object({
     id: z.number().int(),
     username: z.string(),
-    scope,
+    roles,
     created_at: at,
     password_changed_at: at,
     totp_enabled: z.boolean().meta({ description: 'Two-factor sign-in is on.' }),
@@ -294,7 +303,7 @@ export const passwordUpdated = z.object({ updated: z.literal(true) });
 
 export const session = z
   .object({
-    user: z.object({ name: z.string(), scope, kind: z.enum(['user', 'token']) }),
+    user: z.object({ name: z.string(), kind: z.enum(['user', 'token']), roles }),
     csrf_token: z.string().meta({ description: 'Send it as X-CSRF-Token with every change.' }),
     expires_at: at,
     totp_enrolment_required: z.boolean().meta({
@@ -460,7 +469,7 @@ type Check<T extends true> = T;
 type Out<T extends z.ZodType> = z.output<T>;
 type _ResponseSchemasMatch = [
   Check<Same<Out<typeof errorBody>, ErrorBody>>,
-  Check<Same<Out<typeof whoami>, Principal>>,
+  Check<Same<Out<typeof whoami>, ReturnType<typeof principalJson>>>,
   Check<Same<Out<typeof app>, ReturnType<typeof appJson>>>,
   Check<Same<Out<typeof appUpdated>, AppUpdatedJson>>,
   Check<Same<Out<typeof bundle>, ReturnType<typeof bundleJson>>>,
@@ -469,13 +478,13 @@ type _ResponseSchemasMatch = [
   Check<Same<Out<typeof stats>, StatsJson>>,
   Check<Same<Out<typeof device>, ReturnType<typeof deviceJson>>>,
   Check<Same<Out<typeof hold>, ReturnType<typeof holdJson>>>,
-  Check<Same<Out<typeof token>, PublicToken>>,
+  Check<Same<Out<typeof token>, ReturnType<typeof tokenJson>>>,
   Check<Same<Omit<Out<typeof auditEntry>, 'detail'>, Omit<AuditRow, 'detail'>>>,
-  Check<Same<Out<typeof user>, PublicUser>>,
+  Check<Same<Out<typeof user>, ReturnType<typeof userJson>>>,
   Check<Same<Out<typeof totpStatus>, TotpStatus>>,
   Check<Same<Out<typeof totpEnrolment>, TotpEnrolment>>,
   Check<Same<Omit<Out<typeof sessionListing>, 'current'>, SessionListing>>,
-  Check<Same<Out<typeof session>['user'], Pick<ActiveSession['principal'], 'name' | 'scope' | 'kind'>>>,
+  Check<Same<Out<typeof session>['user'], Omit<ReturnType<typeof principalJson>, 'id'>>>,
   Check<Same<Out<typeof webhook>, ReturnType<typeof webhookJson>>>,
   Check<Same<Out<typeof nativeBuild>, ReturnType<typeof nativeBuildJson>>>,
   Check<Same<Out<typeof nativeBinary>, ReturnType<typeof nativeBinaryJson>>>,

@@ -8,7 +8,19 @@ import type { Services } from '../services/index.js';
 import { statsPeriod } from '../services/stats.js';
 import type { Logger } from 'pino';
 import * as a from './admin-schemas.js';
-import { auditRequests, limitFailedAuth, requireScope, requireToken, type AdminEnv } from './auth.js';
+import {
+  auditRequests,
+  forbiddenToNonServerAdmin,
+  isServerAdmin,
+  limitFailedAuth,
+  requireRole,
+  requireRoleOn,
+  requireServerAdmin,
+  requireSomeAppAdmin,
+  requireToken,
+  type AdminEnv,
+} from './auth.js';
+import { grantsOf, may } from '../domain/roles.js';
 import type { FailedAuthLimiter } from './shared-auth-limiter.js';
 import { clientAddress } from './client-address.js';
 import type { DownloadLinks } from './download.js';
@@ -18,7 +30,16 @@ import * as s from './schemas.js';
 import { SessionCookies } from './session-cookie.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { registerSsoRoutes } from './sso-routes.js';
-import { appJson, bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
+import {
+  appJson,
+  bundleJson,
+  channelJson,
+  deviceJson,
+  historyJson,
+  holdJson,
+  principalJson,
+  tokenJson,
+} from './serialize.js';
 import { nativeLayerFromQuery, registerNativeRoutes } from './native-routes.js';
 import { adminOpenApiDocument } from './openapi.js';
 import { registerUserRoutes } from './user-routes.js';
@@ -64,14 +85,19 @@ export interface AdminGuard {
 
 /**
  * The admin REST API under /api/v1: JSON in and out, bearer token or the dashboard's session
- * cookie, scopes read < publish < admin. Every request, refused or not, is audited; too many failed
- * authentications from one address get 429s for a while.
+ * cookie. Each route checks the caller's role (src/http/auth.ts `Access`): on the app in its path for
+ * app routes, server admin or the apps the caller administers for the others. Every request, refused
+ * or not, is audited; too many failed authentications from one address get 429s for a while.
  */
 export function adminRoutes(services: Services, links: DownloadLinks, guard: AdminGuard) {
   const api = new Hono<AdminEnv>();
-  const read = requireScope('read');
-  const publish = requireScope('publish');
-  const admin = requireScope('admin');
+  // Roles on the app in the path (`:appId`).
+  const read = requireRole('read');
+  const publish = requireRole('publish');
+  const admin = requireRole('admin');
+  // Routes without an app in the path.
+  const serverAdmin = requireServerAdmin();
+  const someAppAdmin = requireSomeAppAdmin();
   const bundleUrl = (c: C) => links.forBundle(c);
   /** The app's keep_bundles after an upload: `{retention}` for the answer, nothing when it keeps all. */
   const retain = async (c: C, bundle: { app_id: string; version: string }) => {
@@ -105,14 +131,17 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   api.get('/openapi.json', (c) => c.json(adminOpenApiDocument()));
   api.use('*', requireToken(services.tokens, services.sessions, cookies, guard.limiter));
 
-  api.get('/whoami', read, (c) => {
-    const { id, name, scope, kind } = c.get('principal');
-    return c.json({ id, name, scope, kind });
-  });
+  // Any token or user: who it is and what it holds (the dashboard hides what it may not do).
+  api.get('/whoami', (c) => c.json(principalJson(c.get('principal'))));
 
-  // Apps
-  api.get('/apps', read, async (c) => c.json({ items: (await services.apps.list()).map(appJson) }));
-  api.post('/apps', admin, async (c) => {
+  // Apps. The list is open to any token or user and shows the apps it has a role on (others' apps
+  // are not named); creating an app is a server admin's (a new app is a server-wide thing).
+  api.get('/apps', async (c) => {
+    const grants = grantsOf(c.get('principal'));
+    const apps = (await services.apps.list()).filter((app) => may(grants, app.id, 'read'));
+    return c.json({ items: apps.map(appJson) });
+  });
+  api.post('/apps', serverAdmin, async (c) => {
     const input = await body(c, a.createAppBody);
     const app = await services.apps.create(
       { id: input.id, name: input.name, defaultChannel: input.default_channel },
@@ -138,7 +167,9 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     );
     return c.json({ ...appJson(app), noncompliant_bundles: noncompliant });
   });
-  api.delete('/apps/:appId', admin, async (c) => {
+  // Deleting an app (its bundles, devices, statistics, and every role on it) is the counterpart of
+  // creating one: a server admin's.
+  api.delete('/apps/:appId', serverAdmin, async (c) => {
     await services.apps.delete(appParam(c), c.get('actor'));
     return c.json({ deleted: true });
   });
@@ -340,9 +371,13 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   registerUserRoutes(api, services, cookies);
   registerAccountRoutes(api, services, cookies, guard.limiter);
 
-  // Tokens and audit
-  api.get('/tokens', admin, async (c) => c.json({ items: await services.tokens.list() }));
-  api.post('/tokens', admin, async (c) => {
+  // Tokens and audit. An app's admin sees, creates and revokes the tokens limited to apps they
+  // administer, with roles up to theirs (mayGrant); server admins all of them.
+  api.get('/tokens', someAppAdmin, async (c) => {
+    const tokens = await services.tokens.list(grantsOf(c.get('principal')));
+    return c.json({ items: tokens.map(tokenJson) });
+  });
+  api.post('/tokens', someAppAdmin, async (c) => {
     const input = await body(c, a.createTokenBody);
     const expiry =
       input.expires_in_days !== undefined
@@ -350,25 +385,42 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
         : input.expires_at !== undefined
           ? { at: input.expires_at }
           : undefined;
-    const { token, secret } = await services.tokens.create(input.name, input.scope, c.get('actor'), expiry);
-    return c.json({ ...token, token: secret }, 201);
+    const { token, secret } = await services.tokens.create(
+      input.name,
+      input.grants,
+      c.get('actor'),
+      grantsOf(c.get('principal')),
+      expiry,
+    );
+    return c.json({ ...tokenJson(token), token: secret }, 201);
   });
-  api.delete('/tokens/:id', admin, async (c) => {
+  api.delete('/tokens/:id', someAppAdmin, async (c) => {
     const id = parseInput(a.numericId, c.req.param('id'), 'token id');
-    await services.tokens.revoke(id, c.get('actor'));
+    await services.tokens.revoke(id, c.get('actor'), grantsOf(c.get('principal')));
     return c.json({ deleted: true });
   });
   const auditPage = (rows: AuditRow[], limit: number) => ({
     items: rows.map((row) => ({ ...row, detail: row.detail ? (JSON.parse(row.detail) as unknown) : null })),
     next_cursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
   });
-  api.get('/audit', admin, async (c) => {
+  /**
+   * The whole audit log is a server admin's; an app's admin reads the entries of that app, and must
+   * name it (`?app=`): entries of no app (users, tokens, sign-ins) are server-wide.
+   */
+  const auditScope = (c: C, app: string | undefined) => {
+    if (isServerAdmin(c)) return;
+    if (app === undefined) throw forbiddenToNonServerAdmin(c, 'The audit log of every app (no ?app=)');
+    requireRoleOn(c, app, 'admin', "Reading an app's audit log");
+  };
+  api.get('/audit', someAppAdmin, async (c) => {
     const input = query(c, a.auditQuery);
+    auditScope(c, input.app);
     return c.json(auditPage(await services.audit.page(input.limit, input.app, input.cursor), input.limit));
   });
   // Oldest first, page by page (`overair audit export` follows next_cursor): never the whole log at once.
-  api.get('/audit/export', admin, async (c) => {
+  api.get('/audit/export', someAppAdmin, async (c) => {
     const input = query(c, a.auditExportQuery);
+    auditScope(c, input.app);
     const rows = await services.audit.exportPage(input.limit, {
       since: input.since,
       appId: input.app,

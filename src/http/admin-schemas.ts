@@ -10,8 +10,36 @@ import { NATIVE_POLICIES } from '../domain/policy.js';
 import { RELEASE_EVENTS } from '../services/events.js';
 import { NATIVE_PLATFORMS } from '../services/native-builds.js';
 import * as s from './schemas.js';
+import { grantsFromScope, ROLES, type Grants } from '../domain/roles.js';
 
-const scope = z.enum(['read', 'publish', 'admin']);
+const scope = z.enum(['read', 'publish', 'admin']).meta({
+  description: 'The single scope before per-app roles: admin is a server admin; read, publish: on all apps.',
+});
+const role = z.enum(ROLES);
+/** Roles to give (docs/security.md#roles); what is left out is not given. */
+const rolesBody = z
+  .object({
+    server_admin: z.boolean().optional().meta({ description: 'Server-wide admin (server admins only).' }),
+    all: role.nullable().optional().meta({ description: 'The role on every app, present and future.' }),
+    apps: z
+      .record(s.appId, role)
+      .optional()
+      .refine((apps) => apps === undefined || Object.keys(apps).length <= 1000, 'at most 1000 apps')
+      .meta({ description: 'Roles on single apps: app id to role.' }),
+  })
+  .strict();
+/** `roles` as grants; `scope` (the old single scope) as the grants it always gave. */
+const toGrants = (input: { scope?: z.infer<typeof scope>; roles?: z.infer<typeof rolesBody> }): Grants =>
+  input.roles !== undefined
+    ? {
+        serverAdmin: input.roles.server_admin ?? false,
+        allApps: input.roles.all ?? null,
+        apps: new Map(Object.entries(input.roles.apps ?? {})),
+      }
+    : grantsFromScope(input.scope!);
+const oneOfScopeOrRoles = (input: { scope?: unknown; roles?: unknown }) =>
+  (input.scope === undefined) !== (input.roles === undefined);
+const SCOPE_OR_ROLES = 'give roles or scope (one of them)';
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).max(2048);
 
 // Path parameters, one schema each (handlers parse them one by one, with a label for the message).
@@ -217,7 +245,8 @@ export const clearHoldsQuery = z.object({
 export const createTokenBody = z
   .object({
     name: z.string().min(1).max(100),
-    scope,
+    scope: scope.optional(),
+    roles: rolesBody.optional(),
     expires_in_days: z.number().int().positive().max(3650).optional(),
     expires_at: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time' }).optional(),
   })
@@ -225,7 +254,9 @@ export const createTokenBody = z
   .refine(
     (input) => input.expires_in_days === undefined || input.expires_at === undefined,
     'give expires_in_days or expires_at, not both',
-  );
+  )
+  .refine(oneOfScopeOrRoles, SCOPE_OR_ROLES)
+  .transform((input) => ({ ...input, grants: toGrants(input) }));
 export const auditQuery = z.object({ app: s.appId.optional(), limit: s.pageLimit, cursor: s.cursorId });
 export const auditExportQuery = z.object({
   since: z
@@ -290,7 +321,22 @@ export const nativeListQuery = z.object({
 });
 
 // Users
-export const createUserBody = z.object({ username: s.username, password: s.newPassword, scope }).strict();
+export const createUserBody = z
+  .object({
+    username: s.username,
+    password: s.newPassword,
+    scope: scope.optional(),
+    roles: rolesBody.optional(),
+  })
+  .strict()
+  .refine(oneOfScopeOrRoles, SCOPE_OR_ROLES)
+  .transform((input) => ({ ...input, grants: toGrants(input) }));
+/** PATCH /users/:username: the user's roles, all replaced. */
+export const updateUserBody = z
+  .object({ scope: scope.optional(), roles: rolesBody.optional() })
+  .strict()
+  .refine(oneOfScopeOrRoles, SCOPE_OR_ROLES)
+  .transform((input) => ({ grants: toGrants(input) }));
 export const setPasswordBody = z.object({ password: s.newPassword }).strict();
 
 // Session

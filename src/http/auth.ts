@@ -6,7 +6,8 @@ import type { AuditRepo } from '../db/audit.js';
 import type { TokenRow } from '../db/schema.js';
 import { OverairError, errors } from '../errors.js';
 import { actorOf, type ActiveSession, type Principal, type SessionService } from '../services/sessions.js';
-import { scopeAllows, type Scope, type TokenService } from '../services/tokens.js';
+import { adminsSomeApp, grantsOf, may, type Role } from '../domain/roles.js';
+import type { TokenService } from '../services/tokens.js';
 import type { FailedAuthLimiter } from './shared-auth-limiter.js';
 import { appId } from './schemas.js';
 import type { SessionCookies } from './session-cookie.js';
@@ -187,9 +188,9 @@ export function requireToken(
       c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
       throw errors.invalidToken();
     }
-    const { token } = result;
+    const { token, grants } = result;
     c.set('token', token);
-    c.set('principal', { kind: 'token', id: token.id, name: token.name, scope: token.scope });
+    c.set('principal', { kind: 'token', id: token.id, name: token.name, grants });
     c.set('actor', `token:${token.name}`);
     await next();
   });
@@ -218,17 +219,75 @@ export function checkCsrf(c: Context<AdminEnv>, session: ActiveSession): void {
   }
 }
 
-export function requireScope(needed: Scope): MiddlewareHandler<AdminEnv> {
+/**
+ * What a route needs (the route table in src/http/openapi.ts states it for each, and the roles table
+ * of docs/security.md is generated from it):
+ * - `none`: nothing (sign-in, the API's description);
+ * - `signed-in`: any token or user; what it then sees is what its roles allow (its own account, the
+ *   apps it has a role on);
+ * - a role (`read` < `publish` < `release` < `admin`): that role on the app in the path (`:appId`);
+ *   on a route without an app in its path (tokens, webhooks, audit), `admin` of the app the request
+ *   names or the object belongs to, and only server admins for server-wide things;
+ * - `server-admin`: a server-wide admin (users, everyone's sessions, creating apps).
+ */
+export type Access = 'none' | 'signed-in' | Role | 'server-admin';
+
+const holderOf = (c: Context<AdminEnv>) => (c.get('principal').kind === 'user' ? 'this user' : 'this token');
+
+/**
+ * Needs the role `needed` on the app in the path. Answered before anything is looked up, so the
+ * answer is the same 403 whether the app exists or not: it tells nothing about other apps.
+ */
+export function requireRole(needed: Role): MiddlewareHandler<AdminEnv> {
   return createMiddleware<AdminEnv>(async (c, next) => {
-    const { kind, scope: held } = c.get('principal');
-    if (!scopeAllows(held, needed)) {
+    const appId = c.req.param('appId') ?? '';
+    if (!may(grantsOf(c.get('principal')), appId, needed)) {
       throw errors.forbidden({
         action: 'This action',
-        needed,
-        holder: kind === 'user' ? 'this user' : 'this token',
-        held,
+        // Cut: the id is the caller's, unchecked yet (a valid one is at most 128 characters).
+        needed: `the "${needed}" role on app "${appId.slice(0, 128)}"`,
+        holder: holderOf(c),
       });
     }
     await next();
   });
+}
+
+/**
+ * Needs admin of at least one app (or a server admin): the routes of tokens, webhooks and the audit
+ * log, whose handlers then show and change only what belongs to the apps the caller administers.
+ */
+export function requireSomeAppAdmin(): MiddlewareHandler<AdminEnv> {
+  return createMiddleware<AdminEnv>(async (c, next) => {
+    if (!adminsSomeApp(grantsOf(c.get('principal')))) {
+      throw errors.forbidden({
+        action: 'This action',
+        needed: 'the "admin" role on an app',
+        holder: holderOf(c),
+      });
+    }
+    await next();
+  });
+}
+
+/** Whether the request's principal is a server-wide admin. */
+export const isServerAdmin = (c: Context<AdminEnv>): boolean => grantsOf(c.get('principal')).serverAdmin;
+
+/** Needs a server-wide admin (users, everyone's sessions, creating apps, server-wide things). */
+export function requireServerAdmin(): MiddlewareHandler<AdminEnv> {
+  return createMiddleware<AdminEnv>(async (c, next) => {
+    if (!isServerAdmin(c)) throw forbiddenToNonServerAdmin(c, 'This action');
+    await next();
+  });
+}
+
+/** The 403 of something only server admins may do. */
+export const forbiddenToNonServerAdmin = (c: Context<AdminEnv>, action: string): OverairError =>
+  errors.forbidden({ action, needed: 'a server admin', holder: holderOf(c) });
+
+/** The 403 of an app-scoped action done in a handler (the app named in the body or the query). */
+export function requireRoleOn(c: Context<AdminEnv>, appId: string, needed: Role, action: string): void {
+  if (!may(grantsOf(c.get('principal')), appId, needed)) {
+    throw errors.forbidden({ action, needed: `the "${needed}" role on app "${appId}"`, holder: holderOf(c) });
+  }
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { NativeBuildRow } from '../db/schema.js';
 import { errors } from '../errors.js';
 import type { Services } from '../services/index.js';
-import { requireScope, type AdminEnv } from './auth.js';
+import { requireRole, type AdminEnv } from './auth.js';
 import type { DownloadLinks } from './download.js';
 import * as a from './admin-schemas.js';
 import { errorJson } from './errors.js';
@@ -67,8 +67,9 @@ export function nativeBuildJson(build: NativeBuildRow, links: DownloadLinks, bas
 
 /** The admin API's native builds: upload (publish), list (read), delete (publish). */
 export function registerNativeRoutes(api: Hono<AdminEnv>, services: Services, links: DownloadLinks): void {
-  const read = requireScope('read');
-  const publish = requireScope('publish');
+  // The role on the app in the path: registering and deleting native builds is part of publishing.
+  const read = requireRole('read');
+  const publish = requireRole('publish');
   const appParam = (c: Context<AdminEnv>) => parseInput(s.appId, c.req.param('appId'), 'app id');
 
   api.post('/apps/:appId/native/upload', publish, async (c) => {

@@ -11,14 +11,18 @@ import * as a from './admin-schemas.js';
 import * as r from './admin-responses.js';
 import * as s from './schemas.js';
 
-/** What a route needs: `none` (no credentials) or the least token/user scope (read < publish < admin). */
-type OperationScope = 'none' | 'read' | 'publish' | 'admin';
+import type { Access } from './auth.js';
 
 export interface AdminOperation {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Relative to /api/v1, with Hono's `:param` placeholders (as the routes are registered). */
   path: string;
-  scope: OperationScope;
+  /**
+   * What the route needs (src/http/auth.ts `Access`): enforced by the route's middleware, checked by
+   * test/openapi.test.ts and test/admin-security.test.ts, and the source of the roles table of
+   * docs/security.md (npm run docs:roles).
+   */
+  access: Access;
   tag: string;
   /** One line, for the route table. */
   summary: string;
@@ -57,7 +61,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/openapi.json',
-    scope: 'none',
+    access: 'none',
     tag: 'Meta',
     summary: 'This OpenAPI 3.1 document.',
     response: z.record(z.string(), z.unknown()),
@@ -65,16 +69,16 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/whoami',
-    scope: 'read',
+    access: 'signed-in',
     tag: 'Meta',
-    summary: "The caller's token or user: id, name, scope, kind.",
+    summary: "The caller's token or user: id, name, kind and roles.",
     response: r.whoami,
   },
   // Session
   {
     method: 'post',
     path: '/session',
-    scope: 'none',
+    access: 'none',
     tag: 'Session',
     summary: 'Sign in with `{username, password}` (and `code`) or `{token}`; sets the session cookie.',
     description:
@@ -87,7 +91,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/session',
-    scope: 'none',
+    access: 'none',
     tag: 'Session',
     summary: 'The signed-in session and its CSRF token (401 when none).',
     response: r.session,
@@ -95,7 +99,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: '/session',
-    scope: 'none',
+    access: 'none',
     tag: 'Session',
     summary: 'Sign out (needs X-CSRF-Token when a session is open).',
     response: r.signedOut,
@@ -103,7 +107,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/session/methods',
-    scope: 'none',
+    access: 'none',
     tag: 'Session',
     summary: 'How one may sign in: with a password (unless turned off), and through single sign-on.',
     response: r.signInMethods,
@@ -111,7 +115,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/session/oidc',
-    scope: 'none',
+    access: 'none',
     tag: 'Session',
     summary: "Starts a single sign-on: redirects to the OpenID provider's sign-in page.",
     description:
@@ -122,7 +126,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/session/oidc/callback',
-    scope: 'none',
+    access: 'none',
     tag: 'Session',
     summary: "The OpenID provider's redirect back: checks the answer and the ID token, opens a session.",
     description:
@@ -135,15 +139,15 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/apps',
-    scope: 'read',
+    access: 'signed-in',
     tag: 'Apps',
-    summary: 'All apps.',
+    summary: 'The apps the caller has a role on (all of them for a server admin).',
     response: r.list(r.app),
   },
   {
     method: 'post',
     path: '/apps',
-    scope: 'admin',
+    access: 'server-admin',
     tag: 'Apps',
     summary: 'Create an app and its default channel (`production` unless given).',
     body: a.createAppBody,
@@ -154,7 +158,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: APPS,
-    scope: 'read',
+    access: 'read',
     tag: 'Apps',
     summary: 'One app.',
     response: r.app,
@@ -162,7 +166,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'patch',
     path: APPS,
-    scope: 'admin',
+    access: 'admin',
     tag: 'Apps',
     summary: "Change an app's name, its bundle requirements (signature, encryption) and retention.",
     description:
@@ -179,7 +183,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: APPS,
-    scope: 'admin',
+    access: 'server-admin',
     tag: 'Apps',
     summary: 'Delete an app with its channels, bundles, devices and unshared bundle bytes.',
     response: r.deleted,
@@ -188,7 +192,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${APPS}/bundles`,
-    scope: 'read',
+    access: 'read',
     tag: 'Bundles',
     summary: 'Bundles, newest first, paginated.',
     query: a.pageQuery,
@@ -197,7 +201,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: `${APPS}/bundles/upload`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Bundles',
     summary: 'Upload a bundle: the zip as the raw body, metadata in the query.',
     description:
@@ -217,7 +221,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: `${APPS}/bundles`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Bundles',
     summary: 'Register a bundle hosted elsewhere (its URL and sha256).',
     description:
@@ -231,14 +235,14 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: `${APPS}/bundles/cleanup`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Bundles',
     summary: 'Delete old bundles no channel can still need (retention); `dry_run` to see them first.',
     description:
       "Deletes the bundles beyond the `keep` newest (default: the app's `keep_bundles`) and, when " +
       '`older_than_days` is given, uploaded before then; never one a channel serves (live or rolling ' +
       'out) nor the rollback target of any channel. Their zips and delta files are deleted when no other ' +
-      'bundle or file shares them. Each deletion is audited as `bundle.cleanup`. Needs the same scope ' +
+      'bundle or file shares them. Each deletion is audited as `bundle.cleanup`. Needs the same role ' +
       'as deleting a bundle. A 400 when neither limit is given nor `keep_bundles` set.',
     body: a.cleanupBody,
     bodyOptional: true,
@@ -247,7 +251,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${APPS}/bundles/:version`,
-    scope: 'read',
+    access: 'read',
     tag: 'Bundles',
     summary: 'One bundle.',
     response: r.bundle,
@@ -255,7 +259,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'patch',
     path: `${APPS}/bundles/:version`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Bundles',
     summary: "Correct a bundle's notes, minimum native version or native layer (never its bytes).",
     description:
@@ -269,7 +273,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${APPS}/bundles/:version/compatibility`,
-    scope: 'read',
+    access: 'read',
     tag: 'Bundles',
     summary:
       'The bundle against every registered binary: per native package, what it would reach and refuse.',
@@ -282,7 +286,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: `${APPS}/bundles/:version`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Bundles',
     summary: 'Delete a bundle; channels it was live on fall back, and are listed.',
     response: r.bundleDeleted,
@@ -291,7 +295,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${APPS}/channels`,
-    scope: 'read',
+    access: 'read',
     tag: 'Channels',
     summary: "The app's channels.",
     response: r.list(r.channel),
@@ -299,7 +303,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: `${APPS}/channels`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Channels',
     summary: "Create a channel (`{name, version?, ...settings}`); an app's first is its default.",
     body: a.createChannelBody,
@@ -310,7 +314,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: CHANNEL,
-    scope: 'read',
+    access: 'read',
     tag: 'Channels',
     summary: 'One channel.',
     response: r.channel,
@@ -318,7 +322,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'patch',
     path: CHANNEL,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Channels',
     summary: "Change a channel's settings (at least one).",
     body: a.updateChannelBody,
@@ -327,7 +331,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: CHANNEL,
-    scope: 'admin',
+    access: 'admin',
     tag: 'Channels',
     summary: 'Delete a channel; devices pinned to it go back to the normal rules.',
     response: r.deleted,
@@ -335,7 +339,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'put',
     path: `${CHANNEL}/bundle`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Channels',
     summary: 'Make a bundle live: `{version}`.',
     body: a.setBundleBody,
@@ -345,7 +349,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: `${CHANNEL}/rollout`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Channels',
     summary: 'Serve a bundle to `percent` of the devices (100 completes it).',
     body: a.rolloutBody,
@@ -357,7 +361,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: `${CHANNEL}/rollback`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Channels',
     summary: 'Stop a rollout, or else make the previous bundle live again.',
     body: a.rollbackBody,
@@ -367,7 +371,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${CHANNEL}/history`,
-    scope: 'read',
+    access: 'read',
     tag: 'Channels',
     summary: 'Every release change of the channel, with who, when and why; paginated.',
     query: a.pageQuery,
@@ -377,7 +381,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${APPS}/stats`,
-    scope: 'read',
+    access: 'read',
     tag: 'Devices',
     summary: 'Devices, downloads, installs, failures per version, a time series, plugin versions.',
     query: a.statsQuery,
@@ -386,7 +390,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${APPS}/devices`,
-    scope: 'read',
+    access: 'read',
     tag: 'Devices',
     summary: 'Devices, most recently seen first, filtered; paginated.',
     query: a.devicesQuery,
@@ -395,7 +399,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: DEVICE,
-    scope: 'read',
+    access: 'read',
     tag: 'Devices',
     summary: 'One device.',
     response: r.device,
@@ -403,7 +407,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'put',
     path: `${DEVICE}/channel`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Devices',
     summary: 'Pin a device to a channel (works before its first check).',
     body: a.deviceChannelBody,
@@ -412,7 +416,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: `${DEVICE}/channel`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Devices',
     summary: "Remove a device's pin.",
     response: r.device,
@@ -420,7 +424,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${APPS}/holds`,
-    scope: 'read',
+    access: 'read',
     tag: 'Devices',
     summary: 'Versions held back from devices that failed them.',
     query: a.holdsQuery,
@@ -429,7 +433,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: `${DEVICE}/holds`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Devices',
     summary: "Clear a device's holds (one version, or all).",
     query: a.clearHoldsQuery,
@@ -439,7 +443,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: `${APPS}/native/upload`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Native builds',
     summary: 'Upload a native test build (APK, AAB, IPA) as the raw body.',
     query: a.nativeUploadQuery,
@@ -451,7 +455,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${APPS}/native`,
-    scope: 'read',
+    access: 'read',
     tag: 'Native builds',
     summary: 'Native builds, newest first, with download and stable latest links.',
     query: a.nativeListQuery,
@@ -460,7 +464,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: `${APPS}/native/:platform/:version`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Native builds',
     summary: 'Delete a native build (and its bytes unless shared).',
     params: { version: s.nativeVersion },
@@ -469,7 +473,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: `${APPS}/binaries`,
-    scope: 'read',
+    access: 'read',
     tag: 'Native builds',
     summary: 'Binaries registered with their native layer, newest first.',
     response: r.list(r.nativeBinary),
@@ -477,7 +481,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: `${APPS}/binaries`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Native builds',
     summary: "Register a binary's native layer (201; 200 when it replaces the same binary's).",
     description:
@@ -490,7 +494,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: `${APPS}/binaries/:platform/:version`,
-    scope: 'publish',
+    access: 'publish',
     tag: 'Native builds',
     summary: "Remove a binary's registration (`version_code` as registered, if it was).",
     params: { version: s.nativeVersion },
@@ -501,7 +505,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/webhooks',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Webhooks',
     summary: 'Webhooks (all, or those of one app); never their secrets.',
     query: a.webhooksQuery,
@@ -510,7 +514,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: '/webhooks',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Webhooks',
     summary: 'Add a webhook; answers its signing secret once.',
     body: a.newWebhookBody,
@@ -520,7 +524,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: '/webhooks/:id',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Webhooks',
     summary: 'Delete a webhook.',
     response: r.deleted,
@@ -528,7 +532,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/webhooks/:id/deliveries',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Webhooks',
     summary: "A webhook's delivery log, newest first; paginated.",
     query: a.pageQuery,
@@ -537,7 +541,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: '/webhooks/:id/test',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Webhooks',
     summary: 'Queue a `webhook.test` event to that webhook only.',
     status: 202,
@@ -547,7 +551,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/users',
-    scope: 'admin',
+    access: 'server-admin',
     tag: 'Users',
     summary: 'Dashboard users (never their password hashes).',
     response: r.list(r.user),
@@ -555,7 +559,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: '/users',
-    scope: 'admin',
+    access: 'server-admin',
     tag: 'Users',
     summary: 'Add a dashboard user.',
     body: a.createUserBody,
@@ -564,9 +568,19 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     errors: { 409: 'The user exists.' },
   },
   {
+    method: 'patch',
+    path: '/users/:username',
+    access: 'server-admin',
+    tag: 'Users',
+    summary: "Replace a user's roles (not the last server admin's server-wide admin).",
+    body: a.updateUserBody,
+    response: r.user,
+    errors: { 409: 'The last server admin user would lose server-wide admin.' },
+  },
+  {
     method: 'delete',
     path: '/users/:username',
-    scope: 'admin',
+    access: 'server-admin',
     tag: 'Users',
     summary: 'Delete a user and end their sessions (not the last admin).',
     response: r.deleted,
@@ -575,17 +589,17 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'put',
     path: '/users/:username/password',
-    scope: 'admin',
+    access: 'server-admin',
     tag: 'Users',
     summary: "Set a user's password (also a signed-in user's own); ends their sessions.",
-    description: 'Needs the admin scope, except for signed-in users changing their own password.',
+    description: 'Needs a server admin, except for signed-in users changing their own password.',
     body: a.setPasswordBody,
     response: r.passwordUpdated,
   },
   {
     method: 'delete',
     path: '/users/:username/totp',
-    scope: 'admin',
+    access: 'server-admin',
     tag: 'Users',
     summary: "Turn a user's two-factor sign-in off (a lost authenticator); ends their sessions.",
     response: r.totpDisabled,
@@ -595,7 +609,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/me/totp',
-    scope: 'read',
+    access: 'signed-in',
     tag: 'Account',
     summary: "The signed-in user's two-factor sign-in: on or not, recovery codes left.",
     response: r.totpStatus,
@@ -603,7 +617,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: '/me/totp',
-    scope: 'read',
+    access: 'signed-in',
     tag: 'Account',
     summary: 'Start enrolling an authenticator: a new secret, its otpauth URI and QR code.',
     description: 'Not in force until confirmed with a code. Only for users signed in with a password.',
@@ -614,7 +628,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'post',
     path: '/me/totp/confirm',
-    scope: 'read',
+    access: 'signed-in',
     tag: 'Account',
     summary: 'Confirm the enrolment with a code: two-factor sign-in is on; ten recovery codes, shown once.',
     description: 'A wrong code is a 401 `invalid_totp_code` and counts as a failed login.',
@@ -625,7 +639,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: '/me/totp',
-    scope: 'read',
+    access: 'signed-in',
     tag: 'Account',
     summary: 'Turn two-factor sign-in off, with a current code or a recovery code.',
     description: 'A wrong code is a 401 `invalid_totp_code` and counts as a failed login.',
@@ -636,7 +650,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/me/sessions',
-    scope: 'read',
+    access: 'signed-in',
     tag: 'Account',
     summary: 'Your live sessions (of this user, or opened with this token).',
     response: r.list(r.sessionListing),
@@ -644,7 +658,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: '/me/sessions/:id',
-    scope: 'read',
+    access: 'signed-in',
     tag: 'Account',
     summary: 'End one of your sessions (this one too: it signs you out).',
     response: r.sessionEnded,
@@ -652,7 +666,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/sessions',
-    scope: 'admin',
+    access: 'server-admin',
     tag: 'Account',
     summary: "Everyone's live sessions.",
     response: r.list(r.sessionListing),
@@ -660,7 +674,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: '/sessions/:id',
-    scope: 'admin',
+    access: 'server-admin',
     tag: 'Account',
     summary: "End anyone's session.",
     response: r.sessionEnded,
@@ -669,17 +683,20 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'get',
     path: '/tokens',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Tokens',
-    summary: 'API tokens (never their secrets).',
+    summary: 'API tokens (never their secrets): all for a server admin, else those of apps one administers.',
     response: r.list(r.token),
   },
   {
     method: 'post',
     path: '/tokens',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Tokens',
-    summary: 'Mint a token; answers its secret once, as `token`.',
+    summary: 'Mint a token with `roles` (or the old `scope`); answers its secret once, as `token`.',
+    description:
+      'An app admin may give roles only on apps they administer; roles on all apps need admin on all ' +
+      'apps, server-wide admin a server admin.',
     body: a.createTokenBody,
     status: 201,
     response: r.createdToken,
@@ -687,25 +704,27 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
   {
     method: 'delete',
     path: '/tokens/:id',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Tokens',
-    summary: 'Revoke a token (not the last working admin token).',
+    summary: 'Revoke a token (not the last working server-admin token).',
+    description: 'A token with roles beyond the apps one administers is answered 404, as if absent.',
     response: r.deleted,
     errors: { 409: 'The last working admin token.' },
   },
   {
     method: 'get',
     path: '/audit',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Tokens',
     summary: 'The audit log: every change and every admin request; paginated.',
+    description: "The whole log for a server admin; an app's admin must name it with `?app=`.",
     query: a.auditQuery,
     response: r.page(r.auditEntry),
   },
   {
     method: 'get',
     path: '/audit/export',
-    scope: 'admin',
+    access: 'admin',
     tag: 'Tokens',
     summary: 'The audit log oldest first, from a time on, for an export; paginated.',
     description:
@@ -720,12 +739,24 @@ export const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '
 
 const paramNames = (path: string) => [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((match) => match[1]!);
 
-const SCOPE_TEXT: Record<OperationScope, string> = {
-  none: 'No credentials needed.',
-  read: 'Scope: read.',
-  publish: 'Scope: publish (or admin).',
-  admin: 'Scope: admin.',
-};
+/** Whether an operation is about the app in its path (its role is on that app). */
+export const isAppRoute = (op: Pick<AdminOperation, 'path'>): boolean => op.path.includes(':appId');
+
+/** What an operation needs, in words, for its description and the 403 answer. */
+function accessText(op: Pick<AdminOperation, 'path' | 'access'>): string {
+  switch (op.access) {
+    case 'none':
+      return 'No credentials needed.';
+    case 'signed-in':
+      return 'Any token or user (what it shows depends on their roles).';
+    case 'server-admin':
+      return 'A server admin.';
+    default:
+      return isAppRoute(op)
+        ? `Role on the app: ${op.access} (or higher).`
+        : `Role: ${op.access} of the app it concerns (a server admin for server-wide ones).`;
+  }
+}
 
 function errorResponse(description: string) {
   return { description, content: { 'application/json': { schema: r.errorBody } } };
@@ -760,30 +791,30 @@ function register(registry: OpenAPIRegistry, op: AdminOperation): void {
 
   const responses: Record<string, ReturnType<typeof errorResponse>> = {};
   if (params || op.query || op.body) responses[400] = errorResponse('Invalid input.');
-  if (op.scope !== 'none') {
-    responses[401] = errorResponse('No credentials, or not valid ones.');
-    responses[403] = errorResponse(`The credentials lack the scope needed. ${SCOPE_TEXT[op.scope]}`);
+  if (op.access !== 'none') responses[401] = errorResponse('No credentials, or not valid ones.');
+  if (op.access !== 'none' && op.access !== 'signed-in') {
+    responses[403] = errorResponse(`The credentials lack the role needed. ${accessText(op)}`);
   }
   if (params) responses[404] = errorResponse('Not found.');
   for (const [status, description] of Object.entries(op.errors ?? {})) {
     responses[status] = errorResponse(description);
   }
-  if (op.scope !== 'none' || op.method === 'post') {
+  if (op.access !== 'none' || op.method === 'post') {
     responses[429] = errorResponse('Too many failed authentications from this address.');
   }
   responses[503] = errorResponse('Database or storage unavailable; retry after Retry-After.');
 
   const security: Record<string, string[]>[] =
-    op.scope === 'none' ? [] : [{ bearerToken: [op.scope] }, { sessionCookie: [op.scope] }];
+    op.access === 'none' ? [] : [{ bearerToken: [op.access] }, { sessionCookie: [op.access] }];
   registry.registerPath({
     method: op.method,
     path: openApiPath(op.path),
     operationId: `${op.method}${op.path.replace(/[^A-Za-z0-9]+(.)?/g, (_, next?: string) => (next ?? '').toUpperCase())}`,
     tags: [op.tag],
     summary: op.summary,
-    description: [op.description, SCOPE_TEXT[op.scope]].filter(Boolean).join(' '),
+    description: [op.description, accessText(op)].filter(Boolean).join(' '),
     security,
-    'x-scope': op.scope,
+    'x-access': op.access,
     request: { params, query: op.query, ...(body ? { body } : {}) },
     responses: {
       ...('redirect' in op.response
@@ -813,7 +844,8 @@ function build() {
     scheme: 'bearer',
     description:
       'An API token (`Authorization: Bearer oat_...`), minted with `overair token create` or POST /tokens. ' +
-      'Scopes nest: read < publish < admin.',
+      'Roles per app nest: read < publish < release < admin; server admins may do everything ' +
+      '(docs/security.md#roles).',
   });
   registry.registerComponent('securitySchemes', 'sessionCookie', {
     type: 'apiKey',

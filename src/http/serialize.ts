@@ -19,9 +19,13 @@ import type {
   NativeBinaryRow,
 } from '../db/schema.js';
 import type { ChannelView } from '../services/channels.js';
-import type { WebhookDeliveryJson, WebhookJson } from '../api-types.js';
+import type { RolesJson, WebhookDeliveryJson, WebhookJson } from '../api-types.js';
 import type { DeliveryRow } from '../db/webhooks.js';
 import type { PublicWebhook } from '../services/webhooks.js';
+import type { Grants } from '../domain/roles.js';
+import type { Principal } from '../services/sessions.js';
+import type { PublicToken } from '../services/tokens.js';
+import type { PublicUser } from '../services/users.js';
 
 /** Admin API shapes: snake_case, flags as booleans, internal ids only where they serve as cursors. */
 export function appJson(app: AppRow): AppJson {
@@ -173,3 +177,22 @@ export function holdJson(hold: DeviceHoldRow): HoldJson {
     last_at: hold.last_at,
   };
 }
+
+/** Roles as the API shows them (`RolesJson`). */
+const rolesJson = (grants: Grants): RolesJson => ({
+  server_admin: grants.serverAdmin,
+  all: grants.allApps,
+  apps: Object.fromEntries(grants.apps),
+});
+
+/** What the caller is: its name, kind and roles (GET /whoami; the dashboard hides what it may not do). */
+export const principalJson = (principal: Principal) => ({
+  id: principal.id,
+  name: principal.name,
+  kind: principal.kind,
+  roles: rolesJson(principal.grants),
+});
+
+export const tokenJson = ({ grants, ...token }: PublicToken) => ({ ...token, roles: rolesJson(grants) });
+
+export const userJson = ({ grants, ...user }: PublicUser) => ({ ...user, roles: rolesJson(grants) });

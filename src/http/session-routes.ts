@@ -7,11 +7,12 @@ import { checkCsrf, countedAttempt, sessionOf, type AdminEnv } from './auth.js';
 import * as a from './admin-schemas.js';
 import { readJson } from './json-body.js';
 import { parseInput } from './validation.js';
+import { principalJson } from './serialize.js';
 import type { SessionCookies } from './session-cookie.js';
 
 /** The answer of every session route that finds one: who is signed in, and the CSRF token. */
 const sessionJson = (session: ActiveSession) => ({
-  user: { name: session.principal.name, scope: session.principal.scope, kind: session.principal.kind },
+  user: (({ id: _id, ...user }) => user)(principalJson(session.principal)),
   csrf_token: session.csrfToken,
   expires_at: session.expiresAt,
   totp_enrolment_required: session.totpEnrolmentRequired,

@@ -4,16 +4,21 @@ import type { Repos } from '../db/index.js';
 import type { UserRow } from '../db/schema.js';
 import type { SessionListing } from '../db/sessions.js';
 import { errors } from '../errors.js';
-import { isExpired, type Scope, type TokenService } from './tokens.js';
+import { grantsOfRow } from '../db/grants.js';
+import type { Grants } from '../domain/roles.js';
+import { isExpired, type TokenService } from './tokens.js';
 import type { TotpService } from './totp.js';
 import type { UserService } from './users.js';
 
-/** Who a request acts as: a token (bearer, or a session opened with it) or a signed-in user. */
+/**
+ * Who a request acts as: a token (bearer, or a session opened with it) or a signed-in user, with the
+ * roles it holds, loaded when the token or session was authenticated (ask with `may(grantsOf(p), …)`).
+ */
 export interface Principal {
   kind: 'token' | 'user';
   id: number;
   name: string;
-  scope: Scope;
+  grants: Grants;
 }
 
 /** The audit log's name for a principal: `token:NAME` or `user:NAME`. */
@@ -81,17 +86,18 @@ export class SessionService {
   ) {}
 
   /**
-   * A user of single sign-on is never asked to enrol: their second factor is the provider's business
+   * Server admins must enrol first under OVERAIR_REQUIRE_TOTP_FOR_ADMINS (app admins need not). A
+   * user of single sign-on is never asked to: their second factor is the provider's business
    * (docs/sso.md), and they have no password a code would back up.
    */
   private enrolmentRequired(user: {
-    scope: Scope;
+    server_admin: number;
     totp_enabled_at: string | null;
     oidc_subject: string | null;
   }): boolean {
     return (
       this.requireTotpForAdmins &&
-      user.scope === 'admin' &&
+      user.server_admin === 1 &&
       user.totp_enabled_at === null &&
       user.oidc_subject === null
     );
@@ -110,7 +116,7 @@ export class SessionService {
       const result = await this.tokens.authenticate(credentials.token);
       if (result.status !== 'ok') return { status: 'invalid' };
       const { token } = result;
-      principal = { kind: 'token', id: token.id, name: token.name, scope: token.scope };
+      principal = { kind: 'token', id: token.id, name: token.name, grants: result.grants };
       if (token.expires_at !== null) expiresAt = Math.min(expiresAt, Date.parse(token.expires_at));
     } else {
       const user = await this.users.verify(credentials.username, credentials.password);
@@ -120,7 +126,7 @@ export class SessionService {
         if (!(await this.totp.checkCode(user, credentials.code))) return { status: 'invalid_code' };
       }
       totpEnrolmentRequired = this.enrolmentRequired(user);
-      principal = { kind: 'user', id: user.id, name: user.username, scope: user.scope };
+      principal = { kind: 'user', id: user.id, name: user.username, grants: await this.users.grantsOf(user) };
     }
     return { status: 'ok', session: await this.open(principal, expiresAt, totpEnrolmentRequired, origin) };
   }
@@ -130,7 +136,12 @@ export class SessionService {
    * checked who they are (src/services/sso.ts).
    */
   async openForUser(user: UserRow, origin: SignInOrigin = {}): Promise<OpenedSession> {
-    const principal: Principal = { kind: 'user', id: user.id, name: user.username, scope: user.scope };
+    const principal: Principal = {
+      kind: 'user',
+      id: user.id,
+      name: user.username,
+      grants: await this.users.grantsOf(user),
+    };
     const expiresAt = Date.now() + this.ttlSeconds * 1000;
     return this.open(principal, expiresAt, this.enrolmentRequired(user), origin);
   }
@@ -170,9 +181,19 @@ export class SessionService {
     if (!found || !safeEqual(hash, found.session.hash)) return { status: 'invalid' };
     const { session, user, token } = found;
     const owner: Principal | null = user
-      ? { kind: 'user', id: user.id, name: user.username, scope: user.scope }
+      ? {
+          kind: 'user',
+          id: user.id,
+          name: user.username,
+          grants: grantsOfRow(user, await this.repos.grants.appRoles({ userId: user.id })),
+        }
       : token
-        ? { kind: 'token', id: token.id, name: token.name, scope: token.scope }
+        ? {
+            kind: 'token',
+            id: token.id,
+            name: token.name,
+            grants: grantsOfRow(token, await this.repos.grants.appRoles({ tokenId: token.id })),
+          }
         : null;
     if (!owner) {
       await this.repos.sessions.delete(session.id);

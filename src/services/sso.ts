@@ -1,6 +1,8 @@
 import * as oidc from 'openid-client';
 import type { Logger } from 'pino';
+import { grantsOfRow } from '../db/grants.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
+import { describeGrants } from '../domain/roles.js';
 import type { UserRow } from '../db/schema.js';
 import { admit, type SsoPolicy, type SsoRefusal } from '../domain/sso.js';
 import { errors, type OverairError } from '../errors.js';
@@ -44,15 +46,14 @@ function decodeFlow(text: string | undefined): Flow | null {
 /** Where a callback ends: a session, or an error for the sign-in page; `counted`: a failed login. */
 export type SsoOutcome =
   | { status: 'ok'; session: OpenedSession; user: UserRow }
-  | { status: 'failed'; error: OverairError; counted: boolean; reason?: SsoRefusal | 'app_roles' };
+  | { status: 'failed'; error: OverairError; counted: boolean; reason?: SsoRefusal };
 
-const REFUSALS: Record<SsoRefusal | 'app_roles', string> = {
+const REFUSALS: Record<SsoRefusal, string> = {
   email_unverified: 'your provider gave no verified email address',
   domain: 'your email domain is not allowed on this server',
   group: 'you are in none of the groups allowed on this server',
   no_role: 'none of your groups gives a role on this server',
   username: 'your account has no valid user name for this server',
-  app_roles: 'your groups give roles on single apps only, which this server cannot store yet',
 };
 
 /** Loopback issuers may be plain http (a provider on the same machine, tests): nothing crosses a network. */
@@ -204,7 +205,9 @@ export class SsoService {
             username,
             // Malformed on purpose: verifyPassword never matches it (src/crypto/passwords.ts).
             password_hash: NO_PASSWORD,
-            scope: 'read',
+            // Nothing until the grants below are applied, in this same transaction.
+            server_admin: 0,
+            all_apps_role: null,
             oidc_issuer: identity.issuer,
             oidc_subject: identity.subject,
           });
@@ -215,12 +218,12 @@ export class SsoService {
             detail: { sso: true, issuer: identity.issuer, subject: identity.subject },
           });
         }
-        const previous = found.scope;
+        const previous = await repos.grants.appRoles({ userId: found.id });
+        const before = describeGrants(grantsOfRow(found, previous));
         // Roles are set at every sign-in: whoever left a group loses its role now.
-        if (!(await applySsoGrants(repos, found.id, grants))) {
-          throw new AppRolesOnly();
-        }
+        const stored = await applySsoGrants(repos, found.id, grants);
         const fresh = (await repos.users.findById(found.id))!;
+        const roles = describeGrants(stored);
         await repos.audit.record({
           actor: `user:${fresh.username}`,
           action: 'sso.sign_in',
@@ -229,8 +232,8 @@ export class SsoService {
             issuer: identity.issuer,
             subject: identity.subject,
             groups: groups.slice(0, 50),
-            scope: fresh.scope,
-            ...(created ? { created: true } : previous !== fresh.scope && { previous_scope: previous }),
+            roles,
+            ...(created ? { created: true } : before !== roles && { previous_roles: before }),
           },
         });
         return { status: 'ok' as const, user: fresh };
@@ -241,10 +244,6 @@ export class SsoService {
       }
       user = outcome.user;
     } catch (error) {
-      if (error instanceof AppRolesOnly) {
-        await this.refuseKnown(identity, 'app_roles', 'roles on single apps only');
-        return this.refusal('app_roles');
-      }
       // Two first sign-ins of one person at once: the other one created the user.
       if (isUniqueViolation(error)) return { status: 'failed', error: errors.ssoFailed(), counted: false };
       throw error;
@@ -253,7 +252,7 @@ export class SsoService {
     return { status: 'ok', session, user };
   }
 
-  private refusal(reason: SsoRefusal | 'app_roles'): SsoOutcome {
+  private refusal(reason: SsoRefusal): SsoOutcome {
     return {
       status: 'failed',
       error: errors.ssoRefused({ reason: REFUSALS[reason] }),
@@ -268,7 +267,7 @@ export class SsoService {
    */
   private async refuseKnown(
     identity: { issuer: string; subject: string },
-    reason: SsoRefusal | 'app_roles',
+    reason: SsoRefusal,
     detail: string,
   ): Promise<void> {
     const user = await this.repos.users.findByIdentity(identity.issuer, identity.subject);
@@ -293,5 +292,3 @@ export class SsoService {
 
 /** Not a password hash: the password of a single sign-on user, which nothing matches. */
 const NO_PASSWORD = 'sso:no-password';
-
-class AppRolesOnly extends Error {}

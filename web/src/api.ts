@@ -10,6 +10,7 @@ export type {
   HoldJson,
   NativeBuildJson,
   Page,
+  RolesJson,
   SessionListingJson,
   StatsJson,
   TokenJson,
@@ -18,8 +19,6 @@ export type {
   UserJson,
   VersionStatsJson,
 } from '../../src/api-types.js';
-
-export type Scope = 'read' | 'publish' | 'admin';
 
 /** Who is signed in (kind 'user' for a user name and password, 'token' for an API token), and the CSRF token. */
 export type Session = SessionJson;

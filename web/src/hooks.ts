@@ -1,5 +1,7 @@
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type RefObject } from 'react';
+import { adminsSomeApp, grantsFromJson, may, type Role } from '../../src/domain/roles.js';
 import { api, ApiError, withQuery, type Page, type SessionUser } from './api.js';
+import { useLocation } from './router.js';
 
 export interface SessionContextValue {
   user: SessionUser;
@@ -18,11 +20,34 @@ export function useSession(): SessionContextValue {
   return value;
 }
 
+/** The app of the page shown (/apps/APP/...), or null. */
+function appOfPath(location: string): string | null {
+  const segment = /^\/apps\/([^/?]+)/.exec(location)?.[1];
+  if (segment === undefined) return null;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What the signed-in token or user may do, to hide what it may not (the API refuses it anyway):
+ * `publish`, `release` and `admin` on the app of the page shown; `serverAdmin` (users, everyone's
+ * sessions, creating apps, the whole audit log); `someAppAdmin` (the tokens page).
+ */
 export function useCan() {
   const { user } = useSession();
+  const appId = appOfPath(useLocation());
+  const grants = grantsFromJson(user.roles);
+  const on = (role: Role) => appId !== null && may(grants, appId, role);
   return {
-    publish: user.scope === 'publish' || user.scope === 'admin',
-    admin: user.scope === 'admin',
+    grants,
+    publish: on('publish'),
+    release: on('release'),
+    admin: on('admin'),
+    serverAdmin: grants.serverAdmin,
+    someAppAdmin: adminsSomeApp(grants),
   };
 }
 

@@ -2,7 +2,8 @@ import { StrictMode, useCallback, useEffect, useMemo, useState, type ReactNode }
 import { createRoot } from 'react-dom/client';
 import { api, onUnauthorized, setCsrfToken, type ApiError, type Session } from './api.js';
 import { Loading } from './components.js';
-import { asApiError, SessionContext, useSession } from './hooks.js';
+import { asApiError, SessionContext, useCan, useSession } from './hooks.js';
+import { describeGrants } from '../../src/domain/roles.js';
 import { AccountPage } from './pages/account.js';
 import { AppPage } from './pages/app-overview.js';
 import { AppsPage } from './pages/apps.js';
@@ -147,14 +148,17 @@ function Routes() {
 function Layout({ children }: { children: ReactNode }) {
   const { user, signOut, enrolmentRequired } = useSession();
   const location = useLocation();
-  const admin = user.scope === 'admin' && !enrolmentRequired;
+  const can = useCan();
+  const roles = describeGrants(can.grants);
   const section = (prefix: string) =>
     location === prefix || location.startsWith(`${prefix}/`) || (prefix === '/apps' && location === '/');
   const links: [string, string][] = [
     ...(enrolmentRequired ? [] : ([['/apps', 'Apps']] as [string, string][])),
-    ...(admin
+    // The pages whose API the signed-in person may use: the tokens of the apps they administer; users
+    // and the whole audit log for server admins.
+    ...(!enrolmentRequired && can.someAppAdmin ? ([['/tokens', 'Tokens']] as [string, string][]) : []),
+    ...(!enrolmentRequired && can.serverAdmin
       ? ([
-          ['/tokens', 'Tokens'],
           ['/users', 'Users'],
           ['/audit', 'Audit log'],
         ] as [string, string][])
@@ -178,9 +182,9 @@ function Layout({ children }: { children: ReactNode }) {
         <div className="who">
           <span
             className="who-name"
-            title={`${user.kind === 'token' ? 'Token' : 'User'} ${user.name}, scope ${user.scope}`}
+            title={`${user.kind === 'token' ? 'Token' : 'User'} ${user.name}: ${roles}`}
           >
-            {user.name} <span className="muted">· {user.scope}</span>
+            {user.name} <span className="muted">· {roles}</span>
           </span>
           <button type="button" className="secondary small" onClick={() => void signOut()}>
             Sign out

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import type { AppJson, AppUpdatedJson, Page, TokenJson } from '../../api-types.js';
+import type { AppJson, AppUpdatedJson, Page, RolesJson, TokenJson } from '../../api-types.js';
+import { describeGrants, grantsFromJson } from '../../domain/roles.js';
+import { rolesBody, type RoleOptions } from '../roles-options.js';
 import { keyIdOf } from '../../crypto/capgo.js';
 import { resolveAppId } from '../capacitor.js';
 import { contextOf } from '../context.js';
@@ -38,25 +40,24 @@ export async function login(io: CliIo, _options: unknown, command: Command): Pro
   if (!url || !secret)
     throw new CliError('login needs --server URL and --token TOKEN (or OVERAIR_SERVER / OVERAIR_TOKEN)');
   const connection = { server: normaliseServer(url), token: secret };
-  const who = await new ApiClient(connection).get<{ name: string; scope: string }>('/whoami');
+  const who = await new ApiClient(connection).get<{ name: string; roles: RolesJson }>('/whoami');
+  const roles = describeGrants(grantsFromJson(who.roles));
   const file = await saveLogin(io.env, connection);
   emit(
     io,
     Boolean(json),
-    { server: connection.server, token_name: who.name, scope: who.scope, saved_to: file },
-    (v) => `Logged in to ${v.server} as token "${v.token_name}" (${v.scope}); saved to ${v.saved_to}`,
+    { server: connection.server, token_name: who.name, roles: who.roles, saved_to: file },
+    (v) => `Logged in to ${v.server} as token "${v.token_name}" (${roles}); saved to ${v.saved_to}`,
   );
 }
 
 export async function tokenCreate(
   io: CliIo,
-  options: { name: string; scope: string; expiresInDays?: string },
+  options: RoleOptions & { name: string; expiresInDays?: string },
   command: Command,
 ): Promise<void> {
   const ctx = contextOf(io, command);
-  if (!['read', 'publish', 'admin'].includes(options.scope)) {
-    throw new CliError(`--scope must be read, publish or admin, not "${options.scope}"`);
-  }
+  const roles = rolesBody(options, 'publish');
   const days = options.expiresInDays;
   if (days !== undefined && !/^[1-9]\d{0,3}$/.test(days)) {
     throw new CliError(`--expires-in-days must be a whole number of days from 1 to 3650, not "${days}"`);
@@ -65,7 +66,7 @@ export async function tokenCreate(
     await ctx.api()
   ).post<TokenJson & { token: string }>('/tokens', {
     name: options.name,
-    scope: options.scope,
+    ...roles,
     ...(days !== undefined && { expires_in_days: Number(days) }),
   });
   emit(
@@ -73,7 +74,8 @@ export async function tokenCreate(
     ctx.json,
     created,
     (v) =>
-      `Created token "${v.name}" (${v.scope}, id ${v.id}${v.expires_at ? `, expires ${v.expires_at}` : ''}). ` +
+      `Created token "${v.name}" (${describeGrants(grantsFromJson(v.roles))}, id ${v.id}` +
+      `${v.expires_at ? `, expires ${v.expires_at}` : ''}). ` +
       `Store it now, it is not shown again:\n${v.token}`,
   );
 }
@@ -83,8 +85,15 @@ export async function tokenList(io: CliIo, _options: unknown, command: Command):
   const { items } = await (await ctx.api()).get<Page<TokenJson>>('/tokens');
   emit(io, ctx.json, items, (rows) =>
     table(
-      ['ID', 'NAME', 'SCOPE', 'CREATED', 'LAST USED', 'EXPIRES'],
-      rows.map((t) => [t.id, t.name, t.scope, t.created_at, t.last_used_at, t.expires_at ?? 'never']),
+      ['ID', 'NAME', 'ROLES', 'CREATED', 'LAST USED', 'EXPIRES'],
+      rows.map((t) => [
+        t.id,
+        t.name,
+        describeGrants(grantsFromJson(t.roles)),
+        t.created_at,
+        t.last_used_at,
+        t.expires_at ?? 'never',
+      ]),
     ),
   );
 }

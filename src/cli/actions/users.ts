@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { Page, UserJson } from '../../api-types.js';
+import { describeGrants, grantsFromJson } from '../../domain/roles.js';
+import { rolesBody, type RoleOptions } from '../roles-options.js';
 import { passwordProblem, usernameProblem } from '../../domain/users.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
 import { emit, table } from '../output.js';
-
-const SCOPES = ['read', 'publish', 'admin'];
 
 /** A user name from the command line, checked before it goes into a URL. */
 function usernameArgument(value: string): string {
@@ -34,19 +34,37 @@ async function newPassword(io: CliIo, fromStdin: boolean, username: string): Pro
 export async function userCreate(
   io: CliIo,
   username: string,
-  options: { scope: string; passwordStdin?: boolean },
+  options: RoleOptions & { passwordStdin?: boolean },
   command: Command,
 ): Promise<void> {
   const ctx = contextOf(io, command);
   usernameArgument(username);
-  if (!SCOPES.includes(options.scope)) {
-    throw new CliError(`--scope must be read, publish or admin, not "${options.scope}"`);
-  }
+  const roles = rolesBody(options, 'read');
   const password = await newPassword(io, Boolean(options.passwordStdin), username);
-  const created = await (
+  const created = await (await ctx.api()).post<UserJson>('/users', { username, password, ...roles });
+  emit(
+    io,
+    ctx.json,
+    created,
+    (v) => `Created user "${v.username}" (${describeGrants(grantsFromJson(v.roles))})`,
+  );
+}
+
+/** Replaces a user's roles (server admins only); they apply at the user's next request. */
+export async function userUpdate(
+  io: CliIo,
+  username: string,
+  options: RoleOptions,
+  command: Command,
+): Promise<void> {
+  const ctx = contextOf(io, command);
+  usernameArgument(username);
+  if (options.role === undefined && options.scope === undefined && !options.serverAdmin)
+    throw new CliError('give the new roles: --role ROLE [--app APP]..., or --server-admin');
+  const updated = await (
     await ctx.api()
-  ).post<UserJson>('/users', { username, password, scope: options.scope });
-  emit(io, ctx.json, created, (v) => `Created user "${v.username}" (${v.scope})`);
+  ).patch<UserJson>(`/users/${encodeURIComponent(username)}`, rolesBody(options, 'read'));
+  emit(io, ctx.json, updated, (v) => `Roles of "${v.username}": ${describeGrants(grantsFromJson(v.roles))}`);
 }
 
 export async function userList(io: CliIo, _options: unknown, command: Command): Promise<void> {
@@ -54,8 +72,14 @@ export async function userList(io: CliIo, _options: unknown, command: Command): 
   const { items } = await (await ctx.api()).get<Page<UserJson>>('/users');
   emit(io, ctx.json, items, (rows) =>
     table(
-      ['ID', 'USERNAME', 'SCOPE', 'CREATED', 'PASSWORD CHANGED'],
-      rows.map((u) => [u.id, u.username, u.scope, u.created_at, u.password_changed_at]),
+      ['ID', 'USERNAME', 'ROLES', 'CREATED', 'PASSWORD CHANGED'],
+      rows.map((u) => [
+        u.id,
+        u.username,
+        describeGrants(grantsFromJson(u.roles)),
+        u.created_at,
+        u.password_changed_at,
+      ]),
     ),
   );
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { run } from '../lazy.js';
+import { collect } from '../roles-options.js';
 
 /** `login`, `token …`, `app …` and `audit export`: who talks to which server, and the apps on it. */
 export function registerAdminCommands(program: Command, io: CliIo): void {
@@ -9,12 +10,20 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
     .description('check a server and token, and remember them for later commands (file mode 0600)')
     .action(run(io, async () => (await import('../actions/admin.js')).login));
 
-  const token = program.command('token').description('manage API tokens (needs an admin token)');
+  const token = program
+    .command('token')
+    .description("manage API tokens (a server admin's token, or an app admin's for that app's tokens)");
   token
     .command('create')
     .description('create a token; its secret is printed once')
     .requiredOption('--name <name>', 'a name to recognise it by, e.g. "github-actions"')
-    .option('--scope <scope>', 'read | publish | admin', 'publish')
+    .option(
+      '--role <role>',
+      'read | publish | release | admin (default publish): on every app, or on each --app',
+    )
+    .option('--app <appId>', 'limit the role to this app (repeat for more apps)', collect)
+    .option('--server-admin', 'a server-wide admin: users, server tokens, every app')
+    .option('--scope <scope>', 'the old single scope (read | publish | admin); use --role instead')
     .option('--expires-in-days <days>', 'the token stops working after this many days (default: never)')
     .action(run(io, async () => (await import('../actions/admin.js')).tokenCreate));
   token

@@ -34,7 +34,9 @@ export function AccountPage() {
       )}
       {user.kind === 'user' && <TwoFactor />}
       {!enrolmentRequired && <Sessions route="/me/sessions" title="Your sessions" />}
-      {!enrolmentRequired && can.admin && <Sessions route="/sessions" title="Everyone's sessions" all />}
+      {!enrolmentRequired && can.serverAdmin && (
+        <Sessions route="/sessions" title="Everyone's sessions" all />
+      )}
     </div>
   );
 }

@@ -13,7 +13,7 @@ export function AppsPage() {
     <div className="page">
       <div className="page-head">
         <h1>Apps</h1>
-        {can.admin && !creating && (
+        {can.serverAdmin && !creating && (
           <button type="button" onClick={() => setCreating(true)}>
             New app
           </button>
@@ -25,7 +25,7 @@ export function AppsPage() {
       {apps.data && apps.data.items.length === 0 && (
         <Empty>
           No apps yet.{' '}
-          {can.admin ? 'Create one with the button above, or' : 'An admin can create one, or use'}{' '}
+          {can.serverAdmin ? 'Create one with the button above, or' : 'A server admin can create one, or use'}{' '}
           <code>overair app create</code>.
         </Empty>
       )}

@@ -16,7 +16,6 @@ const SSO_REFUSALS: Record<string, string> = {
   group: 'you are in none of the groups allowed on this server.',
   no_role: 'none of your groups gives a role on this server.',
   username: 'your account has no valid user name for this server.',
-  app_roles: 'your groups give roles on single apps only, which this server cannot store yet.',
 };
 
 const SSO_ERRORS: Record<string, string> = {

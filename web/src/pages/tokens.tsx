@@ -1,12 +1,10 @@
 import { useState } from 'react';
-import { api, type Scope, type TokenJson } from '../api.js';
+import { api, type TokenJson } from '../api.js';
 import {
-  Badge,
   Card,
   ConfirmDialog,
   Empty,
   ErrorBox,
-  Field,
   Form,
   Loading,
   Secret,
@@ -14,14 +12,12 @@ import {
   Time,
 } from '../components.js';
 import { useAction, useApi, useConfirmed } from '../hooks.js';
+import { RolesBadge, useRolesPicker } from './roles.js';
 
-const SCOPES: [Scope, string][] = [
-  ['read', 'read: every GET'],
-  ['publish', 'publish: upload and release bundles'],
-  ['admin', 'admin: everything'],
-];
-
-/** API tokens for CI and the CLI: list, create (the secret is shown once), revoke. */
+/**
+ * API tokens for CI and the CLI: list, create (the secret is shown once), revoke. A server admin sees
+ * every token; an app's admin those limited to the apps they administer, and gives roles on those.
+ */
 export function TokensPage() {
   const tokens = useApi<{ items: TokenJson[] }>('/tokens');
   const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
@@ -33,7 +29,7 @@ export function TokensPage() {
       </div>
       <p className="muted">
         Tokens authenticate the CLI and CI pipelines (<code>Authorization: Bearer …</code>). The server keeps
-        only their hash.
+        only their hash. Give each the least it needs: a CI pipeline <em>publish</em> on its own app.
       </p>
       <CreateToken
         onCreated={(answer) => {
@@ -56,7 +52,7 @@ export function TokensPage() {
               <thead>
                 <tr>
                   <th>Name</th>
-                  <th>Scope</th>
+                  <th>Roles</th>
                   <th className="hide-sm">Created</th>
                   <th className="hide-sm">Last used</th>
                   <th className="hide-sm">Expires</th>
@@ -68,7 +64,7 @@ export function TokensPage() {
                   <tr key={token.id}>
                     <td>{token.name}</td>
                     <td>
-                      <Badge tone={token.scope === 'admin' ? 'warn' : 'plain'}>{token.scope}</Badge>
+                      <RolesBadge roles={token.roles} />
                     </td>
                     <td className="hide-sm">
                       <Time at={token.created_at} />
@@ -111,7 +107,7 @@ export function TokensPage() {
 
 function CreateToken({ onCreated }: { onCreated(answer: { name: string; token: string }): void }) {
   const [name, setName] = useState('');
-  const [scope, setScope] = useState<Scope>('publish');
+  const picker = useRolesPicker('publish');
   const [days, setDays] = useState('');
   const action = useAction();
   const submit = () =>
@@ -119,7 +115,7 @@ function CreateToken({ onCreated }: { onCreated(answer: { name: string; token: s
       .run(() =>
         api<TokenJson & { token: string }>('POST', '/tokens', {
           name: name.trim(),
-          scope,
+          roles: picker.value,
           ...(days.trim() && { expires_in_days: Number(days) }),
         }),
       )
@@ -140,15 +136,7 @@ function CreateToken({ onCreated }: { onCreated(answer: { name: string; token: s
           value={name}
           onChange={setName}
         />
-        <Field label="Scope">
-          <select name="scope" value={scope} onChange={(event) => setScope(event.target.value as Scope)}>
-            {SCOPES.map(([value, label]) => (
-              <option key={value} value={value}>
-                {label}
-              </option>
-            ))}
-          </select>
-        </Field>
+        {picker.fields}
         <TextField
           label="Expires in (days)"
           hint="Empty: never."
