@@ -49,6 +49,12 @@ const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'POST /api/v1/apps/:appId/channels/:channel/rollout': 'publish',
   'POST /api/v1/apps/:appId/channels/:channel/rollback': 'publish',
   'GET /api/v1/apps/:appId/channels/:channel/history': 'read',
+  'GET /api/v1/apps/:appId/release-requests': 'read',
+  'GET /api/v1/apps/:appId/release-requests/:id': 'read',
+  // The release role on the app, which only admin tokens and users hold until roles are stored per
+  // app (domain/roles.ts grantsFromScope): read and publish get 403 forbidden.
+  'POST /api/v1/apps/:appId/release-requests/:id/approve': 'admin',
+  'POST /api/v1/apps/:appId/release-requests/:id/reject': 'admin',
   'GET /api/v1/apps/:appId/stats': 'read',
   'GET /api/v1/apps/:appId/devices': 'read',
   'GET /api/v1/apps/:appId/devices/:deviceId': 'read',

@@ -63,7 +63,7 @@ describe('the OpenAPI document of the admin API', () => {
         const op = item[method] as Record<string, unknown> | undefined;
         if (!op) continue;
         const where = `${method.toUpperCase()} ${PREFIX}${route}`;
-        expect(['none', 'read', 'publish', 'admin'], where).toContain(op['x-scope']);
+        expect(['none', 'read', 'publish', 'release', 'admin'], where).toContain(op['x-scope']);
         expect(typeof op.summary === 'string' && op.summary.length <= 100, where).toBe(true);
         const responses = op.responses as Record<string, { content?: Record<string, unknown> }>;
         const success = Object.keys(responses).find((status) => status.startsWith('2'));
@@ -126,7 +126,9 @@ describe('the admin API as documented', () => {
           op.method === 'get' ? undefined : {},
           token,
         );
-        const allowed = scope === 'publish' ? op.scope !== 'admin' : op.scope === 'read';
+        // `release` is held by admins only until roles are stored per app (domain/roles.ts).
+        const allowed =
+          scope === 'publish' ? op.scope === 'read' || op.scope === 'publish' : op.scope === 'read';
         if ((status === 403) === allowed || status === 401) {
           wrong.push(`${op.method.toUpperCase()} ${PREFIX}${op.path} with ${scope}: ${status}`);
         }

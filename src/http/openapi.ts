@@ -11,8 +11,11 @@ import * as a from './admin-schemas.js';
 import * as r from './admin-responses.js';
 import * as s from './schemas.js';
 
-/** What a route needs: `none` (no credentials) or the least token/user scope (read < publish < admin). */
-type OperationScope = 'none' | 'read' | 'publish' | 'admin';
+/**
+ * What a route needs: `none` (no credentials) or the least token/user scope (read < publish < admin);
+ * `release`: the release role on the app (domain/roles.ts; today held by admin tokens and users).
+ */
+type OperationScope = 'none' | 'read' | 'publish' | 'release' | 'admin';
 
 export interface AdminOperation {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -34,6 +37,8 @@ export interface AdminOperation {
   response: z.ZodType;
   /** Error statuses worth naming besides the usual ones (400, 401, 403, 404, 429). */
   errors?: Record<number, string>;
+  /** Another success answer, e.g. 202 with a release request instead of the change made. */
+  alternative?: { status: 202; description: string; response: z.ZodType };
 }
 
 /** The schema of each path parameter, by name: the ones the handlers parse it with. */
@@ -253,6 +258,8 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     scope: 'publish',
     tag: 'Bundles',
     summary: 'Delete a bundle; channels it was live on fall back, and are listed.',
+    description:
+      'Refused (403 `protected_channel`) without the release role when live on a protected channel.',
     response: r.bundleDeleted,
   },
   // Channels
@@ -270,6 +277,8 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     scope: 'publish',
     tag: 'Channels',
     summary: "Create a channel (`{name, version?, ...settings}`); an app's first is its default.",
+    description:
+      'Creating one `protected`, or taking the default from a protected channel, needs the release role (403 `protected_channel`).',
     body: a.createChannelBody,
     status: 201,
     response: r.channel,
@@ -289,6 +298,8 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     scope: 'publish',
     tag: 'Channels',
     summary: "Change a channel's settings (at least one).",
+    description:
+      'Changing a protected channel, turning `protected` on or off, or taking the default from a protected channel needs the release role (403 `protected_channel`).',
     body: a.updateChannelBody,
     response: r.channel,
   },
@@ -306,8 +317,15 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     scope: 'publish',
     tag: 'Channels',
     summary: 'Make a bundle live: `{version}`.',
+    description:
+      'On a protected channel it needs the release role: without it, 403 `protected_channel`, or, when the app has `release_approval`, 202 with a release request.',
     body: a.setBundleBody,
     response: r.channel,
+    alternative: {
+      status: 202,
+      description: 'A protected channel, an app with release_approval: the release request made.',
+      response: r.releaseRequest,
+    },
     errors: { 409: "The bundle does not meet the app's signature or encryption requirement." },
   },
   {
@@ -316,8 +334,15 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     scope: 'publish',
     tag: 'Channels',
     summary: 'Serve a bundle to `percent` of the devices (100 completes it).',
+    description:
+      'On a protected channel it needs the release role: without it, 403 `protected_channel`, or, when the app has `release_approval`, 202 with a release request.',
     body: a.rolloutBody,
     response: r.channel,
+    alternative: {
+      status: 202,
+      description: 'A protected channel, an app with release_approval: the release request made.',
+      response: r.releaseRequest,
+    },
     errors: {
       409: "Already live, or the bundle does not meet the app's signature or encryption requirement.",
     },
@@ -327,7 +352,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: `${CHANNEL}/rollback`,
     scope: 'publish',
     tag: 'Channels',
-    summary: 'Stop a rollout, or else make the previous bundle live again.',
+    summary: 'Stop a rollout, or else make the previous bundle live again (protected channels too).',
     body: a.rollbackBody,
     bodyOptional: true,
     response: r.channel,
@@ -340,6 +365,46 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     summary: 'Every release change of the channel, with who, when and why; paginated.',
     query: a.pageQuery,
     response: r.page(r.history),
+  },
+  // Release requests
+  {
+    method: 'get',
+    path: `${APPS}/release-requests`,
+    scope: 'read',
+    tag: 'Release requests',
+    summary: "The app's release requests (four-eyes releases), newest first; paginated.",
+    query: a.releaseRequestsQuery,
+    response: r.page(r.releaseRequest),
+  },
+  {
+    method: 'get',
+    path: `${APPS}/release-requests/:id`,
+    scope: 'read',
+    tag: 'Release requests',
+    summary: 'One release request.',
+    response: r.releaseRequest,
+  },
+  {
+    method: 'post',
+    path: `${APPS}/release-requests/:id/approve`,
+    scope: 'release',
+    tag: 'Release requests',
+    summary: 'Approve a pending request: its change is made now, exactly once.',
+    description:
+      'Not by its requester (403 `self_approval`). The channel must still serve what it served when the request was made, and the bundle still be releasable; else nothing changes and the request ends `failed` (409 `release_request_failed`).',
+    response: r.releaseRequest,
+    errors: { 409: 'Already decided or expired (`release_request_closed`), or it failed.' },
+  },
+  {
+    method: 'post',
+    path: `${APPS}/release-requests/:id/reject`,
+    scope: 'release',
+    tag: 'Release requests',
+    summary: 'Reject a pending request (`{reason?}`); nothing changes on the channel.',
+    body: a.rejectBody,
+    bodyOptional: true,
+    response: r.releaseRequest,
+    errors: { 409: 'Already decided or expired (`release_request_closed`).' },
   },
   // Statistics and devices
   {
@@ -692,6 +757,7 @@ const SCOPE_TEXT: Record<OperationScope, string> = {
   none: 'No credentials needed.',
   read: 'Scope: read.',
   publish: 'Scope: publish (or admin).',
+  release: 'Role: release on the app (today: the admin scope).',
   admin: 'Scope: admin.',
 };
 
@@ -758,6 +824,12 @@ function register(registry: OpenAPIRegistry, op: AdminOperation): void {
         description: 'Success.',
         content: { 'application/json': { schema: op.response } },
       },
+      ...(op.alternative && {
+        [op.alternative.status]: {
+          description: op.alternative.description,
+          content: { 'application/json': { schema: op.alternative.response } },
+        },
+      }),
       ...responses,
     },
   });

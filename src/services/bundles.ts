@@ -23,6 +23,7 @@ import {
 import { requireApp } from './require.js';
 import { nativeLayerColumns } from './native-gate.js';
 import type { ReleaseCache } from './release-cache.js';
+import { guardProtected, type ReleaseCaller } from './release-permission.js';
 
 /** What describes a bundle besides its bytes; the same for uploads and external URLs. */
 interface BundleMeta {
@@ -251,19 +252,23 @@ export class BundleService {
 
   /**
    * Deletes a bundle. Every channel it is live on falls back to the bundle that was live there
-   * before it (or to none), and the channel history says so.
+   * before it (or to none), and the channel history says so. Refused (403) to a `caller` without the
+   * release role when it is live on a protected channel (services/release-permission.ts says why).
    */
   async delete(
     appId: string,
     version: string,
     actor: string,
+    caller?: ReleaseCaller,
   ): Promise<{ fallbacks: Record<string, string | null> }> {
     const { blobs, fallbacks } = await this.repos.transaction(async (repos) => {
       const bundle = await repos.bundles.find(appId, version);
       if (!bundle) throw errors.bundleNotFound({ appId, version });
       const blobs = await repos.bundles.blobsOf(appId, bundle.id);
       const fallbacks: Record<string, string | null> = {};
-      for (const channel of await repos.channels.liveOn(bundle.id)) {
+      const liveOn = await repos.channels.liveOn(bundle.id);
+      for (const channel of liveOn) guardProtected(caller, channel, 'deleteLive');
+      for (const channel of liveOn) {
         const previousId = await repos.channels.previousLiveBundleId(channel.id, bundle.id);
         const previous = previousId === null ? undefined : await repos.bundles.findById(previousId);
         await repos.channels.update(channel.id, { bundle_id: previous?.id ?? null });
