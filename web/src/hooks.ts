@@ -23,6 +23,11 @@ export function useCan() {
   return {
     publish: user.scope === 'publish' || user.scope === 'admin',
     admin: user.scope === 'admin',
+    /**
+     * The release role (protected channels, approving release requests): held by admins until roles
+     * are stored per app (src/domain/roles.ts, grantsFromScope).
+     */
+    release: user.scope === 'admin',
   };
 }
 
