@@ -416,6 +416,21 @@ describe('four-eyes releases', () => {
     expect(unprotect.code).not.toBe(0);
     const on = await cli(['app', 'update', '--release-approval', 'on'], as(ADMIN_TOKEN));
     expect(on.code, on.stderr).toBe(0);
+
+    // A pipeline's `bundle upload --channel` on the protected channel: uploaded, and a request made.
+    const upload = await cli(
+      ['bundle', 'upload', '--bundle', '1.5.0', '--channel', 'production'],
+      as(tokens.publisher),
+    );
+    expect(upload.code, upload.stderr).toBe(0);
+    expect(upload.stdout).toMatch(/Uploaded .* 1\.5\.0/);
+    const uploadRequest = Number(/release request (\d+) waits/.exec(upload.stdout)?.[1]);
+    expect((await api('GET', `${REQUESTS}/${uploadRequest}`)).body).toMatchObject({
+      version: '1.5.0',
+      status: 'pending',
+    });
+    expect((await channel()).version).toBe('1.4.0');
+    expect((await api('POST', `${REQUESTS}/${uploadRequest}/reject`, {}, tokens.approver)).status).toBe(200);
   });
 });
 
