@@ -87,7 +87,7 @@ export function AppPage({ appId }: { appId: string }) {
           {channels.data && <RecentChanges appId={appId} channels={channels.data.items} />}
         </Card>
 
-        <PendingRequests appId={appId} onDecided={channels.reload} />
+        <PendingRequests appId={appId} hideWhenEmpty onDecided={channels.reload} />
         <ReleaseApprovalSetting appId={appId} />
       </div>
     </div>
@@ -113,7 +113,8 @@ function ChannelsTable({ appId, channels }: { appId: string; channels: ChannelJs
             <tr key={channel.name}>
               <td>
                 <Link to={path('apps', appId, 'channels', channel.name)}>{channel.name}</Link>{' '}
-                {channel.is_default && <Badge>default</Badge>}
+                {channel.is_default && <Badge>default</Badge>}{' '}
+                {channel.protected && <Badge tone="warn">protected</Badge>}
               </td>
               <td>
                 {channel.version ? (

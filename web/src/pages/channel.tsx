@@ -97,7 +97,13 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
             editable={can.publish && (!c.protected || can.release)}
             onSaved={changed}
           />
-          <PendingRequests appId={appId} channel={name} generation={generation} onDecided={changed} />
+          <PendingRequests
+            appId={appId}
+            channel={name}
+            generation={generation}
+            hideWhenEmpty={!c.protected}
+            onDecided={changed}
+          />
           <Card title="History" className="span-2">
             {!history.loading && history.items.length === 0 && (
               <Empty>Nothing released on this channel yet.</Empty>

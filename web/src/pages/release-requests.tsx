@@ -17,6 +17,8 @@ export function PendingRequests(props: {
   channel?: string;
   /** Changed by the page when a request may have been made (a release on a protected channel). */
   generation?: number;
+  /** Show nothing while no request waits (and none was just decided). */
+  hideWhenEmpty?: boolean;
   onDecided?(): void;
 }) {
   const route = `/apps/${enc(props.appId)}/release-requests`;
@@ -53,6 +55,7 @@ export function PendingRequests(props: {
   const items = (pending.data?.items ?? []).filter(
     (r) => props.channel === undefined || r.channel === props.channel,
   );
+  if (props.hideWhenEmpty && items.length === 0 && !decided && !pending.error) return null;
   return (
     <Card title="Release requests" className="span-2">
       <ErrorBox error={pending.error} />
