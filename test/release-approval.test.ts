@@ -146,6 +146,16 @@ describe('a protected channel', () => {
     expect(refused).toMatchObject({ status: 403, body: { error: 'protected_channel' } });
     expect(refused.body.message).toMatch(/Roll back first/);
     expect((await api('GET', `/apps/${APP}/bundles/1.1.0`)).status).toBe(200);
+    // Which devices may get the live bundle is the release role's too; its notes are not.
+    const bundle = `/apps/${APP}/bundles/1.1.0`;
+    expect(await api('PATCH', bundle, { min_native_version: '0.1.0' }, tokens.publisher)).toMatchObject({
+      status: 403,
+      body: { error: 'protected_channel' },
+    });
+    expect(await api('PATCH', bundle, { notes: 'Fixes the login' }, tokens.publisher)).toMatchObject({
+      status: 200,
+      body: { notes: 'Fixes the login', min_native_version: null },
+    });
     await register('0.0.1');
     expect((await api('DELETE', `/apps/${APP}/bundles/0.0.1`, undefined, tokens.publisher)).status).toBe(200);
   });

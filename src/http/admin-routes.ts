@@ -225,6 +225,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
       version,
       { notes: input.notes, minNativeVersion: input.min_native_version, nativeLayer: input.native_layer },
       c.get('actor'),
+      callerOf(c, appId),
     );
     return c.json(bundleJson(bundle, bundleUrl(c)(bundle)));
   });

@@ -235,7 +235,8 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
       'Recorded in the audit log and, on every channel serving the bundle (live or rolling out), as a ' +
       '`bundle_edited` entry of the channel history. Update checks answer with the change at once: a ' +
       'changed `native_layer` (its fingerprint recomputed; `null` for unknown) is judged afresh by the ' +
-      'native compatibility gate.',
+      'native compatibility gate. Changing the minimum native version or native layer of a bundle a ' +
+      'protected channel serves needs the release role (403 `protected_channel`).',
     body: a.updateBundleBody,
     response: r.bundle,
   },

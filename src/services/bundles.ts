@@ -194,9 +194,17 @@ export class BundleService {
    * fingerprint, so a changed layer is judged afresh at the next check. Recorded in
    * the audit log, and as a `bundle_edited` note in the history of every channel that serves it
    * (live or rolling out); the release cache is invalidated so update checks answer with the change
-   * at once. Giving the values it already has changes nothing and records nothing.
+   * at once. Giving the values it already has changes nothing and records nothing. Changing which
+   * devices may get it (minimum native version, native layer) while a protected channel serves it
+   * needs the release role (services/release-permission.ts); its notes do not.
    */
-  async update(appId: string, version: string, edits: BundleEdits, actor: string): Promise<BundleRow> {
+  async update(
+    appId: string,
+    version: string,
+    edits: BundleEdits,
+    actor: string,
+    caller?: ReleaseCaller,
+  ): Promise<BundleRow> {
     const updated = await this.repos.transaction(async (repos) => {
       const bundle = await repos.bundles.find(appId, version);
       if (!bundle) {
@@ -229,8 +237,11 @@ export class BundleService {
         }
       }
       if (notes.length === 0) return bundle;
+      const serving = await repos.channels.serving(bundle.id);
+      if ('min_native_version' in columns || 'native_fingerprint' in columns)
+        for (const channel of serving) guardProtected(caller, channel, 'editServed');
       await repos.bundles.update(bundle.id, columns);
-      for (const channel of await repos.channels.serving(bundle.id)) {
+      for (const channel of serving) {
         await repos.channels.addHistory({
           app_id: appId,
           channel_id: channel.id,

@@ -25,7 +25,9 @@ import type { Principal } from './sessions.js';
  *   publisher controls: a release of the whole fleet by other means;
  * - deleting the bundle live on it: refused. The channel would fall back to an older bundle (or
  *   to none) without a rollback's record; rolling back first (allowed) and then deleting is the way.
- *   Deleting the bundle it is rolling out stops the rollout, like a rollback: allowed.
+ *   Deleting the bundle it is rolling out stops the rollout, like a rollback: allowed;
+ * - changing the minimum native version or native layer of a bundle it serves (live or rolling out):
+ *   refused, since that decides which devices get it, like targeting. Correcting its notes: allowed.
  * Pinning single devices to a channel (`device set-channel`) stays a publisher's: it changes what
  * one device gets, not what the channel serves.
  */
@@ -72,6 +74,10 @@ export const PROTECTED_ACTIONS = {
   protect: { action: 'turning protection on or off', hint: ASK },
   create: { action: 'creating a protected channel', hint: ASK },
   default: { action: 'making another channel the default', hint: ASK },
+  editServed: {
+    action: 'changing the minimum native version or native layer of a bundle it serves',
+    hint: 'Ask someone with the release role; notes can be corrected freely.',
+  },
   deleteLive: {
     action: 'deleting its live bundle (the channel would fall back)',
     hint: 'Roll back first (that needs only "publish"), then delete the bundle; or ask someone with the release role.',
