@@ -61,7 +61,7 @@ export const mayChangeProtected = (caller: ReleaseCaller | undefined): boolean =
 const ASK = 'Ask someone with the release role on the app.';
 
 /** What a refused change of a protected channel is, for the 403's message. */
-export const PROTECTED_ACTIONS = {
+const PROTECTED_ACTIONS = {
   set: {
     action: 'making a bundle live',
     hint: 'Rolling back needs only "publish". Ask someone with the release role, or have an app admin turn on release_approval so that the change becomes a release request.',

@@ -4,7 +4,7 @@ import { Badge, Card, ConfirmDialog, Empty, ErrorBox, Loading, TextField, Time }
 import { useAction, useApi, useCan, useConfirmed } from '../hooks.js';
 
 /** What a request asks for, in words. */
-export const requestedChange = (r: ReleaseRequestJson) =>
+const requestedChange = (r: ReleaseRequestJson) =>
   r.action === 'set' ? `make ${r.version} live` : `roll out ${r.version} to ${r.percent}%`;
 
 /**
