@@ -22,6 +22,8 @@ export interface AppJson {
   encryption_key_id: string | null;
   /** Retention: how many of the newest bundles each upload keeps (null: all). */
   keep_bundles: number | null;
+  /** Four-eyes releases: changes of protected channels without the release role become requests. */
+  release_approval: boolean;
 }
 
 /** The answer to changing an app: the app, and its bundles that no longer meet its requirements. */
@@ -73,8 +75,30 @@ export interface ChannelJson {
   failure_min_devices: number;
   /** Devices on a binary nobody registered: served or refused. */
   unregistered_binaries: 'serve' | 'refuse';
+  /** Making a bundle live and rollouts need the release role (rollbacks do not). */
+  protected: boolean;
   created_at: string;
   updated_at: string;
+}
+
+/** A change of a protected channel waiting for (or decided by) someone with the release role. */
+export interface ReleaseRequestJson {
+  id: number;
+  app_id: string;
+  channel: string;
+  /** `set`: make `version` live; `rollout`: roll it out to `percent` %. */
+  action: 'set' | 'rollout';
+  version: string;
+  percent: number | null;
+  /** `expired`: pending past `expires_at`; `failed`: the change could no longer be made when approved. */
+  status: 'pending' | 'approved' | 'rejected' | 'failed' | 'expired';
+  requested_by: string;
+  created_at: string;
+  expires_at: string;
+  decided_by: string | null;
+  decided_at: string | null;
+  /** Why it was rejected, or why it failed. */
+  reason: string | null;
 }
 
 /** A binary registered with its native layer (`overair native register`, or a test build's upload). */

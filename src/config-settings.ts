@@ -332,6 +332,14 @@ export const SETTINGS = {
     group: 'security',
     doc: 'Lifetime of a dashboard session, at most `30d`.',
   }),
+  releaseRequestTtlSeconds: setting({
+    env: 'OVERAIR_RELEASE_REQUEST_TTL',
+    flag: { kind: 'value', name: 'release-request-ttl', placeholder: 'duration' },
+    default: '72h',
+    schema: durationInSeconds(90 * 86_400, '90d'),
+    group: 'security',
+    doc: 'How long a release request (four-eyes releases) can be approved, at most `90d`; then it expires.',
+  }),
   requireTotpForAdmins: setting({
     env: 'OVERAIR_REQUIRE_TOTP_FOR_ADMINS',
     flag: { kind: 'switch', name: 'require-totp-for-admins' },

@@ -412,6 +412,60 @@ export const errors = {
     description: 'Another change to the channel won the race; send the request again.',
     message: ({ channel }: { channel: string }) => `Channel "${channel}" changed meanwhile; try again`,
   }),
+  protectedChannel: define({
+    code: 'protected_channel',
+    status: 403,
+    audience: 'admin',
+    description:
+      'The channel is protected: changing what it serves, its settings or its protection needs the release role on the app (a rollback needs only publish).',
+    message: ({
+      action,
+      channel,
+      appId,
+      holder,
+      hint,
+    }: {
+      action: string;
+      channel: string;
+      appId: string;
+      holder: string;
+      hint: string;
+    }) =>
+      `Channel "${channel}" of app "${appId}" is protected: ${action} needs the "release" role on the app, which ${holder} lacks. ${hint}`,
+  }),
+  releaseRequestNotFound: define({
+    code: 'release_request_not_found',
+    status: 404,
+    audience: 'admin',
+    description: 'The app has no release request of this id.',
+    message: ({ appId, id }: { appId: string; id: number }) => `App "${appId}" has no release request ${id}`,
+  }),
+  releaseRequestClosed: define({
+    code: 'release_request_closed',
+    status: 409,
+    audience: 'admin',
+    description:
+      'The release request was already approved, rejected or failed (another approver may have been first), or it expired.',
+    message: ({ id, status }: { id: number; status: string }) =>
+      `Release request ${id} is ${status}: it can no longer be approved or rejected`,
+  }),
+  selfApproval: define({
+    code: 'self_approval',
+    status: 403,
+    audience: 'admin',
+    description: 'Four-eyes releases: whoever made a release request cannot approve it; someone else must.',
+    message: ({ id }: { id: number }) =>
+      `You made release request ${id}: someone else with the release role must approve it`,
+  }),
+  releaseRequestFailed: define({
+    code: 'release_request_failed',
+    status: 409,
+    audience: 'admin',
+    description:
+      'The approved change can no longer be made (the channel changed since the request, or the bundle is gone or not releasable); the request is closed as failed.',
+    message: ({ id, problem }: { id: number; problem: string }) =>
+      `Release request ${id} cannot be applied and is closed as failed: ${problem}. Make a new request if the change is still wanted`,
+  }),
   versionExists: define({
     code: 'version_exists',
     status: 409,

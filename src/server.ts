@@ -75,6 +75,7 @@ export async function startServer(
     webhooks: options.webhooks,
     webhookAllowHosts: config.webhookAllowHosts,
     sessionTtlSeconds: config.sessionTtlSeconds,
+    releaseRequestTtlSeconds: config.releaseRequestTtlSeconds,
     requireTotpForAdmins: config.requireTotpForAdmins,
     deviceSeenPrecisionSeconds: config.deviceSeenPrecisionSeconds,
     deviceMemory: config.deviceMemory,

@@ -376,6 +376,65 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     await server.api('DELETE', `/apps/${APP}/binaries/android/1.0.0`);
   });
 
+  it('protects a channel, and approves and rejects release requests (four-eyes releases)', async () => {
+    const publisher = await server.api('POST', '/tokens', { name: 'ci', scope: 'publish' });
+    expect(publisher.status).toBe(201);
+    // A channel of its own: production stays as the later tests expect it.
+    const staging = `/apps/${APP}/channels/staging`;
+    expect(
+      (await server.api('POST', `/apps/${APP}/channels`, { name: 'staging', version: '1.1.0' })).status,
+    ).toBe(201);
+    await page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    await expect
+      .poll(() => page.getByTestId('release-approval').textContent())
+      .toContain('becomes a request that someone else approves');
+    expect((await server.api('GET', `/apps/${APP}`)).body.release_approval).toBe(true);
+
+    await page.goto(staging);
+    await page.getByLabel(/^Protected/).check();
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await expect.poll(() => page.getByText('Saved.').isVisible()).toBe(true);
+    expect((await server.api('GET', staging)).body.protected).toBe(true);
+
+    // A pipeline's release waits for someone with the release role.
+    const asked = await server.api('PUT', `${staging}/bundle`, { version: '1.2.0' }, publisher.body.token);
+    expect(asked.status).toBe(202);
+    await page.reload();
+    const requests = page.getByTestId('release-requests');
+    await expect.poll(() => requests.textContent()).toContain('make 1.2.0 live');
+    await shoot(page, 'channel-release-request', 'desktop');
+    await requests.getByRole('button', { name: 'Approve' }).click();
+    await expect.poll(() => page.getByTestId('live-version').textContent()).toContain('1.2.0');
+    expect((await server.api('GET', `/apps/${APP}/release-requests/${asked.body.id}`)).body.status).toBe(
+      'approved',
+    );
+
+    const second = await server.api(
+      'POST',
+      `${staging}/rollout`,
+      { version: '1.3.0', percent: 10 },
+      publisher.body.token,
+    );
+    expect(second.status).toBe(202);
+    await page.reload();
+    await expect.poll(() => requests.textContent()).toContain('roll out 1.3.0 to 10%');
+    await requests.getByRole('button', { name: 'Reject' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel(/Reason/).fill('after the holidays');
+    await dialog.getByRole('button', { name: 'Reject' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect.poll(() => requests.textContent()).not.toContain('1.3.0');
+    expect((await server.api('GET', `/apps/${APP}/release-requests/${second.body.id}`)).body).toMatchObject({
+      status: 'rejected',
+      reason: 'after the holidays',
+    });
+    expect((await server.api('GET', staging)).body).toMatchObject({ version: '1.2.0', rollout: null });
+    // Rolling back a protected channel needs no one's approval.
+    const back = await server.api('POST', `${staging}/rollback`, {}, publisher.body.token);
+    expect(back).toMatchObject({ status: 200, body: { version: '1.1.0' } });
+  });
+
   it('finds a device by its custom id and pins it to a channel', async () => {
     await page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Devices' }).click();
     await page.waitForURL(`**/apps/${APP}/devices`);

@@ -111,8 +111,39 @@ describe('migration 0016: release safety', () => {
         // 0018_retention
         keep_bundles: null,
         release_stamp: 0,
+        // 0022_protected_channels
+        release_approval: 0,
       },
     ]);
+  });
+});
+
+describe('migration 0022: protected channels', () => {
+  it('leaves existing channels unprotected and apps without four-eyes releases', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0020_totp_sessions');
+    const at = new Date().toISOString();
+    await db.insertInto('apps').values({ id: 'com.example.old', name: 'Old', created_at: at }).execute();
+    await db
+      .insertInto('channels')
+      .values({
+        app_id: 'com.example.old',
+        name: 'production',
+        is_default: 1,
+        created_at: at,
+        updated_at: at,
+      })
+      .execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    expect(await db.selectFrom('channels').select(['name', 'protected']).execute()).toEqual([
+      { name: 'production', protected: 0 },
+    ]);
+    expect(await db.selectFrom('apps').select('release_approval').execute()).toEqual([
+      { release_approval: 0 },
+    ]);
+    expect(await db.selectFrom('release_requests').selectAll().execute()).toEqual([]);
   });
 });
 

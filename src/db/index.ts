@@ -10,6 +10,7 @@ import { GrantsRepo } from './grants.js';
 import { HoldsRepo } from './holds.js';
 import { NativeBinariesRepo } from './native-binaries.js';
 import { NativeBuildsRepo } from './native-builds.js';
+import { ReleaseRequestsRepo } from './release-requests.js';
 import type { Database } from './schema.js';
 import { SessionsRepo } from './sessions.js';
 import { SettingsRepo } from './settings.js';
@@ -36,6 +37,7 @@ export class Repos {
   readonly nativeBinaries: NativeBinariesRepo;
   readonly settings: SettingsRepo;
   readonly authFailures: AuthFailuresRepo;
+  readonly releaseRequests: ReleaseRequestsRepo;
 
   /** `secrets`: OVERAIR_SECRET_KEY's box, which seals and opens the secrets stored (webhooks', users' TOTP secrets). */
   constructor(
@@ -58,6 +60,7 @@ export class Repos {
     this.nativeBinaries = new NativeBinariesRepo(db);
     this.settings = new SettingsRepo(db);
     this.authFailures = new AuthFailuresRepo(db);
+    this.releaseRequests = new ReleaseRequestsRepo(db);
   }
 
   /** Runs `work` in one transaction with repositories bound to it. */

@@ -501,6 +501,50 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('app_grants_app').on('app_grants').column('app_id').execute();
       },
     },
+    '0022_protected_channels': {
+      async up(db: Kysely<any>) {
+        // Protected channels (docs/release-control.md#protected-channels): changing what one serves
+        // needs the release role. An app with release_approval turns such a change by someone without
+        // it into a release request that another principal with the role approves or rejects.
+        await db.schema
+          .alterTable('channels')
+          .addColumn('protected', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('apps')
+          .addColumn('release_approval', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await withId(db.schema.createTable('release_requests'))
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          // No foreign key: a request outlives its channel (for the record); its approval then fails.
+          .addColumn('channel_id', 'integer', (c) => c.notNull())
+          .addColumn('channel', 'text', (c) => c.notNull())
+          // 'set' (make live) or 'rollout' (start, raise or complete: percent).
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('percent', 'double precision')
+          // The channel as the request saw it: an approval applies only to a channel still so.
+          .addColumn('seen_bundle_id', 'integer')
+          .addColumn('seen_rollout_bundle_id', 'integer')
+          .addColumn('seen_rollout_percent', 'double precision', (c) => c.notNull())
+          // 'pending', 'approved', 'rejected' or 'failed' (the channel changed, or the bundle went).
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('requested_by', 'text', (c) => c.notNull())
+          // Who asked, as 'token:ID' or 'user:ID': never the one who approves.
+          .addColumn('requester', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('decided_by', 'text')
+          .addColumn('decided_at', 'text')
+          .addColumn('reason', 'text')
+          .execute();
+        await db.schema
+          .createIndex('release_requests_app_status')
+          .on('release_requests')
+          .columns(['app_id', 'status', 'id'])
+          .execute();
+      },
+    },
     '0023_oidc_users': {
       async up(db: Kysely<any>) {
         // Single sign-on (docs/sso.md): a user created by an OpenID Connect sign-in is bound to the

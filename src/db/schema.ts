@@ -27,6 +27,8 @@ interface AppsTable {
    * 0019): the cache reloads an app only when its stamp moved. Never written by the code.
    */
   release_stamp: ColumnType<number, never, never>;
+  /** 1: a change to a protected channel by someone without the release role waits for approval. */
+  release_approval: Generated<Flag>;
 }
 
 export interface BundlesTable {
@@ -92,6 +94,8 @@ export interface ChannelsTable {
   failure_min_devices: Generated<number>;
   /** 'serve' | 'refuse': devices on a binary nobody registered (domain/native-layer.ts). */
   unregistered_binaries: Generated<string>;
+  /** 1: changing what the channel serves needs the release role (services/release-permission.ts). */
+  protected: Generated<Flag>;
 }
 
 interface ChannelHistoryTable {
@@ -313,6 +317,31 @@ interface AuditLogTable {
   detail: string | null;
 }
 
+/** A change to a protected channel waiting for someone with the release role (migration 0022). */
+export interface ReleaseRequestsTable {
+  id: Generated<number>;
+  app_id: string;
+  channel_id: number;
+  channel: string;
+  action: 'set' | 'rollout';
+  version: string;
+  percent: number | null;
+  seen_bundle_id: number | null;
+  seen_rollout_bundle_id: number | null;
+  seen_rollout_percent: number;
+  status: 'pending' | 'approved' | 'rejected' | 'failed';
+  /** The requester's audit name (`token:ci`). */
+  requested_by: string;
+  /** The requester's identity, `token:ID` or `user:ID`: never the approver's. */
+  requester: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  decided_by: string | null;
+  decided_at: Timestamp | null;
+  /** Why it was rejected, or why its approval failed. */
+  reason: string | null;
+}
+
 /** Server-wide values every instance shares, by key (see SettingsRepo). */
 interface SettingsTable {
   key: string;
@@ -350,6 +379,7 @@ export interface Database {
   native_binaries: NativeBinariesTable;
   settings: SettingsTable;
   auth_failures: AuthFailuresTable;
+  release_requests: ReleaseRequestsTable;
 }
 
 export type AppRow = Selectable<AppsTable>;
@@ -359,6 +389,7 @@ export type NewBundle = Insertable<BundlesTable>;
 export type BundleFileRow = Selectable<BundleFilesTable>;
 export type ChannelRow = Selectable<ChannelsTable>;
 export type ChannelHistoryRow = Selectable<ChannelHistoryTable>;
+export type ReleaseRequestRow = Selectable<ReleaseRequestsTable>;
 export type DeviceRow = Selectable<DevicesTable>;
 export type DeviceHoldRow = Selectable<DeviceHoldsTable>;
 export type TokenRow = Selectable<TokensTable>;

@@ -82,6 +82,10 @@ export const app = z
       description:
         'Retention: how many of the newest bundles each upload keeps (those a channel can still need are always kept); null: all.',
     }),
+    release_approval: z.boolean().meta({
+      description:
+        'Four-eyes releases: changes of protected channels by someone without the release role become release requests.',
+    }),
   })
   .meta({ id: 'App' });
 export const appUpdated = app
@@ -186,10 +190,34 @@ export const channel = z
     failure_threshold: nullable(z.number()),
     failure_min_devices: z.number().int(),
     unregistered_binaries: z.enum(['serve', 'refuse']),
+    protected: z.boolean().meta({
+      description: 'Making a bundle live and rollouts need the release role (rollbacks do not).',
+    }),
     created_at: at,
     updated_at: at,
   })
   .meta({ id: 'Channel' });
+
+export const releaseRequest = z
+  .object({
+    id: z.number().int(),
+    app_id: z.string(),
+    channel: z.string(),
+    action: z.enum(['set', 'rollout']).meta({ description: '`set`: make live; `rollout`: to `percent` %.' }),
+    version: z.string(),
+    percent: nullable(z.number()),
+    status: z.enum(['pending', 'approved', 'rejected', 'failed', 'expired']).meta({
+      description:
+        '`failed`: approved when the channel had changed or the bundle could no longer be released; `expired`: not decided in time.',
+    }),
+    requested_by: z.string(),
+    created_at: at,
+    expires_at: at,
+    decided_by: nullable(z.string()),
+    decided_at: nullable(at),
+    reason: nullable(z.string()).meta({ description: 'Why it was rejected, or why it failed.' }),
+  })
+  .meta({ id: 'ReleaseRequest' });
 
 export const history = z
   .object({

@@ -6,6 +6,8 @@ import type { AuditRow } from '../db/schema.js';
 import type { ChannelChanges } from '../services/channels.js';
 import type { Services } from '../services/index.js';
 import { statsPeriod } from '../services/stats.js';
+import { releaseCallerOf } from '../services/release-permission.js';
+import type { ReleaseOutcome } from '../services/release-requests.js';
 import type { Logger } from 'pino';
 import * as a from './admin-schemas.js';
 import {
@@ -39,12 +41,14 @@ import {
   holdJson,
   principalJson,
   tokenJson,
+  releaseRequestJson,
 } from './serialize.js';
 import { nativeLayerFromQuery, registerNativeRoutes } from './native-routes.js';
 import { adminOpenApiDocument } from './openapi.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
+import { registerReleaseRequestRoutes } from './release-routes.js';
 
 type C = Context<AdminEnv>;
 
@@ -54,6 +58,13 @@ const versionParam = (c: C) => parseInput(s.versionName, c.req.param('version'),
 const deviceParam = (c: C) => parseInput(s.deviceId, c.req.param('deviceId'), 'device id');
 const body = async <S extends z.ZodType>(c: C, schema: S) => parseInput(schema, await readJson(c));
 const query = <S extends z.ZodType>(c: C, schema: S) => parseInput(schema, c.req.query(), 'query');
+/** Who asks, as protected channels see it (services/release-permission.ts). */
+const callerOf = (c: C, appId: string) => releaseCallerOf(c.get('principal'), c.get('actor'), appId);
+/** A change made (200 with the channel), or a release request waiting for approval (202). */
+const outcomeJson = (c: C, outcome: ReleaseOutcome) =>
+  'request' in outcome
+    ? c.json(releaseRequestJson(outcome.request), 202)
+    : c.json(channelJson(outcome.channel));
 
 const toMeta = (input: {
   version: string;
@@ -162,6 +173,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
         signingPublicKey: input.signing_public_key,
         encryptionPublicKey: input.encryption_public_key,
         keepBundles: input.keep_bundles,
+        releaseApproval: input.release_approval,
       },
       c.get('actor'),
     );
@@ -240,6 +252,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
       version,
       { notes: input.notes, minNativeVersion: input.min_native_version, nativeLayer: input.native_layer },
       c.get('actor'),
+      callerOf(c, appId),
     );
     return c.json(bundleJson(bundle, bundleUrl(c)(bundle)));
   });
@@ -248,7 +261,13 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     return c.json(await services.nativeGate.compatibility(appParam(c), versionParam(c), channel));
   });
   api.delete('/apps/:appId/bundles/:version', publish, async (c) => {
-    const { fallbacks } = await services.bundles.delete(appParam(c), versionParam(c), c.get('actor'));
+    const appId = appParam(c);
+    const { fallbacks } = await services.bundles.delete(
+      appId,
+      versionParam(c),
+      c.get('actor'),
+      callerOf(c, appId),
+    );
     return c.json({ deleted: true, channels: fallbacks });
   });
 
@@ -265,6 +284,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     failureThreshold: input.failure_threshold,
     failureMinDevices: input.failure_min_devices,
     unregisteredBinaries: input.unregistered_binaries,
+    protected: input.protected,
   });
   api.get('/apps/:appId/channels', read, async (c) =>
     c.json({ items: (await services.channels.list(appParam(c))).map(channelJson) }),
@@ -276,6 +296,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
       appId,
       { name: input.name, version: input.version, ...toChanges(input) },
       c.get('actor'),
+      callerOf(c, appId),
     );
     return c.json(channelJson(channel), 201);
   });
@@ -285,7 +306,13 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   api.patch('/apps/:appId/channels/:channel', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
     const input = await body(c, a.updateChannelBody);
-    const channel = await services.channels.update(appId, name, toChanges(input), c.get('actor'));
+    const channel = await services.channels.update(
+      appId,
+      name,
+      toChanges(input),
+      c.get('actor'),
+      callerOf(c, appId),
+    );
     return c.json(channelJson(channel));
   });
   api.delete('/apps/:appId/channels/:channel', admin, async (c) => {
@@ -295,13 +322,22 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   api.put('/apps/:appId/channels/:channel/bundle', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
     const { version } = await body(c, a.setBundleBody);
-    return c.json(channelJson(await services.channels.setLive(appId, name, version, c.get('actor'))));
+    return outcomeJson(
+      c,
+      await services.releases.release(appId, name, { action: 'set', version }, callerOf(c, appId)),
+    );
   });
   api.post('/apps/:appId/channels/:channel/rollout', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
-    const input = await body(c, a.rolloutBody);
-    return c.json(
-      channelJson(await services.channels.rollout(appId, name, input.version, input.percent, c.get('actor'))),
+    const { version, percent } = await body(c, a.rolloutBody);
+    return outcomeJson(
+      c,
+      await services.releases.release(
+        appId,
+        name,
+        { action: 'rollout', version, percent },
+        callerOf(c, appId),
+      ),
     );
   });
   api.post('/apps/:appId/channels/:channel/rollback', publish, async (c) => {
@@ -366,6 +402,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     return c.json({ cleared: await services.holds.clear(appId, deviceId, c.get('actor'), version) });
   });
 
+  registerReleaseRequestRoutes(api, services);
   registerWebhookRoutes(api, services);
   registerNativeRoutes(api, services, links);
   registerUserRoutes(api, services, cookies);

@@ -80,6 +80,10 @@ export const updateAppBody = z
       description:
         "RSA public key (PEM) devices decrypt with: Capgo's `CapacitorUpdater.publicKey`. `null` removes it.",
     }),
+    release_approval: z.boolean().optional().meta({
+      description:
+        'Four-eyes releases: a change of what a protected channel serves by someone without the release role becomes a release request that another principal with the role approves.',
+    }),
     keep_bundles: z.number().int().min(1).max(100_000).nullable().optional().meta({
       description:
         'Keep this many of the newest bundles: after each upload the older ones are deleted, except those a channel can still need (live, rolling out, rollback target). `null` keeps all.',
@@ -206,6 +210,10 @@ export const channelFlags = {
     description:
       'Devices on a binary nobody registered (`overair native register`): `serve` them (the default) or `refuse` bundles whose native layer is known.',
   }),
+  protected: z.boolean().optional().meta({
+    description:
+      'Protected: making a bundle live, rollouts (not rollbacks), its settings and this flag need the release role.',
+  }),
 };
 export const createChannelBody = z.object({
   name: s.channelName,
@@ -219,6 +227,16 @@ export const updateChannelBody = z
 export const setBundleBody = z.object({ version: s.versionName });
 export const rolloutBody = z.object({ version: s.versionName, percent: z.number().min(0.01).max(100) });
 export const rollbackBody = z.object({ reason: z.string().max(500).optional() });
+
+// Release requests (four-eyes releases)
+export const releaseRequestsQuery = pageQuery.extend({
+  status: z.enum(['pending', 'approved', 'rejected', 'failed', 'expired']).optional().meta({
+    description: 'Only requests in this state (`expired`: pending past its expiry).',
+  }),
+});
+export const rejectBody = z
+  .object({ reason: z.string().max(500).optional().meta({ description: 'Why, for the requester.' }) })
+  .strict();
 
 // Statistics and devices
 export const statsQuery = z.object({

@@ -39,6 +39,8 @@ export interface AdminOperation {
   response: z.ZodType | { redirect: string };
   /** Error statuses worth naming besides the usual ones (400, 401, 403, 404, 429). */
   errors?: Record<number, string>;
+  /** Another success answer, e.g. 202 with a release request instead of the change made. */
+  alternative?: { status: 202; description: string; response: z.ZodType };
 }
 
 /** The schema of each path parameter, by name: the ones the handlers parse it with. */
@@ -266,7 +268,8 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
       'Recorded in the audit log and, on every channel serving the bundle (live or rolling out), as a ' +
       '`bundle_edited` entry of the channel history. Update checks answer with the change at once: a ' +
       'changed `native_layer` (its fingerprint recomputed; `null` for unknown) is judged afresh by the ' +
-      'native compatibility gate.',
+      'native compatibility gate. Changing the minimum native version or native layer of a bundle a ' +
+      'protected channel serves needs the release role (403 `protected_channel`).',
     body: a.updateBundleBody,
     response: r.bundle,
   },
@@ -289,6 +292,8 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     access: 'publish',
     tag: 'Bundles',
     summary: 'Delete a bundle; channels it was live on fall back, and are listed.',
+    description:
+      'Refused (403 `protected_channel`) without the release role when live on a protected channel.',
     response: r.bundleDeleted,
   },
   // Channels
@@ -306,6 +311,8 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     access: 'publish',
     tag: 'Channels',
     summary: "Create a channel (`{name, version?, ...settings}`); an app's first is its default.",
+    description:
+      'Creating one `protected`, or taking the default from a protected channel, needs the release role (403 `protected_channel`).',
     body: a.createChannelBody,
     status: 201,
     response: r.channel,
@@ -325,6 +332,8 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     access: 'publish',
     tag: 'Channels',
     summary: "Change a channel's settings (at least one).",
+    description:
+      'Changing a protected channel, turning `protected` on or off, or taking the default from a protected channel needs the release role (403 `protected_channel`).',
     body: a.updateChannelBody,
     response: r.channel,
   },
@@ -342,8 +351,15 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     access: 'publish',
     tag: 'Channels',
     summary: 'Make a bundle live: `{version}`.',
+    description:
+      'On a protected channel it needs the release role: without it, 403 `protected_channel`, or, when the app has `release_approval`, 202 with a release request.',
     body: a.setBundleBody,
     response: r.channel,
+    alternative: {
+      status: 202,
+      description: 'A protected channel, an app with release_approval: the release request made.',
+      response: r.releaseRequest,
+    },
     errors: { 409: "The bundle does not meet the app's signature or encryption requirement." },
   },
   {
@@ -352,8 +368,15 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     access: 'publish',
     tag: 'Channels',
     summary: 'Serve a bundle to `percent` of the devices (100 completes it).',
+    description:
+      'On a protected channel it needs the release role: without it, 403 `protected_channel`, or, when the app has `release_approval`, 202 with a release request.',
     body: a.rolloutBody,
     response: r.channel,
+    alternative: {
+      status: 202,
+      description: 'A protected channel, an app with release_approval: the release request made.',
+      response: r.releaseRequest,
+    },
     errors: {
       409: "Already live, or the bundle does not meet the app's signature or encryption requirement.",
     },
@@ -363,7 +386,7 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: `${CHANNEL}/rollback`,
     access: 'publish',
     tag: 'Channels',
-    summary: 'Stop a rollout, or else make the previous bundle live again.',
+    summary: 'Stop a rollout, or else make the previous bundle live again (protected channels too).',
     body: a.rollbackBody,
     bodyOptional: true,
     response: r.channel,
@@ -376,6 +399,46 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     summary: 'Every release change of the channel, with who, when and why; paginated.',
     query: a.pageQuery,
     response: r.page(r.history),
+  },
+  // Release requests
+  {
+    method: 'get',
+    path: `${APPS}/release-requests`,
+    access: 'read',
+    tag: 'Release requests',
+    summary: "The app's release requests (four-eyes releases), newest first; paginated.",
+    query: a.releaseRequestsQuery,
+    response: r.page(r.releaseRequest),
+  },
+  {
+    method: 'get',
+    path: `${APPS}/release-requests/:id`,
+    access: 'read',
+    tag: 'Release requests',
+    summary: 'One release request.',
+    response: r.releaseRequest,
+  },
+  {
+    method: 'post',
+    path: `${APPS}/release-requests/:id/approve`,
+    access: 'release',
+    tag: 'Release requests',
+    summary: 'Approve a pending request: its change is made now, exactly once.',
+    description:
+      'Not by its requester (403 `self_approval`). The channel must still serve what it served when the request was made, and the bundle still be releasable; else nothing changes and the request ends `failed` (409 `release_request_failed`).',
+    response: r.releaseRequest,
+    errors: { 409: 'Already decided or expired (`release_request_closed`), or it failed.' },
+  },
+  {
+    method: 'post',
+    path: `${APPS}/release-requests/:id/reject`,
+    access: 'release',
+    tag: 'Release requests',
+    summary: 'Reject a pending request (`{reason?}`); nothing changes on the channel.',
+    body: a.rejectBody,
+    bodyOptional: true,
+    response: r.releaseRequest,
+    errors: { 409: 'Already decided or expired (`release_request_closed`).' },
   },
   // Statistics and devices
   {
@@ -825,6 +888,12 @@ function register(registry: OpenAPIRegistry, op: AdminOperation): void {
               content: { 'application/json': { schema: op.response } },
             },
           }),
+      ...(op.alternative && {
+        [op.alternative.status]: {
+          description: op.alternative.description,
+          content: { 'application/json': { schema: op.alternative.response } },
+        },
+      }),
       ...responses,
     },
   });

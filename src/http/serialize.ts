@@ -7,6 +7,7 @@ import type {
   HoldJson,
   NativeBinaryJson,
   NativeLayerJson,
+  ReleaseRequestJson,
 } from '../api-types.js';
 import { keyIdOf } from '../crypto/capgo.js';
 import { DOWNLOAD_FAILURES_TO_HOLD } from '../db/holds.js';
@@ -19,6 +20,7 @@ import type {
   NativeBinaryRow,
 } from '../db/schema.js';
 import type { ChannelView } from '../services/channels.js';
+import type { ReleaseRequestView } from '../services/release-requests.js';
 import type { RolesJson, WebhookDeliveryJson, WebhookJson } from '../api-types.js';
 import type { DeliveryRow } from '../db/webhooks.js';
 import type { PublicWebhook } from '../services/webhooks.js';
@@ -39,6 +41,7 @@ export function appJson(app: AppRow): AppJson {
     encryption_public_key: app.encryption_public_key,
     encryption_key_id: app.encryption_public_key === null ? null : keyIdOf(app.encryption_public_key),
     keep_bundles: app.keep_bundles,
+    release_approval: app.release_approval === 1,
   };
 }
 
@@ -99,6 +102,7 @@ export function channelJson(channel: ChannelView): ChannelJson {
     failure_threshold: channel.failure_threshold,
     failure_min_devices: channel.failure_min_devices,
     unregistered_binaries: channel.unregistered_binaries as ChannelJson['unregistered_binaries'],
+    protected: channel.protected === 1,
     created_at: channel.created_at,
     updated_at: channel.updated_at,
   };
@@ -196,3 +200,21 @@ export const principalJson = (principal: Principal) => ({
 export const tokenJson = ({ grants, ...token }: PublicToken) => ({ ...token, roles: rolesJson(grants) });
 
 export const userJson = ({ grants, ...user }: PublicUser) => ({ ...user, roles: rolesJson(grants) });
+
+export function releaseRequestJson(request: ReleaseRequestView): ReleaseRequestJson {
+  return {
+    id: request.id,
+    app_id: request.app_id,
+    channel: request.channel,
+    action: request.action,
+    version: request.version,
+    percent: request.percent === null ? null : Number(request.percent),
+    status: request.status,
+    requested_by: request.requested_by,
+    created_at: request.created_at,
+    expires_at: request.expires_at,
+    decided_by: request.decided_by,
+    decided_at: request.decided_at,
+    reason: request.reason,
+  };
+}

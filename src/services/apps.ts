@@ -24,6 +24,8 @@ export interface AppSettingsChanges {
   encryptionPublicKey?: string | null;
   /** Bundles kept by retention after each upload (null: all). */
   keepBundles?: number | null;
+  /** Four-eyes releases: changes to protected channels without the release role become requests. */
+  releaseApproval?: boolean;
 }
 
 export interface AppUpdated {
@@ -97,6 +99,7 @@ export class AppService {
       if (changes.encryptionPublicKey !== undefined)
         columns.encryption_public_key = publicKeyOrNull(changes.encryptionPublicKey, 'encryption_public_key');
       if (changes.keepBundles !== undefined) columns.keep_bundles = changes.keepBundles;
+      if (changes.releaseApproval !== undefined) columns.release_approval = toFlag(changes.releaseApproval);
       const next = { ...current, ...columns } as AppRow;
       if (next.require_signature === 1 && !next.signing_public_key)
         throw errors.publicKeyRequired({ setting: 'require_signature', field: 'signing_public_key' });

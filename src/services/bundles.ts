@@ -23,6 +23,7 @@ import {
 import { requireApp } from './require.js';
 import { nativeLayerColumns } from './native-gate.js';
 import type { ReleaseCache } from './release-cache.js';
+import { guardProtected, type ReleaseCaller } from './release-permission.js';
 
 /** What describes a bundle besides its bytes; the same for uploads and external URLs. */
 interface BundleMeta {
@@ -195,9 +196,17 @@ export class BundleService {
    * fingerprint, so a changed layer is judged afresh at the next check. Recorded in
    * the audit log, and as a `bundle_edited` note in the history of every channel that serves it
    * (live or rolling out); the release cache is invalidated so update checks answer with the change
-   * at once. Giving the values it already has changes nothing and records nothing.
+   * at once. Giving the values it already has changes nothing and records nothing. Changing which
+   * devices may get it (minimum native version, native layer) while a protected channel serves it
+   * needs the release role (services/release-permission.ts); its notes do not.
    */
-  async update(appId: string, version: string, edits: BundleEdits, actor: string): Promise<BundleRow> {
+  async update(
+    appId: string,
+    version: string,
+    edits: BundleEdits,
+    actor: string,
+    caller?: ReleaseCaller,
+  ): Promise<BundleRow> {
     const updated = await this.repos.transaction(async (repos) => {
       const bundle = await repos.bundles.find(appId, version);
       if (!bundle) {
@@ -230,8 +239,11 @@ export class BundleService {
         }
       }
       if (notes.length === 0) return bundle;
+      const serving = await repos.channels.serving(bundle.id);
+      if ('min_native_version' in columns || 'native_fingerprint' in columns)
+        for (const channel of serving) guardProtected(caller, channel, 'editServed');
       await repos.bundles.update(bundle.id, columns);
-      for (const channel of await repos.channels.serving(bundle.id)) {
+      for (const channel of serving) {
         await repos.channels.addHistory({
           app_id: appId,
           channel_id: channel.id,
@@ -253,19 +265,23 @@ export class BundleService {
 
   /**
    * Deletes a bundle. Every channel it is live on falls back to the bundle that was live there
-   * before it (or to none), and the channel history says so.
+   * before it (or to none), and the channel history says so. Refused (403) to a `caller` without the
+   * release role when it is live on a protected channel (services/release-permission.ts says why).
    */
   async delete(
     appId: string,
     version: string,
     actor: string,
+    caller?: ReleaseCaller,
   ): Promise<{ fallbacks: Record<string, string | null> }> {
     const { blobs, fallbacks } = await this.repos.transaction(async (repos) => {
       const bundle = await repos.bundles.find(appId, version);
       if (!bundle) throw errors.bundleNotFound({ appId, version });
       const blobs = await repos.bundles.blobsOf(appId, bundle.id);
       const fallbacks: Record<string, string | null> = {};
-      for (const channel of await repos.channels.liveOn(bundle.id)) {
+      const liveOn = await repos.channels.liveOn(bundle.id);
+      for (const channel of liveOn) guardProtected(caller, channel, 'deleteLive');
+      for (const channel of liveOn) {
         const previousId = await repos.channels.previousLiveBundleId(channel.id, bundle.id);
         const previous = previousId === null ? undefined : await repos.bundles.findById(previousId);
         await repos.channels.update(channel.id, { bundle_id: previous?.id ?? null });

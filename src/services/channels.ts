@@ -9,6 +9,12 @@ import { NO_EVENTS, type EventSink } from './events.js';
 import { requirementsOf, unmetRequirements } from './release-requirements.js';
 import { requireApp } from './require.js';
 import type { ReleaseCache } from './release-cache.js';
+import {
+  guardProtected,
+  mayChangeProtected,
+  protectedRefusal,
+  type ReleaseCaller,
+} from './release-permission.js';
 
 export interface ChannelView extends ChannelRow {
   /** Version name of the live bundle, or null. */
@@ -31,6 +37,18 @@ export interface ChannelChanges {
   failureMinDevices?: number;
   /** Devices on a binary nobody registered: served or refused (the native compatibility gate). */
   unregisteredBinaries?: UnregisteredBinaryRule;
+  /** Changing what the channel serves needs the release role (services/release-permission.ts). */
+  protected?: boolean;
+}
+
+/** A change of what a channel serves: the kind a protected channel keeps for the release role. */
+export type ReleaseChange =
+  { action: 'set'; version: string } | { action: 'rollout'; version: string; percent: number };
+
+/** The webhook event of an applied change, sent once its transaction is committed. */
+export interface ReleaseAnnouncement {
+  event: 'channel.released' | 'channel.rollout';
+  data: Record<string, unknown>;
 }
 
 /** Column values for the changes that were given (undefined ones leave the column alone). */
@@ -48,6 +66,7 @@ function columnsOf(changes: ChannelChanges): Updateable<ChannelsTable> {
     failure_threshold: changes.failureThreshold,
     failure_min_devices: changes.failureMinDevices,
     unregistered_binaries: changes.unregisteredBinaries,
+    protected: flag(changes.protected),
   };
   return Object.fromEntries(Object.entries(columns).filter(([, value]) => value !== undefined));
 }
@@ -73,6 +92,7 @@ export class ChannelService {
     appId: string,
     input: { name: string; version?: string } & ChannelChanges,
     actor: string,
+    caller?: ReleaseCaller,
   ): Promise<ChannelView> {
     await requireApp(this.repos, appId);
     try {
@@ -80,6 +100,11 @@ export class ChannelService {
         const existing = await repos.channels.list(appId);
         // The first channel of an app is its default unless told otherwise.
         const isDefault = input.isDefault ?? !existing.some((channel) => channel.is_default === 1);
+        if (!mayChangeProtected(caller)) {
+          if (input.protected) throw protectedRefusal(caller, appId, input.name, 'create');
+          const currentDefault = existing.find((channel) => channel.is_default === 1);
+          if (isDefault && currentDefault) guardProtected(caller, currentDefault, 'default');
+        }
         const bundle = input.version ? await this.releasable(repos, appId, input.version) : undefined;
         const channel = await repos.channels.insert({
           ...columnsOf(input),
@@ -108,9 +133,24 @@ export class ChannelService {
     }
   }
 
-  async update(appId: string, name: string, changes: ChannelChanges, actor: string): Promise<ChannelView> {
+  async update(
+    appId: string,
+    name: string,
+    changes: ChannelChanges,
+    actor: string,
+    caller?: ReleaseCaller,
+  ): Promise<ChannelView> {
     await this.repos.transaction(async (repos) => {
       const channel = await this.findIn(repos, appId, name);
+      if (!mayChangeProtected(caller)) {
+        if (changes.protected !== undefined && toFlag(changes.protected) !== channel.protected)
+          throw protectedRefusal(caller, appId, name, 'protect');
+        guardProtected(caller, channel, 'settings');
+        if (changes.isDefault && channel.is_default === 0) {
+          const currentDefault = (await repos.channels.list(appId)).find((other) => other.is_default === 1);
+          if (currentDefault) guardProtected(caller, currentDefault, 'default');
+        }
+      }
       if (changes.isDefault === false && channel.is_default === 1) {
         throw errors.defaultChannelRequired();
       }
@@ -145,23 +185,9 @@ export class ChannelService {
     version: string,
     actor: string,
     reason?: string,
+    caller?: ReleaseCaller,
   ): Promise<ChannelView> {
-    const changed = await this.repos.transaction(async (repos) => {
-      const channel = await this.findIn(repos, appId, name);
-      const bundle = await this.releasable(repos, appId, version);
-      if (channel.bundle_id === bundle.id && channel.rollout_bundle_id === null) return false;
-      await repos.channels.update(channel.id, {
-        bundle_id: bundle.id,
-        rollout_bundle_id: null,
-        rollout_percent: 0,
-      });
-      await this.logChange(repos, channel, 'set', bundle, reason ?? null, actor);
-      await repos.audit.record({ actor, action: 'channel.set', appId, target: name, detail: { version } });
-      return true;
-    });
-    this.cache.invalidate(appId);
-    if (changed) this.events.emit(appId, 'channel.released', { channel: name, version, actor });
-    return this.get(appId, name);
+    return this.release(appId, name, { action: 'set', version }, actor, reason, caller);
   }
 
   /**
@@ -175,27 +201,77 @@ export class ChannelService {
     version: string,
     percent: number,
     actor: string,
+    caller?: ReleaseCaller,
   ): Promise<ChannelView> {
-    if (percent >= 100) return this.setLive(appId, name, version, actor, 'rollout completed');
-    await this.repos.transaction(async (repos) => {
+    return this.release(appId, name, { action: 'rollout', version, percent }, actor, undefined, caller);
+  }
+
+  /** Makes `change` on the channel, refused (403) on a protected channel to a caller without release. */
+  private async release(
+    appId: string,
+    name: string,
+    change: ReleaseChange,
+    actor: string,
+    reason: string | undefined,
+    caller: ReleaseCaller | undefined,
+  ): Promise<ChannelView> {
+    const announcement = await this.repos.transaction(async (repos) => {
       const channel = await this.findIn(repos, appId, name);
-      const bundle = await this.releasable(repos, appId, version);
-      if (channel.bundle_id === bundle.id) {
-        throw errors.alreadyLive({ version, channel: name });
-      }
-      await repos.channels.update(channel.id, { rollout_bundle_id: bundle.id, rollout_percent: percent });
-      await this.logChange(repos, channel, 'rollout', bundle, `${percent}% of devices`, actor);
-      await repos.audit.record({
-        actor,
-        action: 'channel.rollout',
-        appId,
-        target: name,
-        detail: { version, percent },
-      });
+      guardProtected(caller, channel, change.action);
+      return this.applyIn(repos, channel, change, actor, reason);
     });
     this.cache.invalidate(appId);
-    this.events.emit(appId, 'channel.rollout', { channel: name, version, percent, actor });
+    if (announcement) this.announce(appId, announcement);
     return this.get(appId, name);
+  }
+
+  /**
+   * Makes `change` on `channel` (read in the transaction of `repos`): the history entry and the audit
+   * entry in the same transaction. Answers the event to announce once it is committed, or null when
+   * it changed nothing. The caller invalidates the release cache after the commit.
+   */
+  async applyIn(
+    repos: Repos,
+    channel: ChannelRow,
+    change: ReleaseChange,
+    actor: string,
+    reason?: string,
+  ): Promise<ReleaseAnnouncement | null> {
+    const { app_id: appId, name } = channel;
+    const { version } = change;
+    const bundle = await this.releasable(repos, appId, version);
+    if (change.action === 'set' || change.percent >= 100) {
+      if (channel.bundle_id === bundle.id && channel.rollout_bundle_id === null) return null;
+      await repos.channels.update(channel.id, {
+        bundle_id: bundle.id,
+        rollout_bundle_id: null,
+        rollout_percent: 0,
+      });
+      const why = reason ?? (change.action === 'rollout' ? 'rollout completed' : null);
+      await this.logChange(repos, channel, 'set', bundle, why, actor);
+      await repos.audit.record({ actor, action: 'channel.set', appId, target: name, detail: { version } });
+      return { event: 'channel.released', data: { channel: name, version, actor } };
+    }
+    const { percent } = change;
+    if (channel.bundle_id === bundle.id) {
+      throw errors.alreadyLive({ version, channel: name });
+    }
+    await repos.channels.update(channel.id, { rollout_bundle_id: bundle.id, rollout_percent: percent });
+    const why = reason === undefined ? `${percent}% of devices` : `${percent}% of devices; ${reason}`;
+    await this.logChange(repos, channel, 'rollout', bundle, why, actor);
+    await repos.audit.record({
+      actor,
+      action: 'channel.rollout',
+      appId,
+      target: name,
+      detail: { version, percent },
+    });
+    return { event: 'channel.rollout', data: { channel: name, version, percent, actor } };
+  }
+
+  /** Sends the event of a committed change (applyIn's answer). */
+  announce(appId: string, announcement: ReleaseAnnouncement): void {
+    this.events.emit(appId, announcement.event, announcement.data);
   }
 
   /**
@@ -321,7 +397,7 @@ export class ChannelService {
     return this.findIn(this.repos, appId, name);
   }
 
-  private async findIn(repos: Repos, appId: string, name: string): Promise<ChannelRow> {
+  async findIn(repos: Repos, appId: string, name: string): Promise<ChannelRow> {
     const channel = await repos.channels.find(appId, name);
     if (channel) return channel;
     await requireApp(repos, appId);
@@ -332,7 +408,7 @@ export class ChannelService {
    * A bundle an admin may make live or roll out: one that meets what the app requires of its bundles
    * (signature, encryption). Rollbacks and halts are not held to it: they restore what was served.
    */
-  private async releasable(repos: Repos, appId: string, version: string) {
+  async releasable(repos: Repos, appId: string, version: string) {
     const bundle = await repos.bundles.find(appId, version);
     if (!bundle) throw errors.bundleNotFound({ appId, version });
     const app = await repos.apps.find(appId);

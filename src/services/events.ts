@@ -8,6 +8,9 @@ export const RELEASE_EVENTS = [
   'channel.rollout',
   'channel.rollback',
   'release.halted',
+  'release.requested',
+  'release.approved',
+  'release.rejected',
 ] as const;
 export type ReleaseEvent = (typeof RELEASE_EVENTS)[number];
 

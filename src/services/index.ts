@@ -16,6 +16,7 @@ import { NativeBuildService } from './native-builds.js';
 import { NativeGateService } from './native-gate.js';
 import { Readiness } from './readiness.js';
 import { ReleaseCache } from './release-cache.js';
+import { ReleaseRequestService } from './release-requests.js';
 import { SafetyService } from './safety.js';
 import { SessionService } from './sessions.js';
 import { SsoService, type SsoOptions } from './sso.js';
@@ -40,6 +41,8 @@ export interface ServiceOptions {
   sessionTtlSeconds?: number;
   /** OVERAIR_REQUIRE_TOTP_FOR_ADMINS: admin users without two-factor sign-in may only enrol. */
   requireTotpForAdmins?: boolean;
+  /** How long a release request can be approved (OVERAIR_RELEASE_REQUEST_TTL), 72 hours unless given. */
+  releaseRequestTtlSeconds?: number;
   /** How stale a device's last_seen may get (OVERAIR_DEVICE_SEEN_PRECISION), 15 minutes unless given. */
   deviceSeenPrecisionSeconds?: number;
   /** Devices whose written state is remembered (OVERAIR_DEVICE_MEMORY), 1 000 000 unless given. */
@@ -107,6 +110,13 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     nativeBuilds: new NativeBuildService(repos, store, options.maxNativeUploadBytes ?? 2 * 1024 ** 3, cache),
     nativeGate: new NativeGateService(repos, cache),
     channels,
+    releases: new ReleaseRequestService(
+      repos,
+      channels,
+      cache,
+      options.releaseRequestTtlSeconds ?? 72 * 3600,
+      webhooks,
+    ),
     devices: new DeviceService(repos, activity, cache),
     tokens,
     users,

@@ -11,6 +11,7 @@ export type {
   NativeBuildJson,
   Page,
   RolesJson,
+  ReleaseRequestJson,
   SessionListingJson,
   StatsJson,
   TokenJson,

@@ -11,6 +11,14 @@ import { emit, fields, table } from '../output.js';
 import { normaliseServer, saveLogin } from '../settings.js';
 import { ApiClient } from '../client.js';
 
+/** An on/off flag's value (undefined when not given). */
+function onOff(flag: string, given: string | undefined): boolean | undefined {
+  if (given === undefined) return undefined;
+  if (given === 'on' || given === 'true') return true;
+  if (given === 'off' || given === 'false') return false;
+  throw new CliError(`${flag} takes on or off, not "${given}"`);
+}
+
 /** --keep-bundles N (a whole number from 1), --no-keep-bundles (null), or absent (undefined). */
 function keepBundles(given: string | false | undefined): number | null | undefined {
   if (given === undefined) return undefined;
@@ -159,6 +167,7 @@ export async function appUpdate(
     signingPublicKey?: string | false;
     encryptionPublicKey?: string | false;
     keepBundles?: string | false;
+    releaseApproval?: string;
   },
   command: Command,
 ): Promise<void> {
@@ -179,14 +188,18 @@ export async function appUpdate(
     signing_public_key: await key(options.signingPublicKey),
     encryption_public_key: await key(options.encryptionPublicKey),
     keep_bundles: keepBundles(options.keepBundles),
+    release_approval: onOff('--release-approval', options.releaseApproval),
   };
   if (Object.values(changes).every((value) => value === undefined))
-    throw new CliError('nothing to change: give --name, a --require-* flag, a public key or --keep-bundles');
+    throw new CliError(
+      'nothing to change: give --name, a --require-* flag, a public key, --keep-bundles or --release-approval',
+    );
   const updated = await (await ctx.api()).patch<AppUpdatedJson>(`/apps/${encodeURIComponent(id)}`, changes);
   emit(io, ctx.json, updated, (v) =>
     [
       `Updated app ${v.id}`,
       describeRequirements(v),
+      `release approval: ${v.release_approval ? 'on (changes to protected channels without the release role become requests)' : 'off'}`,
       `retention: ${v.keep_bundles === null ? 'every bundle is kept' : `the ${v.keep_bundles} newest bundles are kept, and every bundle a channel can still need`}`,
       ...v.noncompliant_bundles.map(
         (b) =>

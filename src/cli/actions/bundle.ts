@@ -11,6 +11,7 @@ import type {
   CompatibilityJson,
   NativeLayerJson,
   Page,
+  ReleaseRequestJson,
   UploadRetentionJson,
   BundleUploadedJson,
 } from '../../api-types.js';
@@ -486,19 +487,24 @@ export async function bundleUpload(io: CliIo, options: UploadOptions, command: C
   const uploaded = options.external
     ? await registerExternal(api, appId, version, options, nativeLayer)
     : await uploadBytes(ctx, api, appId, version, options, bucket, nativeLayer);
-  let channel: unknown;
+  let channel: ChannelJson | ReleaseRequestJson | undefined;
   if (options.channel) {
-    channel = await api.put<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(options.channel)}/bundle`, {
-      version,
-    });
+    channel = await api.put<ChannelJson | ReleaseRequestJson>(
+      `/apps/${enc(appId)}/channels/${enc(options.channel)}/bundle`,
+      { version },
+    );
   }
+  // A protected channel of an app with four-eyes releases answers with the request made (202).
+  const request = channel && 'requested_by' in channel ? channel : undefined;
   emit(io, ctx.json, { ...uploaded, ...(options.channel && { channel }) }, (v) =>
     [
       `Uploaded ${appId} ${v.version} (${v.size === null ? 'size unknown' : formatBytes(v.size)}), sha256 ${v.sha256}`,
       `Native layer: ${describeNativeLayer(v.native_layer, v.native_fingerprint)}`,
-      options.channel
-        ? `Live on channel "${options.channel}"`
-        : `Make it live: overair channel set CHANNEL ${v.version}`,
+      request
+        ? `Channel "${request.channel}" is protected: release request ${request.id} waits for someone with the release role (overair release approve ${request.id})`
+        : options.channel
+          ? `Live on channel "${options.channel}"`
+          : `Make it live: overair channel set CHANNEL ${v.version}`,
       ...describeRetention(v.retention),
     ].join('\n'),
   );

@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import type { ChannelJson, DeviceJson, HistoryJson, HoldJson, Page } from '../../api-types.js';
+import type {
+  ChannelJson,
+  DeviceJson,
+  HistoryJson,
+  HoldJson,
+  Page,
+  ReleaseRequestJson,
+} from '../../api-types.js';
 import { resolveAppId } from '../capacitor.js';
 import { contextOf } from '../context.js';
 import { CliError, type CliIo } from '../io.js';
@@ -26,6 +33,7 @@ interface ChannelUpdateOptions {
   failureThreshold?: string;
   failureMinDevices?: string;
   unregisteredBinaries?: string;
+  protected?: string;
 }
 
 /** The API's channel settings from `channel update` flags; only the flags given. */
@@ -48,6 +56,7 @@ function channelChanges(options: ChannelUpdateOptions): Record<string, unknown> 
     changes.failure_min_devices = Number(options.failureMinDevices);
   if (options.unregisteredBinaries !== undefined)
     changes.unregistered_binaries = options.unregisteredBinaries;
+  if (options.protected !== undefined) changes.protected = onOff(options.protected);
   return changes;
 }
 
@@ -55,12 +64,24 @@ const channelLine = (c: ChannelJson) =>
   `Channel "${c.name}": ${c.version ?? 'no bundle'}` +
   (c.rollout ? `, rolling out ${c.rollout.version} to ${c.rollout.percent}%` : '') +
   (c.is_default ? ' (default)' : '') +
-  (c.allow_self_assign ? ' (self-assign)' : '');
+  (c.allow_self_assign ? ' (self-assign)' : '') +
+  (c.protected ? ' (protected)' : '');
+
+/** A release on a protected channel of an app with release_approval answers 202 with a request. */
+const isRequest = (answer: ChannelJson | ReleaseRequestJson): answer is ReleaseRequestJson =>
+  'requested_by' in answer;
+
+/** The channel as changed, or the request made instead (which someone else must approve). */
+const releaseLine = (answer: ChannelJson | ReleaseRequestJson) =>
+  isRequest(answer)
+    ? `Channel "${answer.channel}" is protected: release request ${answer.id} waits for someone with the release role ` +
+      `(overair release approve ${answer.id}); it expires at ${answer.expires_at}`
+    : channelLine(answer);
 
 export async function channelCreate(
   io: CliIo,
   name: string,
-  options: { app?: string; default?: boolean; selfAssign?: boolean },
+  options: { app?: string; default?: boolean; selfAssign?: boolean; protected?: boolean },
   command: Command,
 ): Promise<void> {
   const ctx = contextOf(io, command);
@@ -71,6 +92,7 @@ export async function channelCreate(
     name,
     ...(options.default && { is_default: true }),
     allow_self_assign: Boolean(options.selfAssign),
+    ...(options.protected && { protected: true }),
   });
   emit(io, ctx.json, created, (c) => `Created ${channelLine(c)}`);
 }
@@ -81,7 +103,7 @@ export async function channelList(io: CliIo, options: { app?: string }, command:
   const { items } = await (await ctx.api()).get<Page<ChannelJson>>(`/apps/${enc(appId)}/channels`);
   emit(io, ctx.json, items, (rows) =>
     table(
-      ['CHANNEL', 'LIVE', 'ROLLOUT', 'DEFAULT', 'SELF-ASSIGN', 'PLATFORMS'],
+      ['CHANNEL', 'LIVE', 'ROLLOUT', 'DEFAULT', 'SELF-ASSIGN', 'PLATFORMS', 'PROTECTED'],
       rows.map((c) => [
         c.name,
         c.version,
@@ -89,6 +111,7 @@ export async function channelList(io: CliIo, options: { app?: string }, command:
         c.is_default,
         c.allow_self_assign,
         c.platforms.length ? c.platforms.join(',') : 'all',
+        c.protected,
       ]),
     ),
   );
@@ -121,8 +144,8 @@ export async function channelSet(
   const appId = await resolveAppId(io.cwd, options.app);
   const updated = await (
     await ctx.api()
-  ).put<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(name)}/bundle`, { version });
-  emit(io, ctx.json, updated, (c) => channelLine(c));
+  ).put<ChannelJson | ReleaseRequestJson>(`/apps/${enc(appId)}/channels/${enc(name)}/bundle`, { version });
+  emit(io, ctx.json, updated, releaseLine);
 }
 
 export async function channelRollback(
@@ -190,8 +213,11 @@ export async function channelRollout(
     throw new CliError('--percent must be a number above 0, at most 100');
   const updated = await (
     await ctx.api()
-  ).post<ChannelJson>(`/apps/${enc(appId)}/channels/${enc(name)}/rollout`, { version, percent });
-  emit(io, ctx.json, updated, (c) => channelLine(c));
+  ).post<ChannelJson | ReleaseRequestJson>(`/apps/${enc(appId)}/channels/${enc(name)}/rollout`, {
+    version,
+    percent,
+  });
+  emit(io, ctx.json, updated, releaseLine);
 }
 
 export async function channelDelete(

@@ -81,6 +81,10 @@ export function registerAdminCommands(program: Command, io: CliIo): void {
       'after each upload, delete bundles older than the N newest, except those a channel can still need',
     )
     .option('--no-keep-bundles', 'keep every bundle (the default)')
+    .option(
+      '--release-approval <on|off>',
+      'four-eyes releases: changes to protected channels without the release role become requests',
+    )
     .action(run(io, async () => (await import('../actions/admin.js')).appUpdate));
   app
     .command('delete <appId>')

@@ -13,6 +13,7 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .option(...appOption)
     .option('--default', 'make it the default channel of the app')
     .option('--self-assign', 'let devices join it themselves (setChannel)')
+    .option('--protected', 'making a bundle live and rollouts on it need the release role (rollbacks do not)')
     .action(run(io, async () => (await import('../actions/release.js')).channelCreate));
 
   channel
@@ -53,6 +54,10 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .option(...appOption)
     .option('--self-assign <on|off>', 'let devices join it themselves')
     .option('--default', 'make it the default channel of the app')
+    .option(
+      '--protected <on|off>',
+      'making a bundle live, rollouts and settings need the release role (rollbacks do not)',
+    )
     .option('--platforms <list>', 'platforms it serves: ios,android,electron, or "all"')
     .option('--emulators <on|off>', 'serve emulators and simulators')
     .option('--dev-builds <on|off>', 'serve development (debuggable) builds')
@@ -87,6 +92,33 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .description('delete a channel (devices pinned to it go back to the normal rules)')
     .option(...appOption)
     .action(run(io, async () => (await import('../actions/release.js')).channelDelete));
+
+  const release = program
+    .command('release')
+    .description('release requests: protected channels on apps with four-eyes releases (release_approval)');
+  release
+    .command('list')
+    .description('release requests, newest first')
+    .option(...appOption)
+    .option('--status <status>', 'pending, approved, rejected, failed or expired')
+    .option('--limit <n>', 'how many', '50')
+    .action(run(io, async () => (await import('../actions/release-requests.js')).releaseList));
+  release
+    .command('info <id>')
+    .description('show a release request')
+    .option(...appOption)
+    .action(run(io, async () => (await import('../actions/release-requests.js')).releaseInfo));
+  release
+    .command('approve <id>')
+    .description("approve someone else's request: its change is made now (needs the release role)")
+    .option(...appOption)
+    .action(run(io, async () => (await import('../actions/release-requests.js')).releaseApprove));
+  release
+    .command('reject <id>')
+    .description('reject a request; nothing changes (needs the release role)')
+    .option(...appOption)
+    .option('--reason <text>', 'why, for the requester')
+    .action(run(io, async () => (await import('../actions/release-requests.js')).releaseReject));
 
   const device = program.command('device').description('see devices and pin them to channels');
   device

@@ -24,6 +24,7 @@ import {
 import { asApiError, useAction, useApi, useCan } from '../hooks.js';
 import { Link, navigate, path } from '../router.js';
 import { AppHeader } from './app-nav.js';
+import { PendingRequests, ReleaseApprovalSetting } from './release-requests.js';
 
 const PERIODS: [string, string][] = [
   ['24h', 'Last 24 hours'],
@@ -85,6 +86,9 @@ export function AppPage({ appId }: { appId: string }) {
         <Card title="Recent changes" className="span-2">
           {channels.data && <RecentChanges appId={appId} channels={channels.data.items} />}
         </Card>
+
+        <PendingRequests appId={appId} hideWhenEmpty onDecided={channels.reload} />
+        <ReleaseApprovalSetting appId={appId} />
       </div>
     </div>
   );
@@ -109,7 +113,8 @@ function ChannelsTable({ appId, channels }: { appId: string; channels: ChannelJs
             <tr key={channel.name}>
               <td>
                 <Link to={path('apps', appId, 'channels', channel.name)}>{channel.name}</Link>{' '}
-                {channel.is_default && <Badge>default</Badge>}
+                {channel.is_default && <Badge>default</Badge>}{' '}
+                {channel.protected && <Badge tone="warn">protected</Badge>}
               </td>
               <td>
                 {channel.version ? (

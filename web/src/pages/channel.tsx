@@ -8,6 +8,7 @@ import {
   type CompatibilityJson,
   type HistoryJson,
   type Page,
+  type ReleaseRequestJson,
 } from '../api.js';
 import {
   Badge,
@@ -26,6 +27,7 @@ import { useAction, useApi, useCan, useConfirmed, usePaged } from '../hooks.js';
 import { Link, path } from '../router.js';
 import { AppHeader } from './app-nav.js';
 import { HistoryItem, RolloutMeter } from './app-overview.js';
+import { PendingRequests } from './release-requests.js';
 
 /** One channel: what it serves, release, staged rollout, roll back, its rules and its history. */
 export function ChannelPage({ appId, channel: name }: { appId: string; channel: string }) {
@@ -34,9 +36,11 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
   const history = usePaged<HistoryJson>(`${route}/history`, 20);
   const bundles = useApi<Page<BundleJson>>(withQuery(`/apps/${enc(appId)}/bundles`, { limit: 100 }));
   const can = useCan();
+  const [generation, setGeneration] = useState(0);
   const changed = () => {
     channel.reload();
     history.reload();
+    setGeneration((previous) => previous + 1);
   };
   const c = channel.data;
   return (
@@ -55,7 +59,8 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
                 ) : (
                   <span className="muted">none</span>
                 )}{' '}
-                {c.is_default && <Badge>default channel</Badge>}
+                {c.is_default && <Badge>default channel</Badge>}{' '}
+                {c.protected && <Badge tone="warn">protected</Badge>}
               </dd>
               <dt>Rollout</dt>
               <dd data-testid="rollout">
@@ -66,6 +71,13 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
                 )}
               </dd>
             </dl>
+            {c.protected && !can.release && (
+              <Notice>
+                This channel is protected: making a bundle live and rollouts need the release role. On an app
+                with four-eyes releases, yours becomes a request someone else approves. Rolling back is always
+                possible.
+              </Notice>
+            )}
             {can.publish && (
               <>
                 <Releaser
@@ -79,7 +91,19 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
               </>
             )}
           </Card>
-          <Rules route={route} channel={c} editable={can.publish} onSaved={changed} />
+          <Rules
+            route={route}
+            channel={c}
+            editable={can.publish && (!c.protected || can.release)}
+            onSaved={changed}
+          />
+          <PendingRequests
+            appId={appId}
+            channel={name}
+            generation={generation}
+            hideWhenEmpty={!c.protected}
+            onDecided={changed}
+          />
           <Card title="History" className="span-2">
             {!history.loading && history.items.length === 0 && (
               <Empty>Nothing released on this channel yet.</Empty>
@@ -123,11 +147,17 @@ function Releaser(props: {
     void action
       .run(() =>
         kind === 'live'
-          ? api<ChannelJson>('PUT', `${props.route}/bundle`, { version })
-          : api<ChannelJson>('POST', `${props.route}/rollout`, { version, percent }),
+          ? api<ChannelJson | ReleaseRequestJson>('PUT', `${props.route}/bundle`, { version })
+          : api<ChannelJson | ReleaseRequestJson>('POST', `${props.route}/rollout`, { version, percent }),
       )
       .then((answer) => {
         if (!answer) return;
+        // A protected channel of an app with four-eyes releases: 202 with the request made.
+        if ('requested_by' in answer) {
+          setDone(`Release request #${answer.id} waits for approval by someone with the release role.`);
+          props.onDone();
+          return;
+        }
         setDone(
           kind === 'live'
             ? `${version} is live.`
@@ -310,8 +340,15 @@ const POLICIES: [string, string][] = [
 ];
 
 type Flag =
-  'is_default' | 'allow_self_assign' | 'allow_emulator' | 'allow_dev' | 'allow_prod' | 'allow_downgrade';
+  | 'is_default'
+  | 'allow_self_assign'
+  | 'allow_emulator'
+  | 'allow_dev'
+  | 'allow_prod'
+  | 'allow_downgrade'
+  | 'protected';
 const FLAGS: [Flag, string][] = [
+  ['protected', 'Protected: making bundles live and rollouts need the release role'],
   ['is_default', 'Default channel of the app'],
   ['allow_self_assign', 'Devices may choose this channel themselves'],
   ['allow_prod', 'Serve store (production) builds'],
