@@ -17,6 +17,7 @@ import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
 import { sweepOrphanBlobs } from './services/blob-sweep.js';
 import { createServices, type Services } from './services/index.js';
+import type { Clock } from './services/rollout-scheduler.js';
 import type { WebhookDeliveryOptions } from './services/webhook-dispatcher.js';
 import { loadOrCreateDownloadSecret } from './storage/download-secret.js';
 import { SecretBox } from './crypto/secret-box.js';
@@ -45,6 +46,8 @@ export interface ServerOptions {
   webhooks?: WebhookDeliveryOptions;
   /** The built dashboard's folder (default: dist/web of this package). */
   dashboardDir?: string;
+  /** Scheduled rollouts' clock and tick (tests run them under a fake clock, ticking fast). */
+  rollouts?: { clock?: Clock; tickMs?: number };
 }
 
 /** Opens the database (migrating it), the bundle store, and starts listening. */
@@ -75,6 +78,10 @@ export async function startServer(
     requireTotpForAdmins: config.requireTotpForAdmins,
     deviceSeenPrecisionSeconds: config.deviceSeenPrecisionSeconds,
     deviceMemory: config.deviceMemory,
+    rollouts: {
+      tickMs: options.rollouts?.tickMs ?? config.rolloutTickSeconds * 1000,
+      clock: options.rollouts?.clock,
+    },
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
   const notifications =
@@ -168,6 +175,8 @@ export async function startServer(
   const sweep = startBlobSweep(repos, store, config, log);
   // Webhook deliveries left pending by an earlier run go out now.
   services.webhooks.start();
+  // Schedules an earlier run left running go on (at their next step's time).
+  services.rollouts.start();
 
   return {
     url,
@@ -189,6 +198,8 @@ export async function startServer(
       );
       await retention.stop();
       await sweep.stop();
+      // Before the webhooks close: a step under way emits its event.
+      await services.rollouts.stop();
       if ((await drained) === 'forced')
         log.warn('shutdown timeout reached: requests still in flight were cut');
       bodyTimeouts.close();

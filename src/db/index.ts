@@ -7,8 +7,10 @@ import { BundlesRepo } from './bundles.js';
 import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
 import { HoldsRepo } from './holds.js';
+import { LeasesRepo } from './leases.js';
 import { NativeBinariesRepo } from './native-binaries.js';
 import { NativeBuildsRepo } from './native-builds.js';
+import { RolloutSchedulesRepo } from './rollout-schedules.js';
 import type { Database } from './schema.js';
 import { SessionsRepo } from './sessions.js';
 import { SettingsRepo } from './settings.js';
@@ -34,6 +36,8 @@ export class Repos {
   readonly nativeBinaries: NativeBinariesRepo;
   readonly settings: SettingsRepo;
   readonly authFailures: AuthFailuresRepo;
+  readonly schedules: RolloutSchedulesRepo;
+  readonly leases: LeasesRepo;
 
   /** `secrets`: OVERAIR_SECRET_KEY's box, which seals and opens the secrets stored (webhooks', users' TOTP secrets). */
   constructor(
@@ -55,6 +59,8 @@ export class Repos {
     this.nativeBinaries = new NativeBinariesRepo(db);
     this.settings = new SettingsRepo(db);
     this.authFailures = new AuthFailuresRepo(db);
+    this.schedules = new RolloutSchedulesRepo(db);
+    this.leases = new LeasesRepo(db);
   }
 
   /** Runs `work` in one transaction with repositories bound to it. */

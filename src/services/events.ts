@@ -8,6 +8,7 @@ export const RELEASE_EVENTS = [
   'channel.rollout',
   'channel.rollback',
   'release.halted',
+  'rollout.advanced',
 ] as const;
 export type ReleaseEvent = (typeof RELEASE_EVENTS)[number];
 

@@ -16,6 +16,7 @@ import { NativeBuildService } from './native-builds.js';
 import { NativeGateService } from './native-gate.js';
 import { Readiness } from './readiness.js';
 import { ReleaseCache } from './release-cache.js';
+import { RolloutScheduler, thresholdGate, type Clock, type ReleaseGate } from './rollout-scheduler.js';
 import { SafetyService } from './safety.js';
 import { SessionService } from './sessions.js';
 import { StatsService } from './stats.js';
@@ -43,6 +44,8 @@ export interface ServiceOptions {
   deviceSeenPrecisionSeconds?: number;
   /** Devices whose written state is remembered (OVERAIR_DEVICE_MEMORY), 1 000 000 unless given. */
   deviceMemory?: number;
+  /** Scheduled rollouts: how often they are looked at (OVERAIR_ROLLOUT_TICK), the clock (tests fake it), the gate. */
+  rollouts?: { tickMs?: number; clock?: Clock; gate?: ReleaseGate };
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -74,6 +77,12 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   const channels = new ChannelService(repos, cache, webhooks);
   // The automatic halt judges releases after each write of device events.
   const safety = new SafetyService(repos, channels, log);
+  // Scheduled rollouts go on to their next step only when the gate finds the release healthy.
+  const rollouts = new RolloutScheduler(repos, channels, log, {
+    tickMs: options.rollouts?.tickMs ?? 30_000,
+    clock: options.rollouts?.clock,
+    gate: options.rollouts?.gate ?? thresholdGate(repos),
+  });
   const holds = new DeviceHolds(repos, cache);
   // Holds first: a device that just failed a release must not be offered it again before anything else.
   activity.onEventsWritten(holds.onEventsWritten);
@@ -94,6 +103,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     nativeBuilds: new NativeBuildService(repos, store, options.maxNativeUploadBytes ?? 2 * 1024 ** 3, cache),
     nativeGate: new NativeGateService(repos, cache),
     channels,
+    rollouts,
     devices: new DeviceService(repos, activity, cache),
     tokens,
     users,
