@@ -48,6 +48,8 @@ const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'PUT /api/v1/apps/:appId/channels/:channel/bundle': 'publish',
   'POST /api/v1/apps/:appId/channels/:channel/rollout': 'publish',
   'POST /api/v1/apps/:appId/channels/:channel/rollback': 'publish',
+  'GET /api/v1/apps/:appId/channels/:channel/schedule': 'read',
+  'DELETE /api/v1/apps/:appId/channels/:channel/schedule': 'publish',
   'GET /api/v1/apps/:appId/channels/:channel/history': 'read',
   'GET /api/v1/apps/:appId/stats': 'read',
   'GET /api/v1/apps/:appId/devices': 'read',

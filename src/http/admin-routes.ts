@@ -6,6 +6,7 @@ import type { AuditRow } from '../db/schema.js';
 import type { ChannelChanges } from '../services/channels.js';
 import type { Services } from '../services/index.js';
 import { statsPeriod } from '../services/stats.js';
+import { parseRolloutSteps } from '../domain/rollout-schedule.js';
 import type { Logger } from 'pino';
 import * as a from './admin-schemas.js';
 import { auditRequests, limitFailedAuth, requireScope, requireToken, type AdminEnv } from './auth.js';
@@ -17,7 +18,15 @@ import { parseInput } from './validation.js';
 import * as s from './schemas.js';
 import { SessionCookies } from './session-cookie.js';
 import { registerSessionRoutes } from './session-routes.js';
-import { appJson, bundleJson, channelJson, deviceJson, historyJson, holdJson } from './serialize.js';
+import {
+  appJson,
+  bundleJson,
+  channelJson,
+  deviceJson,
+  historyJson,
+  holdJson,
+  scheduleJson,
+} from './serialize.js';
 import { nativeLayerFromQuery, registerNativeRoutes } from './native-routes.js';
 import { adminOpenApiDocument } from './openapi.js';
 import { registerUserRoutes } from './user-routes.js';
@@ -266,9 +275,28 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   api.post('/apps/:appId/channels/:channel/rollout', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
     const input = await body(c, a.rolloutBody);
+    if (input.steps !== undefined) {
+      const steps = parseRolloutSteps(input.steps);
+      if (!steps.ok) throw errors.invalidRequest({ problem: `steps: ${steps.problem}` });
+      const started = await services.rollouts.begin(appId, name, input.version, steps.steps, c.get('actor'));
+      return c.json({ ...channelJson(started.channel), schedule: scheduleJson(started.schedule) });
+    }
     return c.json(
-      channelJson(await services.channels.rollout(appId, name, input.version, input.percent, c.get('actor'))),
+      channelJson(
+        await services.channels.rollout(appId, name, input.version, input.percent!, c.get('actor')),
+      ),
     );
+  });
+  // The scheduled rollout's schedule: read it, or cancel it (the rollout stays at its current step).
+  api.get('/apps/:appId/channels/:channel/schedule', read, async (c) => {
+    const [appId, name] = [appParam(c), channelParam(c)];
+    const schedule = await services.channels.schedule(appId, name);
+    if (!schedule) throw errors.scheduleNotFound({ channel: name });
+    return c.json(scheduleJson(schedule));
+  });
+  api.delete('/apps/:appId/channels/:channel/schedule', publish, async (c) => {
+    const [appId, name] = [appParam(c), channelParam(c)];
+    return c.json(scheduleJson(await services.channels.cancelSchedule(appId, name, c.get('actor'))));
   });
   api.post('/apps/:appId/channels/:channel/rollback', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];

@@ -315,12 +315,35 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: `${CHANNEL}/rollout`,
     scope: 'publish',
     tag: 'Channels',
-    summary: 'Serve a bundle to `percent` of the devices (100 completes it).',
+    summary: 'Serve a bundle to `percent` of the devices (100 completes it), or on a schedule of `steps`.',
+    description:
+      'With `steps` (e.g. `1%:1h,10%:6h,50%:24h,100%`), the first step starts now and each next one when ' +
+      'the step before has lasted its time and the release is healthy; an unhealthy release halts the ' +
+      'channel. The answer then carries the `schedule`. Any manual rollout, set-live or rollback of the ' +
+      'channel cancels a running schedule.',
     body: a.rolloutBody,
-    response: r.channel,
+    response: r.channelRollout,
     errors: {
       409: "Already live, or the bundle does not meet the app's signature or encryption requirement.",
     },
+  },
+  {
+    method: 'get',
+    path: `${CHANNEL}/schedule`,
+    scope: 'read',
+    tag: 'Channels',
+    summary: "The channel's rollout schedule (the latest): steps, current step, next step's time, state.",
+    response: r.schedule,
+    errors: { 404: 'The channel has never had a rollout schedule.' },
+  },
+  {
+    method: 'delete',
+    path: `${CHANNEL}/schedule`,
+    scope: 'publish',
+    tag: 'Channels',
+    summary: "Cancel the channel's running rollout schedule; the rollout stays at its current step.",
+    response: r.schedule,
+    errors: { 409: 'No running schedule (it completed, was halted or cancelled, or there is none).' },
   },
   {
     method: 'post',
