@@ -57,7 +57,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export class RolloutScheduler {
   private readonly clock: Clock;
-  private readonly holder = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  /** This instance's name in the lease row. */
+  readonly holderId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -90,7 +91,7 @@ export class RolloutScheduler {
     this.stopped = true;
     clearInterval(this.timer);
     await this.running;
-    await this.repos.leases.release(LEASE, this.holder).catch(() => undefined);
+    await this.repos.leases.release(LEASE, this.holderId).catch(() => undefined);
   }
 
   /** Starts a schedule on a channel: its first step now. */
@@ -114,7 +115,7 @@ export class RolloutScheduler {
     const now = this.clock();
     let moved = 0;
     try {
-      if (!(await this.repos.leases.take(LEASE, this.holder, iso(now), iso(now + this.leaseMs)))) return 0;
+      if (!(await this.repos.leases.take(LEASE, this.holderId, iso(now), iso(now + this.leaseMs)))) return 0;
       for (const schedule of await this.repos.schedules.running()) {
         if (this.stopped) break;
         try {
