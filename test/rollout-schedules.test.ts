@@ -8,9 +8,12 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from './helpers/fleet.js';
-import { startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
+import { cli } from './helpers/cli.js';
+import { ADMIN_TOKEN, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
 import { makeZip } from './helpers/zips.js';
 
@@ -413,5 +416,48 @@ describe('a restart', () => {
       await second?.stop();
       await fs.rm(first.dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the CLI', () => {
+  const APP = 'com.example.cli-scheduled';
+  let cwd: string;
+  const run = (...args: string[]) =>
+    cli([...args, '--app', APP], { cwd, env: { OVERAIR_SERVER: server.url, OVERAIR_TOKEN: ADMIN_TOKEN } });
+
+  beforeAll(async () => {
+    cwd = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-cli-schedule-'));
+    await setupApp(APP, ['5.0.0', '5.1.0'], '5.0.0');
+  });
+  afterAll(() => fs.rm(cwd, { recursive: true, force: true }));
+
+  it('starts a schedule with --steps, shows it and cancels it', async () => {
+    const started = await run('channel', 'rollout', 'production', '5.1.0', '--steps', '10%:2h,50%:1d,100%');
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    expect(started.stdout).toContain('rolling out 5.1.0 to 10%');
+    expect(started.stdout).toContain('Schedule of 5.1.0: 10%:2h,50%:1d,100%');
+    expect(started.stdout).toContain(`Next: 50% at ${new Date(fakeNow + 2 * HOUR).toISOString()}`);
+
+    const shown = await run('channel', 'schedule', 'show', 'production', '--json');
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ state: 'running', current_step: 1, percent: 10 });
+
+    const cancelled = await run('channel', 'schedule', 'cancel', 'production');
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout).toContain('Cancelled: Schedule of 5.1.0');
+    expect(cancelled.stdout).toContain('Why it ended: cancelled');
+    const again = await run('channel', 'schedule', 'cancel', 'production');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('[schedule_not_running]');
+  });
+
+  it('says what is wrong with bad steps, or with neither --percent nor --steps, and exits 1', async () => {
+    const bad = await run('channel', 'rollout', 'production', '5.1.0', '--steps', '10%:2h,5%:1h,100%');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('steps: step 2 ("5%:1h"): percentages must increase (10% comes before)');
+    const neither = await run('channel', 'rollout', 'production', '5.1.0');
+    expect(neither.code).toBe(1);
+    expect(neither.stderr).toContain('give either --percent or --steps');
   });
 });
