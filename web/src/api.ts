@@ -10,6 +10,7 @@ export type {
   HoldJson,
   NativeBuildJson,
   Page,
+  RolloutScheduleJson,
   SessionListingJson,
   StatsJson,
   TokenJson,
