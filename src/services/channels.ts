@@ -376,9 +376,9 @@ export class ChannelService {
         );
         return null;
       }
-      if (!(await repos.schedules.advance(schedule.id, schedule.current_step, at, completes))) return null;
       const bundle = await repos.bundles.findById(schedule.bundle_id);
       if (!bundle) return null;
+      if (!(await repos.schedules.advance(schedule.id, schedule.current_step, at, completes))) return null;
       const where = `scheduled rollout: step ${index + 1} of ${steps.length}`;
       if (completes)
         await this.writeLive(repos, channel, bundle, `${where}, rollout completed (${health})`, actor);

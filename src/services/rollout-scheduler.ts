@@ -100,7 +100,8 @@ export class RolloutScheduler {
   }
 
   /**
-   * One look at the running schedules, if this instance holds the lease (taken or renewed here).
+   * One look at the running schedules, if there are any and this instance holds the lease (taken or
+   * renewed here).
    * Resolves to the number of schedules it moved (advanced or halted). Errors are logged, not thrown:
    * the next tick tries again.
    */
@@ -115,8 +116,11 @@ export class RolloutScheduler {
     const now = this.clock();
     let moved = 0;
     try {
+      // Nothing running, nothing written: an idle server's ticks are one small read.
+      const running = await this.repos.schedules.running();
+      if (running.length === 0) return 0;
       if (!(await this.repos.leases.take(LEASE, this.holderId, iso(now), iso(now + this.leaseMs)))) return 0;
-      for (const schedule of await this.repos.schedules.running()) {
+      for (const schedule of running) {
         if (this.stopped) break;
         try {
           if (await this.step(schedule, now)) moved += 1;
