@@ -17,7 +17,7 @@ import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
 import { sweepOrphanBlobs } from './services/blob-sweep.js';
 import { createServices, type Services } from './services/index.js';
-import type { Clock } from './services/rollout-scheduler.js';
+import type { Clock, ReleaseGate } from './services/rollout-scheduler.js';
 import type { WebhookDeliveryOptions } from './services/webhook-dispatcher.js';
 import { loadOrCreateDownloadSecret } from './storage/download-secret.js';
 import { SecretBox } from './crypto/secret-box.js';
@@ -46,8 +46,11 @@ export interface ServerOptions {
   webhooks?: WebhookDeliveryOptions;
   /** The built dashboard's folder (default: dist/web of this package). */
   dashboardDir?: string;
-  /** Scheduled rollouts' clock and tick (tests run them under a fake clock, ticking fast). */
-  rollouts?: { clock?: Clock; tickMs?: number };
+  /**
+   * Scheduled rollouts' clock and tick (tests run them under a fake clock, ticking fast), and the
+   * gate that judges a release between steps (thresholdGate unless given).
+   */
+  rollouts?: { clock?: Clock; tickMs?: number; gate?: ReleaseGate };
 }
 
 /** Opens the database (migrating it), the bundle store, and starts listening. */
@@ -81,6 +84,7 @@ export async function startServer(
     rollouts: {
       tickMs: options.rollouts?.tickMs ?? config.rolloutTickSeconds * 1000,
       clock: options.rollouts?.clock,
+      gate: options.rollouts?.gate,
     },
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.

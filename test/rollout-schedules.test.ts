@@ -461,3 +461,62 @@ describe('the CLI', () => {
     expect(neither.stderr).toContain('give either --percent or --steps');
   });
 });
+
+describe('the release gate', () => {
+  const APP = 'com.example.gated';
+
+  it("is injected: its verdict decides each step, and its reason is the halt's", async () => {
+    const asked: [string, string][] = [];
+    let verdict = { healthy: true, reason: 'evidence: 0 failures in 120 devices' };
+    const gated = await startTestServer(
+      {},
+      {
+        rollouts: {
+          clock,
+          tickMs: HOUR,
+          gate: async (appId, channel) => {
+            asked.push([appId, channel]);
+            return verdict;
+          },
+        },
+      },
+    );
+    try {
+      expect((await gated.api('POST', '/apps', { id: APP })).status).toBe(201);
+      for (const version of ['6.0.0', '6.1.0']) {
+        const zip = await makeZip({ 'index.html': `<!doctype html><!-- ${version} -->` });
+        expect((await uploadBundle(gated, APP, zip, { version })).status).toBe(201);
+      }
+      expect((await gated.api('PUT', `${channelRoute(APP)}/bundle`, { version: '6.0.0' })).status).toBe(200);
+      const start = fakeNow;
+      const steps = { version: '6.1.0', steps: '10%:1h,50%:1h,100%' };
+      expect((await gated.api('POST', `${channelRoute(APP)}/rollout`, steps)).status).toBe(200);
+      // Not asked before a step's time is up.
+      await gated.services.rollouts.tick();
+      expect(asked).toEqual([]);
+      fakeNow = start + HOUR;
+      expect(await gated.services.rollouts.tick()).toBe(1);
+      expect(asked).toEqual([[APP, 'production']]);
+      const [entry] = (await gated.api('GET', `${channelRoute(APP)}/history?limit=1`)).body.items;
+      expect(entry.reason).toBe(
+        'scheduled rollout: step 2 of 3, 50% of devices (evidence: 0 failures in 120 devices)',
+      );
+
+      verdict = { healthy: false, reason: 'evidence: failure rate 9% (95% CI 6-13%) above control 1%' };
+      fakeNow = start + 2 * HOUR;
+      expect(await gated.services.rollouts.tick()).toBe(1);
+      const schedule = (await gated.api('GET', `${channelRoute(APP)}/schedule`)).body;
+      expect(schedule).toMatchObject({
+        state: 'halted',
+        current_step: 2,
+        reason: `scheduled rollout halted after step 2 of 3 (50%): ${verdict.reason}`,
+      });
+      expect((await gated.api('GET', channelRoute(APP))).body).toMatchObject({
+        version: '6.0.0',
+        rollout: null,
+      });
+    } finally {
+      await gated.stop();
+    }
+  });
+});

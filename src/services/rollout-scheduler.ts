@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Repos } from '../db/index.js';
 import type { RolloutScheduleRow } from '../db/schema.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { dueStep, stepEndsAt, type RolloutStep } from '../domain/rollout-schedule.js';
 import type { ChannelService } from './channels.js';
 import { assessRelease } from './safety.js';
@@ -132,7 +133,9 @@ export class RolloutScheduler {
         }
       }
     } catch (error) {
-      this.log.error({ err: error }, 'rollout scheduler tick failed; retried at the next tick');
+      if (isDatabaseUnavailable(error))
+        this.log.warn('the database is unreachable: scheduled rollouts wait for the next tick');
+      else this.log.error({ err: error }, 'rollout scheduler tick failed; retried at the next tick');
     }
     return moved;
   }
