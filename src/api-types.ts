@@ -175,6 +175,29 @@ export interface CompatibilityJson {
   devices: { total: number; reached: number; refused: number };
 }
 
+/** A channel's rollout schedule (the latest), as GET .../schedule and a scheduled rollout answer it. */
+export interface RolloutScheduleJson {
+  channel: string;
+  version: string;
+  /** The steps as written: `1%:1h,10%:6h,100%`. */
+  steps: string;
+  /** Each step: share of devices, and seconds it lasts (null for the last, 100 %). */
+  step_list: { percent: number; seconds: number | null }[];
+  /** The step being served, from 1. */
+  current_step: number;
+  /** Its share of devices. */
+  percent: number;
+  state: 'running' | 'completed' | 'halted' | 'cancelled';
+  step_started_at: string;
+  /** When the current step's time is up (the next step starts at the tick after, if the release is healthy); null once it ended. */
+  next_step_at: string | null;
+  /** Why it ended (halted, cancelled); null while running and once completed. */
+  reason: string | null;
+  actor: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface HistoryJson {
   id: number;
   channel: string;

@@ -674,6 +674,14 @@ export const SETTINGS = {
     group: 'operations',
     doc: 'How often to look for such blobs, besides at every start; at most `30d`.',
   }),
+  rolloutTickSeconds: setting({
+    env: 'OVERAIR_ROLLOUT_TICK',
+    flag: { kind: 'value', name: 'rollout-tick', placeholder: 'duration' },
+    default: '30s',
+    schema: durationInSeconds(3600, '1h'),
+    group: 'operations',
+    doc: 'How often scheduled rollouts are looked at: a step starts at most this long after its time; at most `1h`.',
+  }),
 };
 
 export type SettingKey = keyof typeof SETTINGS;

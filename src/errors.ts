@@ -405,6 +405,21 @@ export const errors = {
     message: ({ channel }: { channel: string }) =>
       `Channel "${channel}" has no earlier bundle to roll back to`,
   }),
+  scheduleNotFound: define({
+    code: 'schedule_not_found',
+    status: 404,
+    audience: 'admin',
+    description: 'The channel has never had a rollout schedule.',
+    message: ({ channel }: { channel: string }) => `Channel "${channel}" has no rollout schedule`,
+  }),
+  scheduleNotRunning: define({
+    code: 'schedule_not_running',
+    status: 409,
+    audience: 'admin',
+    description:
+      "The channel's rollout schedule already ended (completed, halted or cancelled), or there is none.",
+    message: ({ channel }: { channel: string }) => `Channel "${channel}" has no running rollout schedule`,
+  }),
   channelChanged: define({
     code: 'channel_changed',
     status: 409,

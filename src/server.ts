@@ -17,6 +17,7 @@ import { createNodeListener } from './http/node-listener.js';
 import { createLogger, type Logger } from './log.js';
 import { sweepOrphanBlobs } from './services/blob-sweep.js';
 import { createServices, type Services } from './services/index.js';
+import type { Clock, ReleaseGate } from './services/rollout-scheduler.js';
 import type { WebhookDeliveryOptions } from './services/webhook-dispatcher.js';
 import { loadOrCreateDownloadSecret } from './storage/download-secret.js';
 import { SecretBox } from './crypto/secret-box.js';
@@ -46,6 +47,11 @@ export interface ServerOptions {
   webhooks?: WebhookDeliveryOptions;
   /** The built dashboard's folder (default: dist/web of this package). */
   dashboardDir?: string;
+  /**
+   * Scheduled rollouts' clock and tick (tests run them under a fake clock, ticking fast), and the
+   * gate that judges a release between steps (thresholdGate unless given).
+   */
+  rollouts?: { clock?: Clock; tickMs?: number; gate?: ReleaseGate };
 }
 
 /** Opens the database (migrating it), the bundle store, and starts listening. */
@@ -81,6 +87,11 @@ export async function startServer(
     deviceMemory: config.deviceMemory,
     sso,
     passwordSignIn: config.passwordSignIn,
+    rollouts: {
+      tickMs: options.rollouts?.tickMs ?? config.rolloutTickSeconds * 1000,
+      clock: options.rollouts?.clock,
+      gate: options.rollouts?.gate,
+    },
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
   const notifications =
@@ -174,6 +185,8 @@ export async function startServer(
   const sweep = startBlobSweep(repos, store, config, log);
   // Webhook deliveries left pending by an earlier run go out now.
   services.webhooks.start();
+  // Schedules an earlier run left running go on (at their next step's time).
+  services.rollouts.start();
 
   return {
     url,
@@ -195,6 +208,8 @@ export async function startServer(
       );
       await retention.stop();
       await sweep.stop();
+      // Before the webhooks close: a step under way emits its event.
+      await services.rollouts.stop();
       if ((await drained) === 'forced')
         log.warn('shutdown timeout reached: requests still in flight were cut');
       bodyTimeouts.close();

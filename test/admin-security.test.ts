@@ -58,6 +58,8 @@ const ACCESS: Record<string, Access | 'session' | 'public'> = {
   'PUT /api/v1/apps/:appId/channels/:channel/bundle': 'publish',
   'POST /api/v1/apps/:appId/channels/:channel/rollout': 'publish',
   'POST /api/v1/apps/:appId/channels/:channel/rollback': 'publish',
+  'GET /api/v1/apps/:appId/channels/:channel/schedule': 'read',
+  'DELETE /api/v1/apps/:appId/channels/:channel/schedule': 'publish',
   'GET /api/v1/apps/:appId/channels/:channel/history': 'read',
   'GET /api/v1/apps/:appId/release-requests': 'read',
   'GET /api/v1/apps/:appId/release-requests/:id': 'read',

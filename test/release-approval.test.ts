@@ -108,6 +108,15 @@ describe('a protected channel', () => {
       tokens.publisher,
     );
     expect(rollout).toMatchObject({ status: 403, body: { error: 'protected_channel' } });
+    // Nor a scheduled rollout, whose every step would change what the channel serves.
+    const scheduled = await api(
+      'POST',
+      `${CHANNEL}/rollout`,
+      { version: '1.2.0', steps: '10%:1h,100%' },
+      tokens.publisher,
+    );
+    expect(scheduled).toMatchObject({ status: 403, body: { error: 'protected_channel' } });
+    expect((await api('GET', `${CHANNEL}/schedule`)).status).toBe(404);
     expect(await channel()).toMatchObject({ version: '1.1.0', rollout: null });
   });
 

@@ -8,9 +8,11 @@ import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
 import { GrantsRepo } from './grants.js';
 import { HoldsRepo } from './holds.js';
+import { LeasesRepo } from './leases.js';
 import { NativeBinariesRepo } from './native-binaries.js';
 import { NativeBuildsRepo } from './native-builds.js';
 import { ReleaseRequestsRepo } from './release-requests.js';
+import { RolloutSchedulesRepo } from './rollout-schedules.js';
 import type { Database } from './schema.js';
 import { SessionsRepo } from './sessions.js';
 import { SettingsRepo } from './settings.js';
@@ -38,6 +40,8 @@ export class Repos {
   readonly settings: SettingsRepo;
   readonly authFailures: AuthFailuresRepo;
   readonly releaseRequests: ReleaseRequestsRepo;
+  readonly schedules: RolloutSchedulesRepo;
+  readonly leases: LeasesRepo;
 
   /** `secrets`: OVERAIR_SECRET_KEY's box, which seals and opens the secrets stored (webhooks', users' TOTP secrets). */
   constructor(
@@ -61,6 +65,8 @@ export class Repos {
     this.settings = new SettingsRepo(db);
     this.authFailures = new AuthFailuresRepo(db);
     this.releaseRequests = new ReleaseRequestsRepo(db);
+    this.schedules = new RolloutSchedulesRepo(db);
+    this.leases = new LeasesRepo(db);
   }
 
   /** Runs `work` in one transaction with repositories bound to it. */

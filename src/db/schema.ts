@@ -103,7 +103,10 @@ interface ChannelHistoryTable {
   app_id: string;
   channel_id: number;
   channel_name: string;
-  /** 'set' | 'rollout' | 'rollback' | 'halt' | 'bundle_deleted' | 'bundle_edited' (a note: nothing changed live) */
+  /**
+   * 'set' | 'rollout' | 'rollback' | 'halt' | 'bundle_deleted', or a note (nothing changed live):
+   * 'bundle_edited' | 'schedule_cancelled'
+   */
   action: string;
   bundle_id: number | null;
   /** Kept as text so the history still reads after the bundle is deleted. */
@@ -358,7 +361,39 @@ interface AuthFailuresTable {
   blocked_until: Timestamp | null;
 }
 
+/** A channel's rollout schedule (the latest): its steps, where it is, and how it ended. */
+interface RolloutSchedulesTable {
+  id: Generated<number>;
+  app_id: string;
+  channel_id: number;
+  channel_name: string;
+  /** The bundle rolled out; null once deleted (the schedule then ends at its next tick). */
+  bundle_id: number | null;
+  version: string;
+  /** JSON of RolloutStep[] (domain/rollout-schedule.ts). */
+  steps: string;
+  /** Index in `steps` of the step being served. */
+  current_step: number;
+  step_started_at: Timestamp;
+  /** 'running' | 'completed' | 'halted' | 'cancelled' */
+  state: string;
+  /** Why it ended (halted, cancelled); null while running and once completed. */
+  reason: string | null;
+  actor: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** A named lease on background work: who holds it, until when (see LeasesRepo). */
+interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: Timestamp;
+}
+
 export interface Database {
+  rollout_schedules: RolloutSchedulesTable;
+  leases: LeasesTable;
   apps: AppsTable;
   bundles: BundlesTable;
   bundle_files: BundleFilesTable;
@@ -390,6 +425,8 @@ export type BundleFileRow = Selectable<BundleFilesTable>;
 export type ChannelRow = Selectable<ChannelsTable>;
 export type ChannelHistoryRow = Selectable<ChannelHistoryTable>;
 export type ReleaseRequestRow = Selectable<ReleaseRequestsTable>;
+export type RolloutScheduleRow = Selectable<RolloutSchedulesTable>;
+export type NewRolloutSchedule = Insertable<RolloutSchedulesTable>;
 export type DeviceRow = Selectable<DevicesTable>;
 export type DeviceHoldRow = Selectable<DeviceHoldsTable>;
 export type TokenRow = Selectable<TokensTable>;

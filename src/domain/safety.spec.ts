@@ -81,6 +81,16 @@ describe('start of the current release', () => {
     expect(releaseStart(history, '1.2.0')).toBe(history[3]);
   });
 
+  it('goes back over a cancelled schedule: a manual step after scheduled ones is the same release', () => {
+    const history = [
+      entry('rollout', '1.2.0'),
+      entry('schedule_cancelled', null),
+      entry('rollout', '1.2.0'),
+      entry('set', '1.1.0'),
+    ];
+    expect(releaseStart(history, '1.2.0')).toBe(history[2]);
+  });
+
   it('is null when the history does not name the bundle', () => {
     expect(releaseStart([entry('set', '1.0.0')], '2.0.0')).toBeNull();
     expect(releaseStart([], '2.0.0')).toBeNull();

@@ -45,6 +45,12 @@ export function haltReason(version: string, settings: SafetySettings, health: Re
 /** The channel-history action of a bundle corrected in place (PATCH): a note, not a release. */
 export const BUNDLE_EDITED = 'bundle_edited';
 
+/** The channel-history action of a rollout schedule cancelled (by a manual change): a note too. */
+export const SCHEDULE_CANCELLED = 'schedule_cancelled';
+
+/** History entries that made nothing current. */
+const NOTES: readonly string[] = [BUNDLE_EDITED, SCHEDULE_CANCELLED];
+
 export interface HistoryEntry {
   id: number;
   action: string;
@@ -61,8 +67,8 @@ export interface HistoryEntry {
  * halted) again on its old reports. Null when the history does not say (count everything).
  */
 export function releaseStart(entries: readonly HistoryEntry[], version: string): HistoryEntry | null {
-  // A note that a bundle's notes or minimum native version were corrected made nothing current.
-  const history = entries.filter((entry) => entry.action !== BUNDLE_EDITED);
+  // A note (a bundle's notes or minimum native version corrected, a schedule cancelled) made nothing current.
+  const history = entries.filter((entry) => !NOTES.includes(entry.action));
   const newest = history.findIndex((entry) => entry.version === version);
   if (newest === -1) return null;
   let start = newest;

@@ -20,6 +20,7 @@ import type {
   principalJson,
   tokenJson,
   userJson,
+  scheduleJson,
   webhookJson,
 } from './serialize.js';
 import { ROLES } from '../domain/roles.js';
@@ -218,6 +219,39 @@ export const releaseRequest = z
     reason: nullable(z.string()).meta({ description: 'Why it was rejected, or why it failed.' }),
   })
   .meta({ id: 'ReleaseRequest' });
+export const schedule = z
+  .object({
+    channel: z.string(),
+    version: z.string(),
+    steps: z.string().meta({ description: 'The steps as written: `1%:1h,10%:6h,50%:24h,100%`.' }),
+    step_list: z.array(
+      z.object({
+        percent: z.number().int(),
+        seconds: nullable(z.number().int()).meta({
+          description: 'How long the step lasts; null for the last (100%).',
+        }),
+      }),
+    ),
+    current_step: z.number().int().meta({ description: 'The step being served, from 1.' }),
+    percent: z.number().int().meta({ description: "The current step's share of devices." }),
+    state: z.enum(['running', 'completed', 'halted', 'cancelled']),
+    step_started_at: at,
+    next_step_at: nullable(at).meta({
+      description:
+        "When the current step's time is up: the next step starts at the scheduler's next tick after it, if the release is healthy (else the channel is halted). Null once the schedule ended.",
+    }),
+    reason: nullable(z.string()).meta({ description: 'Why it ended (halted, cancelled).' }),
+    actor: nullable(z.string()),
+    created_at: at,
+    updated_at: at,
+  })
+  .meta({ id: 'RolloutSchedule' });
+
+export const channelRollout = channel
+  .extend({
+    schedule: schedule.optional().meta({ description: 'The schedule started, when `steps` were given.' }),
+  })
+  .meta({ id: 'ChannelRollout' });
 
 export const history = z
   .object({
@@ -225,7 +259,7 @@ export const history = z
     channel: z.string(),
     action: z.string().meta({
       description:
-        "`set`, `rollout`, `rollback`, `halt`, `bundle_deleted`, or `bundle_edited` (a note: the bundle's notes or minimum native version were corrected).",
+        "`set`, `rollout`, `rollback`, `halt`, `bundle_deleted`, or a note (nothing changed live): `bundle_edited` (the bundle's notes or minimum native version were corrected), `schedule_cancelled` (a rollout schedule was cancelled, the reason says by what).",
     }),
     version: nullable(z.string()),
     previous_version: nullable(z.string()),
@@ -503,6 +537,7 @@ type _ResponseSchemasMatch = [
   Check<Same<Out<typeof bundle>, ReturnType<typeof bundleJson>>>,
   Check<Same<Out<typeof channel>, ReturnType<typeof channelJson>>>,
   Check<Same<Out<typeof history>, ReturnType<typeof historyJson>>>,
+  Check<Same<Out<typeof schedule>, ReturnType<typeof scheduleJson>>>,
   Check<Same<Out<typeof stats>, StatsJson>>,
   Check<Same<Out<typeof device>, ReturnType<typeof deviceJson>>>,
   Check<Same<Out<typeof hold>, ReturnType<typeof holdJson>>>,

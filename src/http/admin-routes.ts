@@ -8,6 +8,7 @@ import type { Services } from '../services/index.js';
 import { statsPeriod } from '../services/stats.js';
 import { releaseCallerOf } from '../services/release-permission.js';
 import type { ReleaseOutcome } from '../services/release-requests.js';
+import { parseRolloutSteps } from '../domain/rollout-schedule.js';
 import type { Logger } from 'pino';
 import * as a from './admin-schemas.js';
 import {
@@ -42,6 +43,7 @@ import {
   principalJson,
   tokenJson,
   releaseRequestJson,
+  scheduleJson,
 } from './serialize.js';
 import { nativeLayerFromQuery, registerNativeRoutes } from './native-routes.js';
 import { adminOpenApiDocument } from './openapi.js';
@@ -329,16 +331,40 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   });
   api.post('/apps/:appId/channels/:channel/rollout', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];
-    const { version, percent } = await body(c, a.rolloutBody);
+    const input = await body(c, a.rolloutBody);
+    if (input.steps !== undefined) {
+      const steps = parseRolloutSteps(input.steps);
+      if (!steps.ok) throw errors.invalidRequest({ problem: `steps: ${steps.problem}` });
+      const started = await services.rollouts.begin(
+        appId,
+        name,
+        input.version,
+        steps.steps,
+        c.get('actor'),
+        callerOf(c, appId),
+      );
+      return c.json({ ...channelJson(started.channel), schedule: scheduleJson(started.schedule) });
+    }
     return outcomeJson(
       c,
       await services.releases.release(
         appId,
         name,
-        { action: 'rollout', version, percent },
+        { action: 'rollout', version: input.version, percent: input.percent! },
         callerOf(c, appId),
       ),
     );
+  });
+  // The scheduled rollout's schedule: read it, or cancel it (the rollout stays at its current step).
+  api.get('/apps/:appId/channels/:channel/schedule', read, async (c) => {
+    const [appId, name] = [appParam(c), channelParam(c)];
+    const schedule = await services.channels.schedule(appId, name);
+    if (!schedule) throw errors.scheduleNotFound({ channel: name });
+    return c.json(scheduleJson(schedule));
+  });
+  api.delete('/apps/:appId/channels/:channel/schedule', publish, async (c) => {
+    const [appId, name] = [appParam(c), channelParam(c)];
+    return c.json(scheduleJson(await services.channels.cancelSchedule(appId, name, c.get('actor'))));
   });
   api.post('/apps/:appId/channels/:channel/rollback', publish, async (c) => {
     const [appId, name] = [appParam(c), channelParam(c)];

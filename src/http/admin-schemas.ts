@@ -225,7 +225,18 @@ export const updateChannelBody = z
   .strict()
   .refine((flags) => Object.keys(flags).length > 0, 'nothing to change: give at least one setting');
 export const setBundleBody = z.object({ version: s.versionName });
-export const rolloutBody = z.object({ version: s.versionName, percent: z.number().min(0.01).max(100) });
+export const rolloutBody = z
+  .object({
+    version: s.versionName,
+    percent: z.number().min(0.01).max(100).optional().meta({ description: 'Share of devices, now.' }),
+    steps: z.string().max(200).optional().meta({
+      description:
+        'Or a schedule: steps such as `1%:1h,10%:6h,50%:24h,100%` (whole percentages, increasing, the last 100; at most 10), each started when the one before has lasted its time and the release is healthy.',
+    }),
+  })
+  .refine((body) => (body.percent === undefined) !== (body.steps === undefined), {
+    message: 'give either percent or steps',
+  });
 export const rollbackBody = z.object({ reason: z.string().max(500).optional() });
 
 // Release requests (four-eyes releases)

@@ -367,11 +367,16 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     path: `${CHANNEL}/rollout`,
     access: 'publish',
     tag: 'Channels',
-    summary: 'Serve a bundle to `percent` of the devices (100 completes it).',
+    summary: 'Serve a bundle to `percent` of the devices (100 completes it), or on a schedule of `steps`.',
     description:
-      'On a protected channel it needs the release role: without it, 403 `protected_channel`, or, when the app has `release_approval`, 202 with a release request.',
+      'With `steps` (e.g. `1%:1h,10%:6h,50%:24h,100%`), the first step starts now and each next one when ' +
+      'the step before has lasted its time and the release is healthy; an unhealthy release halts the ' +
+      'channel. The answer then carries the `schedule`. Any manual rollout, set-live or rollback of the ' +
+      'channel cancels a running schedule. On a protected channel it needs the release role: without it, ' +
+      '403 `protected_channel`, or, for a single change when the app has `release_approval`, 202 with a ' +
+      'release request (a schedule is never turned into a request).',
     body: a.rolloutBody,
-    response: r.channel,
+    response: r.channelRollout,
     alternative: {
       status: 202,
       description: 'A protected channel, an app with release_approval: the release request made.',
@@ -380,6 +385,24 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     errors: {
       409: "Already live, or the bundle does not meet the app's signature or encryption requirement.",
     },
+  },
+  {
+    method: 'get',
+    path: `${CHANNEL}/schedule`,
+    access: 'read',
+    tag: 'Channels',
+    summary: "The channel's rollout schedule (the latest): steps, current step, next step's time, state.",
+    response: r.schedule,
+    errors: { 404: 'The channel has never had a rollout schedule.' },
+  },
+  {
+    method: 'delete',
+    path: `${CHANNEL}/schedule`,
+    access: 'publish',
+    tag: 'Channels',
+    summary: "Cancel the channel's running rollout schedule; the rollout stays at its current step.",
+    response: r.schedule,
+    errors: { 409: 'No running schedule (it completed, was halted or cancelled, or there is none).' },
   },
   {
     method: 'post',

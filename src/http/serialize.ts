@@ -8,6 +8,7 @@ import type {
   NativeBinaryJson,
   NativeLayerJson,
   ReleaseRequestJson,
+  RolloutScheduleJson,
 } from '../api-types.js';
 import { keyIdOf } from '../crypto/capgo.js';
 import { DOWNLOAD_FAILURES_TO_HOLD } from '../db/holds.js';
@@ -18,7 +19,10 @@ import type {
   DeviceHoldRow,
   DeviceRow,
   NativeBinaryRow,
+  RolloutScheduleRow,
 } from '../db/schema.js';
+import { formatRolloutSteps, type RolloutStep } from '../domain/rollout-schedule.js';
+import { nextStepAt } from '../services/rollout-scheduler.js';
 import type { ChannelView } from '../services/channels.js';
 import type { ReleaseRequestView } from '../services/release-requests.js';
 import type { RolesJson, WebhookDeliveryJson, WebhookJson } from '../api-types.js';
@@ -105,6 +109,25 @@ export function channelJson(channel: ChannelView): ChannelJson {
     protected: channel.protected === 1,
     created_at: channel.created_at,
     updated_at: channel.updated_at,
+  };
+}
+
+export function scheduleJson(schedule: RolloutScheduleRow): RolloutScheduleJson {
+  const steps = JSON.parse(schedule.steps) as RolloutStep[];
+  return {
+    channel: schedule.channel_name,
+    version: schedule.version,
+    steps: formatRolloutSteps(steps),
+    step_list: steps.map((step) => ({ percent: step.percent, seconds: step.seconds })),
+    current_step: schedule.current_step + 1,
+    percent: steps[schedule.current_step]?.percent ?? 0,
+    state: schedule.state as RolloutScheduleJson['state'],
+    step_started_at: schedule.step_started_at,
+    next_step_at: nextStepAt(schedule),
+    reason: schedule.reason,
+    actor: schedule.actor,
+    created_at: schedule.created_at,
+    updated_at: schedule.updated_at,
   };
 }
 

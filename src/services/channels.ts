@@ -1,8 +1,11 @@
 import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
 import type { Updateable } from 'kysely';
-import type { ChannelHistoryRow, ChannelRow, ChannelsTable } from '../db/schema.js';
-import { toFlag } from '../db/time.js';
+import type { ScheduleEnd } from '../db/rollout-schedules.js';
+import type { ChannelHistoryRow, ChannelRow, ChannelsTable, RolloutScheduleRow } from '../db/schema.js';
+import { now, toFlag } from '../db/time.js';
+import { formatRolloutSteps, type RolloutStep } from '../domain/rollout-schedule.js';
+import { SCHEDULE_CANCELLED } from '../domain/safety.js';
 import type { UnregisteredBinaryRule } from '../domain/native-layer.js';
 import type { NativePolicy } from '../domain/policy.js';
 import { NO_EVENTS, type EventSink } from './events.js';
@@ -69,6 +72,20 @@ function columnsOf(changes: ChannelChanges): Updateable<ChannelsTable> {
     protected: flag(changes.protected),
   };
   return Object.fromEntries(Object.entries(columns).filter(([, value]) => value !== undefined));
+}
+
+/** The `rollout.advanced` event of a schedule's step (the one it is at). */
+function advancedEvent(schedule: RolloutScheduleRow, steps: readonly RolloutStep[], actor: string) {
+  const step = steps[schedule.current_step]!;
+  return {
+    channel: schedule.channel_name,
+    version: schedule.version,
+    step: schedule.current_step + 1,
+    steps: steps.length,
+    percent: step.percent,
+    completed: schedule.state === 'completed',
+    actor,
+  };
 }
 
 export class ChannelService {
@@ -242,30 +259,25 @@ export class ChannelService {
     const bundle = await this.releasable(repos, appId, version);
     if (change.action === 'set' || change.percent >= 100) {
       if (channel.bundle_id === bundle.id && channel.rollout_bundle_id === null) return null;
-      await repos.channels.update(channel.id, {
-        bundle_id: bundle.id,
-        rollout_bundle_id: null,
-        rollout_percent: 0,
-      });
+      // A manual change takes over from a scheduled rollout (a schedule's last step is its own).
+      await this.endSchedule(repos, channel, 'cancelled', `cancelled: ${version} made live`, actor);
       const why = reason ?? (change.action === 'rollout' ? 'rollout completed' : null);
-      await this.logChange(repos, channel, 'set', bundle, why, actor);
-      await repos.audit.record({ actor, action: 'channel.set', appId, target: name, detail: { version } });
+      await this.writeLive(repos, channel, bundle, why, actor);
       return { event: 'channel.released', data: { channel: name, version, actor } };
     }
     const { percent } = change;
     if (channel.bundle_id === bundle.id) {
       throw errors.alreadyLive({ version, channel: name });
     }
-    await repos.channels.update(channel.id, { rollout_bundle_id: bundle.id, rollout_percent: percent });
-    const why = reason === undefined ? `${percent}% of devices` : `${percent}% of devices; ${reason}`;
-    await this.logChange(repos, channel, 'rollout', bundle, why, actor);
-    await repos.audit.record({
+    await this.endSchedule(
+      repos,
+      channel,
+      'cancelled',
+      `cancelled by a manual rollout of ${version} to ${percent}%`,
       actor,
-      action: 'channel.rollout',
-      appId,
-      target: name,
-      detail: { version, percent },
-    });
+    );
+    const why = reason === undefined ? `${percent}% of devices` : `${percent}% of devices; ${reason}`;
+    await this.writeRollout(repos, channel, bundle, percent, why, actor);
     return { event: 'channel.rollout', data: { channel: name, version, percent, actor } };
   }
 
@@ -332,6 +344,9 @@ export class ChannelService {
         if (releasing !== undefined) return null;
         throw errors.channelChanged({ channel: name });
       }
+      // A halt ends the schedule as halted (the halt entry below says why); a rollback cancels it.
+      if (action === 'halt') await repos.schedules.end(channel.id, 'halted', reason ?? 'halted', now());
+      else await this.endSchedule(repos, channel, 'cancelled', 'cancelled by a rollback', actor);
       await repos.channels.addHistory({
         app_id: appId,
         channel_id: channel.id,
@@ -356,9 +371,209 @@ export class ChannelService {
     return result;
   }
 
+  /**
+   * Starts a scheduled rollout: its first step at once (as a rollout to that share), and the schedule
+   * stored in place of the channel's previous one (a running one is cancelled), in one transaction.
+   * `at` (the scheduler's clock) is when the first step started.
+   */
+  async startSchedule(
+    appId: string,
+    name: string,
+    version: string,
+    steps: readonly RolloutStep[],
+    actor: string,
+    at: string,
+    caller?: ReleaseCaller,
+  ): Promise<{ channel: ChannelView; schedule: RolloutScheduleRow }> {
+    const first = steps[0]!;
+    const schedule = await this.repos.transaction(async (repos) => {
+      const channel = await this.findIn(repos, appId, name);
+      // Each step of a schedule changes what the channel serves: on a protected channel, only who
+      // holds release may start one (its steps are then the server's, gated on health). A four-eyes
+      // request covers one change, not a schedule: a publisher is refused, not turned into a request.
+      guardProtected(caller, channel, 'rollout');
+      const bundle = await this.releasable(repos, appId, version);
+      if (channel.bundle_id === bundle.id) throw errors.alreadyLive({ version, channel: name });
+      await this.endSchedule(repos, channel, 'cancelled', `replaced by a new schedule for ${version}`, actor);
+      const written = formatRolloutSteps(steps);
+      await this.writeRollout(
+        repos,
+        channel,
+        bundle,
+        first.percent,
+        `scheduled rollout ${written}: step 1 of ${steps.length}, ${first.percent}% of devices`,
+        actor,
+      );
+      return repos.schedules.replace({
+        app_id: appId,
+        channel_id: channel.id,
+        channel_name: channel.name,
+        bundle_id: bundle.id,
+        version,
+        steps: JSON.stringify(steps),
+        current_step: 0,
+        step_started_at: at,
+        state: 'running',
+        reason: null,
+        actor,
+        created_at: at,
+        updated_at: at,
+      });
+    });
+    this.cache.invalidate(appId);
+    this.events.emit(appId, 'rollout.advanced', advancedEvent(schedule, steps, actor));
+    return { channel: await this.get(appId, name), schedule };
+  }
+
+  /**
+   * The scheduler's move of `schedule` from the step it was read at to the next (`at`: when that
+   * step starts): the schedule and the channel change together, and only if the schedule is still
+   * at that step and the channel still rolls its bundle out. Resolves to the schedule as written, or
+   * null when nothing was done (another instance moved it first, or it ended meanwhile; a channel
+   * changed behind its back ends it as cancelled). `health`: the gate's word, for the history.
+   */
+  async advanceSchedule(
+    schedule: RolloutScheduleRow,
+    at: string,
+    health: string,
+  ): Promise<RolloutScheduleRow | null> {
+    const steps = JSON.parse(schedule.steps) as RolloutStep[];
+    const index = schedule.current_step + 1;
+    const step = steps[index];
+    if (!step) return null;
+    const completes = index === steps.length - 1;
+    const actor = 'overair';
+    const written = await this.repos.transaction(async (repos) => {
+      const channel = await repos.channels.find(schedule.app_id, schedule.channel_name);
+      if (!channel || channel.id !== schedule.channel_id) return null;
+      if (schedule.bundle_id === null || channel.rollout_bundle_id !== schedule.bundle_id) {
+        // Every change through the API ends the schedule; this is a change that did not (a bundle
+        // deleted, a database edited by hand).
+        await this.endSchedule(
+          repos,
+          channel,
+          'cancelled',
+          `cancelled: the channel no longer rolls out ${schedule.version}`,
+          actor,
+        );
+        return null;
+      }
+      const bundle = await repos.bundles.findById(schedule.bundle_id);
+      if (!bundle) return null;
+      if (!(await repos.schedules.advance(schedule.id, schedule.current_step, at, completes))) return null;
+      const where = `scheduled rollout: step ${index + 1} of ${steps.length}`;
+      if (completes)
+        await this.writeLive(repos, channel, bundle, `${where}, rollout completed (${health})`, actor);
+      else {
+        const reason = `${where}, ${step.percent}% of devices (${health})`;
+        await this.writeRollout(repos, channel, bundle, step.percent, reason, actor);
+      }
+      return repos.schedules.ofChannel(channel.id);
+    });
+    if (!written) return null;
+    this.cache.invalidate(schedule.app_id);
+    this.events.emit(schedule.app_id, 'rollout.advanced', advancedEvent(written, steps, actor));
+    if (completes)
+      this.events.emit(schedule.app_id, 'channel.released', {
+        channel: schedule.channel_name,
+        version: schedule.version,
+        actor,
+      });
+    return written;
+  }
+
+  /** The channel's schedule (the latest, whatever its state), or undefined when it never had one. */
+  async schedule(appId: string, name: string): Promise<RolloutScheduleRow | undefined> {
+    const channel = await this.find(appId, name);
+    return this.repos.schedules.ofChannel(channel.id);
+  }
+
+  /** Cancels the channel's running schedule; the rollout stays at its current step. */
+  async cancelSchedule(appId: string, name: string, actor: string): Promise<RolloutScheduleRow> {
+    const cancelled = await this.repos.transaction(async (repos) => {
+      const channel = await this.findIn(repos, appId, name);
+      if (!(await this.endSchedule(repos, channel, 'cancelled', 'cancelled', actor)))
+        throw errors.scheduleNotRunning({ channel: name });
+      return repos.schedules.ofChannel(channel.id);
+    });
+    return cancelled!;
+  }
+
   async history(appId: string, name: string, limit: number, beforeId?: number): Promise<ChannelHistoryRow[]> {
     const channel = await this.find(appId, name);
     return this.repos.channels.history(channel.id, limit, beforeId);
+  }
+
+  /** Makes `bundle` live on the whole channel (ending any rollout), with its history and audit entries. */
+  private async writeLive(
+    repos: Repos,
+    channel: ChannelRow,
+    bundle: { id: number; version: string },
+    reason: string | null,
+    actor: string,
+  ): Promise<void> {
+    await repos.channels.update(channel.id, {
+      bundle_id: bundle.id,
+      rollout_bundle_id: null,
+      rollout_percent: 0,
+    });
+    await this.logChange(repos, channel, 'set', bundle, reason, actor);
+    await repos.audit.record({
+      actor,
+      action: 'channel.set',
+      appId: channel.app_id,
+      target: channel.name,
+      detail: { version: bundle.version },
+    });
+  }
+
+  /** Serves `bundle` to `percent` % of the channel's devices, with its history and audit entries. */
+  private async writeRollout(
+    repos: Repos,
+    channel: ChannelRow,
+    bundle: { id: number; version: string },
+    percent: number,
+    reason: string,
+    actor: string,
+  ): Promise<void> {
+    await repos.channels.update(channel.id, { rollout_bundle_id: bundle.id, rollout_percent: percent });
+    await this.logChange(repos, channel, 'rollout', bundle, reason, actor);
+    await repos.audit.record({
+      actor,
+      action: 'channel.rollout',
+      appId: channel.app_id,
+      target: channel.name,
+      detail: { version: bundle.version, percent },
+    });
+  }
+
+  /**
+   * Ends the channel's running schedule, if any, saying why in its history (a note: nothing changed
+   * live by it). Every manual change of the channel's release calls it in its own transaction: an
+   * admin's rollout, set-live or rollback takes over from the schedule. Resolves to whether one ran.
+   */
+  private async endSchedule(
+    repos: Repos,
+    channel: ChannelRow,
+    state: Exclude<ScheduleEnd, 'halted'>,
+    why: string,
+    actor: string,
+  ): Promise<boolean> {
+    const ended = await repos.schedules.end(channel.id, state, why, now());
+    if (!ended) return false;
+    const steps = JSON.parse(ended.steps) as RolloutStep[];
+    await repos.channels.addHistory({
+      app_id: channel.app_id,
+      channel_id: channel.id,
+      channel_name: channel.name,
+      action: SCHEDULE_CANCELLED,
+      bundle_id: null,
+      version: null,
+      previous_version: null,
+      reason: `rollout schedule of ${ended.version} (${formatRolloutSteps(steps)}) ended at step ${ended.current_step + 1} of ${steps.length}: ${why}`,
+      actor,
+    });
+    return true;
   }
 
   private async logChange(

@@ -11,6 +11,7 @@ export const RELEASE_EVENTS = [
   'release.requested',
   'release.approved',
   'release.rejected',
+  'rollout.advanced',
 ] as const;
 export type ReleaseEvent = (typeof RELEASE_EVENTS)[number];
 

@@ -17,6 +17,7 @@ import { NativeGateService } from './native-gate.js';
 import { Readiness } from './readiness.js';
 import { ReleaseCache } from './release-cache.js';
 import { ReleaseRequestService } from './release-requests.js';
+import { RolloutScheduler, thresholdGate, type Clock, type ReleaseGate } from './rollout-scheduler.js';
 import { SafetyService } from './safety.js';
 import { SessionService } from './sessions.js';
 import { SsoService, type SsoOptions } from './sso.js';
@@ -51,6 +52,8 @@ export interface ServiceOptions {
   sso?: SsoOptions;
   /** OVERAIR_PASSWORD_SIGN_IN: false refuses password sign-in (true unless given). */
   passwordSignIn?: boolean;
+  /** Scheduled rollouts: how often they are looked at (OVERAIR_ROLLOUT_TICK), the clock (tests fake it), the gate. */
+  rollouts?: { tickMs?: number; clock?: Clock; gate?: ReleaseGate };
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -82,6 +85,12 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   const channels = new ChannelService(repos, cache, webhooks);
   // The automatic halt judges releases after each write of device events.
   const safety = new SafetyService(repos, channels, log);
+  // Scheduled rollouts go on to their next step only when the gate finds the release healthy.
+  const rollouts = new RolloutScheduler(repos, channels, log, {
+    tickMs: options.rollouts?.tickMs ?? 30_000,
+    clock: options.rollouts?.clock,
+    gate: options.rollouts?.gate ?? thresholdGate(repos),
+  });
   const holds = new DeviceHolds(repos, cache);
   // Holds first: a device that just failed a release must not be offered it again before anything else.
   activity.onEventsWritten(holds.onEventsWritten);
@@ -117,6 +126,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
       options.releaseRequestTtlSeconds ?? 72 * 3600,
       webhooks,
     ),
+    rollouts,
     devices: new DeviceService(repos, activity, cache),
     tokens,
     users,

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { Repos } from '../db/index.js';
 import type { NewDeviceEvent } from '../db/devices.js';
-import type { ChannelRow } from '../db/schema.js';
+import type { BundleRow, ChannelRow } from '../db/schema.js';
 import { INSTALL_FAILURE_ACTIONS } from '../domain/device-events.js';
-import { haltReason, releaseStart, shouldHalt } from '../domain/safety.js';
+import { haltReason, releaseStart, shouldHalt, type ReleaseHealth } from '../domain/safety.js';
 import type { ChannelService } from './channels.js';
 
 /** History entries read to find where the current release began. */
@@ -48,29 +48,13 @@ export class SafetyService {
 
   /** Judges the channel's current release; halts it when it fails too often. Resolves to whether it did. */
   async judge(channel: ChannelRow): Promise<boolean> {
-    const bundleId = channel.rollout_bundle_id ?? channel.bundle_id;
-    if (bundleId === null || channel.failure_threshold === null) return false;
-    const bundle = await this.repos.bundles.findById(bundleId);
-    if (!bundle) return false;
-    const history = await this.repos.channels.history(channel.id, HISTORY_DEPTH);
-    const start = releaseStart(history, bundle.version);
-    const key = `${channel.id}:${bundle.id}:${start?.id ?? 0}`;
-    if (this.done.has(key)) return false;
-
-    const settings = {
-      failureThreshold: channel.failure_threshold,
-      failureMinDevices: channel.failure_min_devices,
-    };
-    const health = await this.repos.stats.releaseHealth(
-      channel.app_id,
-      channel.name,
-      bundle.version,
-      start?.at,
-    );
-    if (!shouldHalt(settings, health)) return false;
+    const assessment = await assessRelease(this.repos, channel);
+    if (!assessment) return false;
+    const { bundle, health, key } = assessment;
+    if (this.done.has(key) || !assessment.failing) return false;
 
     this.done.add(key);
-    const reason = haltReason(bundle.version, settings, health);
+    const reason = assessment.reason;
     try {
       // Only the release that was judged: an admin may have changed the channel meanwhile, or
       // another instance, judging the same failures, halted it first.
@@ -89,4 +73,44 @@ export class SafetyService {
       return false;
     }
   }
+}
+
+/** The threshold rule's verdict on a channel's current release (see assessRelease). */
+interface ReleaseAssessment {
+  bundle: BundleRow;
+  health: ReleaseHealth;
+  /** The channel, the bundle and where its current release began: one release, judged once. */
+  key: string;
+  /** Whether the release fails as often as the channel's threshold says it must be halted. */
+  failing: boolean;
+  /** Why, when it fails (the halt's reason); else the counts. */
+  reason: string;
+}
+
+/**
+ * Today's rule on the channel's current release (its rollout bundle, else its live bundle), over the
+ * reports since that release began: null when there is nothing to judge (no bundle, no threshold).
+ */
+export async function assessRelease(repos: Repos, channel: ChannelRow): Promise<ReleaseAssessment | null> {
+  const bundleId = channel.rollout_bundle_id ?? channel.bundle_id;
+  if (bundleId === null || channel.failure_threshold === null) return null;
+  const bundle = await repos.bundles.findById(bundleId);
+  if (!bundle) return null;
+  const history = await repos.channels.history(channel.id, HISTORY_DEPTH);
+  const start = releaseStart(history, bundle.version);
+  const settings = {
+    failureThreshold: channel.failure_threshold,
+    failureMinDevices: channel.failure_min_devices,
+  };
+  const health = await repos.stats.releaseHealth(channel.app_id, channel.name, bundle.version, start?.at);
+  const failing = shouldHalt(settings, health);
+  return {
+    bundle,
+    health,
+    key: `${channel.id}:${bundle.id}:${start?.id ?? 0}`,
+    failing,
+    reason: failing
+      ? haltReason(bundle.version, settings, health)
+      : `${health.failed} of ${health.tried} devices failed to start ${bundle.version}, under the channel's threshold`,
+  };
 }

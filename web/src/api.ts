@@ -12,6 +12,7 @@ export type {
   Page,
   RolesJson,
   ReleaseRequestJson,
+  RolloutScheduleJson,
   SessionListingJson,
   StatsJson,
   TokenJson,

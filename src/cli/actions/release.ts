@@ -6,6 +6,7 @@ import type {
   HoldJson,
   Page,
   ReleaseRequestJson,
+  RolloutScheduleJson,
 } from '../../api-types.js';
 import { resolveAppId } from '../capacitor.js';
 import { contextOf } from '../context.js';
@@ -203,21 +204,71 @@ export async function channelRollout(
   io: CliIo,
   name: string,
   version: string,
-  options: { app?: string; percent: string },
+  options: { app?: string; percent?: string; steps?: string },
+  command: Command,
+): Promise<void> {
+  const ctx = contextOf(io, command);
+  if ((options.percent === undefined) === (options.steps === undefined))
+    throw new CliError('give either --percent or --steps');
+  const appId = await resolveAppId(io.cwd, options.app);
+  const route = `/apps/${enc(appId)}/channels/${enc(name)}/rollout`;
+  if (options.steps !== undefined) {
+    // The server reads the steps (one set of rules) and names what is wrong with them.
+    const started = await (
+      await ctx.api()
+    ).post<ChannelJson & { schedule: RolloutScheduleJson }>(route, { version, steps: options.steps });
+    emit(io, ctx.json, started, (c) => `${channelLine(c)}\n${scheduleText(c.schedule)}`);
+    return;
+  }
+  const percent = Number(options.percent);
+  if (!Number.isFinite(percent) || percent <= 0 || percent > 100)
+    throw new CliError('--percent must be a number above 0, at most 100');
+  const updated = await (await ctx.api()).post<ChannelJson | ReleaseRequestJson>(route, { version, percent });
+  emit(io, ctx.json, updated, releaseLine);
+}
+
+/** A schedule for people: its steps, where it is, and what comes next (or how it ended). */
+function scheduleText(s: RolloutScheduleJson): string {
+  const lines = [
+    `Schedule of ${s.version}: ${s.steps}`,
+    `Step ${s.current_step} of ${s.step_list.length} (${s.percent}%) since ${s.step_started_at}, ${s.state}`,
+  ];
+  if (s.next_step_at) {
+    const next = s.step_list[s.current_step];
+    lines.push(
+      `Next: ${next?.percent ?? 100}% at ${s.next_step_at} or the tick after, if the release is healthy`,
+    );
+  }
+  if (s.reason) lines.push(`Why it ended: ${s.reason}`);
+  return lines.join('\n');
+}
+
+export async function channelScheduleShow(
+  io: CliIo,
+  name: string,
+  options: { app?: string },
   command: Command,
 ): Promise<void> {
   const ctx = contextOf(io, command);
   const appId = await resolveAppId(io.cwd, options.app);
-  const percent = Number(options.percent);
-  if (!Number.isFinite(percent) || percent <= 0 || percent > 100)
-    throw new CliError('--percent must be a number above 0, at most 100');
-  const updated = await (
+  const schedule = await (
     await ctx.api()
-  ).post<ChannelJson | ReleaseRequestJson>(`/apps/${enc(appId)}/channels/${enc(name)}/rollout`, {
-    version,
-    percent,
-  });
-  emit(io, ctx.json, updated, releaseLine);
+  ).get<RolloutScheduleJson>(`/apps/${enc(appId)}/channels/${enc(name)}/schedule`);
+  emit(io, ctx.json, schedule, scheduleText);
+}
+
+export async function channelScheduleCancel(
+  io: CliIo,
+  name: string,
+  options: { app?: string },
+  command: Command,
+): Promise<void> {
+  const ctx = contextOf(io, command);
+  const appId = await resolveAppId(io.cwd, options.app);
+  const schedule = await (
+    await ctx.api()
+  ).delete<RolloutScheduleJson>(`/apps/${enc(appId)}/channels/${enc(name)}/schedule`);
+  emit(io, ctx.json, schedule, (s) => `Cancelled: ${scheduleText(s)}`);
 }
 
 export async function channelDelete(

@@ -84,8 +84,26 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
       "serve a bundle to a share of the channel's devices (raise it step by step; 100 completes it)",
     )
     .option(...appOption)
-    .requiredOption('--percent <n>', 'share of devices, 0.01 to 100')
+    .option('--percent <n>', 'share of devices, 0.01 to 100')
+    .option(
+      '--steps <steps>',
+      'or a schedule that advances itself while the release is healthy, e.g. 1%:1h,10%:6h,50%:24h,100%',
+    )
     .action(run(io, async () => (await import('../actions/release.js')).channelRollout));
+
+  const schedule = channel
+    .command('schedule')
+    .description('the scheduled rollout of a channel (channel rollout --steps)');
+  schedule
+    .command('show <channel>')
+    .description("steps, current step, next step's time and state of the channel's rollout schedule")
+    .option(...appOption)
+    .action(run(io, async () => (await import('../actions/release.js')).channelScheduleShow));
+  schedule
+    .command('cancel <channel>')
+    .description('stop the running schedule; the rollout stays at its current step')
+    .option(...appOption)
+    .action(run(io, async () => (await import('../actions/release.js')).channelScheduleCancel));
 
   channel
     .command('delete <channel>')

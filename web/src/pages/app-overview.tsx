@@ -326,6 +326,7 @@ const ACTIONS: Record<string, string> = {
   halt: 'halted automatically',
   bundle_deleted: 'bundle deleted',
   bundle_edited: 'bundle corrected',
+  schedule_cancelled: 'schedule cancelled',
 };
 
 export function HistoryItem({

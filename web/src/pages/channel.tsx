@@ -9,6 +9,7 @@ import {
   type HistoryJson,
   type Page,
   type ReleaseRequestJson,
+  type RolloutScheduleJson,
 } from '../api.js';
 import {
   Badge,
@@ -91,6 +92,13 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
               </>
             )}
           </Card>
+          <Schedule
+            route={route}
+            channel={c}
+            bundles={bundles.data?.items ?? []}
+            editable={can.publish && (!c.protected || can.release)}
+            onChanged={changed}
+          />
           <Rules
             route={route}
             channel={c}
@@ -290,6 +298,144 @@ function Compatibility(props: { appId: string; channel: string; version: string 
         </p>
       )}
     </div>
+  );
+}
+
+/** A time for people, in the browser's zone: `Mar 1, 10:00`. */
+const when = (at: string) =>
+  new Date(at).toLocaleString(undefined, {
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
+
+/** How long a step lasts, as the steps are written: 90m, 6h, 1d. */
+const lasting = (seconds: number) =>
+  seconds % 86_400 === 0
+    ? `${seconds / 86_400}d`
+    : seconds % 3600 === 0
+      ? `${seconds / 3600}h`
+      : seconds % 60 === 0
+        ? `${seconds / 60}m`
+        : `${seconds}s`;
+
+/**
+ * The scheduled rollout (docs/release-control.md#scheduled-rollouts): its steps with the current one
+ * marked, when the next may start, how it ended; cancel it, or start one.
+ */
+function Schedule(props: {
+  route: string;
+  channel: ChannelJson;
+  bundles: BundleJson[];
+  editable: boolean;
+  onChanged(): void;
+}) {
+  const schedule = useApi<RolloutScheduleJson>(`${props.route}/schedule`);
+  const changed = () => {
+    schedule.reload();
+    props.onChanged();
+  };
+  const cancel = useConfirmed<true>(
+    () => api<RolloutScheduleJson>('DELETE', `${props.route}/schedule`),
+    changed,
+  );
+  const s = schedule.data;
+  // 404: the channel never had a schedule, which is no error to show.
+  const failed = schedule.error && schedule.error.status !== 404 ? schedule.error : undefined;
+  return (
+    <Card title="Scheduled rollout">
+      <ErrorBox error={failed} />
+      {!s && !schedule.loading && !failed && <p className="muted">No schedule on this channel.</p>}
+      {s && (
+        <div data-testid="schedule">
+          <p>
+            {s.version}: <Badge>{s.state}</Badge> step {s.current_step} of {s.step_list.length} ({s.percent}%)
+            since {when(s.step_started_at)}
+          </p>
+          <ol className="steps">
+            {s.step_list.map((step, index) => (
+              <li key={index} aria-current={index + 1 === s.current_step ? 'step' : undefined}>
+                {index + 1 === s.current_step ? <strong>{step.percent}%</strong> : `${step.percent}%`}
+                {step.seconds === null ? ' (completes the rollout)' : ` for ${lasting(step.seconds)}`}
+              </li>
+            ))}
+          </ol>
+          {s.next_step_at && (
+            <p data-testid="next-step">
+              Next step at {when(s.next_step_at)} (or the scheduler's next tick after), if the release is
+              healthy; otherwise the channel is halted.
+            </p>
+          )}
+          {s.reason && <p className="muted">Ended: {s.reason}</p>}
+          {props.editable && s.state === 'running' && (
+            <button type="button" className="danger" onClick={() => cancel.ask(true)}>
+              Cancel schedule
+            </button>
+          )}
+          {cancel.target && (
+            <ConfirmDialog
+              title="Cancel the schedule?"
+              confirmLabel="Cancel schedule"
+              danger
+              {...cancel.dialog}
+            >
+              <p>
+                The rollout stays at {s.percent}% of the devices; no further step starts. Raise it, make it
+                live or roll it back by hand.
+              </p>
+            </ConfirmDialog>
+          )}
+        </div>
+      )}
+      {props.editable && (!s || s.state !== 'running') && (
+        <StartSchedule route={props.route} channel={props.channel} bundles={props.bundles} onDone={changed} />
+      )}
+    </Card>
+  );
+}
+
+/** The form that starts a scheduled rollout: a bundle and its steps. */
+function StartSchedule(props: {
+  route: string;
+  channel: ChannelJson;
+  bundles: BundleJson[];
+  onDone(): void;
+}) {
+  const candidates = props.bundles.filter((bundle) => bundle.version !== props.channel.version);
+  const [version, setVersion] = useState('');
+  const [steps, setSteps] = useState('1%:1h,10%:6h,50%:24h,100%');
+  const action = useAction();
+  const chosen = version || candidates[0]?.version || '';
+  if (candidates.length === 0) return null;
+  const start = () =>
+    void action
+      .run(() => api<ChannelJson>('POST', `${props.route}/rollout`, { version: chosen, steps }))
+      .then((answer) => answer && props.onDone());
+  return (
+    <Form onSubmit={start} className="stack" label="Start a scheduled rollout">
+      <Field label="Bundle to schedule">
+        <select name="schedule-version" value={chosen} onChange={(event) => setVersion(event.target.value)}>
+          {candidates.map((bundle) => (
+            <option key={bundle.id} value={bundle.version}>
+              {bundle.version}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <TextField
+        label="Steps: share of devices and how long, the last 100%"
+        name="steps"
+        value={steps}
+        onChange={setSteps}
+      />
+      <div className="actions">
+        <button type="submit" disabled={action.pending || !chosen}>
+          Start schedule
+        </button>
+      </div>
+      <ErrorBox error={action.error} />
+    </Form>
   );
 }
 
