@@ -9,6 +9,7 @@ import { NO_EVENTS, type EventSink } from './events.js';
 import { requirementsOf, unmetRequirements } from './release-requirements.js';
 import { requireApp } from './require.js';
 import type { ReleaseCache } from './release-cache.js';
+import type { Metrics } from '../metrics/registry.js';
 
 export interface ChannelView extends ChannelRow {
   /** Version name of the live bundle, or null. */
@@ -57,6 +58,7 @@ export class ChannelService {
     private readonly repos: Repos,
     private readonly cache: ReleaseCache,
     private readonly events: EventSink = NO_EVENTS,
+    private readonly metrics?: Metrics,
   ) {}
 
   async list(appId: string): Promise<ChannelView[]> {
@@ -216,6 +218,7 @@ export class ChannelService {
   async halt(appId: string, name: string, reason: string, releasing?: number): Promise<ChannelView | null> {
     const result = await this.undoRelease(appId, name, 'halt', 'overair', reason, releasing);
     if (!result) return null;
+    this.metrics?.releaseHalted('automatic');
     this.events.emit(appId, 'release.halted', { channel: name, ...result, reason });
     return this.get(appId, name);
   }

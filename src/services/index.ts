@@ -4,6 +4,7 @@ import { DigestPool } from '../bundle/digest-pool.js';
 import { WebhookTargetPolicy } from '../domain/webhook-targets.js';
 import { pingDatabase } from '../db/ping.js';
 import { atMostEvery } from '../log.js';
+import { Metrics } from '../metrics/registry.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { AppService } from './apps.js';
 import { BundleService } from './bundles.js';
@@ -43,10 +44,13 @@ export interface ServiceOptions {
   deviceSeenPrecisionSeconds?: number;
   /** Devices whose written state is remembered (OVERAIR_DEVICE_MEMORY), 1 000 000 unless given. */
   deviceMemory?: number;
+  /** This instance's metrics (served at /metrics when configured); a private set unless given. */
+  metrics?: Metrics;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
 export function createServices(repos: Repos, store: BlobStore, log: Logger, options: ServiceOptions) {
+  const metrics = options.metrics ?? new Metrics();
   const cache = new ReleaseCache(
     repos,
     options.cacheTtlMs,
@@ -57,6 +61,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
         'the database is unreachable: update checks answered from the last known release',
       ),
     ),
+    metrics,
   );
   const activity = new DeviceActivity(repos, log, {
     seenPrecisionMs:
@@ -70,8 +75,9 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     log,
     new WebhookTargetPolicy(options.webhookAllowHosts),
     options.webhooks,
+    metrics,
   );
-  const channels = new ChannelService(repos, cache, webhooks);
+  const channels = new ChannelService(repos, cache, webhooks, metrics);
   // The automatic halt judges releases after each write of device events.
   const safety = new SafetyService(repos, channels, log);
   const holds = new DeviceHolds(repos, cache);
@@ -85,6 +91,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   const digests = new DigestPool();
   return {
     store,
+    metrics,
     cache,
     activity,
     holds,
@@ -112,7 +119,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     authFailures: repos.authFailures,
     updates: new UpdateService(cache, activity),
     channelSelf: new ChannelSelfService(repos, cache, activity),
-    stats: new StatsService(cache, activity, repos),
+    stats: new StatsService(cache, activity, repos, metrics),
     safety,
     readiness: new Readiness(
       { database: () => pingDatabase(repos.db), storage: async () => store.ping?.() },
