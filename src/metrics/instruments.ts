@@ -52,7 +52,7 @@ abstract class Instrument<L extends string, C extends { labels: Record<string, s
   private readonly seen: Map<L, Set<string>>;
   protected readonly children = new Map<string, C>();
 
-  constructor(protected readonly spec: InstrumentSpec<L>) {
+  constructor(readonly spec: InstrumentSpec<L>) {
     this.name = spec.name;
     this.help = spec.help;
     this.names = Object.keys(spec.labels) as L[];

@@ -52,10 +52,11 @@ const UNKNOWN_MAJOR = MAX_MAJOR + 2;
 export function pluginMajorIndex(version: string): number {
   let major = 0;
   let index = 0;
-  for (; index < version.length && index < 6; index++) {
+  for (; index < version.length; index++) {
     const code = version.charCodeAt(index) - 48;
     if (code < 0 || code > 9) break;
-    major = major * 10 + code;
+    // Past 15 it is `other` whatever follows: no need to grow the number.
+    if (major <= MAX_MAJOR) major = major * 10 + code;
   }
   if (index === 0 || (index < version.length && version.charCodeAt(index) !== 46)) return UNKNOWN_MAJOR;
   return major > MAX_MAJOR ? OTHER_MAJOR : major;

@@ -1,5 +1,11 @@
 import { collectDefaultMetrics, Gauge, Registry, type Metric } from 'prom-client';
-import { BoundedCounter, BoundedHistogram, type CounterChild, type HistogramChild } from './instruments.js';
+import {
+  BoundedCounter,
+  BoundedHistogram,
+  type CounterChild,
+  type HistogramChild,
+  type LabelValues,
+} from './instruments.js';
 import {
   type CheckOutcome,
   type Plugin,
@@ -27,7 +33,8 @@ const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 /** How many route patterns the request histogram keeps apart (the app registers about a hundred). */
 const MAX_ROUTES = 300;
 
-export const HALT_TRIGGERS = ['automatic', 'manual'] as const;
+/** What halted a release: the automatic safety (failure rate); add a trigger here for another. */
+export const HALT_TRIGGERS = ['automatic'] as const;
 export type HaltTrigger = (typeof HALT_TRIGGERS)[number];
 
 export const WEBHOOK_OUTCOMES = ['delivered', 'retrying', 'failed'] as const;
@@ -44,6 +51,22 @@ export interface PoolStats {
   idle: number;
   waiting: number;
 }
+
+/** One metric as docs/metrics.md lists it. */
+export interface MetricDescription {
+  name: string;
+  type: 'counter' | 'histogram' | 'gauge';
+  help: string;
+  /** Each label with the values it may take, as text. */
+  labels: [string, string][];
+}
+
+/** The pool gauge, made only on PostgreSQL (described here for the docs). */
+const POOL_GAUGE = {
+  name: 'overair_database_pool_connections',
+  help: 'Connections of the PostgreSQL pool: total open, idle, and requests waiting for one (not on SQLite).',
+  states: ['total', 'idle', 'waiting'],
+} as const;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -107,7 +130,7 @@ export class Metrics {
 
   readonly releaseHalts = new BoundedCounter({
     name: 'overair_release_halts_total',
-    help: 'Releases halted (the channel rolled back): automatically on failures, or by other triggers.',
+    help: 'Releases halted (the channel rolled back), by what decided it: `automatic`, the failure rate.',
     labels: { trigger: HALT_TRIGGERS },
   });
 
@@ -115,13 +138,14 @@ export class Metrics {
   private readonly checkChildren: (CounterChild | undefined)[][][];
   /** The update check's durations (POST /updates) by status class index (status / 100). */
   private readonly updatesDuration: (HistogramChild | undefined)[] = [];
+  private readonly instruments: (BoundedCounter<string> | BoundedHistogram<string>)[];
   private readonly cacheHit: CounterChild;
   private readonly cacheMiss: CounterChild;
   private processMetrics = false;
   private pool: Gauge | undefined;
 
   constructor() {
-    for (const instrument of [
+    this.instruments = [
       this.updateChecks,
       this.requestDuration,
       this.downloadBytes,
@@ -132,7 +156,8 @@ export class Metrics {
       this.databaseErrors,
       this.webhookDeliveries,
       this.releaseHalts,
-    ]) {
+    ];
+    for (const instrument of this.instruments) {
       // prom-client's registry reads `name`, `get()` and `reset()`, which these provide.
       this.registry.registerMetric(instrument as unknown as Metric);
     }
@@ -231,8 +256,8 @@ export class Metrics {
   watchPool(stats: () => PoolStats): void {
     if (this.pool) return;
     this.pool = new Gauge({
-      name: 'overair_database_pool_connections',
-      help: 'Connections of the PostgreSQL pool: total open, idle, and requests waiting for one.',
+      name: POOL_GAUGE.name,
+      help: POOL_GAUGE.help,
       labelNames: ['state'],
       registers: [this.registry],
       collect() {
@@ -248,4 +273,34 @@ export class Metrics {
   async exposition(): Promise<{ contentType: string; text: string }> {
     return { contentType: this.registry.contentType, text: await this.registry.metrics() };
   }
+
+  /** Every metric of ours with its labels and their values, for docs/metrics.md (`npm run docs:metrics`). */
+  describe(): MetricDescription[] {
+    const ours = this.instruments.map((instrument) => ({
+      name: instrument.name,
+      type: instrument.type,
+      help: instrument.help,
+      labels: Object.entries(instrument.spec.labels).map(
+        ([label, values]) => [label, valuesText(values as LabelValues)] as [string, string],
+      ),
+    }));
+    const pool: MetricDescription = {
+      name: POOL_GAUGE.name,
+      type: 'gauge',
+      help: POOL_GAUGE.help,
+      labels: [['state', valuesText(POOL_GAUGE.states, false)]],
+    };
+    return [...ours, pool];
+  }
+}
+
+/** A label's values as the docs show them: a short list in full, a long one by its first few. */
+function valuesText(values: LabelValues, other = true): string {
+  if (!Array.isArray(values))
+    return `the route's pattern, e.g. \`/api/v1/apps/:appId\` (${(values as { distinct: number }).distinct} at most)`;
+  const list = values as readonly string[];
+  const shown = list.length > 8 ? [...list.slice(0, 4), '…', ...list.slice(-2)] : list;
+  const text = shown.map((value) => (value === '…' ? value : `\`${value}\``)).join(', ');
+  const rest = list.length > 8 ? ` (${list.length} values, src/metrics/labels.ts)` : '';
+  return other && !list.includes('other') ? `${text}${rest}; else \`other\`` : `${text}${rest}`;
 }
