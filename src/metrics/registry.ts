@@ -34,15 +34,15 @@ const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 const MAX_ROUTES = 300;
 
 /** What halted a release: the automatic safety (failure rate); add a trigger here for another. */
-export const HALT_TRIGGERS = ['automatic'] as const;
+const HALT_TRIGGERS = ['automatic'] as const;
 export type HaltTrigger = (typeof HALT_TRIGGERS)[number];
 
-export const WEBHOOK_OUTCOMES = ['delivered', 'retrying', 'failed'] as const;
+const WEBHOOK_OUTCOMES = ['delivered', 'retrying', 'failed'] as const;
 export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
 
-export const DOWNLOAD_KINDS = ['bundle', 'file', 'native'] as const;
+const DOWNLOAD_KINDS = ['bundle', 'file', 'native'] as const;
 export type DownloadKind = (typeof DOWNLOAD_KINDS)[number];
-export const DOWNLOAD_ANSWERS = ['full', 'partial', 'not_modified', 'redirect'] as const;
+const DOWNLOAD_ANSWERS = ['full', 'partial', 'not_modified', 'redirect'] as const;
 export type DownloadAnswer = (typeof DOWNLOAD_ANSWERS)[number];
 
 /** The database pool as pg counts it (PostgreSQL only). */
