@@ -232,6 +232,36 @@ describe('/metrics on the main port, behind a bearer token', () => {
     expect(after.families.get('overair_database_errors_total')?.type).toBe('counter');
   });
 
+  it('counts on each instance what that instance answered (Prometheus scrapes each)', async () => {
+    const other = await startTestServer({ ...server.stateEnv, OVERAIR_METRICS_TOKEN: TOKEN });
+    try {
+      const scrapeOf = async (url: string) => parseScrape((await get(`${url}/metrics`, TOKEN)).text);
+      const checks = (scraped: Scrape) =>
+        scraped.value('overair_update_checks_total', {
+          plugin: 'capgo',
+          plugin_major: '7',
+          outcome: 'up_to_date',
+        });
+      const [beforeHere, beforeThere] = [await scrapeOf(server.url), await scrapeOf(other.url)];
+      const device = deviceInfo({
+        app_id: APP,
+        device_id: 'both',
+        version_name: '1.0.0',
+        plugin_version: '7.0.0',
+      });
+      for (let i = 0; i < 3; i++) await server.device('POST', '/updates', device);
+      await fetch(`${other.url}/updates`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(device),
+      });
+      expect(checks(await scrapeOf(server.url)) - checks(beforeHere)).toBe(3);
+      expect(checks(await scrapeOf(other.url)) - checks(beforeThere)).toBe(1);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('keeps its label sets bounded whatever a hostile client sends', async () => {
     const before = await scrape();
     const marker = 'zz9hostile';
