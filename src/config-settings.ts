@@ -489,7 +489,11 @@ export const SETTINGS = {
     env: 'OVERAIR_METRICS_TOKEN',
     flag: { kind: 'env-only', why: 'a flag would show in `ps` and stay in the shell history' },
     defaultText: 'off',
-    schema: z.string().min(24, 'must be at least 24 characters').optional(),
+    schema: z
+      .string()
+      .min(24, 'must be at least 24 characters')
+      .regex(/^\S+$/, 'must not contain spaces (it is sent as Authorization: Bearer TOKEN)')
+      .optional(),
     secret: true,
     group: 'operations',
     doc: 'Bearer token (24+ characters) a scraper must send for `/metrics`: alone, `/metrics` is on the main port.',

@@ -404,5 +404,8 @@ describe('metrics settings', () => {
     const short = refusal({ OVERAIR_METRICS_TOKEN: 'short-secret-token' });
     expect(short).toMatch(/OVERAIR_METRICS_TOKEN \(18 characters\): must be at least 24 characters/);
     expect(short).not.toContain('short-secret-token');
+    expect(refusal({ OVERAIR_METRICS_TOKEN: 'a token with spaces 0123456789' })).toMatch(
+      /OVERAIR_METRICS_TOKEN \(30 characters\): must not contain spaces/,
+    );
   });
 });

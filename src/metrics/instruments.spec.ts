@@ -14,6 +14,15 @@ describe('bounded instruments', () => {
     ]);
   });
 
+  it('go back to zero when reset, keeping the children callers hold', async () => {
+    const counter = new BoundedCounter({ name: 'c_total', help: 'h', labels: { kind: ['a'] } });
+    const child = counter.child({ kind: 'a' });
+    child.inc(5);
+    counter.reset();
+    child.inc();
+    expect((await counter.get()).values).toEqual([{ labels: { kind: 'a' }, value: 1 }]);
+  });
+
   it('take any value of a `distinct` label up to its limit, then "other"', async () => {
     const counter = new BoundedCounter({ name: 'c_total', help: 'h', labels: { route: { distinct: 3 } } });
     for (const route of ['/a', '/b', '/c', '/d', '/e', '/a']) counter.child({ route }).inc();

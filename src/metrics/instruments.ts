@@ -95,11 +95,15 @@ abstract class Instrument<L extends string, C extends { labels: Record<string, s
   /** What prom-client's registry formats (called at each scrape). */
   abstract get(): Promise<Collected>;
 
-  /** prom-client's registry may ask (`resetMetrics`). */
+  /**
+   * prom-client's registry may ask (`resetMetrics`): values go back to zero, children stay (callers
+   * on the hot path keep them).
+   */
   reset(): void {
-    this.children.clear();
-    for (const seen of this.seen.values()) seen.clear();
+    for (const child of this.children.values()) this.zero(child);
   }
+
+  protected abstract zero(child: C): void;
 }
 
 export class CounterChild {
@@ -116,6 +120,10 @@ export class BoundedCounter<L extends string> extends Instrument<L, CounterChild
 
   protected make(labels: Record<string, string>): CounterChild {
     return new CounterChild(labels);
+  }
+
+  protected zero(child: CounterChild): void {
+    child.value = 0;
   }
 
   get(): Promise<Collected> {
@@ -166,6 +174,12 @@ export class BoundedHistogram<L extends string> extends Instrument<L, HistogramC
 
   protected make(labels: Record<string, string>): HistogramChild {
     return new HistogramChild(labels, this.buckets);
+  }
+
+  protected zero(child: HistogramChild): void {
+    child.counts.fill(0);
+    child.sum = 0;
+    child.count = 0;
   }
 
   get(): Promise<Collected> {
