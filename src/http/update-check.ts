@@ -128,7 +128,8 @@ export class UpdateCheck {
     info: DeviceInfo,
     request: CheckRequest,
   ): CheckAnswer | Promise<CheckAnswer> {
-    // Counted as decided: a failure writing the answer after this is rare and not counted again.
+    // Counted as decided. A failure making the answer after this is rare (a bug, gzip): it is then
+    // also counted by its status.
     this.services.metrics.updateCheck(PLUGIN.capgo, OUTCOME[decision.outcome], info.plugin_version);
     // Only for devices whose native build is too old or lacks what the bundle needs: where to get
     // one that runs it (docs/protocol.md), a registered store link first.
