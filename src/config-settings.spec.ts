@@ -112,6 +112,7 @@ describe('the settings list', () => {
       OVERAIR_ADMIN_PASSWORD: 'password-secret-0123',
       OVERAIR_DOWNLOAD_SECRET: 'download-secret-0123456789abcdef-0123',
       OVERAIR_SECRET_KEY: 'secret-key-at-rest-0123456789abcdef',
+      OVERAIR_METRICS_TOKEN: 'metrics-secret-token-0123456789',
       OVERAIR_S3_ACCESS_KEY: 'AKIAEXAMPLE',
       OVERAIR_S3_SECRET_KEY: 's3-secret-key-example',
       OVERAIR_DATABASE_URL: 'postgres://overair:db-secret-pw@db:5432/overair',
@@ -133,6 +134,7 @@ describe('the settings list', () => {
       'adminToken',
       'downloadSecret',
       'oidcClientSecret',
+      'metricsToken',
       's3SecretKey',
       'secretKey',
     ]);

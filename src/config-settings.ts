@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseList, parseSsoRoles } from './domain/sso.js';
 import { passwordProblem, usernameProblem } from './domain/users.js';
 import { allowListProblem, parseAllowList } from './domain/webhook-targets.js';
+import { listenAddressProblem, parseListenAddress } from './metrics/listen-address.js';
 import { s3BucketProblem, s3EndpointProblem, s3PrefixProblem, s3RegionProblem } from './storage/s3-names.js';
 
 /**
@@ -70,7 +71,7 @@ export const SETTING_GROUPS: Record<SettingGroup, { title: string; intro: string
   operations: {
     title: 'Operations',
     intro:
-      'Shutdown, retention and clean-up. At SIGTERM the server stops accepting requests, lets those in flight finish for `OVERAIR_SHUTDOWN_TIMEOUT`, writes queued device activity and closes the database. Stored blobs that no bundle or native build uses are deleted once older than `OVERAIR_BLOB_SWEEP_GRACE`; keep it above your longest upload plus a day. Device events, audit entries and settled webhook deliveries older than their retention are deleted soon after start and then hourly, in batches of short statements.',
+      'Metrics, shutdown, retention and clean-up. `/metrics` (Prometheus text format, [metrics.md](metrics.md)) is off by default: `OVERAIR_METRICS_LISTEN` serves it on a listener of its own (keep it on a private address), `OVERAIR_METRICS_TOKEN` on the main port to scrapers that send `Authorization: Bearer TOKEN`; with both, the own listener asks for the token too. At SIGTERM the server stops accepting requests, lets those in flight finish for `OVERAIR_SHUTDOWN_TIMEOUT`, writes queued device activity and closes the database. Stored blobs that no bundle or native build uses are deleted once older than `OVERAIR_BLOB_SWEEP_GRACE`; keep it above your longest upload plus a day. Device events, audit entries and settled webhook deliveries older than their retention are deleted soon after start and then hourly, in batches of short statements.',
   },
 };
 
@@ -617,6 +618,27 @@ export const SETTINGS = {
   }),
 
   // Operations
+  metricsListen: setting({
+    env: 'OVERAIR_METRICS_LISTEN',
+    flag: { kind: 'value', name: 'metrics-listen', placeholder: 'host:port' },
+    defaultText: 'off',
+    schema: checkedBy(listenAddressProblem).optional().transform(parseListenAddress),
+    group: 'operations',
+    doc: 'Serve `/metrics` (Prometheus) on a listener of its own, e.g. `127.0.0.1:9464`; never on the main port then.',
+  }),
+  metricsToken: setting({
+    env: 'OVERAIR_METRICS_TOKEN',
+    flag: { kind: 'env-only', why: 'a flag would show in `ps` and stay in the shell history' },
+    defaultText: 'off',
+    schema: z
+      .string()
+      .min(24, 'must be at least 24 characters')
+      .regex(/^\S+$/, 'must not contain spaces (it is sent as Authorization: Bearer TOKEN)')
+      .optional(),
+    secret: true,
+    group: 'operations',
+    doc: 'Bearer token (24+ characters) a scraper must send for `/metrics`: alone, `/metrics` is on the main port.',
+  }),
   shutdownTimeoutSeconds: setting({
     env: 'OVERAIR_SHUTDOWN_TIMEOUT',
     flag: { kind: 'value', name: 'shutdown-timeout', placeholder: 'duration' },

@@ -82,6 +82,13 @@ function crossFieldProblem(config: z.output<typeof configSchema>): string | null
       return `${env('s3Port')}: only used with ${env('s3Endpoint')}`;
     }
   }
+  // Metrics on their own listener: the main port cannot be it (they would share one socket).
+  const metrics = config.metricsListen;
+  if (metrics && metrics.port !== 0 && metrics.port === config.port) {
+    const wildcard = (host: string) => host === '0.0.0.0' || host === '::';
+    if (metrics.host === config.host || wildcard(metrics.host) || wildcard(config.host))
+      return `${env('metricsListen')}: port ${metrics.port} is the main port (${env('port')}); give the metrics listener a port of its own, or use ${env('metricsToken')} to serve /metrics on the main port`;
+  }
   return ssoProblem(config);
 }
 

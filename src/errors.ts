@@ -178,6 +178,14 @@ export const errors = {
     description: 'The bearer token is unknown or revoked; counts as a failed login.',
     message: () => 'The token is not valid (unknown or revoked); ask an admin for a new one',
   }),
+  metricsUnauthorized: define({
+    code: 'metrics_unauthorized',
+    status: 401,
+    audience: 'admin',
+    description:
+      'GET /metrics without the metrics token (OVERAIR_METRICS_TOKEN) as Authorization: Bearer, or with another.',
+    message: () => 'Send the metrics token (OVERAIR_METRICS_TOKEN) as Authorization: Bearer <token>',
+  }),
   tokenExpired: define({
     code: 'token_expired',
     status: 401,

@@ -14,6 +14,9 @@ import { DeviceRateLimit } from './http/device-rate-limit.js';
 import { BodyTimeouts } from './http/body-timeouts.js';
 import { drainHttpServer } from './http/drain.js';
 import { createNodeListener } from './http/node-listener.js';
+import { startMetricsListener, type MetricsListener } from './http/metrics-endpoint.js';
+import { isDatabaseUnavailable } from './db/unavailable.js';
+import { Metrics } from './metrics/registry.js';
 import { createLogger, type Logger } from './log.js';
 import { sweepOrphanBlobs } from './services/blob-sweep.js';
 import { createServices, type Services } from './services/index.js';
@@ -36,6 +39,8 @@ export interface RunningServer {
   initialToken: string | null;
   /** The database the server runs on (tests and benchmarks seed and inspect it). */
   db: Kysely<Database>;
+  /** The metrics listener's URL (`http://HOST:PORT/metrics`) with OVERAIR_METRICS_LISTEN, else null. */
+  metricsUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -64,7 +69,15 @@ export async function startServer(
   const sso = await ssoOptions(config);
   // The store first: when its bucket cannot be reached, nothing else has been opened yet.
   const store = await openBlobStore(config, log);
-  const database = await openDatabase(config.database);
+  const metrics = new Metrics();
+  const metricsServed = config.metricsListen !== undefined || config.metricsToken !== undefined;
+  const database = await openDatabase(config.database, {
+    onQueryError: (error) => metrics.databaseError(isDatabaseUnavailable(error)),
+  });
+  if (metricsServed) {
+    metrics.collectProcessMetrics();
+    if (database.poolStats) metrics.watchPool(database.poolStats);
+  }
   const secretBox = config.secretKey ? new SecretBox(config.secretKey) : null;
   const repos = new Repos(database.db, secretBox);
   try {
@@ -92,6 +105,7 @@ export async function startServer(
       clock: options.rollouts?.clock,
       gate: options.rollouts?.gate,
     },
+    metrics,
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
   const notifications =
@@ -131,6 +145,8 @@ export async function startServer(
     authFailureWindowMs: config.authFailureWindowSeconds * 1000,
     publicUrl: config.publicUrl,
     dashboardDir: options.dashboardDir,
+    // On the main port only when there is no listener of its own.
+    metricsToken: config.metricsListen === undefined ? config.metricsToken : undefined,
   });
 
   const bodyTimeouts = new BodyTimeouts(
@@ -159,6 +175,15 @@ export async function startServer(
     server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  let metricsListener: MetricsListener | undefined;
+  if (config.metricsListen) {
+    try {
+      metricsListener = await startMetricsListener(metrics, config.metricsListen, config.metricsToken, log);
+    } catch (error) {
+      server.close();
+      throw error;
+    }
+  }
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${shownHost}:${port}`;
   log.info({ url, data: config.dataDir }, 'overair listening');
@@ -195,6 +220,7 @@ export async function startServer(
     app,
     initialToken,
     db: database.db,
+    metricsUrl: metricsListener?.url ?? null,
     async close() {
       // Out of the balancer's rotation (/readyz answers 503) and no new connections; requests in
       // flight finish, within the shutdown timeout, before anything they use is closed.
@@ -212,6 +238,8 @@ export async function startServer(
       await services.rollouts.stop();
       if ((await drained) === 'forced')
         log.warn('shutdown timeout reached: requests still in flight were cut');
+      // Scrapes went on while requests finished; the counts after this are of no one's interest.
+      await metricsListener?.close();
       bodyTimeouts.close();
       await services.digests.close();
       // Blob deletions of retention after an upload, before the store closes (the sweep would finish them).

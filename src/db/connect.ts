@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { DatabaseLocation } from '../config.js';
 import { type DialectName, migrateToLatest } from './migrations.js';
@@ -11,16 +11,37 @@ import { withStatementCache } from './statement-cache.js';
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: DialectName;
+  /** The connection pool's counts (PostgreSQL; SQLite has one connection and no pool). */
+  poolStats?: () => { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
+export interface DatabaseOptions {
+  /** Called with the error of every failed query (for the metrics; the error still reaches the caller). */
+  onQueryError?: (error: unknown) => void;
+}
+
 /** Opens (and migrates) the configured database. */
-export function openDatabase(location: DatabaseLocation): Promise<DatabaseHandle> {
-  return location.kind === 'postgres' ? openPostgres(location.url) : openSqlite(location.file);
+export function openDatabase(
+  location: DatabaseLocation,
+  options: DatabaseOptions = {},
+): Promise<DatabaseHandle> {
+  return location.kind === 'postgres'
+    ? openPostgres(location.url, options)
+    : openSqlite(location.file, options);
+}
+
+/** Kysely's log hook, for failed queries only (a hook also gets every query's time, ignored here). */
+function queryErrors(options: DatabaseOptions) {
+  const onError = options.onQueryError;
+  if (!onError) return undefined;
+  return (event: LogEvent) => {
+    if (event.level === 'error') onError(event.error);
+  };
 }
 
 /** Opens the SQLite database file (creating its folder), tuned for one writer and many readers. */
-export async function openSqlite(file: string): Promise<DatabaseHandle> {
+export async function openSqlite(file: string, options: DatabaseOptions = {}): Promise<DatabaseHandle> {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new SQLite(file);
   // WAL lets readers run while the device-upsert batch writes; NORMAL sync is durable across
@@ -29,7 +50,10 @@ export async function openSqlite(file: string): Promise<DatabaseHandle> {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    log: queryErrors(options),
+  });
   await migrateToLatest(db, 'sqlite');
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
@@ -42,7 +66,10 @@ const NUMERIC_OID = 1700;
  * Opens a pool on a PostgreSQL server. Several `overair serve` instances may share the database:
  * migrations take Kysely's migration lock, so instances starting together migrate once.
  */
-export async function openPostgres(url: string, options: { max?: number } = {}): Promise<DatabaseHandle> {
+export async function openPostgres(
+  url: string,
+  options: DatabaseOptions & { max?: number } = {},
+): Promise<DatabaseHandle> {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
@@ -66,12 +93,17 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
   // queryable", a 503 or a retry), and pg-pool drops the broken client when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: queryErrors(options) });
   try {
     await migrateToLatest(db, 'postgres');
   } catch (error) {
     await db.destroy();
     throw error;
   }
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'postgres',
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    close: () => db.destroy(),
+  };
 }

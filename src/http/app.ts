@@ -12,6 +12,7 @@ import { toErrorResponse } from './errors.js';
 import { healthRoutes } from './health-routes.js';
 import { nativeDownloadRoutes } from './native-routes.js';
 import { allowedMethods, methodNotAllowed } from './method-not-allowed.js';
+import { metricsRoutes } from './metrics-endpoint.js';
 import { logRequest } from './request-log.js';
 import { SharedAuthLimiter } from './shared-auth-limiter.js';
 
@@ -27,7 +28,12 @@ export interface HttpOptions {
   publicUrl?: string;
   /** The built dashboard's folder (default: dist/web of this package). */
   dashboardDir?: string;
+  /** Serve GET /metrics on this app to scrapers sending this bearer token (else no such route). */
+  metricsToken?: string;
 }
+
+/** The route label of requests no route answered (404, 405). */
+const UNMATCHED = 'unmatched';
 
 /** The whole HTTP surface as one Hono app, callable in tests with `app.request()`. */
 export function createHttpApp(
@@ -38,10 +44,23 @@ export function createHttpApp(
 ) {
   const app = new Hono();
 
+  const metrics = services.metrics;
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
-    logRequest(log, c.req.method, c.req.path, c.res.status, started);
+    const now = performance.now();
+    // The pattern of the route that answered (`/api/v1/apps/:appId`), never the path itself: the
+    // labels stay as few as the routes. What no route answered is `unmatched` (the dashboard's
+    // catch-all, which answered, is `/*`).
+    const status = c.res.status;
+    const route = c.req.routePath;
+    metrics.request(
+      route === '/*' && (status === 404 || status === 405) ? UNMATCHED : route,
+      c.req.method,
+      status,
+      (now - started) / 1000,
+    );
+    logRequest(log, c.req.method, c.req.path, c.res.status, started, now);
   });
 
   app.route('/', healthRoutes(services.readiness));
@@ -50,6 +69,7 @@ export function createHttpApp(
   // The @capawesome/capacitor-live-update plugin's endpoints (/v1/apps/...).
   app.route('/', capawesomeRoutes(services, links, log, options.deviceLimit, options.trustProxy ?? false));
   app.route('/', nativeDownloadRoutes(services, links, log));
+  if (options.metricsToken !== undefined) app.route('/', metricsRoutes(metrics, options.metricsToken));
   const limiter = new SharedAuthLimiter(
     { maxFailures: options.authMaxFailures ?? 10, windowMs: options.authFailureWindowMs ?? 5 * 60_000 },
     services.authFailures,

@@ -13,9 +13,10 @@ import type { Services } from '../services/index.js';
 import type { LiveBundle } from '../services/release-cache.js';
 import { clientAddress } from './client-address.js';
 import { tooManyRequests, type DeviceRateLimit } from './device-rate-limit.js';
-import { filesKey, type DownloadLinks } from './download.js';
+import { countBytes, filesKey, type DownloadLinks } from './download.js';
 import { errorJson } from './errors.js';
 import { parseInput } from './validation.js';
+import { OUTCOME, outcomeOfStatus, PLUGIN } from '../metrics/labels.js';
 import { appId, channelName, deviceId } from './schemas.js';
 
 /** The name the plugin fetches a manifest bundle's file list under (it must not change). */
@@ -65,6 +66,8 @@ export function capawesomeRoutes(
       createMiddleware(async (c, next) => {
         const seconds = limit.check(clientAddress(c, trustProxy));
         if (seconds === 0) return next();
+        if (c.req.path.endsWith('/bundles/latest'))
+          services.metrics.updateCheck(PLUGIN.capawesome, OUTCOME.rate_limited, '');
         c.header('Retry-After', String(seconds));
         return c.json(tooManyRequests(seconds), 429);
       }),
@@ -90,6 +93,7 @@ export function capawesomeRoutes(
         is_emulator: false,
         is_prod: true,
       });
+      services.metrics.updateCheck(PLUGIN.capawesome, OUTCOME[decision.outcome], query.pluginVersion ?? '');
       if (decision.outcome !== 'update') {
         return c.json({ error: decision.error, message: decision.message }, 404);
       }
@@ -118,7 +122,9 @@ export function capawesomeRoutes(
           : links.forBundle(c)(bundle),
       });
     } catch (error) {
-      return errorJson(c, error, log);
+      const answer = errorJson(c, error, log);
+      services.metrics.updateCheck(PLUGIN.capawesome, outcomeOfStatus(answer.status), '');
+      return answer;
     }
   });
 
@@ -184,7 +190,11 @@ export function capawesomeRoutes(
       const size = file.brotli === 1 ? sizes.get(file.stored_sha256) : file.stored_size;
       if (size !== undefined) headers['Content-Length'] = String(size);
       if (size === 0) return c.body(null, 200, headers);
-      return c.body(Readable.toWeb(originalBytes(file)) as ReadableStream, 200, headers);
+      services.metrics.downloaded('file', 'full');
+      const bytes = originalBytes(file);
+      const body = Readable.toWeb(bytes) as ReadableStream;
+      countBytes(bytes, services.metrics.bytesOf('file'));
+      return c.body(body, 200, headers);
     } catch (error) {
       return errorJson(c, error, log);
     }

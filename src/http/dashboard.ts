@@ -24,6 +24,7 @@ const RESERVED_PREFIXES = [
   '/check',
   '/healthz',
   '/readyz',
+  '/metrics',
 ];
 
 function isReservedPath(pathname: string): boolean {

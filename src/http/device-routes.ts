@@ -8,6 +8,7 @@ import type { Services } from '../services/index.js';
 import { errorJson, toErrorResponse } from './errors.js';
 import { readJson, requestBody } from './json-body.js';
 import { UpdateCheck, updatePayload } from './update-check.js';
+import { OUTCOME, outcomeOfStatus, PLUGIN } from '../metrics/labels.js';
 import { parseInput } from './validation.js';
 import { arrayLongerThan } from './json-array-length.js';
 import {
@@ -50,6 +51,7 @@ export function deviceRoutes(
     const limited = createMiddleware(async (c, next) => {
       const seconds = limit.check(clientAddress(c, trustProxy));
       if (seconds === 0) return next();
+      if (c.req.path === '/check') services.metrics.updateCheck(PLUGIN.plain, OUTCOME.rate_limited, '');
       c.header('Retry-After', String(seconds));
       return c.json(tooManyRequests(seconds), 429);
     });
@@ -191,11 +193,14 @@ export function deviceRoutes(
         deviceId: body.device_id ?? '',
         platform: body.platform ?? '',
       });
+      services.metrics.updateCheck(PLUGIN.plain, OUTCOME[decision.outcome], '');
       if (decision.outcome !== 'update') return c.json({});
       const { version, url, checksum, session_key } = updatePayload(decision.bundle, links.forBundle(c));
       return c.json({ version, url, checksum, ...(session_key !== undefined && { session_key }) });
     } catch (error) {
-      return errorJson(c, error, log);
+      const answer = errorJson(c, error, log);
+      services.metrics.updateCheck(PLUGIN.plain, outcomeOfStatus(answer.status), '');
+      return answer;
     }
   });
 

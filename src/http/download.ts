@@ -7,6 +7,8 @@ import { SHA256_HEX } from '../crypto/hash.js';
 import type { BlobStore, ByteRange, PresignOptions } from '../storage/blob-store.js';
 import { MAX_PRESIGN_SECONDS } from '../storage/s3-names.js';
 import type { Services } from '../services/index.js';
+import type { CounterChild } from '../metrics/instruments.js';
+import type { DownloadKind } from '../metrics/registry.js';
 import { errorJson } from './errors.js';
 import { errorBody, errors, type OverairError } from '../errors.js';
 
@@ -203,6 +205,11 @@ const FILE_KIND = 'kind=file';
  * serves bytes, ranges and the file name hint itself; HEAD is redirected to a presigned HEAD (a GET
  * signature does not cover HEAD). See DownloadLinks.redirectWindow for lifetimes and caching.
  */
+/** Adds the bytes read from a stream to a counter as they go by (after the stream's consumer is attached). */
+export function countBytes(stream: Readable, counter: CounterChild): void {
+  stream.on('data', (chunk: Buffer) => counter.inc(chunk.length));
+}
+
 export function downloadRoutes(services: Services, links: DownloadLinks, log: Logger) {
   const routes = new Hono();
   const presigned = new PresignedUrls(services.store);
@@ -225,6 +232,8 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
       // A file name hint (native builds' links carry one): strict characters only, so it is safe in the header.
       const name = c.req.query('name');
       const fileName = name && NATIVE_FILE_NAME.test(name) ? name : undefined;
+      const kind: DownloadKind =
+        fileName !== undefined ? 'native' : c.req.query('kind') === 'file' ? 'file' : 'bundle';
       const headers: Record<string, string> = {
         // Neither plugin looks at it (docs/protocol-capgo-sources.md §7.3): it is for proxies and people.
         'Content-Type': fileName?.endsWith('.apk')
@@ -247,6 +256,7 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
           ?.split(',')
           .some((tag) => tag.trim() === etag || tag.trim() === '*')
       ) {
+        services.metrics.downloaded(kind, 'not_modified');
         return c.body(null, 304, headers);
       }
       if (presigned.available) {
@@ -259,6 +269,7 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
           contentType: headers['Content-Type'],
           cacheControl: window.objectCacheControl,
         });
+        services.metrics.downloaded(kind, 'redirect');
         return c.body(null, 302, { Location: location, 'Cache-Control': window.cacheControl });
       }
       const ifRange = c.req.header('if-range');
@@ -274,8 +285,11 @@ export function downloadRoutes(services: Services, links: DownloadLinks, log: Lo
       if (partial) headers['Content-Range'] = `bytes ${span.start}-${span.end}/${size}`;
       const status = partial ? 206 : 200;
       if (c.req.method === 'HEAD' || size === 0) return c.body(null, status, headers);
+      services.metrics.downloaded(kind, partial ? 'partial' : 'full');
       const stream = services.store.read(sha, span);
-      return c.body(Readable.toWeb(stream) as ReadableStream, status, headers);
+      const body = Readable.toWeb(stream) as ReadableStream;
+      countBytes(stream, services.metrics.bytesOf(kind));
+      return c.body(body, status, headers);
     } catch (error) {
       return errorJson(c, error, log);
     }

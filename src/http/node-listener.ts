@@ -49,6 +49,7 @@ export function createNodeListener(
 ) {
   const hono = getRequestListener(app.fetch);
   const check = new UpdateCheck(services, log, options.deviceLimit);
+  const metrics = services.metrics;
   const trustProxy = options.trustProxy ?? false;
 
   function updateCheck(req: IncomingMessage, res: ServerResponse): void {
@@ -78,7 +79,10 @@ export function createNodeListener(
       res.destroy();
       return;
     }
-    logRequest(log, 'POST', '/updates', answer.status, started);
+    // One clock read for the metrics and the log line.
+    const now = performance.now();
+    metrics.updateCheckDuration(answer.status, (now - started) / 1000);
+    logRequest(log, 'POST', '/updates', answer.status, started, now);
   }
 
   return (req: IncomingMessage, res: ServerResponse) => {

@@ -15,6 +15,7 @@ import { nativeFileName } from './native-routes.js';
 import { compileAsSent } from './compiled-input.js';
 import { deviceInfo, deviceInfoAsSent } from './schemas.js';
 import { parseInput } from './validation.js';
+import { OUTCOME, outcomeOfStatus, PLUGIN } from '../metrics/labels.js';
 
 /** One update check as it came in, whichever the entrance (node-listener.ts or the Hono route). */
 export interface CheckRequest {
@@ -67,7 +68,7 @@ export class UpdateCheck {
     if (limited) return Promise.resolve(limited);
     return readBodyText(request.body, request.contentLength).then(
       (text) => this.decide(text, request),
-      (error: unknown) => this.failure(error),
+      (error: unknown) => this.failure(error, true),
     );
   }
 
@@ -82,7 +83,7 @@ export class UpdateCheck {
       return;
     }
     readRequestText(req, request.contentLength, (error, text) => {
-      const answer = error ? this.failure(error) : this.decide(text, request);
+      const answer = error ? this.failure(error, true) : this.decide(text, request);
       if (answer instanceof Promise) void answer.then(done);
       else done(answer);
     });
@@ -92,6 +93,7 @@ export class UpdateCheck {
   private limited(request: CheckRequest): CheckAnswer | undefined {
     const wait = this.limit?.enabled ? this.limit.check(request.address()) : 0;
     if (wait <= 0) return undefined;
+    this.services.metrics.updateCheck(PLUGIN.capgo, OUTCOME.rate_limited, '');
     // The body is not read: the connection closes after the answer rather than drain it.
     return json(
       429,
@@ -112,12 +114,12 @@ export class UpdateCheck {
         // The app's release is being loaded (first check, or after a change): wait for it.
         return this.services.updates.check(info).then(
           (loaded) => this.respond(loaded, info, request),
-          (error: unknown) => this.failure(error),
+          (error: unknown) => this.failure(error, true),
         );
       }
       return this.respond(decision, info, request);
     } catch (error) {
-      return this.failure(error);
+      return this.failure(error, true);
     }
   }
 
@@ -126,6 +128,9 @@ export class UpdateCheck {
     info: DeviceInfo,
     request: CheckRequest,
   ): CheckAnswer | Promise<CheckAnswer> {
+    // Counted as decided. A failure making the answer after this is rare (a bug, gzip): it is then
+    // also counted by its status.
+    this.services.metrics.updateCheck(PLUGIN.capgo, OUTCOME[decision.outcome], info.plugin_version);
     // Only for devices whose native build is too old or lacks what the bundle needs: where to get
     // one that runs it (docs/protocol.md), a registered store link first.
     if (decision.outcome === 'blocked' && decision.error === 'native_incompatible' && decision.bundle) {
@@ -195,9 +200,14 @@ export class UpdateCheck {
     return text;
   }
 
-  /** Any failure, as the plugin reads it: {error, message, kind: "failed"} at any status. */
-  private failure(error: unknown): CheckAnswer {
+  /**
+   * Any failure, as the plugin reads it: {error, message, kind: "failed"} at any status; `count`:
+   * the check ends here without a decision (bad input, an unknown app, the database), so it is
+   * counted by its status.
+   */
+  private failure(error: unknown, count = false): CheckAnswer {
     const { status, body, headers } = toErrorResponse(error, this.log);
+    if (count) this.services.metrics.updateCheck(PLUGIN.capgo, outcomeOfStatus(status), '');
     return json(status, { ...body, kind: 'failed' }, headers);
   }
 }

@@ -18,6 +18,7 @@ import {
   protectedRefusal,
   type ReleaseCaller,
 } from './release-permission.js';
+import type { Metrics } from '../metrics/registry.js';
 
 export interface ChannelView extends ChannelRow {
   /** Version name of the live bundle, or null. */
@@ -93,6 +94,7 @@ export class ChannelService {
     private readonly repos: Repos,
     private readonly cache: ReleaseCache,
     private readonly events: EventSink = NO_EVENTS,
+    private readonly metrics?: Metrics,
   ) {}
 
   async list(appId: string): Promise<ChannelView[]> {
@@ -304,6 +306,7 @@ export class ChannelService {
   async halt(appId: string, name: string, reason: string, releasing?: number): Promise<ChannelView | null> {
     const result = await this.undoRelease(appId, name, 'halt', 'overair', reason, releasing);
     if (!result) return null;
+    this.metrics?.releaseHalted('automatic');
     this.events.emit(appId, 'release.halted', { channel: name, ...result, reason });
     return this.get(appId, name);
   }

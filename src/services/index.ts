@@ -4,6 +4,7 @@ import { DigestPool } from '../bundle/digest-pool.js';
 import { WebhookTargetPolicy } from '../domain/webhook-targets.js';
 import { pingDatabase } from '../db/ping.js';
 import { atMostEvery } from '../log.js';
+import { Metrics } from '../metrics/registry.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { AppService } from './apps.js';
 import { BundleService } from './bundles.js';
@@ -54,10 +55,13 @@ export interface ServiceOptions {
   passwordSignIn?: boolean;
   /** Scheduled rollouts: how often they are looked at (OVERAIR_ROLLOUT_TICK), the clock (tests fake it), the gate. */
   rollouts?: { tickMs?: number; clock?: Clock; gate?: ReleaseGate };
+  /** This instance's metrics (served at /metrics when configured); a private set unless given. */
+  metrics?: Metrics;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
 export function createServices(repos: Repos, store: BlobStore, log: Logger, options: ServiceOptions) {
+  const metrics = options.metrics ?? new Metrics();
   const cache = new ReleaseCache(
     repos,
     options.cacheTtlMs,
@@ -68,6 +72,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
         'the database is unreachable: update checks answered from the last known release',
       ),
     ),
+    metrics,
   );
   const activity = new DeviceActivity(repos, log, {
     seenPrecisionMs:
@@ -81,8 +86,9 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     log,
     new WebhookTargetPolicy(options.webhookAllowHosts),
     options.webhooks,
+    metrics,
   );
-  const channels = new ChannelService(repos, cache, webhooks);
+  const channels = new ChannelService(repos, cache, webhooks, metrics);
   // The automatic halt judges releases after each write of device events.
   const safety = new SafetyService(repos, channels, log);
   // Scheduled rollouts go on to their next step only when the gate finds the release healthy.
@@ -110,6 +116,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   const digests = new DigestPool();
   return {
     store,
+    metrics,
     cache,
     activity,
     holds,
@@ -140,7 +147,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     authFailures: repos.authFailures,
     updates: new UpdateService(cache, activity),
     channelSelf: new ChannelSelfService(repos, cache, activity),
-    stats: new StatsService(cache, activity, repos),
+    stats: new StatsService(cache, activity, repos, metrics),
     safety,
     readiness: new Readiness(
       { database: () => pingDatabase(repos.db), storage: async () => store.ping?.() },

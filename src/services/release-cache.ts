@@ -9,6 +9,7 @@ import type { NativePolicy } from '../domain/policy.js';
 import type { Repos } from '../db/index.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import type { BundleFileRow, BundleRow, ChannelRow, NativeBinaryRow } from '../db/schema.js';
+import type { Metrics } from '../metrics/registry.js';
 import { binaryFacts } from './native-gate.js';
 
 /** Everything the update decision needs about one app, read in a few queries and shared by all checks. */
@@ -109,15 +110,18 @@ export class ReleaseCache {
     readonly ttlMs = 2000,
     readonly staleLimitMs = 5 * 60_000,
     private readonly onStale?: StaleListener,
+    private readonly metrics?: Metrics,
   ) {}
 
   get(appId: string): Promise<AppRelease | null> {
     const cached = this.entries.get(appId);
     const time = Date.now();
     if (cached && cached.expires > time) {
+      this.metrics?.cacheLookup(true);
       this.refreshIfHalfLived(appId, cached, time);
       return cached.value;
     }
+    this.metrics?.cacheLookup(false);
     const loading = this.loadOrLastKnown(appId);
     const value = loading.then((loaded) => loaded.release);
     const entry = this.store(appId, value);
@@ -142,6 +146,7 @@ export class ReleaseCache {
     if (!cached?.loaded) return undefined;
     const time = Date.now();
     if (cached.expires <= time) return undefined;
+    this.metrics?.cacheLookup(true);
     this.refreshIfHalfLived(appId, cached, time);
     return cached.loaded.release;
   }
@@ -234,6 +239,7 @@ export class ReleaseCache {
       // Dropped or replaced meanwhile (a change): the newer entry stands.
       if (this.entries.get(appId) !== cached) continue;
       let loaded: Loaded;
+      this.metrics?.cacheRefresh(reloaded ? (reloaded.has(appId) ? 'reloaded' : 'unchanged') : 'failed');
       if (reloaded) {
         // Not reloaded: its stamp says the release it has is still the one in the database.
         loaded = reloaded.get(appId) ?? cached.loaded!;

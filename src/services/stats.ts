@@ -9,6 +9,7 @@ import type { DeviceActivity, DeviceEvent } from './device-activity.js';
 import type { DeviceInfo } from './device-info.js';
 import { assignmentOf, type ReleaseCache } from './release-cache.js';
 import { requireApp } from './require.js';
+import type { Metrics } from '../metrics/registry.js';
 
 /** A device event ready to be written: its app exists, its channel is known. */
 export interface PreparedEvent {
@@ -79,6 +80,7 @@ export class StatsService {
     private readonly cache: ReleaseCache,
     private readonly activity: DeviceActivity,
     private readonly repos: Repos,
+    private readonly metrics?: Metrics,
   ) {}
 
   /**
@@ -93,6 +95,8 @@ export class StatsService {
       this.activity.recordDevice(info, undefined, event.action !== INSTALL_ACTION);
     }
     await committed;
+    // Counted once committed: what the plugin was told was kept.
+    if (this.metrics) for (const { event } of events) this.metrics.deviceEvent(event.action);
   }
 
   /** Checks one event's app and finds the channel its device is on; throws app_not_found. */

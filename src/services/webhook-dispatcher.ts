@@ -8,6 +8,7 @@ import { normalizeHost, WebhookTargetPolicy } from '../domain/webhook-targets.js
 import type { AttemptResult, DueDelivery, WebhooksRepo } from '../db/webhooks.js';
 import { now } from '../db/time.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
+import type { Metrics } from '../metrics/registry.js';
 
 /** After the n-th failed attempt, wait the n-th delay; after the last, the delivery has failed. */
 const DEFAULT_RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 3_600_000];
@@ -76,6 +77,7 @@ export class WebhookDispatcher {
     private readonly log: Logger,
     private readonly targets: WebhookTargetPolicy = new WebhookTargetPolicy(),
     options: WebhookDeliveryOptions = {},
+    private readonly metrics?: Metrics,
   ) {
     this.retryDelaysMs = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
     this.maxAttempts = this.retryDelaysMs.length + 1;
@@ -218,6 +220,9 @@ export class WebhookDispatcher {
     }
     const result = this.outcome(delivery.attempts + 1, status, error, final);
     await this.repo.recordAttempt(delivery.id, result);
+    this.metrics?.webhookDelivery(
+      result.status === 'delivered' ? 'delivered' : result.status === 'failed' ? 'failed' : 'retrying',
+    );
     const entry = { delivery: delivery.id, webhook: delivery.webhook_id, event: delivery.event, status };
     if (result.status === 'failed')
       this.log.warn({ ...entry, attempts: result.attempts, error }, 'webhook delivery failed for good');

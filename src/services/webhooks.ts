@@ -9,6 +9,7 @@ import { errors } from '../errors.js';
 import { RELEASE_EVENTS, type EventSink, type ReleaseEvent } from './events.js';
 import { requireApp } from './require.js';
 import { WebhookDispatcher, type WebhookDeliveryOptions } from './webhook-dispatcher.js';
+import type { Metrics } from '../metrics/registry.js';
 
 /** What a webhook can be sent: the release events, and the test event sent on request. */
 type WebhookEvent = ReleaseEvent | 'webhook.test';
@@ -45,8 +46,9 @@ export class WebhookService implements EventSink {
     private readonly log: Logger,
     private readonly targets: WebhookTargetPolicy = new WebhookTargetPolicy(),
     options: WebhookDeliveryOptions = {},
+    metrics?: Metrics,
   ) {
-    this.dispatcher = new WebhookDispatcher(repos.webhooks, log, targets, options);
+    this.dispatcher = new WebhookDispatcher(repos.webhooks, log, targets, options, metrics);
   }
 
   emit(appId: string, event: ReleaseEvent, data: Record<string, unknown>): void {
