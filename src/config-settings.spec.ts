@@ -133,8 +133,8 @@ describe('the settings list', () => {
       'adminPassword',
       'adminToken',
       'downloadSecret',
-      'oidcClientSecret',
       'metricsToken',
+      'oidcClientSecret',
       's3SecretKey',
       'secretKey',
     ]);
