@@ -23,6 +23,7 @@ import { adminOpenApiDocument } from './openapi.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
+import { registerLiveRoutes } from './live-routes.js';
 
 type C = Context<AdminEnv>;
 
@@ -336,6 +337,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   registerNativeRoutes(api, services, links);
   registerUserRoutes(api, services, cookies);
   registerAccountRoutes(api, services, cookies, guard.limiter);
+  registerLiveRoutes(api, services, cookies);
 
   // Tokens and audit
   api.get('/tokens', admin, async (c) => c.json({ items: await services.tokens.list() }));

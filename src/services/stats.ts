@@ -9,6 +9,8 @@ import type { DeviceActivity, DeviceEvent } from './device-activity.js';
 import type { DeviceInfo } from './device-info.js';
 import { assignmentOf, type ReleaseCache } from './release-cache.js';
 import { requireApp } from './require.js';
+import { deviceEvent } from './live-event-of.js';
+import type { LiveWatch } from './live-watch.js';
 
 /** A device event ready to be written: its app exists, its channel is known. */
 export interface PreparedEvent {
@@ -79,6 +81,7 @@ export class StatsService {
     private readonly cache: ReleaseCache,
     private readonly activity: DeviceActivity,
     private readonly repos: Repos,
+    private readonly live?: LiveWatch,
   ) {}
 
   /**
@@ -93,6 +96,11 @@ export class StatsService {
       this.activity.recordDevice(info, undefined, event.action !== INSTALL_ACTION);
     }
     await committed;
+    // Shown live once durable, as the plugin is told.
+    for (const prepared of events) {
+      if (this.live?.watching(prepared.info.app_id, prepared.info.device_id))
+        this.live.publish(deviceEvent(prepared));
+    }
   }
 
   /** Checks one event's app and finds the channel its device is on; throws app_not_found. */

@@ -1,0 +1,126 @@
+/**
+ * What a live stream of one device shows (docs/devices.md#watching-a-device-live): its update checks
+ * (what it sent, what it was answered and why), its downloads and its other device events.
+ */
+import type { ChannelSource } from './decision.js';
+
+/** The device's own words in a check (its info object, as sent). */
+export interface CheckSent {
+  platform: string;
+  version_name: string;
+  version_build: string;
+  version_code: string;
+  version_os: string;
+  plugin_version: string;
+  custom_id: string;
+  default_channel: string;
+  is_emulator: boolean;
+  is_prod: boolean;
+  key_id?: string;
+}
+
+/** What the device was answered, in the plugin's terms (docs/protocol.md). */
+export interface CheckAnswerSummary {
+  outcome: 'update' | 'up_to_date' | 'blocked' | 'failed';
+  /** The bundle offered (update) or held back (blocked). */
+  version?: string;
+  channel?: string;
+  /** The plugin's `error` code (up to date, blocked, failed). */
+  error?: string;
+  message?: string;
+}
+
+export type LiveEvent =
+  | {
+      kind: 'check';
+      app_id: string;
+      device_id: string;
+      at: string;
+      sent: CheckSent;
+      answer: CheckAnswerSummary;
+      /** Why: which channel and by which rule, and what the channel's rules made of it. */
+      reason: string;
+    }
+  | {
+      /** `download` for the download events (downloaded, failed), `event` for the others. */
+      kind: 'download' | 'event';
+      app_id: string;
+      device_id: string;
+      at: string;
+      action: string;
+      version_name: string;
+      old_version_name: string;
+      channel: string;
+    };
+
+const SOURCE_WORDS: Record<ChannelSource, string> = {
+  override: 'pinned to it by an admin',
+  self_assigned: 'joined by the device (setChannel)',
+  requested: 'asked for by the device (defaultChannel)',
+  default: "the app's default channel",
+};
+
+/** The rollout a channel runs, as it applied to this device. */
+export interface RolloutFacts {
+  version: string;
+  percent: number;
+  /** The device falls in the rollout's slice. */
+  inSlice: boolean;
+}
+
+/**
+ * Why a check was answered as it was, in one sentence for a person: the channel and the rule that
+ * picked it, the rollout's part, and the decision's own message for refusals.
+ */
+export function explainAnswer(
+  answer: CheckAnswerSummary,
+  context: { source?: ChannelSource; rollout?: RolloutFacts | null; currentVersion: string },
+): string {
+  if (answer.outcome === 'failed') return answer.message ?? 'No channel serves this device';
+  const channel = `Channel "${answer.channel ?? ''}" (${context.source ? SOURCE_WORDS[context.source] : 'resolved'})`;
+  const rollout = context.rollout
+    ? context.rollout.inSlice
+      ? `; the device is in the ${context.rollout.percent}% rollout of ${context.rollout.version}`
+      : `; the device is outside the ${context.rollout.percent}% rollout of ${context.rollout.version}`
+    : '';
+  switch (answer.outcome) {
+    case 'update':
+      return `${channel} serves ${answer.version ?? '?'}${rollout}; the device runs ${context.currentVersion || 'its built-in bundle'}`;
+    case 'up_to_date':
+      return `${channel} serves what the device runs (${context.currentVersion || 'its built-in bundle'}) or nothing${rollout}`;
+    case 'blocked':
+      return `${channel}${rollout}: ${answer.message ?? answer.error ?? 'refused'}`;
+  }
+}
+
+/** NOTIFY payloads must stay below 8000 bytes; this leaves room for the envelope. */
+export const MAX_EVENT_BYTES = 7000;
+/** Longest text field kept when an event is trimmed to fit. */
+const TRIMMED_FIELD = 200;
+
+/**
+ * The event as JSON of at most `maxBytes` UTF-8 bytes: long text fields cut to TRIMMED_FIELD
+ * characters (marked `truncated`) when the whole does not fit, then the device's words dropped, then
+ * all but who and when.
+ * Device ids and app ids are short by validation; nothing else is unbounded.
+ */
+export function eventJson(event: LiveEvent, maxBytes = MAX_EVENT_BYTES): string {
+  const text = JSON.stringify(event);
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const cut = (value: unknown): unknown =>
+    typeof value === 'string' && value.length > TRIMMED_FIELD ? `${value.slice(0, TRIMMED_FIELD)}…` : value;
+  const trimmed: Record<string, unknown> = { truncated: true };
+  for (const [key, value] of Object.entries(event)) {
+    trimmed[key] =
+      value !== null && typeof value === 'object'
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cut(v)]))
+        : cut(value);
+  }
+  const shorter = JSON.stringify(trimmed);
+  if (Buffer.byteLength(shorter) <= maxBytes) return shorter;
+  delete trimmed.sent;
+  const withoutSent = JSON.stringify(trimmed);
+  if (Buffer.byteLength(withoutSent) <= maxBytes) return withoutSent;
+  const { kind, app_id, device_id, at } = event;
+  return JSON.stringify({ kind, app_id, device_id, at, truncated: true });
+}
