@@ -110,6 +110,8 @@ async function openStream(
   const queue = new LiveQueue<string>(limits.buffer);
   let wake: (() => void) | undefined;
   let ending: string | undefined;
+  /** The stream ends because its access did: a client must not reconnect with the same credential. */
+  let accessEnded = false;
   let finished = false;
   const timers: NodeJS.Timeout[] = [];
   let unsubscribe: () => void = () => undefined;
@@ -132,6 +134,7 @@ async function openStream(
   const end = (reason: string, cut: boolean) => {
     if (ending !== undefined) return;
     ending = reason;
+    accessEnded = cut;
     wake?.();
     if (cut) {
       // A reader that does not read would keep the connection: the last words are best effort.
@@ -193,7 +196,9 @@ async function openStream(
           if (ending !== undefined || finished) {
             if (ending !== undefined)
               controller.enqueue(
-                encoder.encode(`data: ${JSON.stringify({ kind: 'closed', reason: ending })}\n\n`),
+                encoder.encode(
+                  `data: ${JSON.stringify({ kind: 'closed', reason: ending, reconnect: !accessEnded })}\n\n`,
+                ),
               );
             controller.close();
             cleanup();
