@@ -57,7 +57,7 @@ describe('the OpenAPI document of the admin API', () => {
     expect(extra, `Documented operations that are not routes of the app: ${named}`).toEqual([]);
   });
 
-  it('gives every operation a scope, a one-line summary and a JSON answer', () => {
+  it('gives every operation a scope, a one-line summary and a JSON answer (or a JSON event stream)', () => {
     for (const [route, item] of Object.entries(adminOpenApiDocument().paths ?? {})) {
       for (const method of METHODS) {
         const op = item[method] as Record<string, unknown> | undefined;
@@ -67,7 +67,8 @@ describe('the OpenAPI document of the admin API', () => {
         expect(typeof op.summary === 'string' && op.summary.length <= 100, where).toBe(true);
         const responses = op.responses as Record<string, { content?: Record<string, unknown> }>;
         const success = Object.keys(responses).find((status) => status.startsWith('2'));
-        expect(success && responses[success]!.content?.['application/json'], where).toBeTruthy();
+        const content = success ? responses[success]!.content : undefined;
+        expect(content?.['application/json'] ?? content?.['text/event-stream'], where).toBeTruthy();
       }
     }
   });

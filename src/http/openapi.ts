@@ -32,6 +32,8 @@ export interface AdminOperation {
   bodyOptional?: boolean;
   status?: 200 | 201 | 202;
   response: z.ZodType;
+  /** The answer's media type when not JSON: a stream of server-sent events, each `data` a `response`. */
+  responseType?: 'text/event-stream';
   /** Error statuses worth naming besides the usual ones (400, 401, 403, 404, 429). */
   errors?: Record<number, string>;
 }
@@ -367,6 +369,23 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     tag: 'Devices',
     summary: 'One device.',
     response: r.device,
+  },
+  {
+    method: 'get',
+    path: `${DEVICE}/live`,
+    scope: 'read',
+    tag: 'Devices',
+    summary: "The device's checks (sent, answered, why), downloads and events as they happen (SSE).",
+    description:
+      "A `text/event-stream` that stays open: each event's `data` is one JSON object (`kind`: `check`, " +
+      '`download`, `event`; `dropped` when a slow reader lost events, `gap` after a reconnection that ' +
+      'could not be replayed, `closed` before the server ends it), with an `id` to resume from ' +
+      '(`Last-Event-ID`); comments keep it alive. Needs a read role on the app. It ends when its session ' +
+      'or token ends, is revoked or expires (checked every few seconds). At most 8 streams per token or ' +
+      'user and 200 per instance (429 `too_many_live_streams`).',
+    responseType: 'text/event-stream',
+    response: r.liveEvent,
+    errors: { 429: 'Too many live streams open (`too_many_live_streams`), or too many failed logins.' },
   },
   {
     method: 'put',
@@ -756,7 +775,7 @@ function register(registry: OpenAPIRegistry, op: AdminOperation): void {
     responses: {
       [op.status ?? 200]: {
         description: 'Success.',
-        content: { 'application/json': { schema: op.response } },
+        content: { [op.responseType ?? 'application/json']: { schema: op.response } },
       },
       ...responses,
     },
