@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { eventJson, explainAnswer, MAX_EVENT_BYTES, type LiveEvent } from './live-events.js';
+import { eventJson, MAX_EVENT_BYTES, type LiveEvent } from './live-events.js';
+import { explainAnswer } from './live-reason.js';
 
 const check = (customId: string): LiveEvent => ({
   kind: 'check',

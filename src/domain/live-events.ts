@@ -2,7 +2,6 @@
  * What a live stream of one device shows (docs/devices.md#watching-a-device-live): its update checks
  * (what it sent, what it was answered and why), its downloads and its other device events.
  */
-import type { ChannelSource } from './decision.js';
 
 /** The device's own words in a check (its info object, as sent). */
 export interface CheckSent {
@@ -53,46 +52,6 @@ export type LiveEvent =
       channel: string;
     };
 
-const SOURCE_WORDS: Record<ChannelSource, string> = {
-  override: 'pinned to it by an admin',
-  self_assigned: 'joined by the device (setChannel)',
-  requested: 'asked for by the device (defaultChannel)',
-  default: "the app's default channel",
-};
-
-/** The rollout a channel runs, as it applied to this device. */
-export interface RolloutFacts {
-  version: string;
-  percent: number;
-  /** The device falls in the rollout's slice. */
-  inSlice: boolean;
-}
-
-/**
- * Why a check was answered as it was, in one sentence for a person: the channel and the rule that
- * picked it, the rollout's part, and the decision's own message for refusals.
- */
-export function explainAnswer(
-  answer: CheckAnswerSummary,
-  context: { source?: ChannelSource; rollout?: RolloutFacts | null; currentVersion: string },
-): string {
-  if (answer.outcome === 'failed') return answer.message ?? 'No channel serves this device';
-  const channel = `Channel "${answer.channel ?? ''}" (${context.source ? SOURCE_WORDS[context.source] : 'resolved'})`;
-  const rollout = context.rollout
-    ? context.rollout.inSlice
-      ? `; the device is in the ${context.rollout.percent}% rollout of ${context.rollout.version}`
-      : `; the device is outside the ${context.rollout.percent}% rollout of ${context.rollout.version}`
-    : '';
-  switch (answer.outcome) {
-    case 'update':
-      return `${channel} serves ${answer.version ?? '?'}${rollout}; the device runs ${context.currentVersion || 'its built-in bundle'}`;
-    case 'up_to_date':
-      return `${channel} serves what the device runs (${context.currentVersion || 'its built-in bundle'}) or nothing${rollout}`;
-    case 'blocked':
-      return `${channel}${rollout}: ${answer.message ?? answer.error ?? 'refused'}`;
-  }
-}
-
 /** NOTIFY payloads must stay below 8000 bytes; this leaves room for the envelope. */
 export const MAX_EVENT_BYTES = 7000;
 /** Longest text field kept when an event is trimmed to fit. */
@@ -106,7 +65,7 @@ const TRIMMED_FIELD = 200;
  */
 export function eventJson(event: LiveEvent, maxBytes = MAX_EVENT_BYTES): string {
   const text = JSON.stringify(event);
-  if (Buffer.byteLength(text) <= maxBytes) return text;
+  if (utf8Length(text) <= maxBytes) return text;
   const cut = (value: unknown): unknown =>
     typeof value === 'string' && value.length > TRIMMED_FIELD ? `${value.slice(0, TRIMMED_FIELD)}…` : value;
   const trimmed: Record<string, unknown> = { truncated: true };
@@ -117,10 +76,14 @@ export function eventJson(event: LiveEvent, maxBytes = MAX_EVENT_BYTES): string 
         : cut(value);
   }
   const shorter = JSON.stringify(trimmed);
-  if (Buffer.byteLength(shorter) <= maxBytes) return shorter;
+  if (utf8Length(shorter) <= maxBytes) return shorter;
   delete trimmed.sent;
   const withoutSent = JSON.stringify(trimmed);
-  if (Buffer.byteLength(withoutSent) <= maxBytes) return withoutSent;
+  if (utf8Length(withoutSent) <= maxBytes) return withoutSent;
   const { kind, app_id, device_id, at } = event;
   return JSON.stringify({ kind, app_id, device_id, at, truncated: true });
 }
+
+const encoder = new TextEncoder();
+/** Bytes of a text in UTF-8 (only watched devices' events are measured). */
+const utf8Length = (text: string): number => encoder.encode(text).length;

@@ -1,6 +1,7 @@
 import { resolveChannel, type UpdateDecision } from '../domain/decision.js';
 import { categoryOf } from '../domain/device-events.js';
-import { explainAnswer, type CheckAnswerSummary, type LiveEvent } from '../domain/live-events.js';
+import type { CheckAnswerSummary, LiveEvent } from '../domain/live-events.js';
+import { explainAnswer } from '../domain/live-reason.js';
 import { currentBundleVersion } from '../domain/plugin.js';
 import { inRollout } from '../domain/rollout.js';
 import type { DeviceInfo } from './device-info.js';

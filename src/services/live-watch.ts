@@ -104,6 +104,8 @@ export class LiveWatch {
 
   /** Whether some instance watches this device: the only cost the update check pays for this feature. */
   watching(appId: string, deviceId: string): boolean {
+    // Nothing watched anywhere (nearly always): not even the app id is hashed.
+    if (this.watched.size === 0) return false;
     const devices = this.watched.get(appId);
     return devices !== undefined && devices.has(deviceId);
   }
