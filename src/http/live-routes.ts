@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Context, Hono } from 'hono';
-import { grantsOf, may, roleOn } from '../domain/roles.js';
+import { grantsOf, may, roleOn, type Grants } from '../domain/roles.js';
 import { errors } from '../errors.js';
 import type { Services } from '../services/index.js';
 import { LiveQueue } from '../services/live-queue.js';
@@ -39,7 +39,7 @@ const RETRY_MS = 2000;
 const MAX_FAILED_RECHECKS = 3;
 
 /** Whether a principal may watch an app's devices: a read role on the app (server admins: any app). */
-export function mayWatch(principal: Principal, appId: string): boolean {
+export function mayWatch(principal: Principal & { grants?: Grants }, appId: string): boolean {
   return may(grantsOf(principal), appId, 'read');
 }
 
