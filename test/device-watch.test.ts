@@ -148,6 +148,24 @@ describe('watching a device live', () => {
     await stream.ended;
   });
 
+  it('resumes a dropped stream from Last-Event-ID: the events in between are replayed', async () => {
+    const first = await watch('phone-6');
+    await check('phone-6', { version_name: '1.0.0' });
+    await first.next((data) => data.kind === 'check');
+    const lastId = first.events.at(-1)!.id!;
+    first.close();
+    await waitFor(() => server.services.live.streams === 0);
+    // Missed while disconnected: the watch lingers on this instance and keeps them.
+    await check('phone-6', { version_name: '1.0.1' });
+    await check('phone-6', { version_name: '1.0.2' });
+    const resumed = await watch('phone-6', { ...bearer(), 'last-event-id': lastId });
+    await resumed.next((data) => data.kind === 'check' && data.sent.version_name === '1.0.2');
+    expect(resumed.events.map((event) => event.data.sent.version_name)).toEqual(['1.0.1', '1.0.2']);
+    // An id this instance never gave says that events may be missing.
+    const foreign = await watch('phone-6', { ...bearer(), 'last-event-id': 'elsewhere-1.7' });
+    expect(await foreign.next((data) => data.kind === 'gap')).toEqual({ kind: 'gap', missed: null });
+  });
+
   it('bounds the streams one token may hold open (429)', async () => {
     const created = await server.api('POST', '/tokens', { name: 'many', scope: 'read' });
     const open = [];
@@ -240,6 +258,25 @@ describe('watching a device live', () => {
     const lines = (await json).stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ kind: 'check', answer: { outcome: 'up_to_date' } });
+
+    // A connection the server drops is resumed: the command goes on and prints the next check.
+    await waitFor(() => server.services.live.streams === before);
+    const resuming = cli(['device', 'watch', 'cli-phone', '--app', APP, '--count', '2'], {
+      cwd: project,
+      env,
+    });
+    await waitFor(() => server.services.live.streams > before);
+    await check('cli-phone', { version_name: '1.0.0' });
+    await waitFor(() => server.services.live.watching(APP, 'cli-phone'));
+    server.services.live.endStreams();
+    await waitFor(() => server.services.live.streams === before);
+    await waitFor(() => server.services.live.streams > before, { timeoutMs: 8000 });
+    await check('cli-phone', { version_name: '1.0.1' });
+    const resumed = await resuming;
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout.trim().split('\n')).toHaveLength(2);
+    expect(resumed.stdout).toContain('cli-phone 1.0.1');
+    expect(resumed.stderr).toContain('reconnecting');
 
     const missing = await cli(['device', 'watch', 'cli-phone', '--app', 'com.example.none'], {
       cwd: project,

@@ -351,7 +351,7 @@ export type NativeBinaryRow = Selectable<NativeBinariesTable>;
 export type NewNativeBinary = Insertable<NativeBinariesTable>;
 
 /** A device an instance holds live streams for, until `expires_at` unless renewed (migration 0025). */
-export interface LiveWatchesTable {
+interface LiveWatchesTable {
   instance_id: string;
   app_id: string;
   device_id: string;
@@ -359,7 +359,7 @@ export interface LiveWatchesTable {
 }
 
 /** A live event on its way to other instances (SQLite's bus; pruned after seconds). */
-export interface LiveEventsTable {
+interface LiveEventsTable {
   id: Generated<number>;
   /** The instance that published it (it delivered it to its own streams already). */
   origin: string;

@@ -4,7 +4,7 @@
  */
 
 /** The device's own words in a check (its info object, as sent). */
-export interface CheckSent {
+interface CheckSent {
   platform: string;
   version_name: string;
   version_build: string;
