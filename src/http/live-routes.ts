@@ -130,19 +130,20 @@ async function openStream(
     release();
     wake?.();
   };
-  /** Ends the stream, telling the reader why; cut at once when its access ended. */
-  const end = (reason: string, cut: boolean) => {
+  /**
+   * Ends the stream, telling the reader why and whether to come back (not when its access ended).
+   * A reader that does not read would keep the connection: it is cut after a moment, the last words
+   * being best effort.
+   */
+  const end = (reason: string, accessEnd: boolean) => {
     if (ending !== undefined) return;
     ending = reason;
-    accessEnded = cut;
+    accessEnded = accessEnd;
     wake?.();
-    if (cut) {
-      // A reader that does not read would keep the connection: the last words are best effort.
-      setTimeout(() => {
-        if (!finished) outgoing?.destroy();
-        cleanup();
-      }, 500).unref();
-    }
+    setTimeout(() => {
+      if (!finished) outgoing?.destroy();
+      cleanup();
+    }, 500).unref();
   };
 
   const subscriber: LiveSubscriber = {
