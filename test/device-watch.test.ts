@@ -12,6 +12,9 @@ import { cli } from './helpers/cli.js';
 import { openSse, type SseStream } from './helpers/sse.js';
 import { ADMIN_TOKEN, deviceInfo, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/wait.js';
+import { runSql } from './helpers/sql.js';
+import { TEST_BACKEND } from './helpers/backends.js';
+import { LISTENER_NAME } from '../src/db/release-notifications.js';
 import { makeZip } from './helpers/zips.js';
 import { LIVE_LIMITS } from '../src/http/live-routes.js';
 
@@ -328,4 +331,30 @@ describe('watching a device on one instance while it checks on another', () => {
       stream.close();
     }
   });
+
+  it.skipIf(TEST_BACKEND !== 'postgres')(
+    'listens again after the listening connections are lost (as in a PostgreSQL restart)',
+    async () => {
+      const killed = await runSql(
+        a,
+        'select pg_terminate_backend(pid) as killed from pg_stat_activity where application_name = ? and datname = current_database()',
+        LISTENER_NAME,
+      );
+      expect(killed.length).toBe(2);
+      const stream = await openSse(liveUrl(a, 'after-restart'), bearer());
+      try {
+        await waitFor(() => b.services.live.watching(APP, 'after-restart'), { timeoutMs: 3000 });
+        // Until A listens again, B's events to it are lost: check until one arrives.
+        await waitFor(
+          async () => {
+            await b.device('POST', '/updates', deviceInfo({ app_id: APP, device_id: 'after-restart' }));
+            return stream.events.some((event) => event.data.kind === 'check');
+          },
+          { timeoutMs: 10_000, intervalMs: 250 },
+        );
+      } finally {
+        stream.close();
+      }
+    },
+  );
 });
