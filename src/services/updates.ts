@@ -51,7 +51,8 @@ export class UpdateService {
     });
     this.activity.recordDevice(info, 'channel' in decision ? decision.channel : '');
     // A map lookup for a device nobody watches (docs/architecture.md, "The hot path").
-    if (this.live?.watching(info.app_id, info.device_id)) this.live.publish(checkEvent(info, decision, release));
+    if (this.live?.watching(info.app_id, info.device_id))
+      this.live.publish(checkEvent(info, decision, release));
     return decision;
   }
 
