@@ -178,9 +178,12 @@ export class LiveWatch {
     clearInterval(this.timer);
     await this.refreshing;
     this.local.clear();
-    // Other instances stop sending at once rather than when the watches expire.
-    const at = new Date().toISOString();
-    await this.repo.renew(this.instanceId, [], at, at).catch(() => undefined);
+    // Other instances stop sending at once rather than when the watches expire (only if there were
+    // some: a shutdown that watched nothing writes nothing).
+    if (this.renewed) {
+      const at = new Date().toISOString();
+      await this.repo.renew(this.instanceId, [], at, at).catch(() => undefined);
+    }
     await this.bus?.close();
   }
 
