@@ -401,3 +401,10 @@ export interface NativeBuildJson {
   /** The stable link to the newest build of this channel and platform. */
   latest_url: string;
 }
+
+/** One event of a device's live stream (GET …/devices/:deviceId/live), as its `data` carries it. */
+export type LiveStreamJson =
+  | import('./domain/live-events.js').LiveEvent
+  | { kind: 'dropped'; count: number }
+  | { kind: 'gap'; missed: number | null }
+  | { kind: 'closed'; reason: string; reconnect: boolean };

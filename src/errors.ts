@@ -341,6 +341,15 @@ export const errors = {
     message: ({ seconds }: { seconds: number }) =>
       `Too many failed authentications from this address; try again in ${seconds} seconds`,
   }),
+  tooManyLiveStreams: define({
+    code: 'too_many_live_streams',
+    status: 429,
+    audience: 'admin',
+    description:
+      'Too many live device streams open at once, for this token or user or on this instance; close one (another tab, another `overair device watch`).',
+    message: ({ limit, whose }: { limit: number; whose: string }) =>
+      `At most ${limit} live streams may be open at once ${whose}; close one and try again`,
+  }),
   forbidden: define({
     code: 'forbidden',
     status: 403,

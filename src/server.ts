@@ -6,6 +6,8 @@ import type { Config } from './config.js';
 import { openDatabase } from './db/connect.js';
 import { Repos } from './db/index.js';
 import { ReleaseNotifications } from './db/release-notifications.js';
+import { LiveRepo } from './db/live.js';
+import { NotifyBus, TableBus } from './services/live-bus.js';
 import type { Database } from './db/schema.js';
 import { SettingsRepo } from './db/settings.js';
 import { createHttpApp } from './http/app.js';
@@ -112,6 +114,13 @@ export async function startServer(
     config.database.kind === 'postgres'
       ? new ReleaseNotifications(config.database.url, database.db, services.cache, log)
       : undefined;
+  // Live device events reach other instances by NOTIFY on PostgreSQL, through a table on SQLite;
+  // before the listener starts, which then listens to them too.
+  await services.live.start(
+    notifications
+      ? new NotifyBus(database.db, notifications, log)
+      : new TableBus(new LiveRepo(database.db), log),
+  );
   if (notifications) {
     services.cache.publishTo(notifications);
     await notifications.start();
@@ -225,6 +234,8 @@ export async function startServer(
       // Out of the balancer's rotation (/readyz answers 503) and no new connections; requests in
       // flight finish, within the shutdown timeout, before anything they use is closed.
       services.readiness.startDraining();
+      // Live streams never end by themselves: end them, or the drain would wait for its timeout.
+      services.live.endStreams();
       // drainHttpServer stops listening before it returns (the socket is closed synchronously), so
       // from this log line on a new connection is refused: operators and tests can rely on it.
       const drained = drainHttpServer(server, config.shutdownTimeoutSeconds * 1000);
@@ -247,6 +258,7 @@ export async function startServer(
       await services.activity.close();
       // After the activity flush, whose automatic halts may still emit events.
       await services.webhooks.close();
+      await services.live.close();
       await notifications?.close();
       await database.close();
       await store.close?.();

@@ -68,6 +68,8 @@ const ACCESS: Record<string, Access | 'session' | 'public'> = {
   'GET /api/v1/apps/:appId/stats': 'read',
   'GET /api/v1/apps/:appId/devices': 'read',
   'GET /api/v1/apps/:appId/devices/:deviceId': 'read',
+  // A stream of server-sent events (test/device-watch.test.ts); here only its status is read.
+  'GET /api/v1/apps/:appId/devices/:deviceId/live': 'read',
   'PUT /api/v1/apps/:appId/devices/:deviceId/channel': 'publish',
   'DELETE /api/v1/apps/:appId/devices/:deviceId/channel': 'publish',
   'GET /api/v1/apps/:appId/holds': 'read',
@@ -162,7 +164,19 @@ async function call(
     headers['x-csrf-token'] = options.session.csrf;
   }
   if (options.address !== undefined) headers['x-forwarded-for'] = options.address;
+  if (method === 'GET' && target.endsWith('/live')) return streamAnswer(server.url + target, headers);
   return sendJson(server.url + target, method, options.body, headers);
+}
+
+/** A live stream's answer: its status and headers, its body only when it is an error (JSON). */
+async function streamAnswer(url: string, headers: Record<string, string>): Promise<Answer> {
+  const controller = new AbortController();
+  const response = await fetch(url, { headers, signal: controller.signal });
+  if (response.headers.get('content-type')?.startsWith('text/event-stream')) {
+    controller.abort();
+    return { status: response.status, body: undefined, headers: response.headers };
+  }
+  return { status: response.status, body: await response.json(), headers: response.headers };
 }
 
 /** "" when the answer is the expected JSON error, else what is wrong with it. */

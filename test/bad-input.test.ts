@@ -725,6 +725,8 @@ const ADMIN_ROUTES: AdminRoute[] = [
   { method: 'GET', template: '/apps/:app/channels/:channel/history', scope: 'read' },
   { method: 'GET', template: '/apps/:app/devices', scope: 'read' },
   { method: 'GET', template: '/apps/:app/devices/:device', scope: 'read' },
+  // A live stream of server-sent events: only refusals are sent here (a valid request stays open).
+  { method: 'GET', template: '/apps/:app/devices/:device/live', scope: 'read', unknownIsValid: ['device'] },
   {
     method: 'PUT',
     template: '/apps/:app/devices/:device/channel',

@@ -532,6 +532,29 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     expect((await server.device('POST', '/updates', bob)).body.version).toBe('1.1.0');
   });
 
+  it('watches a device live: its check appears with the answer and why, newest first', async () => {
+    const detail = page.locator('.device-detail');
+    await detail.getByRole('button', { name: 'Watch live' }).click();
+    await expect.poll(() => detail.getByText('watching', { exact: true }).isVisible()).toBe(true);
+    await expect.poll(() => server.services.live.watching(APP, 'phone-of-bob')).toBe(true);
+    const bob = deviceInfo({
+      app_id: APP,
+      device_id: 'phone-of-bob',
+      version_name: 'builtin',
+      plugin_version: '8.40.2',
+    });
+    expect((await server.device('POST', '/updates', bob)).body.version).toBe('1.1.0');
+    expect((await server.device('POST', '/updates', { ...bob, version_name: '1.1.0' })).status).toBe(200);
+    const events = detail.locator('.live-events li');
+    await expect.poll(() => events.count()).toBe(2);
+    expect(await events.nth(0).textContent()).toMatch(/check.*runs 1\.1\.0.*→ up to date/);
+    expect(await events.nth(1).textContent()).toMatch(/check.*runs builtin.*→ update 1\.1\.0/);
+    expect(await events.nth(1).textContent()).toContain('serves 1.1.0');
+    await shoot(page, 'device-live', 'desktop');
+    await detail.getByRole('button', { name: 'Stop' }).click();
+    await expect.poll(() => server.services.live.streams).toBe(0);
+  });
+
   it('shows the plugin versions in the field on the overview', async () => {
     await page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Overview' }).click();
     const chart = page.getByRole('img', { name: 'Devices per plugin version' });

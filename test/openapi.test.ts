@@ -59,7 +59,7 @@ describe('the OpenAPI document of the admin API', () => {
     expect(extra, `Documented operations that are not routes of the app: ${named}`).toEqual([]);
   });
 
-  it('gives every operation its access, a one-line summary and a JSON answer (or a redirect)', () => {
+  it('gives every operation its access, a one-line summary and a JSON answer (or a redirect, or a JSON event stream)', () => {
     for (const [route, item] of Object.entries(adminOpenApiDocument().paths ?? {})) {
       for (const method of METHODS) {
         const op = item[method] as Record<string, unknown> | undefined;
@@ -71,7 +71,8 @@ describe('the OpenAPI document of the admin API', () => {
         const success = Object.keys(responses).find((status) => status.startsWith('2'));
         // Single sign-on's routes are browser navigations: they answer with a redirect.
         if (success === undefined && responses['302'] !== undefined) continue;
-        expect(success && responses[success]!.content?.['application/json'], where).toBeTruthy();
+        const content = success ? responses[success]!.content : undefined;
+        expect(content?.['application/json'] ?? content?.['text/event-stream'], where).toBeTruthy();
       }
     }
   });

@@ -78,6 +78,48 @@ export class ApiClient {
       throw new CliError(describeFailure(status, parsed as ErrorJson | undefined));
     return parsed as T;
   }
+
+  /**
+   * A GET answered with a stream of server-sent events: the answer's body, or the failure as one
+   * clear message (like every other call). `lastEventId` resumes a dropped stream.
+   */
+  async openStream(
+    route: string,
+    options: { lastEventId?: string; signal?: AbortSignal } = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const url = new URL(`${this.connection.server}/api/v1${route}`);
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.connection.token}`,
+      accept: 'text/event-stream',
+    };
+    if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
+    let response: Response;
+    try {
+      response = await fetch(url, { headers, signal: options.signal });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const cause = (error as { cause?: { code?: string } }).cause;
+      throw new StreamUnreachable(
+        `cannot reach ${this.connection.server}: ${cause?.code ?? (error as Error).message}`,
+      );
+    }
+    if (response.status >= 200 && response.status <= 299 && response.body) return response.body;
+    let parsed: ErrorJson | undefined;
+    try {
+      parsed = (await response.json()) as ErrorJson;
+    } catch {
+      parsed = undefined;
+    }
+    // A gateway or an instance going away: worth another try, unlike a refusal.
+    if (response.status === 502 || response.status === 503 || response.status === 504)
+      throw new StreamUnreachable(describeFailure(response.status, parsed));
+    throw new CliError(describeFailure(response.status, parsed));
+  }
+}
+
+/** The server could not be reached or answered that it is unavailable: a stream may try again. */
+export class StreamUnreachable extends Error {
+  override name = 'StreamUnreachable';
 }
 
 type ErrorJson = { error?: string; message?: string };

@@ -14,6 +14,11 @@ export interface CliIo {
    * to its end. Absent where there is no stdin to read.
    */
   readSecret?: (prompt: string, confirm: boolean) => Promise<string>;
+  /**
+   * Runs `handler` on Ctrl-C (SIGINT) instead of the default exit, until the returned function is
+   * called; for commands that run until stopped (`device watch`). Absent where there is no signal.
+   */
+  onInterrupt?: (handler: () => void) => () => void;
 }
 
 /** A failure the user caused or can fix: printed as one line, no stack trace, non-zero exit. */
@@ -35,6 +40,10 @@ export function processIo(): CliIo {
     cwd: process.cwd(),
     interactive: Boolean(process.stderr.isTTY),
     readSecret: readProcessSecret,
+    onInterrupt(handler) {
+      process.once('SIGINT', handler);
+      return () => process.off('SIGINT', handler);
+    },
   };
 }
 

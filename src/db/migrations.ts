@@ -560,6 +560,28 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0025_live_watch': {
+      async up(db: Kysely<any>) {
+        // Watching one device live (docs/devices.md#watching-a-device-live). live_watches: the devices
+        // each instance holds streams for, renewed while they are open and expiring when an instance
+        // dies, so every instance knows which devices' checks to pass on (and pays nothing for the
+        // others). live_events: the bus between instances on SQLite (PostgreSQL uses NOTIFY), a few
+        // seconds of events, pruned.
+        await db.schema
+          .createTable('live_watches')
+          .addColumn('instance_id', 'text', (c) => c.notNull())
+          .addColumn('app_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('live_watches_pk', ['instance_id', 'app_id', 'device_id'])
+          .execute();
+        await withId(db.schema.createTable('live_events'))
+          .addColumn('origin', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
     '0026_rollout_schedules': {
       async up(db: Kysely<any>) {
         // Scheduled rollouts (docs/release-control.md#scheduled-rollouts): one schedule per channel,

@@ -19,6 +19,13 @@ export interface ReleaseCacheTarget {
   clear(): void;
 }
 
+/** Another kind of notice carried on the same listening connection (live device events). */
+export interface NoticeSubscriber {
+  receive(payload: string): void;
+  /** The connection is back after a loss: notices sent meanwhile were missed. */
+  resumed(): void;
+}
+
 export interface ReleaseNotificationOptions {
   /** Waits between reconnection attempts, the last one repeated (tests shorten them). */
   retryDelaysMs?: number[];
@@ -63,6 +70,8 @@ export class ReleaseNotifications {
   private readonly pending = new Set<string>();
   private sending: Promise<void> = Promise.resolve();
   private sendScheduled = false;
+  /** Other channels listened to on the same connection (subscribe). */
+  private readonly subscribers = new Map<string, NoticeSubscriber>();
 
   constructor(
     private readonly url: string,
@@ -89,6 +98,14 @@ export class ReleaseNotifications {
       this.log.warn({ err: error }, 'cannot listen for release changes yet; retrying');
       this.reconnect();
     }
+  }
+
+  /**
+   * Listens to `channel` too (a fixed identifier, not user input), from the next connection on:
+   * call before `start`. One listening connection per instance, whatever it listens to.
+   */
+  subscribe(channel: string, subscriber: NoticeSubscriber): void {
+    this.subscribers.set(channel, subscriber);
   }
 
   publish(appId: string): void {
@@ -146,10 +163,12 @@ export class ReleaseNotifications {
     client.on('end', () => this.lost(client));
     client.on('notification', (message) => {
       if (message.channel === RELEASE_CHANNEL) this.receive(message.payload);
+      else this.subscribers.get(message.channel)?.receive(message.payload ?? '');
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${RELEASE_CHANNEL}`);
+      for (const channel of this.subscribers.keys()) await client.query(`LISTEN ${channel}`);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
@@ -213,6 +232,7 @@ export class ReleaseNotifications {
       if (!this.client) continue;
       // Notices sent while this instance was not listening are lost: start from the database again.
       this.target.clear();
+      for (const subscriber of this.subscribers.values()) subscriber.resumed();
       this.log.info('listening for release changes again');
       return;
     }

@@ -415,6 +415,8 @@ export interface Database {
   settings: SettingsTable;
   auth_failures: AuthFailuresTable;
   release_requests: ReleaseRequestsTable;
+  live_watches: LiveWatchesTable;
+  live_events: LiveEventsTable;
 }
 
 export type AppRow = Selectable<AppsTable>;
@@ -437,3 +439,21 @@ export type NativeBuildRow = Selectable<NativeBuildsTable>;
 export type NewNativeBuild = Insertable<NativeBuildsTable>;
 export type NativeBinaryRow = Selectable<NativeBinariesTable>;
 export type NewNativeBinary = Insertable<NativeBinariesTable>;
+
+/** A device an instance holds live streams for, until `expires_at` unless renewed (migration 0025). */
+interface LiveWatchesTable {
+  instance_id: string;
+  app_id: string;
+  device_id: string;
+  expires_at: string;
+}
+
+/** A live event on its way to other instances (SQLite's bus; pruned after seconds). */
+interface LiveEventsTable {
+  id: Generated<number>;
+  /** The instance that published it (it delivered it to its own streams already). */
+  origin: string;
+  /** The event as JSON (services/live-watch.ts). */
+  payload: string;
+  at: string;
+}

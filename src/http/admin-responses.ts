@@ -311,6 +311,52 @@ export const device = z
   })
   .meta({ id: 'Device' });
 
+/** The `data` of one event of a device's live stream (GET …/devices/:deviceId/live). */
+export const liveEvent = z
+  .union([
+    z.object({
+      kind: z.literal('check'),
+      app_id: z.string(),
+      device_id: z.string(),
+      at,
+      sent: z.object({
+        platform: z.string(),
+        version_name: z.string(),
+        version_build: z.string(),
+        version_code: z.string(),
+        version_os: z.string(),
+        plugin_version: z.string(),
+        custom_id: z.string(),
+        default_channel: z.string(),
+        is_emulator: z.boolean(),
+        is_prod: z.boolean(),
+        key_id: z.string().optional(),
+      }),
+      answer: z.object({
+        outcome: z.enum(['update', 'up_to_date', 'blocked', 'failed']),
+        version: z.string().optional(),
+        channel: z.string().optional(),
+        error: z.string().optional(),
+        message: z.string().optional(),
+      }),
+      reason: z.string().meta({ description: 'Why: the channel, the rule that picked it, the rollout.' }),
+    }),
+    z.object({
+      kind: z.enum(['download', 'event']),
+      app_id: z.string(),
+      device_id: z.string(),
+      at,
+      action: z.string(),
+      version_name: z.string(),
+      old_version_name: z.string(),
+      channel: z.string(),
+    }),
+    z.object({ kind: z.literal('dropped'), count: z.number().int() }),
+    z.object({ kind: z.literal('gap'), missed: nullable(z.number().int()) }),
+    z.object({ kind: z.literal('closed'), reason: z.string(), reconnect: z.boolean() }),
+  ])
+  .meta({ id: 'LiveEvent' });
+
 export const hold = z
   .object({
     device_id: z.string(),

@@ -51,6 +51,7 @@ import { registerUserRoutes } from './user-routes.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 import { registerReleaseRequestRoutes } from './release-routes.js';
+import { registerLiveRoutes } from './live-routes.js';
 
 type C = Context<AdminEnv>;
 
@@ -433,6 +434,7 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
   registerNativeRoutes(api, services, links);
   registerUserRoutes(api, services, cookies);
   registerAccountRoutes(api, services, cookies, guard.limiter);
+  registerLiveRoutes(api, services, cookies);
 
   // Tokens and audit. An app's admin sees, creates and revokes the tokens limited to apps they
   // administer, with roles up to theirs (mayGrant); server admins all of them.

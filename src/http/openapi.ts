@@ -37,6 +37,8 @@ export interface AdminOperation {
   status?: 200 | 201 | 202;
   /** A JSON answer's schema; or `{redirect}`: the route answers 302 to what the text says. */
   response: z.ZodType | { redirect: string };
+  /** The answer's media type when not JSON: a stream of server-sent events, each `data` a `response`. */
+  responseType?: 'text/event-stream';
   /** Error statuses worth naming besides the usual ones (400, 401, 403, 404, 429). */
   errors?: Record<number, string>;
   /** Another success answer, e.g. 202 with a release request instead of the change made. */
@@ -491,6 +493,23 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     response: r.device,
   },
   {
+    method: 'get',
+    path: `${DEVICE}/live`,
+    access: 'read',
+    tag: 'Devices',
+    summary: "The device's checks (sent, answered, why), downloads and events as they happen (SSE).",
+    description:
+      "A `text/event-stream` that stays open: each event's `data` is one JSON object (`kind`: `check`, " +
+      '`download`, `event`; `dropped` when a slow reader lost events, `gap` after a reconnection that ' +
+      'could not be replayed, `closed` before the server ends it), with an `id` to resume from ' +
+      '(`Last-Event-ID`); comments keep it alive. Needs a read role on the app. It ends when its session ' +
+      'or token ends, is revoked or expires (checked every few seconds). At most 8 streams per token or ' +
+      'user and 200 per instance (429 `too_many_live_streams`).',
+    responseType: 'text/event-stream',
+    response: r.liveEvent,
+    errors: { 429: 'Too many live streams open (`too_many_live_streams`), or too many failed logins.' },
+  },
+  {
     method: 'put',
     path: `${DEVICE}/channel`,
     access: 'publish',
@@ -908,7 +927,7 @@ function register(registry: OpenAPIRegistry, op: AdminOperation): void {
         : {
             [op.status ?? 200]: {
               description: 'Success.',
-              content: { 'application/json': { schema: op.response } },
+              content: { [op.responseType ?? 'application/json']: { schema: op.response } },
             },
           }),
       ...(op.alternative && {

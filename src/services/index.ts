@@ -13,6 +13,8 @@ import { ChannelService } from './channels.js';
 import { DeviceActivity } from './device-activity.js';
 import { DeviceHolds } from './holds.js';
 import { DeviceService } from './devices.js';
+import { LiveWatch } from './live-watch.js';
+import { LiveRepo } from '../db/live.js';
 import { NativeBuildService } from './native-builds.js';
 import { NativeGateService } from './native-gate.js';
 import { Readiness } from './readiness.js';
@@ -101,6 +103,8 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   // Holds first: a device that just failed a release must not be offered it again before anything else.
   activity.onEventsWritten(holds.onEventsWritten);
   activity.onEventsWritten((events) => safety.afterWrite(events));
+  // Devices watched live (docs/devices.md#watching-a-device-live); started by the server with its bus.
+  const live = new LiveWatch(new LiveRepo(repos.db), log);
   const tokens = new TokenService(repos);
   const users = new UserService(repos);
   const totp = new TotpService(repos);
@@ -145,9 +149,10 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     audit: repos.audit,
     /** Failed admin authentications, counted over every instance (SharedAuthLimiter). */
     authFailures: repos.authFailures,
-    updates: new UpdateService(cache, activity),
+    live,
+    updates: new UpdateService(cache, activity, live),
     channelSelf: new ChannelSelfService(repos, cache, activity),
-    stats: new StatsService(cache, activity, repos, metrics),
+    stats: new StatsService(cache, activity, repos, metrics, live),
     safety,
     readiness: new Readiness(
       { database: () => pingDatabase(repos.db), storage: async () => store.ping?.() },

@@ -10,6 +10,8 @@ import type { DeviceInfo } from './device-info.js';
 import { assignmentOf, type ReleaseCache } from './release-cache.js';
 import { requireApp } from './require.js';
 import type { Metrics } from '../metrics/registry.js';
+import { deviceEvent } from './live-event-of.js';
+import type { LiveWatch } from './live-watch.js';
 
 /** A device event ready to be written: its app exists, its channel is known. */
 export interface PreparedEvent {
@@ -81,6 +83,7 @@ export class StatsService {
     private readonly activity: DeviceActivity,
     private readonly repos: Repos,
     private readonly metrics?: Metrics,
+    private readonly live?: LiveWatch,
   ) {}
 
   /**
@@ -97,6 +100,11 @@ export class StatsService {
     await committed;
     // Counted once committed: what the plugin was told was kept.
     if (this.metrics) for (const { event } of events) this.metrics.deviceEvent(event.action);
+    // Shown live once durable, as the plugin is told.
+    for (const prepared of events) {
+      if (this.live?.watching(prepared.info.app_id, prepared.info.device_id))
+        this.live.publish(deviceEvent(prepared));
+    }
   }
 
   /** Checks one event's app and finds the channel its device is on; throws app_not_found. */

@@ -4,6 +4,8 @@ import { currentBundleVersion } from '../domain/plugin.js';
 import { errors } from '../errors.js';
 import type { DeviceActivity } from './device-activity.js';
 import type { DeviceInfo } from './device-info.js';
+import { checkEvent } from './live-event-of.js';
+import type { LiveWatch } from './live-watch.js';
 import { assignmentOf, type AppRelease, type LiveBundle, type ReleaseCache } from './release-cache.js';
 
 /** The update check: resolve the device's channel and release from the cache, record the device. */
@@ -11,6 +13,7 @@ export class UpdateService {
   constructor(
     private readonly cache: ReleaseCache,
     private readonly activity: DeviceActivity,
+    private readonly live?: LiveWatch,
   ) {}
 
   async check(info: DeviceInfo): Promise<UpdateDecision<LiveBundle>> {
@@ -47,6 +50,9 @@ export class UpdateService {
       requested: info.defaultChannel,
     });
     this.activity.recordDevice(info, 'channel' in decision ? decision.channel : '');
+    // A map lookup for a device nobody watches (docs/architecture.md, "The hot path").
+    if (this.live?.watching(info.app_id, info.device_id))
+      this.live.publish(checkEvent(info, decision, release));
     return decision;
   }
 

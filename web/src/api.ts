@@ -8,6 +8,7 @@ export type {
   DeviceJson,
   HistoryJson,
   HoldJson,
+  LiveStreamJson,
   NativeBuildJson,
   Page,
   RolesJson,
@@ -125,6 +126,9 @@ export function withQuery(route: string, query: Record<string, string | number |
 }
 
 export const enc = encodeURIComponent;
+
+/** The URL of an admin route for EventSource, which sends the session cookie by itself (same origin). */
+export const streamUrl = (route: string): string => API + route;
 
 /** The sha256 of a file as hex, or null where the browser has no WebCrypto (plain http off localhost). */
 export async function sha256Hex(file: Blob): Promise<string | null> {

@@ -154,6 +154,14 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .option(...appOption)
     .action(run(io, async () => (await import('../actions/release.js')).deviceInfo));
   device
+    .command('watch <deviceId>')
+    .description(
+      "a device's update checks (what it sent, what it was answered and why), downloads and events, as they happen (Ctrl-C stops)",
+    )
+    .option(...appOption)
+    .option('--count <n>', 'stop after this many events')
+    .action(run(io, async () => (await import('../actions/device-watch.js')).deviceWatch));
+  device
     .command('set-channel <deviceId> <channel>')
     .description('pin a device to a channel, whatever it asks for')
     .option(...appOption)

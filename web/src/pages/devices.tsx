@@ -3,6 +3,7 @@ import { api, enc, withQuery, type ChannelJson, type DeviceJson, type HoldJson }
 import { Badge, Card, ConfirmDialog, Empty, ErrorBox, Form, Loading, Pager, Time } from '../components.js';
 import { useAction, useApi, useCan, useConfirmed, useDebounced, usePaged } from '../hooks.js';
 import { AppHeader } from './app-nav.js';
+import { DeviceLive } from './device-live.js';
 
 /**
  * The app's devices, most recently seen first: search, filter, pin one to a channel. Above them,
@@ -240,6 +241,7 @@ function DeviceDetail(props: {
           <ErrorBox error={action.error} />
         </Form>
       )}
+      <DeviceLive appId={props.appId} deviceId={device.device_id} />
       <h3 className="detail-head">Held back</h3>
       <ErrorBox error={holds.error} />
       {holds.data && (
