@@ -75,6 +75,7 @@ export async function startServer(
     requireTotpForAdmins: config.requireTotpForAdmins,
     deviceSeenPrecisionSeconds: config.deviceSeenPrecisionSeconds,
     deviceMemory: config.deviceMemory,
+    statsRetentionDays: config.statsRetentionDays,
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
   const notifications =

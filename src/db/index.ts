@@ -7,6 +7,7 @@ import { BundlesRepo } from './bundles.js';
 import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
 import { HoldsRepo } from './holds.js';
+import { InsightRepo } from './insight.js';
 import { NativeBinariesRepo } from './native-binaries.js';
 import { NativeBuildsRepo } from './native-builds.js';
 import type { Database } from './schema.js';
@@ -24,6 +25,7 @@ export class Repos {
   readonly channels: ChannelsRepo;
   readonly devices: DevicesRepo;
   readonly stats: StatsRepo;
+  readonly insight: InsightRepo;
   readonly tokens: TokensRepo;
   readonly audit: AuditRepo;
   readonly holds: HoldsRepo;
@@ -45,6 +47,7 @@ export class Repos {
     this.channels = new ChannelsRepo(db);
     this.devices = new DevicesRepo(db);
     this.stats = new StatsRepo(db);
+    this.insight = new InsightRepo(db);
     this.tokens = new TokensRepo(db);
     this.audit = new AuditRepo(db);
     this.holds = new HoldsRepo(db);

@@ -471,6 +471,32 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await sessions('address');
       },
     },
+    '0024_release_insight': {
+      async up(db: Kysely<any>) {
+        // The evidence rule (docs/release-control.md#halt-on-evidence): a channel may halt a release
+        // whose failure rate's 95% interval lies above its control group's, once each group has
+        // `evidence_min_devices` devices.
+        await db.schema
+          .alterTable('channels')
+          .addColumn('halt_on_evidence', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('channels')
+          .addColumn('evidence_min_devices', 'integer', (c) => c.notNull().defaultTo(100))
+          .execute();
+        // Adoption over time reads a channel's installs and rollbacks (`set`, `update_fail`: which
+        // bundle a device moved from and to) in a period, and a release's installs since it went
+        // live: a partial index of just those rows, covering every column the queries read, so
+        // neither touches the table. Its condition is written as the queries write it (db/insight.ts).
+        await sql`create index device_events_moves on device_events
+          (app_id, channel, at, action, version_name, old_version_name, device_id)
+          where action in ('set', 'update_fail')`.execute(db);
+        // ...and the devices first seen in the period (they ran no bundle before). first_seen is never
+        // in a device upsert's SET list (nor is the channel here), so the index costs them nothing
+        // but on insert.
+        await db.schema.createIndex('devices_first_seen').on('devices').columns(['app_id', 'first_seen']).execute();
+      },
+    },
   };
 }
 

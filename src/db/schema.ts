@@ -89,6 +89,10 @@ export interface ChannelsTable {
   /** Failure rate (0-1) that halts a release, or null for no automatic halt. */
   failure_threshold: number | null;
   failure_min_devices: Generated<number>;
+  /** 1: halt a release whose failure rate is above its control group's, the 95% intervals apart. */
+  halt_on_evidence: Generated<Flag>;
+  /** Devices each group needs before the evidence rule judges. */
+  evidence_min_devices: Generated<number>;
   /** 'serve' | 'refuse': devices on a binary nobody registered (domain/native-layer.ts). */
   unregistered_binaries: Generated<string>;
 }

@@ -341,6 +341,25 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     query: a.pageQuery,
     response: r.page(r.history),
   },
+  {
+    method: 'get',
+    path: `${CHANNEL}/adoption`,
+    scope: 'read',
+    tag: 'Channels',
+    summary:
+      "Devices running each bundle at the end of each hour or day (a stacked area), and a release's cumulative installs since it went live.",
+    query: a.adoptionQuery,
+    response: r.adoption,
+  },
+  {
+    method: 'get',
+    path: `${CHANNEL}/health`,
+    scope: 'read',
+    tag: 'Channels',
+    summary:
+      "The current release's failure rate with its 95% Wilson interval, next to the release it replaced and, during a rollout, the control group; `healthy` and `reason` say what the evidence and threshold rules conclude.",
+    response: r.releaseHealth,
+  },
   // Statistics and devices
   {
     method: 'get',

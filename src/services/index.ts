@@ -12,6 +12,7 @@ import { ChannelService } from './channels.js';
 import { DeviceActivity } from './device-activity.js';
 import { DeviceHolds } from './holds.js';
 import { DeviceService } from './devices.js';
+import { InsightService } from './insight.js';
 import { NativeBuildService } from './native-builds.js';
 import { NativeGateService } from './native-gate.js';
 import { Readiness } from './readiness.js';
@@ -43,6 +44,8 @@ export interface ServiceOptions {
   deviceSeenPrecisionSeconds?: number;
   /** Devices whose written state is remembered (OVERAIR_DEVICE_MEMORY), 1 000 000 unless given. */
   deviceMemory?: number;
+  /** OVERAIR_STATS_RETENTION_DAYS: how far back release insight may look (0 or unset: no limit). */
+  statsRetentionDays?: number;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -72,8 +75,9 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     options.webhooks,
   );
   const channels = new ChannelService(repos, cache, webhooks);
-  // The automatic halt judges releases after each write of device events.
-  const safety = new SafetyService(repos, channels, log);
+  const insight = new InsightService(repos, activity, options.statsRetentionDays);
+  // The automatic halt judges releases after each write of device events (threshold and evidence).
+  const safety = new SafetyService(repos, channels, log, insight);
   const holds = new DeviceHolds(repos, cache);
   // Holds first: a device that just failed a release must not be offered it again before anything else.
   activity.onEventsWritten(holds.onEventsWritten);
@@ -113,6 +117,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     updates: new UpdateService(cache, activity),
     channelSelf: new ChannelSelfService(repos, cache, activity),
     stats: new StatsService(cache, activity, repos),
+    insight,
     safety,
     readiness: new Readiness(
       { database: () => pingDatabase(repos.db), storage: async () => store.ping?.() },
