@@ -49,6 +49,8 @@ const SCOPES: Record<string, Scope | 'session' | 'public'> = {
   'POST /api/v1/apps/:appId/channels/:channel/rollout': 'publish',
   'POST /api/v1/apps/:appId/channels/:channel/rollback': 'publish',
   'GET /api/v1/apps/:appId/channels/:channel/history': 'read',
+  'GET /api/v1/apps/:appId/channels/:channel/adoption': 'read',
+  'GET /api/v1/apps/:appId/channels/:channel/health': 'read',
   'GET /api/v1/apps/:appId/stats': 'read',
   'GET /api/v1/apps/:appId/devices': 'read',
   'GET /api/v1/apps/:appId/devices/:deviceId': 'read',
