@@ -331,7 +331,7 @@ export interface ReleaseHealthJson {
   rollout_percent: number | null;
   /** The release being judged: the rollout's bundle, else the live one; null when nothing is live. */
   release: GroupHealthJson | null;
-  /** During a rollout: devices still on the live bundle over the same hours. */
+  /** During a rollout: devices outside it that tried the live bundle over the same hours. */
   control: GroupHealthJson | null;
   /** The release the judged one replaced on the channel, over its own hours. */
   previous: GroupHealthJson | null;

@@ -40,7 +40,13 @@ async function moveTo(appId: string, realSince: string, at: Date): Promise<void>
   await server.services.activity.flush();
   const iso = at.toISOString();
   await runSql(server, 'UPDATE device_events SET at = ? WHERE app_id = ? AND at >= ?', iso, appId, realSince);
-  await runSql(server, 'UPDATE devices SET first_seen = ? WHERE app_id = ? AND first_seen >= ?', iso, appId, realSince);
+  await runSql(
+    server,
+    'UPDATE devices SET first_seen = ? WHERE app_id = ? AND first_seen >= ?',
+    iso,
+    appId,
+    realSince,
+  );
 }
 
 describe('adoption over time, from a simulated fleet', () => {
@@ -96,9 +102,17 @@ describe('adoption over time, from a simulated fleet', () => {
   afterAll(() => fleet.close());
 
   it('answers the devices on each bundle at the end of each hour, and the release’s cumulative installs', async () => {
-    const answer = await server.api('GET', `${channelRoute(APP)}/adoption?bucket=hour&since=${t0.toISOString()}`);
+    const answer = await server.api(
+      'GET',
+      `${channelRoute(APP)}/adoption?bucket=hour&since=${t0.toISOString()}`,
+    );
     expect(answer.status).toBe(200);
-    expect(answer.body).toMatchObject({ app_id: APP, channel: 'production', bucket: 'hour', since: t0.toISOString() });
+    expect(answer.body).toMatchObject({
+      app_id: APP,
+      channel: 'production',
+      bucket: 'hour',
+      since: t0.toISOString(),
+    });
     expect(answer.body.versions).toEqual(['1.1.0', '1.0.0']);
     expect(answer.body.points).toEqual([
       { at: hour(0).toISOString(), devices: { '1.0.0': 60 } },
@@ -140,12 +154,18 @@ describe('adoption over time, from a simulated fleet', () => {
 
   it('prints a table and JSON in the CLI', async () => {
     const env = { OVERAIR_SERVER: server.url, OVERAIR_TOKEN: ADMIN_TOKEN };
-    const table = await cli(['channel', 'adoption', 'production', '--app', APP, '--bucket', 'hour', '--since', t0.toISOString()], { cwd: server.dataDir, env });
+    const table = await cli(
+      ['channel', 'adoption', 'production', '--app', APP, '--bucket', 'hour', '--since', t0.toISOString()],
+      { cwd: server.dataDir, env },
+    );
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/1\.1\.0\s+1\.0\.0/);
     expect(table.stdout).toContain(`${hour(2).toISOString().slice(0, 16).replace('T', ' ')}`);
     expect(table.stdout).toMatch(/1\.1\.0: 100 devices installed it since/);
-    const json = await cli(['channel', 'adoption', 'production', '--app', APP, '--json'], { cwd: server.dataDir, env });
+    const json = await cli(['channel', 'adoption', 'production', '--app', APP, '--json'], {
+      cwd: server.dataDir,
+      env,
+    });
     expect(json.code).toBe(0);
     expect(json.json).toMatchObject({ channel: 'production', bucket: 'day' });
   });
@@ -175,9 +195,10 @@ describe('release health and the halt on evidence', () => {
   });
 
   /**
-   * An app whose 1.1.0 is rolled out to half of 400 devices on 1.0.0, with these channel settings;
-   * every device then checks once, and the rollout's devices apply 1.1.0, `fails` of them failing to
-   * start it. The others are the control group: on the live bundle, over the same hours.
+   * An app with 1.0.0 live and 1.1.0 rolled out to half of the devices, with these channel settings;
+   * then 400 new devices (on the bundle built into the app, 0.9.0) check once and apply what they are
+   * offered: the rollout's devices 1.1.0, `fails` of them failing to start it; the others the live
+   * 1.0.0, without failures: the control group, devices that tried the live bundle over the same hours.
    */
   async function rolloutWith(
     appId: string,
@@ -188,15 +209,21 @@ describe('release health and the halt on evidence', () => {
     await setupApp(appId, ['1.0.0', '1.1.0'], '1.0.0');
     if (webhook)
       expect(
-        (await server.api('POST', '/webhooks', { url: webhook, events: ['release.halted'], app_id: appId })).status,
+        (await server.api('POST', '/webhooks', { url: webhook, events: ['release.halted'], app_id: appId }))
+          .status,
       ).toBe(201);
     expect((await server.api('PATCH', channelRoute(appId), settings)).body).toMatchObject(settings);
     expect(
       (await server.api('POST', `${channelRoute(appId)}/rollout`, { version: '1.1.0', percent: 50 })).status,
     ).toBe(200);
-    const fleet = new Fleet(server.url, appId, 400);
+    const fleet = new Fleet(server.url, appId, 400, () => ({ version: '0.9.0' }));
     fleets.push(fleet);
-    const results = await fleet.cycle((device) => (fails(Number(device.id.slice(-5))) ? 'install_fail' : 'install'));
+    const results = await fleet.check();
+    const rolledOut = new Set(results.filter((r) => r.offered === '1.1.0').map((r) => r.device.id));
+    expect(results.every((r) => r.offered === '1.0.0' || r.offered === '1.1.0')).toBe(true);
+    await fleet.apply(results, (device) =>
+      rolledOut.has(device.id) && fails(Number(device.id.slice(-5))) ? 'install_fail' : 'install',
+    );
     await server.services.activity.flush();
     return { fleet, results };
   }
@@ -217,7 +244,10 @@ describe('release health and the halt on evidence', () => {
       (n) => n % 5 < 2,
       hookUrl,
     );
-    expect((await server.api('GET', channelRoute(APP))).body).toMatchObject({ version: '1.0.0', rollout: null });
+    expect((await server.api('GET', channelRoute(APP))).body).toMatchObject({
+      version: '1.0.0',
+      rollout: null,
+    });
     const halts = (await historyOf(APP)).filter((entry) => entry.action === 'halt');
     expect(halts).toHaveLength(1);
     expect(halts[0]).toMatchObject({ version: '1.0.0', previous_version: '1.1.0', actor: 'overair' });
@@ -239,7 +269,12 @@ describe('release health and the halt on evidence', () => {
     expect(received).toEqual([
       expect.objectContaining({
         event: 'release.halted',
-        data: expect.objectContaining({ channel: 'production', from: '1.1.0', to: '1.0.0', reason: halts[0].reason }),
+        data: expect.objectContaining({
+          channel: 'production',
+          from: '1.1.0',
+          to: '1.0.0',
+          reason: halts[0].reason,
+        }),
       }),
     ]);
 
@@ -255,14 +290,22 @@ describe('release health and the halt on evidence', () => {
     expect((await historyOf(APP)).filter((entry) => entry.action === 'halt')).toHaveLength(1);
     expect((await server.api('GET', channelRoute(APP))).body.version).toBe('1.0.0');
     // The health answer now judges the live bundle: no rollout, no control group.
-    expect(await health(APP)).toMatchObject({ healthy: true, verdict: null, control: null, rollout_percent: null });
+    expect(await health(APP)).toMatchObject({
+      healthy: true,
+      verdict: null,
+      control: null,
+      rollout_percent: null,
+    });
   });
 
   it('leaves a healthy rollout alone: the intervals overlap', async () => {
     const APP = 'com.example.healthy';
     // One device in 50 fails: 2%, within what the control's interval allows.
     await rolloutWith(APP, { halt_on_evidence: true, evidence_min_devices: 50 }, (n) => n % 50 === 0);
-    expect((await server.api('GET', channelRoute(APP))).body.rollout).toEqual({ version: '1.1.0', percent: 50 });
+    expect((await server.api('GET', channelRoute(APP))).body.rollout).toEqual({
+      version: '1.1.0',
+      percent: 50,
+    });
     expect((await historyOf(APP)).some((entry) => entry.action === 'halt')).toBe(false);
     const report = await health(APP);
     expect(report).toMatchObject({ healthy: true, verdict: 'no_evidence', halt_on_evidence: true });
@@ -275,7 +318,10 @@ describe('release health and the halt on evidence', () => {
     const APP = 'com.example.few';
     // Every rollout device fails, but no group reaches 500 devices.
     await rolloutWith(APP, { halt_on_evidence: true, evidence_min_devices: 500 }, () => true);
-    expect((await server.api('GET', channelRoute(APP))).body.rollout).toEqual({ version: '1.1.0', percent: 50 });
+    expect((await server.api('GET', channelRoute(APP))).body.rollout).toEqual({
+      version: '1.1.0',
+      percent: 50,
+    });
     expect((await historyOf(APP)).some((entry) => entry.action === 'halt')).toBe(false);
     const report = await health(APP);
     expect(report).toMatchObject({ healthy: true, verdict: 'too_few_devices' });
@@ -304,6 +350,9 @@ describe('release health and the halt on evidence', () => {
     expect(report.release.failed / tried).toBeGreaterThan(0.3);
     expect(report.release.low).toBeGreaterThan(report.control.high);
     expect(report.reason).toMatch(/^automatic halt on evidence: 1\.1\.0 failed on \d+ of \d+ devices/);
-    expect((await server.api('GET', channelRoute(APP))).body.rollout).toEqual({ version: '1.1.0', percent: 50 });
+    expect((await server.api('GET', channelRoute(APP))).body.rollout).toEqual({
+      version: '1.1.0',
+      percent: 50,
+    });
   });
 });

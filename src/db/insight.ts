@@ -145,7 +145,10 @@ export class InsightRepo {
 
   /**
    * The devices that tried (or failed) a release in its window, and those that failed it: the group
-   * of a release being rolled out, or of an earlier release.
+   * of a release being rolled out, of its control (the live bundle over the same hours), or of an
+   * earlier release. Only devices that tried it count: a failure to start happens on the first
+   * launch after an install, so a device that has run a bundle for weeks can no longer fail it, and
+   * counting it would make any release look worse than its control.
    */
   async triedGroup(window: ReleaseWindow): Promise<GroupCounts> {
     const until = window.until === undefined ? sql`` : sql`and at < ${window.until}`;
@@ -156,40 +159,5 @@ export class InsightRepo {
       where app_id = ${window.appId} and channel = ${window.channel} and version_name = ${window.version}
         and at >= ${window.since} ${until} and ${EXPOSED}`.execute(this.db);
     return { devices: Number(rows[0]?.devices ?? 0), failed: Number(rows[0]?.failed ?? 0) };
-  }
-
-  /**
-   * The control group of a rollout: devices on the channel still running the live bundle and seen
-   * since the rollout began (the same hours), less those that reported about the rollout's bundle
-   * (they belong to the rollout's group), plus devices that tried or failed the live bundle in those
-   * hours without running it now; and of all these, those that failed the live bundle.
-   */
-  async controlGroup(window: ReleaseWindow, rolloutVersion: string): Promise<GroupCounts> {
-    const { appId, channel, version, since } = window;
-    const seenOnLive = sql`select 1 from devices d
-      where d.app_id = e.app_id and d.device_id = e.device_id and d.channel = ${channel}
-        and d.version_name = ${version} and d.last_seen >= ${since}`;
-    const { rows } = await sql<{
-      seen: number | string;
-      in_rollout: number | string;
-      others: number | string;
-      failed: number | string;
-    }>`
-      select
-        (select count(*) from devices
-          where app_id = ${appId} and channel = ${channel} and version_name = ${version}
-            and last_seen >= ${since}) as seen,
-        (select count(distinct e.device_id) from device_events e
-          where e.app_id = ${appId} and e.channel = ${channel} and e.version_name = ${rolloutVersion}
-            and e.at >= ${since} and exists (${seenOnLive})) as in_rollout,
-        (select count(distinct e.device_id) from device_events e
-          where e.app_id = ${appId} and e.channel = ${channel} and e.version_name = ${version}
-            and e.at >= ${since} and ${EXPOSED} and not exists (${seenOnLive})) as others,
-        (select count(distinct device_id) from device_events
-          where app_id = ${appId} and channel = ${channel} and version_name = ${version}
-            and at >= ${since} and ${FAILED}) as failed`.execute(this.db);
-    const row = rows[0];
-    const devices = Number(row?.seen ?? 0) - Number(row?.in_rollout ?? 0) + Number(row?.others ?? 0);
-    return { devices: Math.max(0, devices), failed: Number(row?.failed ?? 0) };
   }
 }

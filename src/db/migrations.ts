@@ -494,7 +494,11 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         // ...and the devices first seen in the period (they ran no bundle before). first_seen is never
         // in a device upsert's SET list (nor is the channel here), so the index costs them nothing
         // but on insert.
-        await db.schema.createIndex('devices_first_seen').on('devices').columns(['app_id', 'first_seen']).execute();
+        await db.schema
+          .createIndex('devices_first_seen')
+          .on('devices')
+          .columns(['app_id', 'first_seen'])
+          .execute();
       },
     },
   };

@@ -62,6 +62,8 @@ describe('compareGroups', () => {
     expect(verdictReason('too_few_devices', candidate, control, 500)).toBe(
       'not enough devices to judge: 1.1.0 has 200, the control on 1.0.0 400; each group needs 500',
     );
-    expect(verdictReason('no_evidence', control, candidate, 50)).toMatch(/^no evidence that 1\.0\.0 fails more/);
+    expect(verdictReason('no_evidence', control, candidate, 50)).toMatch(
+      /^no evidence that 1\.0\.0 fails more/,
+    );
   });
 });

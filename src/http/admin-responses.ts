@@ -227,7 +227,9 @@ export const adoption = z
     bucket: z.enum(['hour', 'day']),
     since: at,
     until: at,
-    versions: z.array(z.string()).meta({ description: 'Every version with devices in some bucket, newest first.' }),
+    versions: z
+      .array(z.string())
+      .meta({ description: 'Every version with devices in some bucket, newest first.' }),
     points: z
       .array(z.object({ at, devices: z.record(z.string(), z.number().int()) }))
       .meta({ description: "Per bucket, oldest first: devices running each version at the bucket's end." }),
@@ -238,7 +240,9 @@ export const adoption = z
         installs: z.number().int(),
         points: z.array(z.object({ at, installs: z.number().int() })),
       }),
-    ).meta({ description: 'Distinct devices that installed the release since it went live, cumulative per bucket.' }),
+    ).meta({
+      description: 'Distinct devices that installed the release since it went live, cumulative per bucket.',
+    }),
   })
   .meta({ id: 'Adoption' });
 

@@ -76,7 +76,9 @@ export class InsightService {
   ) {}
 
   private retentionStart(now: Date): string | null {
-    return this.retentionDays > 0 ? new Date(now.getTime() - this.retentionDays * 24 * HOUR_MS).toISOString() : null;
+    return this.retentionDays > 0
+      ? new Date(now.getTime() - this.retentionDays * 24 * HOUR_MS).toISOString()
+      : null;
   }
 
   private async channel(appId: string, name: string): Promise<ChannelRow> {
@@ -144,7 +146,8 @@ export class InsightService {
       }
       points.push({ at, devices });
       // Undo this bucket: the state at the end of the bucket before.
-      for (const [version, delta] of changes.get(at) ?? []) state.set(version, (state.get(version) ?? 0) - delta);
+      for (const [version, delta] of changes.get(at) ?? [])
+        state.set(version, (state.get(version) ?? 0) - delta);
     }
     points.reverse();
 
@@ -178,7 +181,13 @@ export class InsightService {
     // Counted from the release's start, but never from before the retention (those events are gone).
     let from = start?.at ?? period.retained ?? '';
     if (period.retained !== null && from < period.retained) from = period.retained;
-    const rows = await this.repos.insight.firstInstalls(channel.app_id, channel.name, current, from, period.bucket);
+    const rows = await this.repos.insight.firstInstalls(
+      channel.app_id,
+      channel.name,
+      current,
+      from,
+      period.bucket,
+    );
     let installs = 0;
     const perBucket = new Map<string, number>();
     for (const row of rows) {
@@ -194,8 +203,10 @@ export class InsightService {
   }
 
   /**
-   * The evidence rule's judgement of the channel's rollout (null when it has none): the rollout's
-   * devices against the control group, the devices still on the live bundle over the same hours.
+   * The evidence rule's judgement of the channel's rollout (null when it has none): the devices that
+   * tried the rollout's bundle against the control group, the devices that tried the live bundle
+   * over the same hours (those outside the rollout that installed it meanwhile: new installs,
+   * devices catching up), each by the same yardstick.
    */
   async evidence(channel: ChannelRow, history?: ChannelHistoryRow[]): Promise<Evidence | null> {
     const [rollout, live] = await Promise.all([
@@ -209,7 +220,7 @@ export class InsightService {
     const window = { appId: channel.app_id, channel: channel.name, since: start.at };
     const [candidate, control] = await Promise.all([
       this.repos.insight.triedGroup({ ...window, version: rollout.version }),
-      this.repos.insight.controlGroup({ ...window, version: live.version }, rollout.version),
+      this.repos.insight.triedGroup({ ...window, version: live.version }),
     ]);
     const candidateHealth = { ...groupHealth(rollout.version, candidate), since: start.at };
     const controlHealth = { ...groupHealth(live.version, control), since: start.at };
@@ -237,7 +248,8 @@ export class InsightService {
       halt_on_evidence: channel.halt_on_evidence === 1,
       evidence_min_devices: channel.evidence_min_devices,
     };
-    const judged = (await this.versionOf(channel.rollout_bundle_id)) ?? (await this.versionOf(channel.bundle_id));
+    const judged =
+      (await this.versionOf(channel.rollout_bundle_id)) ?? (await this.versionOf(channel.bundle_id));
     if (!judged)
       return {
         ...base,
@@ -266,7 +278,12 @@ export class InsightService {
       reason = verdictReason('worse', evidence.candidate, evidence.control, channel.evidence_min_devices);
     else if (threshold.over) reason = threshold.reason;
     else if (evidence)
-      reason = verdictReason(evidence.verdict, evidence.candidate, evidence.control, channel.evidence_min_devices);
+      reason = verdictReason(
+        evidence.verdict,
+        evidence.candidate,
+        evidence.control,
+        channel.evidence_min_devices,
+      );
     else
       reason =
         `no control group: ${judged.version} is released to every device; ` +
@@ -308,7 +325,10 @@ export class InsightService {
   /** Today's threshold rule on the same release (domain/safety.ts). */
   private async threshold(channel: ChannelRow, version: string, since: string | undefined) {
     if (channel.failure_threshold === null) return { over: false, reason: '' };
-    const settings = { failureThreshold: channel.failure_threshold, failureMinDevices: channel.failure_min_devices };
+    const settings = {
+      failureThreshold: channel.failure_threshold,
+      failureMinDevices: channel.failure_min_devices,
+    };
     const health = await this.repos.stats.releaseHealth(channel.app_id, channel.name, version, since);
     const over = shouldHalt(settings, health);
     return { over, reason: over ? haltReason(version, settings, health) : '' };

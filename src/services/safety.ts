@@ -51,9 +51,17 @@ export class SafetyService {
     for (const [appId, names] of failing) {
       const channels = await this.repos.channels.list(appId);
       for (const channel of channels) {
-        if (channel.failure_threshold !== null && names.install.has(channel.name) && (await this.judge(channel)))
+        if (
+          channel.failure_threshold !== null &&
+          names.install.has(channel.name) &&
+          (await this.judge(channel))
+        )
           continue;
-        if (channel.halt_on_evidence === 1 && channel.rollout_bundle_id !== null && names.any.has(channel.name))
+        if (
+          channel.halt_on_evidence === 1 &&
+          channel.rollout_bundle_id !== null &&
+          names.any.has(channel.name)
+        )
           await this.judgeEvidence(channel);
       }
     }
@@ -81,7 +89,10 @@ export class SafetyService {
       this.log.warn(figures, 'rollout halted automatically on evidence');
       return true;
     } catch (error) {
-      this.log.error({ err: error, ...figures }, 'rollout fails more than its control group but could not be halted');
+      this.log.error(
+        { err: error, ...figures },
+        'rollout fails more than its control group but could not be halted',
+      );
       return false;
     }
   }

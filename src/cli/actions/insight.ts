@@ -22,7 +22,12 @@ function renderAdoption(adoption: AdoptionJson): string {
   const rows = adoption.points.map((point) => {
     const counts = adoption.versions.map((version) => point.devices[version] ?? 0);
     const total = counts.reduce((sum, count) => sum + count, 0);
-    return [moment(point.at, adoption.bucket), ...counts, total, ...(adoption.release ? [installs.get(point.at)] : [])];
+    return [
+      moment(point.at, adoption.bucket),
+      ...counts,
+      total,
+      ...(adoption.release ? [installs.get(point.at)] : []),
+    ];
   });
   const headers = [
     adoption.bucket === 'hour' ? 'HOUR (UTC)' : 'DAY (UTC)',
@@ -32,7 +37,9 @@ function renderAdoption(adoption: AdoptionJson): string {
   ];
   const release = adoption.release
     ? `\n\n${adoption.release.version}: ${adoption.release.installs} devices installed it since ` +
-      (adoption.release.since ? `${moment(adoption.release.since, 'hour')} UTC (went live)` : 'the statistics begin')
+      (adoption.release.since
+        ? `${moment(adoption.release.since, 'hour')} UTC (went live)`
+        : 'the statistics begin')
     : '';
   return `${heading}\n\n${table(headers, rows)}${release}`;
 }

@@ -69,7 +69,7 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .option('--failure-min-devices <n>', 'devices that must have tried a release before it can be halted')
     .option(
       '--halt-on-evidence <on|off>',
-      "halt a rollout whose failure rate's 95% interval lies above the control group's (devices still on the live bundle)",
+      "halt a rollout whose failure rate's 95% interval lies above the control group's (devices installing the live bundle meanwhile)",
     )
     .option('--evidence-min-devices <n>', 'devices each group needs before the evidence rule judges (default 100)')
     .option(
