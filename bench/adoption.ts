@@ -26,6 +26,7 @@
  * BENCH_ADOPTION_DATABASES (a subset of "sqlite,postgres"). 1/10 size:
  * `BENCH_ADOPTION_DEVICES=100000 BENCH_ADOPTION_EVENTS=1000000 npx tsx bench/adoption.ts`.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
@@ -375,13 +376,19 @@ await runBench('bench/adoption.ts', 'the databases', async () => {
     `Release insight at ${DEVICES.toLocaleString('en')} devices and about ${EVENTS.toLocaleString('en')} events over ${DAYS} days; ${RUNS} runs per query`,
   );
   if (DATABASES.has('sqlite')) {
-    const dir = await makeTempDir('overair-adoption-');
+    // BENCH_ADOPTION_SQLITE_DIR: seed into that folder once and measure again there next time.
+    const kept = process.env.BENCH_ADOPTION_SQLITE_DIR;
+    const dir = kept ?? (await makeTempDir('overair-adoption-'));
     const file = path.join(dir, 'overair.db');
-    const migrated = await openSqlite(file);
-    await seedRelease(migrated);
-    await migrated.close();
+    const reuse = kept !== undefined && fs.existsSync(file);
     const started = performance.now();
-    const counts = await seedSqlite(file);
+    let counts = { devices: DEVICES, events: EVENTS };
+    if (!reuse) {
+      const migrated = await openSqlite(file);
+      await seedRelease(migrated);
+      await migrated.close();
+      counts = await seedSqlite(file);
+    }
     const handle = await openSqlite(file);
     try {
       await measure('SQLite', handle, { ...counts, seconds: (performance.now() - started) / 1000 });

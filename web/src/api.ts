@@ -1,15 +1,18 @@
 import type { BundleJson, SessionJson } from '../../src/api-types.js';
 
 export type {
+  AdoptionJson,
   AppJson,
   BundleJson,
   ChannelJson,
   CompatibilityJson,
   DeviceJson,
+  GroupHealthJson,
   HistoryJson,
   HoldJson,
   NativeBuildJson,
   Page,
+  ReleaseHealthJson,
   SessionListingJson,
   StatsJson,
   TokenJson,

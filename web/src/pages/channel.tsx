@@ -26,6 +26,7 @@ import { useAction, useApi, useCan, useConfirmed, usePaged } from '../hooks.js';
 import { Link, path } from '../router.js';
 import { AppHeader } from './app-nav.js';
 import { HistoryItem, RolloutMeter } from './app-overview.js';
+import { AdoptionCard, HealthCard } from './insight.js';
 
 /** One channel: what it serves, release, staged rollout, roll back, its rules and its history. */
 export function ChannelPage({ appId, channel: name }: { appId: string; channel: string }) {
@@ -80,6 +81,8 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
             )}
           </Card>
           <Rules route={route} channel={c} editable={can.publish} onSaved={changed} />
+          <AdoptionCard appId={appId} channel={name} />
+          <HealthCard key={`${c.version}:${c.rollout?.version ?? ''}`} appId={appId} channel={name} />
           <Card title="History" className="span-2">
             {!history.loading && history.items.length === 0 && (
               <Empty>Nothing released on this channel yet.</Empty>
