@@ -102,18 +102,20 @@ export class InsightRepo {
 
   /**
    * Devices on the channel first seen since `since`, per bucket of their first sighting and the
-   * bundle they first ran: the one their first install on the channel moved them from, or, with no
-   * install since, the one they run now.
+   * bundle they first ran: the one their first install (or rollback) on the channel moved them from,
+   * as installMoves counts moves, or, with none since, the one they run now.
    */
   async newDevices(appId: string, channel: string, since: string, bucket: Bucket): Promise<VersionCount[]> {
     const { rows } = await sql<{ bucket: string; version: string; devices: number | string }>`
       select bucket, version, count(*) as devices from (
         select substr(d.first_seen, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket,
           coalesce((
-            select e.old_version_name from device_events e
-            where e.app_id = d.app_id and e.device_id = d.device_id and e.action = ${sql.lit(INSTALL_ACTION)}
-              and e.channel = ${channel} and e.at >= ${since}
-            order by e.id limit 1
+            select case when e.action = ${sql.lit(INSTALL_ACTION)} then e.old_version_name else e.version_name end
+            from device_events e
+            where e.app_id = d.app_id and e.device_id = d.device_id and ${MOVE_CONDITION}
+              and e.at >= ${since} and e.channel = ${channel}
+              and e.old_version_name != e.version_name and e.old_version_name != ''
+            order by e.at limit 1
           ), d.version_name) as version
         from devices d
         where d.app_id = ${appId} and d.first_seen >= ${since} and d.channel = ${channel}

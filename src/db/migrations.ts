@@ -491,6 +491,20 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await sql`create index device_events_moves on device_events
           (app_id, channel, at, action, version_name, old_version_name, device_id)
           where action in ('set', 'update_fail')`.execute(db);
+        // ...and, per device, its first install or rollback in the period: the bundle a device first
+        // seen in the period ran before it (one index seek per new device).
+        await sql`create index device_events_device_moves on device_events
+          (app_id, device_id, at, channel, action, version_name, old_version_name)
+          where action in ('set', 'update_fail')`.execute(db);
+        // Release health counts the distinct devices of one release on one channel since it began
+        // (the threshold's count too): with device_id in the index, from the index alone, not a
+        // table row per event. It replaces 0006's index of the same columns without it.
+        await db.schema
+          .createIndex('device_events_release_devices')
+          .on('device_events')
+          .columns(['app_id', 'channel', 'version_name', 'action', 'at', 'device_id'])
+          .execute();
+        await db.schema.dropIndex('device_events_channel_release').execute();
         // ...and the devices first seen in the period (they ran no bundle before). first_seen is never
         // in a device upsert's SET list (nor is the channel here), so the index costs them nothing
         // but on insert.

@@ -44,8 +44,20 @@ export default function AdoptionChart({ adoption }: { adoption: AdoptionJson }) 
         height: narrow ? 220 : 280,
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+        // Buckets are UTC days and hours: so are the axis and its ticks, whatever the browser's zone.
+        tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC'),
         axes: [
-          { stroke: '#637085', grid: { stroke: '#eef1f6' }, ticks: { stroke: '#dfe4ec' } },
+          {
+            stroke: '#637085',
+            grid: { stroke: '#eef1f6' },
+            ticks: { stroke: '#dfe4ec' },
+            incrs: hourly ? [3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400] : [86400, 2 * 86400, 7 * 86400],
+            values: (_u, splits) =>
+              splits.map((seconds) => {
+                const at = new Date(seconds * 1000).toISOString();
+                return hourly ? `${at.slice(5, 10)} ${at.slice(11, 13)}h` : at.slice(5, 10);
+              }),
+          },
           {
             stroke: '#637085',
             grid: { stroke: '#eef1f6' },
