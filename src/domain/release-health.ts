@@ -50,13 +50,6 @@ export function groupHealth(version: string, counts: GroupCounts): GroupHealth {
   return { version, ...counts, ...wilson(counts.failed, counts.devices) };
 }
 
-export interface EvidenceSettings {
-  /** Whether the channel halts a release on evidence at all. */
-  haltOnEvidence: boolean;
-  /** Devices each group needs before the rule may judge. */
-  minDevices: number;
-}
-
 export type Verdict =
   /** Not enough devices in one of the groups to say anything. */
   | 'too_few_devices'
@@ -80,7 +73,7 @@ export function compareGroups(candidate: GroupHealth, control: GroupHealth, minD
 const percent = (rate: number) => `${(Math.round(rate * 1000) / 10).toFixed(1)}%`;
 
 /** "3.2% [2.1%-4.8%] of 400 devices": a group's rate, interval and size, for reasons and tables. */
-export function describeGroup(group: GroupHealth): string {
+function describeGroup(group: GroupHealth): string {
   return (
     `${group.failed} of ${group.devices} devices (${percent(group.rate)}, ` +
     `95% CI ${percent(group.low)}-${percent(group.high)})`

@@ -71,7 +71,10 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
       '--halt-on-evidence <on|off>',
       "halt a rollout whose failure rate's 95% interval lies above the control group's (devices installing the live bundle meanwhile)",
     )
-    .option('--evidence-min-devices <n>', 'devices each group needs before the evidence rule judges (default 100)')
+    .option(
+      '--evidence-min-devices <n>',
+      'devices each group needs before the evidence rule judges (default 100)',
+    )
     .option(
       '--unregistered-binaries <serve|refuse>',
       'devices on a binary nobody registered (overair native register): serve them, or refuse bundles whose native layer is known',
@@ -89,11 +92,16 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
 
   channel
     .command('adoption <channel>')
-    .description("devices on each bundle per hour or day, and the current release's installs since it went live")
+    .description(
+      "devices on each bundle per hour or day, and the current release's installs since it went live",
+    )
     .option(...appOption)
     .option('--bucket <hour|day>', 'one row per hour or per day (default day)')
     .option('--since <when>', 'from an ISO date or a time ago such as 48h, 7d (default 30d)')
-    .option('--version <version>', "count this release's installs (default: the rollout's, else the live bundle)")
+    .option(
+      '--version <version>',
+      "count this release's installs (default: the rollout's, else the live bundle)",
+    )
     .action(run(io, async () => (await import('../actions/insight.js')).channelAdoption));
 
   channel
