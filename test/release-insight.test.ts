@@ -47,6 +47,14 @@ async function moveTo(appId: string, realSince: string, at: Date): Promise<void>
     appId,
     realSince,
   );
+  // ...and the hourly counts of installs made as they were written.
+  await runSql(
+    server,
+    'UPDATE install_moves_hourly SET hour = ? WHERE app_id = ? AND hour >= ?',
+    iso.slice(0, 13),
+    appId,
+    realSince.slice(0, 13),
+  );
 }
 
 describe('adoption over time, from a simulated fleet', () => {

@@ -86,18 +86,24 @@ export class InsightRepo {
    * device's next check says what it runs).
    */
   async installMoves(appId: string, channel: string, since: string, bucket: Bucket): Promise<InstallMove[]> {
-    const isSet = sql`action = ${sql.lit(INSTALL_ACTION)}`;
+    // Counted per hour as they were written (install_moves_hourly): a few rows per hour of the period.
     const { rows } = await sql<{ bucket: string; from: string; to: string; devices: number | string }>`
-      select bucket, "from", "to", count(*) as devices from (
-        select substr(at, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket,
-          case when ${isSet} then old_version_name else version_name end as "from",
-          case when ${isSet} then version_name else old_version_name end as "to"
-        from device_events
-        where app_id = ${appId} and channel = ${channel} and ${MOVE_CONDITION} and at >= ${since}
-          and old_version_name != version_name and old_version_name != ''
-      ) as moves
-      group by bucket, "from", "to"`.execute(this.db);
+      select substr(hour, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket, from_version as "from",
+        to_version as "to", sum(devices) as devices
+      from install_moves_hourly
+      where app_id = ${appId} and channel = ${channel} and hour >= ${since.slice(0, 13)}
+      group by substr(hour, 1, ${sql.lit(BUCKET_LENGTH[bucket])}), from_version, to_version`.execute(this.db);
     return rows.map((row) => ({ ...row, devices: Number(row.devices) }));
+  }
+
+  /** Forgets the hourly counts of moves before `cutoff` (the statistics retention); resolves to the rows deleted. */
+  async deleteMovesBefore(appId: string, cutoff: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('install_moves_hourly')
+      .where('app_id', '=', appId)
+      .where('hour', '<', cutoff.slice(0, 13))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /**

@@ -505,6 +505,34 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .columns(['app_id', 'channel', 'version_name', 'action', 'at', 'device_id'])
           .execute();
         await db.schema.dropIndex('device_events_channel_release').execute();
+        // ...counted per hour as the events are written (db/devices.ts insertEvents), from the events
+        // kept so far to begin with: adoption reads these few rows, never every install of the period.
+        await db.schema
+          .createTable('install_moves_hourly')
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('channel', 'text', (c) => c.notNull())
+          .addColumn('hour', 'text', (c) => c.notNull())
+          .addColumn('from_version', 'text', (c) => c.notNull())
+          .addColumn('to_version', 'text', (c) => c.notNull())
+          .addColumn('devices', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('install_moves_hourly_key', [
+            'app_id',
+            'channel',
+            'hour',
+            'from_version',
+            'to_version',
+          ])
+          .execute();
+        await sql`insert into install_moves_hourly (app_id, channel, hour, from_version, to_version, devices)
+          select app_id, channel, hour, from_version, to_version, count(*) from (
+            select app_id, channel, substr(at, 1, 13) as hour,
+              case when action = 'set' then old_version_name else version_name end as from_version,
+              case when action = 'set' then version_name else old_version_name end as to_version
+            from device_events
+            where action in ('set', 'update_fail') and channel != ''
+              and old_version_name != version_name and old_version_name != ''
+          ) as moves
+          group by app_id, channel, hour, from_version, to_version`.execute(db);
         // ...and the devices first seen in the period (they ran no bundle before). first_seen is never
         // in a device upsert's SET list (nor is the channel here), so the index costs them nothing
         // but on insert.

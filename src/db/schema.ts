@@ -150,6 +150,21 @@ export interface DeviceEventsTable {
   at: Timestamp;
 }
 
+/**
+ * Per hour, channel and pair of bundles: how many devices moved from one to the other (an install,
+ * `set`, or a rollback, `update_fail`), counted as the events are written (migration 0024): adoption
+ * over time reads a few hundred of these rows instead of every install in the period.
+ */
+interface InstallMovesHourlyTable {
+  app_id: string;
+  channel: string;
+  /** The hour, as the first 13 characters of an ISO timestamp (2026-05-01T14). */
+  hour: string;
+  from_version: string;
+  to_version: string;
+  devices: number;
+}
+
 export interface WebhooksTable {
   id: Generated<number>;
   /** null: every app. */
@@ -320,6 +335,7 @@ export interface Database {
   channel_history: ChannelHistoryTable;
   devices: DevicesTable;
   device_events: DeviceEventsTable;
+  install_moves_hourly: InstallMovesHourlyTable;
   device_holds: DeviceHoldsTable;
   tokens: TokensTable;
   webhooks: WebhooksTable;
