@@ -250,6 +250,17 @@ const deviceValues = (row: DeviceRow) => [
 const DEVICE_COLUMNS =
   'app_id, device_id, platform, version_name, version_build, version_code, version_os, plugin_version, ' +
   'custom_id, requested_channel, channel, is_emulator, is_prod, first_seen, last_seen';
+/** What the server counts per hour as it writes the events (db/devices.ts insertEvents), at once. */
+const COUNT_MOVES = `insert into install_moves_hourly (app_id, channel, hour, from_version, to_version, devices)
+  select app_id, channel, hour, from_version, to_version, count(*) from (
+    select app_id, channel, substr(at, 1, 13) as hour,
+      case when action = 'set' then old_version_name else version_name end as from_version,
+      case when action = 'set' then version_name else old_version_name end as to_version
+    from device_events
+    where action in ('set', 'update_fail') and channel != ''
+      and old_version_name != version_name and old_version_name != ''
+  ) as moves
+  group by app_id, channel, hour, from_version, to_version`;
 const EVENT_COLUMNS =
   'app_id, device_id, action, version_name, old_version_name, platform, plugin_version, channel, at';
 
