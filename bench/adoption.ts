@@ -12,7 +12,8 @@
  * of the release (download_complete then set, and progress events to make up the event count); 2% of
  * installs fail to start (set, update_fail, app_launch_timeout: rolled back) and 1% of downloads fail.
  * Devices end on what they installed last, seen within the last two days. Everything is drawn from a
- * fixed seed. SQLite rows go in through better-sqlite3's prepared statements, PostgreSQL's through
+ * fixed seed. The hourly counts of installs (install_moves_hourly) that the server keeps as it writes
+ * events are made from the events at the end, in one statement. SQLite rows go in through better-sqlite3's prepared statements, PostgreSQL's through
  * INSERT ... SELECT FROM unnest(...) (10 000 rows a statement); then ANALYZE, as a server's
  * autovacuum (PostgreSQL) or nothing (SQLite: its server never analyzes) would leave them.
  *
@@ -287,6 +288,7 @@ async function seedSqlite(file: string): Promise<{ devices: number; events: numb
     devices: async (rows) => devices(rows),
     events: async (rows) => events(rows),
   });
+  raw.exec(COUNT_MOVES);
   raw.exec('analyze');
   raw.close();
   return counts;
@@ -316,6 +318,7 @@ async function seedPostgres(url: string): Promise<{ devices: number; events: num
         );
       },
     });
+    await pool.query(COUNT_MOVES);
     await pool.query('analyze');
     return counts;
   } finally {
