@@ -197,6 +197,23 @@ describe.skipIf(!available && !process.env.CI)('release insight in the dashboard
     expect(withUplot).toHaveLength(1);
   });
 
+  it('turns the evidence rule on from the channel rules', async () => {
+    const page = await open('desktop');
+    await page.goto(`/apps/${APP}/channels/production`);
+    await page
+      .getByLabel('Halt a rollout that fails more than its control group (95% intervals apart)')
+      .check();
+    await page.getByLabel('Devices per group before judging').fill('50');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'Saved.' }).isVisible()).toBe(true);
+    expect((await server.api('GET', CHANNEL)).body).toMatchObject({
+      halt_on_evidence: true,
+      evidence_min_devices: 50,
+    });
+    await server.api('PATCH', CHANNEL, { halt_on_evidence: false, evidence_min_devices: 30 });
+    await page.context().close();
+  });
+
   for (const size of ['desktop', 'phone'] as const) {
     it(`shows adoption and health on the channel page (${size})`, async () => {
       const page = await open(size);
