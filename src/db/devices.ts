@@ -210,11 +210,9 @@ export class DevicesRepo {
         .insertInto('install_moves_hourly')
         .values(moves.slice(start, start + BATCH_ROWS))
         .onConflict((oc) =>
-          oc
-            .columns(['app_id', 'channel', 'hour', 'from_version', 'to_version'])
-            .doUpdateSet((eb) => ({
-              devices: eb('install_moves_hourly.devices', '+', eb.ref('excluded.devices')),
-            })),
+          oc.columns(['app_id', 'channel', 'hour', 'from_version', 'to_version']).doUpdateSet((eb) => ({
+            devices: eb('install_moves_hourly.devices', '+', eb.ref('excluded.devices')),
+          })),
         )
         .execute();
     }
