@@ -73,6 +73,10 @@ export interface ChannelJson {
   allow_downgrade: boolean;
   failure_threshold: number | null;
   failure_min_devices: number;
+  /** Halt a rollout whose failure rate's 95% interval lies above its control group's. */
+  halt_on_evidence: boolean;
+  /** Devices each group needs before the evidence rule judges. */
+  evidence_min_devices: number;
   /** Devices on a binary nobody registered: served or refused. */
   unregistered_binaries: 'serve' | 'refuse';
   /** Making a bundle live and rollouts need the release role (rollbacks do not). */
@@ -332,6 +336,66 @@ export interface StatsJson {
   /** One point per bucket and version with any event; `at` is the bucket's start. */
   series: (VersionCounts & { at: string; version: string })[];
   plugin_versions: { plugin_version: string; devices: number }[];
+}
+
+/** `GET /apps/APP/channels/CHANNEL/adoption`: devices per bundle over time, and one release's installs. */
+export interface AdoptionJson {
+  app_id: string;
+  channel: string;
+  bucket: 'hour' | 'day';
+  /** Start of the first bucket (within the statistics retention). */
+  since: string;
+  /** When the answer was made: the last bucket is still filling. */
+  until: string;
+  /** Every version with devices in some bucket, newest first. */
+  versions: string[];
+  /** One point per bucket, oldest first: devices running each version at the bucket's end (zeros left out). */
+  points: { at: string; devices: Record<string, number> }[];
+  /** The release asked for (else the channel's current one): distinct devices that installed it since it went live. */
+  release: {
+    version: string;
+    /** When it went live or its rollout began (channel history); null when the history does not say. */
+    since: string | null;
+    installs: number;
+    /** Cumulative installs at the end of each bucket of the period. */
+    points: { at: string; installs: number }[];
+  } | null;
+}
+
+/** A group of devices with its failure rate and the rate's 95% Wilson interval. */
+export interface GroupHealthJson {
+  version: string;
+  devices: number;
+  failed: number;
+  rate: number;
+  low: number;
+  high: number;
+  /** The group's hours: from `since` to `until` (null: now). */
+  since: string | null;
+  until: string | null;
+}
+
+/** `GET /apps/APP/channels/CHANNEL/health`: the current release's failure rate against others'. */
+export interface ReleaseHealthJson {
+  app_id: string;
+  channel: string;
+  /** False when the evidence rule finds the release worse than its control, or it is over the threshold. */
+  healthy: boolean;
+  reason: string;
+  /** The evidence rule's verdict during a rollout; null when there is no control group. */
+  verdict: 'worse' | 'no_evidence' | 'too_few_devices' | null;
+  /** The channel's rollout share, or null when it releases its live bundle to everyone. */
+  rollout_percent: number | null;
+  /** The release being judged: the rollout's bundle, else the live one; null when nothing is live. */
+  release: GroupHealthJson | null;
+  /** During a rollout: devices outside it that tried the live bundle over the same hours. */
+  control: GroupHealthJson | null;
+  /** The release the judged one replaced on the channel, over its own hours. */
+  previous: GroupHealthJson | null;
+  /** Whether the failure threshold's rule (failure_threshold, failure_min_devices) says halt. */
+  over_threshold: boolean;
+  halt_on_evidence: boolean;
+  evidence_min_devices: number;
 }
 
 export interface WebhookJson {

@@ -56,7 +56,7 @@ export interface ServerOptions {
   dashboardDir?: string;
   /**
    * Scheduled rollouts' clock and tick (tests run them under a fake clock, ticking fast), and the
-   * gate that judges a release between steps (thresholdGate unless given).
+   * gate that judges a release between steps (healthGate unless given).
    */
   rollouts?: { clock?: Clock; tickMs?: number; gate?: ReleaseGate };
 }
@@ -108,6 +108,7 @@ export async function startServer(
       gate: options.rollouts?.gate,
     },
     metrics,
+    statsRetentionDays: config.statsRetentionDays,
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
   const notifications =
@@ -247,6 +248,7 @@ export async function startServer(
       await sweep.stop();
       // Before the webhooks close: a step under way emits its event.
       await services.rollouts.stop();
+      services.safety.close();
       if ((await drained) === 'forced')
         log.warn('shutdown timeout reached: requests still in flight were cut');
       // Scrapes went on while requests finished; the counts after this are of no one's interest.

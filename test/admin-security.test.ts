@@ -65,6 +65,8 @@ const ACCESS: Record<string, Access | 'session' | 'public'> = {
   'GET /api/v1/apps/:appId/release-requests/:id': 'read',
   'POST /api/v1/apps/:appId/release-requests/:id/approve': 'release',
   'POST /api/v1/apps/:appId/release-requests/:id/reject': 'release',
+  'GET /api/v1/apps/:appId/channels/:channel/adoption': 'read',
+  'GET /api/v1/apps/:appId/channels/:channel/health': 'read',
   'GET /api/v1/apps/:appId/stats': 'read',
   'GET /api/v1/apps/:appId/devices': 'read',
   'GET /api/v1/apps/:appId/devices/:deviceId': 'read',

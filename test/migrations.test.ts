@@ -9,6 +9,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Repos } from '../src/db/index.js';
 import { migrateTo } from '../src/db/migrations.js';
 import { grantsOfRow } from '../src/db/grants.js';
 import { grantsFromScope, may, ROLES } from '../src/domain/roles.js';
@@ -493,5 +494,69 @@ describe('migration 0023: users of single sign-on', () => {
         .values({ ...user('mallory'), ...identity })
         .execute(),
     ).rejects.toThrow();
+  });
+});
+
+describe('migration 0024: release insight', () => {
+  it('leaves existing channels without the evidence rule, and keeps their events countable', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0020_totp_sessions');
+    const at = new Date().toISOString();
+    await db.insertInto('apps').values({ id: 'com.example.old', name: 'Old', created_at: at }).execute();
+    await db
+      .insertInto('channels')
+      .values({
+        app_id: 'com.example.old',
+        name: 'production',
+        bundle_id: null,
+        is_default: 1,
+        allow_self_assign: 0,
+        created_at: at,
+        updated_at: at,
+        rollout_bundle_id: null,
+        failure_threshold: null,
+      })
+      .execute();
+    const event = {
+      app_id: 'com.example.old',
+      device_id: 'd1',
+      version_name: '1.1.0',
+      old_version_name: '1.0.0',
+    };
+    await db
+      .insertInto('device_events')
+      .values([
+        { ...event, action: 'set', platform: 'ios', plugin_version: '8.0.0', channel: 'production', at },
+        {
+          ...event,
+          action: 'update_fail',
+          platform: 'ios',
+          plugin_version: '8.0.0',
+          channel: 'production',
+          at,
+        },
+      ])
+      .execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    expect(
+      await db.selectFrom('channels').select(['halt_on_evidence', 'evidence_min_devices']).execute(),
+    ).toEqual([{ halt_on_evidence: 0, evidence_min_devices: 100 }]);
+    // The events written before are read through the new indexes like any other.
+    const repos = new Repos(db);
+    expect(
+      await repos.insight.triedGroup({
+        appId: 'com.example.old',
+        channel: 'production',
+        version: '1.1.0',
+        since: '',
+      }),
+    ).toEqual({ devices: 1, failed: 1 });
+    const moves = await repos.insight.installMoves('com.example.old', 'production', '', 'day');
+    expect(moves.sort((a, b) => a.from.localeCompare(b.from))).toEqual([
+      { bucket: at.slice(0, 10), from: '1.0.0', to: '1.1.0', devices: 1 },
+      { bucket: at.slice(0, 10), from: '1.1.0', to: '1.0.0', devices: 1 },
+    ]);
   });
 });

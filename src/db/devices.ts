@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely } from 'kysely';
 import type { Database, DeviceEventsTable, DeviceRow, DevicesTable } from './schema.js';
+import { INSTALL_ACTION, ROLLBACK_ACTION } from '../domain/device-events.js';
 import { now } from './time.js';
 
 /** What a device reports about itself on every call; the channel columns are the server's own. */
@@ -191,12 +192,28 @@ export class DevicesRepo {
     return written;
   }
 
+  /**
+   * Writes events, and counts the installs and rollbacks among them per hour (install_moves_hourly),
+   * in the caller's transaction.
+   */
   async insertEvents(events: NewDeviceEvent[]): Promise<void> {
     if (events.length === 0) return;
     for (let start = 0; start < events.length; start += BATCH_ROWS) {
       await this.db
         .insertInto('device_events')
         .values(events.slice(start, start + BATCH_ROWS))
+        .execute();
+    }
+    const moves = countMoves(events);
+    for (let start = 0; start < moves.length; start += BATCH_ROWS) {
+      await this.db
+        .insertInto('install_moves_hourly')
+        .values(moves.slice(start, start + BATCH_ROWS))
+        .onConflict((oc) =>
+          oc.columns(['app_id', 'channel', 'hour', 'from_version', 'to_version']).doUpdateSet((eb) => ({
+            devices: eb('install_moves_hourly.devices', '+', eb.ref('excluded.devices')),
+          })),
+        )
         .execute();
     }
   }
@@ -253,6 +270,44 @@ export class DevicesRepo {
       .where('self_assigned_channel', '=', name)
       .execute();
   }
+}
+
+/**
+ * The installs (`set`: from old_version_name to version_name) and rollbacks (`update_fail`: back from
+ * version_name to old_version_name) among events, counted per app, channel, hour and pair, in one
+ * order (two instances adding to the same rows wait for each other rather than deadlock).
+ */
+function countMoves(events: readonly NewDeviceEvent[]) {
+  const counts = new Map<
+    string,
+    {
+      app_id: string;
+      channel: string;
+      hour: string;
+      from_version: string;
+      to_version: string;
+      devices: number;
+    }
+  >();
+  for (const event of events) {
+    const channel = event.channel ?? '';
+    if (event.action !== INSTALL_ACTION && event.action !== ROLLBACK_ACTION) continue;
+    if (!channel || !event.old_version_name || event.old_version_name === event.version_name) continue;
+    const isSet = event.action === INSTALL_ACTION;
+    const row = {
+      app_id: event.app_id,
+      channel,
+      hour: event.at.slice(0, 13),
+      from_version: isSet ? event.old_version_name : event.version_name,
+      to_version: isSet ? event.version_name : event.old_version_name,
+      devices: 1,
+    };
+    const key = [row.app_id, row.channel, row.hour, row.from_version, row.to_version].join('\u0000');
+    const counted = counts.get(key);
+    if (counted) counted.devices += 1;
+    else counts.set(key, row);
+  }
+  return [...counts.entries()].sort(([a], [b]) => compareKeys(a, b)).map(([, row]) => row);
 }
 
 /** Plain code-unit order: the same in every instance, whatever its locale. */

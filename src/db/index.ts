@@ -9,6 +9,7 @@ import { DevicesRepo } from './devices.js';
 import { GrantsRepo } from './grants.js';
 import { HoldsRepo } from './holds.js';
 import { LeasesRepo } from './leases.js';
+import { InsightRepo } from './insight.js';
 import { NativeBinariesRepo } from './native-binaries.js';
 import { NativeBuildsRepo } from './native-builds.js';
 import { ReleaseRequestsRepo } from './release-requests.js';
@@ -28,6 +29,7 @@ export class Repos {
   readonly channels: ChannelsRepo;
   readonly devices: DevicesRepo;
   readonly stats: StatsRepo;
+  readonly insight: InsightRepo;
   readonly tokens: TokensRepo;
   readonly grants: GrantsRepo;
   readonly audit: AuditRepo;
@@ -53,6 +55,7 @@ export class Repos {
     this.channels = new ChannelsRepo(db);
     this.devices = new DevicesRepo(db);
     this.stats = new StatsRepo(db);
+    this.insight = new InsightRepo(db);
     this.tokens = new TokensRepo(db);
     this.grants = new GrantsRepo(db);
     this.audit = new AuditRepo(db);

@@ -619,6 +619,78 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0024_release_insight': {
+      async up(db: Kysely<any>) {
+        // The evidence rule (docs/release-control.md#halt-on-evidence): a channel may halt a release
+        // whose failure rate's 95% interval lies above its control group's, once each group has
+        // `evidence_min_devices` devices.
+        await db.schema
+          .alterTable('channels')
+          .addColumn('halt_on_evidence', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('channels')
+          .addColumn('evidence_min_devices', 'integer', (c) => c.notNull().defaultTo(100))
+          .execute();
+        // Adoption over time reads a channel's installs and rollbacks (`set`, `update_fail`: which
+        // bundle a device moved from and to) in a period, and a release's installs since it went
+        // live: a partial index of just those rows, covering every column the queries read, so
+        // neither touches the table. Its condition is written as the queries write it (db/insight.ts).
+        await sql`create index device_events_moves on device_events
+          (app_id, channel, at, action, version_name, old_version_name, device_id)
+          where action in ('set', 'update_fail')`.execute(db);
+        // ...and, per device, its first install or rollback in the period: the bundle a device first
+        // seen in the period ran before it (one index seek per new device).
+        await sql`create index device_events_device_moves on device_events
+          (app_id, device_id, at, channel, action, version_name, old_version_name)
+          where action in ('set', 'update_fail')`.execute(db);
+        // Release health counts the distinct devices of one release on one channel since it began
+        // (the threshold's count too): with device_id in the index, from the index alone, not a
+        // table row per event. It replaces 0006's index of the same columns without it.
+        await db.schema
+          .createIndex('device_events_release_devices')
+          .on('device_events')
+          .columns(['app_id', 'channel', 'version_name', 'action', 'at', 'device_id'])
+          .execute();
+        await db.schema.dropIndex('device_events_channel_release').execute();
+        // ...counted per hour as the events are written (db/devices.ts insertEvents), from the events
+        // kept so far to begin with: adoption reads these few rows, never every install of the period.
+        await db.schema
+          .createTable('install_moves_hourly')
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('channel', 'text', (c) => c.notNull())
+          .addColumn('hour', 'text', (c) => c.notNull())
+          .addColumn('from_version', 'text', (c) => c.notNull())
+          .addColumn('to_version', 'text', (c) => c.notNull())
+          .addColumn('devices', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('install_moves_hourly_key', [
+            'app_id',
+            'channel',
+            'hour',
+            'from_version',
+            'to_version',
+          ])
+          .execute();
+        await sql`insert into install_moves_hourly (app_id, channel, hour, from_version, to_version, devices)
+          select app_id, channel, hour, from_version, to_version, count(*) from (
+            select app_id, channel, substr(at, 1, 13) as hour,
+              case when action = 'set' then old_version_name else version_name end as from_version,
+              case when action = 'set' then version_name else old_version_name end as to_version
+            from device_events
+            where action in ('set', 'update_fail') and channel != ''
+              and old_version_name != version_name and old_version_name != ''
+          ) as moves
+          group by app_id, channel, hour, from_version, to_version`.execute(db);
+        // ...and the devices first seen in the period (they ran no bundle before). first_seen is never
+        // in a device upsert's SET list (nor is the channel here), so the index costs them nothing
+        // but on insert.
+        await db.schema
+          .createIndex('devices_first_seen')
+          .on('devices')
+          .columns(['app_id', 'first_seen'])
+          .execute();
+      },
+    },
   };
 }
 

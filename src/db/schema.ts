@@ -92,6 +92,10 @@ export interface ChannelsTable {
   /** Failure rate (0-1) that halts a release, or null for no automatic halt. */
   failure_threshold: number | null;
   failure_min_devices: Generated<number>;
+  /** 1: halt a release whose failure rate is above its control group's, the 95% intervals apart. */
+  halt_on_evidence: Generated<Flag>;
+  /** Devices each group needs before the evidence rule judges. */
+  evidence_min_devices: Generated<number>;
   /** 'serve' | 'refuse': devices on a binary nobody registered (domain/native-layer.ts). */
   unregistered_binaries: Generated<string>;
   /** 1: changing what the channel serves needs the release role (services/release-permission.ts). */
@@ -152,6 +156,21 @@ export interface DeviceEventsTable {
   /** The channel the device was on when it reported. */
   channel: Generated<string>;
   at: Timestamp;
+}
+
+/**
+ * Per hour, channel and pair of bundles: how many devices moved from one to the other (an install,
+ * `set`, or a rollback, `update_fail`), counted as the events are written (migration 0024): adoption
+ * over time reads a few hundred of these rows instead of every install in the period.
+ */
+interface InstallMovesHourlyTable {
+  app_id: string;
+  channel: string;
+  /** The hour, as the first 13 characters of an ISO timestamp (2026-05-01T14). */
+  hour: string;
+  from_version: string;
+  to_version: string;
+  devices: number;
 }
 
 export interface WebhooksTable {
@@ -401,6 +420,7 @@ export interface Database {
   channel_history: ChannelHistoryTable;
   devices: DevicesTable;
   device_events: DeviceEventsTable;
+  install_moves_hourly: InstallMovesHourlyTable;
   device_holds: DeviceHoldsTable;
   tokens: TokensTable;
   app_grants: AppGrantsTable;

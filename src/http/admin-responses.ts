@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { AuditRow } from '../db/schema.js';
-import type { AppUpdatedJson, StatsJson } from '../api-types.js';
+import type { AdoptionJson, AppUpdatedJson, ReleaseHealthJson, StatsJson } from '../api-types.js';
 import type { TotpEnrolment, TotpStatus } from '../services/totp.js';
 import type { SessionListing } from '../db/sessions.js';
 import type { ErrorBody } from './errors.js';
@@ -190,6 +190,8 @@ export const channel = z
     allow_downgrade: z.boolean(),
     failure_threshold: nullable(z.number()),
     failure_min_devices: z.number().int(),
+    halt_on_evidence: z.boolean(),
+    evidence_min_devices: z.number().int(),
     unregistered_binaries: z.enum(['serve', 'refuse']),
     protected: z.boolean().meta({
       description: 'Making a bundle live and rollouts need the release role (rollbacks do not).',
@@ -288,6 +290,61 @@ export const stats = z
     plugin_versions: z.array(z.object({ plugin_version: z.string(), devices: z.number().int() })),
   })
   .meta({ id: 'Stats' });
+
+export const adoption = z
+  .object({
+    app_id: z.string(),
+    channel: z.string(),
+    bucket: z.enum(['hour', 'day']),
+    since: at,
+    until: at,
+    versions: z
+      .array(z.string())
+      .meta({ description: 'Every version with devices in some bucket, newest first.' }),
+    points: z
+      .array(z.object({ at, devices: z.record(z.string(), z.number().int()) }))
+      .meta({ description: "Per bucket, oldest first: devices running each version at the bucket's end." }),
+    release: nullable(
+      z.object({
+        version: z.string(),
+        since: nullable(at),
+        installs: z.number().int(),
+        points: z.array(z.object({ at, installs: z.number().int() })),
+      }),
+    ).meta({
+      description: 'Distinct devices that installed the release since it went live, cumulative per bucket.',
+    }),
+  })
+  .meta({ id: 'Adoption' });
+
+const groupHealth = z
+  .object({
+    version: z.string(),
+    devices: z.number().int(),
+    failed: z.number().int(),
+    rate: z.number(),
+    low: z.number().meta({ description: "The 95% Wilson interval's lower end." }),
+    high: z.number().meta({ description: "The 95% Wilson interval's upper end." }),
+    since: nullable(at),
+    until: nullable(at),
+  })
+  .meta({ id: 'GroupHealth' });
+export const releaseHealth = z
+  .object({
+    app_id: z.string(),
+    channel: z.string(),
+    healthy: z.boolean(),
+    reason: z.string(),
+    verdict: nullable(z.enum(['worse', 'no_evidence', 'too_few_devices'])),
+    rollout_percent: nullable(z.number()),
+    release: nullable(groupHealth),
+    control: nullable(groupHealth),
+    previous: nullable(groupHealth),
+    over_threshold: z.boolean(),
+    halt_on_evidence: z.boolean(),
+    evidence_min_devices: z.number().int(),
+  })
+  .meta({ id: 'ReleaseHealth' });
 
 export const device = z
   .object({
@@ -585,6 +642,8 @@ type _ResponseSchemasMatch = [
   Check<Same<Out<typeof history>, ReturnType<typeof historyJson>>>,
   Check<Same<Out<typeof schedule>, ReturnType<typeof scheduleJson>>>,
   Check<Same<Out<typeof stats>, StatsJson>>,
+  Check<Same<Out<typeof adoption>, AdoptionJson>>,
+  Check<Same<Out<typeof releaseHealth>, ReleaseHealthJson>>,
   Check<Same<Out<typeof device>, ReturnType<typeof deviceJson>>>,
   Check<Same<Out<typeof hold>, ReturnType<typeof holdJson>>>,
   Check<Same<Out<typeof token>, ReturnType<typeof tokenJson>>>,

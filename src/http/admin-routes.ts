@@ -286,6 +286,8 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     allowDowngrade: input.allow_downgrade,
     failureThreshold: input.failure_threshold,
     failureMinDevices: input.failure_min_devices,
+    haltOnEvidence: input.halt_on_evidence,
+    evidenceMinDevices: input.evidence_min_devices,
     unregisteredBinaries: input.unregistered_binaries,
     protected: input.protected,
   });
@@ -389,6 +391,15 @@ export function adminRoutes(services: Services, links: DownloadLinks, guard: Adm
     const period = statsPeriod(input);
     return c.json(await services.stats.report(appId, { ...period, channel: input.channel }));
   });
+
+  // Release insight
+  api.get('/apps/:appId/channels/:channel/adoption', read, async (c) => {
+    const [appId, name] = [appParam(c), channelParam(c)];
+    return c.json(await services.insight.adoption(appId, name, query(c, a.adoptionQuery)));
+  });
+  api.get('/apps/:appId/channels/:channel/health', read, async (c) =>
+    c.json(await services.insight.releaseHealth(appParam(c), channelParam(c))),
+  );
 
   // Devices
   api.get('/apps/:appId/devices', read, async (c) => {

@@ -206,6 +206,13 @@ export const channelFlags = {
   allow_downgrade: z.boolean().optional(),
   failure_threshold: z.number().gt(0).max(1).nullable().optional(),
   failure_min_devices: z.number().int().min(1).max(1_000_000).optional(),
+  halt_on_evidence: z.boolean().optional().meta({
+    description:
+      "Halt a rollout when its failure rate's 95% interval lies above the control group's (devices outside the rollout that tried the live bundle over the same hours).",
+  }),
+  evidence_min_devices: z.number().int().min(1).max(1_000_000).optional().meta({
+    description: 'Devices each group (the rollout, the control) needs before the evidence rule judges.',
+  }),
   unregistered_binaries: z.enum(UNREGISTERED_BINARY_RULES).optional().meta({
     description:
       'Devices on a binary nobody registered (`overair native register`): `serve` them (the default) or `refuse` bundles whose native layer is known.',
@@ -255,6 +262,20 @@ export const statsQuery = z.object({
   since: z.string().max(40).optional(),
   until: z.string().max(40).optional(),
   bucket: z.enum(['hour', 'day']).optional(),
+});
+export const adoptionQuery = z.object({
+  bucket: z
+    .enum(['hour', 'day'])
+    .optional()
+    .meta({ description: 'Points per hour or per day (the default).' }),
+  since: z.string().max(40).optional().meta({
+    description:
+      'An ISO date or a time ago (48h, 30d); default 30 days, at most the statistics retention, hourly at most 31 days.',
+  }),
+  version: s.versionName.optional().meta({
+    description:
+      "The release whose installs are counted (default: the channel's rollout, else its live bundle).",
+  }),
 });
 export const devicesQuery = z.object({
   channel: s.channelName.optional(),

@@ -465,6 +465,36 @@ export const ADMIN_OPERATIONS: AdminOperation[] = [
     response: r.releaseRequest,
     errors: { 409: 'Already decided or expired (`release_request_closed`).' },
   },
+  {
+    method: 'get',
+    path: `${CHANNEL}/adoption`,
+    access: 'read',
+    tag: 'Channels',
+    summary:
+      "Devices on each bundle per hour or day, and a release's cumulative installs since it went live.",
+    description:
+      "Each point is the number of the channel's devices running each bundle at the end of the bucket " +
+      '(a stacked area), rebuilt from what devices run now and the installs and rollbacks they reported; ' +
+      'devices first seen later are left out of earlier buckets. The period is kept within the statistics ' +
+      'retention (`OVERAIR_STATS_RETENTION_DAYS`). See docs/release-control.md#adoption-over-time.',
+    query: a.adoptionQuery,
+    response: r.adoption,
+  },
+  {
+    method: 'get',
+    path: `${CHANNEL}/health`,
+    access: 'read',
+    tag: 'Channels',
+    summary:
+      "The release's failure rate with its 95% interval, against the one replaced and a rollout's control.",
+    description:
+      "The judged release is the channel's rollout bundle, else its live one. A failure is a failure to " +
+      'start (update_fail, app_launch_timeout) or to download. During a rollout, the control group is the ' +
+      "devices outside the rollout that tried the live bundle over the same hours; `healthy` is false when the rollout's 95% " +
+      "Wilson interval lies wholly above the control's with at least `evidence_min_devices` in each group, " +
+      'or when the failure threshold would halt it. See docs/release-control.md#release-health.',
+    response: r.releaseHealth,
+  },
   // Statistics and devices
   {
     method: 'get',

@@ -105,6 +105,8 @@ export function channelJson(channel: ChannelView): ChannelJson {
     allow_downgrade: channel.allow_downgrade === 1,
     failure_threshold: channel.failure_threshold,
     failure_min_devices: channel.failure_min_devices,
+    halt_on_evidence: channel.halt_on_evidence === 1,
+    evidence_min_devices: channel.evidence_min_devices,
     unregistered_binaries: channel.unregistered_binaries as ChannelJson['unregistered_binaries'],
     protected: channel.protected === 1,
     created_at: channel.created_at,

@@ -39,6 +39,9 @@ export interface ChannelChanges {
   /** A failure rate (0-1) that halts a release automatically, or null for none. */
   failureThreshold?: number | null;
   failureMinDevices?: number;
+  /** Halt a rollout on evidence (domain/release-health.ts), and the devices each group needs first. */
+  haltOnEvidence?: boolean;
+  evidenceMinDevices?: number;
   /** Devices on a binary nobody registered: served or refused (the native compatibility gate). */
   unregisteredBinaries?: UnregisteredBinaryRule;
   /** Changing what the channel serves needs the release role (services/release-permission.ts). */
@@ -69,6 +72,8 @@ function columnsOf(changes: ChannelChanges): Updateable<ChannelsTable> {
     allow_downgrade: flag(changes.allowDowngrade),
     failure_threshold: changes.failureThreshold,
     failure_min_devices: changes.failureMinDevices,
+    halt_on_evidence: flag(changes.haltOnEvidence),
+    evidence_min_devices: changes.evidenceMinDevices,
     unregistered_binaries: changes.unregisteredBinaries,
     protected: flag(changes.protected),
   };

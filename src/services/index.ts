@@ -15,12 +15,13 @@ import { DeviceHolds } from './holds.js';
 import { DeviceService } from './devices.js';
 import { LiveWatch } from './live-watch.js';
 import { LiveRepo } from '../db/live.js';
+import { InsightService } from './insight.js';
 import { NativeBuildService } from './native-builds.js';
 import { NativeGateService } from './native-gate.js';
 import { Readiness } from './readiness.js';
 import { ReleaseCache } from './release-cache.js';
 import { ReleaseRequestService } from './release-requests.js';
-import { RolloutScheduler, thresholdGate, type Clock, type ReleaseGate } from './rollout-scheduler.js';
+import { RolloutScheduler, healthGate, type Clock, type ReleaseGate } from './rollout-scheduler.js';
 import { SafetyService } from './safety.js';
 import { SessionService } from './sessions.js';
 import { SsoService, type SsoOptions } from './sso.js';
@@ -59,6 +60,8 @@ export interface ServiceOptions {
   rollouts?: { tickMs?: number; clock?: Clock; gate?: ReleaseGate };
   /** This instance's metrics (served at /metrics when configured); a private set unless given. */
   metrics?: Metrics;
+  /** OVERAIR_STATS_RETENTION_DAYS: how far back release insight may look (0 or unset: no limit). */
+  statsRetentionDays?: number;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -91,13 +94,15 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     metrics,
   );
   const channels = new ChannelService(repos, cache, webhooks, metrics);
-  // The automatic halt judges releases after each write of device events.
-  const safety = new SafetyService(repos, channels, log);
-  // Scheduled rollouts go on to their next step only when the gate finds the release healthy.
+  const insight = new InsightService(repos, activity, options.statsRetentionDays);
+  // The automatic halt judges releases after each write of device events (threshold and evidence).
+  const safety = new SafetyService(repos, channels, log, insight);
+  // Scheduled rollouts go on to their next step only when the gate finds the release healthy: by
+  // the failure threshold and the evidence rule (release health, src/domain/release-health.ts).
   const rollouts = new RolloutScheduler(repos, channels, log, {
     tickMs: options.rollouts?.tickMs ?? 30_000,
     clock: options.rollouts?.clock,
-    gate: options.rollouts?.gate ?? thresholdGate(repos),
+    gate: options.rollouts?.gate ?? healthGate(insight),
   });
   const holds = new DeviceHolds(repos, cache);
   // Holds first: a device that just failed a release must not be offered it again before anything else.
@@ -153,6 +158,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     updates: new UpdateService(cache, activity, live),
     channelSelf: new ChannelSelfService(repos, cache, activity),
     stats: new StatsService(cache, activity, repos, metrics, live),
+    insight,
     safety,
     readiness: new Readiness(
       { database: () => pingDatabase(repos.db), storage: async () => store.ping?.() },

@@ -6,8 +6,9 @@ import type { Repos } from '../db/index.js';
 import type { RolloutScheduleRow } from '../db/schema.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { dueStep, stepEndsAt, type RolloutStep } from '../domain/rollout-schedule.js';
+import { OverairError } from '../errors.js';
 import type { ChannelService } from './channels.js';
-import { assessRelease } from './safety.js';
+import type { InsightService } from './insight.js';
 
 /**
  * Whether a release may go on to its next step: asked by the scheduler when a step's time is up.
@@ -16,19 +17,21 @@ import { assessRelease } from './safety.js';
 export type ReleaseGate = (appId: string, channel: string) => Promise<{ healthy: boolean; reason: string }>;
 
 /**
- * Today's rule (the automatic halt's, src/services/safety.ts): a channel with a failure threshold
- * whose current release fails at least that often, over at least its minimum of devices, is
- * unhealthy; a channel without a threshold is always healthy.
+ * Release health (InsightService.releaseHealth, docs/release-control.md#release-health): a release is
+ * unhealthy when the channel's failure threshold would halt it, or when, during the rollout, its
+ * failure rate's 95% interval lies wholly above its control group's with enough devices in each
+ * (whether or not the channel halts on evidence by itself). A channel gone is unhealthy.
  */
-export function thresholdGate(repos: Repos): ReleaseGate {
+export function healthGate(insight: Pick<InsightService, 'releaseHealth'>): ReleaseGate {
   return async (appId, name) => {
-    const channel = await repos.channels.find(appId, name);
-    if (!channel) return { healthy: false, reason: `channel "${name}" no longer exists` };
-    if (channel.failure_threshold === null)
-      return { healthy: true, reason: 'the channel has no failure threshold' };
-    const assessment = await assessRelease(repos, channel);
-    if (!assessment) return { healthy: true, reason: 'no release to judge' };
-    return { healthy: !assessment.failing, reason: assessment.reason };
+    try {
+      const { healthy, reason } = await insight.releaseHealth(appId, name);
+      return { healthy, reason };
+    } catch (error) {
+      if (error instanceof OverairError && error.code === 'channel_not_found')
+        return { healthy: false, reason: `channel "${name}" no longer exists` };
+      throw error;
+    }
   };
 }
 

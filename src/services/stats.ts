@@ -190,6 +190,8 @@ export class StatsService {
     let deleted = 0;
     for (const app of await this.repos.apps.list()) {
       deleted += await this.repos.stats.deleteEventsBefore(app.id, cutoff, between);
+      // Adoption's hourly counts of installs go with the events they were counted from.
+      await this.repos.insight.deleteMovesBefore(app.id, cutoff);
       if (!(await between())) break;
     }
     return deleted;

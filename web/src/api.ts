@@ -1,11 +1,13 @@
 import type { BundleJson, SessionJson } from '../../src/api-types.js';
 
 export type {
+  AdoptionJson,
   AppJson,
   BundleJson,
   ChannelJson,
   CompatibilityJson,
   DeviceJson,
+  GroupHealthJson,
   HistoryJson,
   HoldJson,
   LiveStreamJson,
@@ -14,6 +16,7 @@ export type {
   RolesJson,
   ReleaseRequestJson,
   RolloutScheduleJson,
+  ReleaseHealthJson,
   SessionListingJson,
   StatsJson,
   TokenJson,

@@ -33,6 +33,8 @@ interface ChannelUpdateOptions {
   downgrade?: string;
   failureThreshold?: string;
   failureMinDevices?: string;
+  haltOnEvidence?: string;
+  evidenceMinDevices?: string;
   unregisteredBinaries?: string;
   protected?: string;
 }
@@ -55,6 +57,9 @@ function channelChanges(options: ChannelUpdateOptions): Record<string, unknown> 
   }
   if (options.failureMinDevices !== undefined)
     changes.failure_min_devices = Number(options.failureMinDevices);
+  if (options.haltOnEvidence !== undefined) changes.halt_on_evidence = onOff(options.haltOnEvidence);
+  if (options.evidenceMinDevices !== undefined)
+    changes.evidence_min_devices = Number(options.evidenceMinDevices);
   if (options.unregisteredBinaries !== undefined)
     changes.unregistered_binaries = options.unregisteredBinaries;
   if (options.protected !== undefined) changes.protected = onOff(options.protected);

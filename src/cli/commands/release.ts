@@ -73,6 +73,14 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     )
     .option('--failure-min-devices <n>', 'devices that must have tried a release before it can be halted')
     .option(
+      '--halt-on-evidence <on|off>',
+      "halt a rollout whose failure rate's 95% interval lies above the control group's (devices installing the live bundle meanwhile)",
+    )
+    .option(
+      '--evidence-min-devices <n>',
+      'devices each group needs before the evidence rule judges (default 100)',
+    )
+    .option(
       '--unregistered-binaries <serve|refuse>',
       'devices on a binary nobody registered (overair native register): serve them, or refuse bundles whose native layer is known',
     )
@@ -104,6 +112,28 @@ export function registerReleaseCommands(program: Command, io: CliIo): void {
     .description('stop the running schedule; the rollout stays at its current step')
     .option(...appOption)
     .action(run(io, async () => (await import('../actions/release.js')).channelScheduleCancel));
+
+  channel
+    .command('adoption <channel>')
+    .description(
+      "devices on each bundle per hour or day, and the current release's installs since it went live",
+    )
+    .option(...appOption)
+    .option('--bucket <hour|day>', 'one row per hour or per day (default day)')
+    .option('--since <when>', 'from an ISO date or a time ago such as 48h, 7d (default 30d)')
+    .option(
+      '--version <version>',
+      "count this release's installs (default: the rollout's, else the live bundle)",
+    )
+    .action(run(io, async () => (await import('../actions/insight.js')).channelAdoption));
+
+  channel
+    .command('health <channel>')
+    .description(
+      "the current release's failure rate with its 95% interval, next to the release it replaced and a rollout's control group",
+    )
+    .option(...appOption)
+    .action(run(io, async () => (await import('../actions/insight.js')).channelHealth));
 
   channel
     .command('delete <channel>')

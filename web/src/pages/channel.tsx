@@ -29,6 +29,7 @@ import { Link, path } from '../router.js';
 import { AppHeader } from './app-nav.js';
 import { HistoryItem, RolloutMeter } from './app-overview.js';
 import { PendingRequests } from './release-requests.js';
+import { AdoptionCard, HealthCard } from './insight.js';
 
 /** One channel: what it serves, release, staged rollout, roll back, its rules and its history. */
 export function ChannelPage({ appId, channel: name }: { appId: string; channel: string }) {
@@ -112,6 +113,8 @@ export function ChannelPage({ appId, channel: name }: { appId: string; channel: 
             hideWhenEmpty={!c.protected}
             onDecided={changed}
           />
+          <AdoptionCard appId={appId} channel={name} />
+          <HealthCard key={`${c.version}:${c.rollout?.version ?? ''}`} appId={appId} channel={name} />
           <Card title="History" className="span-2">
             {!history.loading && history.items.length === 0 && (
               <Empty>Nothing released on this channel yet.</Empty>
@@ -516,6 +519,8 @@ interface RulesForm {
   /** Percent as typed; empty turns the automatic halt off. */
   threshold: string;
   min_devices: string;
+  halt_on_evidence: boolean;
+  evidence_min_devices: string;
 }
 
 function formOf(channel: ChannelJson): RulesForm {
@@ -527,6 +532,8 @@ function formOf(channel: ChannelJson): RulesForm {
     threshold:
       channel.failure_threshold === null ? '' : String(Math.round(channel.failure_threshold * 1000) / 10),
     min_devices: String(channel.failure_min_devices),
+    halt_on_evidence: channel.halt_on_evidence,
+    evidence_min_devices: String(channel.evidence_min_devices),
   };
 }
 
@@ -555,6 +562,9 @@ function Rules(props: { route: string; channel: ChannelJson; editable: boolean; 
     }
     if (form.min_devices.trim() !== before.min_devices)
       result.failure_min_devices = number(form.min_devices.trim());
+    if (form.halt_on_evidence !== before.halt_on_evidence) result.halt_on_evidence = form.halt_on_evidence;
+    if (form.evidence_min_devices.trim() !== before.evidence_min_devices)
+      result.evidence_min_devices = number(form.evidence_min_devices.trim());
     return result;
   };
   const pending = Object.keys(changes()).length > 0;
@@ -657,6 +667,23 @@ function Rules(props: { route: string; channel: ChannelJson; editable: boolean; 
               />
             </Field>
           </div>
+          <label className="check">
+            <input
+              type="checkbox"
+              name="halt_on_evidence"
+              checked={form.halt_on_evidence}
+              onChange={(event) => update({ halt_on_evidence: event.target.checked })}
+            />
+            Halt a rollout that fails more than its control group (95% intervals apart)
+          </label>
+          <Field label="Devices per group before judging">
+            <input
+              name="evidence_min_devices"
+              inputMode="numeric"
+              value={form.evidence_min_devices}
+              onChange={(event) => update({ evidence_min_devices: event.target.value })}
+            />
+          </Field>
         </fieldset>
         <ErrorBox error={action.error} />
         {props.editable && (

@@ -1,0 +1,428 @@
+/**
+ * `tsx bench/adoption.ts`: how long release insight's queries take at fleet scale (issue #19), on
+ * SQLite and PostgreSQL. Not part of `npm run bench`'s ratios: these are absolute query times, on
+ * whatever machine runs it (say which, and how loaded, when quoting them).
+ *
+ * Seeding, straight into the tables (no server): one app whose channel "production" holds all
+ * BENCH_ADOPTION_DEVICES devices (default 1 000 000: the worst case, every device on one channel)
+ * and BENCH_ADOPTION_EVENTS events (default 10 000 000) over the last BENCH_ADOPTION_DAYS days (30).
+ * Five releases went live at days -28, -21, -14, -7 and -3 (channel history says when), and a rollout
+ * of a sixth to 20% began a day ago. Each device, first seen at a random time over 90 days, installs
+ * each release that went live after it appeared with probability 0.8, a random time within three days
+ * of the release (download_complete then set, and progress events to make up the event count); 2% of
+ * installs fail to start (set, update_fail, app_launch_timeout: rolled back) and 1% of downloads fail.
+ * Devices end on what they installed last, seen within the last two days. Everything is drawn from a
+ * fixed seed. The hourly counts of installs (install_moves_hourly) that the server keeps as it writes
+ * events are made from the events at the end, in one statement. SQLite rows go in through better-sqlite3's prepared statements, PostgreSQL's through
+ * INSERT ... SELECT FROM unnest(...) (10 000 rows a statement); then ANALYZE, as a server's
+ * autovacuum (PostgreSQL) or nothing (SQLite: its server never analyzes) would leave them.
+ *
+ * Measured, BENCH_ADOPTION_RUNS times each (default 3; the first is also shown, as a cold cache):
+ *   - adoption per day over 30 days, and per hour over 7 days (GET .../adoption);
+ *   - the release health of the channel during the rollout (GET .../health: the rollout, its control
+ *     group, the release it replaced, the threshold rule);
+ *   - the evidence judgement alone: what SafetyService runs after a write-behind flush with failures.
+ *
+ * Knobs: BENCH_ADOPTION_DEVICES, BENCH_ADOPTION_EVENTS, BENCH_ADOPTION_DAYS, BENCH_ADOPTION_RUNS,
+ * BENCH_ADOPTION_DATABASES (a subset of "sqlite,postgres"). 1/10 size:
+ * `BENCH_ADOPTION_DEVICES=100000 BENCH_ADOPTION_EVENTS=1000000 npx tsx bench/adoption.ts`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
+import pg from 'pg';
+import pino from 'pino';
+import { openPostgres, openSqlite, type DatabaseHandle } from '../src/db/connect.js';
+import { Repos } from '../src/db/index.js';
+import { DeviceActivity } from '../src/services/device-activity.js';
+import { InsightService } from '../src/services/insight.js';
+import { startPostgres } from '../test/helpers/postgres.js';
+import { atCleanup, makeTempDir, printTable, runBench } from './harness.js';
+
+function envNumber(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: expected a positive integer`);
+  return value;
+}
+
+const DEVICES = envNumber('BENCH_ADOPTION_DEVICES', 1_000_000);
+const EVENTS = envNumber('BENCH_ADOPTION_EVENTS', 10_000_000);
+const DAYS = envNumber('BENCH_ADOPTION_DAYS', 30);
+const RUNS = envNumber('BENCH_ADOPTION_RUNS', 3);
+const DATABASES = new Set((process.env.BENCH_ADOPTION_DATABASES ?? 'sqlite,postgres').split(','));
+
+const APP = 'com.bench.adoption';
+const CHANNEL = 'production';
+const DAY = 86_400_000;
+const NOW = Date.now();
+/** Releases: version and the day (before now) it went live; the last is rolled out to 20%. */
+const RELEASES = [
+  { version: '1.0.0', day: 28 },
+  { version: '1.1.0', day: 21 },
+  { version: '1.2.0', day: 14 },
+  { version: '1.3.0', day: 7 },
+  { version: '1.4.0', day: 3 },
+];
+const ROLLOUT = { version: '1.5.0', day: 1, percent: 20 };
+const BUILTIN = '0.9.0';
+
+/** mulberry32: a small deterministic PRNG, so every run seeds the same data. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+type EventRow = [device: string, action: string, version: string, old: string, at: string];
+type DeviceRow = { id: string; version: string; firstSeen: string; lastSeen: string };
+
+/**
+ * The fleet, device by device: its row and its events, handed to `sink` in chunks. The filler
+ * progress events per install are sized so the events add up to about EVENTS.
+ */
+async function generate(sink: {
+  devices(rows: DeviceRow[]): Promise<void>;
+  events(rows: EventRow[]): Promise<void>;
+}): Promise<{ devices: number; events: number }> {
+  const random = prng(19);
+  const releases = [...RELEASES, ROLLOUT].map((release) => ({ ...release, at: NOW - release.day * DAY }));
+  // Installs per device on average, to size the filler events.
+  const installs = DEVICES * (RELEASES.length * 0.8 * 0.8 + 0.2 * 0.8);
+  const filler = Math.max(0, Math.round(EVENTS / installs) - 2);
+  const progress = [
+    'download_10',
+    'download_20',
+    'download_30',
+    'download_40',
+    'download_50',
+    'download_60',
+    'download_70',
+    'download_80',
+    'download_90',
+  ];
+  let devices: DeviceRow[] = [];
+  let events: EventRow[] = [];
+  let total = 0;
+  const windowStart = NOW - DAYS * DAY;
+  for (let index = 0; index < DEVICES; index++) {
+    const id = `device-${index.toString(36).padStart(5, '0')}`;
+    const firstSeen = NOW - random() * 90 * DAY;
+    let version = BUILTIN;
+    let lastAt = firstSeen;
+    const inRollout = random() < ROLLOUT.percent / 100;
+    for (const release of releases) {
+      if (release === releases.at(-1) && !inRollout) continue;
+      if (release.at < firstSeen || random() >= 0.8) continue;
+      const at = Math.min(NOW - 1000, release.at + random() * 3 * DAY);
+      if (at < windowStart) {
+        // Before the period: no event kept (retention), only the result.
+        version = release.version;
+        lastAt = at;
+        continue;
+      }
+      let t = at;
+      const event = (action: string) => events.push([id, action, release.version, version, iso((t += 1000))]);
+      for (let n = 0; n < filler; n++) event(progress[n % progress.length]!);
+      if (random() < 0.01) {
+        event('download_fail');
+      } else {
+        event('download_complete');
+        event('set');
+        if (random() < 0.02) {
+          event('update_fail');
+          event('app_launch_timeout');
+        } else version = release.version;
+      }
+      lastAt = t;
+    }
+    const lastSeen = Math.max(lastAt, NOW - random() * 2 * DAY);
+    devices.push({ id, version, firstSeen: iso(firstSeen), lastSeen: iso(lastSeen) });
+    if (devices.length >= 10_000) {
+      await sink.devices(devices);
+      devices = [];
+    }
+    if (events.length >= 10_000) {
+      total += events.length;
+      await sink.events(events);
+      events = [];
+    }
+  }
+  if (devices.length) await sink.devices(devices);
+  total += events.length;
+  if (events.length) await sink.events(events);
+  return { devices: DEVICES, events: total };
+}
+
+/** The app, its bundles, the channel (with its rollout and settings) and the history of releases. */
+async function seedRelease(handle: DatabaseHandle): Promise<void> {
+  const db = handle.db;
+  const created = iso(NOW - 40 * DAY);
+  await db.insertInto('apps').values({ id: APP, name: APP, created_at: created }).execute();
+  const ids = new Map<string, number>();
+  for (const { version } of [...RELEASES, ROLLOUT]) {
+    const row = await db
+      .insertInto('bundles')
+      .values({
+        app_id: APP,
+        version,
+        sha256: version.padEnd(64, '0'),
+        size: 1,
+        location: 'blob',
+        external_url: null,
+        checksum: 'x',
+        session_key: null,
+        key_id: null,
+        min_native_version: null,
+        notes: null,
+        signature: null,
+        created_at: created,
+        created_by: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    ids.set(version, row.id);
+  }
+  const live = RELEASES.at(-1)!.version;
+  const channel = await db
+    .insertInto('channels')
+    .values({
+      app_id: APP,
+      name: CHANNEL,
+      bundle_id: ids.get(live)!,
+      is_default: 1,
+      allow_self_assign: 0,
+      created_at: created,
+      updated_at: iso(NOW),
+      rollout_bundle_id: ids.get(ROLLOUT.version)!,
+      rollout_percent: ROLLOUT.percent,
+      failure_threshold: 0.2,
+      failure_min_devices: 100,
+      halt_on_evidence: 1,
+      evidence_min_devices: 1000,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  let previous: string | null = null;
+  for (const release of [...RELEASES, ROLLOUT]) {
+    await db
+      .insertInto('channel_history')
+      .values({
+        app_id: APP,
+        channel_id: channel.id,
+        channel_name: CHANNEL,
+        action: release === ROLLOUT ? 'rollout' : 'set',
+        bundle_id: ids.get(release.version)!,
+        version: release.version,
+        previous_version: release === ROLLOUT ? live : previous,
+        reason: null,
+        at: iso(NOW - release.day * DAY),
+        actor: 'bench',
+      })
+      .execute();
+    previous = release.version;
+  }
+}
+
+const deviceValues = (row: DeviceRow) => [
+  APP,
+  row.id,
+  'android',
+  row.version,
+  '1.0.0',
+  '1',
+  '14',
+  '8.51.23',
+  '',
+  '',
+  CHANNEL,
+  0,
+  1,
+  row.firstSeen,
+  row.lastSeen,
+];
+const DEVICE_COLUMNS =
+  'app_id, device_id, platform, version_name, version_build, version_code, version_os, plugin_version, ' +
+  'custom_id, requested_channel, channel, is_emulator, is_prod, first_seen, last_seen';
+/** What the server counts per hour as it writes the events (db/devices.ts insertEvents), at once. */
+const COUNT_MOVES = `insert into install_moves_hourly (app_id, channel, hour, from_version, to_version, devices)
+  select app_id, channel, hour, from_version, to_version, count(*) from (
+    select app_id, channel, substr(at, 1, 13) as hour,
+      case when action = 'set' then old_version_name else version_name end as from_version,
+      case when action = 'set' then version_name else old_version_name end as to_version
+    from device_events
+    where action in ('set', 'update_fail') and channel != ''
+      and old_version_name != version_name and old_version_name != ''
+  ) as moves
+  group by app_id, channel, hour, from_version, to_version`;
+const EVENT_COLUMNS =
+  'app_id, device_id, action, version_name, old_version_name, platform, plugin_version, channel, at';
+
+async function seedSqlite(file: string): Promise<{ devices: number; events: number }> {
+  const raw = new SQLite(file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = OFF');
+  const insertDevice = raw.prepare(
+    `insert into devices (${DEVICE_COLUMNS}) values (${DEVICE_COLUMNS.split(',')
+      .map(() => '?')
+      .join(', ')})`,
+  );
+  const insertEvent = raw.prepare(
+    `insert into device_events (${EVENT_COLUMNS}) values (?, ?, ?, ?, ?, 'android', '8.51.23', '${CHANNEL}', ?)`,
+  );
+  const devices = raw.transaction((rows: DeviceRow[]) => {
+    for (const row of rows) insertDevice.run(...deviceValues(row));
+  });
+  const events = raw.transaction((rows: EventRow[]) => {
+    for (const [device, action, version, old, at] of rows)
+      insertEvent.run(APP, device, action, version, old, at);
+  });
+  const counts = await generate({
+    devices: async (rows) => devices(rows),
+    events: async (rows) => events(rows),
+  });
+  raw.exec(COUNT_MOVES);
+  raw.exec('analyze');
+  raw.close();
+  return counts;
+}
+
+async function seedPostgres(url: string): Promise<{ devices: number; events: number }> {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    const counts = await generate({
+      async devices(rows) {
+        const columns = DEVICE_COLUMNS.split(', ');
+        const values = columns.map((_, column) => rows.map((row) => deviceValues(row)[column]));
+        const types = columns.map((name) =>
+          name === 'is_emulator' || name === 'is_prod' ? 'int[]' : 'text[]',
+        );
+        await pool.query(
+          `insert into devices (${DEVICE_COLUMNS}) select * from unnest(${types.map((type, n) => `$${n + 1}::${type}`).join(', ')})`,
+          values,
+        );
+      },
+      async events(rows) {
+        const column = (n: number) => rows.map((row) => row[n]);
+        await pool.query(
+          `insert into device_events (${EVENT_COLUMNS}) select '${APP}', d, a, v, o, 'android', '8.51.23', '${CHANNEL}', t
+           from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) as e(d, a, v, o, t)`,
+          [column(0), column(1), column(2), column(3), column(4)],
+        );
+      },
+    });
+    await pool.query(COUNT_MOVES);
+    await pool.query('analyze');
+    return counts;
+  } finally {
+    await pool.end();
+  }
+}
+
+async function time(work: () => Promise<unknown>): Promise<{ first: number; median: number }> {
+  const times: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const started = performance.now();
+    await work();
+    times.push(performance.now() - started);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  return { first: times[0]!, median: sorted[Math.floor(sorted.length / 2)]! };
+}
+
+async function measure(
+  label: string,
+  handle: DatabaseHandle,
+  seeded: { devices: number; events: number; seconds: number },
+) {
+  const repos = new Repos(handle.db);
+  const log = pino({ level: 'silent' });
+  const insight = new InsightService(repos, new DeviceActivity(repos, log), 0);
+  const channel = (await repos.channels.find(APP, CHANNEL))!;
+  const results: { name: string; first: number; median: number; note: string }[] = [];
+  const add = async (name: string, work: () => Promise<string>) => {
+    let note = '';
+    const timing = await time(async () => (note = await work()));
+    results.push({ name, ...timing, note });
+  };
+  await add('adoption, per day, 30 days', async () => {
+    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'day', since: `${DAYS}d` });
+    const last = answer.points.at(-1)!.devices;
+    return `${answer.points.length} points; now ${Object.values(last).reduce((a, b) => a + b, 0)} devices; ${answer.release?.installs} installs of ${answer.release?.version}`;
+  });
+  await add('adoption, per hour, 7 days', async () => {
+    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'hour', since: '7d' });
+    return `${answer.points.length} points`;
+  });
+  await add('release health (rollout)', async () => {
+    const health = await insight.releaseHealth(APP, CHANNEL);
+    return `${health.verdict}: ${health.release?.failed}/${health.release?.devices} vs control ${health.control?.failed}/${health.control?.devices}`;
+  });
+  await add('evidence judgement (after a flush)', async () => {
+    const evidence = await insight.evidence(channel);
+    return evidence?.verdict ?? 'none';
+  });
+  console.log(
+    `\n${label}: ${seeded.devices.toLocaleString('en')} devices, ${seeded.events.toLocaleString('en')} events, seeded in ${seeded.seconds.toFixed(0)} s`,
+  );
+  printTable([
+    ['query', `first ms`, `median of ${RUNS} ms`, 'answer'],
+    ...results.map((r) => [r.name, r.first.toFixed(0), r.median.toFixed(0), r.note]),
+  ]);
+  if (handle.dialect === 'sqlite') {
+    const plan = await sql<{ detail: string }>`explain query plan select count(*) from device_events
+      where app_id = ${APP} and channel = ${CHANNEL} and action in ('set', 'update_fail') and at >= ${iso(NOW - DAY)}`.execute(
+      handle.db,
+    );
+    console.log(`plan of the installs read: ${plan.rows.map((row) => row.detail).join('; ')}`);
+  }
+}
+
+await runBench('bench/adoption.ts', 'the databases', async () => {
+  console.log(
+    `Release insight at ${DEVICES.toLocaleString('en')} devices and about ${EVENTS.toLocaleString('en')} events over ${DAYS} days; ${RUNS} runs per query`,
+  );
+  if (DATABASES.has('sqlite')) {
+    // BENCH_ADOPTION_SQLITE_DIR: seed into that folder once and measure again there next time.
+    const kept = process.env.BENCH_ADOPTION_SQLITE_DIR;
+    const dir = kept ?? (await makeTempDir('overair-adoption-'));
+    const file = path.join(dir, 'overair.db');
+    const reuse = kept !== undefined && fs.existsSync(file);
+    const started = performance.now();
+    let counts = { devices: DEVICES, events: EVENTS };
+    if (!reuse) {
+      const migrated = await openSqlite(file);
+      await seedRelease(migrated);
+      await migrated.close();
+      counts = await seedSqlite(file);
+    }
+    const handle = await openSqlite(file);
+    try {
+      await measure('SQLite', handle, { ...counts, seconds: (performance.now() - started) / 1000 });
+    } finally {
+      await handle.close();
+    }
+  }
+  if (DATABASES.has('postgres')) {
+    const postgres = await startPostgres();
+    atCleanup(() => postgres.destroy());
+    const url = postgres.urlOf(await postgres.createDatabase());
+    const handle = await openPostgres(url, { max: 4 });
+    try {
+      await seedRelease(handle);
+      const started = performance.now();
+      const counts = await seedPostgres(url);
+      await measure('PostgreSQL 15', handle, { ...counts, seconds: (performance.now() - started) / 1000 });
+    } finally {
+      await handle.close();
+    }
+  }
+  return 0;
+});
