@@ -59,6 +59,8 @@ export interface ServerOptions {
    * gate that judges a release between steps (healthGate unless given).
    */
   rollouts?: { clock?: Clock; tickMs?: number; gate?: ReleaseGate };
+  /** The least time between two judgements of a channel on evidence (EVIDENCE_INTERVAL_MS unless given). */
+  evidenceIntervalMs?: number;
 }
 
 /** Opens the database (migrating it), the bundle store, and starts listening. */
@@ -109,6 +111,7 @@ export async function startServer(
     },
     metrics,
     statsRetentionDays: config.statsRetentionDays,
+    evidenceIntervalMs: options.evidenceIntervalMs,
   });
   // Instances sharing a PostgreSQL database tell each other which apps' releases they changed.
   const notifications =

@@ -12,13 +12,15 @@ import { cli } from './helpers/cli.js';
 import { Fleet, type SimDevice } from './helpers/fleet.js';
 import { ADMIN_TOKEN, startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
 import { runSql } from './helpers/sql.js';
+import { waitFor } from './helpers/wait.js';
 import { makeZip } from './helpers/zips.js';
 
 let server: TestServer;
 
 beforeAll(async () => {
   // The webhook receiver of the evidence halt listens on loopback.
-  server = await startTestServer({ OVERAIR_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' });
+  // Each flush judged on evidence at once (the 30 s between judgements is tested on its own below).
+  server = await startTestServer({ OVERAIR_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' }, { evidenceIntervalMs: 0 });
 });
 afterAll(() => server.stop());
 
@@ -242,6 +244,47 @@ describe('release health and the halt on evidence', () => {
   };
   const historyOf = async (appId: string) =>
     (await server.api('GET', `${channelRoute(appId)}/history`)).body.items as any[];
+
+  it('judges a channel on evidence at most once per interval, and the last failures at its end', async () => {
+    const throttled = await startTestServer({}, { evidenceIntervalMs: 1500 });
+    const main = server;
+    server = throttled;
+    try {
+      const APP = 'com.example.throttled';
+      await setupApp(APP, ['1.0.0', '1.1.0'], '1.0.0');
+      await server.api('PATCH', channelRoute(APP), { halt_on_evidence: true });
+      await server.api('POST', `${channelRoute(APP)}/rollout`, { version: '1.1.0', percent: 50 });
+      // Each judgement is a query over the release's devices: when they ran.
+      const insight = throttled.services.insight;
+      const evidence = insight.evidence.bind(insight);
+      const judged: number[] = [];
+      insight.evidence = async (channel) => {
+        judged.push(Date.now());
+        return evidence(channel);
+      };
+      const failure = {
+        app_id: APP,
+        device_id: 'phone-1',
+        action: 'update_fail',
+        version_name: '1.1.0',
+        old_version_name: '1.0.0',
+        platform: 'android',
+        plugin_version: '8.0.0',
+        channel: 'production',
+        at: new Date().toISOString(),
+      };
+      // Three flushes with failures in a row: judged at the first, once more at the interval's end.
+      for (let i = 0; i < 3; i++) await throttled.services.safety.afterWrite([failure]);
+      expect(judged).toHaveLength(1);
+      await waitFor(() => judged.length === 2);
+      expect(judged[1]! - judged[0]!).toBeGreaterThanOrEqual(1400);
+      await new Promise((resolve) => setTimeout(resolve, 1800));
+      expect(judged).toHaveLength(2);
+    } finally {
+      server = main;
+      await throttled.stop();
+    }
+  });
 
   it('halts a rollout whose devices fail more than the control group, saying why, once', async () => {
     const APP = 'com.example.evidence';

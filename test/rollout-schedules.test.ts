@@ -159,10 +159,10 @@ describe('a healthy scheduled rollout', () => {
     ]);
     expect(entries[0].reason).toBe('scheduled rollout 1%:1h,10%:6h,50%:1d,100%: step 1 of 4, 1% of devices');
     expect(entries[1].reason).toBe(
-      'scheduled rollout: step 2 of 4, 10% of devices (the channel has no failure threshold)',
+      'scheduled rollout: step 2 of 4, 10% of devices (not enough devices to judge: 1.3.0 has 0, the control on 1.2.0 0; each group needs 100)',
     );
     expect(entries[3].reason).toBe(
-      'scheduled rollout: step 4 of 4, rollout completed (the channel has no failure threshold)',
+      'scheduled rollout: step 4 of 4, rollout completed (not enough devices to judge: 1.3.0 has 0, the control on 1.2.0 0; each group needs 100)',
     );
     const advanced = await waitFor(
       () => eventsOf(APP, 'rollout.advanced').length === 4 && eventsOf(APP, 'rollout.advanced'),

@@ -62,6 +62,8 @@ export interface ServiceOptions {
   metrics?: Metrics;
   /** OVERAIR_STATS_RETENTION_DAYS: how far back release insight may look (0 or unset: no limit). */
   statsRetentionDays?: number;
+  /** The least time between two judgements of a channel on evidence (EVIDENCE_INTERVAL_MS unless given). */
+  evidenceIntervalMs?: number;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -96,7 +98,7 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   const channels = new ChannelService(repos, cache, webhooks, metrics);
   const insight = new InsightService(repos, activity, options.statsRetentionDays);
   // The automatic halt judges releases after each write of device events (threshold and evidence).
-  const safety = new SafetyService(repos, channels, log, insight);
+  const safety = new SafetyService(repos, channels, log, insight, options.evidenceIntervalMs);
   // Scheduled rollouts go on to their next step only when the gate finds the release healthy: by
   // the failure threshold and the evidence rule (release health, src/domain/release-health.ts).
   const rollouts = new RolloutScheduler(repos, channels, log, {

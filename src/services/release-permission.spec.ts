@@ -32,7 +32,8 @@ describe('release permission', () => {
   it('names the principal, so that a requester is told apart from an approver of the same name', () => {
     expect(releaseCallerOf(token('publish'), 'token:ci', 'a').identity).toBe('token:7');
     expect(
-      releaseCallerOf({ kind: 'user', id: 7, name: 'ci', grants: grantsFromScope('publish') }, 'user:ci', 'a').identity,
+      releaseCallerOf({ kind: 'user', id: 7, name: 'ci', grants: grantsFromScope('publish') }, 'user:ci', 'a')
+        .identity,
     ).toBe('user:7');
   });
 

@@ -18,7 +18,7 @@ const HISTORY_DEPTH = 50;
  * failures in every flush must not run it in every flush. A flush inside the interval leaves a
  * judgement for its end, so the last failures are always judged.
  */
-export const EVIDENCE_INTERVAL_MS = 30_000;
+const EVIDENCE_INTERVAL_MS = 30_000;
 
 /**
  * The automatic halt. After a flush of device events that contained install failures, each channel
@@ -188,7 +188,7 @@ interface ReleaseAssessment {
  * Today's rule on the channel's current release (its rollout bundle, else its live bundle), over the
  * reports since that release began: null when there is nothing to judge (no bundle, no threshold).
  */
-export async function assessRelease(repos: Repos, channel: ChannelRow): Promise<ReleaseAssessment | null> {
+async function assessRelease(repos: Repos, channel: ChannelRow): Promise<ReleaseAssessment | null> {
   const bundleId = channel.rollout_bundle_id ?? channel.bundle_id;
   if (bundleId === null || channel.failure_threshold === null) return null;
   const bundle = await repos.bundles.findById(bundleId);
