@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet, type SimDevice } from './helpers/fleet.js';
+import { buildDashboard } from './helpers/dashboard-build.js';
 import { startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
 import { runSql } from './helpers/sql.js';
 import { makeZip } from './helpers/zips.js';
@@ -97,19 +96,7 @@ describe.skipIf(!available && !process.env.CI)('release insight in the dashboard
   };
 
   beforeAll(async () => {
-    webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-web-'));
-    const nodeEnv = process.env.NODE_ENV;
-    process.env.NODE_ENV = 'production';
-    try {
-      await build({
-        configFile: path.join(ROOT, 'web/vite.config.ts'),
-        mode: 'production',
-        build: { outDir: webDir, emptyOutDir: true },
-        logLevel: 'warn',
-      });
-    } finally {
-      process.env.NODE_ENV = nodeEnv;
-    }
+    webDir = await buildDashboard();
     await fs.mkdir(ARTIFACTS, { recursive: true });
     server = await startTestServer(
       { OVERAIR_ADMIN_USER: ADMIN.user, OVERAIR_ADMIN_PASSWORD: ADMIN.password },

@@ -1,11 +1,9 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Secret, TOTP } from 'otpauth';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDashboard } from './helpers/dashboard-build.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -16,7 +14,6 @@ import { startTestServer, type TestServer } from './helpers/server.js';
  */
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ROOT = path.resolve(import.meta.dirname, '..');
 const ADMIN = { user: 'admin', password: 'correct horse battery staple' };
 
 const available = existsSync(CHROMIUM);
@@ -34,19 +31,7 @@ describe.skipIf(!available && !process.env.CI)('two-factor sign-in in the dashbo
   const problems: string[] = [];
 
   beforeAll(async () => {
-    webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-web-'));
-    const nodeEnv = process.env.NODE_ENV;
-    process.env.NODE_ENV = 'production';
-    try {
-      await build({
-        configFile: path.join(ROOT, 'web/vite.config.ts'),
-        mode: 'production',
-        build: { outDir: webDir, emptyOutDir: true },
-        logLevel: 'warn',
-      });
-    } finally {
-      process.env.NODE_ENV = nodeEnv;
-    }
+    webDir = await buildDashboard();
     server = await startTestServer(
       {
         OVERAIR_ADMIN_USER: ADMIN.user,

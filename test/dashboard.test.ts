@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildDashboard } from './helpers/dashboard-build.js';
 import { Fleet } from './helpers/fleet.js';
 import {
   ADMIN_TOKEN,
@@ -82,21 +81,7 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
   };
 
   beforeAll(async () => {
-    // Always this source, built afresh (about a second): a stale dist/web could hide a change.
-    // What ships: vitest sets NODE_ENV=test, which would give React's development build.
-    webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-web-'));
-    const nodeEnv = process.env.NODE_ENV;
-    process.env.NODE_ENV = 'production';
-    try {
-      await build({
-        configFile: path.join(ROOT, 'web/vite.config.ts'),
-        mode: 'production',
-        build: { outDir: webDir, emptyOutDir: true },
-        logLevel: 'warn',
-      });
-    } finally {
-      process.env.NODE_ENV = nodeEnv;
-    }
+    webDir = await buildDashboard();
     await fs.mkdir(ARTIFACTS, { recursive: true });
     for (const name of await fs.readdir(ARTIFACTS)) {
       if (name.startsWith('failed-')) await fs.rm(path.join(ARTIFACTS, name));

@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDashboard } from './helpers/dashboard-build.js';
 import { startTestProvider, type TestProvider } from './helpers/oidc-provider.js';
 import { freePort } from './helpers/ports.js';
 import { ADMIN_TOKEN, sendJson, startTestServer, type TestServer } from './helpers/server.js';
@@ -48,19 +47,7 @@ describe.skipIf(!available && !process.env.CI)(
     const contexts: BrowserContext[] = [];
 
     beforeAll(async () => {
-      webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-web-'));
-      const nodeEnv = process.env.NODE_ENV;
-      process.env.NODE_ENV = 'production';
-      try {
-        await build({
-          configFile: path.join(ROOT, 'web/vite.config.ts'),
-          mode: 'production',
-          build: { outDir: webDir, emptyOutDir: true },
-          logLevel: 'warn',
-        });
-      } finally {
-        process.env.NODE_ENV = nodeEnv;
-      }
+      webDir = await buildDashboard();
       const [providerPort, serverPort, strictPort] = [await freePort(), await freePort(), await freePort()];
       const urlOf = (port: number) => `http://127.0.0.1:${port}`;
       provider = await startTestProvider({
