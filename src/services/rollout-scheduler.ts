@@ -6,7 +6,7 @@ import type { Repos } from '../db/index.js';
 import type { RolloutScheduleRow } from '../db/schema.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { dueStep, stepEndsAt, type RolloutStep } from '../domain/rollout-schedule.js';
-import { OverairError } from '../errors.js';
+import { errors, OverairError } from '../errors.js';
 import type { ChannelService } from './channels.js';
 import type { InsightService } from './insight.js';
 
@@ -28,7 +28,7 @@ export function healthGate(insight: Pick<InsightService, 'releaseHealth'>): Rele
       const { healthy, reason } = await insight.releaseHealth(appId, name);
       return { healthy, reason };
     } catch (error) {
-      if (error instanceof OverairError && error.code === 'channel_not_found')
+      if (error instanceof OverairError && error.code === errors.channelNotFound.code)
         return { healthy: false, reason: `channel "${name}" no longer exists` };
       throw error;
     }
