@@ -18,6 +18,10 @@ const CONFORMANCE = 'test/blob-store.conformance.test.ts';
 
 export default defineConfig({
   test: {
+    // Two files at once even on two cores (vitest's default there is one): most integration tests
+    // wait on their servers (PostgreSQL, radosgw, Chromium, timers), so two overlap well. Measured
+    // on the CI machine's kind: the whole suite in 448 s instead of 731 s, everything passing.
+    maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [
