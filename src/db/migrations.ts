@@ -560,65 +560,6 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
-    '0025_live_watch': {
-      async up(db: Kysely<any>) {
-        // Watching one device live (docs/devices.md#watching-a-device-live). live_watches: the devices
-        // each instance holds streams for, renewed while they are open and expiring when an instance
-        // dies, so every instance knows which devices' checks to pass on (and pays nothing for the
-        // others). live_events: the bus between instances on SQLite (PostgreSQL uses NOTIFY), a few
-        // seconds of events, pruned.
-        await db.schema
-          .createTable('live_watches')
-          .addColumn('instance_id', 'text', (c) => c.notNull())
-          .addColumn('app_id', 'text', (c) => c.notNull())
-          .addColumn('device_id', 'text', (c) => c.notNull())
-          .addColumn('expires_at', 'text', (c) => c.notNull())
-          .addPrimaryKeyConstraint('live_watches_pk', ['instance_id', 'app_id', 'device_id'])
-          .execute();
-        await withId(db.schema.createTable('live_events'))
-          .addColumn('origin', 'text', (c) => c.notNull())
-          .addColumn('payload', 'text', (c) => c.notNull())
-          .addColumn('at', 'text', (c) => c.notNull())
-          .execute();
-      },
-    },
-    '0026_rollout_schedules': {
-      async up(db: Kysely<any>) {
-        // Scheduled rollouts (docs/release-control.md#scheduled-rollouts): one schedule per channel,
-        // the latest (a new one replaces it), its steps as JSON, the step it is at and when that step
-        // started, and its state (running, completed, halted, cancelled) with why it ended.
-        await withId(db.schema.createTable('rollout_schedules'))
-          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
-          .addColumn('channel_id', 'integer', (c) =>
-            c.notNull().unique().references('channels.id').onDelete('cascade'),
-          )
-          .addColumn('channel_name', 'text', (c) => c.notNull())
-          .addColumn('bundle_id', 'integer', (c) => c.references('bundles.id').onDelete('set null'))
-          .addColumn('version', 'text', (c) => c.notNull())
-          .addColumn('steps', 'text', (c) => c.notNull())
-          .addColumn('current_step', 'integer', (c) => c.notNull())
-          .addColumn('step_started_at', 'text', (c) => c.notNull())
-          .addColumn('state', 'text', (c) => c.notNull())
-          .addColumn('reason', 'text')
-          .addColumn('actor', 'text')
-          .addColumn('created_at', 'text', (c) => c.notNull())
-          .addColumn('updated_at', 'text', (c) => c.notNull())
-          .execute();
-        await db.schema
-          .createIndex('rollout_schedules_state')
-          .on('rollout_schedules')
-          .column('state')
-          .execute();
-        // Background work only one instance may do at a time (the scheduler's ticks): a named lease,
-        // its holder and until when it holds it, taken and renewed with a conditional update.
-        await db.schema
-          .createTable('leases')
-          .addColumn('name', 'text', (c) => c.primaryKey())
-          .addColumn('holder', 'text', (c) => c.notNull())
-          .addColumn('expires_at', 'text', (c) => c.notNull())
-          .execute();
-      },
-    },
     '0024_release_insight': {
       async up(db: Kysely<any>) {
         // The evidence rule (docs/release-control.md#halt-on-evidence): a channel may halt a release
@@ -688,6 +629,65 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .createIndex('devices_first_seen')
           .on('devices')
           .columns(['app_id', 'first_seen'])
+          .execute();
+      },
+    },
+    '0025_live_watch': {
+      async up(db: Kysely<any>) {
+        // Watching one device live (docs/devices.md#watching-a-device-live). live_watches: the devices
+        // each instance holds streams for, renewed while they are open and expiring when an instance
+        // dies, so every instance knows which devices' checks to pass on (and pays nothing for the
+        // others). live_events: the bus between instances on SQLite (PostgreSQL uses NOTIFY), a few
+        // seconds of events, pruned.
+        await db.schema
+          .createTable('live_watches')
+          .addColumn('instance_id', 'text', (c) => c.notNull())
+          .addColumn('app_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('live_watches_pk', ['instance_id', 'app_id', 'device_id'])
+          .execute();
+        await withId(db.schema.createTable('live_events'))
+          .addColumn('origin', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+    '0026_rollout_schedules': {
+      async up(db: Kysely<any>) {
+        // Scheduled rollouts (docs/release-control.md#scheduled-rollouts): one schedule per channel,
+        // the latest (a new one replaces it), its steps as JSON, the step it is at and when that step
+        // started, and its state (running, completed, halted, cancelled) with why it ended.
+        await withId(db.schema.createTable('rollout_schedules'))
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('channel_id', 'integer', (c) =>
+            c.notNull().unique().references('channels.id').onDelete('cascade'),
+          )
+          .addColumn('channel_name', 'text', (c) => c.notNull())
+          .addColumn('bundle_id', 'integer', (c) => c.references('bundles.id').onDelete('set null'))
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('steps', 'text', (c) => c.notNull())
+          .addColumn('current_step', 'integer', (c) => c.notNull())
+          .addColumn('step_started_at', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('actor', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('rollout_schedules_state')
+          .on('rollout_schedules')
+          .column('state')
+          .execute();
+        // Background work only one instance may do at a time (the scheduler's ticks): a named lease,
+        // its holder and until when it holds it, taken and renewed with a conditional update.
+        await db.schema
+          .createTable('leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
           .execute();
       },
     },
