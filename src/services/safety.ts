@@ -77,12 +77,7 @@ export class SafetyService {
           (await this.judge(channel))
         )
           continue;
-        if (
-          channel.halt_on_evidence === 1 &&
-          channel.rollout_bundle_id !== null &&
-          names.any.has(channel.name)
-        )
-          await this.judgeEvidenceSoon(channel);
+        if (haltsOnEvidence(channel) && names.any.has(channel.name)) await this.judgeEvidenceSoon(channel);
       }
     }
   }
@@ -102,11 +97,7 @@ export class SafetyService {
       // The channel as it is then: it may have been halted, completed or changed meanwhile.
       void this.repos.channels
         .find(channel.app_id, channel.name)
-        .then((fresh) =>
-          fresh && fresh.halt_on_evidence === 1 && fresh.rollout_bundle_id !== null
-            ? this.judgeEvidence(fresh)
-            : false,
-        )
+        .then((fresh) => (fresh && haltsOnEvidence(fresh) ? this.judgeEvidence(fresh) : false))
         .catch((error: unknown) => this.log.error({ err: error }, 'a judgement on evidence failed'));
     }, wait);
     timer.unref();
@@ -170,6 +161,11 @@ export class SafetyService {
       return false;
     }
   }
+}
+
+/** Whether the channel is judged on evidence now: it asks for it, and it is rolling a bundle out. */
+function haltsOnEvidence(channel: ChannelRow): boolean {
+  return channel.halt_on_evidence === 1 && channel.rollout_bundle_id !== null;
 }
 
 /** The threshold rule's verdict on a channel's current release (see assessRelease). */
