@@ -54,6 +54,10 @@ export interface BundleJson {
   native_layer: NativeLayerJson | null;
   /** sha256 of the layer's canonical form; null when unknown. */
   native_fingerprint: string | null;
+  /** Its files for delta updates (docs/devices.md#delta-updates): served once 'ready'. */
+  files: 'preparing' | 'ready' | 'none' | 'failed';
+  /** Why the last preparation of its files failed; null when none did. */
+  files_error: string | null;
 }
 
 export interface ChannelJson {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { forEachLimited, TaskGroup } from './concurrency.js';
+import { forEachLimited, Mutex, TaskGroup } from './concurrency.js';
 
 describe('TaskGroup', () => {
   it('never runs more than its limit at once, and settle waits for all', async () => {
@@ -72,5 +72,29 @@ describe('forEachLimited', () => {
       }),
     ).rejects.toThrow('first');
     expect(ended).toEqual([2]);
+  });
+});
+
+describe('Mutex', () => {
+  it('runs one task at a time, in order, and a failure fails only its caller', async () => {
+    const mutex = new Mutex();
+    const order: string[] = [];
+    const slow = mutex.run(async () => {
+      order.push('a in');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      order.push('a out');
+    });
+    const failing = mutex.run(async () => {
+      order.push('b');
+      throw new Error('b failed');
+    });
+    const after = mutex.run(async () => {
+      order.push('c');
+      return 3;
+    });
+    await slow;
+    await expect(failing).rejects.toThrow('b failed');
+    expect(await after).toBe(3);
+    expect(order).toEqual(['a in', 'a out', 'b', 'c']);
   });
 });

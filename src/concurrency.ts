@@ -55,3 +55,14 @@ export async function forEachLimited<T>(
     await group.settle();
   }
 }
+
+/** Runs one task at a time, in the order they came; a failure fails its own caller only. */
+export class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}

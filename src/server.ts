@@ -225,6 +225,8 @@ export async function startServer(
   services.webhooks.start();
   // Schedules an earlier run left running go on (at their next step's time).
   services.rollouts.start();
+  // Bundle files an earlier run left preparing (a crash, a failing store) are prepared again.
+  services.bundleFiles.start();
 
   return {
     url,
@@ -257,7 +259,10 @@ export async function startServer(
       // Scrapes went on while requests finished; the counts after this are of no one's interest.
       await metricsListener?.close();
       bodyTimeouts.close();
+      // A preparation of bundle files under way ends when the digest pool closes; the next start redoes it.
+      const bundleFiles = services.bundleFiles.close();
       await services.digests.close();
+      await bundleFiles;
       // Blob deletions of retention after an upload, before the store closes (the sweep would finish them).
       await services.bundles.settle();
       await services.activity.close();

@@ -37,6 +37,8 @@ export interface DigestRequest {
   bytes: Uint8Array<ArrayBuffer>;
   entry?: { method: number; crc32: number; size: number };
   store?: BlobStoreSpec;
+  /** Only unpack and check the entry: no hash, no compression, nothing stored or sent back. */
+  checkOnly?: true;
 }
 
 /** An error of the worker's store as plain data: what the HTTP layer tells outages by. */
@@ -57,13 +59,15 @@ export type DigestReply =
       brotli: boolean;
       stored?: Uint8Array<ArrayBuffer>;
     }
+  | { id: number; checked: true }
   | { id: number; error: string }
   | { id: number; problem: string }
   | { id: number; storeFailure: StoreFailure };
 
 interface Job {
   request: DigestRequest;
-  resolve: (digest: FileDigest) => void;
+  /** null for a `check`, which answers nothing but that the file unpacks. */
+  resolve: (digest: FileDigest | null) => void;
   reject: (error: Error) => void;
 }
 
@@ -94,8 +98,23 @@ export class DigestPool {
 
   /** Takes over `bytes`: its memory moves to a worker and comes back as `stored` (or is dropped). */
   async digest(bytes: Buffer): Promise<FileDigest & { stored: Buffer }> {
-    const digest = await this.run({ id: this.nextId++, bytes: owned(bytes) });
+    const digest = (await this.run({ id: this.nextId++, bytes: owned(bytes) }))!;
     return { ...digest, stored: digest.stored! };
+  }
+
+  /**
+   * Only checks that a zip entry's file unpacks to what it declares (size, CRC-32), in a worker: an
+   * UnpackError when not. What an upload checks before its answer; the digests come later
+   * (bundle-files.ts). Copies `file.data`.
+   */
+  async check(file: PackedFile): Promise<void> {
+    const { method, crc32, size } = file;
+    await this.run({
+      id: this.nextId++,
+      bytes: new Uint8Array(file.data),
+      entry: { method, crc32, size },
+      checkOnly: true,
+    });
   }
 
   /**
@@ -105,17 +124,18 @@ export class DigestPool {
    * that store comes back with its name, code and $metadata. Copies `file.data` (it may be a view of
    * a larger buffer).
    */
-  unpack(file: PackedFile, store?: BlobStoreSpec): Promise<FileDigest> {
+  async unpack(file: PackedFile, store?: BlobStoreSpec): Promise<FileDigest> {
     const { method, crc32, size } = file;
-    return this.run({
+    const digest = await this.run({
       id: this.nextId++,
       bytes: new Uint8Array(file.data),
       entry: { method, crc32, size },
       ...(store && { store }),
     });
+    return digest!;
   }
 
-  private run(request: DigestRequest): Promise<FileDigest> {
+  private run(request: DigestRequest): Promise<FileDigest | null> {
     if (this.closed) return Promise.reject(new Error('the digest pool is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
@@ -158,6 +178,7 @@ export class DigestPool {
       if (slot.jobs.size === 0) worker.unref();
       if ('error' in reply) job.reject(new Error(`digest worker: ${reply.error}`));
       else if ('problem' in reply) job.reject(new UnpackError(reply.problem));
+      else if ('checked' in reply) job.resolve(null);
       else if ('storeFailure' in reply) {
         const { message, ...fields } = reply.storeFailure;
         const given = Object.entries(fields).filter(([, value]) => value !== undefined);

@@ -98,10 +98,15 @@ function digest(bytes: Uint8Array) {
  * (transferred, as they came). Several requests may be in flight: the next is unpacked while one
  * waits for its store.
  */
-parentPort?.on('message', ({ id, bytes: input, entry, store }: DigestRequest) => {
+parentPort?.on('message', ({ id, bytes: input, entry, store, checkOnly }: DigestRequest) => {
   let result: ReturnType<typeof digest>;
   try {
-    result = digest(entry ? unpack(input, entry) : input);
+    const bytes = entry ? unpack(input, entry) : input;
+    if (checkOnly) {
+      parentPort!.postMessage({ id, checked: true } satisfies DigestReply);
+      return;
+    }
+    result = digest(bytes);
   } catch (error) {
     const reply: DigestReply =
       error instanceof Unpacking

@@ -1,9 +1,10 @@
-import { Transform, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import type yauzl from 'yauzl';
 import { TaskGroup } from '../concurrency.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { UnpackError, type DigestPool } from './digest-pool.js';
+import { UnpackError, type DigestPool, type PackedFile } from './digest-pool.js';
 import { invalidZip } from './validate-zip.js';
 import { openZip, type ZipFileReader } from './zip-reader.js';
 
@@ -55,28 +56,66 @@ export async function extractBundleFiles(
   digests: DigestPool,
   committed: string[] = [],
 ): Promise<BundleFile[]> {
+  const files: BundleFile[] = [];
+  await eachBundleFile(zipFile, root, (path, entry, zip, reader) => {
+    const index = files.length;
+    files.length++;
+    return async () => {
+      files[index] = inMemory(entry)
+        ? await storeSmall(path, entry, zip, reader, store, digests, committed)
+        : await storeLarge(path, checked(await openEntry(zip, entry), entry), store, maxBytes, committed);
+    };
+  });
+  return files;
+}
+
+/**
+ * Checks that every file of a validated bundle zip unpacks to what its entry declares (its size, its
+ * CRC-32), storing nothing: what an upload must know before it answers, so that a corrupt zip is a
+ * 400 invalid_zip naming the entry and never reaches a device. extractBundleFiles, run after the
+ * answer (services/bundle-files.ts), then stores them. Small files are checked in `digests`' worker
+ * threads, large ones streamed through here.
+ */
+export async function checkBundleFiles(zipFile: string, root: string, digests: DigestPool): Promise<void> {
+  await eachBundleFile(zipFile, root, (_path, entry, zip, reader) => async () => {
+    if (inMemory(entry)) {
+      const packed = await readPacked(entry, zip, reader);
+      await digests.check(packed).catch((error: unknown) => Promise.reject(asZipProblem(entry, error)));
+      return;
+    }
+    const discard = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    await pipeline(checked(await openEntry(zip, entry), entry), discard);
+  });
+}
+
+/** One file's work: its path in the installed bundle and its entry; answers the task to run. */
+type FileTask = (
+  path: string,
+  entry: yauzl.Entry,
+  zip: yauzl.ZipFile,
+  reader: ZipFileReader,
+) => () => Promise<void>;
+
+/**
+ * Calls `task` for each file a full install leaves on the device (entries under the single top
+ * folder, that folder stripped), in the zip's order, and runs up to FILES_IN_FLIGHT of the tasks it
+ * answers at once (a large file alone). Throws the first failure only once no task runs any more, so
+ * that whatever they stored is known to the caller by then.
+ */
+async function eachBundleFile(zipFile: string, root: string, task: FileTask): Promise<void> {
   const { zip, reader } = await openZip(zipFile, { lazyEntries: true, autoClose: false }).catch(
     (error: Error | undefined) => Promise.reject(invalidZip(error?.message ?? 'unreadable')),
   );
   const prefix = root ? `${root}/` : '';
-  const files: BundleFile[] = [];
   const group = new TaskGroup(FILES_IN_FLIGHT);
   try {
     for await (const entry of entries(zip)) {
       if (entry.fileName.endsWith('/')) continue;
-      const name = entry.fileName.slice(prefix.length);
       // Outside the single top folder: the plugin drops it when it flattens the bundle.
       if (!entry.fileName.startsWith(prefix)) continue;
-      const index = files.length;
-      files.length++;
       const alone = entry.uncompressedSize > SHARED_MAX_BYTES;
       if (alone) await group.settle();
-      await group.add(async () => {
-        files[index] =
-          entry.uncompressedSize <= IN_MEMORY_MAX_BYTES && entry.compressedSize <= IN_MEMORY_MAX_BYTES
-            ? await storeSmall(name, entry, zip, reader, store, digests, committed)
-            : await storeLarge(name, checked(await openEntry(zip, entry), entry), store, maxBytes, committed);
-      });
+      await group.add(task(entry.fileName.slice(prefix.length), entry, zip, reader));
       if (alone) await group.settle();
     }
   } finally {
@@ -87,7 +126,31 @@ export async function extractBundleFiles(
       zip.close();
     }
   }
-  return files;
+}
+
+/** Held in memory and handed to a worker, rather than streamed through this thread. */
+const inMemory = (entry: yauzl.Entry) =>
+  entry.uncompressedSize <= IN_MEMORY_MAX_BYTES && entry.compressedSize <= IN_MEMORY_MAX_BYTES;
+
+const entryProblem = (entry: yauzl.Entry, what: string) => invalidZip(`entry "${entry.fileName}" ${what}`);
+
+/** A worker's UnpackError as the 400 naming the entry; any other failure (the store's) as it is. */
+const asZipProblem = (entry: yauzl.Entry, error: unknown) =>
+  error instanceof UnpackError ? entryProblem(entry, error.message) : error;
+
+/** An entry's data as the zip holds it (packed), with what its central directory declares. */
+async function readPacked(
+  entry: yauzl.Entry,
+  zip: yauzl.ZipFile,
+  reader: ZipFileReader,
+): Promise<PackedFile> {
+  const { fileDataStart } = await zip
+    .readLocalFileHeaderPromise(entry, { minimal: true })
+    .catch((error: Error) => Promise.reject(entryProblem(entry, `cannot be unpacked: ${error.message}`)));
+  const data = await reader.bytes(fileDataStart, entry.compressedSize);
+  if (data.length < entry.compressedSize)
+    throw entryProblem(entry, 'cannot be unpacked: the zip ends inside it');
+  return { data, method: entry.compressionMethod, crc32: entry.crc32, size: entry.uncompressedSize };
 }
 
 async function storeSmall(
@@ -99,22 +162,11 @@ async function storeSmall(
   digests: DigestPool,
   committed: string[],
 ): Promise<BundleFile> {
-  const problem = (what: string) => invalidZip(`entry "${entry.fileName}" ${what}`);
-  const { fileDataStart } = await zip
-    .readLocalFileHeaderPromise(entry, { minimal: true })
-    .catch((error: Error) => Promise.reject(problem(`cannot be unpacked: ${error.message}`)));
-  const data = await reader.bytes(fileDataStart, entry.compressedSize);
-  if (data.length < entry.compressedSize) throw problem('cannot be unpacked: the zip ends inside it');
-  const packed = {
-    data,
-    method: entry.compressionMethod,
-    crc32: entry.crc32,
-    size: entry.uncompressedSize,
-  };
+  const packed = await readPacked(entry, zip, reader);
   // Stored by the worker itself when the store can be opened there (both of ours can).
   const digest = await digests
     .unpack(packed, store.spec)
-    .catch((error: unknown) => Promise.reject(error instanceof UnpackError ? problem(error.message) : error));
+    .catch((error: unknown) => Promise.reject(asZipProblem(entry, error)));
   if (digest.stored) await store.put(digest.storedSha256, digest.stored);
   committed.push(digest.storedSha256);
   const { fileHash, storedSha256, storedSize, brotli } = digest;
@@ -177,7 +229,7 @@ function openEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Readable> {
  * becomes a 400 naming the entry; the consumer's own failures (the store's) stay what they are.
  */
 function checked(source: Readable, entry: yauzl.Entry): Readable {
-  const problem = (what: string) => invalidZip(`entry "${entry.fileName}" ${what}`);
+  const problem = (what: string) => entryProblem(entry, what);
   let crc = 0;
   const out = new Transform({
     transform(chunk: Buffer, _encoding, callback) {

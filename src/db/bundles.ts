@@ -187,6 +187,53 @@ export class BundlesRepo {
     }
   }
 
+  /** Bundles whose files are still to be prepared (services/bundle-files.ts), oldest first. */
+  async preparingFiles(limit: number): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('bundles')
+      .select('id')
+      .where('files_state', '=', 'preparing')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => row.id);
+  }
+
+  /**
+   * A bundle's file rows, in place of any a cut-off attempt left, while its files are still being
+   * prepared; false (and nothing written) when they no longer are (the bundle is gone, say).
+   */
+  async replaceFiles(bundleId: number, files: BundleFile[]): Promise<boolean> {
+    const bundle = await this.db
+      .selectFrom('bundles')
+      .select('files_state')
+      .where('id', '=', bundleId)
+      .executeTakeFirst();
+    if (bundle?.files_state !== 'preparing') return false;
+    await this.db.deleteFrom('bundle_files').where('bundle_id', '=', bundleId).execute();
+    await this.insertFiles(bundleId, files);
+    return true;
+  }
+
+  /**
+   * Ends the preparation of a bundle's files: 'ready' (served from now on), or 'failed' with why;
+   * false when it was not being prepared any more.
+   */
+  async endFiles(bundleId: number, state: 'ready' | 'failed', error: string | null = null): Promise<boolean> {
+    const result = await this.db
+      .updateTable('bundles')
+      .set({ files_state: state, files_error: error })
+      .where('id', '=', bundleId)
+      .where('files_state', '=', 'preparing')
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** Why the last attempt at a bundle's files failed (they are tried again later). */
+  async noteFilesError(bundleId: number, error: string): Promise<void> {
+    await this.db.updateTable('bundles').set({ files_error: error }).where('id', '=', bundleId).execute();
+  }
+
   /** The files of the given bundles, for their manifests. */
   async filesOf(bundleIds: number[]): Promise<BundleFileRow[]> {
     if (bundleIds.length === 0) return [];

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { AppsRepo } from './apps.js';
 import { AuditRepo } from './audit.js';
 import { AuthFailuresRepo } from './auth-failures.js';
+import { BlobLock } from './blob-lock.js';
 import { BundlesRepo } from './bundles.js';
 import { ChannelsRepo } from './channels.js';
 import { DevicesRepo } from './devices.js';
@@ -46,9 +47,14 @@ export class Repos {
   readonly leases: LeasesRepo;
 
   /** `secrets`: OVERAIR_SECRET_KEY's box, which seals and opens the secrets stored (webhooks', users' TOTP secrets). */
+  /**
+   * `blobLock`: the database handle's lock on blob references (blob-lock.ts), handed on to every
+   * transaction's repositories.
+   */
   constructor(
     readonly db: Kysely<Database>,
     readonly secrets: SecretBox | null = null,
+    readonly blobLock: BlobLock = BlobLock.of(db),
   ) {
     this.apps = new AppsRepo(db);
     this.bundles = new BundlesRepo(db);
@@ -74,7 +80,7 @@ export class Repos {
 
   /** Runs `work` in one transaction with repositories bound to it. */
   transaction<T>(work: (repos: Repos) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => work(new Repos(trx, this.secrets)));
+    return this.db.transaction().execute((trx) => work(new Repos(trx, this.secrets, this.blobLock)));
   }
 }
 

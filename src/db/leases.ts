@@ -36,4 +36,9 @@ export class LeasesRepo {
       .where('holder', '=', holder)
       .execute();
   }
+
+  /** Deletes a lease its holder is done with for good (one named after work that has ended). */
+  async drop(name: string, holder: string): Promise<void> {
+    await this.db.deleteFrom('leases').where('name', '=', name).where('holder', '=', holder).execute();
+  }
 }

@@ -691,6 +691,30 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0028_bundle_files_state': {
+      async up(db: Kysely<any>) {
+        // A bundle's files (delta updates) are prepared after its upload has answered
+        // (services/bundle-files.ts): 'preparing' until they are all stored, then 'ready'; 'none' for
+        // bundles that never have files (encrypted, hosted elsewhere); 'failed' when they cannot be
+        // prepared (the bundle is then served whole). Bundles from before had theirs at upload.
+        await db.schema
+          .alterTable('bundles')
+          .addColumn('files_state', 'text', (c) => c.notNull().defaultTo('ready'))
+          .execute();
+        await db.schema.alterTable('bundles').addColumn('files_error', 'text').execute();
+        await db
+          .updateTable('bundles')
+          .set({ files_state: 'none' })
+          .where((eb) => eb.or([eb('location', '=', 'external'), eb('session_key', 'is not', null)]))
+          .execute();
+        await db.schema
+          .createIndex('bundles_files_preparing')
+          .on('bundles')
+          .column('files_state')
+          .where(sql.ref('files_state'), '=', 'preparing')
+          .execute();
+      },
+    },
   };
 }
 

@@ -55,7 +55,14 @@ export interface BundlesTable {
   native_layer: ColumnType<string | null, string | null | undefined, string | null>;
   /** sha256 (hex) of `native_layer`. */
   native_fingerprint: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Its files for delta updates (services/bundle-files.ts); only 'ready' ones are served. */
+  files_state: ColumnType<FilesState, FilesState | undefined, FilesState>;
+  /** Why its files could not be prepared (the last attempt's failure); null when nothing failed. */
+  files_error: ColumnType<string | null, string | null | undefined, string | null>;
 }
+
+/** Where a bundle's files for delta updates stand (migration 0028). */
+type FilesState = 'preparing' | 'ready' | 'none' | 'failed';
 
 interface BundleFilesTable {
   bundle_id: number;

@@ -118,6 +118,13 @@ export const bundle = z
     created_by: nullable(z.string()),
     native_layer: nativeLayer.nullable().meta({ description: 'Null when unknown: served to every binary.' }),
     native_fingerprint: nullable(z.string()).meta({ description: "sha256 of the layer's canonical form." }),
+    files: z.enum(['preparing', 'ready', 'none', 'failed']).meta({
+      description:
+        "Its files for delta updates, prepared after the upload: devices get the whole zip until 'ready'. 'none': encrypted or hosted elsewhere; 'failed': served whole (files_error says why).",
+    }),
+    files_error: nullable(z.string()).meta({
+      description: 'Why the last preparation of its files failed; null when none did.',
+    }),
   })
   .meta({ id: 'Bundle' });
 /** What retention did after an upload; present when the app has `keep_bundles`. */

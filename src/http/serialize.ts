@@ -69,6 +69,8 @@ export function bundleJson(bundle: BundleRow, url: string): BundleJson {
     created_by: bundle.created_by,
     native_layer: bundle.native_layer === null ? null : (JSON.parse(bundle.native_layer) as NativeLayerJson),
     native_fingerprint: bundle.native_fingerprint,
+    files: bundle.files_state,
+    files_error: bundle.files_error,
   };
 }
 

@@ -1,3 +1,4 @@
+import { deleteUnusedBlobs } from './blob-deletion.js';
 import { checkRsaPublicKey, keyIdOf } from '../crypto/capgo.js';
 import { CryptoInputError } from '../crypto/input-error.js';
 import { errors } from '../errors.js';
@@ -157,7 +158,7 @@ export class AppService {
       return blobs;
     });
     this.cache.invalidate(id);
-    for (const sha of await this.repos.bundles.unreferencedBlobs(blobs)) await this.store.delete(sha);
+    await deleteUnusedBlobs(this.repos, this.store, blobs);
   }
 }
 

@@ -38,16 +38,19 @@ export async function sweepOrphanBlobs(
   const cutoff = (options.now ?? Date.now()) - options.graceMs;
   const result: SweepResult = { scanned: 0, deleted: [], freedBytes: 0 };
   let batch: ListedBlob[] = [];
-  const sweep = async () => {
-    const unreferenced = new Set(await repos.bundles.unreferencedBlobs(batch.map((blob) => blob.sha256)));
-    for (const blob of batch) {
-      if (!unreferenced.has(blob.sha256)) continue;
-      await store.delete(blob.sha256);
-      result.deleted.push(blob.sha256);
-      result.freedBytes += blob.size;
-    }
-    batch = [];
-  };
+  // Under the blob lock (db/blob-lock.ts): no bundle's files begin to reference one of these
+  // between the question and the deletion.
+  const sweep = () =>
+    repos.blobLock.run(async () => {
+      const unreferenced = new Set(await repos.bundles.unreferencedBlobs(batch.map((blob) => blob.sha256)));
+      for (const blob of batch) {
+        if (!unreferenced.has(blob.sha256)) continue;
+        await store.delete(blob.sha256);
+        result.deleted.push(blob.sha256);
+        result.freedBytes += blob.size;
+      }
+      batch = [];
+    });
   for await (const blob of store.list()) {
     result.scanned++;
     if (blob.modifiedAt >= cutoff) continue;

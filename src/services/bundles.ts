@@ -1,8 +1,8 @@
+import { deleteUnusedBlobs } from './blob-deletion.js';
 import type { Readable } from 'node:stream';
 import type { DigestPool } from '../bundle/digest-pool.js';
-import { extractBundleFiles, type BundleFile } from '../bundle/extract-files.js';
+import { checkBundleFiles } from '../bundle/extract-files.js';
 import { validateBundleZip } from '../bundle/validate-zip.js';
-import { forEachLimited } from '../concurrency.js';
 import { canonicalNativeLayer, type NativeLayer } from '../domain/native-layer.js';
 import { errors } from '../errors.js';
 import { isUniqueViolation, type Repos } from '../db/index.js';
@@ -21,6 +21,7 @@ import {
   type ReleaseRequirements,
 } from './release-requirements.js';
 import { requireApp } from './require.js';
+import type { BundleFilesPreparer } from './bundle-files.js';
 import { nativeLayerColumns } from './native-gate.js';
 import type { ReleaseCache } from './release-cache.js';
 import { guardProtected, type ReleaseCaller } from './release-permission.js';
@@ -92,8 +93,10 @@ export class BundleService {
     private readonly store: BlobStore,
     private readonly cache: ReleaseCache,
     readonly maxUploadBytes: number,
-    /** Hashes and compresses the files of uploaded bundles off the main thread. */
+    /** Checks the files of uploaded bundles off the main thread. */
     private readonly digests: DigestPool,
+    /** Prepares the files of uploaded bundles for delta updates, after the upload has answered. */
+    private readonly preparer: Pick<BundleFilesPreparer, 'prepareSoon'>,
     private readonly events: EventSink = NO_EVENTS,
   ) {}
 
@@ -103,8 +106,9 @@ export class BundleService {
     return bundle;
   }
 
-  /** A bundle's files for delta updates (none for encrypted or external bundles). */
-  files(bundle: BundleRow): Promise<BundleFileRow[]> {
+  /** A bundle's files for delta updates: none for encrypted or external bundles, nor until they are ready. */
+  async files(bundle: BundleRow): Promise<BundleFileRow[]> {
+    if (bundle.files_state !== 'ready') return [];
     return this.repos.bundles.filesOf([bundle.id]);
   }
 
@@ -115,8 +119,10 @@ export class BundleService {
 
   /**
    * Streams an upload into storage: staged and hashed in a temporary file, checked (checksum, and
-   * for plain bundles the zip itself), and only then committed and recorded. Any failure on the way
-   * leaves neither bytes nor a row behind.
+   * for plain bundles the zip itself, every file unpacked against its CRC-32), and only then
+   * committed, made durable and recorded. Any failure on the way leaves neither bytes nor a row
+   * behind. A plain bundle's files for delta updates are prepared after the answer
+   * (bundle-files.ts): it is recorded with its files 'preparing', and served whole until they are.
    */
   async upload(appId: string, body: Readable, input: UploadInput, actor: string): Promise<BundleRow> {
     const app = await this.findApp(appId);
@@ -129,35 +135,22 @@ export class BundleService {
       maxBytes: this.maxUploadBytes,
       expectedSha256: input.sha256,
     });
-    let files: BundleFile[] = [];
-    // Filled as each file's blob is committed: when unpacking fails half-way, these are what it left.
-    const committed: string[] = [];
     try {
       checkSignature(app, requirements, staged.sha256, input);
       // Encrypted bytes are ciphertext: the zip inside can only be checked with the app's key, and
       // its files cannot be served one by one (their hashes would have to be sealed by that key).
       if (!encrypted) {
         const { root } = await validateBundleZip(staged.file);
-        files = await extractBundleFiles(
-          staged.file,
-          root,
-          this.store,
-          this.maxUploadBytes,
-          this.digests,
-          committed,
-        );
+        await checkBundleFiles(staged.file, root, this.digests);
       }
       await this.store.commit(staged);
-      // Every blob of the bundle on the disk before the row that names them (a 2xx is durable).
+      // The zip on the disk before the row that names it (a 2xx is durable).
       await this.store.persist?.();
     } catch (error) {
       await this.store.discard(staged);
-      // The client is owed the upload's own error, not a clean-up's; what a failed clean-up leaves
-      // (the database is down, say) the orphan blob sweep removes later.
-      await this.deleteBlobsIfUnused(committed).catch(() => undefined);
       throw error;
     }
-    return this.record(
+    const bundle = await this.record(
       {
         ...rowFromMeta(appId, input, actor),
         sha256: staged.sha256,
@@ -165,10 +158,12 @@ export class BundleService {
         location: 'blob',
         external_url: null,
         checksum: encrypted ? input.checksum! : staged.sha256,
+        files_state: encrypted ? 'none' : 'preparing',
       },
       staged,
-      files,
     );
+    if (bundle.files_state === 'preparing') this.preparer.prepareSoon(bundle.id);
+    return bundle;
   }
 
   /** Registers a bundle hosted elsewhere; devices download it from that URL. */
@@ -187,6 +182,7 @@ export class BundleService {
       location: 'external',
       external_url: input.url,
       checksum: encrypted ? input.checksum! : input.sha256,
+      files_state: 'none',
     });
   }
 
@@ -447,17 +443,11 @@ export class BundleService {
     await Promise.all([...this.background]);
   }
 
-  private async record(row: NewBundle, staged?: StagedBlob, files: BundleFile[] = []): Promise<BundleRow> {
+  private async record(row: NewBundle, staged?: StagedBlob): Promise<BundleRow> {
     let bundle: BundleRow;
     try {
       bundle = await this.repos.transaction(async (repos) => {
         const bundle = await repos.bundles.insert(row);
-        // A few rows at a time, the event loop free in between: on SQLite each insert runs on this
-        // thread, and a bundle's 1,000 rows at once held update checks up for tens of ms.
-        for (let start = 0; start < files.length; start += FILE_ROWS_PER_STEP) {
-          if (start > 0) await new Promise((resolve) => setImmediate(resolve));
-          await repos.bundles.insertFiles(bundle.id, files.slice(start, start + FILE_ROWS_PER_STEP));
-        }
         await repos.audit.record({
           actor: row.created_by ?? 'unknown',
           action: row.location === 'blob' ? 'bundle.upload' : 'bundle.register',
@@ -469,7 +459,7 @@ export class BundleService {
       });
     } catch (error) {
       // Lost a race with a concurrent upload of the same version (or the app went away).
-      if (staged) await this.deleteBlobsIfUnused([staged.sha256, ...files.map((file) => file.storedSha256)]);
+      if (staged) await this.deleteBlobsIfUnused([staged.sha256]);
       if (isUniqueViolation(error)) throw versionExists(row.app_id, row.version);
       throw error;
     }
@@ -487,10 +477,8 @@ export class BundleService {
    * A few deletes at a time (on S3 each is a round trip); throws the first failure once all have
    * ended. Answers how many blobs it deleted.
    */
-  private async deleteBlobsIfUnused(sha256s: string[]): Promise<number> {
-    const unused = await this.repos.bundles.unreferencedBlobs(sha256s);
-    await forEachLimited(unused, BLOB_DELETES_IN_FLIGHT, (sha) => this.store.delete(sha));
-    return unused.length;
+  private deleteBlobsIfUnused(sha256s: string[]): Promise<number> {
+    return deleteUnusedBlobs(this.repos, this.store, sha256s);
   }
 
   private async findApp(appId: string): Promise<AppRow> {
@@ -505,7 +493,6 @@ export class BundleService {
   }
 }
 
-const BLOB_DELETES_IN_FLIGHT = 8;
 /** Bundles deleted per transaction by a cleanup (each with its files' rows): short transactions. */
 const CLEANUP_BATCH = 20;
 
@@ -527,8 +514,6 @@ async function retentionPlan(repos: Repos, appId: string, rule: RetentionRule) {
 /** A fingerprint as the channel history shows it: its first 12 digits, or "unknown". */
 const shortFingerprint = (fingerprint: string | null) =>
   fingerprint === null ? 'unknown' : fingerprint.slice(0, 12);
-/** Rows of bundle_files written in one statement when a bundle is recorded. */
-const FILE_ROWS_PER_STEP = 50;
 
 const versionExists = (appId: string, version: string) =>
   errors.versionExists({ appId, what: 'a bundle', version });

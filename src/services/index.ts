@@ -7,6 +7,7 @@ import { atMostEvery } from '../log.js';
 import { Metrics } from '../metrics/registry.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { AppService } from './apps.js';
+import { BundleFilesPreparer } from './bundle-files.js';
 import { BundleService } from './bundles.js';
 import { ChannelSelfService } from './channel-self.js';
 import { ChannelService } from './channels.js';
@@ -64,6 +65,8 @@ export interface ServiceOptions {
   statsRetentionDays?: number;
   /** The least time between two judgements of a channel on evidence (EVIDENCE_INTERVAL_MS unless given). */
   evidenceIntervalMs?: number;
+  /** How often bundles whose files are still to be prepared are looked for (10 s unless given). */
+  bundleFilesRetryMs?: number;
 }
 
 /** Every use case, wired once over shared repositories, storage and cache. */
@@ -125,6 +128,11 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
   );
   // Worker threads, started at the first upload of a plain bundle; closed with the server.
   const digests = new DigestPool();
+  // Started by the server (it resumes what an earlier run left preparing).
+  const bundleFiles = new BundleFilesPreparer(repos, store, digests, cache, log, {
+    maxBytes: options.maxUploadBytes,
+    retryMs: options.bundleFilesRetryMs,
+  });
   return {
     store,
     metrics,
@@ -133,7 +141,8 @@ export function createServices(repos: Repos, store: BlobStore, log: Logger, opti
     holds,
     apps: new AppService(repos, store, cache),
     digests,
-    bundles: new BundleService(repos, store, cache, options.maxUploadBytes, digests, webhooks),
+    bundleFiles,
+    bundles: new BundleService(repos, store, cache, options.maxUploadBytes, digests, bundleFiles, webhooks),
     nativeBuilds: new NativeBuildService(repos, store, options.maxNativeUploadBytes ?? 2 * 1024 ** 3, cache),
     nativeGate: new NativeGateService(repos, cache),
     channels,

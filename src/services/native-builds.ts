@@ -1,3 +1,4 @@
+import { deleteUnusedBlobs } from './blob-deletion.js';
 import fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
@@ -162,7 +163,7 @@ export class NativeBuildService {
   }
 
   private async deleteBlobIfUnused(sha256: string): Promise<void> {
-    for (const sha of await this.repos.bundles.unreferencedBlobs([sha256])) await this.store.delete(sha);
+    await deleteUnusedBlobs(this.repos, this.store, [sha256]);
   }
 }
 

@@ -297,7 +297,9 @@ export class ReleaseCache {
       ),
     ];
     const bundles = await this.repos.bundles.findByIds(liveIds);
-    const files = groupBy(await this.repos.bundles.filesOf(liveIds), (file) => file.bundle_id);
+    // Only bundles whose files are all stored have a manifest; until then devices get the zip.
+    const withFiles = bundles.filter((bundle) => bundle.files_state === 'ready').map((bundle) => bundle.id);
+    const files = groupBy(await this.repos.bundles.filesOf(withFiles), (file) => file.bundle_id);
     const byId = new Map(
       bundles.map((bundle) => [
         bundle.id,

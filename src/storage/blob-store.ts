@@ -68,6 +68,11 @@ export interface BlobStore {
    * data has none.
    */
   readonly spec?: BlobStoreSpec;
+  /**
+   * The local folder this store stages into: scratch space on this machine for work on blobs
+   * before they are committed (a bundle's files: services/bundle-files.ts). Cleared at start-up.
+   */
+  readonly tmpDir: string;
 }
 
 /** A blob store as plain data, to open it again in a worker thread (openStoreFromSpec). */

@@ -21,7 +21,7 @@ import { stageToTempFile } from './staging.js';
  * for the disk; `persist` flushes them all at once before the row that names them is written.
  */
 export class FsBlobStore implements BlobStore {
-  private readonly tmpDir: string;
+  readonly tmpDir: string;
   /** The `root/ab/` folders known to exist, so that storing a blob is not a mkdir each time. */
   private readonly folders = new Set<string>();
   /** How `persist` flushes the disk: found by `init` (a store opened in a worker never persists). */
@@ -177,7 +177,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   /** The only way a path is built here: from a validated hex digest, never from user text. */
-  private pathOf(sha256: string): string {
+  pathOf(sha256: string): string {
     if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
     return path.join(this.root, sha256.slice(0, 2), sha256);
   }

@@ -80,7 +80,7 @@ const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 export class S3BlobStore implements BlobStore {
   readonly bucket: string;
   private readonly prefix: string;
-  private readonly tmpDir: string;
+  readonly tmpDir: string;
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly refreshAfterMs: number;

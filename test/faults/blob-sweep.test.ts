@@ -17,7 +17,14 @@ import { now } from '../../src/db/time.js';
 import { sweepOrphanBlobs } from '../../src/services/blob-sweep.js';
 import { backendForServer } from '../helpers/backends.js';
 import { buildZip, goodEntries } from '../helpers/hostile-zips.js';
-import { ADMIN_TOKEN, sendJson, startTestServer, uploadBundle, type TestServer } from '../helpers/server.js';
+import {
+  ADMIN_TOKEN,
+  filesSettled,
+  sendJson,
+  startTestServer,
+  uploadBundle,
+  type TestServer,
+} from '../helpers/server.js';
 import { spawnServer } from '../helpers/spawned-server.js';
 import { storedBlobs } from '../helpers/stored.js';
 
@@ -93,13 +100,13 @@ async function waitFor<T>(
   throw new Error(failure());
 }
 
-describe('kill -9 while a bundle is unpacked', () => {
+describe("kill -9 while a bundle's files are prepared", () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  it('leaves blobs no row references, which the sweep at the next start removes', async () => {
+  it('prepares them again at the next start, and leaves no blob unreferenced', async () => {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-kill-'));
     const backend = await backendForServer();
     cleanups.push(async () => {
@@ -109,12 +116,19 @@ describe('kill -9 while a bundle is unpacked', () => {
     const env = {
       OVERAIR_DATA_DIR: dataDir,
       OVERAIR_ADMIN_TOKEN: ADMIN_TOKEN,
-      // Short, so that the blobs the killed upload left are old enough by the restart.
+      // Short, so that anything the killed preparation left is old enough for the sweep at the restart.
       OVERAIR_BLOB_SWEEP_GRACE: '1s',
       ...backend.env,
     };
     const config = loadConfig(env);
     const listed = async () => (await storedBlobs({ config } as TestServer)).map(shaOf);
+    // Where the preparation unpacks the files before they are stored (the store's staging folder).
+    const scratch =
+      config.storage === 's3' ? path.join(dataDir, '.tmp-s3') : path.join(config.blobDir, '.tmp');
+    const scratchFiles = async () =>
+      (await fs.readdir(scratch, { recursive: true, withFileTypes: true }).catch(() => [])).filter((entry) =>
+        entry.isFile(),
+      ).length;
 
     const first = await spawnServer(env);
     cleanups.push(() => first.kill());
@@ -124,46 +138,43 @@ describe('kill -9 while a bundle is unpacked', () => {
     expect(
       (await uploadBundle({ url: first.url } as TestServer, APP, kept, { version: '1.0.0' })).status,
     ).toBe(201);
-    const keptBlobs = await listed();
 
-    // Thousands of files: unpacking takes seconds, and the server dies in the middle of it.
-    const big = buildZip(goodEntries(10_000, 'doomed'));
-    const upload = fetch(`${first.url}/api/v1/apps/${APP}/bundles/upload?version=2.0.0`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/zip' },
-      body: new Uint8Array(big),
-    }).then(
-      (response) => `answered ${response.status}`,
-      () => 'cut off',
+    // Thousands of files: preparing them takes seconds, and the server dies in the middle of it.
+    const big = buildZip(goodEntries(3_000, 'doomed'));
+    const upload = await uploadBundle(
+      { url: first.url } as TestServer,
+      APP,
+      big,
+      { version: '2.0.0' },
+      { waitFiles: false },
     );
+    expect(upload.status).toBe(201);
+    expect(upload.body.files).toBe('preparing');
     await waitFor(
-      async () => ((await listed()).length >= keptBlobs.length + 100 ? true : undefined),
-      () => `no blob of the big upload appeared:\n${first.output()}`,
+      async () => ((await scratchFiles()) >= 100 ? true : undefined),
+      () => `the preparation of the big bundle's files did not start:\n${first.output()}`,
       first.alive,
     );
     await first.kill();
-    expect(await upload).toBe('cut off');
 
     const database = await openDatabase(config.database);
     cleanups.push(() => database.close());
     const repos = new Repos(database.db);
-    const left = await listed();
-    const orphans = await repos.bundles.unreferencedBlobs(left);
-    expect(orphans.length).toBeGreaterThanOrEqual(100);
+    expect((await repos.bundles.find(APP, '2.0.0'))?.files_state).toBe('preparing');
 
     await sleep(1100);
     const second = await spawnServer(env);
     cleanups.push(() => second.kill());
-    const done = await waitFor(
-      () => /"deleted":(\d+)[^\n]*orphan blob sweep done/.exec(second.output())?.[1],
-      () => `no sweep at start:\n${second.output()}`,
-      second.alive,
-    );
-    expect(Number(done)).toBe(orphans.length);
-    const after = await listed();
-    expect(await repos.bundles.unreferencedBlobs(after)).toEqual([]);
-    expect(after.sort()).toEqual(keptBlobs.sort());
-    const bundle = await sendJson(`${second.url}/api/v1/apps/${APP}/bundles/1.0.0`, 'GET', undefined, auth);
-    expect(bundle.status).toBe(200);
-  });
+    const ready = await filesSettled({ url: second.url }, APP, '2.0.0', 90_000);
+    expect(ready).toMatchObject({ files: 'ready', files_error: null });
+    // Every file of the bundle is stored once, and nothing stored is unreferenced.
+    const bundle = (await repos.bundles.find(APP, '2.0.0'))!;
+    const rows = await repos.bundles.filesOf([bundle.id]);
+    expect(rows).toHaveLength(3_000 + 1);
+    const stored = new Set(await listed());
+    expect(rows.filter((row) => !stored.has(row.stored_sha256))).toEqual([]);
+    expect(await repos.bundles.unreferencedBlobs([...stored])).toEqual([]);
+    // The folder the killed attempt unpacked into went with the next attempt.
+    expect((await fs.readdir(scratch)).filter((name) => name.startsWith('bundle-files-'))).toEqual([]);
+  }, 120_000);
 });

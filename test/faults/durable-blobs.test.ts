@@ -1,11 +1,13 @@
 /**
- * A blob on disk is durable before the upload that stored it is answered: after the last blob of
- * the bundle is renamed into place, the file system holding them is flushed to the disk (syncfs),
- * and only then is the row written and the 201 sent. Without this, a power cut after a 201 (whose
- * row PostgreSQL made durable) can leave a bundle whose zip or delta files are missing or empty. A
- * power cut cannot be simulated here; what the server asks of the kernel can be seen: the server
- * runs under strace (following its children: the flush is coreutils' `sync --file-system`), and the
- * trace is read in order up to the moment the 201 was written to the socket.
+ * A blob on disk is durable before the server says it is there: after the bundle's zip is renamed
+ * into place, the file system holding it is flushed to the disk (syncfs), and only then is the row
+ * written and the 201 sent; after the last of its files for delta updates (prepared after the
+ * answer) is renamed into place, the disk is flushed again before the bundle says `files: ready`.
+ * Without this, a power cut after a 201 (whose row PostgreSQL made durable) can leave a bundle whose
+ * zip or delta files are missing or empty. A power cut cannot be simulated here; what the server
+ * asks of the kernel can be seen: the server runs under strace (following its children: the flush
+ * is coreutils' `sync --file-system`), and the trace is read in order up to the moment the 201, then
+ * the first answer saying the files are ready, was written to the socket.
  *
  * The fs store only (the S3 store's durability is the S3 server's), on SQLite, in faults-sqlite.
  * strace is one of the test servers' Debian packages (scripts/test-prerequisites.sh).
@@ -15,7 +17,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, sendJson, uploadBundle } from '../helpers/server.js';
+import { ADMIN_TOKEN, filesSettled, sendJson, uploadBundle } from '../helpers/server.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawned-server.js';
 import { makeZip } from '../helpers/zips.js';
 
@@ -64,7 +66,7 @@ describe.skipIf(onPostgres)('blobs on disk are durable before the upload is answ
         '-qq',
         '-y',
         '-s',
-        '200',
+        '4000',
         '--seccomp-bpf',
         '-e',
         'trace=syncfs,sync,rename,renameat,renameat2,write,writev',
@@ -88,7 +90,7 @@ describe.skipIf(onPostgres)('blobs on disk are durable before the upload is answ
     await fs.rm(dataDir, { recursive: true, force: true });
   });
 
-  it('flushes the disk after the last blob is named, before the 201', async () => {
+  it('flushes the disk after the zip is named, before the 201, and after its files, before they are ready', async () => {
     const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const created = await sendJson(`${server.url}/api/v1/apps`, 'POST', { id: APP, name: 'Durable' }, admin);
     expect(created.status).toBe(201);
@@ -96,8 +98,15 @@ describe.skipIf(onPostgres)('blobs on disk are durable before the upload is answ
     const files: Record<string, string> = { 'index.html': '<html>durable</html>' };
     for (let i = 0; i < 30; i++) files[`assets/text-${i}.js`] = `console.log(${i});\n`.repeat(200 + i);
     for (let i = 0; i < 10; i++) files[`assets/noise-${i}.bin`] = randomBytes(3000).toString('base64');
-    const upload = await uploadBundle(server, APP, await makeZip(files), { version: '1.0.0' });
+    const upload = await uploadBundle(
+      server,
+      APP,
+      await makeZip(files),
+      { version: '1.0.0' },
+      { waitFiles: false },
+    );
     expect(upload.status).toBe(201);
+    expect(await filesSettled(server, APP, '1.0.0')).toMatchObject({ files: 'ready' });
     await new Promise((resolve) => setTimeout(resolve, 300)); // strace writes its last lines
 
     const calls = parseTrace(await fs.readFile(traceFile, 'utf8'));
@@ -107,7 +116,12 @@ describe.skipIf(onPostgres)('blobs on disk are durable before the upload is answ
       (call) => call.name.startsWith('write') && call.args.includes('HTTP/1.1 201'),
     );
     expect(answered, 'the 201 written to the socket').toBeGreaterThan(0);
-    const before = calls.slice(0, answered);
+    // The first answer (to the poll above) that says the files are ready; strace escapes the quotes.
+    const ready = calls.findIndex(
+      (call, index) =>
+        index > answered && call.name.startsWith('write') && /files\\?":\\?"ready/.test(call.args),
+    );
+    expect(ready, 'the answer saying the files are ready').toBeGreaterThan(answered);
 
     const root = path.join(dataDir, 'bundles');
     const blobs = (await fs.readdir(root, { recursive: true }))
@@ -115,18 +129,38 @@ describe.skipIf(onPostgres)('blobs on disk are durable before the upload is answ
       .map((name) => path.join(root, name));
     // The zip and one blob per distinct file.
     expect(blobs.length).toBeGreaterThan(40);
-    let lastNamed = -1;
-    for (const blob of blobs) {
-      const renamed = lastIndex(
-        before,
-        (call) => call.name.startsWith('rename') && call.args.includes(`"${blob}"`),
-      );
-      expect(renamed, `${blob} renamed into place before the 201`).toBeGreaterThanOrEqual(0);
-      lastNamed = Math.max(lastNamed, renamed);
-    }
-    const flushed = before
-      .slice(lastNamed + 1)
-      .some((call) => (call.name === 'syncfs' && fdPath(call) === root) || call.name === 'sync');
-    expect(flushed, `${root}'s file system flushed after the last blob was named, before the 201`).toBe(true);
+    const zip = path.join(root, upload.body.sha256.slice(0, 2), upload.body.sha256);
+    const flushedBetween = (from: number, to: number) =>
+      calls
+        .slice(from + 1, to)
+        .some((call) => (call.name === 'syncfs' && fdPath(call) === root) || call.name === 'sync');
+    /** Where the last of `names` was renamed into place, each before `until`. */
+    const lastRenamed = (names: string[], until: number, what: string) => {
+      let last = -1;
+      for (const name of names) {
+        const renamed = lastIndex(
+          calls.slice(0, until),
+          (call) => call.name.startsWith('rename') && call.args.includes(`"${name}"`),
+        );
+        expect(renamed, `${name} renamed into place before ${what}`).toBeGreaterThanOrEqual(0);
+        last = Math.max(last, renamed);
+      }
+      return last;
+    };
+    const zipNamed = lastRenamed([zip], answered, 'the 201');
+    expect(
+      flushedBetween(zipNamed, answered),
+      `${root} flushed after the zip was named, before the 201`,
+    ).toBe(true);
+    const filesNamed = lastRenamed(
+      blobs.filter((blob) => blob !== zip),
+      ready,
+      'the files are ready',
+    );
+    expect(filesNamed, 'the files are stored after the answer').toBeGreaterThan(answered);
+    expect(
+      flushedBetween(filesNamed, ready),
+      `${root} flushed after the last file was named, before the files are ready`,
+    ).toBe(true);
   });
 });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, filesSettled, startTestServer, type TestServer } from '../helpers/server.js';
 import { makeZip } from '../helpers/zips.js';
 
 const APP = 'com.example.uploads';
@@ -110,7 +110,9 @@ describe('upload time limits', () => {
     const sent = await sendSlowly(server, route('1.0.0'), zip, { pieces: 5, pauseMs: 1500 });
     expect(Date.now() - started).toBeGreaterThan(5000); // five times the request timeout
     expect(sent.status, sent.body).toBe(201);
-    expect(JSON.parse(sent.body)).toMatchObject({ version: '1.0.0', size: zip.length });
+    expect(JSON.parse(sent.body)).toMatchObject({ version: '1.0.0', size: zip.length, files: 'preparing' });
+    // Its files are prepared after the answer, in the staging folder; nothing is left once they are.
+    expect(await filesSettled(server, APP, '1.0.0')).toMatchObject({ files: 'ready' });
     expect(await stagedFiles(server)).toEqual([]);
   });
 

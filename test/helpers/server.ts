@@ -85,12 +85,17 @@ export async function sendJson(url: string, method: string, body: unknown, heade
   return { status: response.status, body: parsed as any, headers: response.headers };
 }
 
-/** Uploads a zip file's bytes as the CLI does: raw body, metadata in the query. */
+/**
+ * Uploads a zip file's bytes as the CLI does: raw body, metadata in the query. Then, as
+ * `bundle upload --wait-files` does, waits until its files for delta updates are no longer being
+ * prepared (answering the bundle as it is then), unless `waitFiles` is false.
+ */
 export async function uploadBundle(
   server: { url: string },
   appId: string,
   bytes: Buffer | Uint8Array<ArrayBuffer>,
   query: Record<string, string>,
+  { waitFiles = true }: { waitFiles?: boolean } = {},
 ): Promise<{ status: number; body: any }> {
   const response = await fetch(
     `${server.url}/api/v1/apps/${appId}/bundles/upload?${new URLSearchParams(query)}`,
@@ -100,7 +105,32 @@ export async function uploadBundle(
       body: new Uint8Array(bytes),
     },
   );
-  return { status: response.status, body: await response.json() };
+  const body = await response.json();
+  if (response.status !== 201 || !waitFiles) return { status: response.status, body };
+  return { status: response.status, body: { ...body, ...(await filesSettled(server, appId, body.version)) } };
+}
+
+/** The bundle once its files for delta updates are no longer being prepared (within `timeoutMs`). */
+export async function filesSettled(
+  server: { url: string },
+  appId: string,
+  version: string,
+  timeoutMs = 20_000,
+): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await fetch(
+      `${server.url}/api/v1/apps/${appId}/bundles/${encodeURIComponent(version)}`,
+      {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      },
+    );
+    const bundle = await response.json();
+    if (bundle.files !== 'preparing') return bundle;
+    if (Date.now() > deadline)
+      throw new Error(`the files of ${appId} ${version} are still preparing after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** The plugin's info object: in a module of its own so that bench/ can use it without loading the server. */

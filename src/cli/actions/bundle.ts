@@ -63,7 +63,12 @@ interface UploadOptions extends S3UploadFlags {
   privateKey?: string;
   nativeFrom?: string;
   nativeLayer: boolean;
+  waitFiles?: boolean;
 }
+
+/** How long `--wait-files` waits at most: a store that keeps failing must not hold a pipeline forever. */
+const WAIT_FILES_MS = 10 * 60_000;
+const WAIT_FILES_POLL_MS = 250;
 
 const enc = encodeURIComponent;
 
@@ -484,9 +489,12 @@ export async function bundleUpload(io: CliIo, options: UploadOptions, command: C
   const bucket = (await import('../s3-upload.js')).bucketTarget(options, io.env);
   const nativeLayer = await nativeLayerFor(io.cwd, options);
   const api = await ctx.api();
-  const uploaded = options.external
+  let uploaded = options.external
     ? await registerExternal(api, appId, version, options, nativeLayer)
     : await uploadBytes(ctx, api, appId, version, options, bucket, nativeLayer);
+  if (options.waitFiles && uploaded.files === 'preparing') {
+    uploaded = { ...uploaded, ...(await waitForFiles(api, appId, version)) };
+  }
   let channel: ChannelJson | ReleaseRequestJson | undefined;
   if (options.channel) {
     channel = await api.put<ChannelJson | ReleaseRequestJson>(
@@ -500,6 +508,7 @@ export async function bundleUpload(io: CliIo, options: UploadOptions, command: C
     [
       `Uploaded ${appId} ${v.version} (${v.size === null ? 'size unknown' : formatBytes(v.size)}), sha256 ${v.sha256}`,
       `Native layer: ${describeNativeLayer(v.native_layer, v.native_fingerprint)}`,
+      ...describeFiles(v),
       request
         ? `Channel "${request.channel}" is protected: release request ${request.id} waits for someone with the release role (overair release approve ${request.id})`
         : options.channel
@@ -508,6 +517,37 @@ export async function bundleUpload(io: CliIo, options: UploadOptions, command: C
       ...describeRetention(v.retention),
     ].join('\n'),
   );
+}
+
+/** Polls the bundle until its files are no longer being prepared; fails after WAIT_FILES_MS. */
+async function waitForFiles(api: ApiClient, appId: string, version: string): Promise<BundleJson> {
+  const deadline = Date.now() + WAIT_FILES_MS;
+  for (;;) {
+    const bundle = await api.get<BundleJson>(`/apps/${enc(appId)}/bundles/${enc(version)}`);
+    if (bundle.files !== 'preparing') return bundle;
+    if (Date.now() > deadline) {
+      throw new CliError(
+        `the bundle is uploaded, but its files for delta updates are still being prepared after ${WAIT_FILES_MS / 60_000} minutes${bundle.files_error ? ` (last failure: ${bundle.files_error})` : ''}; devices get the whole zip until they are ready`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, WAIT_FILES_POLL_MS));
+  }
+}
+
+/** The upload's line on its files for delta updates. */
+function describeFiles(bundle: BundleJson): string[] {
+  switch (bundle.files) {
+    case 'preparing':
+      return [
+        'Delta files: being prepared; devices get the whole zip until they are ready (--wait-files waits)',
+      ];
+    case 'ready':
+      return ['Delta files: ready'];
+    case 'failed':
+      return [`Delta files: failed (${bundle.files_error ?? 'unknown'}); devices get the whole zip`];
+    case 'none':
+      return [];
+  }
 }
 
 export async function bundleEncrypt(

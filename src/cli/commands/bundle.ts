@@ -27,6 +27,10 @@ export function registerBundleCommands(program: Command, io: CliIo): void {
     .option('--zip <file>', 'a zip to upload as it is (e.g. made by the Capgo CLI)')
     .option('--bundle <version>', "bundle version (default: package.json's version)")
     .option('--channel <channel>', 'make the bundle live on this channel once uploaded')
+    .option(
+      '--wait-files',
+      'wait until its files for delta updates are ready (prepared after the upload; until then devices get the whole zip)',
+    )
     .option('--min-native <version>', 'minimum native version (version_build) that may get the bundle')
     .option('--comment <text>', 'release notes, shown in listings and sent to devices as comment')
     .option('--external <url>', 'register a bundle hosted at this URL instead of uploading bytes')
