@@ -11,15 +11,19 @@
  *       - plain PUT: the zip alone, as any upload to that store costs at least. On S3, one PutObject
  *         (the SDK, from this process) into the same radosgw bucket. On fs, an HTTP PUT from this
  *         process to a bare node:http server (bench/put-server.ts) that streams it into a file beside
- *         Overair's data folder: the same disk, the same loopback HTTP, pinned to the same CPU as
- *         Overair; there is no "PUT to a disk" without some server, and a bare one adds nothing of
- *         its own;
+ *         Overair's data folder and fsyncs it before answering (a PUT answered is durable, as an
+ *         S3 PUT is and as Overair's fs store makes the zip before its 201): the same disk, the same
+ *         loopback HTTP, pinned to the same CPU as Overair; there is no "PUT to a disk" without some
+ *         server, and a bare one adds nothing of its own;
  *       - upload: `overair bundle upload --zip FILE --bundle 2.0.N --json`, the real CLI in a child
  *         process as a user runs it: the built CLI, `node dist/cli/main.js` (what `npx overair`
  *         runs; rebuilt here with `tsc -p tsconfig.build.json` when any file under src/ is newer than
  *         dist/cli/main.js). Its whole run is timed: start-up, hashing the zip, sending it, and the
- *         server storing it and its 1,000 files. The CLI's start-up alone (`bundle upload --help`,
- *         median of 3) is printed beside it;
+ *         server checking its 1,000 files (each unpacked against its CRC-32) and storing the zip.
+ *         The CLI's start-up alone (`bundle upload --help`, median of 3) is printed beside it;
+ *       - files ready: from the upload's answer until the bundle's files for delta updates, which
+ *         the server prepares after it (unpacked, hashed, compressed, stored), are ready (the
+ *         bundle's `files` polled every 10 ms);
  *   - the deletion of each uploaded bundle (its blobs go with it).
  *
  * The load is wrk (bench/wrk.ts), not a Node client: a load generator in Node on these cores adds its
@@ -37,9 +41,10 @@
  * Prints per window its time, the checks' count and p50/p99/max, p99 against idle, and the server's
  * event-loop delay p99/max and CPU use over the window (bench/server-metrics.ts; n/a when the server,
  * starved by other work on its core, did not answer for 10 s); then, per store, the issue's goals
- * (informational, never the exit code): upload at most 3x the plain PUT (medians; the ratio without
- * the CLI's start-up beside it), and the checks' p99 during the uploads (all their checks together)
- * at most 2x the idle p99. The
+ * (informational, never the exit code): upload at most 3x the plain PUT (medians; beside it the ratio
+ * without the CLI's start-up, and the ratio until the files are ready), and the checks' p99 during
+ * the uploads and the preparation of their files (all their checks together) at most 2x the idle
+ * p99. The
  * machine's other work (and, on S3, radosgw on the same cores) skews absolute figures: compare ratios
  * within a run.
  *
@@ -222,7 +227,7 @@ async function httpPut(url: string, zip: Zip): Promise<void> {
 
 interface Window {
   label: string;
-  kind: 'idle' | 'put' | 'upload' | 'delete';
+  kind: 'idle' | 'put' | 'upload' | 'files' | 'delete';
   /** monotonicMicros() */
   start: number;
   end: number;
@@ -355,6 +360,24 @@ async function scenario(store: Store, work: string, zips: Zip[]): Promise<Outcom
   }
 }
 
+/**
+ * Polls the bundle every 10 ms until its files are no longer being prepared; the problem, if they
+ * end otherwise than ready or take over 2 minutes.
+ */
+async function filesReady(url: string, version: string): Promise<string | undefined> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const bundle = (await admin(url, 'GET', `/apps/${APP_ID}/bundles/${version}`)) as {
+      files: string;
+      files_error: string | null;
+    };
+    if (bundle.files === 'ready') return undefined;
+    if (bundle.files !== 'preparing') return `${bundle.files} (${bundle.files_error ?? 'no error'})`;
+    if (Date.now() > deadline) return `still preparing after 2 minutes (${bundle.files_error ?? 'no error'})`;
+    await pause(10);
+  }
+}
+
 /** Idle, then each plain PUT and upload in turns, then each deletion, under wrk's checks. */
 async function measureServer(store: Store, work: string, zips: Zip[], server: Started): Promise<Outcome> {
   const { url } = server;
@@ -388,7 +411,7 @@ async function measureServer(store: Store, work: string, zips: Zip[], server: St
   };
   const problems: string[] = [];
   const windows: Window[] = [];
-  const measure = async (label: string, kind: Window['kind'], work: () => Promise<void>) => {
+  const measure = async (label: string, kind: Window['kind'], work: () => Promise<void>, settle = true) => {
     // A server that other processes on its core keep from running for 10 s gives no figures for
     // the window, rather than ending the run.
     const reset = await resetMetrics(server.child).then(
@@ -400,7 +423,7 @@ async function measureServer(store: Store, work: string, zips: Zip[], server: St
     const end = monotonicMicros();
     const metrics = reset ? await readMetrics(server.child).catch(() => undefined) : undefined;
     windows.push({ label, kind, start, end, metrics });
-    await pause(SETTLE_MS);
+    if (settle) await pause(SETTLE_MS);
   };
 
   const wrk = await startTimedWrk({
@@ -420,17 +443,30 @@ async function measureServer(store: Store, work: string, zips: Zip[], server: St
     for (const [n, zip] of zips.entries()) {
       await measure(`plain PUT ${n + 1}`, 'put', () => store.put(zip, n));
       const version = `2.0.${n}`;
-      await measure(`upload ${n + 1}`, 'upload', async () => {
-        const run = await runCli(
-          ['bundle', 'upload', '--app', APP_ID, '--zip', zip.file, '--bundle', version, '--json'],
-          cliEnv,
-        );
-        const answer = run.code === 0 ? (JSON.parse(run.stdout) as { sha256?: string }) : undefined;
-        if (answer?.sha256 === zip.sha256) uploaded.push(n);
-        else {
-          const problem = `upload ${n + 1}: exit ${run.code} ${(run.stderr || run.stdout).slice(0, 300)}`;
-          console.error(`${store.name}: ${problem}`);
-          problems.push(problem);
+      await measure(
+        `upload ${n + 1}`,
+        'upload',
+        async () => {
+          const run = await runCli(
+            ['bundle', 'upload', '--app', APP_ID, '--zip', zip.file, '--bundle', version, '--json'],
+            cliEnv,
+          );
+          const answer = run.code === 0 ? (JSON.parse(run.stdout) as { sha256?: string }) : undefined;
+          if (answer?.sha256 === zip.sha256) uploaded.push(n);
+          else {
+            const problem = `upload ${n + 1}: exit ${run.code} ${(run.stderr || run.stdout).slice(0, 300)}`;
+            console.error(`${store.name}: ${problem}`);
+            problems.push(problem);
+          }
+        },
+        false,
+      );
+      // From the upload's answer until its files for delta updates are ready (prepared after it).
+      await measure(`files ready ${n + 1}`, 'files', async () => {
+        const problem = await filesReady(url, version);
+        if (problem) {
+          console.error(`${store.name}: files of ${version}: ${problem}`);
+          problems.push(`files of ${version}: ${problem}`);
         }
       });
     }
@@ -540,19 +576,20 @@ async function main(): Promise<number> {
     }
     const seconds = (kind: Window['kind']) =>
       median(outcome.windows.filter((w) => w.kind === kind).map((w) => (w.end - w.start) / 1e6));
-    const [upload, put] = [seconds('upload'), seconds('put')];
+    const [upload, put, files] = [seconds('upload'), seconds('put'), seconds('files')];
     goal(
       `${outcome.store}: upload / plain PUT (medians, ${upload.toFixed(2)} s / ${put.toFixed(2)} s)`,
       upload / put,
       3,
-      `; without the CLI's start-up: ${((upload - startup) / put).toFixed(2)}`,
+      `; without the CLI's start-up: ${((upload - startup) / put).toFixed(2)}; ` +
+        `until the delta files are ready, ${(upload + files).toFixed(2)} s: ${((upload + files) / put).toFixed(2)}`,
     );
     const during = statsOf(
       outcome.samples,
-      outcome.windows.filter((w) => w.kind === 'upload'),
+      outcome.windows.filter((w) => w.kind === 'upload' || w.kind === 'files'),
     );
     goal(
-      `${outcome.store}: check p99 during the uploads / idle (${during.p99.toFixed(2)} ms / ${idle.p99.toFixed(2)} ms)`,
+      `${outcome.store}: check p99 during the uploads and their files' preparation / idle (${during.p99.toFixed(2)} ms / ${idle.p99.toFixed(2)} ms)`,
       during.p99 / idle.p99,
       2,
     );

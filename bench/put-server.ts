@@ -1,10 +1,12 @@
 /**
  * The plain-PUT baseline of bench/publish.ts on fs: a bare node:http server that streams each
- * `PUT /NAME` body into PUT_DIR/NAME and answers 201. No hashing, no checks, no fsync (Overair's fs
- * store does not fsync either): only what any upload to that disk costs, moving the bytes from a
- * client through HTTP into a file. Its URL goes back over the IPC channel, as the other servers' do.
+ * `PUT /NAME` body into PUT_DIR/NAME, fsyncs the file and answers 201. No hashing, no checks: only
+ * what any durable upload to that disk costs, moving the bytes from a client through HTTP into a
+ * file that a power cut cannot lose (Overair's fs store flushes the zip to the disk before its 201
+ * too). Its URL goes back over the IPC channel, as the other servers' do.
  */
 import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -19,10 +21,20 @@ const server = http.createServer((request, response) => {
     response.writeHead(404).end();
     return;
   }
-  pipeline(request, createWriteStream(path.join(dir, name))).then(
-    () => response.writeHead(201).end(),
-    (error: unknown) => response.writeHead(500).end(String(error)),
-  );
+  const file = path.join(dir, name);
+  pipeline(request, createWriteStream(file))
+    .then(async () => {
+      const handle = await fs.open(file, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    })
+    .then(
+      () => response.writeHead(201).end(),
+      (error: unknown) => response.writeHead(500).end(String(error)),
+    );
 });
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;

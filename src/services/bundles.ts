@@ -145,7 +145,7 @@ export class BundleService {
       }
       await this.store.commit(staged);
       // The zip on the disk before the row that names it (a 2xx is durable).
-      await this.store.persist?.();
+      await this.store.persist?.([staged.sha256]);
     } catch (error) {
       await this.store.discard(staged);
       throw error;

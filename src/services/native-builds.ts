@@ -93,7 +93,7 @@ export class NativeBuildService {
     try {
       fileKind = await nativeFileKind(staged.file, input.platform);
       await this.store.commit(staged);
-      await this.store.persist?.();
+      await this.store.persist?.([staged.sha256]);
     } catch (error) {
       await this.store.discard(staged);
       throw error;

@@ -54,10 +54,11 @@ export interface BlobStore {
    */
   presignedUrl?(sha256: string, options: PresignOptions): Promise<string>;
   /**
-   * Makes every blob committed or put so far durable (a power cut cannot lose it), before a row that
-   * names them is written. Stores whose writes are durable when they return (S3) leave it out.
+   * Makes blobs committed or put durable (a power cut cannot lose them), before a row that names
+   * them is written: those of `sha256s` when given (an upload's zip), else every one so far (a
+   * bundle's files). Stores whose writes are durable when they return (S3) leave it out.
    */
-  persist?(): Promise<void>;
+  persist?(sha256s?: string[]): Promise<void>;
   /** Throws unless the store can be reached and used now (readiness checks, start-up). */
   ping?(): Promise<void>;
   /** Releases connections and timers when the server stops. */

@@ -1,8 +1,9 @@
 /**
  * A blob on disk is durable before the server says it is there: after the bundle's zip is renamed
- * into place, the file system holding it is flushed to the disk (syncfs), and only then is the row
- * written and the 201 sent; after the last of its files for delta updates (prepared after the
- * answer) is renamed into place, the disk is flushed again before the bundle says `files: ready`.
+ * into place, it and its folder are flushed to the disk (fsync), and only then is the row written
+ * and the 201 sent; after the last of its files for delta updates (prepared after the
+ * answer) is renamed into place, the file system holding them is flushed (syncfs) before the
+ * bundle says `files: ready`.
  * Without this, a power cut after a 201 (whose row PostgreSQL made durable) can leave a bundle whose
  * zip or delta files are missing or empty. A power cut cannot be simulated here; what the server
  * asks of the kernel can be seen: the server runs under strace (following its children: the flush
@@ -69,7 +70,7 @@ describe.skipIf(onPostgres)('blobs on disk are durable before the upload is answ
         '4000',
         '--seccomp-bpf',
         '-e',
-        'trace=syncfs,sync,rename,renameat,renameat2,write,writev',
+        'trace=syncfs,sync,fsync,rename,renameat,renameat2,write,writev',
         '-o',
         traceFile,
       ],
@@ -148,9 +149,12 @@ describe.skipIf(onPostgres)('blobs on disk are durable before the upload is answ
       return last;
     };
     const zipNamed = lastRenamed([zip], answered, 'the 201');
+    // The zip alone: an fsync of it and of its folder (its name), or a flush of the whole disk.
+    const fsynced = (target: string) =>
+      calls.slice(zipNamed + 1, answered).some((call) => call.name === 'fsync' && fdPath(call) === target);
     expect(
-      flushedBetween(zipNamed, answered),
-      `${root} flushed after the zip was named, before the 201`,
+      (fsynced(zip) && fsynced(path.dirname(zip))) || flushedBetween(zipNamed, answered),
+      `the zip and its folder flushed after it was named, before the 201`,
     ).toBe(true);
     const filesNamed = lastRenamed(
       blobs.filter((blob) => blob !== zip),
