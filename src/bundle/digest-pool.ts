@@ -39,6 +39,8 @@ export interface DigestRequest {
   store?: BlobStoreSpec;
   /** Only unpack and check the entry: no hash, no compression, nothing stored or sent back. */
   checkOnly?: true;
+  /** Instead of bytes (then empty): a local file whose bytes go to `store` under `sha256`. */
+  file?: { path: string; sha256: string };
 }
 
 /** An error of the worker's store as plain data: what the HTTP layer tells outages by. */
@@ -59,7 +61,7 @@ export type DigestReply =
       brotli: boolean;
       stored?: Uint8Array<ArrayBuffer>;
     }
-  | { id: number; checked: true }
+  | { id: number; done: true }
   | { id: number; error: string }
   | { id: number; problem: string }
   | { id: number; storeFailure: StoreFailure };
@@ -107,6 +109,15 @@ export class DigestPool {
    * UnpackError when not. What an upload checks before its answer; the digests come later
    * (bundle-files.ts). Copies `file.data`.
    */
+  /**
+   * Stores a local file's bytes (a bundle's file, prepared in a scratch folder) in the store
+   * `spec` opens, from a worker thread: what an S3 client does per object (signing, parsing its
+   * answers) stays off the thread that answers update checks. The worker reads the whole file.
+   */
+  async storeFile(path: string, sha256: string, store: BlobStoreSpec): Promise<void> {
+    await this.run({ id: this.nextId++, bytes: new Uint8Array(0), file: { path, sha256 }, store });
+  }
+
   async check(file: PackedFile): Promise<void> {
     const { method, crc32, size } = file;
     await this.run({
@@ -178,7 +189,7 @@ export class DigestPool {
       if (slot.jobs.size === 0) worker.unref();
       if ('error' in reply) job.reject(new Error(`digest worker: ${reply.error}`));
       else if ('problem' in reply) job.reject(new UnpackError(reply.problem));
-      else if ('checked' in reply) job.resolve(null);
+      else if ('done' in reply) job.resolve(null);
       else if ('storeFailure' in reply) {
         const { message, ...fields } = reply.storeFailure;
         const given = Object.entries(fields).filter(([, value]) => value !== undefined);

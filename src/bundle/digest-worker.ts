@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { brotliCompressSync, crc32, inflateRawSync, constants as zlib } from 'node:zlib';
@@ -98,12 +99,21 @@ function digest(bytes: Uint8Array) {
  * (transferred, as they came). Several requests may be in flight: the next is unpacked while one
  * waits for its store.
  */
-parentPort?.on('message', ({ id, bytes: input, entry, store, checkOnly }: DigestRequest) => {
+parentPort?.on('message', ({ id, bytes: input, entry, store, checkOnly, file }: DigestRequest) => {
+  if (file && store) {
+    readFile(file.path)
+      .then(async (bytes) => (await storeOf(store)).put(file.sha256, bytes))
+      .then(
+        () => parentPort!.postMessage({ id, done: true } satisfies DigestReply),
+        (error: unknown) => parentPort!.postMessage(storeFailure(id, error)),
+      );
+    return;
+  }
   let result: ReturnType<typeof digest>;
   try {
     const bytes = entry ? unpack(input, entry) : input;
     if (checkOnly) {
-      parentPort!.postMessage({ id, checked: true } satisfies DigestReply);
+      parentPort!.postMessage({ id, done: true } satisfies DigestReply);
       return;
     }
     result = digest(bytes);
@@ -131,19 +141,21 @@ parentPort?.on('message', ({ id, bytes: input, entry, store, checkOnly }: Digest
     )
     .then(
       () => parentPort!.postMessage(answer satisfies DigestReply),
-      (error: unknown) => {
-        const e = error as { name?: string; message?: string; code?: unknown; $metadata?: unknown } | null;
-        const reply: DigestReply = {
-          id,
-          storeFailure: {
-            name: e?.name,
-            message: e?.message ?? String(error),
-            code: e?.code,
-            // Plain data (attempts, HTTP status): what tells a storage outage from a bug.
-            $metadata: e?.$metadata === undefined ? undefined : JSON.parse(JSON.stringify(e.$metadata)),
-          },
-        };
-        parentPort!.postMessage(reply);
-      },
+      (error: unknown) => parentPort!.postMessage(storeFailure(id, error)),
     );
 });
+
+/** A store's error as plain data for the pool (an Error's own fields do not cross threads). */
+function storeFailure(id: number, error: unknown): DigestReply {
+  const e = error as { name?: string; message?: string; code?: unknown; $metadata?: unknown } | null;
+  return {
+    id,
+    storeFailure: {
+      name: e?.name,
+      message: e?.message ?? String(error),
+      code: e?.code,
+      // Plain data (attempts, HTTP status): what tells a storage outage from a bug.
+      $metadata: e?.$metadata === undefined ? undefined : JSON.parse(JSON.stringify(e.$metadata)),
+    },
+  };
+}

@@ -30,6 +30,8 @@ const COMMITS_IN_FLIGHT = 8;
 const LEASE_MS = 30_000;
 /** How often bundles left preparing are looked for, unless told: one indexed query. */
 const RETRY_MS = 10_000;
+/** Prepared files put by a worker thread (read whole into its memory); larger ones are streamed. */
+const WORKER_PUT_MAX_BYTES = 16 * 1024 * 1024;
 /** Bundles looked for at each retry tick. */
 const BATCH = 20;
 
@@ -141,6 +143,18 @@ export class BundleFilesPreparer {
     }
   }
 
+  /**
+   * One prepared file into the store: renamed into it on disk; on S3 put from a worker thread when
+   * it is small enough to hold (an S3 client's work per object, ~1,000 of them, stays off the thread
+   * that answers update checks); else committed as uploads are.
+   */
+  private async commit(file: string, sha256: string, size: number): Promise<void> {
+    const spec = this.store.spec;
+    if (spec && spec.kind !== 'fs' && size <= WORKER_PUT_MAX_BYTES)
+      await this.digests.storeFile(file, sha256, spec);
+    else await this.store.commit({ sha256, size, file });
+  }
+
   private async prepare(bundleId: number): Promise<void> {
     const bundle = await this.repos.bundles.findById(bundleId).catch(() => undefined);
     if (bundle?.files_state !== 'preparing') return;
@@ -164,7 +178,7 @@ export class BundleFilesPreparer {
       const blobs = [...new Map(files.map((file) => [file.storedSha256, file.storedSize])).entries()];
       const committed = blobs.map(([sha256]) => sha256);
       await forEachLimited(blobs, COMMITS_IN_FLIGHT, ([sha256, size]) =>
-        this.store.commit({ sha256, size, file: local.pathOf(sha256) }),
+        this.commit(local.pathOf(sha256), sha256, size),
       );
       await this.store.persist?.();
       // Cleared before the bundle says 'ready': whoever waits for that finds nothing under way.
