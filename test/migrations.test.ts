@@ -560,3 +560,43 @@ describe('migration 0024: release insight', () => {
     ]);
   });
 });
+
+describe('migration 0028: bundle files prepared after the upload', () => {
+  it('leaves earlier bundles with their files ready, and encrypted or external ones with none', async () => {
+    const db = await emptyDatabase();
+    await migrateTo(db, TEST_BACKEND, '0026_rollout_schedules');
+    const at = new Date().toISOString();
+    await db.insertInto('apps').values({ id: 'com.example.old', name: 'Old', created_at: at }).execute();
+    const bundle = (version: string, extra: Record<string, unknown>) => ({
+      app_id: 'com.example.old',
+      version,
+      sha256: version.replace(/\D/g, '').padEnd(64, 'a'),
+      location: 'blob',
+      checksum: 'a'.repeat(64),
+      created_at: at,
+      ...extra,
+    });
+    await db
+      .insertInto('bundles')
+      .values([
+        bundle('1.0.0', {}),
+        bundle('1.0.1', { session_key: 'iv:key' }),
+        bundle('1.0.2', { location: 'external', external_url: 'https://cdn.example.com/a.zip' }),
+      ] as never)
+      .execute();
+
+    await migrateTo(db, TEST_BACKEND);
+
+    expect(
+      await db
+        .selectFrom('bundles')
+        .select(['version', 'files_state', 'files_error'])
+        .orderBy('version')
+        .execute(),
+    ).toEqual([
+      { version: '1.0.0', files_state: 'ready', files_error: null },
+      { version: '1.0.1', files_state: 'none', files_error: null },
+      { version: '1.0.2', files_state: 'none', files_error: null },
+    ]);
+  });
+});
