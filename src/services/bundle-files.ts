@@ -8,7 +8,7 @@ import { extractBundleFiles } from '../bundle/extract-files.js';
 import { validateBundleZip } from '../bundle/validate-zip.js';
 import { forEachLimited } from '../concurrency.js';
 import type { Repos } from '../db/index.js';
-import { OverairError } from '../errors.js';
+import { errors, OverairError } from '../errors.js';
 import type { BlobStore, StagedBlob } from '../storage/blob-store.js';
 import { FsBlobStore } from '../storage/fs-store.js';
 import { deleteUnusedBlobs } from './blob-deletion.js';
@@ -159,9 +159,10 @@ export class BundleFilesPreparer {
     const bundle = await this.repos.bundles.findById(bundleId).catch(() => undefined);
     if (bundle?.files_state !== 'preparing') return;
     const started = performance.now();
-    // Named after the bundle, which this instance holds the lease of: what an attempt cut off by a
-    // crash left here is cleared by the next attempt on this machine.
-    const scratch = path.join(this.store.tmpDir, `bundle-files-${bundleId}`);
+    // One folder for every preparation of this instance (they run one at a time), emptied at the
+    // start of each: what an attempt cut off by a crash left is cleared by the next one. One name,
+    // so that the digest workers open one store for it (they keep each store they open).
+    const scratch = path.join(this.store.tmpDir, 'bundle-files');
     let staged: StagedBlob | undefined;
     try {
       staged = await this.store.stage(this.store.read(bundle.sha256), { maxBytes: Number.MAX_SAFE_INTEGER });
@@ -201,8 +202,9 @@ export class BundleFilesPreparer {
     } catch (error) {
       if (this.closing) return;
       const message = (error as Error)?.message ?? String(error);
-      if (error instanceof OverairError && error.status === 400) {
-        // The zip itself: no attempt will do better. Served whole.
+      if (error instanceof OverairError && error.code === errors.invalidZip.code) {
+        // The zip itself: no attempt will do better. Served whole. (Anything else, reading it back
+        // from a store that went away included, is tried again.)
         await this.repos.bundles.endFiles(bundleId, 'failed', message).catch(() => undefined);
         this.log.error(
           { appId: bundle.app_id, version: bundle.version, err: error },

@@ -20,7 +20,7 @@ import {
   startRadosgw,
   type Radosgw,
 } from '../helpers/radosgw.js';
-import { ADMIN_TOKEN, deviceInfo, sendJson } from '../helpers/server.js';
+import { ADMIN_TOKEN, deviceInfo, filesSettled, sendJson } from '../helpers/server.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawned-server.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeZip } from '../helpers/zips.js';
@@ -75,6 +75,7 @@ describe.runIf(TEST_BACKEND === 'postgres')('the S3 gateway restarted under load
       sendJson(`${server.url}/api/v1${route}`, method, body, { authorization: `Bearer ${ADMIN_TOKEN}` });
     expect((await admin('POST', '/apps', { id: APP })).status).toBe(201);
     expect((await upload('1.0.0')).status).toBe(201);
+    expect(await filesSettled(server, APP, '1.0.0')).toMatchObject({ files: 'ready' });
     expect((await admin('PUT', `/apps/${APP}/channels/production/bundle`, { version: '1.0.0' })).status).toBe(
       200,
     );
@@ -159,5 +160,12 @@ describe.runIf(TEST_BACKEND === 'postgres')('the S3 gateway restarted under load
       ).toBe(true);
     }
     expect(await listIncompleteUploads(radosgw, bucket)).toEqual([]);
+    // Files being prepared when the store went away are prepared again once it is back (every 10 s).
+    for (const { version } of uploaded) {
+      expect(await filesSettled(server, APP, version, 40_000)).toMatchObject({
+        files: 'ready',
+        files_error: null,
+      });
+    }
   }, 120_000);
 });

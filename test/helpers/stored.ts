@@ -9,8 +9,13 @@ import type { TestServer } from './server.js';
  * its S3 bucket on the suite's radosgw), so that "nothing was left behind" is checked alike on both.
  */
 
-/** Every stored blob: "ab/SHA256 SIZE" files on disk, object keys in S3. */
+/**
+ * Every stored blob: "ab/SHA256 SIZE" files on disk, object keys in S3. For a server in this process,
+ * once the files of the bundles uploaded so far are prepared (they are stored after the uploads'
+ * answers), so that two lists compare what requests did.
+ */
 export async function storedBlobs(server: TestServer): Promise<string[]> {
+  await server.services?.bundleFiles.settle();
   if (server.config.storage === 's3') return (await listKeys(inject('s3'), bucketOf(server))).sort();
   const root = server.config.blobDir;
   const entries = await fs.readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
