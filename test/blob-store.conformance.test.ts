@@ -170,6 +170,16 @@ describe.each([
     await expect(store.delete('f'.repeat(64))).resolves.toBeUndefined();
   });
 
+  it('deletes many blobs at once where the store can, those not there included', async () => {
+    const blobs = await Promise.all(Array.from({ length: 5 }, (_, i) => put(Buffer.from(`many ${i}`))));
+    const kept = await put(Buffer.from('kept beside them'));
+    const gone = [...blobs.map((blob) => blob.sha256), 'e'.repeat(64)];
+    if (store.deleteMany) await store.deleteMany(gone);
+    else for (const sha256 of gone) await store.delete(sha256);
+    for (const { sha256 } of blobs) expect(await store.size(sha256)).toBeNull();
+    expect(await store.size(kept.sha256)).not.toBeNull();
+  });
+
   it('discards a staged upload, leaving nothing', async () => {
     const before = await backend.stored();
     const data = Buffer.from('staged then discarded');

@@ -238,16 +238,19 @@ describe('retention', () => {
         .execute()
     ).map((row) => row.sha256);
     const store = server.services.store;
-    const original = store.delete.bind(store);
-    // Storage down (S3 unreachable, a read-only disk): every delete fails.
-    store.delete = async () => {
+    const { delete: original, deleteMany: originalMany } = store;
+    // Storage down (S3 unreachable, a read-only disk): every delete fails, one by one or many at once.
+    const unreachable = async () => {
       throw new Error('storage is unreachable');
     };
+    store.delete = unreachable;
+    if (originalMany) store.deleteMany = unreachable;
     let answer;
     try {
       answer = await server.api('POST', `/apps/${FAULT}/bundles/cleanup`, { keep: 1 });
     } finally {
       store.delete = original;
+      if (originalMany) store.deleteMany = originalMany;
     }
     expect(answer.status).toBe(200);
     expect(answer.body.deleted.map((x: { version: string }) => x.version)).toEqual(['1.1.0', '1.0.0']);

@@ -2,7 +2,7 @@ import { forEachLimited } from '../concurrency.js';
 import type { Repos } from '../db/index.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
-/** Deletes at once: on S3 each is a round trip. */
+/** Deletes at once, for a store that deletes one blob a request. */
 const DELETES_IN_FLIGHT = 8;
 
 /**
@@ -15,7 +15,8 @@ export function deleteUnusedBlobs(repos: Repos, store: BlobStore, sha256s: strin
   if (sha256s.length === 0) return Promise.resolve(0);
   return repos.blobLock.run(async () => {
     const unused = await repos.bundles.unreferencedBlobs(sha256s);
-    await forEachLimited(unused, DELETES_IN_FLIGHT, (sha) => store.delete(sha));
+    if (store.deleteMany) await store.deleteMany(unused);
+    else await forEachLimited(unused, DELETES_IN_FLIGHT, (sha) => store.delete(sha));
     return unused.length;
   });
 }

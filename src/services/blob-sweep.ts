@@ -43,9 +43,10 @@ export async function sweepOrphanBlobs(
   const sweep = () =>
     repos.blobLock.run(async () => {
       const unreferenced = new Set(await repos.bundles.unreferencedBlobs(batch.map((blob) => blob.sha256)));
-      for (const blob of batch) {
-        if (!unreferenced.has(blob.sha256)) continue;
-        await store.delete(blob.sha256);
+      const gone = batch.filter((blob) => unreferenced.has(blob.sha256));
+      if (store.deleteMany) await store.deleteMany(gone.map((blob) => blob.sha256));
+      else for (const blob of gone) await store.delete(blob.sha256);
+      for (const blob of gone) {
         result.deleted.push(blob.sha256);
         result.freedBytes += blob.size;
       }

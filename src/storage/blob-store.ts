@@ -42,6 +42,8 @@ export interface BlobStore {
   size(sha256: string): Promise<number | null>;
   read(sha256: string, range?: ByteRange): Readable;
   delete(sha256: string): Promise<void>;
+  /** Deletes several blobs, in fewer requests than one each; those not there count as deleted. */
+  deleteMany?(sha256s: string[]): Promise<void>;
   /**
    * Every stored blob with when it was last committed, in no particular order, for the orphan
    * sweep. Committing bytes that are already there counts as committing them again (a blob an

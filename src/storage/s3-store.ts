@@ -5,6 +5,7 @@ import { PassThrough, pipeline, type Readable } from 'node:stream';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -269,6 +270,30 @@ export class S3BlobStore implements BlobStore {
   }
 
   /**
+   * DeleteObjects, up to 1,000 keys a request: a bundle's 1,000 files are one round trip instead of
+   * 1,000, each of which the client signs and parses on the thread that answers update checks (the
+   * publish bench saw the checks' p99 at 12-24 times idle while a bundle was deleted one key at a
+   * time). Keys that are not there count as deleted; the first key S3 could not delete fails it.
+   */
+  async deleteMany(sha256s: string[]): Promise<void> {
+    for (let start = 0; start < sha256s.length; start += DELETE_BATCH) {
+      const keys = sha256s.slice(start, start + DELETE_BATCH).map((sha256) => ({ Key: this.keyOf(sha256) }));
+      const answer = await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
+      );
+      const failed = answer.Errors?.[0];
+      if (failed) {
+        throw Object.assign(
+          new Error(`S3 could not delete ${failed.Key}: ${failed.Code} ${failed.Message ?? ''}`),
+          {
+            name: failed.Code ?? 'DeleteError',
+          },
+        );
+      }
+    }
+  }
+
+  /**
    * A SigV4 presigned URL for the object: anyone holding it may fetch it until it expires, and
    * nothing else (the signature covers the key, the method, the expiry and the response overrides).
    */
@@ -310,3 +335,6 @@ export class S3BlobStore implements BlobStore {
     return `${this.prefix}bundles/${sha256.slice(0, 2)}/${sha256}`;
   }
 }
+
+/** Keys one DeleteObjects request takes at most (S3's limit). */
+const DELETE_BATCH = 1000;
