@@ -24,6 +24,9 @@
  *       - files ready: from the upload's answer until the bundle's files for delta updates, which
  *         the server prepares after it (unpacked, hashed, compressed, stored), are ready (the
  *         bundle's `files` polled every 10 ms);
+ *       - upload over HTTP: the same zip under version 2.1.N, sent by this process as the CLI sends
+ *         it (raw body, sha256 in the query): the server's own part of an upload, next to the CLI's
+ *         whole run; then its files ready;
  *   - the deletion of each uploaded bundle (its blobs go with it).
  *
  * The load is wrk (bench/wrk.ts), not a Node client: a load generator in Node on these cores adds its
@@ -227,7 +230,7 @@ async function httpPut(url: string, zip: Zip): Promise<void> {
 
 interface Window {
   label: string;
-  kind: 'idle' | 'put' | 'upload' | 'files' | 'delete';
+  kind: 'idle' | 'put' | 'upload' | 'http' | 'files' | 'delete';
   /** monotonicMicros() */
   start: number;
   end: number;
@@ -462,19 +465,39 @@ async function measureServer(store: Store, work: string, zips: Zip[], server: St
         false,
       );
       // From the upload's answer until its files for delta updates are ready (prepared after it).
-      await measure(`files ready ${n + 1}`, 'files', async () => {
+      const filesOf = async (version: string) => {
         const problem = await filesReady(url, version);
         if (problem) {
           console.error(`${store.name}: files of ${version}: ${problem}`);
           problems.push(`files of ${version}: ${problem}`);
         }
-      });
+      };
+      await measure(`files ready ${n + 1}`, 'files', () => filesOf(version));
+      // The same zip again under another version, sent as the CLI sends it but from this process: the
+      // server's own part of an upload, without a CLI's start-up, hashing and exit.
+      const bytes = await fs.readFile(zip.file);
+      const direct = `2.1.${n}`;
+      await measure(
+        `upload over HTTP ${n + 1}`,
+        'http',
+        async () => {
+          const answer = await uploadZip(url, APP_ID, { version: direct, sha256: zip.sha256 }, bytes);
+          if (answer.status === 201) uploaded.push(n + 1000);
+          else
+            problems.push(
+              `upload of ${direct} over HTTP: HTTP ${answer.status} ${(await answer.text()).slice(0, 300)}`,
+            );
+        },
+        false,
+      );
+      await measure(`files ready ${n + 1} (HTTP)`, 'files', () => filesOf(direct));
     }
     for (const n of uploaded) {
+      const version = n >= 1000 ? `2.1.${n - 1000}` : `2.0.${n}`;
       await measure(
-        `delete ${n + 1}`,
+        `delete ${version}`,
         'delete',
-        async () => void (await admin(url, 'DELETE', `/apps/${APP_ID}/bundles/2.0.${n}`)),
+        async () => void (await admin(url, 'DELETE', `/apps/${APP_ID}/bundles/${version}`)),
       );
     }
   } finally {
@@ -576,7 +599,7 @@ async function main(): Promise<number> {
     }
     const seconds = (kind: Window['kind']) =>
       median(outcome.windows.filter((w) => w.kind === kind).map((w) => (w.end - w.start) / 1e6));
-    const [upload, put, files] = [seconds('upload'), seconds('put'), seconds('files')];
+    const [upload, put, files, http] = [seconds('upload'), seconds('put'), seconds('files'), seconds('http')];
     goal(
       `${outcome.store}: upload / plain PUT (medians, ${upload.toFixed(2)} s / ${put.toFixed(2)} s)`,
       upload / put,
@@ -584,9 +607,14 @@ async function main(): Promise<number> {
       `; without the CLI's start-up: ${((upload - startup) / put).toFixed(2)}; ` +
         `until the delta files are ready, ${(upload + files).toFixed(2)} s: ${((upload + files) / put).toFixed(2)}`,
     );
+    goal(
+      `${outcome.store}: the server's part, the upload over HTTP without the CLI / plain PUT (medians, ${http.toFixed(2)} s / ${put.toFixed(2)} s)`,
+      http / put,
+      3,
+    );
     const during = statsOf(
       outcome.samples,
-      outcome.windows.filter((w) => w.kind === 'upload' || w.kind === 'files'),
+      outcome.windows.filter((w) => w.kind === 'upload' || w.kind === 'http' || w.kind === 'files'),
     );
     goal(
       `${outcome.store}: check p99 during the uploads and their files' preparation / idle (${during.p99.toFixed(2)} ms / ${idle.p99.toFixed(2)} ms)`,
