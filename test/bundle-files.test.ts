@@ -17,11 +17,10 @@ import {
   uploadBundle,
   type TestServer,
 } from './helpers/server.js';
-import { storedBlobs } from './helpers/stored.js';
+import { shaOf, storedBlobs } from './helpers/stored.js';
 import { makeZip } from './helpers/zips.js';
 
 const APP = 'com.example.files';
-const shaOf = (listed: string) => /([0-9a-f]{64})/.exec(listed)![1]!;
 
 /** A bundle of `count` files (all different from one version to the next unless `shared`). */
 function bundle(version: string, count: number, shared = 'shared') {

@@ -26,12 +26,10 @@ import {
   type TestServer,
 } from '../helpers/server.js';
 import { spawnServer } from '../helpers/spawned-server.js';
-import { storedBlobs } from '../helpers/stored.js';
+import { shaOf, storedBlobs } from '../helpers/stored.js';
 
 const APP = 'com.example.sweep';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** "ab/SHA SIZE" (fs) or "bundles/ab/SHA" (S3) -> SHA. */
-const shaOf = (listed: string) => /([0-9a-f]{64})/.exec(listed)![1]!;
 
 describe('orphan blob sweep', () => {
   let server: TestServer;

@@ -17,14 +17,12 @@ import { backendForServer } from '../helpers/backends.js';
 import { buildZip, goodEntries } from '../helpers/hostile-zips.js';
 import { ADMIN_TOKEN, sendJson, uploadBundle, type TestServer } from '../helpers/server.js';
 import { spawnServer } from '../helpers/spawned-server.js';
-import { storedBlobs } from '../helpers/stored.js';
+import { shaOf, storedBlobs } from '../helpers/stored.js';
 import { waitFor } from '../helpers/wait.js';
 
 const APP = 'com.example.retained';
 const BUNDLES = 10;
 const FILES = 100;
-/** "ab/SHA SIZE" (fs) or "bundles/ab/SHA" (S3) -> SHA. */
-const shaOf = (listed: string) => /([0-9a-f]{64})/.exec(listed)![1]!;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const cleanups: Array<() => Promise<void>> = [];

@@ -29,6 +29,9 @@ export async function storedBlobs(server: TestServer): Promise<string[]> {
   return files.sort();
 }
 
+/** The sha256 in a line of `storedBlobs`: "ab/SHA SIZE" (fs) or "bundles/ab/SHA" (S3). */
+export const shaOf = (listed: string) => /([0-9a-f]{64})/.exec(listed)![1]!;
+
 /** Whether the store holds the blob with this sha256. */
 export async function holdsBlob(server: TestServer, sha256: string): Promise<boolean> {
   return (await storedBlobs(server)).some((blob) => blob.includes(sha256));
