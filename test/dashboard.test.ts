@@ -627,9 +627,11 @@ describe.skipIf(!available && !process.env.CI)('the dashboard in a browser', () 
     await shoot(page, 'native', 'desktop');
   });
 
-  it('shows a bundle', async () => {
+  it('shows a bundle, with its files for delta updates once they are ready', async () => {
+    await server.services.bundleFiles.settle();
     await page.goto(`/apps/${APP}/bundles/1.1.0`);
     await expect.poll(() => page.getByRole('heading', { name: 'Bundle 1.1.0' }).isVisible()).toBe(true);
+    expect(await page.getByTestId('delta-files').textContent()).toMatch(/^ready/);
     await shoot(page, 'bundle', 'desktop');
   });
 

@@ -75,7 +75,8 @@ export function BundlesPage({ appId }: { appId: string }) {
                     <td>
                       <Link to={path('apps', appId, 'bundles', bundle.version)}>{bundle.version}</Link>{' '}
                       {bundle.encrypted && <Badge>encrypted</Badge>}{' '}
-                      {bundle.location === 'external' && <Badge>external</Badge>}
+                      {bundle.location === 'external' && <Badge>external</Badge>}{' '}
+                      {bundle.files === 'preparing' && <Badge>preparing delta files</Badge>}
                     </td>
                     <td>
                       {channelsOf(channels.data?.items, bundle.version).map((channel) => (
@@ -388,6 +389,8 @@ export function BundlePage({ appId, version }: { appId: string; version: string 
               <dd>
                 <code className="wrap">{b.url}</code>
               </dd>
+              <dt>Delta files</dt>
+              <dd data-testid="delta-files">{describeFiles(b)}</dd>
               <dt>Encrypted</dt>
               <dd>{b.encrypted ? `yes${b.key_id ? ` (key ${b.key_id})` : ''}` : 'no'}</dd>
               <dt>Signed</dt>
@@ -479,4 +482,18 @@ export function BundlePage({ appId, version }: { appId: string; version: string 
       )}
     </div>
   );
+}
+
+/** Where a bundle's files for delta updates stand, as its page says it (docs/devices.md#delta-updates). */
+function describeFiles(bundle: BundleJson): string {
+  switch (bundle.files) {
+    case 'ready':
+      return 'ready: devices download only the files that changed';
+    case 'preparing':
+      return `being prepared; devices get the whole zip until they are ready${bundle.files_error ? ` (last attempt: ${bundle.files_error})` : ''}`;
+    case 'failed':
+      return `failed (${bundle.files_error ?? 'unknown'}); devices get the whole zip`;
+    case 'none':
+      return bundle.encrypted ? 'none (encrypted bundles travel whole)' : 'none (hosted elsewhere)';
+  }
 }
