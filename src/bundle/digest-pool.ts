@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BlobStoreSpec } from '../storage/blob-store.js';
+import type { PackedEntry } from './validate-zip.js';
 
 /** A bundle file's sha256, and the bytes to store: brotli-compressed when it pays, else its own. */
 export interface FileDigest {
@@ -37,10 +38,10 @@ export interface DigestRequest {
   bytes: Uint8Array<ArrayBuffer>;
   entry?: { method: number; crc32: number; size: number };
   store?: BlobStoreSpec;
-  /** Only unpack and check the entry: no hash, no compression, nothing stored or sent back. */
-  checkOnly?: true;
   /** Instead of bytes (then empty): a local file whose bytes go to `store` under `sha256`. */
   file?: { path: string; sha256: string };
+  /** Instead of bytes (then empty): a zip whose entries the worker reads and checks itself. */
+  zip?: { path: string; entries: PackedEntry[] };
 }
 
 /** An error of the worker's store as plain data: what the HTTP layer tells outages by. */
@@ -105,10 +106,16 @@ export class DigestPool {
   }
 
   /**
-   * Only checks that a zip entry's file unpacks to what it declares (size, CRC-32), in a worker: an
-   * UnpackError when not. What an upload checks before its answer; the digests come later
-   * (bundle-files.ts). Copies `file.data`.
+   * Checks that each of a zip's `entries` unpacks to what it declares (size, CRC-32), in one job:
+   * the worker reads the zip itself, in the entries' order, so that a bundle of 1,000 files is one
+   * message, not 1,000, and the thread that answers update checks reads and copies nothing. An
+   * UnpackError starting with the entry's name in quotes when one does not.
    */
+  async checkZip(path: string, entries: PackedEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.run({ id: this.nextId++, bytes: new Uint8Array(0), zip: { path, entries } });
+  }
+
   /**
    * Stores a local file's bytes (a bundle's file, prepared in a scratch folder) in the store
    * `spec` opens, from a worker thread: what an S3 client does per object (signing, parsing its
@@ -116,16 +123,6 @@ export class DigestPool {
    */
   async storeFile(path: string, sha256: string, store: BlobStoreSpec): Promise<void> {
     await this.run({ id: this.nextId++, bytes: new Uint8Array(0), file: { path, sha256 }, store });
-  }
-
-  async check(file: PackedFile): Promise<void> {
-    const { method, crc32, size } = file;
-    await this.run({
-      id: this.nextId++,
-      bytes: new Uint8Array(file.data),
-      entry: { method, crc32, size },
-      checkOnly: true,
-    });
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
@@ -7,6 +8,7 @@ import type { BlobStore, BlobStoreSpec } from '../storage/blob-store.js';
 import { FsBlobStore } from '../storage/fs-store.js';
 import { openStoreFromSpec } from '../storage/open-spec.js';
 import { owned, type DigestReply, type DigestRequest } from './digest-pool.js';
+import type { PackedEntry } from './validate-zip.js';
 
 /** Files below this are sent as they are, as the Capgo CLI does; larger ones are brotli-compressed when it pays. */
 const BROTLI_MIN_BYTES = 8192;
@@ -61,6 +63,36 @@ function unpack(data: Uint8Array, entry: NonNullable<DigestRequest['entry']>): U
   return bytes;
 }
 
+/**
+ * Reads each entry's packed data from the zip (in order of its place in the file, into one buffer
+ * grown to the largest) and unpacks it against what it declares; the first problem, prefixed with
+ * the entry's quoted name, or undefined. Blocking reads: this thread does nothing else meanwhile.
+ */
+function checkZip(path: string, entries: PackedEntry[]): string | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    let buffer = Buffer.alloc(0);
+    for (const entry of [...entries].sort((a, b) => a.dataStart - b.dataStart)) {
+      if (buffer.length < entry.compressedSize) buffer = Buffer.allocUnsafe(entry.compressedSize);
+      let filled = 0;
+      while (filled < entry.compressedSize) {
+        const read = readSync(fd, buffer, filled, entry.compressedSize - filled, entry.dataStart + filled);
+        if (read === 0) return `"${entry.name}" cannot be unpacked: the zip ends inside it`;
+        filled += read;
+      }
+      try {
+        unpack(buffer.subarray(0, entry.compressedSize), entry);
+      } catch (error) {
+        if (error instanceof Unpacking) return `"${entry.name}" ${error.message}`;
+        throw error;
+      }
+    }
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The stores this thread has opened, by their spec: one client (and its connections) each. */
 const stores = new Map<string, Promise<BlobStore>>();
 
@@ -99,7 +131,18 @@ function digest(bytes: Uint8Array) {
  * (transferred, as they came). Several requests may be in flight: the next is unpacked while one
  * waits for its store.
  */
-parentPort?.on('message', ({ id, bytes: input, entry, store, checkOnly, file }: DigestRequest) => {
+parentPort?.on('message', ({ id, bytes: input, entry, store, file, zip }: DigestRequest) => {
+  if (zip) {
+    let reply: DigestReply;
+    try {
+      const problem = checkZip(zip.path, zip.entries);
+      reply = problem === undefined ? { id, done: true } : { id, problem };
+    } catch (error) {
+      reply = { id, error: error instanceof Error ? error.message : String(error) };
+    }
+    parentPort!.postMessage(reply);
+    return;
+  }
   if (file && store) {
     readFile(file.path)
       .then(async (bytes) => (await storeOf(store)).put(file.sha256, bytes))
@@ -111,12 +154,7 @@ parentPort?.on('message', ({ id, bytes: input, entry, store, checkOnly, file }: 
   }
   let result: ReturnType<typeof digest>;
   try {
-    const bytes = entry ? unpack(input, entry) : input;
-    if (checkOnly) {
-      parentPort!.postMessage({ id, done: true } satisfies DigestReply);
-      return;
-    }
-    result = digest(bytes);
+    result = digest(entry ? unpack(input, entry) : input);
   } catch (error) {
     const reply: DigestReply =
       error instanceof Unpacking

@@ -5,7 +5,7 @@ import type yauzl from 'yauzl';
 import { TaskGroup } from '../concurrency.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { UnpackError, type DigestPool, type PackedFile } from './digest-pool.js';
-import { invalidZip } from './validate-zip.js';
+import { invalidZip, type PackedEntry, type ZipSummary } from './validate-zip.js';
 import { openZip, type ZipFileReader } from './zip-reader.js';
 
 /** One file of a bundle as a device installs it, stored on its own for delta updates. */
@@ -73,18 +73,26 @@ export async function extractBundleFiles(
  * Checks that every file of a validated bundle zip unpacks to what its entry declares (its size, its
  * CRC-32), storing nothing: what an upload must know before it answers, so that a corrupt zip is a
  * 400 invalid_zip naming the entry and never reaches a device. extractBundleFiles, run after the
- * answer (services/bundle-files.ts), then stores them. Small files are checked in `digests`' worker
- * threads, large ones streamed through here.
+ * answer (services/bundle-files.ts), then stores them. The files a device installs (those under
+ * the root folder) that can be held in memory are checked in one job of `digests`, which reads the
+ * zip in a worker thread (a message per file cost more than unpacking it); larger ones are
+ * streamed through here.
  */
-export async function checkBundleFiles(zipFile: string, root: string, digests: DigestPool): Promise<void> {
-  await eachBundleFile(zipFile, root, (_path, entry, zip, reader) => async () => {
-    if (inMemory(entry)) {
-      const packed = await readPacked(entry, zip, reader);
-      await digests.check(packed).catch((error: unknown) => Promise.reject(asZipProblem(entry, error)));
-      return;
-    }
+export async function checkBundleFiles(zipFile: string, zip: ZipSummary, digests: DigestPool): Promise<void> {
+  const prefix = zip.root ? `${zip.root}/` : '';
+  const installed = zip.files.filter((file) => file.name.startsWith(prefix));
+  const fits = (file: PackedEntry) =>
+    file.size <= IN_MEMORY_MAX_BYTES && file.compressedSize <= IN_MEMORY_MAX_BYTES;
+  await digests
+    .checkZip(zipFile, installed.filter(fits))
+    .catch((error: unknown) =>
+      Promise.reject(error instanceof UnpackError ? invalidZip(`entry ${error.message}`) : error),
+    );
+  if (installed.every(fits)) return;
+  await eachBundleFile(zipFile, zip.root, (_path, entry, opened) => async () => {
+    if (inMemory(entry)) return;
     const discard = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-    await pipeline(checked(await openEntry(zip, entry), entry), discard);
+    await pipeline(checked(await openEntry(opened, entry), entry), discard);
   });
 }
 

@@ -15,6 +15,20 @@ export interface ZipSummary {
   unpackedBytes: number;
   /** "" when index.html is at the root, else the single top folder that holds it. */
   root: string;
+  /** Every file entry (no folders), with where its data starts: what checkBundleFiles unpacks. */
+  files: PackedEntry[];
+}
+
+/** A file entry of a validated zip: where its packed data is, and what it declares. */
+export interface PackedEntry {
+  name: string;
+  /** Offset of its packed data in the zip (after its local header). */
+  dataStart: number;
+  compressedSize: number;
+  /** Unpacked size, as declared. */
+  size: number;
+  method: number;
+  crc32: number;
 }
 
 /** Entries the plugin skips when it unpacks a bundle (protocol §2.3). */
@@ -71,12 +85,26 @@ export async function validateBundleZip(
   const zip = await openZip(file);
   try {
     const entries = await readCentralDirectory(zip, limits);
-    await checkLocalHeaders(zip, entries);
+    const dataStarts = await checkLocalHeaders(zip, entries);
     const names = entries.map((entry) => entry.fileName);
     return {
       entries: entries.length,
       unpackedBytes: entries.reduce((sum, entry) => sum + entry.uncompressedSize, 0),
       root: findRoot(names),
+      files: entries.flatMap((entry, index) =>
+        entry.fileName.endsWith('/')
+          ? []
+          : [
+              {
+                name: entry.fileName,
+                dataStart: dataStarts[index]!,
+                compressedSize: entry.compressedSize,
+                size: entry.uncompressedSize,
+                method: entry.compressionMethod,
+                crc32: entry.crc32,
+              },
+            ],
+      ),
     };
   } finally {
     zip.close();
@@ -135,7 +163,7 @@ function centralEntryProblem(entry: yauzl.Entry): string | undefined {
  * and checks that it says what the central directory says, and that no two entries' bytes overlap:
  * a zip whose entries all point at the same compressed data unpacks to gigabytes from kilobytes.
  */
-async function checkLocalHeaders(zip: yauzl.ZipFile, entries: yauzl.Entry[]): Promise<void> {
+async function checkLocalHeaders(zip: yauzl.ZipFile, entries: yauzl.Entry[]): Promise<number[]> {
   // One at a time, in the central directory's order (the zip's own, as zips are written): most come
   // from the block of the zip the one before was read with (zip-reader.ts).
   const headers: yauzl.LocalFileHeader[] = [];
@@ -175,6 +203,7 @@ async function checkLocalHeaders(zip: yauzl.ZipFile, entries: yauzl.Entry[]): Pr
       throw invalidZip(`entry "${name}" is encrypted (password-protected)`);
     }
   }
+  return headers.map((header) => header.fileDataStart);
 }
 
 function findRoot(names: string[]): string {

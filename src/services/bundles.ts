@@ -140,8 +140,7 @@ export class BundleService {
       // Encrypted bytes are ciphertext: the zip inside can only be checked with the app's key, and
       // its files cannot be served one by one (their hashes would have to be sealed by that key).
       if (!encrypted) {
-        const { root } = await validateBundleZip(staged.file);
-        await checkBundleFiles(staged.file, root, this.digests);
+        await checkBundleFiles(staged.file, await validateBundleZip(staged.file), this.digests);
       }
       await this.store.commit(staged);
       // The zip on the disk before the row that names it (a 2xx is durable).
