@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import {
   INSTALL_ACTION,
   INSTALL_FAILURE_ACTIONS,
@@ -34,6 +34,9 @@ const FAILED = sql`(action like ${'%\\_fail'} escape ${'\\'} or action in (${sql
 ])}))`;
 /** What makes a device one of a release's group: it tried the release, or failed it. */
 const EXPOSED = sql`(action in (${sql.join(TRIED_ACTIONS)}) or ${FAILED})`;
+
+/** Rows deleted per statement by the retention clean-up: short write locks (as StatsRepo's). */
+const DELETE_BATCH = 5000;
 
 /** Devices moved from one bundle to another on a channel, per time bucket. */
 export interface InstallMove {
@@ -107,6 +110,60 @@ export class InsightRepo {
   }
 
   /**
+   * Forgets what release_devices knows of events before `cutoff` (the statistics retention, once
+   * they are deleted): rows whose every event is older go, times of kinds whose every event is older
+   * are cleared, and first times older than the cutoff are read again from the events kept. Bundle
+   * by bundle (a seek for each), on the rows that came to the bundle before the cutoff; deletions in
+   * batches, with `between` between them (false stops). Resolves to the rows deleted.
+   */
+  async pruneReleaseDevices(appId: string, cutoff: string, between?: () => Promise<boolean>): Promise<number> {
+    let deleted = 0;
+    let after: { channel: string; version: string } | null = null;
+    for (;;) {
+      const next: { channel: string; version: string } | undefined = (
+        await sql<{ channel: string; version: string }>`
+          select channel, version_name as version from release_devices
+          where app_id = ${appId} ${after === null ? sql`` : sql`and (channel, version_name) > (${after.channel}, ${after.version})`}
+          order by channel, version_name limit 1`.execute(this.db)
+      ).rows[0];
+      if (next === undefined) return deleted;
+      after = next;
+      const key = sql`app_id = ${appId} and channel = ${next.channel} and version_name = ${next.version}`;
+      const old = sql`${key} and first_at < ${cutoff}`;
+      for (;;) {
+        const result = await sql`delete from release_devices where ${key} and device_id in (
+            select device_id from release_devices where ${old} and last_at < ${cutoff} limit ${DELETE_BATCH})`.execute(
+          this.db,
+        );
+        const count = Number(result.numAffectedRows ?? 0);
+        deleted += count;
+        if (between && !(await between())) return deleted;
+        if (count < DELETE_BATCH) break;
+      }
+      await sql`update release_devices set first_failed_at = null, last_failed_at = null, last_start_failed_at = null
+        where ${old} and last_failed_at < ${cutoff}`.execute(this.db);
+      await sql`update release_devices set last_start_failed_at = null
+        where ${old} and last_start_failed_at < ${cutoff}`.execute(this.db);
+      await sql`update release_devices set last_tried_at = null where ${old} and last_tried_at < ${cutoff}`.execute(
+        this.db,
+      );
+      await sql`update release_devices set first_install_at = null, last_install_at = null
+        where ${old} and last_install_at < ${cutoff}`.execute(this.db);
+      // The first of the device's events kept, of the kind (the last one is kept: it is not older).
+      const firstKept = (kind: RawBuilder<unknown>, column: string) => sql`coalesce((
+          select min(e.at) from device_events e
+          where e.app_id = release_devices.app_id and e.device_id = release_devices.device_id
+            and e.channel = release_devices.channel and e.version_name = release_devices.version_name and ${kind}
+        ), ${sql.ref(`release_devices.${column}`)})`;
+      await sql`update release_devices set first_failed_at = ${firstKept(FAILED, 'last_failed_at')}
+        where ${old} and first_failed_at < ${cutoff}`.execute(this.db);
+      await sql`update release_devices set first_install_at = ${firstKept(IS_INSTALL, 'last_install_at')}
+        where ${old} and first_install_at < ${cutoff}`.execute(this.db);
+      await sql`update release_devices set first_at = ${firstKept(EXPOSED, 'last_at')} where ${old}`.execute(this.db);
+    }
+  }
+
+  /**
    * Devices on the channel first seen since `since`, per bucket of their first sighting and the
    * bundle they first ran: the one their first install (or rollback) on the channel moved them from,
    * as installMoves counts moves, or, with none since, the one they run now.
@@ -131,7 +188,12 @@ export class InsightRepo {
     return rows.map((row) => ({ ...row, devices: Number(row.devices) }));
   }
 
-  /** Devices that installed `version` on the channel since `since`, per bucket of their first install. */
+  /**
+   * Devices that installed `version` on the channel since `since`, per bucket of their first install
+   * since then: from release_devices, the devices whose last install is since then; for the few whose
+   * first install was before (the bundle was released on the channel before), their first since
+   * then, read from their events.
+   */
   async firstInstalls(
     appId: string,
     channel: string,
@@ -141,10 +203,14 @@ export class InsightRepo {
   ): Promise<{ bucket: string; devices: number }[]> {
     const { rows } = await sql<{ bucket: string; devices: number | string }>`
       select substr(first_at, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket, count(*) as devices from (
-        select device_id, min(at) as first_at from device_events
-        where app_id = ${appId} and channel = ${channel} and ${MOVE_CONDITION} and ${IS_INSTALL} and at >= ${since}
-          and version_name = ${version}
-        group by device_id
+        select case when r.first_install_at >= ${since} then r.first_install_at else (
+          select min(e.at) from device_events e
+          where e.app_id = r.app_id and e.device_id = r.device_id and ${MOVE_CONDITION} and ${IS_INSTALL}
+            and e.channel = r.channel and e.version_name = r.version_name and e.at >= ${since}
+        ) end as first_at
+        from release_devices r
+        where r.app_id = ${appId} and r.channel = ${channel} and r.version_name = ${version}
+          and r.last_install_at >= ${since}
       ) as installs
       group by substr(first_at, 1, ${sql.lit(BUCKET_LENGTH[bucket])})
       order by bucket`.execute(this.db);
@@ -159,13 +225,43 @@ export class InsightRepo {
    * counting it would make any release look worse than its control.
    */
   async triedGroup(window: ReleaseWindow): Promise<GroupCounts> {
-    const until = window.until === undefined ? sql`` : sql`and at < ${window.until}`;
-    const { rows } = await sql<{ devices: number | string; failed: number | string }>`
-      select count(distinct device_id) as devices,
-        count(distinct case when ${FAILED} then device_id end) as failed
-      from device_events
-      where app_id = ${window.appId} and channel = ${window.channel} and version_name = ${window.version}
-        and at >= ${window.since} ${until} and ${EXPOSED}`.execute(this.db);
-    return { devices: Number(rows[0]?.devices ?? 0), failed: Number(rows[0]?.failed ?? 0) };
+    const [devices, failed] = await Promise.all([
+      this.countGroup(window, 'at', EXPOSED),
+      this.countGroup(window, 'failed_at', FAILED),
+    ]);
+    return { devices, failed };
+  }
+
+  /**
+   * Devices with an event of `kind` in the window, from release_devices: since `since`, the rows
+   * whose last is since then. A window that ends too: of those, the rows whose first is before its
+   * end, less the devices whose events of the bundle straddle the window (one before, one after)
+   * with none in it, found among the few rows whose first is before `since` and checked on their
+   * events.
+   */
+  private async countGroup(window: ReleaseWindow, column: 'at' | 'failed_at', kind: RawBuilder<unknown>): Promise<number> {
+    const first = sql.ref(`r.first_${column}`);
+    const last = sql.ref(`r.last_${column}`);
+    const key = sql`r.app_id = ${window.appId} and r.channel = ${window.channel} and r.version_name = ${window.version}`;
+    if (window.until === undefined) {
+      const { rows } = await sql<{ devices: number | string }>`
+        select count(*) as devices from release_devices r where ${key} and ${last} >= ${window.since}`.execute(
+        this.db,
+      );
+      return Number(rows[0]?.devices ?? 0);
+    }
+    const { rows } = await sql<{ devices: number | string; straddling: number | string }>`
+      select
+        (select count(*) from release_devices r
+          where ${key} and ${last} >= ${window.since} and ${first} < ${window.until}) as devices,
+        (select count(*) from release_devices r
+          where ${key} and r.first_at < ${window.since} and ${first} < ${window.since} and ${last} >= ${window.until}
+            and not exists (
+              select 1 from device_events e
+              where e.app_id = r.app_id and e.device_id = r.device_id and e.channel = r.channel
+                and e.version_name = r.version_name and e.at >= ${window.since} and e.at < ${window.until}
+                and ${kind}
+            )) as straddling`.execute(this.db);
+    return Number(rows[0]?.devices ?? 0) - Number(rows[0]?.straddling ?? 0);
   }
 }
