@@ -281,13 +281,20 @@ async function compareAnswers(
           .where('last_install_at', '>=', a!)
           .executeTakeFirstOrThrow();
         if (Number(reinstalled.devices) > 0) hard.reinstalled++;
-        for (const [bucket, length] of [
-          ['hour', 13],
-          ['day', 10],
-        ] as const)
-          expect(await repos.insight.firstInstalls(APP, channel, version, a!, bucket)).toEqual(
-            await installsFromEvents(db, channel, version, a!, length),
-          );
+        for (const [suffix, length] of [
+          [':00:00.000Z', 13],
+          ['T00:00:00.000Z', 10],
+        ] as const) {
+          // Buckets from a time after `a` (so some installs come before them) to one before the last event.
+          const buckets = [...new Set([time(), time(), time(), time()].map((at) => at.slice(0, length) + suffix))].sort();
+          const fromEvents = await installsFromEvents(db, channel, version, a!, length);
+          const expected = [0, ...buckets.map(() => 0)];
+          for (const row of fromEvents) {
+            const n = buckets.filter((start) => start <= row.bucket + suffix).length;
+            expected[n]! += row.devices;
+          }
+          expect(await repos.insight.installsPerBucket(APP, channel, version, a!, buckets)).toEqual(expected);
+        }
         expect(await repos.stats.releaseHealth(APP, channel, version, a)).toEqual(
           await thresholdFromEvents(db, channel, version, a),
         );

@@ -35,6 +35,9 @@ const FAILED = sql`(action like ${'%\\_fail'} escape ${'\\'} or action in (${sql
 /** What makes a device one of a release's group: it tried the release, or failed it. */
 const EXPOSED = sql`(action in (${sql.join(TRIED_ACTIONS)}) or ${FAILED})`;
 
+/** Later than any timestamp: the end of the last bucket. */
+const END_OF_TIME = '9999-12-31T23:59:59.999Z';
+
 /** Rows deleted per statement by the retention clean-up: short write locks (as StatsRepo's). */
 const DELETE_BATCH = 5000;
 
@@ -189,32 +192,48 @@ export class InsightRepo {
   }
 
   /**
-   * Devices that installed `version` on the channel since `since`, per bucket of their first install
-   * since then: from release_devices, the devices whose last install is since then; for the few whose
-   * first install was before (the bundle was released on the channel before), their first since
-   * then, read from their events.
+   * Devices that installed `version` on the channel since `since`, counted by when they first did
+   * since then: before `starts[0]`, then between each start and the next (the last, from it on).
+   * From release_devices: a range count of its index on the first install per bucket, so the whole
+   * release is read once, without a sort. The few devices whose first install was before `since` and
+   * that installed it again since (the bundle was released on the channel before) are read from
+   * their own events.
    */
-  async firstInstalls(
+  async installsPerBucket(
     appId: string,
     channel: string,
     version: string,
     since: string,
-    bucket: Bucket,
-  ): Promise<{ bucket: string; devices: number }[]> {
-    const { rows } = await sql<{ bucket: string; devices: number | string }>`
-      select substr(first_at, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket, count(*) as devices from (
-        select case when r.first_install_at >= ${since} then r.first_install_at else (
+    starts: readonly string[],
+  ): Promise<number[]> {
+    const key = sql`r.app_id = ${appId} and r.channel = ${channel} and r.version_name = ${version}`;
+    const bounds = [since, ...starts.map((start) => (start < since ? since : start)), END_OF_TIME];
+    const ranges = bounds.slice(0, -1).map((low, n) => sql`(${n}, ${low}, ${bounds[n + 1]!})`);
+    const [{ rows }, { rows: again }] = await Promise.all([
+      sql<{ n: number | string; devices: number | string }>`
+        select b.column1 as n, (
+          select count(*) from release_devices r
+          where ${key} and r.first_install_at >= b.column2 and r.first_install_at < b.column3
+        ) as devices
+        from (values ${sql.join(ranges)}) as b`.execute(this.db),
+      sql<{ first_at: string | null }>`
+        select (
           select min(e.at) from device_events e
           where e.app_id = r.app_id and e.device_id = r.device_id and ${MOVE_CONDITION} and ${IS_INSTALL}
             and e.channel = r.channel and e.version_name = r.version_name and e.at >= ${since}
-        ) end as first_at
+        ) as first_at
         from release_devices r
-        where r.app_id = ${appId} and r.channel = ${channel} and r.version_name = ${version}
-          and r.last_install_at >= ${since}
-      ) as installs
-      group by substr(first_at, 1, ${sql.lit(BUCKET_LENGTH[bucket])})
-      order by bucket`.execute(this.db);
-    return rows.map((row) => ({ bucket: row.bucket, devices: Number(row.devices) }));
+        where ${key} and r.first_install_at < ${since} and r.last_install_at >= ${since}`.execute(this.db),
+    ]);
+    const counts = bounds.slice(0, -1).map(() => 0);
+    for (const row of rows) counts[Number(row.n)] = Number(row.devices);
+    for (const { first_at: at } of again) {
+      if (at === null) continue;
+      let n = 0;
+      while (n + 1 < counts.length && at >= bounds[n + 1]!) n++;
+      counts[n]! += 1;
+    }
+    return counts;
   }
 
   /**

@@ -729,9 +729,10 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           where channel != '' and (${tried} or ${failed})
           group by app_id, channel, version_name, device_id`.execute(db);
         // A group since T: the rows whose last event is at or after T, read from an index alone (with
-        // first_at, for a group over a window that also ends). The failures, the installs, and the
-        // devices that came to a bundle before T (few: a window's T is the release's start) each have
-        // theirs. Made after the rows, not updated row by row.
+        // first_at, for a group over a window that also ends); the failures alike. A release's
+        // installs per bucket: a range of the index on the first install per bucket. The devices that
+        // came to a bundle before T (few: a window's T is the release's start): one more. Made after
+        // the rows, not updated row by row.
         await db.schema
           .createIndex('release_devices_last')
           .on('release_devices')
@@ -745,7 +746,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema
           .createIndex('release_devices_installs')
           .on('release_devices')
-          .columns(['app_id', 'channel', 'version_name', 'last_install_at', 'first_install_at'])
+          .columns(['app_id', 'channel', 'version_name', 'first_install_at', 'last_install_at'])
           .execute();
         await db.schema
           .createIndex('release_devices_first')

@@ -181,22 +181,19 @@ export class InsightService {
     // Counted from the release's start, but never from before the retention (those events are gone).
     let from = start?.at ?? period.retained ?? '';
     if (period.retained !== null && from < period.retained) from = period.retained;
-    const rows = await this.repos.insight.firstInstalls(
+    const starts = bucketsBetween(period.since, period.until, period.bucket);
+    // ...up to the end of the period's last bucket: the start of the next one, whose count is left.
+    const next = new Date(Date.parse(starts.at(-1)!) + BUCKET_MS[period.bucket]).toISOString();
+    const [before, ...perBucket] = await this.repos.insight.installsPerBucket(
       channel.app_id,
       channel.name,
       current,
       from,
-      period.bucket,
+      [...starts, next],
     );
-    let installs = 0;
-    const perBucket = new Map<string, number>();
-    for (const row of rows) {
-      const at = row.bucket + BUCKET_SUFFIX[period.bucket];
-      if (at < period.since) installs += row.devices;
-      else perBucket.set(at, row.devices);
-    }
-    const points = bucketsBetween(period.since, period.until, period.bucket).map((at) => {
-      installs += perBucket.get(at) ?? 0;
+    let installs = before!;
+    const points = starts.map((at, n) => {
+      installs += perBucket[n]!;
       return { at, installs };
     });
     return { version: current, since: start?.at ?? null, installs, points };
