@@ -35,6 +35,9 @@ const FAILED = sql`(action like ${'%\\_fail'} escape ${'\\'} or action in (${sql
 /** What makes a device one of a release's group: it tried the release, or failed it. */
 const EXPOSED = sql`(action in (${sql.join(TRIED_ACTIONS)}) or ${FAILED})`;
 
+/** Devices read per statement by newDevices: about 40 ms of SQLite's time (bench/adoption.ts). */
+const SLICE = 10_000;
+
 /** Later than any timestamp: the end of the last bucket. */
 const END_OF_TIME = '9999-12-31T23:59:59.999Z';
 
@@ -169,26 +172,51 @@ export class InsightRepo {
   /**
    * Devices on the channel first seen since `since`, per bucket of their first sighting and the
    * bundle they first ran: the one their first install (or rollback) on the channel moved them from,
-   * as installMoves counts moves, or, with none since, the one they run now.
+   * as installMoves counts moves, or, with none since, the one they run now. That reads the events of
+   * each such device, an index seek per device: in device order, so that each seek lands next to the
+   * last (three times faster at a million devices than in order of first sighting), SLICE devices
+   * per statement, `between` between them, since on SQLite a statement holds the event loop. A
+   * slice's rows may repeat another's bucket and bundle: the counts add up.
    */
-  async newDevices(appId: string, channel: string, since: string, bucket: Bucket): Promise<VersionCount[]> {
-    const { rows } = await sql<{ bucket: string; version: string; devices: number | string }>`
-      select bucket, version, count(*) as devices from (
-        select substr(d.first_seen, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket,
-          coalesce((
-            select case when e.action = ${sql.lit(INSTALL_ACTION)} then e.old_version_name else e.version_name end
-            from device_events e
-            where e.app_id = d.app_id and e.device_id = d.device_id and ${MOVE_CONDITION}
-              and e.at >= ${since} and e.channel = ${channel}
-              and e.old_version_name != e.version_name and e.old_version_name != ''
-            order by e.at limit 1
-          ), d.version_name) as version
-        from devices d
-        where d.app_id = ${appId} and d.first_seen >= ${since} and d.channel = ${channel}
-          and d.version_name != ''
-      ) as first_runs
-      group by bucket, version`.execute(this.db);
-    return rows.map((row) => ({ ...row, devices: Number(row.devices) }));
+  async newDevices(
+    appId: string,
+    channel: string,
+    since: string,
+    bucket: Bucket,
+    between?: () => Promise<void>,
+  ): Promise<VersionCount[]> {
+    const counts: VersionCount[] = [];
+    const arrived = sql`app_id = ${appId} and channel = ${channel} and first_seen >= ${since} and version_name != ''`;
+    let after: string | null = null;
+    for (;;) {
+      const from: RawBuilder<unknown> = after === null ? sql`` : sql`and device_id > ${after}`;
+      // The slice's last device (none: the rest is less than a slice).
+      const end: string | undefined = (
+        await sql<{ device_id: string }>`
+          select device_id from devices where ${arrived} ${from}
+          order by device_id limit 1 offset ${SLICE - 1}`.execute(this.db)
+      ).rows[0]?.device_id;
+      const to = end === undefined ? sql`` : sql`and device_id <= ${end}`;
+      const { rows } = await sql<{ bucket: string; version: string; devices: number | string }>`
+        select bucket, version, count(*) as devices from (
+          select substr(d.first_seen, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket,
+            coalesce((
+              select case when e.action = ${sql.lit(INSTALL_ACTION)} then e.old_version_name else e.version_name end
+              from device_events e
+              where e.app_id = d.app_id and e.device_id = d.device_id and ${MOVE_CONDITION}
+                and e.at >= ${since} and e.channel = ${channel}
+                and e.old_version_name != e.version_name and e.old_version_name != ''
+              order by e.at limit 1
+            ), d.version_name) as version
+          from devices d
+          where ${arrived} ${from} ${to}
+        ) as first_runs
+        group by bucket, version`.execute(this.db);
+      for (const row of rows) counts.push({ ...row, devices: Number(row.devices) });
+      if (end === undefined) return counts;
+      after = end;
+      await between?.();
+    }
   }
 
   /**

@@ -118,7 +118,7 @@ export class InsightService {
     const [running, moves, arrivals] = await Promise.all([
       this.repos.insight.runningNow(appId, channel.name),
       this.repos.insight.installMoves(appId, channel.name, since, bucket),
-      this.repos.insight.newDevices(appId, channel.name, since, bucket),
+      this.repos.insight.newDevices(appId, channel.name, since, bucket, () => new Promise(setImmediate)),
     ]);
     // Per bucket, what happened in it: devices moved (installs) and devices that appeared.
     const changes = new Map<string, Map<string, number>>();
