@@ -35,8 +35,12 @@ const FAILED = sql`(action like ${'%\\_fail'} escape ${'\\'} or action in (${sql
 /** What makes a device one of a release's group: it tried the release, or failed it. */
 const EXPOSED = sql`(action in (${sql.join(TRIED_ACTIONS)}) or ${FAILED})`;
 
-/** Devices read per statement by newDevices: about 40 ms of SQLite's time (bench/adoption.ts). */
-const SLICE = 10_000;
+/**
+ * Devices per statement: new devices (an index seek each) and devices counted by bundle (an index
+ * entry each). A few tens of ms of SQLite's time at most, each (bench/adoption.ts).
+ */
+const ARRIVALS_SLICE = 5_000;
+const RUNNING_SLICE = 100_000;
 
 /** Later than any timestamp: the end of the last bucket. */
 const END_OF_TIME = '9999-12-31T23:59:59.999Z';
@@ -76,17 +80,47 @@ export interface ReleaseWindow {
 export class InsightRepo {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** Devices on the channel per bundle they run now (their last report; pinned devices not yet seen left out). */
-  async runningNow(appId: string, channel: string): Promise<VersionCount[]> {
-    const rows = await this.db
-      .selectFrom('devices')
-      .select(['version_name as version', sql<number | string>`count(*)`.as('devices')])
-      .where('app_id', '=', appId)
-      .where('channel', '=', channel)
-      .where('version_name', '!=', '')
-      .groupBy('version_name')
-      .execute();
-    return rows.map((row) => ({ version: row.version, devices: Number(row.devices) }));
+  /**
+   * Devices on the channel per bundle they run now (their last report; pinned devices not yet seen
+   * left out), RUNNING_SLICE devices per statement (db/insight.ts deviceSlices).
+   */
+  async runningNow(appId: string, channel: string, between?: () => Promise<void>): Promise<VersionCount[]> {
+    const counts = new Map<string, number>();
+    const devices = sql`app_id = ${appId} and channel = ${channel} and version_name != ''`;
+    for await (const slice of this.deviceSlices(devices, RUNNING_SLICE, between)) {
+      const { rows } = await sql<{ version: string; devices: number | string }>`
+        select version_name as version, count(*) as devices from devices
+        where ${devices} ${slice} group by version_name`.execute(this.db);
+      for (const row of rows) counts.set(row.version, (counts.get(row.version) ?? 0) + Number(row.devices));
+    }
+    return [...counts].map(([version, count]) => ({ version, devices: count }));
+  }
+
+  /**
+   * The devices `where` picks (on one app and channel), in slices of `size` in device order: for each,
+   * the condition that picks its devices, `between` between them. On SQLite a statement holds the
+   * event loop: a million devices read in one would hold it for 100 ms and more; a slice's
+   * statements, for a few ms each (index devices_channel_arrivals, migration 0027).
+   */
+  private async *deviceSlices(
+    where: RawBuilder<unknown>,
+    size: number,
+    between?: () => Promise<void>,
+  ): AsyncGenerator<RawBuilder<unknown>> {
+    let after: string | null = null;
+    for (;;) {
+      const from: RawBuilder<unknown> = after === null ? sql`` : sql`and device_id > ${after}`;
+      // The slice's last device (none: the rest is less than a slice).
+      const end: string | undefined = (
+        await sql<{ device_id: string }>`
+          select device_id from devices where ${where} ${from}
+          order by device_id limit 1 offset ${size - 1}`.execute(this.db)
+      ).rows[0]?.device_id;
+      yield end === undefined ? from : sql`${from} and device_id <= ${end}`;
+      if (end === undefined) return;
+      after = end;
+      await between?.();
+    }
   }
 
   /**
@@ -122,7 +156,11 @@ export class InsightRepo {
    * by bundle (a seek for each), on the rows that came to the bundle before the cutoff; deletions in
    * batches, with `between` between them (false stops). Resolves to the rows deleted.
    */
-  async pruneReleaseDevices(appId: string, cutoff: string, between?: () => Promise<boolean>): Promise<number> {
+  async pruneReleaseDevices(
+    appId: string,
+    cutoff: string,
+    between?: () => Promise<boolean>,
+  ): Promise<number> {
     let deleted = 0;
     let after: { channel: string; version: string } | null = null;
     for (;;) {
@@ -165,7 +203,9 @@ export class InsightRepo {
         where ${old} and first_failed_at < ${cutoff}`.execute(this.db);
       await sql`update release_devices set first_install_at = ${firstKept(IS_INSTALL, 'last_install_at')}
         where ${old} and first_install_at < ${cutoff}`.execute(this.db);
-      await sql`update release_devices set first_at = ${firstKept(EXPOSED, 'last_at')} where ${old}`.execute(this.db);
+      await sql`update release_devices set first_at = ${firstKept(EXPOSED, 'last_at')} where ${old}`.execute(
+        this.db,
+      );
     }
   }
 
@@ -174,9 +214,9 @@ export class InsightRepo {
    * bundle they first ran: the one their first install (or rollback) on the channel moved them from,
    * as installMoves counts moves, or, with none since, the one they run now. That reads the events of
    * each such device, an index seek per device: in device order, so that each seek lands next to the
-   * last (three times faster at a million devices than in order of first sighting), SLICE devices
-   * per statement, `between` between them, since on SQLite a statement holds the event loop. A
-   * slice's rows may repeat another's bucket and bundle: the counts add up.
+   * last (three times faster at a million devices than in order of first sighting), ARRIVALS_SLICE
+   * devices per statement (deviceSlices). A slice's rows may repeat another's bucket and bundle: the
+   * counts add up.
    */
   async newDevices(
     appId: string,
@@ -187,16 +227,7 @@ export class InsightRepo {
   ): Promise<VersionCount[]> {
     const counts: VersionCount[] = [];
     const arrived = sql`app_id = ${appId} and channel = ${channel} and first_seen >= ${since} and version_name != ''`;
-    let after: string | null = null;
-    for (;;) {
-      const from: RawBuilder<unknown> = after === null ? sql`` : sql`and device_id > ${after}`;
-      // The slice's last device (none: the rest is less than a slice).
-      const end: string | undefined = (
-        await sql<{ device_id: string }>`
-          select device_id from devices where ${arrived} ${from}
-          order by device_id limit 1 offset ${SLICE - 1}`.execute(this.db)
-      ).rows[0]?.device_id;
-      const to = end === undefined ? sql`` : sql`and device_id <= ${end}`;
+    for await (const slice of this.deviceSlices(arrived, ARRIVALS_SLICE, between)) {
       const { rows } = await sql<{ bucket: string; version: string; devices: number | string }>`
         select bucket, version, count(*) as devices from (
           select substr(d.first_seen, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket,
@@ -209,14 +240,12 @@ export class InsightRepo {
               order by e.at limit 1
             ), d.version_name) as version
           from devices d
-          where ${arrived} ${from} ${to}
+          where ${arrived} ${slice}
         ) as first_runs
         group by bucket, version`.execute(this.db);
       for (const row of rows) counts.push({ ...row, devices: Number(row.devices) });
-      if (end === undefined) return counts;
-      after = end;
-      await between?.();
     }
+    return counts;
   }
 
   /**
@@ -237,22 +266,21 @@ export class InsightRepo {
     const key = sql`r.app_id = ${appId} and r.channel = ${channel} and r.version_name = ${version}`;
     const bounds = [since, ...starts.map((start) => (start < since ? since : start)), END_OF_TIME];
     const ranges = bounds.slice(0, -1).map((low, n) => sql`(${n}, ${low}, ${bounds[n + 1]!})`);
-    const [{ rows }, { rows: again }] = await Promise.all([
-      sql<{ n: number | string; devices: number | string }>`
+    const { rows } = await sql<{ n: number | string; devices: number | string }>`
         select b.column1 as n, (
           select count(*) from release_devices r
           where ${key} and r.first_install_at >= b.column2 and r.first_install_at < b.column3
         ) as devices
-        from (values ${sql.join(ranges)}) as b`.execute(this.db),
-      sql<{ first_at: string | null }>`
+        from (values ${sql.join(ranges)}) as b`.execute(this.db);
+    // One statement after the other: on SQLite, each holds the event loop.
+    const { rows: again } = await sql<{ first_at: string | null }>`
         select (
           select min(e.at) from device_events e
           where e.app_id = r.app_id and e.device_id = r.device_id and ${MOVE_CONDITION} and ${IS_INSTALL}
             and e.channel = r.channel and e.version_name = r.version_name and e.at >= ${since}
         ) as first_at
         from release_devices r
-        where ${key} and r.first_install_at < ${since} and r.last_install_at >= ${since}`.execute(this.db),
-    ]);
+        where ${key} and r.first_install_at < ${since} and r.last_install_at >= ${since}`.execute(this.db);
     const counts = bounds.slice(0, -1).map(() => 0);
     for (const row of rows) counts[Number(row.n)] = Number(row.devices);
     for (const { first_at: at } of again) {
@@ -272,10 +300,8 @@ export class InsightRepo {
    * counting it would make any release look worse than its control.
    */
   async triedGroup(window: ReleaseWindow): Promise<GroupCounts> {
-    const [devices, failed] = await Promise.all([
-      this.countGroup(window, 'at', EXPOSED),
-      this.countGroup(window, 'failed_at', FAILED),
-    ]);
+    const devices = await this.countGroup(window, 'at', EXPOSED);
+    const failed = await this.countGroup(window, 'failed_at', FAILED);
     return { devices, failed };
   }
 
@@ -286,7 +312,11 @@ export class InsightRepo {
    * with none in it, found among the few rows whose first is before `since` and checked on their
    * events.
    */
-  private async countGroup(window: ReleaseWindow, column: 'at' | 'failed_at', kind: RawBuilder<unknown>): Promise<number> {
+  private async countGroup(
+    window: ReleaseWindow,
+    column: 'at' | 'failed_at',
+    kind: RawBuilder<unknown>,
+  ): Promise<number> {
     const first = sql.ref(`r.first_${column}`);
     const last = sql.ref(`r.last_${column}`);
     const key = sql`r.app_id = ${window.appId} and r.channel = ${window.channel} and r.version_name = ${window.version}`;

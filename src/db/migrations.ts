@@ -741,7 +741,14 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema
           .createIndex('release_devices_failed')
           .on('release_devices')
-          .columns(['app_id', 'channel', 'version_name', 'last_failed_at', 'first_failed_at', 'last_start_failed_at'])
+          .columns([
+            'app_id',
+            'channel',
+            'version_name',
+            'last_failed_at',
+            'first_failed_at',
+            'last_start_failed_at',
+          ])
           .execute();
         await db.schema
           .createIndex('release_devices_installs')
