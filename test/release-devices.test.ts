@@ -115,7 +115,10 @@ function fleetEvents(seed: number, devices = 80): NewDeviceEvent[] {
 async function migratedWithApp(upTo?: string): Promise<Kysely<Database>> {
   const db = await emptyDatabase();
   await migrateTo(db, TEST_BACKEND, upTo);
-  await db.insertInto('apps').values({ id: APP, name: APP, created_at: new Date(T0).toISOString() }).execute();
+  await db
+    .insertInto('apps')
+    .values({ id: APP, name: APP, created_at: new Date(T0).toISOString() })
+    .execute();
   return db;
 }
 
@@ -203,7 +206,13 @@ async function groupFromEvents(
   return { devices: Number(rows[0]!.devices), failed: Number(rows[0]!.failed) };
 }
 
-async function installsFromEvents(db: Kysely<Database>, channel: string, version: string, since: string, length: number) {
+async function installsFromEvents(
+  db: Kysely<Database>,
+  channel: string,
+  version: string,
+  since: string,
+  length: number,
+) {
   const { rows } = await sql<{ bucket: string; devices: number | string }>`
     select substr(first_at, 1, ${sql.lit(length)}) as bucket, count(*) as devices from (
       select device_id, min(at) as first_at from device_events
@@ -286,7 +295,9 @@ async function compareAnswers(
           ['T00:00:00.000Z', 10],
         ] as const) {
           // Buckets from a time after `a` (so some installs come before them) to one before the last event.
-          const buckets = [...new Set([time(), time(), time(), time()].map((at) => at.slice(0, length) + suffix))].sort();
+          const buckets = [
+            ...new Set([time(), time(), time(), time()].map((at) => at.slice(0, length) + suffix)),
+          ].sort();
           const fromEvents = await installsFromEvents(db, channel, version, a!, length);
           const expected = [0, ...buckets.map(() => 0)];
           for (const row of fromEvents) {
