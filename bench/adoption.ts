@@ -12,19 +12,26 @@
  * of the release (download_complete then set, and progress events to make up the event count); 2% of
  * installs fail to start (set, update_fail, app_launch_timeout: rolled back) and 1% of downloads fail.
  * Devices end on what they installed last, seen within the last two days. Everything is drawn from a
- * fixed seed. The hourly counts of installs (install_moves_hourly) that the server keeps as it writes
- * events are made from the events at the end, in one statement. SQLite rows go in through better-sqlite3's prepared statements, PostgreSQL's through
- * INSERT ... SELECT FROM unnest(...) (10 000 rows a statement); then ANALYZE, as a server's
- * autovacuum (PostgreSQL) or nothing (SQLite: its server never analyzes) would leave them.
+ * fixed seed. What the server keeps as it writes events is made from the events at the end, one
+ * statement each: the hourly counts of installs (install_moves_hourly) and each device's part in each
+ * bundle's releases (release_devices, migration 0027). SQLite rows go in through better-sqlite3's
+ * prepared statements, PostgreSQL's through INSERT ... SELECT FROM unnest(...) (10 000 rows a
+ * statement); then VACUUM ANALYZE on PostgreSQL, as its autovacuum leaves tables after a bulk of
+ * inserts (without it, every index-only scan reads the table too: release health took 2.8 s instead
+ * of well under 0.1 s), and ANALYZE on SQLite (its server never analyzes).
  *
- * Measured, BENCH_ADOPTION_RUNS times each (default 3; the first is also shown, as a cold cache):
+ * Measured, BENCH_ADOPTION_RUNS times each (default 3; the first is also shown, as a cold cache), with
+ * the longest the event loop was held meanwhile (perf_hooks.monitorEventLoopDelay, 1 ms resolution:
+ * on SQLite every statement runs on the loop, so this is what an update check could wait):
  *   - adoption per day over 30 days, and per hour over 7 days (GET .../adoption);
  *   - the release health of the channel during the rollout (GET .../health: the rollout, its control
  *     group, the release it replaced, the threshold rule);
  *   - the evidence judgement alone: what SafetyService runs after a write-behind flush with failures.
  *
  * Knobs: BENCH_ADOPTION_DEVICES, BENCH_ADOPTION_EVENTS, BENCH_ADOPTION_DAYS, BENCH_ADOPTION_RUNS,
- * BENCH_ADOPTION_DATABASES (a subset of "sqlite,postgres"). 1/10 size:
+ * BENCH_ADOPTION_DATABASES (a subset of "sqlite,postgres"), BENCH_ADOPTION_SQLITE_DIR (SQLite's
+ * database seeded there once and measured again next time; one seeded by an older version is
+ * migrated first, and the time that took printed: 0027's backfill at that size). 1/10 size:
  * `BENCH_ADOPTION_DEVICES=100000 BENCH_ADOPTION_EVENTS=1000000 npx tsx bench/adoption.ts`.
  */
 import fs from 'node:fs';
@@ -336,7 +343,7 @@ async function seedPostgres(url: string): Promise<{ devices: number; events: num
     });
     await pool.query(COUNT_MOVES);
     await pool.query(COUNT_RELEASE_DEVICES);
-    await pool.query('analyze');
+    await pool.query('vacuum analyze');
     return counts;
   } finally {
     await pool.end();
