@@ -1,4 +1,4 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, SqliteAdapter, type Kysely, type RawBuilder } from 'kysely';
 import {
   INSTALL_ACTION,
   INSTALL_FAILURE_ACTIONS,
@@ -78,7 +78,15 @@ export interface ReleaseWindow {
  * another group's. Every query starts with the app and channel of an index.
  */
 export class InsightRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * SQLite runs each statement on the event loop: reads over every device are cut in slices there.
+   * PostgreSQL's run elsewhere, and a slice costs it a statement: one each.
+   */
+  private readonly onLoop: boolean;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.onLoop = db.getExecutor().adapter instanceof SqliteAdapter;
+  }
 
   /**
    * Devices on the channel per bundle they run now (their last report; pinned devices not yet seen
@@ -100,13 +108,18 @@ export class InsightRepo {
    * The devices `where` picks (on one app and channel), in slices of `size` in device order: for each,
    * the condition that picks its devices, `between` between them. On SQLite a statement holds the
    * event loop: a million devices read in one would hold it for 100 ms and more; a slice's
-   * statements, for a few ms each (index devices_channel_arrivals, migration 0027).
+   * statements, for a few ms each (index devices_channel_arrivals, migration 0027). On PostgreSQL,
+   * one slice: every device.
    */
   private async *deviceSlices(
     where: RawBuilder<unknown>,
     size: number,
     between?: () => Promise<void>,
   ): AsyncGenerator<RawBuilder<unknown>> {
+    if (!this.onLoop) {
+      yield sql``;
+      return;
+    }
     let after: string | null = null;
     for (;;) {
       const from: RawBuilder<unknown> = after === null ? sql`` : sql`and device_id > ${after}`;
