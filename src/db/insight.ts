@@ -323,8 +323,7 @@ export class InsightRepo {
    * whose last is since then. A window that ends too: of those, the rows whose first is before its
    * end, less the devices whose events of the bundle straddle the window (one before, one after)
    * with none in it, found among the few rows whose first is before `since` and checked on their
-   * events, device by device (a scalar subquery: as NOT EXISTS, PostgreSQL's planner hashes every
-   * event of the window instead).
+   * events.
    */
   private async countGroup(
     window: ReleaseWindow,
@@ -341,21 +340,24 @@ export class InsightRepo {
       );
       return Number(rows[0]?.devices ?? 0);
     }
+    const straddles = sql`${key} and r.first_at < ${window.since} and ${first} < ${window.since} and ${last} >= ${window.until}`;
     const { rows } = await sql<{ devices: number | string; straddling: number | string }>`
       select
         (select count(*) from release_devices r
           where ${key} and ${last} >= ${window.since} and ${first} < ${window.until}) as devices,
-        (select count(*) from release_devices r
-          where ${key} and r.first_at < ${window.since} and ${first} < ${window.since} and ${last} >= ${window.until}
-            and (
-              select count(*) from (
-                select 1 from device_events e
-                where e.app_id = r.app_id and e.device_id = r.device_id and e.channel = r.channel
-                  and e.version_name = r.version_name and e.at >= ${window.since} and e.at < ${window.until}
-                  and ${kind}
-                limit 1
-              ) as inside
-            ) = 0) as straddling`.execute(this.db);
-    return Number(rows[0]?.devices ?? 0) - Number(rows[0]?.straddling ?? 0);
+        (select count(*) from release_devices r where ${straddles}) as straddling`.execute(this.db);
+    const devices = Number(rows[0]?.devices ?? 0);
+    // Mostly none: then no device's events are read (nor planned for: PostgreSQL's estimate of that
+    // read made it compile the statement, 0.6 s).
+    if (Number(rows[0]?.straddling ?? 0) === 0) return devices;
+    const { rows: empty } = await sql<{ devices: number | string }>`
+      select count(*) as devices from release_devices r
+      where ${straddles} and not exists (
+        select 1 from device_events e
+        where e.app_id = r.app_id and e.device_id = r.device_id and e.channel = r.channel
+          and e.version_name = r.version_name and e.at >= ${window.since} and e.at < ${window.until}
+          and ${kind}
+      )`.execute(this.db);
+    return devices - Number(empty[0]?.devices ?? 0);
   }
 }
