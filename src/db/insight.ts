@@ -129,6 +129,7 @@ export class InsightRepo {
           select device_id from devices where ${where} ${from}
           order by device_id limit 1 offset ${size - 1}`.execute(this.db)
       ).rows[0]?.device_id;
+      await between?.();
       yield end === undefined ? from : sql`${from} and device_id <= ${end}`;
       if (end === undefined) return;
       after = end;
