@@ -12,23 +12,31 @@
  * of the release (download_complete then set, and progress events to make up the event count); 2% of
  * installs fail to start (set, update_fail, app_launch_timeout: rolled back) and 1% of downloads fail.
  * Devices end on what they installed last, seen within the last two days. Everything is drawn from a
- * fixed seed. The hourly counts of installs (install_moves_hourly) that the server keeps as it writes
- * events are made from the events at the end, in one statement. SQLite rows go in through better-sqlite3's prepared statements, PostgreSQL's through
- * INSERT ... SELECT FROM unnest(...) (10 000 rows a statement); then ANALYZE, as a server's
- * autovacuum (PostgreSQL) or nothing (SQLite: its server never analyzes) would leave them.
+ * fixed seed. What the server keeps as it writes events is made from the events at the end, one
+ * statement each: the hourly counts of installs (install_moves_hourly) and each device's part in each
+ * bundle's releases (release_devices, migration 0027). SQLite rows go in through better-sqlite3's
+ * prepared statements, PostgreSQL's through INSERT ... SELECT FROM unnest(...) (10 000 rows a
+ * statement); then VACUUM ANALYZE on PostgreSQL, as its autovacuum leaves tables after a bulk of
+ * inserts (without it, every index-only scan reads the table too: release health took 2.8 s instead
+ * of well under 0.1 s), and ANALYZE on SQLite (its server never analyzes).
  *
- * Measured, BENCH_ADOPTION_RUNS times each (default 3; the first is also shown, as a cold cache):
+ * Measured, BENCH_ADOPTION_RUNS times each (default 3; the first is also shown, as a cold cache), with
+ * the longest the event loop was held meanwhile (perf_hooks.monitorEventLoopDelay, 1 ms resolution:
+ * on SQLite every statement runs on the loop, so this is what an update check could wait):
  *   - adoption per day over 30 days, and per hour over 7 days (GET .../adoption);
  *   - the release health of the channel during the rollout (GET .../health: the rollout, its control
  *     group, the release it replaced, the threshold rule);
  *   - the evidence judgement alone: what SafetyService runs after a write-behind flush with failures.
  *
  * Knobs: BENCH_ADOPTION_DEVICES, BENCH_ADOPTION_EVENTS, BENCH_ADOPTION_DAYS, BENCH_ADOPTION_RUNS,
- * BENCH_ADOPTION_DATABASES (a subset of "sqlite,postgres"). 1/10 size:
+ * BENCH_ADOPTION_DATABASES (a subset of "sqlite,postgres"), BENCH_ADOPTION_SQLITE_DIR (SQLite's
+ * database seeded there once and measured again next time; one seeded by an older version is
+ * migrated first, and the time that took printed: 0027's backfill at that size). 1/10 size:
  * `BENCH_ADOPTION_DEVICES=100000 BENCH_ADOPTION_EVENTS=1000000 npx tsx bench/adoption.ts`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -262,6 +270,20 @@ const COUNT_MOVES = `insert into install_moves_hourly (app_id, channel, hour, fr
       and old_version_name != version_name and old_version_name != ''
   ) as moves
   group by app_id, channel, hour, from_version, to_version`;
+/** Each device's part in each bundle's releases (release_devices), as db/devices.ts insertEvents keeps it. */
+const FAILED = `(action like '%\\_fail' escape '\\' or action in
+  ('update_fail', 'app_launch_timeout', 'checksum_required', 'session_key_required', 'insufficient_disk_space'))`;
+const TRIED = `action in ('set', 'update_fail', 'app_launch_timeout', 'download_complete')`;
+const COUNT_RELEASE_DEVICES = `insert into release_devices (app_id, channel, version_name, device_id, first_at, last_at,
+    first_failed_at, last_failed_at, last_tried_at, last_start_failed_at, first_install_at, last_install_at)
+  select app_id, channel, version_name, device_id, min(at), max(at),
+    min(case when ${FAILED} then at end), max(case when ${FAILED} then at end),
+    max(case when ${TRIED} then at end),
+    max(case when action in ('update_fail', 'app_launch_timeout') then at end),
+    min(case when action = 'set' then at end), max(case when action = 'set' then at end)
+  from device_events
+  where channel != '' and (${TRIED} or ${FAILED})
+  group by app_id, channel, version_name, device_id`;
 const EVENT_COLUMNS =
   'app_id, device_id, action, version_name, old_version_name, platform, plugin_version, channel, at';
 
@@ -289,6 +311,7 @@ async function seedSqlite(file: string): Promise<{ devices: number; events: numb
     events: async (rows) => events(rows),
   });
   raw.exec(COUNT_MOVES);
+  raw.exec(COUNT_RELEASE_DEVICES);
   raw.exec('analyze');
   raw.close();
   return counts;
@@ -319,22 +342,36 @@ async function seedPostgres(url: string): Promise<{ devices: number; events: num
       },
     });
     await pool.query(COUNT_MOVES);
-    await pool.query('analyze');
+    await pool.query(COUNT_RELEASE_DEVICES);
+    await pool.query('vacuum analyze');
     return counts;
   } finally {
     await pool.end();
   }
 }
 
-async function time(work: () => Promise<unknown>): Promise<{ first: number; median: number }> {
+/**
+ * The query's time, and how long it held the event loop: the longest delay of a 1 ms timer while it
+ * ran (perf_hooks.monitorEventLoopDelay; SQLite's statements run on the loop, PostgreSQL's do not).
+ */
+async function time(work: () => Promise<unknown>): Promise<{ first: number; median: number; loop: number }> {
   const times: number[] = [];
+  let loop = 0;
   for (let run = 0; run < RUNS; run++) {
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    // Its timer starts on the loop's next turn: a query run before would go unseen.
+    await new Promise((resolve) => setTimeout(resolve, 5));
     const started = performance.now();
     await work();
     times.push(performance.now() - started);
+    // Let the timer see the last statement's delay before it stops.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    delay.disable();
+    loop = Math.max(loop, delay.max / 1e6);
   }
   const sorted = [...times].sort((a, b) => a - b);
-  return { first: times[0]!, median: sorted[Math.floor(sorted.length / 2)]! };
+  return { first: times[0]!, median: sorted[Math.floor(sorted.length / 2)]!, loop };
 }
 
 async function measure(
@@ -346,7 +383,7 @@ async function measure(
   const log = pino({ level: 'silent' });
   const insight = new InsightService(repos, new DeviceActivity(repos, log), 0);
   const channel = (await repos.channels.find(APP, CHANNEL))!;
-  const results: { name: string; first: number; median: number; note: string }[] = [];
+  const results: { name: string; first: number; median: number; loop: number; note: string }[] = [];
   const add = async (name: string, work: () => Promise<string>) => {
     let note = '';
     const timing = await time(async () => (note = await work()));
@@ -373,15 +410,15 @@ async function measure(
     `\n${label}: ${seeded.devices.toLocaleString('en')} devices, ${seeded.events.toLocaleString('en')} events, seeded in ${seeded.seconds.toFixed(0)} s`,
   );
   printTable([
-    ['query', `first ms`, `median of ${RUNS} ms`, 'answer'],
-    ...results.map((r) => [r.name, r.first.toFixed(0), r.median.toFixed(0), r.note]),
+    ['query', `first ms`, `median of ${RUNS} ms`, 'loop held ms', 'answer'],
+    ...results.map((r) => [r.name, r.first.toFixed(0), r.median.toFixed(0), r.loop.toFixed(0), r.note]),
   ]);
   if (handle.dialect === 'sqlite') {
-    const plan = await sql<{ detail: string }>`explain query plan select count(*) from device_events
-      where app_id = ${APP} and channel = ${CHANNEL} and action in ('set', 'update_fail') and at >= ${iso(NOW - DAY)}`.execute(
+    const plan = await sql<{ detail: string }>`explain query plan select count(*) from release_devices
+      where app_id = ${APP} and channel = ${CHANNEL} and version_name = ${ROLLOUT.version} and last_at >= ${iso(NOW - DAY)}`.execute(
       handle.db,
     );
-    console.log(`plan of the installs read: ${plan.rows.map((row) => row.detail).join('; ')}`);
+    console.log(`plan of a release's group: ${plan.rows.map((row) => row.detail).join('; ')}`);
   }
 }
 
@@ -403,7 +440,10 @@ await runBench('bench/adoption.ts', 'the databases', async () => {
       await migrated.close();
       counts = await seedSqlite(file);
     }
+    const opening = performance.now();
     const handle = await openSqlite(file);
+    // A folder seeded by an older version: this is its migrations' time (0027's backfill, at that size).
+    if (reuse) console.log(`opened (and migrated) in ${((performance.now() - opening) / 1000).toFixed(1)} s`);
     try {
       await measure('SQLite', handle, { ...counts, seconds: (performance.now() - started) / 1000 });
     } finally {

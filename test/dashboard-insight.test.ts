@@ -69,6 +69,24 @@ describe.skipIf(!available && !process.env.CI)('release insight in the dashboard
       APP,
       realSince.slice(0, 13),
     );
+    // ...and each device's part in each release, kept as they were written.
+    for (const column of [
+      'first_at',
+      'last_at',
+      'first_failed_at',
+      'last_failed_at',
+      'last_tried_at',
+      'last_start_failed_at',
+      'first_install_at',
+      'last_install_at',
+    ])
+      await runSql(
+        server,
+        `UPDATE release_devices SET ${column} = ? WHERE app_id = ? AND ${column} >= ?`,
+        when,
+        APP,
+        realSince,
+      );
     await runSql(
       server,
       'UPDATE channel_history SET at = ? WHERE app_id = ? AND at >= ?',

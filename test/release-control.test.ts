@@ -205,8 +205,12 @@ describe('staged rollouts with a simulated fleet', () => {
 
   it('deletes events older than the retention, keeping the devices', async () => {
     expect(await server.services.stats.prune(90)).toBe(0);
+    const health = async () => (await server.api('GET', `/apps/${APP}/channels/production/health`)).body;
+    expect((await health()).release.devices).toBeGreaterThan(1000);
     const later = new Date(Date.now() + 91 * 86_400_000);
     expect(await server.services.stats.prune(90, { at: later })).toBeGreaterThan(2000);
+    // Release health's counts (release_devices) go with the events they were counted from.
+    expect((await health()).release).toMatchObject({ devices: 0, failed: 0 });
     const stats = await server.api('GET', `/apps/${APP}/stats`);
     for (const version of stats.body.versions) {
       expect(version).toMatchObject({ downloads: 0, installs: 0, install_failures: 0 });

@@ -25,6 +25,16 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 const HOUR = 3_600_000;
+const RELEASE_DEVICE_TIMES = [
+  'first_at',
+  'last_at',
+  'first_failed_at',
+  'last_failed_at',
+  'last_tried_at',
+  'last_start_failed_at',
+  'first_install_at',
+  'last_install_at',
+];
 const channelRoute = (appId: string) => `/apps/${appId}/channels/production`;
 
 /** An app with its default channel "production", the given bundles, and `live` live on it. */
@@ -57,6 +67,15 @@ async function moveTo(appId: string, realSince: string, at: Date): Promise<void>
     appId,
     realSince.slice(0, 13),
   );
+  // ...and each device's part in each release, kept as they were written: its times since then are now `at`.
+  for (const column of RELEASE_DEVICE_TIMES)
+    await runSql(
+      server,
+      `UPDATE release_devices SET ${column} = ? WHERE app_id = ? AND ${column} >= ?`,
+      iso,
+      appId,
+      realSince,
+    );
 }
 
 describe('adoption over time, from a simulated fleet', () => {

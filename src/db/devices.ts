@@ -1,6 +1,12 @@
 import { sql, type Insertable, type Kysely } from 'kysely';
-import type { Database, DeviceEventsTable, DeviceRow, DevicesTable } from './schema.js';
-import { INSTALL_ACTION, ROLLBACK_ACTION } from '../domain/device-events.js';
+import type { Database, DeviceEventsTable, DeviceRow, DevicesTable, ReleaseDevicesTable } from './schema.js';
+import {
+  categoryOf,
+  INSTALL_ACTION,
+  INSTALL_FAILURE_ACTIONS,
+  ROLLBACK_ACTION,
+} from '../domain/device-events.js';
+import { TRIED_ACTIONS } from '../domain/safety.js';
 import { now } from './time.js';
 
 /** What a device reports about itself on every call; the channel columns are the server's own. */
@@ -216,6 +222,25 @@ export class DevicesRepo {
         )
         .execute();
     }
+    const parts = releaseParts(events);
+    for (let start = 0; start < parts.length; start += BATCH_ROWS) {
+      await this.db
+        .insertInto('release_devices')
+        .values(parts.slice(start, start + BATCH_ROWS))
+        .onConflict((oc) =>
+          oc.columns(['app_id', 'channel', 'version_name', 'device_id']).doUpdateSet({
+            first_at: earlier('first_at'),
+            last_at: later('last_at'),
+            first_failed_at: earlier('first_failed_at'),
+            last_failed_at: later('last_failed_at'),
+            last_tried_at: later('last_tried_at'),
+            last_start_failed_at: later('last_start_failed_at'),
+            first_install_at: earlier('first_install_at'),
+            last_install_at: later('last_install_at'),
+          }),
+        )
+        .execute();
+    }
   }
 
   /**
@@ -308,6 +333,68 @@ function countMoves(events: readonly NewDeviceEvent[]) {
     else counts.set(key, row);
   }
   return [...counts.entries()].sort(([a], [b]) => compareKeys(a, b)).map(([, row]) => row);
+}
+
+type ReleaseTime = Exclude<keyof ReleaseDevicesTable, 'app_id' | 'channel' | 'version_name' | 'device_id'>;
+
+/**
+ * The stored time or the written one, whichever is earlier (later): a null is no time at all. CASE,
+ * not min()/least(): SQLite's two-argument min() is null when either is, PostgreSQL's least() not.
+ */
+const earlier = (column: ReleaseTime) =>
+  sql<string>`case when ${sql.ref(`release_devices.${column}`)} is null or ${sql.ref(`excluded.${column}`)} < ${sql.ref(`release_devices.${column}`)} then ${sql.ref(`excluded.${column}`)} else ${sql.ref(`release_devices.${column}`)} end`;
+const later = (column: ReleaseTime) =>
+  sql<string>`case when ${sql.ref(`release_devices.${column}`)} is null or ${sql.ref(`excluded.${column}`)} > ${sql.ref(`release_devices.${column}`)} then ${sql.ref(`excluded.${column}`)} else ${sql.ref(`release_devices.${column}`)} end`;
+
+/**
+ * Each device's part in each bundle's releases on each channel (release_devices) among events: the
+ * first and last of the events that put it in the bundle's group (tried it, or failed it) and of
+ * each kind release health counts, per app, channel, bundle and device, in one order (as countMoves).
+ * Events without a channel are in no channel's releases.
+ */
+function releaseParts(events: readonly NewDeviceEvent[]): Insertable<ReleaseDevicesTable>[] {
+  const parts = new Map<string, Insertable<ReleaseDevicesTable>>();
+  const first = (a: string | null | undefined, b: string) => (a == null || b < a ? b : a);
+  const last = (a: string | null | undefined, b: string) => (a == null || b > a ? b : a);
+  for (const event of events) {
+    const channel = event.channel ?? '';
+    if (!channel) continue;
+    const category = categoryOf(event.action);
+    const failed = category === 'install_failure' || category === 'download_failure';
+    const tried = TRIED_ACTIONS.includes(event.action);
+    if (!failed && !tried) continue;
+    const key = [event.app_id, channel, event.version_name, event.device_id].join('\u0000');
+    const part = parts.get(key) ?? {
+      app_id: event.app_id,
+      channel,
+      version_name: event.version_name,
+      device_id: event.device_id,
+      first_at: event.at,
+      last_at: event.at,
+      first_failed_at: null,
+      last_failed_at: null,
+      last_tried_at: null,
+      last_start_failed_at: null,
+      first_install_at: null,
+      last_install_at: null,
+    };
+    const at = event.at;
+    part.first_at = first(part.first_at, at);
+    part.last_at = last(part.last_at, at);
+    if (failed) {
+      part.first_failed_at = first(part.first_failed_at, at);
+      part.last_failed_at = last(part.last_failed_at, at);
+    }
+    if (tried) part.last_tried_at = last(part.last_tried_at, at);
+    if (INSTALL_FAILURE_ACTIONS.includes(event.action))
+      part.last_start_failed_at = last(part.last_start_failed_at, at);
+    if (event.action === INSTALL_ACTION) {
+      part.first_install_at = first(part.first_install_at, at);
+      part.last_install_at = last(part.last_install_at, at);
+    }
+    parts.set(key, part);
+  }
+  return [...parts.entries()].sort(([a], [b]) => compareKeys(a, b)).map(([, part]) => part);
 }
 
 /** Plain code-unit order: the same in every instance, whatever its locale. */

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, SqliteAdapter, type Kysely, type RawBuilder } from 'kysely';
 import {
   INSTALL_ACTION,
   INSTALL_FAILURE_ACTIONS,
@@ -35,6 +35,19 @@ const FAILED = sql`(action like ${'%\\_fail'} escape ${'\\'} or action in (${sql
 /** What makes a device one of a release's group: it tried the release, or failed it. */
 const EXPOSED = sql`(action in (${sql.join(TRIED_ACTIONS)}) or ${FAILED})`;
 
+/**
+ * Devices per statement: new devices (an index seek each) and devices counted by bundle (an index
+ * entry each). A few tens of ms of SQLite's time at most, each (bench/adoption.ts).
+ */
+const ARRIVALS_SLICE = 5_000;
+const RUNNING_SLICE = 100_000;
+
+/** Later than any timestamp: the end of the last bucket. */
+const END_OF_TIME = '9999-12-31T23:59:59.999Z';
+
+/** Rows deleted per statement by the retention clean-up: short write locks (as StatsRepo's). */
+const DELETE_BATCH = 5000;
+
 /** Devices moved from one bundle to another on a channel, per time bucket. */
 export interface InstallMove {
   bucket: string;
@@ -65,19 +78,71 @@ export interface ReleaseWindow {
  * another group's. Every query starts with the app and channel of an index.
  */
 export class InsightRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * SQLite runs each statement on the event loop: reads over every device are cut in slices there.
+   * PostgreSQL's run elsewhere, and a slice costs it a statement: one each.
+   */
+  private readonly onLoop: boolean;
 
-  /** Devices on the channel per bundle they run now (their last report; pinned devices not yet seen left out). */
-  async runningNow(appId: string, channel: string): Promise<VersionCount[]> {
-    const rows = await this.db
-      .selectFrom('devices')
-      .select(['version_name as version', sql<number | string>`count(*)`.as('devices')])
-      .where('app_id', '=', appId)
-      .where('channel', '=', channel)
-      .where('version_name', '!=', '')
-      .groupBy('version_name')
-      .execute();
-    return rows.map((row) => ({ version: row.version, devices: Number(row.devices) }));
+  /**
+   * The devices table, read in device order on SQLite (deviceSlices): named, since with the statistics
+   * of an ANALYZE its planner reads the smaller index on the bundle and sorts a million devices.
+   */
+  private readonly devicesInOrder: (alias?: RawBuilder<unknown>) => RawBuilder<unknown>;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.onLoop = db.getExecutor().adapter instanceof SqliteAdapter;
+    this.devicesInOrder = (alias = sql``) =>
+      this.onLoop ? sql`devices ${alias} indexed by devices_channel_arrivals` : sql`devices ${alias}`;
+  }
+
+  /**
+   * Devices on the channel per bundle they run now (their last report; pinned devices not yet seen
+   * left out), RUNNING_SLICE devices per statement (db/insight.ts deviceSlices).
+   */
+  async runningNow(appId: string, channel: string, between?: () => Promise<void>): Promise<VersionCount[]> {
+    const counts = new Map<string, number>();
+    const devices = sql`app_id = ${appId} and channel = ${channel} and version_name != ''`;
+    for await (const slice of this.deviceSlices(devices, RUNNING_SLICE, between)) {
+      const { rows } = await sql<{ version: string; devices: number | string }>`
+        select version_name as version, count(*) as devices from ${this.devicesInOrder()}
+        where ${devices} ${slice} group by version_name`.execute(this.db);
+      for (const row of rows) counts.set(row.version, (counts.get(row.version) ?? 0) + Number(row.devices));
+    }
+    return [...counts].map(([version, count]) => ({ version, devices: count }));
+  }
+
+  /**
+   * The devices `where` picks (on one app and channel), in slices of `size` in device order: for each,
+   * the condition that picks its devices, `between` between them. On SQLite a statement holds the
+   * event loop: a million devices read in one would hold it for 100 ms and more; a slice's
+   * statements, for a few ms each (index devices_channel_arrivals, migration 0027). On PostgreSQL,
+   * one slice: every device.
+   */
+  private async *deviceSlices(
+    where: RawBuilder<unknown>,
+    size: number,
+    between?: () => Promise<void>,
+  ): AsyncGenerator<RawBuilder<unknown>> {
+    if (!this.onLoop) {
+      yield sql``;
+      return;
+    }
+    let after: string | null = null;
+    for (;;) {
+      const from: RawBuilder<unknown> = after === null ? sql`` : sql`and device_id > ${after}`;
+      // The slice's last device (none: the rest is less than a slice).
+      const end: string | undefined = (
+        await sql<{ device_id: string }>`
+          select device_id from ${this.devicesInOrder()} where ${where} ${from}
+          order by device_id limit 1 offset ${size - 1}`.execute(this.db)
+      ).rows[0]?.device_id;
+      await between?.();
+      yield end === undefined ? from : sql`${from} and device_id <= ${end}`;
+      if (end === undefined) return;
+      after = end;
+      await between?.();
+    }
   }
 
   /**
@@ -107,48 +172,146 @@ export class InsightRepo {
   }
 
   /**
-   * Devices on the channel first seen since `since`, per bucket of their first sighting and the
-   * bundle they first ran: the one their first install (or rollback) on the channel moved them from,
-   * as installMoves counts moves, or, with none since, the one they run now.
+   * Forgets what release_devices knows of events before `cutoff` (the statistics retention, once
+   * they are deleted): rows whose every event is older go, times of kinds whose every event is older
+   * are cleared, and first times older than the cutoff are read again from the events kept. Bundle
+   * by bundle (a seek for each), on the rows that came to the bundle before the cutoff; deletions in
+   * batches, with `between` between them (false stops). Resolves to the rows deleted.
    */
-  async newDevices(appId: string, channel: string, since: string, bucket: Bucket): Promise<VersionCount[]> {
-    const { rows } = await sql<{ bucket: string; version: string; devices: number | string }>`
-      select bucket, version, count(*) as devices from (
-        select substr(d.first_seen, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket,
-          coalesce((
-            select case when e.action = ${sql.lit(INSTALL_ACTION)} then e.old_version_name else e.version_name end
-            from device_events e
-            where e.app_id = d.app_id and e.device_id = d.device_id and ${MOVE_CONDITION}
-              and e.at >= ${since} and e.channel = ${channel}
-              and e.old_version_name != e.version_name and e.old_version_name != ''
-            order by e.at limit 1
-          ), d.version_name) as version
-        from devices d
-        where d.app_id = ${appId} and d.first_seen >= ${since} and d.channel = ${channel}
-          and d.version_name != ''
-      ) as first_runs
-      group by bucket, version`.execute(this.db);
-    return rows.map((row) => ({ ...row, devices: Number(row.devices) }));
+  async pruneReleaseDevices(
+    appId: string,
+    cutoff: string,
+    between?: () => Promise<boolean>,
+  ): Promise<number> {
+    let deleted = 0;
+    let after: { channel: string; version: string } | null = null;
+    for (;;) {
+      const next: { channel: string; version: string } | undefined = (
+        await sql<{ channel: string; version: string }>`
+          select channel, version_name as version from release_devices
+          where app_id = ${appId} ${after === null ? sql`` : sql`and (channel, version_name) > (${after.channel}, ${after.version})`}
+          order by channel, version_name limit 1`.execute(this.db)
+      ).rows[0];
+      if (next === undefined) return deleted;
+      after = next;
+      const key = sql`app_id = ${appId} and channel = ${next.channel} and version_name = ${next.version}`;
+      const old = sql`${key} and first_at < ${cutoff}`;
+      for (;;) {
+        const result = await sql`delete from release_devices where ${key} and device_id in (
+            select device_id from release_devices where ${old} and last_at < ${cutoff} limit ${DELETE_BATCH})`.execute(
+          this.db,
+        );
+        const count = Number(result.numAffectedRows ?? 0);
+        deleted += count;
+        if (between && !(await between())) return deleted;
+        if (count < DELETE_BATCH) break;
+      }
+      await sql`update release_devices set first_failed_at = null, last_failed_at = null, last_start_failed_at = null
+        where ${old} and last_failed_at < ${cutoff}`.execute(this.db);
+      await sql`update release_devices set last_start_failed_at = null
+        where ${old} and last_start_failed_at < ${cutoff}`.execute(this.db);
+      await sql`update release_devices set last_tried_at = null where ${old} and last_tried_at < ${cutoff}`.execute(
+        this.db,
+      );
+      await sql`update release_devices set first_install_at = null, last_install_at = null
+        where ${old} and last_install_at < ${cutoff}`.execute(this.db);
+      // The first of the device's events kept, of the kind (the last one is kept: it is not older).
+      const firstKept = (kind: RawBuilder<unknown>, column: string) => sql`coalesce((
+          select min(e.at) from device_events e
+          where e.app_id = release_devices.app_id and e.device_id = release_devices.device_id
+            and e.channel = release_devices.channel and e.version_name = release_devices.version_name and ${kind}
+        ), ${sql.ref(`release_devices.${column}`)})`;
+      await sql`update release_devices set first_failed_at = ${firstKept(FAILED, 'last_failed_at')}
+        where ${old} and first_failed_at < ${cutoff}`.execute(this.db);
+      await sql`update release_devices set first_install_at = ${firstKept(IS_INSTALL, 'last_install_at')}
+        where ${old} and first_install_at < ${cutoff}`.execute(this.db);
+      await sql`update release_devices set first_at = ${firstKept(EXPOSED, 'last_at')} where ${old}`.execute(
+        this.db,
+      );
+    }
   }
 
-  /** Devices that installed `version` on the channel since `since`, per bucket of their first install. */
-  async firstInstalls(
+  /**
+   * Devices on the channel first seen since `since`, per bucket of their first sighting and the
+   * bundle they first ran: the one their first install (or rollback) on the channel moved them from,
+   * as installMoves counts moves, or, with none since, the one they run now. That reads the events of
+   * each such device, an index seek per device: in device order, so that each seek lands next to the
+   * last (three times faster at a million devices than in order of first sighting), ARRIVALS_SLICE
+   * devices per statement (deviceSlices). A slice's rows may repeat another's bucket and bundle: the
+   * counts add up.
+   */
+  async newDevices(
+    appId: string,
+    channel: string,
+    since: string,
+    bucket: Bucket,
+    between?: () => Promise<void>,
+  ): Promise<VersionCount[]> {
+    const counts: VersionCount[] = [];
+    const arrived = sql`app_id = ${appId} and channel = ${channel} and first_seen >= ${since} and version_name != ''`;
+    for await (const slice of this.deviceSlices(arrived, ARRIVALS_SLICE, between)) {
+      const { rows } = await sql<{ bucket: string; version: string; devices: number | string }>`
+        select bucket, version, count(*) as devices from (
+          select substr(d.first_seen, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket,
+            coalesce((
+              select case when e.action = ${sql.lit(INSTALL_ACTION)} then e.old_version_name else e.version_name end
+              from device_events e
+              where e.app_id = d.app_id and e.device_id = d.device_id and ${MOVE_CONDITION}
+                and e.at >= ${since} and e.channel = ${channel}
+                and e.old_version_name != e.version_name and e.old_version_name != ''
+              order by e.at limit 1
+            ), d.version_name) as version
+          from ${this.devicesInOrder(sql`as d`)}
+          where ${arrived} ${slice}
+        ) as first_runs
+        group by bucket, version`.execute(this.db);
+      for (const row of rows) counts.push({ ...row, devices: Number(row.devices) });
+    }
+    return counts;
+  }
+
+  /**
+   * Devices that installed `version` on the channel since `since`, counted by when they first did
+   * since then: before `starts[0]`, then between each start and the next (the last, from it on).
+   * From release_devices: a range count of its index on the first install per bucket, so the whole
+   * release is read once, without a sort. The few devices whose first install was before `since` and
+   * that installed it again since (the bundle was released on the channel before) are read from
+   * their own events.
+   */
+  async installsPerBucket(
     appId: string,
     channel: string,
     version: string,
     since: string,
-    bucket: Bucket,
-  ): Promise<{ bucket: string; devices: number }[]> {
-    const { rows } = await sql<{ bucket: string; devices: number | string }>`
-      select substr(first_at, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket, count(*) as devices from (
-        select device_id, min(at) as first_at from device_events
-        where app_id = ${appId} and channel = ${channel} and ${MOVE_CONDITION} and ${IS_INSTALL} and at >= ${since}
-          and version_name = ${version}
-        group by device_id
-      ) as installs
-      group by substr(first_at, 1, ${sql.lit(BUCKET_LENGTH[bucket])})
-      order by bucket`.execute(this.db);
-    return rows.map((row) => ({ bucket: row.bucket, devices: Number(row.devices) }));
+    starts: readonly string[],
+  ): Promise<number[]> {
+    const key = sql`r.app_id = ${appId} and r.channel = ${channel} and r.version_name = ${version}`;
+    const bounds = [since, ...starts.map((start) => (start < since ? since : start)), END_OF_TIME];
+    const ranges = bounds.slice(0, -1).map((low, n) => sql`(${n}, ${low}, ${bounds[n + 1]!})`);
+    const { rows } = await sql<{ n: number | string; devices: number | string }>`
+        select b.column1 as n, (
+          select count(*) from release_devices r
+          where ${key} and r.first_install_at >= b.column2 and r.first_install_at < b.column3
+        ) as devices
+        from (values ${sql.join(ranges)}) as b`.execute(this.db);
+    // One statement after the other: on SQLite, each holds the event loop.
+    const { rows: again } = await sql<{ first_at: string | null }>`
+        select (
+          select min(e.at) from device_events e
+          where e.app_id = r.app_id and e.device_id = r.device_id and ${MOVE_CONDITION} and ${IS_INSTALL}
+            and e.channel = r.channel and e.version_name = r.version_name and e.at >= ${since}
+        ) as first_at
+        from release_devices r
+        where ${key} and r.first_install_at < ${since} and r.last_install_at >= ${since}`.execute(this.db);
+    const counts = bounds.slice(0, -1).map(() => 0);
+    for (const row of rows) counts[Number(row.n)] = Number(row.devices);
+    for (const { first_at: at } of again) {
+      if (at === null) continue;
+      let n = 0;
+      while (n + 1 < counts.length && at >= bounds[n + 1]!) n++;
+      counts[n]! += 1;
+    }
+    return counts;
   }
 
   /**
@@ -159,13 +322,51 @@ export class InsightRepo {
    * counting it would make any release look worse than its control.
    */
   async triedGroup(window: ReleaseWindow): Promise<GroupCounts> {
-    const until = window.until === undefined ? sql`` : sql`and at < ${window.until}`;
-    const { rows } = await sql<{ devices: number | string; failed: number | string }>`
-      select count(distinct device_id) as devices,
-        count(distinct case when ${FAILED} then device_id end) as failed
-      from device_events
-      where app_id = ${window.appId} and channel = ${window.channel} and version_name = ${window.version}
-        and at >= ${window.since} ${until} and ${EXPOSED}`.execute(this.db);
-    return { devices: Number(rows[0]?.devices ?? 0), failed: Number(rows[0]?.failed ?? 0) };
+    const devices = await this.countGroup(window, 'at', EXPOSED);
+    const failed = await this.countGroup(window, 'failed_at', FAILED);
+    return { devices, failed };
+  }
+
+  /**
+   * Devices with an event of `kind` in the window, from release_devices: since `since`, the rows
+   * whose last is since then. A window that ends too: of those, the rows whose first is before its
+   * end, less the devices whose events of the bundle straddle the window (one before, one after)
+   * with none in it, found among the few rows whose first is before `since` and checked on their
+   * events.
+   */
+  private async countGroup(
+    window: ReleaseWindow,
+    column: 'at' | 'failed_at',
+    kind: RawBuilder<unknown>,
+  ): Promise<number> {
+    const first = sql.ref(`r.first_${column}`);
+    const last = sql.ref(`r.last_${column}`);
+    const key = sql`r.app_id = ${window.appId} and r.channel = ${window.channel} and r.version_name = ${window.version}`;
+    if (window.until === undefined) {
+      const { rows } = await sql<{ devices: number | string }>`
+        select count(*) as devices from release_devices r where ${key} and ${last} >= ${window.since}`.execute(
+        this.db,
+      );
+      return Number(rows[0]?.devices ?? 0);
+    }
+    const straddles = sql`${key} and r.first_at < ${window.since} and ${first} < ${window.since} and ${last} >= ${window.until}`;
+    const { rows } = await sql<{ devices: number | string; straddling: number | string }>`
+      select
+        (select count(*) from release_devices r
+          where ${key} and ${last} >= ${window.since} and ${first} < ${window.until}) as devices,
+        (select count(*) from release_devices r where ${straddles}) as straddling`.execute(this.db);
+    const devices = Number(rows[0]?.devices ?? 0);
+    // Mostly none: then no device's events are read (nor planned for: PostgreSQL's estimate of that
+    // read made it compile the statement, 0.6 s).
+    if (Number(rows[0]?.straddling ?? 0) === 0) return devices;
+    const { rows: empty } = await sql<{ devices: number | string }>`
+      select count(*) as devices from release_devices r
+      where ${straddles} and not exists (
+        select 1 from device_events e
+        where e.app_id = r.app_id and e.device_id = r.device_id and e.channel = r.channel
+          and e.version_name = r.version_name and e.at >= ${window.since} and e.at < ${window.until}
+          and ${kind}
+      )`.execute(this.db);
+    return devices - Number(empty[0]?.devices ?? 0);
   }
 }

@@ -691,6 +691,87 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0027_release_devices': {
+      async up(db: Kysely<any>) {
+        // Release health counted distinct devices among a release's events (seconds at 1M devices
+        // and 10M events): each device's part in each bundle's releases on each channel, kept as the
+        // events are written (db/devices.ts insertEvents), so a group is a count of rows. The actions,
+        // as literals (this migration never changes): a device is in a bundle's group once it tried it
+        // (download_complete, set, update_fail, app_launch_timeout) or failed it (any "_fail", and the
+        // three download failures named otherwise).
+        await db.schema
+          .createTable('release_devices')
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('channel', 'text', (c) => c.notNull())
+          .addColumn('version_name', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('first_at', 'text', (c) => c.notNull())
+          .addColumn('last_at', 'text', (c) => c.notNull())
+          .addColumn('first_failed_at', 'text')
+          .addColumn('last_failed_at', 'text')
+          .addColumn('last_tried_at', 'text')
+          .addColumn('last_start_failed_at', 'text')
+          .addColumn('first_install_at', 'text')
+          .addColumn('last_install_at', 'text')
+          .addPrimaryKeyConstraint('release_devices_key', ['app_id', 'channel', 'version_name', 'device_id'])
+          .execute();
+        const failed = sql`(action like '%\\_fail' escape '\\' or action in
+          ('update_fail', 'app_launch_timeout', 'checksum_required', 'session_key_required', 'insufficient_disk_space'))`;
+        const tried = sql`action in ('set', 'update_fail', 'app_launch_timeout', 'download_complete')`;
+        await sql`insert into release_devices (app_id, channel, version_name, device_id, first_at, last_at,
+            first_failed_at, last_failed_at, last_tried_at, last_start_failed_at, first_install_at, last_install_at)
+          select app_id, channel, version_name, device_id, min(at), max(at),
+            min(case when ${failed} then at end), max(case when ${failed} then at end),
+            max(case when ${tried} then at end),
+            max(case when action in ('update_fail', 'app_launch_timeout') then at end),
+            min(case when action = 'set' then at end), max(case when action = 'set' then at end)
+          from device_events
+          where channel != '' and (${tried} or ${failed})
+          group by app_id, channel, version_name, device_id`.execute(db);
+        // A group since T: the rows whose last event is at or after T, read from an index alone (with
+        // first_at, for a group over a window that also ends); the failures alike. A release's
+        // installs per bucket: a range of the index on the first install per bucket. The devices that
+        // came to a bundle before T (few: a window's T is the release's start): one more. Made after
+        // the rows, not updated row by row.
+        await db.schema
+          .createIndex('release_devices_last')
+          .on('release_devices')
+          .columns(['app_id', 'channel', 'version_name', 'last_at', 'first_at', 'last_tried_at'])
+          .execute();
+        await db.schema
+          .createIndex('release_devices_failed')
+          .on('release_devices')
+          .columns([
+            'app_id',
+            'channel',
+            'version_name',
+            'last_failed_at',
+            'first_failed_at',
+            'last_start_failed_at',
+          ])
+          .execute();
+        await db.schema
+          .createIndex('release_devices_installs')
+          .on('release_devices')
+          .columns(['app_id', 'channel', 'version_name', 'first_install_at', 'last_install_at'])
+          .execute();
+        await db.schema
+          .createIndex('release_devices_first')
+          .on('release_devices')
+          .columns(['app_id', 'channel', 'version_name', 'first_at', 'last_at'])
+          .execute();
+        // Adoption's devices first seen in a period, on one channel, with the bundle they run, in
+        // device order (db/insight.ts newDevices): from this index alone (0024's, on the first
+        // sighting, left a table row per device to read). Channel, first sighting and bundle change
+        // seldom: a device's upsert of its last sighting leaves it alone.
+        await db.schema
+          .createIndex('devices_channel_arrivals')
+          .on('devices')
+          .columns(['app_id', 'channel', 'device_id', 'first_seen', 'version_name'])
+          .execute();
+        await db.schema.dropIndex('devices_first_seen').execute();
+      },
+    },
     '0028_bundle_files_state': {
       async up(db: Kysely<any>) {
         // A bundle's files (delta updates) are prepared after its upload has answered

@@ -180,6 +180,33 @@ interface InstallMovesHourlyTable {
   devices: number;
 }
 
+/**
+ * One device's part in the releases of one bundle on one channel (migration 0027), kept as its
+ * events are written (db/devices.ts insertEvents): the first and last time it did something that
+ * puts it in the bundle's group (tried it, or failed it), and the last of each kind the health
+ * queries count. "Devices with an event since T" is "rows whose last is at or after T": release
+ * health counts rows, not distinct devices among the events.
+ */
+export interface ReleaseDevicesTable {
+  app_id: string;
+  channel: string;
+  version_name: string;
+  device_id: string;
+  /** Any event that makes the device one of the bundle's group (tried it, or failed it). */
+  first_at: string;
+  last_at: string;
+  /** A failure: to start it, or before it ran (domain/device-events categoryOf). */
+  first_failed_at: string | null;
+  last_failed_at: string | null;
+  /** Tried it (domain/safety TRIED_ACTIONS): the threshold rule's devices. */
+  last_tried_at: string | null;
+  /** Failed to start it (update_fail, app_launch_timeout): the threshold rule's failures. */
+  last_start_failed_at: string | null;
+  /** Installed it (`set`): a release's installs. */
+  first_install_at: string | null;
+  last_install_at: string | null;
+}
+
 export interface WebhooksTable {
   id: Generated<number>;
   /** null: every app. */
@@ -428,6 +455,7 @@ export interface Database {
   devices: DevicesTable;
   device_events: DeviceEventsTable;
   install_moves_hourly: InstallMovesHourlyTable;
+  release_devices: ReleaseDevicesTable;
   device_holds: DeviceHoldsTable;
   tokens: TokensTable;
   app_grants: AppGrantsTable;

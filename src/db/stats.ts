@@ -7,7 +7,7 @@ import {
   ROLLBACK_ACTION,
   type EventCategory,
 } from '../domain/device-events.js';
-import { TRIED_ACTIONS, type ReleaseHealth } from '../domain/safety.js';
+import type { ReleaseHealth } from '../domain/safety.js';
 import type { Database } from './schema.js';
 
 export type Bucket = 'hour' | 'day';
@@ -128,28 +128,28 @@ export class StatsRepo {
     return rows.map((row) => ({ plugin_version: row.plugin_version, devices: Number(row.devices) }));
   }
 
-  /** Distinct devices that tried one version on one channel (since `since`), and those that failed it. */
+  /**
+   * Distinct devices that tried one version on one channel (since `since`), and those that failed to
+   * start it: rows of release_devices (kept as the events are written), whose last try (failure to
+   * start) is since then.
+   */
   async releaseHealth(
     appId: string,
     channel: string,
     version: string,
     since?: string,
   ): Promise<ReleaseHealth> {
-    let query = this.db
-      .selectFrom('device_events')
-      .select([
-        sql<number>`count(distinct device_id)`.as('tried'),
-        sql<number>`count(distinct case when action in (${sql.join(INSTALL_FAILURE_ACTIONS)}) then device_id end)`.as(
-          'failed',
-        ),
-      ])
-      .where('app_id', '=', appId)
-      .where('channel', '=', channel)
-      .where('version_name', '=', version)
-      .where('action', 'in', TRIED_ACTIONS);
-    if (since !== undefined) query = query.where('at', '>=', since);
-    const row = await query.executeTakeFirst();
-    return { tried: Number(row?.tried ?? 0), failed: Number(row?.failed ?? 0) };
+    const after = (column: 'last_at' | 'last_tried_at' | 'last_failed_at' | 'last_start_failed_at') =>
+      since === undefined ? sql`${sql.ref(column)} is not null` : sql`${sql.ref(column)} >= ${since}`;
+    const key = sql`app_id = ${appId} and channel = ${channel} and version_name = ${version}`;
+    // The last try is never after the last event, nor the last failure to start after the last
+    // failure: each count reads the range of its index, not every device of the bundle.
+    const { rows } = await sql<{ tried: number | string; failed: number | string }>`
+      select
+        (select count(*) from release_devices where ${key} and ${after('last_at')} and ${after('last_tried_at')}) as tried,
+        (select count(*) from release_devices where ${key} and ${after('last_failed_at')}
+          and ${after('last_start_failed_at')}) as failed`.execute(this.db);
+    return { tried: Number(rows[0]?.tried ?? 0), failed: Number(rows[0]?.failed ?? 0) };
   }
 
   /**

@@ -24,6 +24,13 @@ const BUCKET_MS: Record<Bucket, number> = { hour: HOUR_MS, day: 24 * HOUR_MS };
 const BUCKET_LENGTH: Record<Bucket, number> = { hour: 13, day: 10 };
 const BUCKET_SUFFIX: Record<Bucket, string> = { hour: ':00:00.000Z', day: 'T00:00:00.000Z' };
 
+/**
+ * Lets the event loop run what waits (update checks) between two reads: on SQLite a statement runs
+ * on the loop, and release insight's reads at a million devices take tens of ms each (one after the
+ * other, not all at once: PostgreSQL's concurrency is not worth holding SQLite's loop for their sum).
+ */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** A rollout judged by the evidence rule: both groups, the verdict, and what identifies the release. */
 export interface Evidence {
   verdict: Verdict;
@@ -115,11 +122,13 @@ export class InsightService {
     // Reports still queued would make installs and devices that just arrived look missing.
     await this.activity.flush();
 
-    const [running, moves, arrivals] = await Promise.all([
-      this.repos.insight.runningNow(appId, channel.name),
-      this.repos.insight.installMoves(appId, channel.name, since, bucket),
-      this.repos.insight.newDevices(appId, channel.name, since, bucket),
-    ]);
+    // One read after the other, the event loop's turn between them (see `turn`).
+    const running = await this.repos.insight.runningNow(appId, channel.name, turn);
+    await turn();
+    const moves = await this.repos.insight.installMoves(appId, channel.name, since, bucket);
+    await turn();
+    const arrivals = await this.repos.insight.newDevices(appId, channel.name, since, bucket, turn);
+    await turn();
     // Per bucket, what happened in it: devices moved (installs) and devices that appeared.
     const changes = new Map<string, Map<string, number>>();
     const change = (at: string, version: string, delta: number) => {
@@ -181,22 +190,19 @@ export class InsightService {
     // Counted from the release's start, but never from before the retention (those events are gone).
     let from = start?.at ?? period.retained ?? '';
     if (period.retained !== null && from < period.retained) from = period.retained;
-    const rows = await this.repos.insight.firstInstalls(
+    const starts = bucketsBetween(period.since, period.until, period.bucket);
+    // ...up to the end of the period's last bucket: the start of the next one, whose count is left.
+    const next = new Date(Date.parse(starts.at(-1)!) + BUCKET_MS[period.bucket]).toISOString();
+    const [before, ...perBucket] = await this.repos.insight.installsPerBucket(
       channel.app_id,
       channel.name,
       current,
       from,
-      period.bucket,
+      [...starts, next],
     );
-    let installs = 0;
-    const perBucket = new Map<string, number>();
-    for (const row of rows) {
-      const at = row.bucket + BUCKET_SUFFIX[period.bucket];
-      if (at < period.since) installs += row.devices;
-      else perBucket.set(at, row.devices);
-    }
-    const points = bucketsBetween(period.since, period.until, period.bucket).map((at) => {
-      installs += perBucket.get(at) ?? 0;
+    let installs = before!;
+    const points = starts.map((at, n) => {
+      installs += perBucket[n]!;
       return { at, installs };
     });
     return { version: current, since: start?.at ?? null, installs, points };
@@ -218,10 +224,9 @@ export class InsightService {
     const start = releaseStart(entries, rollout.version);
     if (!start) return null;
     const window = { appId: channel.app_id, channel: channel.name, since: start.at };
-    const [candidate, control] = await Promise.all([
-      this.repos.insight.triedGroup({ ...window, version: rollout.version }),
-      this.repos.insight.triedGroup({ ...window, version: live.version }),
-    ]);
+    const candidate = await this.repos.insight.triedGroup({ ...window, version: rollout.version });
+    await turn();
+    const control = await this.repos.insight.triedGroup({ ...window, version: live.version });
     const candidateHealth = { ...groupHealth(rollout.version, candidate), since: start.at };
     const controlHealth = { ...groupHealth(live.version, control), since: start.at };
     return {
@@ -266,12 +271,13 @@ export class InsightService {
     const start = releaseStart(history, judged.version);
     const since = start?.at ?? this.retentionStart(new Date()) ?? '';
     const window = { appId, channel: channel.name, since };
-    const [release, evidence, previous, threshold] = await Promise.all([
-      this.repos.insight.triedGroup({ ...window, version: judged.version }),
-      this.evidence(channel, history),
-      this.previousRelease(channel, history, start),
-      this.threshold(channel, judged.version, start?.at),
-    ]);
+    const release = await this.repos.insight.triedGroup({ ...window, version: judged.version });
+    await turn();
+    const evidence = await this.evidence(channel, history);
+    await turn();
+    const previous = await this.previousRelease(channel, history, start);
+    await turn();
+    const threshold = await this.threshold(channel, judged.version, start?.at);
     const releaseHealth = groupHealth(judged.version, release);
     let reason: string;
     if (evidence?.verdict === 'worse')

@@ -12,11 +12,11 @@ import type { InsightService } from './insight.js';
 const HISTORY_DEPTH = 50;
 
 /**
- * The least time between two judgements of one channel on evidence. The judgement counts distinct
- * devices over the release's events (about 1.2 s of database time at 1M devices and 10M events on
- * PostgreSQL, bench/adoption.ts; on SQLite the query holds the event loop): a fleet reporting
- * failures in every flush must not run it in every flush. A flush inside the interval leaves a
- * judgement for its end, so the last failures are always judged.
+ * The least time between two judgements of one channel on evidence. The judgement counts the devices
+ * of two groups (rows of release_devices: tens of ms at 1M devices and 10M events, more on
+ * PostgreSQL than on SQLite, where each statement holds the event loop; bench/adoption.ts): a fleet
+ * reporting failures in every flush need not pay it in every flush. A flush inside the interval
+ * leaves a judgement for its end, so the last failures are always judged.
  */
 const EVIDENCE_INTERVAL_MS = 30_000;
 

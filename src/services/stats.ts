@@ -193,6 +193,10 @@ export class StatsService {
       // Adoption's hourly counts of installs go with the events they were counted from.
       await this.repos.insight.deleteMovesBefore(app.id, cutoff);
       if (!(await between())) break;
+      // ...and each device's part in each release (release health's counts), once the events are
+      // gone: its first times are read again from the events kept.
+      await this.repos.insight.pruneReleaseDevices(app.id, cutoff, between);
+      if (!(await between())) break;
     }
     return deleted;
   }
