@@ -185,7 +185,7 @@ export class BundleFilesPreparer {
       // Cleared before the bundle says 'ready': whoever waits for that finds nothing under way.
       await fs.rm(scratch, { recursive: true, force: true });
       if (await this.repos.bundles.endFiles(bundleId, 'ready')) {
-        this.cache.invalidate(bundle.app_id);
+        this.cache.refresh(bundle.app_id);
         this.log.info(
           {
             appId: bundle.app_id,

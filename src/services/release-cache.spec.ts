@@ -94,6 +94,19 @@ describe('the release cache while the database is unreachable', () => {
     state.failure = refused();
     await expect(cache.get('app')).rejects.toThrow('ECONNREFUSED');
   });
+
+  it('reloads after a refresh, and still answers from the snapshot a refresh left when the database is down', async () => {
+    const { repos, state } = fakeRepos();
+    const cache = new ReleaseCache(repos, 60_000, 60_000);
+    const first = await cache.get('app');
+    cache.refresh('app');
+    const reloaded = await cache.get('app');
+    expect(state.loads).toBe(2);
+    expect(reloaded).not.toBe(first);
+    cache.refresh('app');
+    state.failure = refused();
+    expect(await cache.get('app')).toBe(reloaded);
+  });
 });
 
 describe('the release cache as an entry ages', () => {

@@ -182,6 +182,16 @@ export class ReleaseCache {
     this.publisher?.publish(appId);
   }
 
+  /**
+   * After a change that leaves the app's last snapshot a right answer, only a less complete one (a
+   * bundle's delta files became ready: without them devices get the whole zip): the next check
+   * reloads it, and an outage before then still answers from the snapshot. Other instances see the
+   * change through the release's stamp (the bundle's row changed), within a refresh.
+   */
+  refresh(appId: string): void {
+    this.entries.delete(appId);
+  }
+
   /** Forgets every app's entry (notices from other instances may have been missed). */
   clear(): void {
     this.entries.clear();
