@@ -8,6 +8,7 @@ import { buildDashboard } from './helpers/dashboard-build.js';
 import { startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
 import { runSql } from './helpers/sql.js';
 import { makeZip } from './helpers/zips.js';
+import { RELEASE_DEVICE_TIMES } from './helpers/release-devices.js';
 
 /**
  * Release insight in a real browser (Debian's Chromium, playwright-core), from a simulated fleet
@@ -70,16 +71,7 @@ describe.skipIf(!available && !process.env.CI)('release insight in the dashboard
       realSince.slice(0, 13),
     );
     // ...and each device's part in each release, kept as they were written.
-    for (const column of [
-      'first_at',
-      'last_at',
-      'first_failed_at',
-      'last_failed_at',
-      'last_tried_at',
-      'last_start_failed_at',
-      'first_install_at',
-      'last_install_at',
-    ])
+    for (const column of RELEASE_DEVICE_TIMES)
       await runSql(
         server,
         `UPDATE release_devices SET ${column} = ? WHERE app_id = ? AND ${column} >= ?`,

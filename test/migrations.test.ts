@@ -2,43 +2,22 @@
  * Migrations on data written before them: a database at an older migration, with rows in it, is
  * migrated to the latest and keeps every value under its new name. On each project's database.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import type { Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Repos } from '../src/db/index.js';
 import { migrateTo } from '../src/db/migrations.js';
 import { grantsOfRow } from '../src/db/grants.js';
 import { grantsFromScope, may, ROLES } from '../src/domain/roles.js';
-import { TEST_BACKEND, backendForServer } from './helpers/backends.js';
+import { TEST_BACKEND } from './helpers/backends.js';
+import { emptyDatabase as newEmptyDatabase } from './helpers/empty-database.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** An empty database of this project's backend, not migrated. */
-async function emptyDatabase(): Promise<Kysely<any>> {
-  let db: Kysely<any>;
-  if (TEST_BACKEND === 'postgres') {
-    const backend = await backendForServer();
-    cleanups.push(() => backend.cleanup());
-    db = new Kysely({
-      dialect: new PostgresDialect({
-        pool: new pg.Pool({ connectionString: backend.env.OVERAIR_DATABASE_URL }),
-      }),
-    });
-  } else {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-migrate-'));
-    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
-    db = new Kysely({ dialect: new SqliteDialect({ database: new SQLite(path.join(dir, 'overair.db')) }) });
-  }
-  cleanups.push(() => db.destroy());
-  return db;
-}
+/** An empty database of this project's backend, not migrated, dropped after the test. */
+const emptyDatabase = async (): Promise<Kysely<any>> => newEmptyDatabase(cleanups);
 
 describe('migration 0015: one name per concept', () => {
   it('keeps the channel a device asks for, the one it assigned itself, and the native-version policy', async () => {

@@ -6,12 +6,7 @@
  * themselves, for windows that straddle a device's events; the migration makes the rows from the
  * events already kept; the retention's pruning leaves the rows the events kept would make.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import { sql, type Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Repos } from '../src/db/index.js';
 import { migrateTo } from '../src/db/migrations.js';
@@ -19,32 +14,17 @@ import type { Database } from '../src/db/schema.js';
 import type { NewDeviceEvent } from '../src/db/devices.js';
 import { categoryOf, INSTALL_FAILURE_ACTIONS } from '../src/domain/device-events.js';
 import { TRIED_ACTIONS } from '../src/domain/safety.js';
-import { TEST_BACKEND, backendForServer } from './helpers/backends.js';
+import { TEST_BACKEND } from './helpers/backends.js';
+import { emptyDatabase as newEmptyDatabase } from './helpers/empty-database.js';
+import { RELEASE_DEVICE_TIMES } from './helpers/release-devices.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** An empty database of this project's backend, not migrated. */
-async function emptyDatabase(): Promise<Kysely<Database>> {
-  let db: Kysely<Database>;
-  if (TEST_BACKEND === 'postgres') {
-    const backend = await backendForServer();
-    cleanups.push(() => backend.cleanup());
-    db = new Kysely({
-      dialect: new PostgresDialect({
-        pool: new pg.Pool({ connectionString: backend.env.OVERAIR_DATABASE_URL }),
-      }),
-    });
-  } else {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-release-devices-'));
-    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
-    db = new Kysely({ dialect: new SqliteDialect({ database: new SQLite(path.join(dir, 'overair.db')) }) });
-  }
-  cleanups.push(() => db.destroy());
-  return db;
-}
+/** An empty database of this project's backend, not migrated, dropped after the test. */
+const emptyDatabase = () => newEmptyDatabase(cleanups);
 
 const APP = 'com.example.rows';
 const HOUR = 3_600_000;
@@ -168,19 +148,7 @@ async function expectedRows(db: Kysely<Database>) {
 async function storedRows(db: Kysely<Database>) {
   const rows = await db
     .selectFrom('release_devices')
-    .select([
-      'channel',
-      'version_name',
-      'device_id',
-      'first_at',
-      'last_at',
-      'first_failed_at',
-      'last_failed_at',
-      'last_tried_at',
-      'last_start_failed_at',
-      'first_install_at',
-      'last_install_at',
-    ])
+    .select(['channel', 'version_name', 'device_id', ...RELEASE_DEVICE_TIMES])
     .where('app_id', '=', APP)
     .execute();
   return rows.sort((a, b) => {

@@ -14,6 +14,7 @@ import { ADMIN_TOKEN, startTestServer, uploadBundle, type TestServer } from './h
 import { runSql } from './helpers/sql.js';
 import { waitFor } from './helpers/wait.js';
 import { makeZip } from './helpers/zips.js';
+import { RELEASE_DEVICE_TIMES } from './helpers/release-devices.js';
 
 let server: TestServer;
 
@@ -25,16 +26,6 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 const HOUR = 3_600_000;
-const RELEASE_DEVICE_TIMES = [
-  'first_at',
-  'last_at',
-  'first_failed_at',
-  'last_failed_at',
-  'last_tried_at',
-  'last_start_failed_at',
-  'first_install_at',
-  'last_install_at',
-];
 const channelRoute = (appId: string) => `/apps/${appId}/channels/production`;
 
 /** An app with its default channel "production", the given bundles, and `live` live on it. */
