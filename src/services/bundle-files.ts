@@ -114,6 +114,8 @@ export class BundleFilesPreparer {
       }
     } finally {
       this.running = null;
+      // A bundle queued after the loop's last look, before this: started now, not at the next tick.
+      if (this.queue.length > 0 && !this.closing) this.running = this.drain();
     }
   }
 
