@@ -8,7 +8,7 @@ import { buildDashboard } from './helpers/dashboard-build.js';
 import { startTestServer, uploadBundle, type TestServer } from './helpers/server.js';
 import { runSql } from './helpers/sql.js';
 import { makeZip } from './helpers/zips.js';
-import { RELEASE_DEVICE_TIMES } from './helpers/release-devices.js';
+import { moveDeviceWrites } from './helpers/release-devices.js';
 
 /**
  * Release insight in a real browser (Debian's Chromium, playwright-core), from a simulated fleet
@@ -48,37 +48,7 @@ describe.skipIf(!available && !process.env.CI)('release insight in the dashboard
 
   /** Moves what the devices wrote since `realSince` (events, first sightings) to `when`. */
   const moveTo = async (realSince: string, when: string) => {
-    await server.services.activity.flush();
-    await runSql(
-      server,
-      'UPDATE device_events SET at = ? WHERE app_id = ? AND at >= ?',
-      when,
-      APP,
-      realSince,
-    );
-    await runSql(
-      server,
-      'UPDATE devices SET first_seen = ? WHERE app_id = ? AND first_seen >= ?',
-      when,
-      APP,
-      realSince,
-    );
-    await runSql(
-      server,
-      'UPDATE install_moves_hourly SET hour = ? WHERE app_id = ? AND hour >= ?',
-      when.slice(0, 13),
-      APP,
-      realSince.slice(0, 13),
-    );
-    // ...and each device's part in each release, kept as they were written.
-    for (const column of RELEASE_DEVICE_TIMES)
-      await runSql(
-        server,
-        `UPDATE release_devices SET ${column} = ? WHERE app_id = ? AND ${column} >= ?`,
-        when,
-        APP,
-        realSince,
-      );
+    await moveDeviceWrites(server, APP, realSince, when);
     await runSql(
       server,
       'UPDATE channel_history SET at = ? WHERE app_id = ? AND at >= ?',

@@ -14,7 +14,7 @@ import { ADMIN_TOKEN, startTestServer, uploadBundle, type TestServer } from './h
 import { runSql } from './helpers/sql.js';
 import { waitFor } from './helpers/wait.js';
 import { makeZip } from './helpers/zips.js';
-import { RELEASE_DEVICE_TIMES } from './helpers/release-devices.js';
+import { moveDeviceWrites } from './helpers/release-devices.js';
 
 let server: TestServer;
 
@@ -39,35 +39,8 @@ async function setupApp(appId: string, versions: string[], live: string): Promis
 }
 
 /** Moves everything the app's devices wrote since `realSince` (events, first sightings) to `at`. */
-async function moveTo(appId: string, realSince: string, at: Date): Promise<void> {
-  await server.services.activity.flush();
-  const iso = at.toISOString();
-  await runSql(server, 'UPDATE device_events SET at = ? WHERE app_id = ? AND at >= ?', iso, appId, realSince);
-  await runSql(
-    server,
-    'UPDATE devices SET first_seen = ? WHERE app_id = ? AND first_seen >= ?',
-    iso,
-    appId,
-    realSince,
-  );
-  // ...and the hourly counts of installs made as they were written.
-  await runSql(
-    server,
-    'UPDATE install_moves_hourly SET hour = ? WHERE app_id = ? AND hour >= ?',
-    iso.slice(0, 13),
-    appId,
-    realSince.slice(0, 13),
-  );
-  // ...and each device's part in each release, kept as they were written: its times since then are now `at`.
-  for (const column of RELEASE_DEVICE_TIMES)
-    await runSql(
-      server,
-      `UPDATE release_devices SET ${column} = ? WHERE app_id = ? AND ${column} >= ?`,
-      iso,
-      appId,
-      realSince,
-    );
-}
+const moveTo = (appId: string, realSince: string, at: Date) =>
+  moveDeviceWrites(server, appId, realSince, at.toISOString());
 
 describe('adoption over time, from a simulated fleet', () => {
   const APP = 'com.example.adoption';
