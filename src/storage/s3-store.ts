@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -134,25 +135,31 @@ export class S3BlobStore implements BlobStore {
    */
   async commit(staged: StagedBlob): Promise<void> {
     const key = this.keyOf(staged.sha256);
-    const body = createReadStream(staged.file);
     try {
       if (await this.alreadyStored(key, staged.size)) return;
-      const upload = new Upload({
-        client: this.client,
-        params: {
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentLength: staged.size,
-          ...OBJECT_HEADERS,
-        },
-        partSize: this.partSize,
-        queueSize: this.queueSize,
-        leavePartsOnError: false,
-      });
-      await upload.done();
+      // Opened only now, and always waited for: a read stream abandoned while it opens still opens
+      // the file later, and once the file is removed that open's error has no one to take it.
+      const body = createReadStream(staged.file);
+      try {
+        const upload = new Upload({
+          client: this.client,
+          params: {
+            Bucket: this.bucket,
+            Key: key,
+            Body: body,
+            ContentLength: staged.size,
+            ...OBJECT_HEADERS,
+          },
+          partSize: this.partSize,
+          queueSize: this.queueSize,
+          leavePartsOnError: false,
+        });
+        await upload.done();
+      } finally {
+        body.destroy();
+        await finished(body).catch(() => undefined);
+      }
     } finally {
-      body.destroy();
       await fs.rm(staged.file, { force: true });
     }
   }
