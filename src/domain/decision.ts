@@ -159,7 +159,15 @@ export function resolveChannel<B extends BundleFacts>(
 export type UpdateDecision<B extends BundleFacts> =
   | { outcome: 'update'; bundle: B; channel: string }
   | { outcome: 'up_to_date'; error: 'no_new_version_available'; message: string; channel: string }
-  | { outcome: 'blocked'; error: string; message: string; channel: string; bundle?: B }
+  | {
+      outcome: 'blocked';
+      error: string;
+      message: string;
+      channel: string;
+      bundle?: B;
+      /** Where the device gets a binary that runs the bundle (a registered store link), when known. */
+      link?: string;
+    }
   | { outcome: 'failed'; error: 'no_channel'; message: string };
 
 /** The bundle a channel serves this device: the rollout's for devices in its slice, else the channel's. */

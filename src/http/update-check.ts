@@ -133,12 +133,13 @@ export class UpdateCheck {
     this.services.metrics.updateCheck(PLUGIN.capgo, OUTCOME[decision.outcome], info.plugin_version);
     // Only for devices whose native build is too old or lacks what the bundle needs: where to get
     // one that runs it (docs/protocol.md), a registered store link first.
-    if (decision.outcome === 'blocked' && decision.error === 'native_incompatible' && decision.bundle) {
-      const link = this.services.updates.storeLink(info.app_id, info.platform, decision.bundle);
-      if (link !== undefined) {
-        const answer = updateAnswer(decision, info, request.urlOf);
-        return json(200, { ...answer, link, comment: 'A store update is needed for this release' });
-      }
+    if (decision.outcome === 'blocked' && decision.link !== undefined) {
+      const answer = updateAnswer(decision, info, request.urlOf);
+      return json(200, {
+        ...answer,
+        link: decision.link,
+        comment: 'A store update is needed for this release',
+      });
     }
     if (
       decision.outcome === 'blocked' &&

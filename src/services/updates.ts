@@ -49,27 +49,18 @@ export class UpdateService {
       nativeVersion: info.version_build,
       requested: info.defaultChannel,
     });
+    // Only for devices whose native build lacks what the bundle needs: where to get one that runs it
+    // (docs/protocol.md). From the release this decision was made with: the cache may have dropped it
+    // by the time the answer is written.
+    if (decision.outcome === 'blocked' && decision.error === 'native_incompatible' && decision.bundle) {
+      const link = storeLinkOf(release, info.platform, decision.bundle);
+      if (link !== undefined) decision.link = link;
+    }
     this.activity.recordDevice(info, 'channel' in decision ? decision.channel : '');
     // A map lookup for a device nobody watches (docs/architecture.md, "The hot path").
     if (this.live?.watching(info.app_id, info.device_id))
       this.live.publish(checkEvent(info, decision, release));
     return decision;
-  }
-
-  /**
-   * Where a device refused a bundle by the native gate gets a binary that runs it: the store link of
-   * the newest registered binary of its platform that has what the bundle needs; undefined when none
-   * is known (or the app's release is no longer in the cache).
-   */
-  storeLink(appId: string, platform: string, bundle: LiveBundle): string | undefined {
-    const release = this.cache.peek(appId);
-    if (!release) return undefined;
-    for (const candidate of release.storeLinks) {
-      if (candidate.platform === platform && nativeGateRefusal(bundle, candidate.binary, platform) === null) {
-        return candidate.url;
-      }
-    }
-    return undefined;
   }
 
   /**
@@ -99,4 +90,17 @@ export class UpdateService {
       requested: request.channel,
     });
   }
+}
+
+/**
+ * The store link of the newest registered binary of the platform that has what the bundle needs
+ * (store links are kept newest first); undefined when none is known.
+ */
+function storeLinkOf(release: AppRelease, platform: string, bundle: LiveBundle): string | undefined {
+  for (const candidate of release.storeLinks) {
+    if (candidate.platform === platform && nativeGateRefusal(bundle, candidate.binary, platform) === null) {
+      return candidate.url;
+    }
+  }
+  return undefined;
 }
