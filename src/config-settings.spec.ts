@@ -105,6 +105,31 @@ describe('the settings list', () => {
     expect(() => load('soon')).toThrow(/OVERAIR_AUDIT_RETENTION \("soon"\): expected a duration/);
   });
 
+  it('reads durations with the ms package, a bare number as seconds, in whole seconds', () => {
+    const load = (value: string) => loadConfig({ OVERAIR_SHUTDOWN_TIMEOUT: value }).shutdownTimeoutSeconds;
+    expect(load('45')).toBe(45);
+    expect(load('90s')).toBe(90);
+    expect(load('2m')).toBe(120);
+    expect(load('1.5m')).toBe(90);
+    expect(load('10 minutes')).toBe(600);
+    for (const value of ['soon', '1500ms', '0', '-5m', '5 fortnights', 'x'.repeat(200)]) {
+      expect(() => load(value), value).toThrow('OVERAIR_SHUTDOWN_TIMEOUT');
+    }
+  });
+
+  it('reads sizes with the bytes package (1024-based), k, m and g as kb, mb and gb, a bare number as bytes', () => {
+    const load = (value: string) => loadConfig({ OVERAIR_MAX_UPLOAD_SIZE: value }).maxUploadBytes;
+    expect(load('1048576')).toBe(1024 ** 2);
+    expect(load('500mb')).toBe(500 * 1024 ** 2);
+    expect(load('500m')).toBe(500 * 1024 ** 2);
+    expect(load('2GB')).toBe(2 * 1024 ** 3);
+    expect(load('1.5k')).toBe(1536);
+    expect(load('64 kb')).toBe(64 * 1024);
+    for (const value of ['lots', '0', '-1mb', '2tb', '1e9']) {
+      expect(() => load(value), value).toThrow('OVERAIR_MAX_UPLOAD_SIZE');
+    }
+  });
+
   it('masks the secret settings, and a database password, when the configuration is shown', () => {
     const secrets = {
       OVERAIR_ADMIN_TOKEN: 'oat_admin-token-secret-0123456789',

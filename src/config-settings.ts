@@ -1,3 +1,5 @@
+import bytes from 'bytes';
+import ms from 'ms';
 import { z } from 'zod';
 import { parseList, parseSsoRoles } from './domain/sso.js';
 import { passwordProblem, usernameProblem } from './domain/users.js';
@@ -80,22 +82,25 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const sizeInBytes = z
   .string()
   .trim()
-  .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb|k|m|g)?$/i, 'expected a size such as 500mb, 2gb or 1048576')
-  .transform((text) => {
-    const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text)!;
-    const unit = (match[2] ?? '').toLowerCase();
-    const factor = unit.startsWith('g')
-      ? 1024 ** 3
-      : unit.startsWith('m')
-        ? 1024 ** 2
-        : unit.startsWith('k')
-          ? 1024
-          : 1;
-    return Math.floor(Number(match[1]) * factor);
-  })
+  .regex(/^\d+(\.\d+)?\s*([kmg]b?|b)?$/i, 'expected a size such as 500mb, 2gb or 1048576')
+  // The `bytes` package reads it (1024-based); it wants kb, mb, gb where these settings also took k, m, g.
+  .transform((text) => bytes.parse(text.replace(/([kmg])$/i, '$1b'))!)
   .pipe(z.number().int().positive());
 
-const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+const BARE_NUMBER = /^\d+$/;
+
+/**
+ * Whole seconds from what the `ms` package reads (30s, 5m, 12h, 7d, 1.5h, 2 days), or from a bare
+ * number in `bareUnit` seconds (ms would take it as milliseconds, never what a setting means).
+ */
+function seconds(text: string, bareUnit: number): number {
+  if (BARE_NUMBER.test(text)) return Number(text) * bareUnit;
+  // ms throws on an empty text and on one over 100 characters, and answers undefined to the rest of
+  // what it cannot read: all "not a duration" here.
+  const millis =
+    text === '' || text.length > 100 ? undefined : (ms(text as ms.StringValue) as number | undefined);
+  return typeof millis === 'number' && Number.isFinite(millis) ? millis / 1000 : Number.NaN;
+}
 
 /**
  * A duration such as 30s, 5m, 12h or 7d (a bare number is seconds), in whole seconds: the one parser
@@ -105,12 +110,14 @@ export const durationInSeconds = (max: number, maxText: string) =>
   z
     .string()
     .trim()
-    .regex(/^\d+\s*[smhd]?$/i, 'expected a duration such as 30s, 5m, 12h or 7d')
-    .transform((text) => {
-      const match = /^(\d+)\s*([a-z]?)$/i.exec(text)!;
-      return Number(match[1]) * (DURATION_UNITS[(match[2] || 's').toLowerCase()] ?? 1);
-    })
-    .pipe(z.number().int().min(1, 'must be at least 1s').max(max, `must be at most ${maxText}`));
+    .transform((text) => seconds(text, 1))
+    .pipe(
+      z
+        .number({ error: 'expected a duration such as 30s, 5m, 12h or 7d' })
+        .int('expected whole seconds')
+        .min(1, 'must be at least 1s')
+        .max(max, `must be at most ${maxText}`),
+    );
 
 const onOff = z
   .string()
@@ -119,20 +126,21 @@ const onOff = z
   .pipe(z.enum(['true', 'false'], { error: 'expected true or false' }))
   .transform((value) => value === 'true');
 
-/** A retention: a duration in days or hours (e.g. `366d`), or `0`/`off` to keep forever (0). */
+/** A retention: a duration (e.g. `366d`, `12h`; a bare number is days), or `0`/`off` to keep forever (0). */
 const retentionInSeconds = (max: number, maxText: string) =>
   z
     .string()
     .trim()
     .toLowerCase()
-    .regex(/^(off|\d+\s*[hd]?)$/, 'expected a duration such as 30d or 366d, or 0 / off to keep forever')
-    .transform((text) => {
-      if (text === 'off') return 0;
-      const match = /^(\d+)\s*([hd]?)$/.exec(text)!;
-      // A bare number is days, as in OVERAIR_STATS_RETENTION_DAYS.
-      return Number(match[1]) * (match[2] === 'h' ? 3600 : 86_400);
-    })
-    .pipe(z.number().int().min(0).max(max, `must be at most ${maxText}`));
+    // A bare number is days, as in OVERAIR_STATS_RETENTION_DAYS.
+    .transform((text) => (text === 'off' ? 0 : seconds(text, 86_400)))
+    .pipe(
+      z
+        .number({ error: 'expected a duration such as 30d or 366d, or 0 / off to keep forever' })
+        .int('expected whole seconds')
+        .min(0)
+        .max(max, `must be at most ${maxText}`),
+    );
 
 /** A whole number from 0 to `max`, with `message` for anything else. */
 const count = (max: number, message: string, maxMessage?: string) =>

@@ -49,7 +49,8 @@ describe('configuration', () => {
     ['OVERAIR_TRUST_PROXY', '1'],
     ['OVERAIR_AUTH_MAX_FAILURES', '-1'],
     ['OVERAIR_AUTH_MAX_FAILURES', 'ten'],
-    ['OVERAIR_AUTH_FAILURE_WINDOW', '5 minutes'],
+    ['OVERAIR_AUTH_FAILURE_WINDOW', '5 fortnights'],
+    ['OVERAIR_AUTH_FAILURE_WINDOW', '1.5s'],
   ])('names the setting in the error for %s=%s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
@@ -261,7 +262,7 @@ describe('overair serve', () => {
   it('takes the security settings as flags: switches alone mean true, bad values name the setting', async () => {
     for (const [flags, setting] of [
       [['--auth-max-failures', 'lots'], 'OVERAIR_AUTH_MAX_FAILURES'],
-      [['--auth-failure-window', '5 min'], 'OVERAIR_AUTH_FAILURE_WINDOW'],
+      [['--auth-failure-window', '5 fortnights'], 'OVERAIR_AUTH_FAILURE_WINDOW'],
       [['--trust-proxy', 'maybe'], 'OVERAIR_TRUST_PROXY'],
       [['--private-downloads', '--download-secret', 'short'], 'OVERAIR_DOWNLOAD_SECRET'],
       [['--download-url-ttl', '0s'], 'OVERAIR_DOWNLOAD_URL_TTL'],

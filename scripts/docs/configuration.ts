@@ -27,8 +27,10 @@ move state to PostgreSQL and bundles to S3, put the server behind a proxy, and t
 
 **How to set a value.** Each setting is an environment variable (\`OVERAIR_PORT=8080\`) and, but for
 the secrets marked _variable only_, an \`overair serve\` flag (\`--port 8080\`). A flag wins over the variable, the variable
-over the default; an empty variable counts as unset. Sizes take \`kb\`, \`mb\` or \`gb\` (or bytes),
-durations \`s\`, \`m\`, \`h\` or \`d\` (a bare number is seconds), switches \`true\` or \`false\` (a switch
+over the default; an empty variable counts as unset. Sizes are read by the [bytes](https://www.npmjs.com/package/bytes)
+package, 1024-based: \`kb\`, \`mb\` or \`gb\` (\`k\`, \`m\`, \`g\` too), \`1.5gb\`, or bytes. Durations are read by
+the [ms](https://www.npmjs.com/package/ms) package in whole seconds: \`30s\`, \`5m\`, \`12h\`, \`7d\`, \`1.5h\`,
+\`10 minutes\` (a bare number is seconds; in the retentions, days). Switches are \`true\` or \`false\` (a switch
 flag alone means \`true\`).
 
 \`\`\`sh

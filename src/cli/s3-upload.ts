@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { durationInSeconds } from '../config-settings.js';
 import { versionNameProblem } from '../domain/version.js';
 import type { S3Connection } from '../storage/s3-client.js';
 import {
@@ -112,13 +113,11 @@ export function bucketTarget(
 }
 
 function presignSeconds(text: string): number {
-  const match = /^(\d+)\s*([smhd]?)$/i.exec(text.trim());
-  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[(match?.[2] || 's').toLowerCase() as 's'];
-  const seconds = match ? Number(match[1]) * unit : NaN;
-  if (!(seconds >= 1 && seconds <= MAX_PRESIGN_SECONDS)) {
+  const seconds = durationInSeconds(MAX_PRESIGN_SECONDS, '7d').safeParse(text);
+  if (!seconds.success) {
     throw new CliError('--s3-presign: expected a duration from 1s to 7d (the most S3 signs for), e.g. 7d');
   }
-  return seconds;
+  return seconds.data;
 }
 
 /**
