@@ -23,7 +23,15 @@
 import { createHash } from 'node:crypto';
 import yazl from 'yazl';
 import { pluginApplyManifest, type ManifestEntry } from '../test/helpers/plugin-delta.js';
-import { admin, deviceInfo, makeTempDir, printTable, runBench, startOverair, uploadZip } from './harness.js';
+import {
+  admin,
+  deviceInfo,
+  makeTempDir,
+  printTable,
+  runBench,
+  startOverair,
+  uploadReady,
+} from './harness.js';
 
 const APP_ID = 'com.example.delta-bench';
 const FIRST_VERSION = '1.0.0';
@@ -240,10 +248,8 @@ async function zipTree(tree: Tree): Promise<Buffer> {
 // Requests.
 
 async function upload(base: string, version: string, zip: Buffer): Promise<void> {
-  const response = await uploadZip(base, APP_ID, { version, sha256: sha256(zip) }, new Uint8Array(zip));
-  if (response.status !== 201) {
-    throw new Error(`uploading ${version}: HTTP ${response.status} ${(await response.text()).slice(0, 300)}`);
-  }
+  // Its files ready, or devices would get the whole zip instead of a delta.
+  await uploadReady(base, APP_ID, { version, sha256: sha256(zip) }, new Uint8Array(zip));
 }
 
 interface UpdateAnswer {

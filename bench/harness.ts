@@ -246,6 +246,42 @@ export function uploadZip(
   });
 }
 
+/**
+ * Polls the bundle every 10 ms until its files for delta updates are no longer being prepared (the
+ * server prepares them after the upload's answer; until then devices get the whole zip, so answers
+ * change once they are ready); the problem, if they end otherwise than ready or take over 2 minutes.
+ */
+export async function filesReady(base: string, appId: string, version: string): Promise<string | undefined> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const bundle = (await admin(base, 'GET', `/apps/${appId}/bundles/${version}`)) as {
+      files: string;
+      files_error: string | null;
+    };
+    if (bundle.files === 'ready') return undefined;
+    if (bundle.files !== 'preparing') return `${bundle.files} (${bundle.files_error ?? 'no error'})`;
+    if (Date.now() > deadline) return `still preparing after 2 minutes (${bundle.files_error ?? 'no error'})`;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Uploads a bundle zip as uploadZip does, and waits until its files are ready; throws on any failure. */
+export async function uploadReady(
+  base: string,
+  appId: string,
+  query: Record<string, string> & { version: string },
+  zip: Uint8Array<ArrayBuffer>,
+): Promise<void> {
+  const response = await uploadZip(base, appId, query, zip);
+  if (response.status !== 201) {
+    throw new Error(
+      `${appId} ${query.version} upload: HTTP ${response.status} ${(await response.text()).slice(0, 300)}`,
+    );
+  }
+  const problem = await filesReady(base, appId, query.version);
+  if (problem !== undefined) throw new Error(`${appId} ${query.version}: files ${problem}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output.
 

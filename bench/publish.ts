@@ -82,6 +82,7 @@ import {
   startChild,
   startOverair,
   stopChild,
+  filesReady,
   uploadZip,
   type Started,
   runToExit,
@@ -363,24 +364,6 @@ async function scenario(store: Store, work: string, zips: Zip[]): Promise<Outcom
   }
 }
 
-/**
- * Polls the bundle every 10 ms until its files are no longer being prepared; the problem, if they
- * end otherwise than ready or take over 2 minutes.
- */
-async function filesReady(url: string, version: string): Promise<string | undefined> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const bundle = (await admin(url, 'GET', `/apps/${APP_ID}/bundles/${version}`)) as {
-      files: string;
-      files_error: string | null;
-    };
-    if (bundle.files === 'ready') return undefined;
-    if (bundle.files !== 'preparing') return `${bundle.files} (${bundle.files_error ?? 'no error'})`;
-    if (Date.now() > deadline) return `still preparing after 2 minutes (${bundle.files_error ?? 'no error'})`;
-    await pause(10);
-  }
-}
-
 /** Idle, then each plain PUT and upload in turns, then each deletion, under wrk's checks. */
 async function measureServer(store: Store, work: string, zips: Zip[], server: Started): Promise<Outcome> {
   const { url } = server;
@@ -466,7 +449,7 @@ async function measureServer(store: Store, work: string, zips: Zip[], server: St
       );
       // From the upload's answer until its files for delta updates are ready (prepared after it).
       const filesOf = async (version: string) => {
-        const problem = await filesReady(url, version);
+        const problem = await filesReady(url, APP_ID, version);
         if (problem) {
           console.error(`${store.name}: files of ${version}: ${problem}`);
           problems.push(`files of ${version}: ${problem}`);
