@@ -675,7 +675,7 @@ export const SETTINGS = {
     default: '366d',
     schema: retentionInSeconds(36_500 * 86_400, '36500d'),
     group: 'operations',
-    doc: 'How long audit log entries are kept (a bare number is days), deleted hourly after; `0` or `off`: forever.',
+    doc: 'How long audit log entries, and settled release requests, are kept (a bare number is days), deleted hourly after; `0` or `off`: forever.',
   }),
   webhookDeliveryRetentionSeconds: setting({
     env: 'OVERAIR_WEBHOOK_DELIVERY_RETENTION',

@@ -208,7 +208,7 @@ export async function startServer(
       prune: (signal) => services.stats.prune(config.statsRetentionDays, { signal }),
     },
     {
-      what: 'old audit log entries',
+      what: 'old audit log entries and settled release requests',
       keep: { retentionSeconds: config.auditRetentionSeconds },
       active: config.auditRetentionSeconds > 0,
       prune: (signal) => pruneAudit(repos, config.auditRetentionSeconds, signal),
@@ -337,10 +337,24 @@ function betweenBatches(signal: AbortSignal) {
   };
 }
 
-/** Deletes audit entries older than `retentionSeconds`, in batches. */
-export function pruneAudit(repos: Repos, retentionSeconds: number, signal?: AbortSignal, at = new Date()) {
+/**
+ * Deletes audit entries older than `retentionSeconds`, in batches, and the release requests settled
+ * before then (decided, or expired undecided), which record the same decisions; resolves to the
+ * number of both.
+ */
+export async function pruneAudit(
+  repos: Repos,
+  retentionSeconds: number,
+  signal?: AbortSignal,
+  at = new Date(),
+): Promise<number> {
   const cutoff = new Date(at.getTime() - retentionSeconds * 1000).toISOString();
-  return repos.audit.deleteBefore(cutoff, betweenBatches(signal ?? new AbortController().signal));
+  const entries = await repos.audit.deleteBefore(
+    cutoff,
+    betweenBatches(signal ?? new AbortController().signal),
+  );
+  if (signal?.aborted) return entries;
+  return entries + (await repos.releaseRequests.deleteSettledBefore(cutoff));
 }
 
 /** Deletes settled webhook deliveries older than `retentionSeconds`, in batches. */

@@ -14,6 +14,8 @@ import { TEST_BACKEND } from './helpers/backends.js';
 import { Fleet } from './helpers/fleet.js';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from './helpers/server.js';
 import { runSql } from './helpers/sql.js';
+import { Repos } from '../src/db/index.js';
+import { pruneAudit } from '../src/server.js';
 import { waitFor } from './helpers/wait.js';
 
 const APP = 'com.example.guarded';
@@ -375,6 +377,45 @@ describe('four-eyes releases', () => {
     expect(refused).toMatchObject({ status: 409, body: { error: 'release_request_closed' } });
     expect(refused.body.message).toMatch(/is expired/);
     expect((await channel()).version).not.toBe('1.4.0');
+  });
+
+  it('forgets settled requests with the audit log, never one that can still be decided', async () => {
+    const days = (n: number) => new Date(Date.now() + n * 86_400_000).toISOString();
+    const made = async (version: string) => (await request({ version })).id;
+    const [old, expiredLong, rejectedLately, open] = [
+      await made('1.4.0'),
+      await made('1.4.0'),
+      await made('1.4.0'),
+      await made('1.4.0'),
+    ];
+    // Decided 400 days ago; pending but expired 400 days ago; rejected 2 days ago; still open.
+    await runSql(
+      server,
+      `UPDATE release_requests SET status = 'approved', decided_at = ? WHERE id = ?`,
+      days(-400),
+      old,
+    );
+    await runSql(server, 'UPDATE release_requests SET expires_at = ? WHERE id = ?', days(-400), expiredLong);
+    await runSql(
+      server,
+      `UPDATE release_requests SET status = 'rejected', decided_at = ? WHERE id = ?`,
+      days(-2),
+      rejectedLately,
+    );
+    const others = (await api('GET', `${REQUESTS}?limit=100`)).body.items.length;
+    // What the hourly retention runs with OVERAIR_AUDIT_RETENTION=366d.
+    await pruneAudit(new Repos(server.db), 366 * 86_400);
+    const left = (await api('GET', `${REQUESTS}?limit=100`)).body.items.map((r: { id: number }) => r.id);
+    expect(left).not.toContain(old);
+    expect(left).not.toContain(expiredLong);
+    expect(left).toContain(rejectedLately);
+    expect(left).toContain(open);
+    expect(left).toHaveLength(others - 2);
+    // An open request is never deleted, whatever the retention.
+    await pruneAudit(new Repos(server.db), 1);
+    expect((await api('GET', `${REQUESTS}/${open}`)).body.status).toBe('pending');
+    expect((await api('GET', `${REQUESTS}/${rejectedLately}`)).status).toBe(404);
+    await api('POST', `${REQUESTS}/${open}/reject`, { reason: 'tidy up' }, tokens.approver);
   });
 
   it('answers 404 for a request of another app or none', async () => {

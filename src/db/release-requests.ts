@@ -56,4 +56,23 @@ export class ReleaseRequestsRepo {
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   }
+
+  /**
+   * Deletes the requests settled before `cutoff`: decided then, or left pending until they expired
+   * then (a pending request that can still be decided is never deleted). They are the record of who
+   * asked and who decided, kept as long as the audit log; there are as many as people made, so one
+   * statement. Resolves to the number deleted.
+   */
+  async deleteSettledBefore(cutoff: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('release_requests')
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('status', '!=', 'pending'), eb('decided_at', '<', cutoff)]),
+          eb.and([eb('status', '=', 'pending'), eb('expires_at', '<', cutoff)]),
+        ]),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
 }
