@@ -70,7 +70,11 @@
  * (the servers' OVERAIR_LOG_LEVEL, "warn"; their warnings are reported), BENCH_SCALE_SCENARIOS (a
  * subset of "a,b"), BENCH_SERVER_NODE_ARGS (extra node flags for the Overair processes, e.g.
  * "--cpu-prof --cpu-prof-dir=DIR"), BENCH_SERVER_ENV (extra OVERAIR_* settings for them, e.g.
- * "OVERAIR_DEVICE_MEMORY=100000").
+ * "OVERAIR_DEVICE_MEMORY=100000"), BENCH_PROFILE_DIR (a CPU profile of the server over each measured run
+ * alone, bench/server-metrics.ts).
+ *
+ * On PostgreSQL it also prints, per run, the CPU of each kind of PostgreSQL process (connections,
+ * autovacuum, checkpointer...): what the "pg µs/chk" column is made of.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -446,16 +450,56 @@ function findPostmaster(port: number): number | undefined {
   return undefined;
 }
 
-/** CPU seconds so far of the postmaster, its reaped children and its live children (the backends). */
-function postgresCpu(postmaster: number): number {
-  let total = 0;
+/**
+ * CPU seconds so far of the postmaster, its reaped children and its live children, by kind: what
+ * follows "postgres: " in a child's process title ("checkpointer", "autovacuum worker", "walwriter"),
+ * "backend" for the connections' processes, "postmaster" for the rest (its own and reaped children's).
+ */
+function postgresCpuByKind(postmaster: number): Map<string, number> {
+  const kinds = new Map<string, number>();
+  const add = (kind: string, seconds: number) => kinds.set(kind, (kinds.get(kind) ?? 0) + seconds);
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = procStat(Number(entry));
-    if (stat?.pid === postmaster) total += stat.own + stat.reaped;
-    else if (stat?.ppid === postmaster) total += stat.own;
+    if (stat?.pid === postmaster) add('postmaster', stat.own + stat.reaped);
+    else if (stat?.ppid === postmaster) add(processKind(stat.pid), stat.own);
   }
-  return total;
+  return kinds;
+}
+
+/** PostgreSQL's own processes, by the title it gives them; any other child serves a connection. */
+const POSTGRES_PROCESSES = [
+  'checkpointer',
+  'background writer',
+  'walwriter',
+  'autovacuum launcher',
+  'autovacuum worker',
+  'logical replication launcher',
+  'parallel worker',
+];
+
+function processKind(pid: number): string {
+  let title = '';
+  try {
+    title = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    // gone
+  }
+  return POSTGRES_PROCESSES.find((kind) => title.startsWith(`postgres: ${kind}`)) ?? 'backend';
+}
+
+function postgresCpu(postmaster: number): number {
+  return [...postgresCpuByKind(postmaster).values()].reduce((sum, seconds) => sum + seconds, 0);
+}
+
+/** The CPU ms of each kind of PostgreSQL process between two readings, largest first ("backend 812, autovacuum worker 95"). */
+function cpuByKindBetween(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after]
+    .map(([kind, seconds]) => [kind, (seconds - (before.get(kind) ?? 0)) * 1000] as const)
+    .filter(([, ms]) => ms >= 1)
+    .sort((a, b) => b[1] - a[1])
+    .map(([kind, ms]) => `${kind} ${ms.toFixed(0)}`)
+    .join(', ');
 }
 
 /** The database under an Overair server: its handle (for the WAL position) and PostgreSQL's postmaster. */
@@ -483,6 +527,8 @@ interface Run {
   drainSeconds: number;
   /** PostgreSQL's CPU time and WAL bytes over the run; NaN on SQLite and for the baseline. */
   postgresCpuMs: number;
+  /** The same by kind of PostgreSQL process (cpuByKindBetween); '' on SQLite and for the baseline. */
+  postgresCpuByKind: string;
   walBytes: number;
 }
 
@@ -501,6 +547,7 @@ const DRAIN_LIMIT_MS = 10 * 60_000;
 
 async function measureRun(server: Started, feed: Feed, seconds: number, database?: Probe): Promise<Run> {
   const bodies = feed.bodies();
+  const kindsBefore = database?.postmaster === undefined ? undefined : postgresCpuByKind(database.postmaster);
   const cpuBefore = database?.postmaster === undefined ? NaN : postgresCpu(database.postmaster);
   const walBefore = await walPosition(database);
   await resetMetrics(server.child);
@@ -527,6 +574,10 @@ async function measureRun(server: Started, feed: Feed, seconds: number, database
     drainSeconds: (performance.now() - stopped) / 1000,
     postgresCpuMs:
       database?.postmaster === undefined ? NaN : (postgresCpu(database.postmaster) - cpuBefore) * 1000,
+    postgresCpuByKind:
+      kindsBefore === undefined
+        ? ''
+        : cpuByKindBetween(kindsBefore, postgresCpuByKind(database!.postmaster!)),
     walBytes: (await walPosition(database)) - walBefore,
   };
 }
@@ -840,6 +891,9 @@ async function main(): Promise<number> {
       `wrote slower than the checks came). µs/chk: CPU time per check, writes included, of the server ` +
       `process and of PostgreSQL (all its processes). WAL B/chk: PostgreSQL's WAL per check.`,
   );
+  const byKind = outcomes.filter(({ run }) => run.postgresCpuByKind !== '');
+  if (byKind.length > 0) console.log('\nPostgreSQL CPU ms over each run, by process:');
+  for (const { name, run } of byKind) console.log(`  ${name}: ${run.postgresCpuByKind}`);
 
   for (const { label, memory } of results) {
     console.log(`\n${label} server memory:`);

@@ -5,7 +5,15 @@
  * sends {type: 'metrics-reset'} before a scenario and {type: 'metrics'} after it; the answer is a
  * {type: 'metrics', ...ServerMetrics} message. `extra` adds figures of the server's own (its
  * database writes, the devices it remembers). {type: 'memory'} answers {type: 'memory', ...ServerMemory}.
+ *
+ * With BENCH_PROFILE_DIR set (in the server's environment: the benches pass theirs on), each span from
+ * a reset to its report is also a CPU profile of the server's main thread, written to
+ * `<dir>/<pid>-<n>.cpuprofile` (n counts the spans): a profile of one scenario only, without the
+ * seeding and warm-up that --cpu-prof would mix in.
  */
+import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ServerMetrics {
@@ -55,8 +63,12 @@ export function reportMetrics(extra: () => ServerCounters = () => ({})): void {
   }, 100);
   sampler.unref();
 
-  process.on('message', (message: { type?: string }) => {
+  const profiler = process.env.BENCH_PROFILE_DIR
+    ? new SpanProfiler(process.env.BENCH_PROFILE_DIR)
+    : undefined;
+  process.on('message', async (message: { type?: string }) => {
     if (message.type === 'metrics-reset') {
+      await profiler?.start();
       delay.reset();
       cpuAtReset = process.cpuUsage();
       rowsAtReset = extra().rowsWritten ?? 0;
@@ -78,6 +90,7 @@ export function reportMetrics(extra: () => ServerCounters = () => ({})): void {
         ...(remembered !== undefined && { remembered }),
         ...(backlog !== undefined && { backlog }),
       };
+      await profiler?.stop();
       process.send?.({ type: 'metrics', ...metrics });
     } else if (message.type === 'memory') {
       const gc = (globalThis as { gc?: () => void }).gc;
@@ -87,4 +100,31 @@ export function reportMetrics(extra: () => ServerCounters = () => ({})): void {
       process.send?.({ type: 'memory', ...memory });
     }
   });
+}
+
+/** CPU profiles of spans of the process's life, through the inspector (see BENCH_PROFILE_DIR above). */
+class SpanProfiler {
+  private readonly session = new Session();
+  private spans = 0;
+  private running = false;
+
+  constructor(private readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.session.connect();
+  }
+
+  async start(): Promise<void> {
+    if (this.running) await this.stop();
+    await this.session.post('Profiler.enable');
+    await this.session.post('Profiler.start');
+    this.running = true;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    const { profile } = await this.session.post('Profiler.stop');
+    const file = path.join(this.dir, `${process.pid}-${++this.spans}.cpuprofile`);
+    fs.writeFileSync(file, JSON.stringify(profile));
+  }
 }
