@@ -13,6 +13,8 @@ function fakeRepos() {
   const state = {
     failure: undefined as Error | undefined,
     gate: undefined as Promise<void> | undefined,
+    /** While set, reads of the stamps alone wait for it. */
+    stampGate: undefined as Promise<void> | undefined,
     loads: 0,
     batches: [] as string[][],
     /** Reads of the stamps alone (the refresh of apps that came due). */
@@ -37,8 +39,9 @@ function fakeRepos() {
         await state.gate;
         return read(rows);
       },
-      stamps: (ids: string[]) => {
+      stamps: async (ids: string[]) => {
         state.stampReads++;
+        await state.stampGate;
         return read(new Map(existing(ids).map((id) => [id, stampOf(id)])));
       },
     },
@@ -65,7 +68,9 @@ describe('the release cache while the database is unreachable', () => {
     await sleep(30);
     expect(await cache.get('app')).toBe(known);
     expect(await cache.get('app')).toBe(known);
-    expect(state.loads).toBe(2); // the second get was answered within the TTL of the failed reload
+    // One try of the expired entry's stamp; the second get was answered within the TTL of its failure.
+    expect(state.loads).toBe(1);
+    expect(state.stampReads).toBe(1);
     expect(stale).toEqual(['app']);
   });
 
@@ -132,19 +137,42 @@ describe('the release cache as an entry ages', () => {
     expect(state.loads).toBe(2);
   });
 
-  it('is never served past its TTL: an expired entry waits for a fresh load', async () => {
+  it('is never served past its TTL: an expired entry waits for the database to confirm or replace it', async () => {
     const { repos, state } = fakeRepos();
     const cache = new ReleaseCache(repos, 20);
     const first = await cache.get('app');
     let open!: () => void;
-    state.gate = new Promise((resolve) => (open = resolve));
+    state.stampGate = new Promise((resolve) => (open = resolve));
     await sleep(30);
     let settled = false;
-    const next = cache.get('app').then((release) => ((settled = true), release));
+    const same = cache.get('app').then((release) => ((settled = true), release));
     await sleep(10);
     expect(settled).toBe(false);
     open();
-    expect(await next).not.toBe(first);
+    // Unchanged since its load (its stamp says so): kept, for one read of the stamp.
+    expect(await same).toBe(first);
+    expect(state).toMatchObject({ loads: 1, stampReads: 1 });
+    // Changed meanwhile: loaded afresh.
+    state.stamps.set('app', 1);
+    await sleep(30);
+    const changed = await cache.get('app');
+    expect(changed).not.toBe(first);
+    expect(state).toMatchObject({ loads: 2, stampReads: 2 });
+  });
+
+  it('revalidates an app checked less often than its TTL with one stamp read a check, not a load', async () => {
+    const { repos, state } = fakeRepos();
+    const cache = new ReleaseCache(repos, 10);
+    const first = await cache.get('app');
+    for (let i = 0; i < 5; i++) {
+      await sleep(15);
+      expect(await cache.get('app')).toBe(first);
+    }
+    expect(state).toMatchObject({ loads: 1, stampReads: 5 });
+    // A change here drops the entry: the next check loads, whatever the stamp.
+    cache.invalidate('app');
+    expect(await cache.get('app')).not.toBe(first);
+    expect(state.loads).toBe(2);
   });
 
   it('never answers from a snapshot dropped by a change, nor lets a reload under way replace it', async () => {

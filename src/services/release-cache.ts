@@ -122,7 +122,12 @@ export class ReleaseCache {
       return cached.value;
     }
     this.metrics?.cacheLookup(false);
-    const loading = this.loadOrLastKnown(appId);
+    // Expired with no check to refresh it in time (an app checked less than once a second): its
+    // stamp says whether the release it holds is still the one in the database, one query where a
+    // load is seven; dropped (a change) it has no release left to keep.
+    const loading = cached?.loaded
+      ? this.revalidateOrLoad(appId, cached.loaded)
+      : this.loadOrLastKnown(appId);
     const value = loading.then((loaded) => loaded.release);
     const entry = this.store(appId, value);
     loading.then(
@@ -202,6 +207,24 @@ export class ReleaseCache {
     this.entries.delete(appId);
     // Superseded by the write that invalidates it: never an outage's answer.
     this.lastLoaded.delete(appId);
+  }
+
+  /**
+   * An expired entry's release when the app's release stamp is still the one it was loaded with (no
+   * change since: the same rule as refreshDue's), else a load; the last snapshot when the database
+   * cannot be reached, as for a load.
+   */
+  private async revalidateOrLoad(appId: string, loaded: Loaded): Promise<Loaded> {
+    let stamp: number | null;
+    try {
+      stamp = (await this.repos.apps.stamps([appId])).get(appId) ?? null;
+    } catch (error) {
+      return this.lastKnown(appId, error);
+    }
+    this.metrics?.cacheRefresh(stamp === loaded.stamp ? 'unchanged' : 'reloaded');
+    if (stamp !== loaded.stamp) return this.loadOrLastKnown(appId);
+    this.lastLoaded.set(appId, { release: loaded.release, stamp: loaded.stamp, at: Date.now() });
+    return loaded;
   }
 
   private async loadOrLastKnown(appId: string): Promise<Loaded> {
