@@ -1,7 +1,7 @@
 import bytes from 'bytes';
-import ms from 'ms';
 import { z } from 'zod';
 import { parseList, parseSsoRoles } from './domain/sso.js';
+import { durationSeconds } from './duration.js';
 import { passwordProblem, usernameProblem } from './domain/users.js';
 import { allowListProblem, parseAllowList } from './domain/webhook-targets.js';
 import { listenAddressProblem, parseListenAddress } from './metrics/listen-address.js';
@@ -87,21 +87,6 @@ const sizeInBytes = z
   .transform((text) => bytes.parse(text.replace(/([kmg])$/i, '$1b'))!)
   .pipe(z.number().int().positive());
 
-const BARE_NUMBER = /^\d+$/;
-
-/**
- * Whole seconds from what the `ms` package reads (30s, 5m, 12h, 7d, 1.5h, 2 days), or from a bare
- * number in `bareUnit` seconds (ms would take it as milliseconds, never what a setting means).
- */
-function seconds(text: string, bareUnit: number): number {
-  if (BARE_NUMBER.test(text)) return Number(text) * bareUnit;
-  // ms throws on an empty text and on one over 100 characters, and answers undefined to the rest of
-  // what it cannot read: all "not a duration" here.
-  const millis =
-    text === '' || text.length > 100 ? undefined : (ms(text as ms.StringValue) as number | undefined);
-  return typeof millis === 'number' && Number.isFinite(millis) ? millis / 1000 : Number.NaN;
-}
-
 /**
  * A duration such as 30s, 5m, 12h or 7d (a bare number is seconds), in whole seconds: the one parser
  * of durations, for settings and CLI flags alike.
@@ -110,7 +95,7 @@ export const durationInSeconds = (max: number, maxText: string) =>
   z
     .string()
     .trim()
-    .transform((text) => seconds(text, 1))
+    .transform((text) => durationSeconds(text, 1))
     .pipe(
       z
         .number({ error: 'expected a duration such as 30s, 5m, 12h or 7d' })
@@ -133,7 +118,7 @@ const retentionInSeconds = (max: number, maxText: string) =>
     .trim()
     .toLowerCase()
     // A bare number is days, as in OVERAIR_STATS_RETENTION_DAYS.
-    .transform((text) => (text === 'off' ? 0 : seconds(text, 86_400)))
+    .transform((text) => (text === 'off' ? 0 : durationSeconds(text, 86_400)))
     .pipe(
       z
         .number({ error: 'expected a duration such as 30d or 366d, or 0 / off to keep forever' })
@@ -675,7 +660,7 @@ export const SETTINGS = {
     default: '366d',
     schema: retentionInSeconds(36_500 * 86_400, '36500d'),
     group: 'operations',
-    doc: 'How long audit log entries, and settled release requests, are kept (a bare number is days), deleted hourly after; `0` or `off`: forever.',
+    doc: 'How long audit entries and settled release requests are kept (bare number: days); `0` or `off`: forever.',
   }),
   webhookDeliveryRetentionSeconds: setting({
     env: 'OVERAIR_WEBHOOK_DELIVERY_RETENTION',

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { durationInSeconds } from '../config-settings.js';
+import { durationSeconds } from '../duration.js';
 import { versionNameProblem } from '../domain/version.js';
 import type { S3Connection } from '../storage/s3-client.js';
 import {
@@ -113,11 +113,11 @@ export function bucketTarget(
 }
 
 function presignSeconds(text: string): number {
-  const seconds = durationInSeconds(MAX_PRESIGN_SECONDS, '7d').safeParse(text);
-  if (!seconds.success) {
+  const seconds = durationSeconds(text.trim(), 1);
+  if (!(Number.isInteger(seconds) && seconds >= 1 && seconds <= MAX_PRESIGN_SECONDS)) {
     throw new CliError('--s3-presign: expected a duration from 1s to 7d (the most S3 signs for), e.g. 7d');
   }
-  return seconds.data;
+  return seconds;
 }
 
 /**

@@ -1,4 +1,5 @@
 import ms from 'ms';
+import { durationSeconds } from '../duration.js';
 
 /**
  * Scheduled rollouts (docs/release-control.md#scheduled-rollouts): a rollout given as steps such as
@@ -23,14 +24,13 @@ export type StepsResult = { ok: true; steps: RolloutStep[] } | { ok: false; prob
 
 const fail = (problem: string): StepsResult => ({ ok: false, problem });
 
-/** A step's duration, e.g. `90m`, `6h`, `1d` (the `ms` package reads it), in whole seconds. */
+/** A step's duration, e.g. `90m`, `6h`, `1d` (read as the settings' durations are), in whole seconds. */
 function durationOf(text: string): number | string {
   // ms reads a bare number as milliseconds: almost certainly not what was meant, so say so.
   if (/^\d+(\.\d+)?$/.test(text)) return `"${text}" needs a unit, e.g. ${text}m or ${text}h`;
-  const millis = ms(text as ms.StringValue);
-  if (typeof millis !== 'number' || !Number.isFinite(millis))
-    return `"${text}" is not a duration (e.g. 30m, 6h, 1d)`;
-  const seconds = Math.round(millis / 1000);
+  const exact = durationSeconds(text, 1);
+  if (Number.isNaN(exact)) return `"${text}" is not a duration (e.g. 30m, 6h, 1d)`;
+  const seconds = Math.round(exact);
   if (seconds < 1) return `"${text}" is shorter than 1s`;
   if (seconds > MAX_STEP_SECONDS) return `"${text}" is longer than 30d`;
   return seconds;
