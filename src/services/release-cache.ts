@@ -93,6 +93,11 @@ export class ReleaseCache {
   private readonly entries = new Map<string, CacheEntry>();
   /** Each app's last successful load, what an outage falls back to. */
   private readonly lastLoaded = new Map<string, Loaded & { at: number }>();
+  /**
+   * How many times each app was dropped: a read that began before a drop (a change) must not become
+   * the app's last snapshot, which an outage would then answer with.
+   */
+  private readonly drops = new Map<string, number>();
   private publisher: ReleaseChangePublisher | undefined;
   /** Entries past half their life, reloaded together by the next batch (`refreshing` is its timer). */
   private due = new Map<string, CacheEntry>();
@@ -207,6 +212,13 @@ export class ReleaseCache {
     this.entries.delete(appId);
     // Superseded by the write that invalidates it: never an outage's answer.
     this.lastLoaded.delete(appId);
+    this.drops.set(appId, (this.drops.get(appId) ?? 0) + 1);
+  }
+
+  /** Keeps what a read begun at drop count `drops` found as the app's last snapshot, unless a drop came since. */
+  private keepSnapshot(appId: string, drops: number | undefined, loaded: Loaded): void {
+    if (this.drops.get(appId) !== drops) return;
+    this.lastLoaded.set(appId, { release: loaded.release, stamp: loaded.stamp, at: Date.now() });
   }
 
   /**
@@ -215,6 +227,7 @@ export class ReleaseCache {
    * cannot be reached, as for a load.
    */
   private async revalidateOrLoad(appId: string, loaded: Loaded): Promise<Loaded> {
+    const drops = this.drops.get(appId);
     let stamp: number | null;
     try {
       stamp = (await this.repos.apps.stamps([appId])).get(appId) ?? null;
@@ -223,14 +236,15 @@ export class ReleaseCache {
     }
     this.metrics?.cacheRefresh(stamp === loaded.stamp ? 'unchanged' : 'reloaded');
     if (stamp !== loaded.stamp) return this.loadOrLastKnown(appId);
-    this.lastLoaded.set(appId, { release: loaded.release, stamp: loaded.stamp, at: Date.now() });
+    this.keepSnapshot(appId, drops, loaded);
     return loaded;
   }
 
   private async loadOrLastKnown(appId: string): Promise<Loaded> {
+    const drops = this.drops.get(appId);
     try {
       const loaded = (await this.loadMany([appId])).get(appId)!;
-      this.lastLoaded.set(appId, { release: loaded.release, stamp: loaded.stamp, at: Date.now() });
+      this.keepSnapshot(appId, drops, loaded);
       return loaded;
     } catch (error) {
       return this.lastKnown(appId, error);
