@@ -25,9 +25,11 @@ export interface BundleFilesOptions {
 const COMMITS_IN_FLIGHT = 8;
 /**
  * A preparation's lease, renewed every third of it while the work goes on: another instance (or
- * this one restarted after a crash) takes the bundle over this long after its holder stopped.
+ * this one restarted after a crash) takes the bundle over this long after its holder stopped. Short:
+ * a holder that stalls past it only costs a second preparation of the same files (content-addressed
+ * blobs; the later one finds the bundle ready), while a crash leaves deltas off for this long.
  */
-const LEASE_MS = 30_000;
+const LEASE_MS = 15_000;
 /** How often bundles left preparing are looked for, unless told: one indexed query. */
 const RETRY_MS = 10_000;
 /** Prepared files put by a worker thread (read whole into its memory); larger ones are streamed. */
