@@ -100,36 +100,31 @@ describe('the release cache while the database is unreachable', () => {
     await expect(cache.get('app')).rejects.toThrow('ECONNREFUSED');
   });
 
-  it('never keeps as the outage snapshot a load that a change overtook', async () => {
-    const { repos, state } = fakeRepos();
-    const cache = new ReleaseCache(repos, 10, 60_000);
-    let open!: () => void;
-    state.gate = new Promise((resolve) => (open = resolve));
-    // A load under way (it read the stamps, the rest waits) when a change here drops the app.
-    const before = cache.get('app');
-    await sleep(5);
-    cache.invalidate('app');
-    open();
-    await before;
-    state.failure = refused();
-    await expect(cache.get('app')).rejects.toThrow('ECONNREFUSED');
-  });
-
-  it('never keeps as the outage snapshot a revalidation that a change overtook', async () => {
-    const { repos, state } = fakeRepos();
-    const cache = new ReleaseCache(repos, 10, 60_000);
-    await cache.get('app');
-    await sleep(15);
-    let open!: () => void;
-    state.stampGate = new Promise((resolve) => (open = resolve));
-    const before = cache.get('app'); // expired: its stamp is read
-    await sleep(5);
-    cache.invalidate('app');
-    open();
-    await before;
-    state.failure = refused();
-    await expect(cache.get('app')).rejects.toThrow('ECONNREFUSED');
-  });
+  // A read under way when a change here drops the app: a load (it read the stamps, the rest waits)
+  // or the revalidation of an expired entry (its stamp read waits).
+  it.each([
+    ['load', 'gate', false],
+    ['revalidation', 'stampGate', true],
+  ] as const)(
+    'never keeps as the outage snapshot a %s that a change overtook',
+    async (_read, gate, expired) => {
+      const { repos, state } = fakeRepos();
+      const cache = new ReleaseCache(repos, 10, 60_000);
+      if (expired) {
+        await cache.get('app');
+        await sleep(15);
+      }
+      let open!: () => void;
+      state[gate] = new Promise((resolve) => (open = resolve));
+      const before = cache.get('app');
+      await sleep(5);
+      cache.invalidate('app');
+      open();
+      await before;
+      state.failure = refused();
+      await expect(cache.get('app')).rejects.toThrow('ECONNREFUSED');
+    },
+  );
 
   it('reloads after a refresh, and still answers from the snapshot a refresh left when the database is down', async () => {
     const { repos, state } = fakeRepos();
