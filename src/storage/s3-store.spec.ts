@@ -1,20 +1,11 @@
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../test/helpers/ports.js';
 import { createS3Client } from './s3-client.js';
 import { S3BlobStore } from './s3-store.js';
-
-/** A loopback port nobody listens on: connections to it are refused at once, as by a store that went down. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('S3BlobStore with its bucket unreachable', () => {
   let tmpDir: string;
@@ -22,7 +13,8 @@ describe('S3BlobStore with its bucket unreachable', () => {
   beforeAll(async () => {
     tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-s3-down-'));
     const client = createS3Client({
-      endpoint: `http://127.0.0.1:${await closedPort()}`,
+      // Nobody listens there: connections are refused at once, as by a store that went down.
+      endpoint: `http://127.0.0.1:${await freePort()}`,
       region: 'us-east-1',
       forcePathStyle: true,
       accessKeyId: 'key',
