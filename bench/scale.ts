@@ -488,8 +488,9 @@ function processKind(pid: number): string {
   return POSTGRES_PROCESSES.find((kind) => title.startsWith(`postgres: ${kind}`)) ?? 'backend';
 }
 
-function postgresCpu(postmaster: number): number {
-  return [...postgresCpuByKind(postmaster).values()].reduce((sum, seconds) => sum + seconds, 0);
+/** The CPU seconds of all kinds together. */
+function totalCpu(kinds: Map<string, number>): number {
+  return [...kinds.values()].reduce((sum, seconds) => sum + seconds, 0);
 }
 
 /** The CPU ms of each kind of PostgreSQL process between two readings, largest first ("backend 812, autovacuum worker 95"). */
@@ -548,7 +549,6 @@ const DRAIN_LIMIT_MS = 10 * 60_000;
 async function measureRun(server: Started, feed: Feed, seconds: number, database?: Probe): Promise<Run> {
   const bodies = feed.bodies();
   const kindsBefore = database?.postmaster === undefined ? undefined : postgresCpuByKind(database.postmaster);
-  const cpuBefore = database?.postmaster === undefined ? NaN : postgresCpu(database.postmaster);
   const walBefore = await walPosition(database);
   await resetMetrics(server.child);
   const wrk = await runWrk({
@@ -568,16 +568,13 @@ async function measureRun(server: Started, feed: Feed, seconds: number, database
     await new Promise((resolve) => setTimeout(resolve, 250));
     metrics = await readMetrics(server.child);
   }
+  const kindsAfter = kindsBefore && postgresCpuByKind(database!.postmaster!);
   return {
     wrk,
     metrics,
     drainSeconds: (performance.now() - stopped) / 1000,
-    postgresCpuMs:
-      database?.postmaster === undefined ? NaN : (postgresCpu(database.postmaster) - cpuBefore) * 1000,
-    postgresCpuByKind:
-      kindsBefore === undefined
-        ? ''
-        : cpuByKindBetween(kindsBefore, postgresCpuByKind(database!.postmaster!)),
+    postgresCpuMs: kindsAfter ? (totalCpu(kindsAfter) - totalCpu(kindsBefore!)) * 1000 : NaN,
+    postgresCpuByKind: kindsAfter ? cpuByKindBetween(kindsBefore!, kindsAfter) : '',
     walBytes: (await walPosition(database)) - walBefore,
   };
 }
