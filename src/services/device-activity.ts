@@ -56,10 +56,11 @@ export interface DeviceActivityOptions {
  * The steady state writes nothing: a device that reports the same state again (the columns its
  * report sets, the served channel included) within `seenPrecisionMs` of the last write of its row is
  * not queued at all, so last_seen lags by up to that much. What was written is remembered, as hashes
- * (DeviceMemory, about 50 bytes a device), for at most `maxRemembered` devices; the least recently seen
- * are forgotten and sent to the database again, whose upsert leaves unchanged rows alone: a device
- * forgotten costs a statement, not a write, and nothing depends on this memory being complete. A
- * fleet larger than the memory, checking at random, sends most of its checks to the database.
+ * (DeviceMemory, about 50 bytes a device), for at most `maxRemembered` devices; past that, devices not
+ * seen lately (about the least recently seen: the CLOCK rule) are forgotten and sent to the database
+ * again, whose upsert leaves unchanged rows alone: a device forgotten costs a statement, not a write,
+ * and nothing depends on this memory being complete. A fleet larger than the memory, checking at
+ * random, sends most of its checks to the database.
  */
 export class DeviceActivity {
   private reports = new Map<string, QueuedReport>();
@@ -108,12 +109,13 @@ export class DeviceActivity {
    * queued report of the same device knows and this one does not is kept.
    */
   recordDevice(info: DeviceInfo, channel?: string, keepVersion = false): void {
-    const key = `${info.app_id}\u0000${info.device_id}`;
     const report = { info, channel, keepVersion };
-    const queued = this.reports.get(key);
+    // In the steady state nothing is queued: no key to build (a string of both ids, hashed) per check.
+    const key = this.reports.size === 0 ? undefined : reportKey(info);
+    const queued = key === undefined ? undefined : this.reports.get(key);
     // A queued report may say something else: this one must then replace it.
     if (!queued && this.unchanged(report)) return;
-    this.reports.set(key, merged(queued, report));
+    this.reports.set(key ?? reportKey(info), merged(queued, report));
     this.schedule();
   }
 
@@ -453,6 +455,11 @@ interface QueuedReport {
 interface PendingReport {
   key: string;
   queued: QueuedReport & { seen: string };
+}
+
+/** A device's key among the queued reports. */
+function reportKey(info: DeviceInfo): string {
+  return `${info.app_id}\u0000${info.device_id}`;
 }
 
 /**

@@ -64,6 +64,69 @@ describe('DeviceMemory', () => {
     expect([has(memory, 'b'), has(memory, 'c'), has(memory, 'd')]).toEqual([false, true, true]);
   });
 
+  it('finds every device it keeps through any mix of sets, deletes and evictions', () => {
+    // Small tables wrap their probes and move devices back on most removals: the cases a wrong move
+    // would lose a device in. Ids drawn from a small pool, so devices come back after being forgotten.
+    let seed = 42;
+    const random = (below: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % below;
+    };
+    // A pool larger than the bound makes the memory forget; a smaller one must keep every device.
+    for (const [max, pool] of [
+      [1, 3],
+      [2, 6],
+      [5, 15],
+      [50, 150],
+      [64, 40],
+      // Tables of hundreds of slots, grown by doubling.
+      [2000, 6000],
+      [4000, 3000],
+    ] as const) {
+      const memory = new DeviceMemory(max);
+      const last = new Map<string, RememberedState>();
+      for (let step = 0; step < 20_000; step++) {
+        const device = `device-${random(pool)}`;
+        const action = random(10);
+        if (action < 5) {
+          const written = state(step, random(2) === 0);
+          memory.set(APP, device, written);
+          last.set(device, written);
+        } else if (action < 7) {
+          memory.delete(APP, device);
+          last.delete(device);
+        } else {
+          memory.get(APP, device);
+        }
+        if (step % 97 !== 0) continue;
+        // Kept devices answer with their last state; forgotten ones with nothing; none is lost.
+        let found = 0;
+        const wrong: string[] = [];
+        for (const [id, written] of last) {
+          const got = memory.get(APP, id);
+          if (got === undefined && pool > max) continue;
+          // Compared by hand: an expect per device would take seconds.
+          const same =
+            got?.rest === written.rest &&
+            got.version === written.version &&
+            got.channel === written.channel &&
+            got.at === written.at;
+          if (!same) wrong.push(id);
+          found++;
+        }
+        expect(wrong).toEqual([]);
+        expect(found).toBe(memory.size);
+        expect(memory.size).toBeLessThanOrEqual(max);
+      }
+    }
+  });
+
+  it('refuses a bound it cannot hold', () => {
+    expect(() => new DeviceMemory(-1)).toThrow(RangeError);
+    expect(() => new DeviceMemory(1.5)).toThrow(RangeError);
+    expect(() => new DeviceMemory(2 ** 28)).toThrow(RangeError);
+  });
+
   it('remembers nothing with a bound of 0', () => {
     const memory = new DeviceMemory(0);
     memory.set(APP, 'a', state(1));

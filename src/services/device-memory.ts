@@ -15,53 +15,107 @@ export interface RememberedState {
   at: number;
 }
 
-/** Slot fields, in 32-bit words: the device's fingerprint, its state, and its place in the LRU list. */
+/**
+ * Slot fields, in 32-bit words: the device's fingerprint, its state, flags and its place in the
+ * clock; then when it was seen, a float64 over the last two words (SEEN, in float64 units).
+ */
 const FP_A = 0;
 const FP_B = 1;
 const REST = 2;
 const VERSION = 3;
 const CHANNEL = 4;
+/** FLAGS bits, and above them (from RING_SHIFT) the device's place in the ring. */
 const FLAGS = 5;
-const PREV = 6;
-const NEXT = 7;
 const WORDS = 8;
-/** FLAGS bits. */
-const KNOWS_VERSION = 1;
-const KNOWS_CHANNEL = 2;
-/** Slots allocated at first, then doubled as needed up to the bound. */
-const FIRST_SLOTS = 1024;
+const SEEN = 3;
+const SEEN_WORDS = 4;
+const USED = 1;
+const KNOWS_VERSION = 2;
+const KNOWS_CHANNEL = 4;
+/** Looked up or written again since the clock's hand last passed. */
+const RECENT = 8;
+const RING_SHIFT = 4;
+/** The most devices RING_SHIFT leaves room for in FLAGS (2^28, far above any memory's bound). */
+const MAX_BOUND = 2 ** (32 - RING_SHIFT) - 1;
+/**
+ * Tables, picked by the fingerprint's top bits, each growing on its own: growing one moves 1/64 of
+ * the devices (a few ms at a million), where one table moved them all on the event loop (200 ms and
+ * more, most of it the first touch of its new memory's pages).
+ */
+const TABLE_BITS = 6;
+const TABLES = 1 << TABLE_BITS;
+/** The fingerprint's bits below the table's, which place a device within its table. */
+const HOME_SHIFT = 32 - TABLE_BITS;
+const HOME_SCALE = 2 ** HOME_SHIFT;
+const HOME_MASK = HOME_SCALE - 1;
+/** A ring entry: the table (above SLOT_BITS) and the slot in it. */
+const SLOT_BITS = 31 - TABLE_BITS;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+/** Slots of each table at first, then doubled as needed. */
+const FIRST_SLOTS = 64;
+/**
+ * The share of a table's slots in use past which it grows. Linear probing reads about 2 slots to find
+ * a device and 6 to miss one at this load, 32 bytes each: one or two cache lines.
+ */
+const MAX_LOAD = 0.7;
+
+/** One open-addressed table (linear probing): slots of WORDS words. */
+interface Table {
+  /** The table's number as ring entries hold it (above SLOT_BITS). */
+  entry: number;
+  slots: Int32Array;
+  /** The same memory as `slots`, for SEEN. */
+  seen: Float64Array;
+  capacity: number;
+  count: number;
+}
 
 /**
- * The devices whose written state DeviceActivity remembers: a least-recently-used map of at most
- * `max` devices, in typed arrays. A device is known by a 64-bit fingerprint of its app id and device
- * id, its state by RememberedState's hashes, so a device takes about 50 bytes however long its ids
- * (a Map of id strings and JSON states took about 390), none of them objects the garbage collector
- * has to trace; the arrays grow by doubling as devices come, so a small fleet costs little.
+ * The devices whose written state DeviceActivity remembers, at most `max` of them, in typed arrays.
+ * A device is known by a 64-bit fingerprint of its app id and device id, its state by
+ * RememberedState's hashes, so a device takes about 50 bytes however long its ids (a Map of id
+ * strings and JSON states took about 390), none of them objects the garbage collector has to trace;
+ * the tables grow as devices come, so a small fleet costs little.
  *
- * The hashes are seeded at random per process (ids come from devices: the spread over the buckets
+ * Built for a fleet of a million, looked up at random on every update check: open addressing, with
+ * everything a lookup reads and writes in the device's slot, so that a lookup costs one or two cache
+ * misses where a chained table with a least-recently-used list in separate arrays cost five or more
+ * (0.5 µs against 0.8-0.9 at a million devices, looked up at random in a loop). Past the bound a
+ * device is forgotten by the CLOCK rule, the usual approximation of least recently used that needs no
+ * list: devices sit in a ring in the order they came; a lookup marks its device recent; the hand goes
+ * round the ring, forgiving a recent device once (clearing its mark) and forgetting the first that is
+ * not. A device new to the memory is not marked: one that never checks again goes first.
+ *
+ * The hashes are seeded at random per process (ids come from devices: the spread over the slots
  * must not be predictable). Two devices with one fingerprint (about 3e-8 for a million devices), or a
  * change that hashes like the state written (2^-32 per change), would make a report look unchanged:
  * its write waits until the row is older than the precision, as an unchanged one does.
  */
 export class DeviceMemory {
-  private slots = new Int32Array(0);
-  private seen = new Float64Array(0);
-  /** Next slot in the same bucket, or -1. */
-  private chain = new Int32Array(0);
-  /** First slot of each bucket (by FP_A), or -1. */
-  private buckets = new Int32Array(0);
-  private mask = 0;
-  /** Most and least recently used slots, or -1. */
-  private head = -1;
-  private tail = -1;
-  /** Slots freed by delete(), linked through NEXT; then slots never used, from `used` on. */
-  private free = -1;
-  private used = 0;
+  private readonly tables: Table[] = [];
+  /** The size a table grows to by doubling: its share of `max` devices at MAX_LOAD. */
+  private readonly fullCapacity: number;
+  /** Every device's table and slot (a ring entry), in the order they came. */
+  private ring = new Int32Array(0);
+  private hand = 0;
   private count = 0;
   private readonly seeds: Uint32Array;
 
   constructor(private readonly max: number) {
+    if (!Number.isInteger(max) || max < 0 || max > MAX_BOUND) {
+      throw new RangeError(`device memory bound ${max} is not an integer from 0 to ${MAX_BOUND}`);
+    }
     this.seeds = new Uint32Array(randomBytes(12).buffer);
+    this.fullCapacity = Math.ceil(max / TABLES / MAX_LOAD) + 1;
+    for (let n = 0; n < TABLES; n++) {
+      this.tables.push({
+        entry: n << SLOT_BITS,
+        slots: new Int32Array(0),
+        seen: new Float64Array(0),
+        capacity: 0,
+        count: 0,
+      });
+    }
   }
 
   get size(): number {
@@ -81,72 +135,78 @@ export class DeviceMemory {
     return finish(h);
   }
 
-  /** The state remembered for the device, which becomes the most recently used; or undefined. */
+  /** The state remembered for the device, which becomes recently used; or undefined. */
   get(appId: string, deviceId: string): RememberedState | undefined {
-    const slot = this.find(appId, deviceId);
+    if (this.count === 0) return undefined;
+    this.fingerprint(appId, deviceId);
+    const table = this.tables[fpA >>> HOME_SHIFT]!;
+    const slot = findFingerprint(table);
     if (slot < 0) return undefined;
-    this.toHead(slot);
     const base = slot * WORDS;
-    const flags = this.slots[base + FLAGS]!;
+    const flags = table.slots[base + FLAGS]!;
+    table.slots[base + FLAGS] = flags | RECENT;
     return {
-      rest: this.slots[base + REST]!,
-      version: flags & KNOWS_VERSION ? this.slots[base + VERSION]! : undefined,
-      channel: flags & KNOWS_CHANNEL ? this.slots[base + CHANNEL]! : undefined,
-      at: this.seen[slot]!,
+      rest: table.slots[base + REST]!,
+      version: flags & KNOWS_VERSION ? table.slots[base + VERSION]! : undefined,
+      channel: flags & KNOWS_CHANNEL ? table.slots[base + CHANNEL]! : undefined,
+      at: table.seen[slot * SEEN_WORDS + SEEN]!,
     };
   }
 
-  /** Remembers the device's state, as the most recently used; the least recently used goes past `max`. */
+  /** Remembers the device's state; past `max`, a device the clock picks is forgotten for it. */
   set(appId: string, deviceId: string, state: RememberedState): void {
     if (this.max === 0) return;
     this.fingerprint(appId, deviceId);
-    let slot = this.findFingerprint();
+    const table = this.tables[fpA >>> HOME_SHIFT]!;
+    let slot = findFingerprint(table);
+    let place: number;
+    let recent = 0;
     if (slot >= 0) {
-      this.toHead(slot);
+      place = table.slots[slot * WORDS + FLAGS]! >>> RING_SHIFT;
+      recent = RECENT;
     } else {
-      slot = this.allocate();
-      const base = slot * WORDS;
-      this.slots[base + FP_A] = fpA;
-      this.slots[base + FP_B] = fpB;
-      const bucket = fpA & this.mask;
-      this.chain[slot] = this.buckets[bucket]!;
-      this.buckets[bucket] = slot;
-      this.link(slot);
+      place = this.count === this.max ? this.evict() : this.count;
+      if (table.count + 1 > table.capacity * MAX_LOAD) this.grow(table);
+      if (place === this.ring.length) this.growRing();
+      slot = emptySlot(table, fpA);
+      table.slots[slot * WORDS + FP_A] = fpA;
+      table.slots[slot * WORDS + FP_B] = fpB;
+      table.count++;
+      this.ring[place] = table.entry | slot;
       this.count++;
     }
     const base = slot * WORDS;
-    this.slots[base + REST] = state.rest;
-    this.slots[base + VERSION] = state.version ?? 0;
-    this.slots[base + CHANNEL] = state.channel ?? 0;
-    this.slots[base + FLAGS] =
-      (state.version === undefined ? 0 : KNOWS_VERSION) | (state.channel === undefined ? 0 : KNOWS_CHANNEL);
-    this.seen[slot] = state.at;
+    table.slots[base + REST] = state.rest;
+    table.slots[base + VERSION] = state.version ?? 0;
+    table.slots[base + CHANNEL] = state.channel ?? 0;
+    table.slots[base + FLAGS] =
+      (place << RING_SHIFT) |
+      USED |
+      recent |
+      (state.version === undefined ? 0 : KNOWS_VERSION) |
+      (state.channel === undefined ? 0 : KNOWS_CHANNEL);
+    table.seen[slot * SEEN_WORDS + SEEN] = state.at;
   }
 
   delete(appId: string, deviceId: string): void {
-    const slot = this.find(appId, deviceId);
-    if (slot < 0) return;
-    this.unlink(slot);
-    this.unchain(slot);
-    this.slots[slot * WORDS + NEXT] = this.free;
-    this.free = slot;
-    this.count--;
-  }
-
-  private find(appId: string, deviceId: string): number {
-    if (this.count === 0) return -1;
+    if (this.count === 0) return;
     this.fingerprint(appId, deviceId);
-    return this.findFingerprint();
-  }
-
-  /** The slot holding the fingerprint last computed, or -1. */
-  private findFingerprint(): number {
-    if (this.count === 0) return -1;
-    for (let slot = this.buckets[fpA & this.mask]!; slot >= 0; slot = this.chain[slot]!) {
-      const base = slot * WORDS;
-      if (this.slots[base + FP_A] === fpA && this.slots[base + FP_B] === fpB) return slot;
+    const table = this.tables[fpA >>> HOME_SHIFT]!;
+    const slot = findFingerprint(table);
+    if (slot < 0) return;
+    // Its place in the ring goes to the device that came last, so the ring has no gaps.
+    const place = table.slots[slot * WORDS + FLAGS]! >>> RING_SHIFT;
+    const last = this.count - 1;
+    if (place !== last) {
+      const entry = this.ring[last]!;
+      const moved = this.tables[entry >>> SLOT_BITS]!.slots;
+      const flags = (entry & SLOT_MASK) * WORDS + FLAGS;
+      moved[flags] = (moved[flags]! & ((1 << RING_SHIFT) - 1)) | (place << RING_SHIFT);
+      this.ring[place] = entry;
     }
-    return -1;
+    this.count--;
+    if (this.hand >= this.count) this.hand = 0;
+    this.remove(table, slot);
   }
 
   /** Sets fpA and fpB: two 32-bit hashes of the app id, a separator and the device id. */
@@ -172,82 +232,103 @@ export class DeviceMemory {
     fpB = finish(b ^ deviceId.length);
   }
 
-  /** A slot for a new device: a freed one, a new one, or the least recently used one's. */
-  private allocate(): number {
-    if (this.free >= 0) {
-      const slot = this.free;
-      this.free = this.slots[slot * WORDS + NEXT]!;
-      return slot;
-    }
-    if (this.count < this.max) {
-      if (this.used === this.seen.length) this.grow();
-      return this.used++;
-    }
-    const slot = this.tail;
-    this.unlink(slot);
-    this.unchain(slot);
-    this.count--;
-    return slot;
-  }
-
-  /** Doubles the slots (up to `max`), and the buckets with them: one bucket per slot. */
-  private grow(): void {
-    const length = Math.min(this.max, Math.max(FIRST_SLOTS, this.seen.length * 2));
-    const slots = new Int32Array(length * WORDS);
-    slots.set(this.slots);
-    const seen = new Float64Array(length);
-    seen.set(this.seen);
-    this.slots = slots;
-    this.seen = seen;
-    this.chain = new Int32Array(length);
-    let buckets = 1;
-    while (buckets < length) buckets *= 2;
-    this.buckets = new Int32Array(buckets).fill(-1);
-    this.mask = buckets - 1;
-    for (let slot = this.head; slot >= 0; slot = this.slots[slot * WORDS + NEXT]!) {
-      const bucket = this.slots[slot * WORDS + FP_A]! & this.mask;
-      this.chain[slot] = this.buckets[bucket]!;
-      this.buckets[bucket] = slot;
+  /**
+   * Forgets the device under the clock's hand that was not used since the hand last passed (clearing
+   * the mark of those that were); resolves to its place in the ring, for the device that comes.
+   */
+  private evict(): number {
+    for (;;) {
+      const place = this.hand;
+      this.hand = place + 1 === this.count ? 0 : place + 1;
+      const entry = this.ring[place]!;
+      const table = this.tables[entry >>> SLOT_BITS]!;
+      const flags = (entry & SLOT_MASK) * WORDS + FLAGS;
+      if (table.slots[flags]! & RECENT) {
+        table.slots[flags] = table.slots[flags]! & ~RECENT;
+        continue;
+      }
+      this.remove(table, entry & SLOT_MASK);
+      this.count--;
+      return place;
     }
   }
 
-  /** Takes the slot out of its bucket's chain. */
-  private unchain(slot: number): void {
-    const bucket = this.slots[slot * WORDS + FP_A]! & this.mask;
-    let at = this.buckets[bucket]!;
-    if (at === slot) {
-      this.buckets[bucket] = this.chain[slot]!;
-      return;
+  /** Empties a slot, moving later devices of its probe back (no tombstones: probes stay short). */
+  private remove(table: Table, slot: number): void {
+    const slots = table.slots;
+    let hole = slot;
+    for (let at = next(table, slot); ; at = next(table, at)) {
+      const base = at * WORDS;
+      if ((slots[base + FLAGS]! & USED) === 0) break;
+      // A device may move into the hole when the hole lies on its probe: from its home to `at`.
+      const home = homeOf(table, slots[base + FP_A]!);
+      const onProbe = hole <= at ? home <= hole || home > at : home <= hole && home > at;
+      if (!onProbe) continue;
+      slots.copyWithin(hole * WORDS, base, base + WORDS);
+      this.ring[slots[base + FLAGS]! >>> RING_SHIFT] = table.entry | hole;
+      hole = at;
     }
-    while (this.chain[at] !== slot) at = this.chain[at]!;
-    this.chain[at] = this.chain[slot]!;
+    slots.fill(0, hole * WORDS, hole * WORDS + WORDS);
+    table.count--;
   }
 
-  /** Puts the slot at the head of the LRU list. */
-  private link(slot: number): void {
+  /**
+   * Doubles a table (past its share of `max`, by a quarter: the devices may not spread evenly),
+   * placing its devices again. In slot order: a device's home grows with its fingerprint in any
+   * table, so the old slots read in order write the new ones in order too, without cache misses.
+   */
+  private grow(table: Table): void {
+    const capacity =
+      table.capacity < this.fullCapacity
+        ? Math.min(this.fullCapacity, Math.max(FIRST_SLOTS, table.capacity * 2))
+        : Math.ceil(table.capacity * 1.25);
+    const old = table.slots;
+    const buffer = new ArrayBuffer(capacity * WORDS * 4);
+    table.slots = new Int32Array(buffer);
+    table.seen = new Float64Array(buffer);
+    table.capacity = capacity;
+    for (let from = 0; from < old.length; from += WORDS) {
+      if ((old[from + FLAGS]! & USED) === 0) continue;
+      const slot = emptySlot(table, old[from + FP_A]!);
+      const to = slot * WORDS;
+      for (let word = 0; word < WORDS; word++) table.slots[to + word] = old[from + word]!;
+      this.ring[old[from + FLAGS]! >>> RING_SHIFT] = table.entry | slot;
+    }
+  }
+
+  /** Doubles the ring (up to `max`). */
+  private growRing(): void {
+    const ring = new Int32Array(Math.min(this.max, Math.max(FIRST_SLOTS, this.ring.length * 2)));
+    ring.set(this.ring);
+    this.ring = ring;
+  }
+}
+
+/** The slot a fingerprint's probe starts from: the same order of fingerprints in any table. */
+function homeOf(table: Table, a: number): number {
+  return Math.floor(((a & HOME_MASK) / HOME_SCALE) * table.capacity);
+}
+
+function next(table: Table, slot: number): number {
+  return slot + 1 === table.capacity ? 0 : slot + 1;
+}
+
+/** The slot holding the fingerprint last computed, or -1. */
+function findFingerprint(table: Table): number {
+  if (table.count === 0) return -1;
+  const slots = table.slots;
+  for (let slot = homeOf(table, fpA); ; slot = next(table, slot)) {
     const base = slot * WORDS;
-    this.slots[base + PREV] = -1;
-    this.slots[base + NEXT] = this.head;
-    if (this.head >= 0) this.slots[this.head * WORDS + PREV] = slot;
-    this.head = slot;
-    if (this.tail < 0) this.tail = slot;
+    if ((slots[base + FLAGS]! & USED) === 0) return -1;
+    if (slots[base + FP_A] === fpA && slots[base + FP_B] === fpB) return slot;
   }
+}
 
-  private unlink(slot: number): void {
-    const base = slot * WORDS;
-    const prev = this.slots[base + PREV]!;
-    const next = this.slots[base + NEXT]!;
-    if (prev >= 0) this.slots[prev * WORDS + NEXT] = next;
-    else this.head = next;
-    if (next >= 0) this.slots[next * WORDS + PREV] = prev;
-    else this.tail = prev;
-  }
-
-  private toHead(slot: number): void {
-    if (slot === this.head) return;
-    this.unlink(slot);
-    this.link(slot);
-  }
+/** The first free slot of a fingerprint's probe (there is one: a table is never full). */
+function emptySlot(table: Table, a: number): number {
+  let slot = homeOf(table, a);
+  while (table.slots[slot * WORDS + FLAGS]! & USED) slot = next(table, slot);
+  return slot;
 }
 
 /** The fingerprint last computed (module state, so that computing it allocates nothing). */
