@@ -123,11 +123,11 @@ export class InsightService {
     await this.activity.flush();
 
     // One read after the other, the event loop's turn between them (see `turn`).
-    const running = await this.repos.insight.runningNow(appId, channel.name, turn);
+    const running = await this.repos.insight.runningNow(appId, channel.name);
     await turn();
     const moves = await this.repos.insight.installMoves(appId, channel.name, since, bucket);
     await turn();
-    const arrivals = await this.repos.insight.newDevices(appId, channel.name, since, bucket, turn);
+    const arrivals = await this.repos.insight.newDevices(appId, channel.name, since, bucket);
     await turn();
     // Per bucket, what happened in it: devices moved (installs) and devices that appeared.
     const changes = new Map<string, Map<string, number>>();
