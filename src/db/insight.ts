@@ -188,9 +188,7 @@ export class InsightRepo {
       from channel_arrivals_hourly
       where app_id = ${appId} and channel = ${channel} and hour >= ${since.slice(0, 13)}
       group by substr(hour, 1, ${sql.lit(BUCKET_LENGTH[bucket])}), version_name`.execute(this.db);
-    return rows
-      .map((row) => ({ ...row, devices: Number(row.devices) }))
-      .filter((row) => row.devices !== 0);
+    return rows.map((row) => ({ ...row, devices: Number(row.devices) })).filter((row) => row.devices !== 0);
   }
 
   /** Forgets the hourly counts of arrivals before `cutoff` (the statistics retention); resolves to the rows deleted. */

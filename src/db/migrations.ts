@@ -835,7 +835,12 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn('hour', 'text', (c) => c.notNull())
           .addColumn('version_name', 'text', (c) => c.notNull())
           .addColumn('devices', 'integer', (c) => c.notNull())
-          .addPrimaryKeyConstraint('channel_arrivals_hourly_key', ['app_id', 'channel', 'hour', 'version_name'])
+          .addPrimaryKeyConstraint('channel_arrivals_hourly_key', [
+            'app_id',
+            'channel',
+            'hour',
+            'version_name',
+          ])
           .execute();
         // Counted before the triggers exist: on PostgreSQL, the ALTER TABLE above holds devices
         // locked against every write until this migration commits, so no change falls in between.
@@ -847,7 +852,9 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           select app_id, channel, substr(first_seen, 1, 13), ${sql.raw(FIRST_VERSION('devices'))}, count(*)
           from devices
           where ${sql.raw(COUNTED('devices'))}
-          group by app_id, channel, substr(first_seen, 1, 13), ${sql.raw(FIRST_VERSION('devices'))}`.execute(db);
+          group by app_id, channel, substr(first_seen, 1, 13), ${sql.raw(FIRST_VERSION('devices'))}`.execute(
+          db,
+        );
         for (const statement of dialect === 'postgres' ? postgresCountTriggers() : sqliteCountTriggers()) {
           await sql.raw(statement).execute(db);
         }

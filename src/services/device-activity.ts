@@ -501,7 +501,9 @@ function merged(older: QueuedReport | undefined, newer: QueuedReport): QueuedRep
   };
 }
 
-function toReport({ queued: { info, channel, keepVersion, seen, firstVersion } }: PendingReport): DeviceReport {
+function toReport({
+  queued: { info, channel, keepVersion, seen, firstVersion },
+}: PendingReport): DeviceReport {
   const columns = deviceColumns(info);
   return {
     ...columns,
