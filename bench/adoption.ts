@@ -39,6 +39,7 @@
  * migrated first, and the time that took printed: 0027's backfill at that size). 1/10 size:
  * `BENCH_ADOPTION_DEVICES=100000 BENCH_ADOPTION_EVENTS=1000000 npx tsx bench/adoption.ts`.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -71,7 +72,8 @@ const DATABASES = new Set((process.env.BENCH_ADOPTION_DATABASES ?? 'sqlite,postg
 const APP = 'com.bench.adoption';
 const CHANNEL = 'production';
 const DAY = 86_400_000;
-const NOW = Date.now();
+/** BENCH_ADOPTION_NOW (ms since the epoch): the same data and answers in two runs (to compare versions). */
+const NOW = process.env.BENCH_ADOPTION_NOW ? Number(process.env.BENCH_ADOPTION_NOW) : Date.now();
 /** Releases: version and the day (before now) it went live; the last is rolled out to 20%. */
 const RELEASES = [
   { version: '1.0.0', day: 28 },
@@ -360,6 +362,10 @@ async function seedPostgres(url: string): Promise<{ devices: number; events: num
   }
 }
 
+/** A short digest of an answer: the same data answered the same by two versions of the code. */
+const digest = (value: unknown) =>
+  createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
+
 /**
  * The query's time, and how long it held the event loop: the longest delay of a 1 ms timer while it
  * ran (perf_hooks.monitorEventLoopDelay; SQLite's statements run on the loop, PostgreSQL's do not).
@@ -400,13 +406,13 @@ async function measure(
     results.push({ name, ...timing, note });
   };
   await add('adoption, per day, 30 days', async () => {
-    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'day', since: `${DAYS}d` });
+    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'day', since: `${DAYS}d` }, new Date(NOW));
     const last = answer.points.at(-1)!.devices;
-    return `${answer.points.length} points; now ${Object.values(last).reduce((a, b) => a + b, 0)} devices; ${answer.release?.installs} installs of ${answer.release?.version}`;
+    return `${answer.points.length} points (${digest(answer.points)}); now ${Object.values(last).reduce((a, b) => a + b, 0)} devices; ${answer.release?.installs} installs of ${answer.release?.version}`;
   });
   await add('adoption, per hour, 7 days', async () => {
-    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'hour', since: '7d' });
-    return `${answer.points.length} points`;
+    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'hour', since: '7d' }, new Date(NOW));
+    return `${answer.points.length} points (${digest(answer.points)})`;
   });
   await add('release health (rollout)', async () => {
     const health = await insight.releaseHealth(APP, CHANNEL);
