@@ -14,7 +14,9 @@
  * Devices end on what they installed last, seen within the last two days. Everything is drawn from a
  * fixed seed. What the server keeps as it writes events is made from the events at the end, one
  * statement each: the hourly counts of installs (install_moves_hourly) and each device's part in each
- * bundle's releases (release_devices, migration 0027). SQLite rows go in through better-sqlite3's
+ * bundle's releases (release_devices, migration 0027); adoption's counts of devices (migration 0029)
+ * are kept by the triggers on devices as the devices go in, each with the built-in bundle as the one
+ * it arrived with. SQLite rows go in through better-sqlite3's
  * prepared statements, PostgreSQL's through INSERT ... SELECT FROM unnest(...) (10 000 rows a
  * statement); then VACUUM ANALYZE on PostgreSQL, as its autovacuum leaves tables after a bulk of
  * inserts (without it, every index-only scan reads the table too: release health took 2.8 s instead
@@ -26,7 +28,10 @@
  *   - adoption per day over 30 days, and per hour over 7 days (GET .../adoption);
  *   - the release health of the channel during the rollout (GET .../health: the rollout, its control
  *     group, the release it replaced, the threshold rule);
- *   - the evidence judgement alone: what SafetyService runs after a write-behind flush with failures.
+ *   - the evidence judgement alone: what SafetyService runs after a write-behind flush with failures;
+ *   - then what adoption's count triggers cost a device flush: BENCH_ADOPTION_FLUSH_DEVICES (10 000)
+ *     devices' reports upserted, moving to another bundle or the same state again, with the triggers
+ *     and without them (dropped in a transaction rolled back), BENCH_ADOPTION_FLUSH_RUNS (5) times.
  *
  * Knobs: BENCH_ADOPTION_DEVICES, BENCH_ADOPTION_EVENTS, BENCH_ADOPTION_DAYS, BENCH_ADOPTION_RUNS,
  * BENCH_ADOPTION_DATABASES (a subset of "sqlite,postgres"), BENCH_ADOPTION_SQLITE_DIR (SQLite's
@@ -34,6 +39,7 @@
  * migrated first, and the time that took printed: 0027's backfill at that size). 1/10 size:
  * `BENCH_ADOPTION_DEVICES=100000 BENCH_ADOPTION_EVENTS=1000000 npx tsx bench/adoption.ts`.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -42,6 +48,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
 import { openPostgres, openSqlite, type DatabaseHandle } from '../src/db/connect.js';
+import { DevicesRepo, type DeviceReport } from '../src/db/devices.js';
 import { Repos } from '../src/db/index.js';
 import { DeviceActivity } from '../src/services/device-activity.js';
 import { InsightService } from '../src/services/insight.js';
@@ -58,12 +65,15 @@ const DEVICES = envNumber('BENCH_ADOPTION_DEVICES', 1_000_000);
 const EVENTS = envNumber('BENCH_ADOPTION_EVENTS', 10_000_000);
 const DAYS = envNumber('BENCH_ADOPTION_DAYS', 30);
 const RUNS = envNumber('BENCH_ADOPTION_RUNS', 3);
+const FLUSH_DEVICES = envNumber('BENCH_ADOPTION_FLUSH_DEVICES', 10_000);
+const FLUSH_RUNS = envNumber('BENCH_ADOPTION_FLUSH_RUNS', 5);
 const DATABASES = new Set((process.env.BENCH_ADOPTION_DATABASES ?? 'sqlite,postgres').split(','));
 
 const APP = 'com.bench.adoption';
 const CHANNEL = 'production';
 const DAY = 86_400_000;
-const NOW = Date.now();
+/** BENCH_ADOPTION_NOW (ms since the epoch): the same data and answers in two runs (to compare versions). */
+const NOW = process.env.BENCH_ADOPTION_NOW ? Number(process.env.BENCH_ADOPTION_NOW) : Date.now();
 /** Releases: version and the day (before now) it went live; the last is rolled out to 20%. */
 const RELEASES = [
   { version: '1.0.0', day: 28 },
@@ -255,10 +265,12 @@ const deviceValues = (row: DeviceRow) => [
   1,
   row.firstSeen,
   row.lastSeen,
+  // Every device first reported the built-in bundle (it installs releases after it appears).
+  BUILTIN,
 ];
 const DEVICE_COLUMNS =
   'app_id, device_id, platform, version_name, version_build, version_code, version_os, plugin_version, ' +
-  'custom_id, requested_channel, channel, is_emulator, is_prod, first_seen, last_seen';
+  'custom_id, requested_channel, channel, is_emulator, is_prod, first_seen, last_seen, first_version';
 /** What the server counts per hour as it writes the events (db/devices.ts insertEvents), at once. */
 const COUNT_MOVES = `insert into install_moves_hourly (app_id, channel, hour, from_version, to_version, devices)
   select app_id, channel, hour, from_version, to_version, count(*) from (
@@ -350,6 +362,13 @@ async function seedPostgres(url: string): Promise<{ devices: number; events: num
   }
 }
 
+/** A short digest of an answer: the same data answered the same by two versions of the code. */
+const digest = (points: { at: string; devices: Record<string, number> }[]) =>
+  createHash('sha256')
+    .update(JSON.stringify(points.map(({ at, devices }) => [at, Object.entries(devices).sort()])))
+    .digest('hex')
+    .slice(0, 12);
+
 /**
  * The query's time, and how long it held the event loop: the longest delay of a 1 ms timer while it
  * ran (perf_hooks.monitorEventLoopDelay; SQLite's statements run on the loop, PostgreSQL's do not).
@@ -390,13 +409,13 @@ async function measure(
     results.push({ name, ...timing, note });
   };
   await add('adoption, per day, 30 days', async () => {
-    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'day', since: `${DAYS}d` });
+    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'day', since: `${DAYS}d` }, new Date(NOW));
     const last = answer.points.at(-1)!.devices;
-    return `${answer.points.length} points; now ${Object.values(last).reduce((a, b) => a + b, 0)} devices; ${answer.release?.installs} installs of ${answer.release?.version}`;
+    return `${answer.points.length} points (${digest(answer.points)}); now ${Object.values(last).reduce((a, b) => a + b, 0)} devices; ${answer.release?.installs} installs of ${answer.release?.version}`;
   });
   await add('adoption, per hour, 7 days', async () => {
-    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'hour', since: '7d' });
-    return `${answer.points.length} points`;
+    const answer = await insight.adoption(APP, CHANNEL, { bucket: 'hour', since: '7d' }, new Date(NOW));
+    return `${answer.points.length} points (${digest(answer.points)})`;
   });
   await add('release health (rollout)', async () => {
     const health = await insight.releaseHealth(APP, CHANNEL);
@@ -413,6 +432,7 @@ async function measure(
     ['query', `first ms`, `median of ${RUNS} ms`, 'loop held ms', 'answer'],
     ...results.map((r) => [r.name, r.first.toFixed(0), r.median.toFixed(0), r.loop.toFixed(0), r.note]),
   ]);
+  await measureFlushes(handle);
   if (handle.dialect === 'sqlite') {
     const plan = await sql<{ detail: string }>`explain query plan select count(*) from release_devices
       where app_id = ${APP} and channel = ${CHANNEL} and version_name = ${ROLLOUT.version} and last_at >= ${iso(NOW - DAY)}`.execute(
@@ -421,6 +441,83 @@ async function measure(
     console.log(`plan of a release's group: ${plan.rows.map((row) => row.detail).join('; ')}`);
   }
 }
+
+/** The triggers that keep adoption's counts (migration 0029), per dialect. */
+const COUNT_TRIGGERS = {
+  sqlite: ['devices_count_insert', 'devices_count_running', 'devices_count_arrival', 'devices_count_delete'],
+  postgres: ['devices_count_insert', 'devices_count_update', 'devices_count_delete'],
+};
+
+/**
+ * What the count triggers cost a device flush: FLUSH_DEVICES devices' reports upserted as the
+ * device writer does (statements of 100 rows), once moving every one of them to another bundle and
+ * once with the same state again (last_seen only, the common write), with the triggers and with
+ * them dropped, alternately, FLUSH_RUNS times each; every run in a transaction rolled back, so each
+ * starts from the seeded rows and the database is left as it was.
+ */
+async function measureFlushes(handle: DatabaseHandle): Promise<void> {
+  const devices = Math.min(FLUSH_DEVICES, DEVICES);
+  const { rows } = await sql<{ device_id: string; version_name: string }>`
+    select device_id, version_name from devices where app_id = ${APP} order by device_id limit ${devices}`.execute(
+    handle.db,
+  );
+  const at = iso(NOW);
+  const reports = (moved: boolean): DeviceReport[] =>
+    rows.map((row) => ({
+      app_id: APP,
+      device_id: row.device_id,
+      platform: 'android',
+      version_name: moved ? `${row.version_name}-moved` : row.version_name,
+      version_build: '1.0.0',
+      version_code: '1',
+      version_os: '14',
+      plugin_version: '8.51.23',
+      custom_id: '',
+      requested_channel: '',
+      channel: CHANNEL,
+      is_emulator: 0,
+      is_prod: 1,
+      last_seen: at,
+    }));
+  const dropTriggers = COUNT_TRIGGERS[handle.dialect].map((name) =>
+    handle.dialect === 'postgres' ? `drop trigger ${name} on devices` : `drop trigger ${name}`,
+  );
+  const timed: Record<string, number[]> = {};
+  for (let run = 0; run < FLUSH_RUNS; run++) {
+    for (const moved of [true, false]) {
+      for (const triggers of [true, false]) {
+        const key = `${moved ? 'bundle changed' : 'same state'}, ${triggers ? 'with' : 'without'} triggers`;
+        let ms = 0;
+        await handle.db
+          .transaction()
+          .execute(async (trx) => {
+            if (!triggers) for (const statement of dropTriggers) await sql.raw(statement).execute(trx);
+            const started = performance.now();
+            await new DevicesRepo(trx).upsertReports(reports(moved));
+            ms = performance.now() - started;
+            throw ROLLBACK;
+          })
+          .catch((error: unknown) => {
+            if (error !== ROLLBACK) throw error;
+          });
+        (timed[key] ??= []).push(ms);
+      }
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  console.log(
+    `\nupsertReports of ${rows.length.toLocaleString('en')} devices (statements of 100), median of ${FLUSH_RUNS}:`,
+  );
+  printTable([
+    ['reports', 'ms', 'µs per device'],
+    ...Object.entries(timed).map(([key, values]) => [
+      key,
+      median(values).toFixed(0),
+      ((median(values) * 1000) / rows.length).toFixed(1),
+    ]),
+  ]);
+}
+const ROLLBACK = new Error('rolled back');
 
 await runBench('bench/adoption.ts', 'the databases', async () => {
   console.log(

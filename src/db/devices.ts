@@ -12,10 +12,16 @@ import { now } from './time.js';
 /** What a device reports about itself on every call; the channel columns are the server's own. */
 export type DeviceReport = Omit<
   DeviceRow,
-  'channel_override' | 'self_assigned_channel' | 'first_seen' | 'channel'
+  'channel_override' | 'self_assigned_channel' | 'first_seen' | 'channel' | 'first_version'
 > & {
   /** Known only on update checks; other calls leave the stored value alone. */
   channel?: string;
+  /**
+   * The bundle the device said it ran in the first report this one gathers (DeviceActivity merges a
+   * device's queued reports): written as the device's first_version when its row is new (or has no
+   * bundle yet). Without it, version_name.
+   */
+  first_version?: string;
   /**
    * The report does not say which bundle the device runs (a stats event names the bundle it is
    * about): `version_name` is only written for a device seen for the first time.
@@ -38,6 +44,14 @@ const REPORTED_COLUMNS = [
   'is_prod',
   'last_seen',
 ] as const satisfies readonly (keyof DevicesTable)[];
+
+/**
+ * The bundle a device arrived with (adoption's arrivals, migration 0029): set once, when its row
+ * first has a bundle (a row pinned before the device's first check has none). A row written
+ * without one (first_version '', a version) keeps the version it had: the arrivals counted it so.
+ */
+const FIRST_VERSION = sql<string>`case when devices.first_version <> '' then devices.first_version
+  when devices.version_name <> '' then devices.version_name else excluded.first_version end`;
 
 /** Rows per multi-row statement: well under SQLite's limit of bound parameters. */
 const BATCH_ROWS = 100;
@@ -170,16 +184,16 @@ export class DevicesRepo {
           channel_override: null,
           self_assigned_channel: null,
           first_seen: report.last_seen,
+          first_version: report.first_version ?? report.version_name,
         }));
         const [result] = await this.db
           .insertInto('devices')
           .values(rows)
           .onConflict((oc) => {
-            const update = oc
-              .columns(['app_id', 'device_id'])
-              .doUpdateSet((eb) =>
-                Object.fromEntries(columns.map((column) => [column, eb.ref(`excluded.${column}`)])),
-              );
+            const update = oc.columns(['app_id', 'device_id']).doUpdateSet((eb) => ({
+              ...Object.fromEntries(columns.map((column) => [column, eb.ref(`excluded.${column}`)])),
+              ...(columns.includes('version_name') && { first_version: FIRST_VERSION }),
+            }));
             if (staleBefore === undefined) return update;
             return update.where((eb) =>
               eb.or([

@@ -1,4 +1,4 @@
-import { sql, SqliteAdapter, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import {
   INSTALL_ACTION,
   INSTALL_FAILURE_ACTIONS,
@@ -35,13 +35,6 @@ const FAILED = sql`(action like ${'%\\_fail'} escape ${'\\'} or action in (${sql
 /** What makes a device one of a release's group: it tried the release, or failed it. */
 const EXPOSED = sql`(action in (${sql.join(TRIED_ACTIONS)}) or ${FAILED})`;
 
-/**
- * Devices per statement: new devices (an index seek each) and devices counted by bundle (an index
- * entry each). A few tens of ms of SQLite's time at most, each (bench/adoption.ts).
- */
-const ARRIVALS_SLICE = 5_000;
-const RUNNING_SLICE = 100_000;
-
 /** Later than any timestamp: the end of the last bucket. */
 const END_OF_TIME = '9999-12-31T23:59:59.999Z';
 
@@ -75,74 +68,25 @@ export interface ReleaseWindow {
 /**
  * The reads behind release insight: adoption (devices per bundle over time, reconstructed from what
  * devices run now and the installs that led there) and the health of a release's devices against
- * another group's. Every query starts with the app and channel of an index.
+ * another group's. Every query starts with the app and channel of an index; adoption's read counts
+ * kept by the database (migrations 0024 and 0029), never a row per device.
  */
 export class InsightRepo {
-  /**
-   * SQLite runs each statement on the event loop: reads over every device are cut in slices there.
-   * PostgreSQL's run elsewhere, and a slice costs it a statement: one each.
-   */
-  private readonly onLoop: boolean;
-
-  /**
-   * The devices table, read in device order on SQLite (deviceSlices): named, since with the statistics
-   * of an ANALYZE its planner reads the smaller index on the bundle and sorts a million devices.
-   */
-  private readonly devicesInOrder: (alias?: RawBuilder<unknown>) => RawBuilder<unknown>;
-
-  constructor(private readonly db: Kysely<Database>) {
-    this.onLoop = db.getExecutor().adapter instanceof SqliteAdapter;
-    this.devicesInOrder = (alias = sql``) =>
-      this.onLoop ? sql`devices ${alias} indexed by devices_channel_arrivals` : sql`devices ${alias}`;
-  }
+  constructor(private readonly db: Kysely<Database>) {}
 
   /**
    * Devices on the channel per bundle they run now (their last report; pinned devices not yet seen
-   * left out), RUNNING_SLICE devices per statement (db/insight.ts deviceSlices).
+   * left out): channel_bundle_devices, kept by triggers on devices (migration 0029).
    */
-  async runningNow(appId: string, channel: string, between?: () => Promise<void>): Promise<VersionCount[]> {
-    const counts = new Map<string, number>();
-    const devices = sql`app_id = ${appId} and channel = ${channel} and version_name != ''`;
-    for await (const slice of this.deviceSlices(devices, RUNNING_SLICE, between)) {
-      const { rows } = await sql<{ version: string; devices: number | string }>`
-        select version_name as version, count(*) as devices from ${this.devicesInOrder()}
-        where ${devices} ${slice} group by version_name`.execute(this.db);
-      for (const row of rows) counts.set(row.version, (counts.get(row.version) ?? 0) + Number(row.devices));
-    }
-    return [...counts].map(([version, count]) => ({ version, devices: count }));
-  }
-
-  /**
-   * The devices `where` picks (on one app and channel), in slices of `size` in device order: for each,
-   * the condition that picks its devices, `between` between them. On SQLite a statement holds the
-   * event loop: a million devices read in one would hold it for 100 ms and more; a slice's
-   * statements, for a few ms each (index devices_channel_arrivals, migration 0027). On PostgreSQL,
-   * one slice: every device.
-   */
-  private async *deviceSlices(
-    where: RawBuilder<unknown>,
-    size: number,
-    between?: () => Promise<void>,
-  ): AsyncGenerator<RawBuilder<unknown>> {
-    if (!this.onLoop) {
-      yield sql``;
-      return;
-    }
-    let after: string | null = null;
-    for (;;) {
-      const from: RawBuilder<unknown> = after === null ? sql`` : sql`and device_id > ${after}`;
-      // The slice's last device (none: the rest is less than a slice).
-      const end: string | undefined = (
-        await sql<{ device_id: string }>`
-          select device_id from ${this.devicesInOrder()} where ${where} ${from}
-          order by device_id limit 1 offset ${size - 1}`.execute(this.db)
-      ).rows[0]?.device_id;
-      await between?.();
-      yield end === undefined ? from : sql`${from} and device_id <= ${end}`;
-      if (end === undefined) return;
-      after = end;
-      await between?.();
-    }
+  async runningNow(appId: string, channel: string): Promise<VersionCount[]> {
+    const rows = await this.db
+      .selectFrom('channel_bundle_devices')
+      .select(['version_name as version', 'devices'])
+      .where('app_id', '=', appId)
+      .where('channel', '=', channel)
+      .where('devices', '>', 0)
+      .execute();
+    return rows.map((row) => ({ version: row.version, devices: Number(row.devices) }));
   }
 
   /**
@@ -232,42 +176,29 @@ export class InsightRepo {
   }
 
   /**
-   * Devices on the channel first seen since `since`, per bucket of their first sighting and the
-   * bundle they first ran: the one their first install (or rollback) on the channel moved them from,
-   * as installMoves counts moves, or, with none since, the one they run now. That reads the events of
-   * each such device, an index seek per device: in device order, so that each seek lands next to the
-   * last (three times faster at a million devices than in order of first sighting), ARRIVALS_SLICE
-   * devices per statement (deviceSlices). A slice's rows may repeat another's bucket and bundle: the
-   * counts add up.
+   * Devices on the channel first seen since `since` (the start of an hour), per bucket of their
+   * first sighting and the bundle they arrived with: the one their row first reported
+   * (devices.first_version), which stays with the device when it changes channel. Read from
+   * channel_arrivals_hourly, kept by triggers on devices (migration 0029): a few rows per hour.
    */
-  async newDevices(
-    appId: string,
-    channel: string,
-    since: string,
-    bucket: Bucket,
-    between?: () => Promise<void>,
-  ): Promise<VersionCount[]> {
-    const counts: VersionCount[] = [];
-    const arrived = sql`app_id = ${appId} and channel = ${channel} and first_seen >= ${since} and version_name != ''`;
-    for await (const slice of this.deviceSlices(arrived, ARRIVALS_SLICE, between)) {
-      const { rows } = await sql<{ bucket: string; version: string; devices: number | string }>`
-        select bucket, version, count(*) as devices from (
-          select substr(d.first_seen, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket,
-            coalesce((
-              select case when e.action = ${sql.lit(INSTALL_ACTION)} then e.old_version_name else e.version_name end
-              from device_events e
-              where e.app_id = d.app_id and e.device_id = d.device_id and ${MOVE_CONDITION}
-                and e.at >= ${since} and e.channel = ${channel}
-                and e.old_version_name != e.version_name and e.old_version_name != ''
-              order by e.at limit 1
-            ), d.version_name) as version
-          from ${this.devicesInOrder(sql`as d`)}
-          where ${arrived} ${slice}
-        ) as first_runs
-        group by bucket, version`.execute(this.db);
-      for (const row of rows) counts.push({ ...row, devices: Number(row.devices) });
-    }
-    return counts;
+  async newDevices(appId: string, channel: string, since: string, bucket: Bucket): Promise<VersionCount[]> {
+    const { rows } = await sql<{ bucket: string; version: string; devices: number | string }>`
+      select substr(hour, 1, ${sql.lit(BUCKET_LENGTH[bucket])}) as bucket, version_name as version,
+        sum(devices) as devices
+      from channel_arrivals_hourly
+      where app_id = ${appId} and channel = ${channel} and hour >= ${since.slice(0, 13)}
+      group by substr(hour, 1, ${sql.lit(BUCKET_LENGTH[bucket])}), version_name`.execute(this.db);
+    return rows.map((row) => ({ ...row, devices: Number(row.devices) })).filter((row) => row.devices !== 0);
+  }
+
+  /** Forgets the hourly counts of arrivals before `cutoff` (the statistics retention); resolves to the rows deleted. */
+  async deleteArrivalsBefore(appId: string, cutoff: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('channel_arrivals_hourly')
+      .where('app_id', '=', appId)
+      .where('hour', '<', cutoff.slice(0, 13))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /**

@@ -149,6 +149,11 @@ export interface DevicesTable {
   self_assigned_channel: string | null;
   first_seen: Timestamp;
   last_seen: Timestamp;
+  /**
+   * The bundle the device reported when its row first had one (migration 0029): the bundle it
+   * arrived with, in adoption's hourly arrivals. '' until then (a device pinned before its first check).
+   */
+  first_version: Generated<string>;
 }
 
 export interface DeviceEventsTable {
@@ -177,6 +182,31 @@ interface InstallMovesHourlyTable {
   hour: string;
   from_version: string;
   to_version: string;
+  devices: number;
+}
+
+/**
+ * Devices on each channel per bundle they run (version_name not ''; channel not ''), kept by
+ * triggers on devices (migration 0029): adoption's "running now" is these few rows.
+ */
+interface ChannelBundleDevicesTable {
+  app_id: string;
+  channel: string;
+  version_name: string;
+  devices: number;
+}
+
+/**
+ * Devices on each channel per hour of their first sighting and the bundle they arrived with
+ * (first_version, else the bundle they run), kept by triggers on devices (migration 0029): the
+ * arrivals adoption undoes when it rebuilds the past. Pruned with the statistics retention.
+ */
+interface ChannelArrivalsHourlyTable {
+  app_id: string;
+  channel: string;
+  /** The hour of first_seen, as the first 13 characters of an ISO timestamp (2026-05-01T14). */
+  hour: string;
+  version_name: string;
   devices: number;
 }
 
@@ -455,6 +485,8 @@ export interface Database {
   devices: DevicesTable;
   device_events: DeviceEventsTable;
   install_moves_hourly: InstallMovesHourlyTable;
+  channel_bundle_devices: ChannelBundleDevicesTable;
+  channel_arrivals_hourly: ChannelArrivalsHourlyTable;
   release_devices: ReleaseDevicesTable;
   device_holds: DeviceHoldsTable;
   tokens: TokensTable;

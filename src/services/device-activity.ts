@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DeviceReport, NewDeviceEvent } from '../db/devices.js';
 import type { Repos } from '../db/index.js';
 import { now } from '../db/time.js';
+import { isWriteConflict } from '../db/conflict.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { deviceColumns, type DeviceInfo } from './device-info.js';
 import { DeviceMemory } from './device-memory.js';
@@ -81,6 +82,8 @@ export class DeviceActivity {
   rowsWritten = 0;
   /** Device reports sent to the database so far, whether the upsert changed their row or not. */
   reportsSent = 0;
+  /** Chunks rolled back by a write conflict (a deadlock with another instance's flush) and run again. */
+  conflicts = 0;
 
   private readonly intervalMs: number;
   private readonly maxQueued: number;
@@ -343,24 +346,41 @@ export class DeviceActivity {
     // Rows written within the precision are only rewritten by a report that changes them.
     const staleBefore = new Date(Date.now() - this.seenPrecisionMs).toISOString();
     this.reportsSent += reports.length;
-    try {
-      const devices = await this.repos.transaction(async (repos) => {
-        const upserted = await repos.devices.upsertReports(reports.map(toReport), staleBefore);
-        await repos.devices.insertEvents(events);
-        return upserted;
-      });
-      this.rowsWritten += devices + events.length;
-      return;
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw new Unwritten(reports, error);
-      // Most likely an app deleted while its devices were queued; keep what can still be written.
-      this.log.warn({ err: error }, 'device batch failed, retrying row by row');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const devices = await this.repos.transaction(async (repos) => {
+          const upserted = await repos.devices.upsertReports(reports.map(toReport), staleBefore);
+          await repos.devices.insertEvents(events);
+          return upserted;
+        });
+        this.rowsWritten += devices + events.length;
+        return;
+      } catch (error) {
+        if (isDatabaseUnavailable(error)) throw new Unwritten(reports, error);
+        if (isWriteConflict(error)) {
+          // Another instance's flush locked the same counts in the other order (PostgreSQL's
+          // statement triggers on devices, migration 0029), and this transaction was rolled back
+          // whole: run it again. Still losing after a few tries, it waits like an outage (the
+          // reports queued again, the events' senders told to resend): row by row, a conflict would
+          // drop what it refused.
+          this.conflicts++;
+          if (attempt < CONFLICT_ATTEMPTS) {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * CONFLICT_DELAY_MS * attempt));
+            continue;
+          }
+          throw new Unwritten(reports, error);
+        }
+        // Most likely an app deleted while its devices were queued; keep what can still be written.
+        this.log.warn({ err: error }, 'device batch failed, retrying row by row');
+        break;
+      }
     }
     for (const [index, report] of reports.entries()) {
       this.rowsWritten += await this.repos.devices
         .upsertReports([toReport(report)], staleBefore)
         .catch((error: unknown) => {
-          if (isDatabaseUnavailable(error)) throw new Unwritten(reports.slice(index), error);
+          if (isDatabaseUnavailable(error) || isWriteConflict(error))
+            throw new Unwritten(reports.slice(index), error);
           this.written.delete(report.queued.info.app_id, report.queued.info.device_id);
           return 0;
         });
@@ -369,7 +389,7 @@ export class DeviceActivity {
     // An event the database refuses for a reason of its own (its app was deleted) is dropped.
     for (const event of events) {
       await this.repos.devices.insertEvents([event]).catch((error: unknown) => {
-        if (isDatabaseUnavailable(error)) throw new Unwritten([], error);
+        if (isDatabaseUnavailable(error) || isWriteConflict(error)) throw new Unwritten([], error);
       });
     }
   }
@@ -405,6 +425,10 @@ export class DeviceActivity {
     this.schedule();
   }
 }
+
+/** Tries of a chunk that a write conflict rolled back, and the most the first retry waits (more each time). */
+const CONFLICT_ATTEMPTS = 5;
+const CONFLICT_DELAY_MS = 20;
 
 /** The shortest and longest wait between two writes while the database cannot be reached. */
 const RETRY_MIN_MS = 500;
@@ -447,6 +471,13 @@ interface QueuedReport {
   info: DeviceInfo;
   channel: string | undefined;
   keepVersion: boolean;
+  /**
+   * The bundle the first of the reports merged into this one said (undefined: this is the first):
+   * a device new to the server that checks and installs an update within one flush is written
+   * once, and arrived with the bundle it first reported (devices.first_version), not the one it
+   * ends the flush on.
+   */
+  firstVersion?: string;
   /** When it was first flushed (set from then on, so a retried report keeps its time). */
   seen?: string;
 }
@@ -473,12 +504,17 @@ function merged(older: QueuedReport | undefined, newer: QueuedReport): QueuedRep
     channel: newer.channel ?? older.channel,
     keepVersion: newer.keepVersion && older.keepVersion,
     seen: newer.seen,
+    firstVersion: older.firstVersion ?? older.info.version_name,
   };
 }
 
-function toReport({ queued: { info, channel, keepVersion, seen } }: PendingReport): DeviceReport {
+function toReport({
+  queued: { info, channel, keepVersion, seen, firstVersion },
+}: PendingReport): DeviceReport {
+  const columns = deviceColumns(info);
   return {
-    ...deviceColumns(info),
+    ...columns,
+    first_version: firstVersion ?? columns.version_name,
     last_seen: seen,
     ...(channel !== undefined && { channel }),
     ...(keepVersion && { keepVersion }),

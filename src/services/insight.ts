@@ -102,9 +102,11 @@ export class InsightService {
 
   /**
    * Devices on each bundle at the end of each bucket since `since`, and the release's cumulative
-   * installs. The counts are rebuilt backwards from what devices run now: each bucket's installs on
-   * the channel (from one bundle to another) are undone, and devices first seen after a bucket are
-   * left out of it. A device that changed channels counts where it is now (counts never go below 0).
+   * installs. The counts are rebuilt backwards from what devices run now (counts the database keeps:
+   * a few rows per bundle and hour, whatever the fleet): each bucket's installs on the channel (from
+   * one bundle to another) are undone, and devices first seen in a bucket are taken off the bundle
+   * they arrived with. A device that changed channels counts where it is now, its arrival with it,
+   * its installs where it made them (counts never go below 0).
    */
   async adoption(
     appId: string,
@@ -123,11 +125,11 @@ export class InsightService {
     await this.activity.flush();
 
     // One read after the other, the event loop's turn between them (see `turn`).
-    const running = await this.repos.insight.runningNow(appId, channel.name, turn);
+    const running = await this.repos.insight.runningNow(appId, channel.name);
     await turn();
     const moves = await this.repos.insight.installMoves(appId, channel.name, since, bucket);
     await turn();
-    const arrivals = await this.repos.insight.newDevices(appId, channel.name, since, bucket, turn);
+    const arrivals = await this.repos.insight.newDevices(appId, channel.name, since, bucket);
     await turn();
     // Per bucket, what happened in it: devices moved (installs) and devices that appeared.
     const changes = new Map<string, Map<string, number>>();

@@ -192,6 +192,8 @@ export class StatsService {
       deleted += await this.repos.stats.deleteEventsBefore(app.id, cutoff, between);
       // Adoption's hourly counts of installs go with the events they were counted from.
       await this.repos.insight.deleteMovesBefore(app.id, cutoff);
+      // ...and so do its hourly counts of arrivals (the devices first seen then).
+      await this.repos.insight.deleteArrivalsBefore(app.id, cutoff);
       if (!(await between())) break;
       // ...and each device's part in each release (release health's counts), once the events are
       // gone: its first times are read again from the events kept.
