@@ -54,6 +54,7 @@ import { DeviceActivity } from '../src/services/device-activity.js';
 import { InsightService } from '../src/services/insight.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 import { atCleanup, makeTempDir, printTable, runBench } from './harness.js';
+import { prng } from '../test/helpers/prng.js';
 
 function envNumber(name: string, fallback: number): number {
   const value = Number(process.env[name] ?? fallback);
@@ -84,18 +85,6 @@ const RELEASES = [
 ];
 const ROLLOUT = { version: '1.5.0', day: 1, percent: 20 };
 const BUILTIN = '0.9.0';
-
-/** mulberry32: a small deterministic PRNG, so every run seeds the same data. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const iso = (ms: number) => new Date(ms).toISOString();
 

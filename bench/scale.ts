@@ -114,6 +114,7 @@ import {
   wrkProblems,
   type WrkResult,
 } from './wrk.js';
+import { prng } from '../test/helpers/prng.js';
 
 const BUNDLE_ZIP = path.resolve(ROOT, 'test/fixtures/capgo-cli-8.68/bundle.zip');
 /** What the download URLs start with. */
@@ -162,18 +163,6 @@ const liveVersionOf = (app: number) => `2.0.${app}`;
 
 // ---------------------------------------------------------------------------------------------
 // The fleet: every device's id and kind; its info object, row and request body made on demand.
-
-/** mulberry32: a small deterministic PRNG, so every run seeds the same fleet. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const IOS = 1;
 const OUTDATED = 2;

@@ -20,6 +20,7 @@ import { DeviceActivity } from '../src/services/device-activity.js';
 import { backendForServer, TEST_BACKEND } from './helpers/backends.js';
 import { deviceInfo } from './helpers/device-info.js';
 import { emptyDatabase } from './helpers/empty-database.js';
+import { prng } from './helpers/prng.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -41,18 +42,6 @@ async function openDatabase(): Promise<DatabaseHandle & { url?: string }> {
   }
   cleanups.push(() => handle.close());
   return handle;
-}
-
-/** mulberry32: the same fleet every run. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Row = Record<string, string | number>;

@@ -17,6 +17,7 @@ import { TRIED_ACTIONS } from '../src/domain/safety.js';
 import { TEST_BACKEND } from './helpers/backends.js';
 import { emptyDatabase as newEmptyDatabase } from './helpers/empty-database.js';
 import { RELEASE_DEVICE_TIMES } from './helpers/release-devices.js';
+import { prng } from './helpers/prng.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -43,18 +44,6 @@ const ACTIONS = [
   'download_40',
   'delete',
 ];
-
-/** mulberry32, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A fleet's events over ten days, in no order: each device does a few bursts (a bundle tried, failed,
