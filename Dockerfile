@@ -43,5 +43,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # Exec form: node is PID 1 and gets SIGTERM itself; it stops accepting, lets requests in flight
 # finish (OVERAIR_SHUTDOWN_TIMEOUT, 25s by default) and exits 0.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=64", "/app/dist/cli/main.js"]
 CMD ["serve"]

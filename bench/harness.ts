@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { deviceInfo as testDeviceInfo } from '../test/helpers/device-info.js';
 import type { ServerMemory, ServerMetrics } from './server-metrics.js';
+import { SERVER_NODE_FLAGS } from '../src/server-node-flags.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const ADMIN_TOKEN = 'oat_bench-admin-token-0123456789abcdef';
@@ -141,7 +142,7 @@ export function startChild(
 
 /**
  * Starts bench/server-under-test.ts on loopback, a free port and the bench admin token, with `dataDir`,
- * `logLevel` and `env` on top; `onLine` gets every line of its log (when `stdout` is 'pipe').
+ * `logLevel` and `env` on top, and the Node flags of `npm start` (src/server-node-flags.ts); `onLine` gets every line of its log (when `stdout` is 'pipe').
  */
 export async function startOverair(
   dataDir: string,
@@ -165,7 +166,8 @@ export async function startOverair(
       OVERAIR_DATABASE_URL: '',
       ...env,
     },
-    options,
+    // With the flags users' servers run with (npm start, the Docker image).
+    { ...options, nodeArgs: [...SERVER_NODE_FLAGS, ...(options.nodeArgs ?? [])] },
   );
   if (onLine) onLines(started.child.stdout, onLine);
   return started;
