@@ -331,22 +331,10 @@ describe('migration 0029: adoption counts', () => {
       .insertInto('apps')
       .values({ id: APP, name: APP, created_at: at(0) })
       .execute();
+    // The row a report writes, seen at hour 20, first seen at `firstSeen`.
     const device = (id: string, version: string, channel: string, firstSeen: string) => ({
-      app_id: APP,
-      device_id: id,
-      platform: 'android',
-      version_name: version,
-      version_build: '1.0',
-      version_code: '1',
-      version_os: '14',
-      plugin_version: '8.51.23',
-      custom_id: '',
-      requested_channel: '',
-      channel,
-      is_emulator: 0,
-      is_prod: 1,
+      ...report(APP, id, START + 20 * HOUR, { version, channel }),
       first_seen: firstSeen,
-      last_seen: at(20),
     });
     await (db as Kysely<any>)
       .insertInto('devices')
