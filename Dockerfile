@@ -43,5 +43,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # Exec form: node is PID 1 and gets SIGTERM itself; it stops accepting, lets requests in flight
 # finish (OVERAIR_SHUTDOWN_TIMEOUT, 25s by default) and exits 0.
 STOPSIGNAL SIGTERM
+# Huge pages for the device memory (src/server-node-flags.ts): less CPU per update check at a million devices.
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 ENTRYPOINT ["node", "--max-semi-space-size=64", "/app/dist/cli/main.js"]
 CMD ["serve"]

@@ -22,6 +22,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  describeServerSetup,
   ROOT,
   admin,
   call,
@@ -228,6 +229,7 @@ async function main(): Promise<number> {
       `scenario in turns (median by req/s); ${DEVICES} device ids per scenario`,
   );
   console.log(describePinning());
+  console.log(describeServerSetup());
   console.log(
     `server log level: ${LOG_LEVEL} (${LOG_TO_DEV_NULL ? 'written to /dev/null' : 'read here, warnings reported'})\n`,
   );

@@ -4,13 +4,14 @@
  * with the bench admin token, the plugin's info object, and the result table.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { deviceInfo as testDeviceInfo } from '../test/helpers/device-info.js';
 import type { ServerMemory, ServerMetrics } from './server-metrics.js';
-import { SERVER_NODE_FLAGS } from '../src/server-node-flags.js';
+import { SERVER_ENVIRONMENT, SERVER_NODE_FLAGS } from '../src/server-node-flags.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const ADMIN_TOKEN = 'oat_bench-admin-token-0123456789abcdef';
@@ -157,6 +158,7 @@ export async function startOverair(
     'server-under-test.ts',
     {
       ...process.env,
+      ...SERVER_ENVIRONMENT,
       OVERAIR_DATA_DIR: dataDir,
       OVERAIR_HOST: '127.0.0.1',
       OVERAIR_PORT: '0',
@@ -166,11 +168,24 @@ export async function startOverair(
       OVERAIR_DATABASE_URL: '',
       ...env,
     },
-    // With the flags users' servers run with (npm start, the Docker image).
+    // With the flags and environment users' servers run with (the Docker image, the systemd unit).
     { ...options, nodeArgs: [...SERVER_NODE_FLAGS, ...(options.nodeArgs ?? [])] },
   );
   if (onLine) onLines(started.child.stdout, onLine);
   return started;
+}
+
+/** A line saying how Overair's processes run (startOverair), for the benches' headers. */
+export function describeServerSetup(): string {
+  const environment = Object.entries(SERVER_ENVIRONMENT).map(([name, value]) => `${name}=${value}`);
+  let hugePages = 'not on this system';
+  try {
+    hugePages =
+      /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? '?';
+  } catch {
+    // Not Linux: the tunable does nothing.
+  }
+  return `Overair runs as the Docker image and the systemd unit run it: node ${SERVER_NODE_FLAGS.join(' ')}, ${environment.join(' ')} (the kernel's transparent huge pages: ${hugePages})`;
 }
 
 /** Calls `onLine` with every complete line the stream writes. */

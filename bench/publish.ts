@@ -68,6 +68,7 @@ import yazl from 'yazl';
 import { writeHashed } from '../src/crypto/hash.js';
 import { createBucket, s3Client, startRadosgw, type Radosgw } from '../test/helpers/radosgw.js';
 import {
+  describeServerSetup,
   ADMIN_TOKEN,
   ROOT,
   admin,
@@ -500,6 +501,7 @@ async function main(): Promise<number> {
     `overair publish bench: node ${process.version}, ${cpus.length} cores (${cpus[0]?.model.trim() ?? '?'})`,
   );
   console.log(describePinning());
+  console.log(describeServerSetup());
 
   const work = await makeTempDir('overair-bench-publish-');
   const zips: Zip[] = [];

@@ -87,6 +87,7 @@ import type { Database, DevicesTable } from '../src/db/schema.js';
 import { deviceColumns } from '../src/services/device-info.js';
 import { startPostgres, type PostgresServer } from '../test/helpers/postgres.js';
 import {
+  describeServerSetup,
   ROOT,
   admin,
   atCleanup,
@@ -770,6 +771,7 @@ async function main(): Promise<number> {
       `${DURATION} s in turns with the baseline (median by req/s), ${BODIES} device bodies a run`,
   );
   console.log(describePinning() + '; PostgreSQL not pinned');
+  console.log(describeServerSetup());
   if (os.loadavg()[0]! > cpus.length / 2) {
     console.log(
       `NOTE: the machine is busy (load average ${load()}): other work shares the pinned cores, so req/s ` +
