@@ -14,14 +14,15 @@ export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64']
 
 /**
  * `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`: glibc (2.35 and newer) asks the kernel for transparent
- * huge pages (2 MB) for the large blocks it maps, where the kernel's THP mode is `madvise` (Debian's
- * and Ubuntu's default; `always` gives them anyway, `never` not at all). The device memory
- * (services/device-memory.ts) is such blocks: 53 MB at a million devices, read at one random place
- * per update check. On 4 KB pages each of those reads missed the TLB, and the page-table walks pushed
- * out what the rest of the check had cached: at 1M devices a check cost 38-44 µs of CPU against 30-32
- * at 100k. With huge pages, 32-38 µs (bench/scale.ts, 1,000 apps, 1M devices, SQLite, steady state,
- * 4-5 runs each way in three runs of the bench). Other C libraries (musl) and other systems ignore it.
- * glibc reads it when the process starts: it cannot be set from inside the server.
+ * huge pages (2 MB) for the large blocks it maps, where the kernel's THP mode is `madvise` (Ubuntu's
+ * default, and this project's machines'; `always` gives them anyway, `never` not at all). The device
+ * memory (services/device-memory.ts) is such blocks: 53 MB at a million devices, read at one random
+ * place per update check. Measured with bench/scale.ts (1,000 apps, SQLite, steady state): a check
+ * cost 30-32 µs of CPU at 100k devices; at 1M, 33-44 µs on 4 KB pages (median 40, 12 runs) and
+ * 31-38 µs with huge pages (median 34, 7 runs). The likely cause, not measured directly: each random
+ * read missed the TLB, and the page-table walks evicted what the rest of the check had cached. Other
+ * C libraries (musl) and other systems ignore the variable. glibc reads it when the process starts:
+ * the server cannot set it for itself.
  */
 export const SERVER_ENVIRONMENT: Readonly<Record<string, string>> = {
   GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1',
