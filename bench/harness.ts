@@ -4,12 +4,12 @@
  * with the bench admin token, the plugin's info object, and the result table.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { deviceInfo as testDeviceInfo } from '../test/helpers/device-info.js';
+import { hugePageMode } from '../test/helpers/huge-pages.js';
 import type { ServerMemory, ServerMetrics } from './server-metrics.js';
 import { SERVER_ENVIRONMENT, SERVER_NODE_FLAGS } from '../src/server-node-flags.js';
 
@@ -143,7 +143,8 @@ export function startChild(
 
 /**
  * Starts bench/server-under-test.ts on loopback, a free port and the bench admin token, with `dataDir`,
- * `logLevel` and `env` on top, and the Node flags of `npm start` (src/server-node-flags.ts); `onLine` gets every line of its log (when `stdout` is 'pipe').
+ * `logLevel` and `env` on top, and the Node flags and environment of the Docker image and the systemd
+ * unit (src/server-node-flags.ts); `onLine` gets every line of its log (when `stdout` is 'pipe').
  */
 export async function startOverair(
   dataDir: string,
@@ -168,7 +169,6 @@ export async function startOverair(
       OVERAIR_DATABASE_URL: '',
       ...env,
     },
-    // With the flags and environment users' servers run with (the Docker image, the systemd unit).
     { ...options, nodeArgs: [...SERVER_NODE_FLAGS, ...(options.nodeArgs ?? [])] },
   );
   if (onLine) onLines(started.child.stdout, onLine);
@@ -178,14 +178,7 @@ export async function startOverair(
 /** A line saying how Overair's processes run (startOverair), for the benches' headers. */
 export function describeServerSetup(): string {
   const environment = Object.entries(SERVER_ENVIRONMENT).map(([name, value]) => `${name}=${value}`);
-  let hugePages = 'not on this system';
-  try {
-    hugePages =
-      /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? '?';
-  } catch {
-    // Not Linux: the tunable does nothing.
-  }
-  return `Overair runs as the Docker image and the systemd unit run it: node ${SERVER_NODE_FLAGS.join(' ')}, ${environment.join(' ')} (the kernel's transparent huge pages: ${hugePages})`;
+  return `Overair runs as the Docker image and the systemd unit run it: node ${SERVER_NODE_FLAGS.join(' ')}, ${environment.join(' ')} (the kernel's transparent huge pages: ${hugePageMode() ?? 'none on this system'})`;
 }
 
 /** Calls `onLine` with every complete line the stream writes. */

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hugePageMode } from '../test/helpers/huge-pages.js';
 import { SERVER_ENVIRONMENT, SERVER_NODE_FLAGS } from './server-node-flags.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -24,15 +25,6 @@ describe('the Node flags the server runs with', () => {
     expect(JSON.parse(entrypoint ?? 'null')).toEqual(['node', ...SERVER_NODE_FLAGS, '/app/dist/cli/main.js']);
   });
 });
-
-/** The kernel's transparent huge page mode ("always", "madvise", "never"), or undefined off Linux. */
-function hugePageMode(): string | undefined {
-  try {
-    return /\[(\w+)\]/.exec(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1];
-  } catch {
-    return undefined;
-  }
-}
 
 /** Huge pages (kB) of a Node process that fills a 64 MB typed array, run with `env`. */
 function hugePagesOfTypedArray(env: Record<string, string>): number {
