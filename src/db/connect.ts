@@ -63,6 +63,18 @@ const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 
 /**
+ * A client whose server went away emits 'error'. pg-pool listens only while a client is idle (and
+ * re-emits on the pool); a client checked out for a transaction, between two of its queries, or one
+ * the pool is closing, has no listener, and an unheard 'error' event ends the process. So every
+ * client gets one for its whole life: the failure reaches the unit of work through its next query
+ * ("not queryable", a 503 or a retry), and pg-pool drops the broken client when it is released.
+ */
+export function hearClientErrors(pool: pg.Pool): void {
+  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('error', () => {});
+}
+
+/**
  * Opens a pool on a PostgreSQL server. Several `overair serve` instances may share the database:
  * migrations take Kysely's migration lock, so instances starting together migrate once.
  */
@@ -86,13 +98,7 @@ export async function openPostgres(
           : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
-  // A client whose server went away emits 'error'. pg-pool listens only while a client is idle
-  // (and re-emits on the pool); a client checked out for a transaction, between two of its
-  // queries, has no listener, and an unheard 'error' event ends the process. So every client gets
-  // one for its whole life: the failure reaches the unit of work through its next query ("not
-  // queryable", a 503 or a retry), and pg-pool drops the broken client when it is released.
-  pool.on('connect', (client) => client.on('error', () => {}));
-  pool.on('error', () => {});
+  hearClientErrors(pool);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: queryErrors(options) });
   try {
     await migrateToLatest(db, 'postgres');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { hearClientErrors } from '../../src/db/connect.js';
 import type { Database } from '../../src/db/schema.js';
 import { TEST_BACKEND, backendForServer } from './backends.js';
 
@@ -17,11 +18,11 @@ export async function emptyDatabase(cleanups: Array<() => Promise<void>>): Promi
   if (TEST_BACKEND === 'postgres') {
     const backend = await backendForServer();
     cleanups.push(() => backend.cleanup());
-    db = new Kysely({
-      dialect: new PostgresDialect({
-        pool: new pg.Pool({ connectionString: backend.env.OVERAIR_DATABASE_URL }),
-      }),
-    });
+    const pool = new pg.Pool({ connectionString: backend.env.OVERAIR_DATABASE_URL });
+    // Its database is dropped WITH (FORCE) after the test, which can reach a connection the pool
+    // is still closing: that error must not end the test run.
+    hearClientErrors(pool);
+    db = new Kysely({ dialect: new PostgresDialect({ pool }) });
   } else {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'overair-empty-db-'));
     cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
